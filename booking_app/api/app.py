@@ -1,0 +1,47 @@
+"""The FastAPI application `api`: routers per module, problem+json errors, OpenAPI.
+
+Served alone (`uvicorn booking_app.api:api`) or mounted into the Reflex app through
+`rx.App(api_transformer=api)`.
+"""
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from booking_app import __version__
+from booking_app.api import errors, health
+
+
+def create_api() -> FastAPI:
+    app = FastAPI(
+        title="Booking platform API",
+        version=__version__,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        description="REST API of the self-hostable booking platform. All times UTC (ISO 8601), "
+        "money in integer minor units with an ISO currency code.",
+    )
+    errors.install(app)
+    app.include_router(health.router)
+    for router in _module_routers():
+        app.include_router(router)
+    return app
+
+
+def _module_routers():
+    """Routers of the service modules, each optional while the module is being built."""
+    import importlib
+
+    out = []
+    for name in ("users", "catalog", "bookings", "payments", "reports", "notifications", "metrics"):
+        try:
+            module = importlib.import_module(f"booking_app.api.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"booking_app.api.{name}":
+                continue
+            raise
+        out.append(module.router)
+    return out
+
+
+api = create_api()

@@ -1,0 +1,120 @@
+"""RFC 9457 problem+json for every error the API returns."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from booking_app.i18n import N_, negotiate_locale, translate
+from booking_app.services.errors import Busy, RateLimited, ServiceError
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+
+_TITLES = {
+    400: N_("Bad request"),
+    401: N_("Not signed in"),
+    403: N_("Forbidden"),
+    404: N_("Not found"),
+    405: N_("Method not allowed"),
+    409: N_("Conflict"),
+    413: N_("Request too large"),
+    415: N_("Unsupported media type"),
+    422: N_("Invalid input"),
+    429: N_("Too many requests"),
+    500: N_("Internal server error"),
+    502: N_("Upstream error"),
+    503: N_("Service busy"),
+}
+
+
+def request_locale(request: Request) -> str:
+    user_locale = getattr(request.state, "user_locale", None)
+    return negotiate_locale(user_locale, request.headers.get("accept-language"))
+
+
+def problem(
+    request: Request,
+    status: int,
+    detail: str,
+    *,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    locale = request_locale(request)
+    title = translate(_TITLES.get(status, "Error"), locale)
+    body: dict[str, Any] = {
+        "type": f"/problems/{code}" if code else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+    headers = None
+    if isinstance(exc, (Busy, RateLimited)):
+        headers = {"Retry-After": str(exc.retry_after)}
+    return problem(
+        request,
+        exc.status,
+        exc.translated(request_locale(request)),
+        code=exc.code,
+        headers=headers,
+        field=exc.field,
+    )
+
+
+def _loc_to_field(loc: tuple | list) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    locale = request_locale(request)
+    errors = []
+    for err in exc.errors():
+        field = _loc_to_field(err.get("loc", ()))
+        msg = err.get("msg", "")
+        ctx = err.get("ctx") or {}
+        # custom validators raise ValueError(msgid): translate those; pydantic's own
+        # messages are English and come with their machine-readable type
+        if msg.startswith("Value error, "):
+            msg = translate(msg[len("Value error, "):], locale)
+        errors.append({"field": field, "message": msg, "type": err.get("type")})
+        del ctx
+    detail = translate(N_("Some fields are not valid."), locale)
+    if errors:
+        first = errors[0]
+        detail = f"{detail} {first['field']}: {first['message']}" if first["field"] else f"{detail} {first['message']}"
+    return problem(request, 422, detail, code="invalid_input", errors=errors)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else translate(_TITLES.get(exc.status_code, "Error"), request_locale(request))
+    return problem(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(
+        request,
+        500,
+        translate(N_("Something went wrong on our side. Please try again."), request_locale(request)),
+        code="internal",
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,25 @@
+"""Liveness/readiness."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from booking_app import __version__, db
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/api/health", summary="Health: the app answers and its database is reachable")
+async def health(request: Request) -> JSONResponse:
+    try:
+        await run_in_threadpool(db.ping)
+        database = "ok"
+    except SQLAlchemyError:
+        database = "unreachable"
+    ok = database == "ok"
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "database": database, "version": __version__},
+        status_code=200 if ok else 503,
+    )

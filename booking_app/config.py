@@ -1,0 +1,141 @@
+"""Every knob of the application, read from the environment (and a `.env` file).
+
+One `Settings` object, created once per process by `get_settings()`. Safe local defaults:
+SQLite file, console email/SMS, Stripe off (pay on site only), no Redis.
+"""
+from __future__ import annotations
+
+import functools
+import zoneinfo
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "change-me-insecure-development-secret"
+SUPPORTED_LOCALES = ("en", "es", "fr", "de", "ar")
+RTL_LOCALES = frozenset({"ar"})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # --- core -----------------------------------------------------------------------
+    environment: Literal["development", "test", "production"] = "development"
+    secret_key: str = DEFAULT_SECRET_KEY
+    database_url: str = "sqlite:///booking.db"
+    redis_url: str | None = None
+    public_url: str = "http://localhost:3000"
+    default_locale: str = "en"
+    default_timezone: str = "UTC"
+    app_name: str = "Booking"
+    log_level: str = "INFO"
+
+    # --- database pool (PostgreSQL) -------------------------------------------------------
+    db_pool_size: int = Field(10, ge=1, le=200)
+    db_max_overflow: int = Field(5, ge=0, le=200)
+    db_pool_timeout: float = Field(5.0, gt=0)
+    db_lock_timeout_ms: int = Field(3000, ge=10, le=60000)
+    sqlite_busy_timeout_ms: int = Field(5000, ge=10, le=120000)
+
+    # --- auth -----------------------------------------------------------------------------
+    token_ttl_minutes: int = Field(60 * 24, ge=1)
+    password_reset_ttl_minutes: int = Field(60, ge=1)
+    rate_limits_enabled: bool = True
+    login_max_failures: int = Field(10, ge=1)
+    login_failure_window_minutes: int = Field(15, ge=1)
+    password_reset_max_requests: int = Field(5, ge=1)
+
+    # --- bookings -------------------------------------------------------------------------
+    hold_minutes: int = Field(15, ge=1, le=24 * 60)
+    default_reminder_offsets_minutes: str = "1440,60"
+
+    # --- payments (Stripe) ---------------------------------------------------------------
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_payment_methods: str = "card,paypal"
+
+    # --- email ----------------------------------------------------------------------------
+    email_from: str = "Booking <no-reply@localhost>"
+    smtp_url: str | None = None
+    sendgrid_api_key: str | None = None
+    sendgrid_api_base: str = "https://api.sendgrid.com"
+
+    # --- SMS (Twilio) --------------------------------------------------------------------
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from: str | None = None
+    twilio_api_base: str = "https://api.twilio.com"
+
+    # --- jobs -----------------------------------------------------------------------------
+    jobs_enabled: bool = True
+    outbox_interval_seconds: float = Field(5.0, gt=0)
+    outbox_max_attempts: int = Field(8, ge=1)
+
+    @field_validator("default_locale")
+    @classmethod
+    def _known_locale(cls, v: str) -> str:
+        if v not in SUPPORTED_LOCALES:
+            raise ValueError(f"DEFAULT_LOCALE must be one of {', '.join(SUPPORTED_LOCALES)}")
+        return v
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_tz(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {v!r}") from exc
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_db_url(cls, v: str) -> str:
+        # Accept the URLs people paste (postgres://, postgresql://) and use psycopg 3.
+        for prefix in ("postgres://", "postgresql://"):
+            if v.startswith(prefix):
+                return "postgresql+psycopg://" + v[len(prefix):]
+        return v
+
+    @model_validator(mode="after")
+    def _production_guard(self) -> "Settings":
+        if self.environment == "production" and (
+            self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32
+        ):
+            raise ValueError(
+                "SECRET_KEY must be set to a random value of at least 32 characters in production"
+            )
+        return self
+
+    # --- derived --------------------------------------------------------------------------
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def stripe_enabled(self) -> bool:
+        return bool(self.stripe_secret_key)
+
+    @property
+    def online_payment_methods(self) -> list[str]:
+        if not self.stripe_enabled:
+            return []
+        return [m.strip() for m in self.stripe_payment_methods.split(",") if m.strip()]
+
+    @property
+    def reminder_offsets(self) -> list[int]:
+        return sorted(
+            {int(x) for x in self.default_reminder_offsets_minutes.split(",") if x.strip()},
+            reverse=True,
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    """For tests and CLI commands that change the environment."""
+    get_settings.cache_clear()

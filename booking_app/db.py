@@ -1,0 +1,132 @@
+"""Engine, sessions and the unit of work.
+
+SQLite (embedded default): WAL, foreign keys, busy timeout, and `BEGIN IMMEDIATE` for
+write transactions so that two writers never interleave (one writer at a time).
+PostgreSQL (psycopg 3): a pooled engine; write transactions that must not oversell take a
+transaction-scoped advisory lock with `SET LOCAL lock_timeout` (see services/bookings.py).
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session, create_engine
+
+from booking_app.config import get_settings
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def _make_engine(url: str) -> Engine:
+    settings = get_settings()
+    if url.startswith("sqlite"):
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        kwargs: dict = {"connect_args": {"check_same_thread": False, "timeout": settings.sqlite_busy_timeout_ms / 1000}}
+        if memory:
+            from sqlalchemy.pool import StaticPool
+
+            kwargs["poolclass"] = StaticPool
+        engine = create_engine(url, **kwargs)
+        # Take over transaction control from the sqlite3 module so that we can issue
+        # BEGIN IMMEDIATE for writes (pysqlite's default defers BEGIN and breaks it).
+        busy = settings.sqlite_busy_timeout_ms
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            if not memory:
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA busy_timeout={int(busy)}")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # pragma: no cover - trivial
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+    return create_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The process-wide engine for `url` (default: DATABASE_URL)."""
+    url = url or get_settings().database_url
+    engine = _engines.get(url)
+    if engine is None:
+        with _lock:
+            engine = _engines.get(url)
+            if engine is None:
+                engine = _engines[url] = _make_engine(url)
+    return engine
+
+
+def dispose_engines() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def is_postgres(session_or_engine) -> bool:
+    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
+    return bind.dialect.name == "postgresql"
+
+
+@contextlib.contextmanager
+def read_session() -> Iterator[Session]:
+    """A session for reads. Nothing is committed."""
+    with Session(get_engine(), expire_on_commit=False) as session:
+        yield session
+
+
+@contextlib.contextmanager
+def unit_of_work(*, write: bool = True) -> Iterator[Session]:
+    """One business transaction: commit on success, roll back on any error.
+
+    On SQLite a writing unit of work starts with BEGIN IMMEDIATE, which takes the
+    database's write lock up front (waiting up to busy_timeout), so check-then-insert
+    sequences are serialised. On PostgreSQL callers lock what they need explicitly.
+    """
+    engine = get_engine()
+    if engine.dialect.name == "sqlite" and write:
+        conn = engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+    else:
+        conn = engine.connect()
+    try:
+        with Session(bind=conn, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+    finally:
+        conn.close()
+
+
+def set_local_lock_timeout(session: Session, ms: int | None = None) -> None:
+    """PostgreSQL: bound every lock wait in this transaction."""
+    if is_postgres(session):
+        ms = ms if ms is not None else get_settings().db_lock_timeout_ms
+        session.exec(text(f"SET LOCAL lock_timeout = '{int(ms)}ms'"))  # type: ignore[call-overload]
+
+
+def ping() -> bool:
+    with get_engine().connect() as conn:
+        conn.execute(text("SELECT 1"))
+    return True

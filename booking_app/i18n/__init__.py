@@ -1,0 +1,126 @@
+"""Translations: gettext catalogs (`locales/<lang>/LC_MESSAGES/messages.po`) managed with
+Babel (`make i18n-extract i18n-update i18n-compile`).
+
+- `translate(msgid, locale, **params)` returns the message in `locale` with `{params}` filled.
+- `N_(msgid)` only marks a string for extraction (translated later, at the edge).
+- `negotiate_locale(user_locale, accept_language)` picks the user's setting, else the
+  browser's Accept-Language, else DEFAULT_LOCALE.
+"""
+from __future__ import annotations
+
+import functools
+import pathlib
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+from booking_app.config import RTL_LOCALES, SUPPORTED_LOCALES, get_settings
+
+LOCALES_DIR = pathlib.Path(__file__).parent / "locales"
+DOMAIN = "messages"
+
+LANGUAGE_NAMES = {
+    "en": "English",
+    "es": "Español",
+    "fr": "Français",
+    "de": "Deutsch",
+    "ar": "العربية",
+}
+
+
+def N_(msgid: str) -> str:
+    """Mark a string for extraction without translating it."""
+    return msgid
+
+
+@functools.lru_cache(maxsize=None)
+def catalog(locale: str) -> dict[str, str]:
+    """msgid → translation for one locale (compiled .mo when fresh, else the .po)."""
+    base = LOCALES_DIR / locale / "LC_MESSAGES"
+    po, mo = base / f"{DOMAIN}.po", base / f"{DOMAIN}.mo"
+    if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
+        with mo.open("rb") as fh:
+            cat = read_mo(fh)
+    elif po.exists():
+        with po.open("rb") as fh:
+            cat = read_po(fh, locale=locale)
+    else:
+        return {}
+    out: dict[str, str] = {}
+    for message in cat:
+        if not message.id or isinstance(message.id, tuple) or message.fuzzy:
+            continue
+        if message.string:
+            out[message.id] = message.string
+    return out
+
+
+def reload_catalogs() -> None:
+    catalog.cache_clear()
+
+
+def normalize_locale(value: str | None) -> str | None:
+    """'es-MX' → 'es'; unknown → None."""
+    if not value:
+        return None
+    lang = value.strip().replace("_", "-").split("-")[0].lower()
+    return lang if lang in SUPPORTED_LOCALES else None
+
+
+def parse_accept_language(header: str | None) -> list[str]:
+    """Languages from an Accept-Language header, best first."""
+    if not header:
+        return []
+    weighted: list[tuple[float, int, str]] = []
+    for i, part in enumerate(header.split(",")):
+        piece = part.strip()
+        if not piece:
+            continue
+        lang, _, q = piece.partition(";")
+        weight = 1.0
+        if q.strip().startswith("q="):
+            try:
+                weight = float(q.strip()[2:])
+            except ValueError:
+                weight = 0.0
+        weighted.append((-weight, i, lang.strip()))
+    return [lang for w, _, lang in sorted(weighted) if w < 0]
+
+
+def negotiate_locale(user_locale: str | None = None, accept_language: str | None = None) -> str:
+    chosen = normalize_locale(user_locale)
+    if chosen:
+        return chosen
+    for lang in parse_accept_language(accept_language):
+        chosen = normalize_locale(lang)
+        if chosen:
+            return chosen
+    return get_settings().default_locale
+
+
+def translate(msgid: str, locale: str | None = None, /, **params: Any) -> str:
+    loc = normalize_locale(locale) or get_settings().default_locale
+    text = catalog(loc).get(msgid, msgid) if loc != "en" else catalog("en").get(msgid, msgid)
+    if params:
+        try:
+            return text.format(**params)
+        except (KeyError, IndexError, ValueError):
+            return msgid.format(**params)
+    return text
+
+
+def is_rtl(locale: str | None) -> bool:
+    return (normalize_locale(locale) or "en") in RTL_LOCALES
+
+
+def text_direction(locale: str | None) -> str:
+    return "rtl" if is_rtl(locale) else "ltr"
+
+
+def babel_locale(locale: str | None) -> Locale:
+    try:
+        return Locale.parse(normalize_locale(locale) or get_settings().default_locale)
+    except UnknownLocaleError:  # pragma: no cover - supported locales all exist
+        return Locale.parse("en")

@@ -1,0 +1,82 @@
+"""APScheduler 3 setup: one AsyncIOScheduler per process, in-memory job store.
+
+Every job is a repeat-safe sweep that claims its rows in the database, so running the
+scheduler in several processes at once is safe. Jobs are registered in `JOBS`.
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import signal
+from dataclasses import dataclass
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from starlette.concurrency import run_in_threadpool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    target: str  # "module:function", a synchronous sweep returning a count
+    seconds: float
+
+
+#: The sweeps. Each module owns its function; the scheduler only runs them.
+JOBS: list[JobSpec] = []
+
+
+def _resolve(target: str):
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def run_job_once(spec: JobSpec) -> int:
+    try:
+        result = _resolve(spec.target)()
+    except Exception:  # a failing sweep must not stop the others; it runs again next tick
+        log.exception("job %s failed", spec.name)
+        return 0
+    return int(result or 0)
+
+
+def run_all_once() -> dict[str, int]:
+    return {spec.name: run_job_once(spec) for spec in JOBS}
+
+
+def create_scheduler() -> AsyncIOScheduler:
+    from booking_app.config import get_settings
+
+    settings = get_settings()
+    scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
+    for spec in JOBS:
+        seconds = settings.outbox_interval_seconds if spec.name == "outbox_relay" else spec.seconds
+
+        async def _tick(spec: JobSpec = spec) -> None:
+            await run_in_threadpool(run_job_once, spec)
+
+        scheduler.add_job(_tick, "interval", seconds=seconds, id=spec.name, name=spec.name)
+    return scheduler
+
+
+def run_forever(*, once: bool = False) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if once:
+        for name, count in run_all_once().items():
+            print(f"{name}: {count}")
+        return
+
+    async def main() -> None:
+        scheduler = create_scheduler()
+        scheduler.start()
+        log.info("jobs running: %s", ", ".join(s.name for s in JOBS) or "(none)")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        scheduler.shutdown(wait=True)
+
+    asyncio.run(main())

@@ -1,0 +1,22 @@
+"""All tables, imported here so that `SQLModel.metadata` knows every one of them."""
+from booking_app.models.audit import AuditEvent, IdempotencyRecord
+from booking_app.models.base import UTCDateTime, utcnow
+from booking_app.models.booking import ACTIVE_STATUSES, Booking, BookingStatus
+from booking_app.models.catalog import (
+    AvailabilityException,
+    AvailabilityRule,
+    Bookable,
+    BookableKind,
+    EventSession,
+)
+from booking_app.models.notification import CalendarFeedToken, Notification, NotificationStatus
+from booking_app.models.payment import Payment, PaymentStatus, ProcessedWebhookEvent, Refund
+from booking_app.models.user import AuthToken, PasswordResetToken, RateLimitEvent, Role, User
+
+__all__ = [
+    "ACTIVE_STATUSES", "AuditEvent", "AuthToken", "AvailabilityException", "AvailabilityRule",
+    "Bookable", "BookableKind", "Booking", "BookingStatus", "CalendarFeedToken", "EventSession",
+    "IdempotencyRecord", "Notification", "NotificationStatus", "PasswordResetToken", "Payment",
+    "PaymentStatus", "ProcessedWebhookEvent", "RateLimitEvent", "Refund", "Role", "User",
+    "UTCDateTime", "utcnow",
+]

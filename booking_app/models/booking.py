@@ -1,0 +1,67 @@
+"""Booking Service tables."""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import CheckConstraint, Column, Index
+from sqlmodel import Field, SQLModel
+
+from booking_app.models.base import UTCDateTime, utcnow
+
+
+class BookingStatus(str, enum.Enum):
+    pending = "pending"
+    confirmed = "confirmed"
+    cancelled = "cancelled"
+    completed = "completed"
+    no_show = "no_show"
+
+
+#: Statuses that hold capacity (pending only until hold_expires_at).
+ACTIVE_STATUSES = (BookingStatus.pending.value, BookingStatus.confirmed.value)
+
+
+class Booking(SQLModel, table=True):
+    __tablename__ = "bookings"
+    __table_args__ = (
+        CheckConstraint("quantity >= 1", name="ck_bookings_quantity"),
+        CheckConstraint("end_at > start_at", name="ck_bookings_range"),
+        Index("ix_bookings_bookable_start", "bookable_id", "start_at"),
+        Index("ix_bookings_provider_start", "provider_id", "start_at"),
+        Index("ix_bookings_user_start", "user_id", "start_at"),
+        Index("ix_bookings_status_hold", "status", "hold_expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=16, unique=True, index=True)
+    bookable_id: int = Field(foreign_key="bookables.id")
+    provider_id: int = Field(foreign_key="users.id")
+    session_id: int | None = Field(default=None, foreign_key="event_sessions.id", index=True)
+    user_id: int | None = Field(default=None, foreign_key="users.id")
+    guest_name: str | None = Field(default=None, max_length=200)
+    guest_email: str | None = Field(default=None, max_length=254)
+    guest_phone: str | None = Field(default=None, max_length=20)
+    locale: str = Field(default="en", max_length=8)
+    start_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    end_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # the time the booking blocks, buffers included (what overlaps are checked against)
+    block_start_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    block_end_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # true when the bookable has capacity 1 (rooms/services): the PostgreSQL exclusion
+    # constraint forbids overlapping active exclusive bookings of one bookable
+    exclusive: bool = False
+    quantity: int = 1
+    status: str = Field(default=BookingStatus.confirmed.value, max_length=16)
+    hold_expires_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    price_cents: int = 0
+    currency: str = Field(default="USD", max_length=3)
+    notes: str = Field(default="", max_length=2000)
+    cancel_reason: str | None = Field(default=None, max_length=500)
+    refund_due_cents: int = 0
+    cancelled_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    version: int = 1
+    # ics SEQUENCE: bumped on every change the customer's calendar must follow
+    sequence: int = 0

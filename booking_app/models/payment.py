@@ -1,0 +1,65 @@
+"""Payment Service tables."""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Column, Index
+from sqlmodel import Field, SQLModel
+
+from booking_app.models.base import UTCDateTime, utcnow
+
+
+class PaymentStatus(str, enum.Enum):
+    pending = "pending"
+    requires_action = "requires_action"
+    succeeded = "succeeded"
+    failed = "failed"
+    refunded = "refunded"
+    partially_refunded = "partially_refunded"
+    cancelled = "cancelled"
+
+
+class Payment(SQLModel, table=True):
+    __tablename__ = "payments"
+    __table_args__ = (Index("ix_payments_booking_created", "booking_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    booking_id: int = Field(foreign_key="bookings.id")
+    method: str = Field(max_length=32)
+    provider: str = Field(default="manual", max_length=16)  # stripe | manual
+    provider_ref: str | None = Field(default=None, max_length=255, index=True)  # checkout session id
+    payment_intent_ref: str | None = Field(default=None, max_length=255, index=True)
+    checkout_url: str | None = Field(default=None, max_length=2000)
+    amount_cents: int
+    refunded_cents: int = 0
+    currency: str = Field(max_length=3)
+    status: str = Field(default=PaymentStatus.pending.value, max_length=24)
+    last_error: str | None = Field(default=None, max_length=1000)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Refund(SQLModel, table=True):
+    __tablename__ = "refunds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    payment_id: int = Field(foreign_key="payments.id", index=True)
+    amount_cents: int
+    currency: str = Field(max_length=3)
+    provider_ref: str | None = Field(default=None, max_length=255)
+    reason: str = Field(default="", max_length=200)
+    status: str = Field(default="pending", max_length=16)  # pending | succeeded | failed
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ProcessedWebhookEvent(SQLModel, table=True):
+    """Each provider event id once: written in the same transaction as its effect."""
+
+    __tablename__ = "processed_webhook_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(default="stripe", max_length=16)
+    event_id: str = Field(max_length=255, unique=True)
+    event_type: str = Field(max_length=100)
+    processed_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

@@ -1,0 +1,73 @@
+"""User Service tables: users, API tokens, password-reset tokens, rate-limit events."""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Column, Index
+from sqlmodel import Field, SQLModel
+
+from booking_app.models.base import UTCDateTime, utcnow
+
+
+class Role(str, enum.Enum):
+    admin = "admin"
+    provider = "provider"
+    customer = "customer"
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True, index=True)
+    email: str = Field(max_length=254, unique=True, index=True)
+    password_hash: str = Field(max_length=255)
+    full_name: str = Field(default="", max_length=200)
+    phone: str | None = Field(default=None, max_length=20)
+    role: str = Field(default=Role.customer.value, max_length=16, index=True)
+    locale: str = Field(default="en", max_length=8)
+    timezone: str = Field(default="UTC", max_length=64)
+    notify_email: bool = True
+    notify_sms: bool = False
+    is_active: bool = Field(default=True)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    last_login_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class AuthToken(SQLModel, table=True):
+    """An opaque bearer token; only its SHA-256 is stored."""
+
+    __tablename__ = "auth_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    revoked_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class PasswordResetToken(SQLModel, table=True):
+    __tablename__ = "password_reset_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    used_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class RateLimitEvent(SQLModel, table=True):
+    """One counted event (a failed login, a reset request) for a key such as `login:ip:1.2.3.4`.
+
+    Kept in the database so that every app process sees the same counts.
+    """
+
+    __tablename__ = "rate_limit_events"
+    __table_args__ = (Index("ix_rate_limit_events_key_at", "key", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200)
+    at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

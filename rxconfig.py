@@ -1,0 +1,17 @@
+"""Reflex configuration: database and Redis come from the application's settings."""
+import reflex as rx
+from reflex.plugins.sitemap import SitemapPlugin
+
+from booking_app.config import get_settings
+
+_settings = get_settings()
+
+config = rx.Config(
+    app_name="booking_app",
+    db_url=_settings.database_url,
+    redis_url=_settings.redis_url,
+    show_built_with_reflex=False,
+    telemetry_enabled=False,
+    plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium"))],
+    disable_plugins=[SitemapPlugin],
+)

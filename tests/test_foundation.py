@@ -1,0 +1,132 @@
+"""Foundation: health on both databases, migrations from empty, CLI commands, settings."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import inspect
+
+from tests.conftest import ROOT, migrate_to_head
+
+
+def test_health_reports_database_ok(client):
+    r = client.get("/api/health")
+    assert r.status_code == 200
+    assert r.json()["database"] == "ok"
+
+
+def test_health_503_when_database_unreachable(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from booking_app.api import create_api
+    from tests.conftest import point_app_at
+
+    point_app_at("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    with TestClient(create_api(), raise_server_exceptions=False) as c:
+        r = c.get("/api/health")
+    assert r.status_code == 503
+    assert r.json()["database"] == "unreachable"
+
+
+def test_unknown_path_is_problem_json(client):
+    r = client.get("/api/does-not-exist")
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert {"type", "title", "status", "detail"} <= set(body)
+
+
+def test_openapi_document_served(client):
+    r = client.get("/api/openapi.json")
+    assert r.status_code == 200
+    assert "/api/health" in r.json()["paths"]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_migrations_from_empty_match_models(kind, tmp_path, request):
+    """Upgrade an empty database to head; the schema then has every model table and
+    autogenerate finds nothing left to migrate."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+    from sqlmodel import SQLModel
+
+    import booking_app.models  # noqa: F401
+
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'empty.db'}"
+    else:
+        import uuid
+
+        from sqlalchemy.engine import make_url
+
+        from tests.conftest import _admin_exec
+
+        server = request.getfixturevalue("pg_server_url")
+        name = f"booking_mig_{uuid.uuid4().hex[:8]}"
+        _admin_exec(server, f'CREATE DATABASE "{name}"')
+        request.addfinalizer(lambda: _admin_exec(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    migrate_to_head(url)
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            assert set(SQLModel.metadata.tables) <= tables
+            diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+            assert diff == [], f"models and migrations disagree: {diff}"
+    finally:
+        engine.dispose()
+
+
+def _cli(*args: str, db_path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, DATABASE_URL=f"sqlite:///{db_path}")
+    return subprocess.run([sys.executable, "-m", "booking_app", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_migrate_seed_and_create_user(tmp_path):
+    db_path = tmp_path / "cli.db"
+    r = _cli("migrate", db_path=db_path)
+    assert r.returncode == 0, r.stderr
+    r = _cli("seed-demo", db_path=db_path)
+    assert r.returncode == 0, r.stderr
+    assert "admin" in r.stdout and "password" in r.stdout
+    r = _cli("seed-demo", db_path=db_path)
+    assert "already" in r.stdout
+    r = _cli("create-user", "--role", "provider", "--username", "prov2", "--email", "p2@example.com",
+             "--password", "a-long-enough-pass", db_path=db_path)
+    assert r.returncode == 0, r.stderr
+    # duplicate username → clear error, non-zero exit
+    r = _cli("create-user", "--role", "provider", "--username", "prov2", "--email", "p3@example.com",
+             "--password", "a-long-enough-pass", db_path=db_path)
+    assert r.returncode == 2 and "already registered" in r.stderr
+    # weak password rejected
+    r = _cli("create-user", "--role", "customer", "--username", "weak", "--email", "w@example.com",
+             "--password", "password1", db_path=db_path)
+    assert r.returncode == 2 and "common" in r.stderr
+    r = _cli("run-jobs", "--once", db_path=db_path)
+    assert r.returncode == 0, r.stderr
+
+
+def test_settings_refuse_default_secret_in_production(monkeypatch):
+    from pydantic import ValidationError
+
+    from booking_app.config import Settings
+
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(ValidationError):
+        Settings()
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    assert Settings().environment == "production"
+
+
+def test_settings_normalise_postgres_url(monkeypatch):
+    from booking_app.config import Settings
+
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@h/db")
+    assert Settings().database_url == "postgresql+psycopg://u:p@h/db"
