@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 07:01:41.488866
+Create Date: 2026-11-27 07:05:17.897053
 """
 from typing import Sequence, Union
 

@@ -6,8 +6,8 @@ from sqlmodel import func, select
 from booking_app import db
 from booking_app.config import get_settings
 from booking_app.i18n import N_
-from booking_app.models import AuditEvent, Role, User
-from booking_app.services import validation
+from booking_app.models import Role, User
+from booking_app.services import audit, validation
 from booking_app.services.errors import Conflict, InvalidInput
 from booking_app.services.passwords import hash_password
 
@@ -68,5 +68,5 @@ def create_user(
         )
         s.add(user)
         s.flush()
-        s.add(AuditEvent(actor_id=actor_id or user.id, action="user.created", entity="user", entity_id=str(user.id), data={"role": role}))
+        audit.record(s, actor_id=actor_id or user.id, action="user.created", entity="user", entity_id=user.id, data={"role": role})
     return user
