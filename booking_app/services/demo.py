@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from sqlmodel import select
 
 from booking_app import db
-from booking_app.models import AvailabilityRule, Bookable, EventSession, User
-from booking_app.services import accounts
+from booking_app.models import User
+from booking_app.services import accounts, catalog
+from booking_app.services.actors import Actor
 
 DEMO_USERS = (
     # role, username, email, password, full name
@@ -57,20 +58,16 @@ def seed_demo(*, today: dt.date | None = None) -> SeedResult:
         dict(kind="event", name="City walking tour", description="Two hours through the old town with a local guide.",
              location="Madrid Centro", duration_minutes=120, capacity=20, price_cents=0, currency="EUR"),
     ]
-    with db.unit_of_work() as s:
-        for spec in specs:
-            b = Bookable(provider_id=provider_id, timezone=tz_name, **spec)
-            s.add(b)
-            s.flush()
-            if b.kind == "event":
-                for day in range(1, 29, 3):
-                    local = dt.datetime.combine(today + dt.timedelta(days=day), dt.time(18, 0), tzinfo=tz)
-                    start = local.astimezone(dt.timezone.utc)
-                    s.add(EventSession(bookable_id=b.id, start_at=start,
-                                       end_at=start + dt.timedelta(minutes=b.duration_minutes), capacity=b.capacity))
-            else:
-                for weekday in range(0, 5):
-                    s.add(AvailabilityRule(bookable_id=b.id, weekday=weekday, start_time=dt.time(9), end_time=dt.time(13)))
-                    s.add(AvailabilityRule(bookable_id=b.id, weekday=weekday, start_time=dt.time(14), end_time=dt.time(18)))
-                s.add(AvailabilityRule(bookable_id=b.id, weekday=5, start_time=dt.time(10), end_time=dt.time(14)))
+    provider = Actor(id=provider_id, role="provider", timezone=tz_name)
+    weekdays = [{"weekday": d, "start": "09:00", "end": "13:00"} for d in range(5)] + \
+        [{"weekday": d, "start": "14:00", "end": "18:00"} for d in range(5)] + \
+        [{"weekday": 5, "start": "10:00", "end": "14:00"}]
+    for spec in specs:
+        b = catalog.create_bookable(actor=provider, timezone=tz_name, **spec)
+        if b.kind == "event":
+            for day in range(1, 29, 3):
+                local = dt.datetime.combine(today + dt.timedelta(days=day), dt.time(18, 0), tzinfo=tz)
+                catalog.add_event_session(actor=provider, bookable_id=b.id, start=local)
+        else:
+            catalog.set_availability(actor=provider, bookable_id=b.id, weekly=weekdays, exceptions=[])
     return SeedResult(created=True, credentials=creds)

@@ -1,0 +1,815 @@
+"""Booking Service: book, reschedule, cancel, complete / no-show, holds, listings.
+
+Never oversell (ARCHITECTURE.md, "No double booking"):
+- SQLite: `db.unit_of_work()` starts with BEGIN IMMEDIATE (one writer at a time).
+- PostgreSQL: every writing transaction first bounds lock waits (`SET LOCAL lock_timeout`),
+  fails fast when a plain count already shows the slot full (no write, no lock),
+  writes its rows (booking, audit, outbox, idempotency record), then takes a
+  transaction-scoped advisory lock on the capacity it consumes and re-counts the competing
+  active bookings from the source of truth before committing. Under the lock there are
+  only three round trips: lock, re-count, COMMIT. Because every transaction inserts before
+  it counts and the counts are serialised by the lock, a later transaction always sees the
+  earlier one's committed row; the earlier one never needed to see the later one.
+  Lock key: (1, bookable id) for rooms and events, (2, provider id) for services (a
+  provider's services share the provider's time). Keys are taken in sorted order.
+- Capacity-1 rooms/services also have a database backstop: an exclusion constraint on
+  the buffered block (migration 0002). Expired-but-unswept holds are cancelled in the same
+  transaction before inserting so that they don't trip it.
+- A lock wait beyond the timeout (or SQLite's busy timeout) → `Busy(retry_after=1)`:
+  nothing was changed and the client may retry with the same idempotency key.
+
+Every state change bumps `version` (and `sequence` when the customer's calendar must
+follow), writes an AuditEvent and an outbox row in the same transaction.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlmodel import Session, select
+
+from booking_app import db
+from booking_app.config import get_settings
+from booking_app.i18n import N_
+from booking_app.models import (
+    ACTIVE_STATUSES,
+    Bookable,
+    Booking,
+    BookingStatus,
+    EventSession,
+    IdempotencyRecord,
+    Payment,
+    User,
+)
+from booking_app.models.base import utcnow
+from booking_app.services import audit, outbox, validation
+from booking_app.services.actors import Actor
+from booking_app.services.availability import SlotShape, is_active, resolve_start, seats_used
+from booking_app.services.catalog import _int, parse_aware_datetime, parse_date
+from booking_app.services.errors import (
+    Busy,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotAvailable,
+    NotFound,
+    Unauthorized,
+)
+
+MAX_QUANTITY = 1000
+MAX_PAGE = 200
+STATUSES = tuple(s.value for s in BookingStatus)
+PAYMENT_METHODS = ("on_site", "card", "paypal")
+
+#: Test-only switches. `_LOCKING = False` skips the advisory lock (the control test shows
+#: the race then oversells); `_RACE_HOOK` runs between the insert and the re-count.
+_LOCKING = True
+_RACE_HOOK: Callable[[], None] | None = None
+
+_REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+# ---------------------------------------------------------------------------------------
+# read model
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class BookingView:
+    id: int
+    reference: str
+    service_id: int
+    service_name: str
+    service_kind: str
+    timezone: str  # the bookable's
+    provider_id: int
+    session_id: int | None
+    user_id: int | None
+    guest_name: str | None
+    guest_email: str | None
+    guest_phone: str | None
+    start: dt.datetime
+    end: dt.datetime
+    quantity: int
+    status: str
+    hold_expires_at: dt.datetime | None
+    price_cents: int
+    currency: str
+    payment_status: str  # latest Payment's status, "none" without one
+    notes: str
+    refund_due_cents: int
+    cancel_reason: str | None
+    cancelled_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+    sequence: int
+
+
+def _view(bk: Booking, b: Bookable, payment_status: str = "none") -> BookingView:
+    assert bk.id is not None
+    return BookingView(
+        id=bk.id, reference=bk.reference, service_id=bk.bookable_id, service_name=b.name, service_kind=b.kind,
+        timezone=b.timezone, provider_id=bk.provider_id, session_id=bk.session_id, user_id=bk.user_id,
+        guest_name=bk.guest_name, guest_email=bk.guest_email, guest_phone=bk.guest_phone, start=bk.start_at,
+        end=bk.end_at, quantity=bk.quantity, status=bk.status, hold_expires_at=bk.hold_expires_at,
+        price_cents=bk.price_cents, currency=bk.currency, payment_status=payment_status, notes=bk.notes,
+        refund_due_cents=bk.refund_due_cents, cancel_reason=bk.cancel_reason, cancelled_at=bk.cancelled_at,
+        created_at=bk.created_at, updated_at=bk.updated_at, version=bk.version, sequence=bk.sequence,
+    )
+
+
+def _payment_statuses(s: Session, ids: list[int]) -> dict[int, str]:
+    """booking id → status of its latest Payment (one query)."""
+    if not ids:
+        return {}
+    rows = s.exec(select(Payment.booking_id, Payment.status, Payment.created_at, Payment.id)  # type: ignore[call-overload]
+                  .where(Payment.booking_id.in_(ids))).all()  # type: ignore[attr-defined]
+    latest: dict[int, tuple] = {}
+    for bid, status, created, pid in rows:
+        if bid not in latest or (created, pid) > latest[bid][0]:
+            latest[bid] = ((created, pid), status)
+    return {bid: v[1] for bid, v in latest.items()}
+
+
+def _full_view(s: Session, bk: Booking, b: Bookable | None = None) -> BookingView:
+    b = b or s.get(Bookable, bk.bookable_id)
+    assert b is not None and bk.id is not None
+    return _view(bk, b, _payment_statuses(s, [bk.id]).get(bk.id, "none"))
+
+
+# ---------------------------------------------------------------------------------------
+# guest links
+# ---------------------------------------------------------------------------------------
+
+def _sign(booking_id: int) -> str:
+    key = get_settings().secret_key.encode()
+    mac = hmac.new(key, f"booking-manage:{booking_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:24]).decode().rstrip("=")
+
+
+def booking_manage_token(booking_id: int) -> str:
+    """A signed token that lets whoever holds it (the guest, via the emailed link) view,
+    reschedule and cancel one booking. HMAC-SHA256 with SECRET_KEY."""
+    return f"{int(booking_id)}.{_sign(int(booking_id))}"
+
+
+def verify_manage_token(token: str | None) -> int | None:
+    """The booking id of a valid manage token, else None."""
+    if not token or not isinstance(token, str) or len(token) > 100 or "." not in token:
+        return None
+    raw_id, _, sig = token.partition(".")
+    if not raw_id.isdigit() or len(raw_id) > 12:
+        return None
+    booking_id = int(raw_id)
+    return booking_id if hmac.compare_digest(sig, _sign(booking_id)) else None
+
+
+# ---------------------------------------------------------------------------------------
+# transactions, locks, errors
+# ---------------------------------------------------------------------------------------
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
+
+
+def _is_busy(exc: BaseException) -> bool:
+    state = _sqlstate(exc)
+    if state in ("55P03", "40P01", "40001", "57014"):  # lock timeout, deadlock, serialization, cancel
+        return True
+    msg = str(getattr(exc, "orig", exc)).lower()
+    return "database is locked" in msg or "database is busy" in msg or "lock timeout" in msg
+
+
+# SQLite allows one writer; waiting writers of *this* process queue on a lock here
+# instead of polling in SQLite's busy handler (which sleeps up to 100 ms between tries).
+# Other processes are still serialised by BEGIN IMMEDIATE + busy_timeout.
+_sqlite_writer = threading.Lock()
+
+
+@contextlib.contextmanager
+def _sqlite_turn() -> Iterator[None]:
+    if not get_settings().is_sqlite:
+        yield
+        return
+    if not _sqlite_writer.acquire(timeout=get_settings().sqlite_busy_timeout_ms / 1000):
+        raise Busy(retry_after=1)
+    try:
+        yield
+    finally:
+        _sqlite_writer.release()
+
+
+@contextlib.contextmanager
+def _transaction() -> Iterator[Session]:
+    """A unit of work whose lock waits are bounded; lock trouble → Busy, an exclusion
+    constraint violation (the PostgreSQL backstop) → NotAvailable."""
+    try:
+        with _sqlite_turn(), db.unit_of_work() as s:
+            db.set_local_lock_timeout(s)
+            yield s
+    except OperationalError as exc:
+        if _is_busy(exc):
+            raise Busy(retry_after=1) from None
+        raise
+    except PoolTimeout:
+        raise Busy(retry_after=1) from None
+    except IntegrityError as exc:
+        if _sqlstate(exc) == "23P01" or "exclusion" in str(exc.orig).lower():
+            raise NotAvailable() from None
+        raise
+
+
+def lock_key(b: Bookable) -> tuple[int, int]:
+    """The advisory-lock key guarding `b`'s capacity: provider time for services."""
+    if b.kind == "service":
+        return (2, b.provider_id)
+    return (1, b.id)  # type: ignore[return-value]
+
+
+def _lock(s: Session, *keys: tuple[int, int]) -> None:
+    """Transaction-scoped lock(s) on capacity keys, in sorted order (PostgreSQL; SQLite
+    already holds the single write lock since BEGIN IMMEDIATE)."""
+    if not _LOCKING or not db.is_postgres(s):
+        return
+    for a, b in sorted(set(keys)):
+        s.exec(text("SELECT pg_advisory_xact_lock(:a, :b)").bindparams(a=a, b=b))  # type: ignore[call-overload]
+
+
+def _recount_or_fail(s: Session, b: Bookable, shape: SlotShape, quantity: int, booking_id: int,
+                     now: dt.datetime) -> None:
+    """Under the lock: the competing active bookings + ours must fit."""
+    if _RACE_HOOK is not None:
+        _RACE_HOOK()
+    _lock(s, lock_key(b))
+    used = seats_used(s, b, shape, now, exclude_booking_id=booking_id)
+    if used + quantity > shape.capacity:
+        remaining = max(shape.capacity - used, 0)
+        if remaining and quantity > 1:
+            raise NotAvailable(N_("Only {remaining} seats are left at that time."), remaining=remaining)
+        raise NotAvailable()
+
+
+def _sweep_overlapping_holds(s: Session, b: Bookable, shape: SlotShape, now: dt.datetime,
+                             exclude_id: int | None = None) -> None:
+    """Cancel the expired, not yet swept holds that overlap a new block (capacity-1
+    bookables only, where the exclusion constraint would otherwise see them)."""
+    if b.capacity != 1 or b.kind == "event":
+        return
+    rows = s.exec(select(Booking).where(
+        Booking.bookable_id == b.id, Booking.status == BookingStatus.pending.value,
+        Booking.hold_expires_at <= now,  # type: ignore[operator]
+        Booking.block_start_at < shape.block_end, Booking.block_end_at > shape.block_start,
+    ).with_for_update()).all()
+    for bk in rows:
+        if bk.id != exclude_id:
+            _expire(s, bk, now)
+
+
+def _expire(s: Session, bk: Booking, now: dt.datetime) -> None:
+    bk.status = BookingStatus.cancelled.value
+    bk.cancel_reason = "hold_expired"
+    bk.cancelled_at = now
+    bk.updated_at = now
+    bk.version += 1
+    bk.sequence += 1
+    s.add(bk)
+    audit.record(s, actor_id=None, action="booking.hold_expired", entity="booking", entity_id=bk.id)
+    outbox.booking_event(s, booking=bk, event="booking_cancelled", extra={"reason": "hold_expired"})
+
+
+# ---------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------
+
+def _new_reference() -> str:
+    return "".join(secrets.choice(_REF_ALPHABET) for _ in range(8))
+
+
+def _guest_fields(guest: Any) -> tuple[str, str, str | None]:
+    def get(key: str) -> Any:
+        return guest.get(key) if isinstance(guest, Mapping) else getattr(guest, key, None)
+
+    name = validation.text(get("name"), field="guest.name", max_length=200, required=True)
+    try:
+        email = validation.email(get("email") or "")
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, field="guest.email", **exc.params) from None
+    try:
+        phone = validation.phone(get("phone"))
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, field="guest.phone", **exc.params) from None
+    return name, email, phone
+
+
+def _payment_method(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    allowed = ["on_site", *get_settings().online_payment_methods]
+    if value not in allowed:
+        raise InvalidInput(N_("This payment method is not available."), field="payment_method")
+    return value
+
+
+def _idempotency_key(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or len(value) > 200 or not value.isprintable():
+        raise InvalidInput(N_("The idempotency key must be at most 200 printable characters."), field="idempotency_key")
+    return value
+
+
+def _is_manager(actor: Actor, bk: Booking) -> bool:
+    return actor.is_admin or (actor.is_provider and actor.id is not None and actor.id == bk.provider_id)
+
+
+def _access(actor: Actor, bk: Booking | None, manage_token: str | None) -> tuple[bool, bool]:
+    """(may see/change as its customer, may manage as provider/admin); NotFound otherwise."""
+    if bk is None:
+        raise NotFound(N_("This booking does not exist."))
+    manager = _is_manager(actor, bk)
+    owner = (actor.id is not None and bk.user_id == actor.id) or (
+        manage_token is not None and verify_manage_token(manage_token) == bk.id)
+    if not (manager or owner):
+        raise NotFound(N_("This booking does not exist."))
+    return owner, manager
+
+
+def _load_for_change(s: Session, booking_id: Any) -> Booking | None:
+    if isinstance(booking_id, bool) or not isinstance(booking_id, int):
+        return None
+    return s.exec(select(Booking).where(Booking.id == booking_id).with_for_update()).first()
+
+
+def _request_hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _replay(scope: str, key: str, request_hash: str) -> BookingView | None:
+    with db.read_session() as s:
+        rec = s.exec(select(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
+                                                     IdempotencyRecord.key == key)).first()
+        if rec is None:
+            return None
+        if rec.request_hash != request_hash:
+            raise InvalidInput(N_("This idempotency key was already used for a different request."),
+                               field="idempotency_key")
+        bk = s.get(Booking, rec.resource_id) if rec.resource_id is not None else None
+        if bk is None:
+            return None
+        return _full_view(s, bk)
+
+
+def _shape_of(s: Session, bk: Booking, b: Bookable) -> SlotShape:
+    cap = b.capacity
+    if bk.session_id is not None:
+        sess = s.get(EventSession, bk.session_id)
+        cap = sess.capacity if sess is not None else cap
+    return SlotShape(bk.start_at, bk.end_at, bk.block_start_at, bk.block_end_at, cap, bk.session_id)
+
+
+def _customer_cutoff(bk: Booking, b: Bookable, now: dt.datetime, *, what: str) -> None:
+    if now >= bk.start_at:
+        raise Forbidden(N_("This booking has already started."))
+    if b.cancel_cutoff_hours and now > bk.start_at - dt.timedelta(hours=b.cancel_cutoff_hours):
+        if what == "cancel":
+            raise Forbidden(N_("Bookings can no longer be cancelled less than {hours} hours before the start."),
+                            hours=b.cancel_cutoff_hours)
+        raise Forbidden(N_("Bookings can no longer be changed less than {hours} hours before the start."),
+                        hours=b.cancel_cutoff_hours)
+
+
+def _paid_cents(s: Session, booking_id: int) -> int:
+    rows = s.exec(select(Payment.amount_cents, Payment.refunded_cents, Payment.status).where(  # type: ignore[call-overload]
+        Payment.booking_id == booking_id)).all()
+    return sum(max(a - (r or 0), 0) for a, r, st in rows if st in ("succeeded", "partially_refunded"))
+
+
+# ---------------------------------------------------------------------------------------
+# book
+# ---------------------------------------------------------------------------------------
+
+def book(
+    *,
+    actor: Actor,
+    service_id: int,
+    start: dt.datetime | str,
+    quantity: int = 1,
+    notes: str | None = "",
+    guest: Mapping[str, Any] | Any | None = None,
+    idempotency_key: str | None = None,
+    payment_method: str | None = None,
+    now: dt.datetime | None = None,
+) -> BookingView:
+    """Book `quantity` seats of bookable `service_id` at `start` (an aware datetime or an
+    ISO string with offset; must be a free slot start, or a session start for events).
+
+    Signed-in users book for themselves; guests must give `guest={name, email, phone?}`
+    (providers/admins may also pass `guest` to book for a walk-in customer). Status:
+    `confirmed` when the price is 0, `payment_method == "on_site"`, or Stripe is disabled
+    and no method is given; otherwise `pending` with `hold_expires_at = now + HOLD_MINUTES`.
+    `idempotency_key`: the same key and request replays the first booking; the same key
+    with a different request → InvalidInput. Errors: NotFound (unknown/inactive bookable),
+    InvalidInput, NotAvailable (taken, full, outside hours, past, notice/advance), Busy."""
+    now = now or utcnow()
+    start_at = parse_aware_datetime(start, field="start")
+    quantity = _int(quantity, field="quantity", lo=1, hi=MAX_QUANTITY)
+    notes_text = validation.text(notes, field="notes", max_length=2000)
+    method = _payment_method(payment_method)
+    key = _idempotency_key(idempotency_key)
+    guest_name = guest_email = guest_phone = None
+    if actor.is_guest:
+        if actor.role != "guest":  # Actor.system(): jobs don't book
+            raise Forbidden()
+        if guest is None:
+            raise InvalidInput(N_("Give your name and email address to book as a guest."), field="guest")
+        guest_name, guest_email, guest_phone = _guest_fields(guest)
+    elif guest is not None:
+        if not (actor.is_admin or actor.is_provider):
+            raise InvalidInput(N_("Signed-in customers book for themselves."), field="guest")
+        guest_name, guest_email, guest_phone = _guest_fields(guest)
+    if isinstance(service_id, bool) or not isinstance(service_id, int):
+        raise NotFound(N_("This service does not exist."))
+    scope = f"booking:user:{actor.id}" if actor.id is not None else f"booking:guest:{guest_email}"
+    req_hash = _request_hash({"service_id": service_id, "start": start_at.isoformat(), "quantity": quantity,
+                              "notes": notes_text, "guest": [guest_name, guest_email, guest_phone],
+                              "payment_method": method})
+    if key is not None:
+        replayed = _replay(scope, key, req_hash)
+        if replayed is not None:
+            return replayed
+    try:
+        return _book(actor=actor, service_id=service_id, start_at=start_at, quantity=quantity, notes=notes_text,
+                     guest=(guest_name, guest_email, guest_phone), method=method, key=key, scope=scope,
+                     req_hash=req_hash, now=now)
+    except IntegrityError:
+        # a concurrent request with the same idempotency key committed first
+        if key is not None:
+            replayed = _replay(scope, key, req_hash)
+            if replayed is not None:
+                return replayed
+        raise Busy(retry_after=1) from None
+
+
+def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int, notes: str,
+          guest: tuple[str | None, str | None, str | None], method: str | None, key: str | None, scope: str,
+          req_hash: str, now: dt.datetime) -> BookingView:
+    settings = get_settings()
+    with _transaction() as s:
+        b = s.get(Bookable, service_id)
+        if b is None or not b.is_active:
+            raise NotFound(N_("This service does not exist."))
+        shape = resolve_start(s, b, start_at, now)
+        if quantity > shape.capacity:
+            raise InvalidInput(N_("At most {max} seats can be booked at once."), field="quantity", max=shape.capacity)
+        # fast fail without writing anything (authoritative on SQLite, whose write lock we
+        # hold; on PostgreSQL the re-count under the advisory lock below decides)
+        if seats_used(s, b, shape, now) + quantity > shape.capacity:
+            raise NotAvailable()
+        _sweep_overlapping_holds(s, b, shape, now)
+        price = b.price_cents * quantity
+        confirmed = price == 0 or method == "on_site" or (method is None and not settings.stripe_enabled)
+        user_locale = actor.locale
+        if actor.id is not None and guest[1] is None:
+            user = s.get(User, actor.id)
+            if user is None or not user.is_active:
+                raise Unauthorized()
+            user_locale = user.locale or actor.locale
+        bk = Booking(
+            reference=_new_reference(), bookable_id=b.id, provider_id=b.provider_id, session_id=shape.session_id,  # type: ignore[arg-type]
+            user_id=actor.id if guest[1] is None else None, guest_name=guest[0], guest_email=guest[1],
+            guest_phone=guest[2], locale=user_locale or "en", start_at=shape.start, end_at=shape.end,
+            block_start_at=shape.block_start, block_end_at=shape.block_end,
+            exclusive=(b.capacity == 1 and b.kind != "event"), quantity=quantity,
+            status=BookingStatus.confirmed.value if confirmed else BookingStatus.pending.value,
+            hold_expires_at=None if confirmed else now + dt.timedelta(minutes=settings.hold_minutes),
+            price_cents=price, currency=b.currency, notes=notes, created_at=now, updated_at=now,
+        )
+        s.add(bk)
+        s.flush()
+        audit.record(s, actor_id=actor.id, action="booking.created", entity="booking", entity_id=bk.id,
+                     data={"bookable_id": b.id, "start": bk.start_at.isoformat(), "quantity": quantity,
+                           "status": bk.status, "payment_method": method})
+        outbox.booking_event(s, booking=bk, event="booking_confirmed" if confirmed else "booking_pending",
+                             extra={"actor_id": actor.id})
+        if key is not None:
+            s.add(IdempotencyRecord(scope=scope[:100], key=key, request_hash=req_hash, resource_id=bk.id,
+                                    status_code=201))
+        s.flush()
+        _recount_or_fail(s, b, shape, quantity, bk.id, now)  # type: ignore[arg-type]
+        return _view(bk, b)
+
+
+# ---------------------------------------------------------------------------------------
+# reschedule / cancel / complete / no-show
+# ---------------------------------------------------------------------------------------
+
+def reschedule(
+    *,
+    actor: Actor,
+    booking_id: int,
+    start: dt.datetime | str | None = None,
+    quantity: int | None = None,
+    notes: str | None = None,
+    manage_token: str | None = None,
+    now: dt.datetime | None = None,
+) -> BookingView:
+    """Move a booking to another slot and/or change its seats or notes, atomically: if the
+    new slot is taken (NotAvailable) the booking is left exactly as it was. Customers
+    (owner, or guest with `manage_token`) respect the cancellation cut-off; its provider
+    and admins don't. Quantity changes of a paid booking → Conflict."""
+    now = now or utcnow()
+    new_start = parse_aware_datetime(start, field="start") if start is not None else None
+    new_qty = _int(quantity, field="quantity", lo=1, hi=MAX_QUANTITY) if quantity is not None else None
+    new_notes = validation.text(notes, field="notes", max_length=2000) if notes is not None else None
+    with _transaction() as s:
+        bk = _load_for_change(s, booking_id)
+        owner, manager = _access(actor, bk, manage_token)
+        assert bk is not None and bk.id is not None
+        b = s.get(Bookable, bk.bookable_id)
+        assert b is not None
+        if not is_active(bk.status, bk.hold_expires_at, now):
+            raise Conflict(N_("Only pending or confirmed bookings can be changed."))
+        moving = new_start is not None and new_start != bk.start_at
+        resizing = new_qty is not None and new_qty != bk.quantity
+        if (moving or resizing) and not manager:
+            _customer_cutoff(bk, b, now, what="change")
+        if not (moving or resizing):
+            if new_notes is not None and new_notes != bk.notes:
+                bk.notes = new_notes
+                bk.version += 1
+                bk.updated_at = now
+                s.add(bk)
+                audit.record(s, actor_id=actor.id, action="booking.notes_changed", entity="booking", entity_id=bk.id)
+            s.flush()
+            return _full_view(s, bk, b)
+        shape = resolve_start(s, b, new_start, now) if moving else _shape_of(s, bk, b)  # type: ignore[arg-type]
+        qty = new_qty if new_qty is not None else bk.quantity
+        if qty > shape.capacity:
+            raise InvalidInput(N_("At most {max} seats can be booked at once."), field="quantity", max=shape.capacity)
+        new_price = b.price_cents * qty if resizing else bk.price_cents
+        if resizing and new_price != bk.price_cents and _paid_cents(s, bk.id) > 0:
+            raise Conflict(N_("The number of seats of a paid booking cannot be changed; cancel it and book again."))
+        _sweep_overlapping_holds(s, b, shape, now, exclude_id=bk.id)
+        old = {"start": bk.start_at.isoformat(), "quantity": bk.quantity}
+        bk.start_at, bk.end_at = shape.start, shape.end
+        bk.block_start_at, bk.block_end_at = shape.block_start, shape.block_end
+        bk.session_id = shape.session_id
+        bk.quantity = qty
+        bk.price_cents = new_price
+        if new_notes is not None:
+            bk.notes = new_notes
+        bk.version += 1
+        bk.sequence += 1
+        bk.updated_at = now
+        s.add(bk)
+        s.flush()
+        audit.record(s, actor_id=actor.id, action="booking.rescheduled", entity="booking", entity_id=bk.id,
+                     data={"from": old, "to": {"start": bk.start_at.isoformat(), "quantity": qty}})
+        outbox.booking_event(s, booking=bk, event="booking_rescheduled",
+                             extra={"previous_start": old["start"], "actor_id": actor.id})
+        s.flush()
+        view = _full_view(s, bk, b)  # before the lock: under it only lock, re-count, COMMIT
+        _recount_or_fail(s, b, shape, qty, bk.id, now)
+        return view
+
+
+def cancel(
+    *,
+    actor: Actor,
+    booking_id: int,
+    reason: str | None = None,
+    manage_token: str | None = None,
+    now: dt.datetime | None = None,
+) -> BookingView:
+    """Cancel a pending or confirmed booking; its seats are free at once. Customers
+    (owner, or guest with `manage_token`) can't cancel after the start or inside the
+    cancellation cut-off (Forbidden); the provider and admins may. `refund_due_cents` is
+    what was paid × refund_percent for customers, the full paid amount when the provider or
+    an admin cancels (the payments service executes the refund)."""
+    now = now or utcnow()
+    reason_text = validation.text(reason, field="reason", max_length=500) or None
+    with _transaction() as s:
+        bk = _load_for_change(s, booking_id)
+        owner, manager = _access(actor, bk, manage_token)
+        assert bk is not None and bk.id is not None
+        b = s.get(Bookable, bk.bookable_id)
+        assert b is not None
+        if bk.status not in ACTIVE_STATUSES:
+            raise Conflict(N_("This booking can no longer be cancelled."))
+        if not manager:
+            _customer_cutoff(bk, b, now, what="cancel")
+        paid = _paid_cents(s, bk.id)
+        refund = paid if manager else paid * b.refund_percent // 100
+        bk.status = BookingStatus.cancelled.value
+        bk.cancel_reason = reason_text or ("cancelled_by_provider" if manager and not owner else "cancelled_by_customer")
+        bk.cancelled_at = now
+        bk.refund_due_cents = refund
+        bk.version += 1
+        bk.sequence += 1
+        bk.updated_at = now
+        s.add(bk)
+        audit.record(s, actor_id=actor.id, action="booking.cancelled", entity="booking", entity_id=bk.id,
+                     data={"reason": bk.cancel_reason, "refund_due_cents": refund, "by_manager": manager})
+        outbox.booking_event(s, booking=bk, event="booking_cancelled",
+                             extra={"refund_due_cents": refund, "reason": bk.cancel_reason, "actor_id": actor.id})
+        s.flush()
+        return _full_view(s, bk, b)
+
+
+def _finish(actor: Actor, booking_id: int, status: str, event: str, now: dt.datetime | None) -> BookingView:
+    now = now or utcnow()
+    with _transaction() as s:
+        bk = _load_for_change(s, booking_id)
+        owner, manager = _access(actor, bk, None)
+        assert bk is not None and bk.id is not None
+        if not manager:
+            raise Forbidden(N_("Only the provider can mark a booking completed or no-show."))
+        if bk.status != BookingStatus.confirmed.value:
+            raise Conflict(N_("Only confirmed bookings can be marked completed or no-show."))
+        if now < bk.start_at:
+            raise Conflict(N_("This booking has not started yet."))
+        bk.status = status
+        bk.version += 1
+        bk.updated_at = now
+        s.add(bk)
+        audit.record(s, actor_id=actor.id, action=f"booking.{status}", entity="booking", entity_id=bk.id)
+        outbox.booking_event(s, booking=bk, event=event, extra={"actor_id": actor.id})
+        s.flush()
+        return _full_view(s, bk)
+
+
+def complete(*, actor: Actor, booking_id: int, now: dt.datetime | None = None) -> BookingView:
+    """Provider/admin: a confirmed booking that has started → completed."""
+    return _finish(actor, booking_id, BookingStatus.completed.value, "booking_completed", now)
+
+
+def mark_no_show(*, actor: Actor, booking_id: int, now: dt.datetime | None = None) -> BookingView:
+    """Provider/admin: a confirmed booking that has started → no_show."""
+    return _finish(actor, booking_id, BookingStatus.no_show.value, "booking_no_show", now)
+
+
+# ---------------------------------------------------------------------------------------
+# holds and payments
+# ---------------------------------------------------------------------------------------
+
+class _SeatGone(Exception):
+    pass
+
+
+def confirm_payment(*, booking_id: int, now: dt.datetime | None = None, actor: Actor | None = None) -> bool:
+    """Called by the payments service when a payment succeeded. pending → confirmed when
+    the hold is still valid, or — hold expired (swept or not) — when the seats are still
+    free (re-counted under the lock). Returns True when the booking is (now) confirmed,
+    False when the seats were resold / the booking was cancelled otherwise (refund it)."""
+    now = now or utcnow()
+    actor = actor or Actor.system()
+    try:
+        with _transaction() as s:
+            bk = _load_for_change(s, booking_id)
+            if bk is None:
+                raise NotFound(N_("This booking does not exist."))
+            if bk.status in (BookingStatus.confirmed.value, BookingStatus.completed.value):
+                return True
+            b = s.get(Bookable, bk.bookable_id)
+            assert b is not None and bk.id is not None
+            hold_valid = bk.status == BookingStatus.pending.value and is_active(bk.status, bk.hold_expires_at, now)
+            revivable = (bk.status == BookingStatus.pending.value
+                         or (bk.status == BookingStatus.cancelled.value and bk.cancel_reason == "hold_expired"))
+            if not hold_valid and (not revivable or bk.start_at <= now):
+                return False
+            if not hold_valid:  # before touching the row (autoflush would hit the backstop)
+                _sweep_overlapping_holds(s, b, _shape_of(s, bk, b), now, exclude_id=bk.id)
+            bk.status = BookingStatus.confirmed.value
+            bk.hold_expires_at = None
+            bk.cancel_reason = None
+            bk.cancelled_at = None
+            bk.version += 1
+            bk.sequence += 1  # the calendar entry goes from tentative to confirmed
+            bk.updated_at = now
+            s.add(bk)
+            s.flush()
+            audit.record(s, actor_id=actor.id, action="booking.payment_confirmed", entity="booking", entity_id=bk.id,
+                         data={"hold_was_valid": hold_valid})
+            outbox.booking_event(s, booking=bk, event="booking_confirmed")
+            s.flush()
+            if not hold_valid:
+                try:
+                    _recount_or_fail(s, b, _shape_of(s, bk, b), bk.quantity, bk.id, now)
+                except NotAvailable:
+                    raise _SeatGone() from None
+            return True
+    except (_SeatGone, NotAvailable):
+        return False
+
+
+def release_expired_holds(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
+    """Job sweep: cancel pending bookings whose hold expired (cancel_reason "hold_expired").
+    Safe to run in several processes at once (rows are claimed with SKIP LOCKED on
+    PostgreSQL; SQLite has one writer). Returns how many were released."""
+    now = now or utcnow()
+    with _transaction() as s:
+        stmt = select(Booking).where(Booking.status == BookingStatus.pending.value,
+                                     Booking.hold_expires_at <= now).order_by(Booking.id).limit(limit)  # type: ignore[operator]
+        if db.is_postgres(s):
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows = s.exec(stmt).all()
+        for bk in rows:
+            _expire(s, bk, now)
+        return len(rows)
+
+
+# ---------------------------------------------------------------------------------------
+# reads
+# ---------------------------------------------------------------------------------------
+
+def get_booking(*, actor: Actor, booking_id: int, manage_token: str | None = None) -> BookingView:
+    """One booking, for its customer (or a guest holding its manage token), its provider or
+    an admin; NotFound for anyone else (existence is not revealed)."""
+    with db.read_session() as s:
+        bk = s.get(Booking, booking_id) if isinstance(booking_id, int) and not isinstance(booking_id, bool) else None
+        _access(actor, bk, manage_token)
+        assert bk is not None
+        return _full_view(s, bk)
+
+
+def _to_utc_bound(value: Any, *, field: str, tz_name: str, end: bool) -> dt.datetime:
+    if isinstance(value, dt.datetime) or (isinstance(value, str) and "T" in value):
+        return parse_aware_datetime(value, field=field)
+    import zoneinfo
+
+    day = parse_date(value, field=field)
+    if end:
+        day += dt.timedelta(days=1)
+    try:
+        tz = zoneinfo.ZoneInfo(tz_name)
+    except Exception:
+        tz = zoneinfo.ZoneInfo("UTC")
+    return dt.datetime.combine(day, dt.time(0), tzinfo=tz).astimezone(dt.timezone.utc)
+
+
+def list_bookings(
+    *,
+    actor: Actor,
+    scope: str = "mine",
+    status: str | None = None,
+    date_from: dt.date | dt.datetime | str | None = None,
+    date_to: dt.date | dt.datetime | str | None = None,
+    service_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    user_id: int | None = None,
+) -> tuple[list[BookingView], int]:
+    """Bookings ordered by start. scope "mine": the actor's own; "provider": bookings of the
+    provider's bookables (admins: every booking); "all": admins only. Dates are inclusive
+    local dates in the actor's timezone (or aware datetimes). Returns (page, total)."""
+    if actor.id is None and not actor.is_admin:
+        raise Unauthorized()
+    if scope not in ("mine", "provider", "all"):
+        raise InvalidInput(N_("Scope must be mine, provider or all."), field="scope")
+    if status not in (None, "") and status not in STATUSES:
+        raise InvalidInput(N_("Unknown booking status."), field="status")
+    limit = _int(limit, field="limit", lo=1, hi=MAX_PAGE)
+    offset = _int(offset, field="offset", lo=0, hi=10_000_000)
+    stmt = select(Booking)
+    if scope == "mine":
+        if actor.id is None:
+            raise Unauthorized()
+        stmt = stmt.where(Booking.user_id == actor.id)
+    elif scope == "provider":
+        if actor.is_provider:
+            stmt = stmt.where(Booking.provider_id == actor.id)
+        elif not actor.is_admin:
+            raise Forbidden(N_("Only providers can see the bookings of their services."))
+    elif not actor.is_admin:
+        raise Forbidden(N_("Only admins can see all bookings."))
+    if status:
+        stmt = stmt.where(Booking.status == status)
+    if service_id is not None:
+        stmt = stmt.where(Booking.bookable_id == _int(service_id, field="service_id", lo=1, hi=2**31))
+    if user_id is not None:  # one customer's bookings (admins: scope "all")
+        stmt = stmt.where(Booking.user_id == _int(user_id, field="user_id", lo=1, hi=2**31))
+    if date_from not in (None, ""):
+        stmt = stmt.where(Booking.start_at >= _to_utc_bound(date_from, field="from", tz_name=actor.timezone, end=False))
+    if date_to not in (None, ""):
+        stmt = stmt.where(Booking.start_at < _to_utc_bound(date_to, field="to", tz_name=actor.timezone, end=True))
+    with db.read_session() as s:
+        total = s.exec(select(func.count()).select_from(stmt.subquery())).one()
+        rows = s.exec(stmt.order_by(Booking.start_at, Booking.id).offset(offset).limit(limit)).all()
+        ids = [r.id for r in rows]
+        bookables = {b.id: b for b in s.exec(select(Bookable).where(
+            Bookable.id.in_({r.bookable_id for r in rows}))).all()} if rows else {}  # type: ignore[union-attr]
+        pay = _payment_statuses(s, ids)  # type: ignore[arg-type]
+        return [_view(r, bookables[r.bookable_id], pay.get(r.id, "none")) for r in rows], int(total)  # type: ignore[arg-type]

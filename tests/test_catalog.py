@@ -1,0 +1,206 @@
+"""Catalog: bookables, validation, authorization, availability edits, sessions, search."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from booking_app.services import bookings, catalog
+from booking_app.services.actors import Actor
+from booking_app.services.errors import Forbidden, InvalidInput, NotFound
+from tests.factories import ALL_WEEK, actor_for, make_admin, make_bookable, make_customer, make_event, make_provider
+
+UTC = dt.timezone.utc
+NOW = dt.datetime(2027, 1, 10, 12, 0, tzinfo=UTC)
+
+
+def base(**kw):
+    params = dict(name="Room A", kind="room", duration_minutes=60, capacity=1, price_cents=1000, currency="eur",
+                  timezone="Europe/Madrid")
+    params.update(kw)
+    return params
+
+
+def test_create_get_update_deactivate(db_url):
+    p = make_provider(full_name="Pat")
+    a = actor_for(p)
+    b = catalog.create_bookable(actor=a, **base(description="Nice", location="Madrid", buffer_minutes=10,
+                                                refund_percent=50, cancel_cutoff_hours=24))
+    assert (b.currency, b.provider_id, b.provider_name, b.buffer_before_minutes, b.buffer_after_minutes) == \
+        ("EUR", p.id, "Pat", 10, 10)
+    assert catalog.get_bookable(bookable_id=b.id) == b
+    u = catalog.update_bookable(actor=a, bookable_id=b.id, price_cents=1500, buffer_after_minutes=0)
+    assert (u.price_cents, u.buffer_before_minutes, u.buffer_after_minutes, u.name) == (1500, 10, 0, "Room A")
+    d = catalog.deactivate(actor=a, bookable_id=b.id)
+    assert d.is_active is False
+    with pytest.raises(NotFound):
+        catalog.get_bookable(bookable_id=b.id)  # hidden from the public
+    assert catalog.get_bookable(bookable_id=b.id, actor=a).is_active is False  # not from its provider
+    assert catalog.update_bookable(actor=a, bookable_id=b.id, is_active=True).is_active
+
+
+@pytest.mark.parametrize("bad", [
+    dict(name=""), dict(name="x" * 201), dict(kind="boat"), dict(duration_minutes=0), dict(duration_minutes=24 * 60 + 1),
+    dict(duration_minutes="abc"), dict(duration_minutes=1.5), dict(capacity=0), dict(price_cents=-1),
+    dict(currency="EURO"), dict(currency="€"), dict(timezone="Mars/Olympus"), dict(timezone="../etc/passwd"),
+    dict(refund_percent=101), dict(refund_percent=-1), dict(buffer_minutes=-5), dict(min_notice_minutes=-1),
+    dict(max_advance_days=0), dict(cancel_cutoff_hours=-1), dict(capacity=True),
+])
+def test_create_rejects_bad_input(sqlite_db, bad):
+    p = make_provider()
+    with pytest.raises(InvalidInput):
+        catalog.create_bookable(actor=actor_for(p), **base(**bad))
+
+
+def test_update_rejects_unknown_and_bad_fields(sqlite_db):
+    p = make_provider()
+    b = make_bookable(p)
+    for changes in (dict(kind="event"), dict(provider_id=1), dict(capacity=0), dict(name=None), dict(timezone="X/Y")):
+        with pytest.raises(InvalidInput):
+            catalog.update_bookable(actor=actor_for(p), bookable_id=b.id, **changes)
+
+
+def test_authorization(db_url):
+    owner, other, admin, customer = make_provider(), make_provider(), make_admin(), make_customer()
+    with pytest.raises(Forbidden):
+        catalog.create_bookable(actor=actor_for(customer), **base())
+    with pytest.raises(Forbidden):
+        catalog.create_bookable(actor=Actor.guest(), **base())
+    with pytest.raises(Forbidden):
+        catalog.create_bookable(actor=actor_for(other), provider_id=owner.id, **base())
+    b = make_bookable(owner)
+    for who in (other, customer):
+        with pytest.raises(Forbidden):
+            catalog.update_bookable(actor=actor_for(who), bookable_id=b.id, name="Mine")
+        with pytest.raises(Forbidden):
+            catalog.set_availability(actor=actor_for(who), bookable_id=b.id, weekly=[])
+        with pytest.raises(Forbidden):
+            catalog.deactivate(actor=actor_for(who), bookable_id=b.id)
+    assert catalog.update_bookable(actor=actor_for(admin), bookable_id=b.id, name="By admin").name == "By admin"
+    made = catalog.create_bookable(actor=actor_for(admin), provider_id=owner.id, **base())
+    assert made.provider_id == owner.id
+    with pytest.raises(InvalidInput):  # a customer can't be made a provider of a bookable
+        catalog.create_bookable(actor=actor_for(admin), provider_id=customer.id, **base())
+    with pytest.raises(NotFound):
+        catalog.update_bookable(actor=actor_for(owner), bookable_id=999_999, name="x")
+
+
+@pytest.mark.parametrize("weekly", [
+    [{"weekday": 7, "start": "09:00", "end": "10:00"}],
+    [{"weekday": -1, "start": "09:00", "end": "10:00"}],
+    [{"weekday": 0, "start": "9:00", "end": "10:00"}],
+    [{"weekday": 0, "start": "10:00", "end": "09:00"}],
+    [{"weekday": 0, "start": "10:00", "end": "10:00"}],
+    [{"weekday": 0, "start": "25:00", "end": "26:00"}],
+    [{"weekday": 0, "start": "09:00", "end": "12:00"}, {"weekday": 0, "start": "11:00", "end": "13:00"}],
+    [{"weekday": 0, "start": "09:00"}],
+])
+def test_set_availability_rejects_bad_weekly(sqlite_db, weekly):
+    p = make_provider()
+    b = make_bookable(p)
+    before = catalog.get_availability(bookable_id=b.id)
+    with pytest.raises(InvalidInput):
+        catalog.set_availability(actor=actor_for(p), bookable_id=b.id, weekly=weekly)
+    assert catalog.get_availability(bookable_id=b.id) == before  # nothing half-written
+
+
+@pytest.mark.parametrize("exceptions", [
+    [{"date": "2027-02-30", "closed": True}],
+    [{"date": "tomorrow", "closed": True}],
+    [{"date": "2027-02-01"}],
+    [{"date": "2027-02-01", "closed": True, "start": "09:00", "end": "10:00"}],
+    [{"date": "2027-02-01", "closed": True}, {"date": "2027-02-01", "start": "09:00", "end": "10:00"}],
+    [{"date": "2027-02-01", "start": "09:00", "end": "11:00"}, {"date": "2027-02-01", "start": "10:00", "end": "12:00"}],
+    [{"date": "2027-02-01", "closed": "yes"}],
+])
+def test_set_availability_rejects_bad_exceptions(sqlite_db, exceptions):
+    p = make_provider()
+    b = make_bookable(p)
+    with pytest.raises(InvalidInput):
+        catalog.set_availability(actor=actor_for(p), bookable_id=b.id, weekly=[], exceptions=exceptions)
+
+
+def test_changing_hours_reports_bookings_outside_and_keeps_them(db_url):
+    p = make_provider()
+    b = make_bookable(p, weekly=ALL_WEEK)
+    now = dt.datetime.now(UTC)
+    day = now.date() + dt.timedelta(days=3)
+    early = bookings.book(actor=Actor.guest(), service_id=b.id, start=dt.datetime.combine(day, dt.time(7), tzinfo=UTC),
+                          guest={"name": "G", "email": "g1@example.com"})
+    inside = bookings.book(actor=Actor.guest(), service_id=b.id, start=dt.datetime.combine(day, dt.time(10), tzinfo=UTC),
+                           guest={"name": "G", "email": "g2@example.com"})
+    view = catalog.set_availability(actor=actor_for(p), bookable_id=b.id,
+                                    weekly=[{"weekday": d, "start": "09:00", "end": "17:00"} for d in range(7)])
+    assert [x.id for x in view.outside_bookings] == [early.id]
+    view = catalog.set_availability(actor=actor_for(p), bookable_id=b.id, weekly=ALL_WEEK,
+                                    exceptions=[{"date": day.isoformat(), "closed": True}])
+    assert {x.id for x in view.outside_bookings} == {early.id, inside.id}
+    assert bookings.get_booking(actor=actor_for(p), booking_id=early.id).status == "confirmed"  # never dropped
+    assert view.weekly[0].end == "24:00" and view.exceptions[0].closed
+
+
+def test_event_sessions(db_url):
+    p = make_provider()
+    start = dt.datetime.now(UTC).replace(microsecond=0) + dt.timedelta(days=2)
+    ev, (s1,) = make_event(p, sessions=[start], capacity=8)
+    assert (s1.capacity, s1.end - s1.start) == (8, dt.timedelta(minutes=60))
+    with pytest.raises(InvalidInput):  # duplicate
+        catalog.add_event_session(actor=actor_for(p), bookable_id=ev.id, start=start)
+    with pytest.raises(InvalidInput):  # naive
+        catalog.add_event_session(actor=actor_for(p), bookable_id=ev.id, start="2030-01-01T10:00:00")
+    with pytest.raises(InvalidInput):  # past
+        catalog.add_event_session(actor=actor_for(p), bookable_id=ev.id, start="2020-01-01T10:00:00Z")
+    with pytest.raises(InvalidInput):
+        catalog.add_event_session(actor=actor_for(p), bookable_id=ev.id, start=start + dt.timedelta(hours=1), capacity=0)
+    room = make_bookable(p)
+    with pytest.raises(InvalidInput):  # only events have sessions
+        catalog.add_event_session(actor=actor_for(p), bookable_id=room.id, start=start)
+    with pytest.raises(Forbidden):
+        catalog.add_event_session(actor=actor_for(make_provider()), bookable_id=ev.id, start=start + dt.timedelta(hours=2))
+    s2 = catalog.add_event_session(actor=actor_for(p), bookable_id=ev.id, start=(start + dt.timedelta(hours=3)).isoformat(),
+                                   capacity=3)
+    assert [x.id for x in catalog.list_event_sessions(bookable_id=ev.id)] == [s1.id, s2.id]
+
+
+def test_search_text_kind_location_paging(db_url):
+    p = make_provider()
+    make_bookable(p, name="Yoga class", kind="event", location="Madrid Centro")
+    make_bookable(p, name="Meeting room Atlas", location="Madrid Norte", description="with a whiteboard")
+    make_bookable(p, name="Haircut", kind="service", location="Sevilla")
+    hidden = make_bookable(p, name="Old room")
+    catalog.deactivate(actor=actor_for(p), bookable_id=hidden.id)
+    names = lambda r: [x.name for x in r[0]]  # noqa: E731
+    assert names(catalog.search_bookables(q="ROOM")) == ["Meeting room Atlas"]
+    assert names(catalog.search_bookables(q="whiteboard")) == ["Meeting room Atlas"]
+    assert names(catalog.search_bookables(location="madrid")) == ["Meeting room Atlas", "Yoga class"]
+    assert names(catalog.search_bookables(kind="service")) == ["Haircut"]
+    assert catalog.search_bookables(q="100%_")[1] == 0  # wildcards are literal
+    items, total = catalog.search_bookables(limit=2, offset=1)
+    assert total == 3 and [x.name for x in items] == ["Meeting room Atlas", "Yoga class"]
+    assert catalog.search_bookables(actor=actor_for(p), include_inactive=True)[1] == 4
+    assert catalog.search_bookables(include_inactive=True)[1] == 3  # the public never sees inactive ones
+    for bad in (dict(kind="boat"), dict(limit=0), dict(limit=1000), dict(offset=-1), dict(date="2027-13-01")):
+        with pytest.raises(InvalidInput):
+            catalog.search_bookables(**bad)
+
+
+def test_search_by_date_means_a_free_slot_that_day(db_url):
+    p = make_provider()
+    day = dt.date(2027, 2, 1)  # a Monday
+    open_mon = make_bookable(p, name="A open on mondays", weekly=[{"weekday": 0, "start": "09:00", "end": "10:00"}])
+    make_bookable(p, name="B closed on mondays", weekly=[{"weekday": 1, "start": "09:00", "end": "17:00"}])
+    make_bookable(p, name="C closed that date", exceptions=[{"date": day.isoformat(), "closed": True}])
+    make_bookable(p, name="D special hours", weekly=[], exceptions=[{"date": day.isoformat(), "start": "12:00", "end": "13:00"}])
+    full = make_bookable(p, name="E full", weekly=[{"weekday": 0, "start": "09:00", "end": "10:00"}])
+    bookings.book(actor=Actor.guest(), service_id=full.id, start=dt.datetime(2027, 2, 1, 9, tzinfo=UTC),
+                  guest={"name": "G", "email": "g@example.com"}, now=NOW)
+    items, total = catalog.search_bookables(date=day, now=NOW)
+    assert [x.name for x in items] == ["A open on mondays", "D special hours"] and total == 2
+    # the provider's own service booked at that hour makes a same-provider service full too
+    svc = make_bookable(p, name="F service", kind="service", weekly=[{"weekday": 0, "start": "09:00", "end": "10:00"}])
+    svc2 = make_bookable(p, name="G service", kind="service", weekly=[{"weekday": 0, "start": "09:00", "end": "10:00"}])
+    assert {x.name for x in catalog.search_bookables(date=day, now=NOW, kind="service")[0]} == {"F service", "G service"}
+    bookings.book(actor=Actor.guest(), service_id=svc.id, start=dt.datetime(2027, 2, 1, 9, tzinfo=UTC),
+                  guest={"name": "G", "email": "g2@example.com"}, now=NOW)
+    assert catalog.search_bookables(date=day, now=NOW, kind="service")[1] == 0
+    assert open_mon.id and svc2.id
