@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from booking_app.i18n import N_, negotiate_locale, translate
@@ -103,6 +104,11 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     return problem(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
 
 
+async def _pool_timeout(request: Request, exc: Exception) -> JSONResponse:
+    """No database connection free within DB_POOL_TIMEOUT: busy, nothing was changed."""
+    return await _service_error(request, Busy(retry_after=1))
+
+
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(
@@ -117,4 +123,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(PoolTimeout, _pool_timeout)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,118 @@
+"""Catalog and availability routes (Calendar Service): /api/services…
+
+Thin: parse, call services/catalog.py and services/availability.py (which check who may
+do what), shape the answer.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from booking_app.api import schemas_catalog as sc
+from booking_app.api.deps import get_actor, get_locale, require_role, require_user
+from booking_app.api.schemas import IdPath, problem_responses
+from booking_app.services import availability, catalog
+from booking_app.services.actors import Actor
+
+router = APIRouter(prefix="/api/services", tags=["catalog"], dependencies=[Depends(get_locale)],
+                   responses=problem_responses(422, 503))
+
+MANAGE_PROBLEMS = problem_responses(401, 403, 404)
+require_manager = require_role("provider", "admin")
+
+DATE_QUERY = dict(min_length=1, max_length=10, examples=["2026-12-01"])
+
+
+def _bookable(view: catalog.BookableView) -> sc.BookableOut:
+    return sc.BookableOut.model_validate(asdict(view))
+
+
+def _availability(view: catalog.AvailabilityView) -> sc.AvailabilityOut:
+    return sc.AvailabilityOut.model_validate(asdict(view))
+
+
+@router.get("", response_model=sc.BookablePageOut, summary="Search rooms, services and events")
+def list_services(
+    actor: Actor = Depends(get_actor),
+    q: str | None = Query(default=None, max_length=200, description="text in name, description or location"),
+    kind: sc.Kind | None = Query(default=None),
+    date: str | None = Query(default=None, description="only those with a free slot on this local date",
+                             **DATE_QUERY),
+    location: str | None = Query(default=None, max_length=200),
+    provider_id: int | None = Query(default=None, ge=1, le=2**31 - 1),
+    include_inactive: bool = Query(default=False, description="providers: also their own inactive ones; admins: all"),
+    limit: int = Query(default=50, ge=1, le=catalog.MAX_PAGE),
+    offset: int = Query(default=0, ge=0, le=10_000_000),
+) -> sc.BookablePageOut:
+    items, total = catalog.search_bookables(actor=actor, q=q, kind=kind, location=location, date=date,
+                                            provider_id=provider_id, include_inactive=include_inactive,
+                                            limit=limit, offset=offset)
+    return sc.BookablePageOut(items=[_bookable(v) for v in items], total=total)
+
+
+@router.get("/{id}", response_model=sc.BookableOut, summary="One bookable", responses=problem_responses(404))
+def get_service(id: IdPath, actor: Actor = Depends(get_actor)) -> sc.BookableOut:  # noqa: A002
+    return _bookable(catalog.get_bookable(bookable_id=id, actor=actor))
+
+
+@router.post("", status_code=201, response_model=sc.BookableOut, summary="Create a room, service or event",
+             responses=problem_responses(401, 403))
+def create_service(body: sc.BookableCreateIn, actor: Actor = Depends(require_manager)) -> sc.BookableOut:
+    values: dict[str, Any] = body.model_dump(exclude_none=True)
+    return _bookable(catalog.create_bookable(actor=actor, **values))
+
+
+@router.put("/{id}", response_model=sc.BookableOut, summary="Change a bookable (partial)",
+            responses=MANAGE_PROBLEMS)
+def update_service(id: IdPath, body: sc.BookableUpdateIn, actor: Actor = Depends(require_user)) -> sc.BookableOut:  # noqa: A002
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    return _bookable(catalog.update_bookable(actor=actor, bookable_id=id, **changes))
+
+
+@router.get("/{id}/availability", response_model=sc.AvailabilityOut, summary="Weekly hours and date exceptions",
+            responses=problem_responses(404))
+def get_availability(id: IdPath, actor: Actor = Depends(get_actor)) -> sc.AvailabilityOut:  # noqa: A002
+    return _availability(catalog.get_availability(bookable_id=id, actor=actor))
+
+
+@router.put("/{id}/availability", response_model=sc.AvailabilityOut,
+            summary="Replace the weekly hours and date exceptions", responses=MANAGE_PROBLEMS)
+def set_availability(id: IdPath, body: sc.AvailabilityIn, actor: Actor = Depends(require_user)) -> sc.AvailabilityOut:  # noqa: A002
+    return _availability(catalog.set_availability(
+        actor=actor, bookable_id=id,
+        weekly=[w.model_dump() for w in body.weekly],
+        exceptions=[e.model_dump() for e in body.exceptions],
+    ))
+
+
+@router.post("/{id}/sessions", status_code=201, response_model=sc.SessionOut,
+             summary="Add a dated session to an event", responses=MANAGE_PROBLEMS)
+def add_session(id: IdPath, body: sc.SessionIn, actor: Actor = Depends(require_user)) -> sc.SessionOut:  # noqa: A002
+    view = catalog.add_event_session(actor=actor, bookable_id=id, start=body.start, capacity=body.capacity)
+    return sc.SessionOut.model_validate(asdict(view))
+
+
+@router.get("/{id}/sessions", response_model=list[sc.SessionOut], summary="Sessions of an event",
+            responses=problem_responses(404))
+def list_sessions(
+    id: IdPath,  # noqa: A002
+    actor: Actor = Depends(get_actor),
+    date_from: str | None = Query(default=None, alias="from", **DATE_QUERY),
+    date_to: str | None = Query(default=None, alias="to", **DATE_QUERY),
+) -> list[sc.SessionOut]:
+    views = catalog.list_event_sessions(bookable_id=id, actor=actor, date_from=date_from, date_to=date_to)
+    return [sc.SessionOut.model_validate(asdict(v)) for v in views]
+
+
+@router.get("/{id}/slots", response_model=sc.SlotsOut, summary="Free slots between two local dates (inclusive)",
+            responses=problem_responses(404))
+def list_slots(
+    id: IdPath,  # noqa: A002
+    actor: Actor = Depends(get_actor),
+    date_from: str = Query(alias="from", **DATE_QUERY),
+    date_to: str = Query(alias="to", **DATE_QUERY),
+) -> sc.SlotsOut:
+    views = availability.slots(bookable_id=id, date_from=date_from, date_to=date_to, actor=actor)
+    return sc.SlotsOut(slots=[sc.SlotOut(start=v.start, end=v.end, remaining=v.remaining) for v in views])

@@ -1,0 +1,102 @@
+"""FastAPI dependencies: who is calling (Actor), role checks, locale, client IP.
+
+- `get_actor`: the Actor of the `Authorization: Bearer <token>` header, or `Actor.guest()`
+  without one. A token that is unknown, expired or revoked (or whose user is disabled)
+  is a 401 problem+json, never silently a guest.
+- `require_user`: 401 for guests. `require_role("admin", ...)`: 403 for other roles.
+- `get_locale`: the user's setting, else Accept-Language, else DEFAULT_LOCALE; it also
+  sets `request.state.user_locale` so that errors are translated for the user.
+
+Authorization of individual objects lives in the services (they take the Actor).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from booking_app.i18n import negotiate_locale
+from booking_app.services import auth
+from booking_app.services.actors import Actor
+from booking_app.services.errors import Forbidden, Unauthorized
+
+bearer_scheme = HTTPBearer(auto_error=False, description="Access token from POST /api/users/login")
+
+
+def _bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized(auth.SESSION_INVALID)
+    return token.strip()
+
+
+async def get_actor(
+    request: Request,
+    _credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+) -> Actor:
+    cached = getattr(request.state, "actor", None)
+    if cached is not None:
+        return cached
+    token = _bearer_token(request)
+    if token is None:
+        locale = negotiate_locale(None, request.headers.get("accept-language"))
+        actor = Actor.guest(locale=locale)
+        request.state.token_hash = None
+    else:
+        authenticated = await run_in_threadpool(auth.authenticate, token)
+        actor = authenticated.actor
+        request.state.token_hash = authenticated.token_hash
+        request.state.user_locale = actor.locale
+    request.state.actor = actor
+    return actor
+
+
+async def require_user(actor: Actor = Depends(get_actor)) -> Actor:
+    if actor.is_guest:
+        raise Unauthorized()
+    return actor
+
+
+def require_role(*roles: str) -> Callable[..., Actor]:
+    """Dependency: a signed-in user whose role is one of `roles` (401 for guests, else 403)."""
+    allowed = frozenset(roles)
+
+    async def _dependency(actor: Actor = Depends(require_user)) -> Actor:
+        if actor.role not in allowed:
+            raise Forbidden()
+        return actor
+
+    _dependency.__name__ = f"require_role_{'_'.join(sorted(allowed))}"
+    return _dependency
+
+
+require_admin = require_role("admin")
+require_provider = require_role("provider", "admin")
+
+
+async def get_locale(request: Request, actor: Actor = Depends(get_actor)) -> str:
+    user_locale = actor.locale if not actor.is_guest else None
+    locale = negotiate_locale(user_locale, request.headers.get("accept-language"))
+    request.state.user_locale = locale
+    return locale
+
+
+def get_token_hash(request: Request) -> str | None:
+    """SHA-256 of the bearer token of this request (after get_actor ran)."""
+    return getattr(request.state, "token_hash", None)
+
+
+def client_ip(request: Request) -> str | None:
+    """The peer address (the proxy in front is expected to set it, e.g. uvicorn --proxy-headers)."""
+    return request.client.host if request.client else None
+
+
+__all__ = [
+    "bearer_scheme", "client_ip", "get_actor", "get_locale", "get_token_hash", "require_admin",
+    "require_provider", "require_role", "require_user",
+]

@@ -1,0 +1,58 @@
+"""Request/response models of the booking routes (Booking Service)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from booking_app.api.schemas import MAX_ID, ApiModel, RequestModel
+
+BookingStatusName = Literal["pending", "confirmed", "cancelled", "completed", "no_show"]
+
+
+class GuestIn(RequestModel):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=254)
+    phone: str | None = Field(default=None, max_length=32)
+
+
+class BookingCreateIn(RequestModel):
+    service_id: int = Field(ge=1, le=MAX_ID, strict=True)
+    start: AwareDatetime = Field(description="a free slot's start (ISO 8601 with offset)")
+    quantity: int = Field(default=1, ge=1, le=1000, strict=True)
+    notes: str | None = Field(default=None, max_length=2000)
+    guest: GuestIn | None = Field(default=None, description="required without a token")
+    payment_method: Literal["on_site", "card", "paypal"] | None = Field(
+        default=None, description="on_site confirms at once; card/paypal hold the seats until paid")
+
+
+class BookingUpdateIn(RequestModel):
+    start: AwareDatetime | None = None
+    quantity: int | None = Field(default=None, ge=1, le=1000, strict=True)
+    notes: str | None = Field(default=None, max_length=2000)
+
+
+class BookingOut(ApiModel):
+    id: int
+    reference: str
+    service_id: int
+    user_id: int | None
+    start: dt.datetime
+    end: dt.datetime
+    quantity: int
+    status: BookingStatusName
+    hold_expires_at: dt.datetime | None
+    price_cents: int
+    currency: str
+    payment_status: str
+    notes: str
+    refund_due_cents: int
+    cancel_reason: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class BookingPageOut(ApiModel):
+    items: list[BookingOut]
+    total: int

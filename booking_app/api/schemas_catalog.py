@@ -1,0 +1,159 @@
+"""Request/response models of the catalog and availability routes (Calendar Service)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from booking_app.api.schemas import ApiModel, RequestModel
+
+Kind = Literal["room", "service", "event"]
+# integer fields are strict (JSON numbers only, no "5", no true): wrong types are a 422
+
+DURATION = Field(ge=1, le=24 * 60, strict=True)
+CAPACITY = Field(ge=1, le=100_000, strict=True)
+PRICE = Field(ge=0, le=100_000_000, strict=True)
+HHMM = Field(min_length=4, max_length=5, examples=["09:00"])
+
+
+class BookableOut(ApiModel):
+    id: int
+    provider_id: int
+    provider_name: str
+    kind: Kind
+    name: str
+    description: str
+    location: str
+    duration_minutes: int
+    capacity: int
+    price_cents: int
+    currency: str
+    timezone: str
+    is_active: bool
+    buffer_minutes: int
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    min_notice_minutes: int
+    max_advance_days: int
+    cancel_cutoff_hours: int
+    refund_percent: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class BookablePageOut(ApiModel):
+    items: list[BookableOut]
+    total: int
+
+
+class BookableCreateIn(RequestModel):
+    name: str = Field(min_length=1, max_length=200)
+    kind: Kind
+    description: str | None = Field(default=None, max_length=5000)
+    location: str | None = Field(default=None, max_length=200)
+    duration_minutes: int = DURATION
+    capacity: int = CAPACITY
+    price_cents: int = PRICE
+    currency: str = Field(min_length=3, max_length=3, examples=["EUR"])
+    timezone: str = Field(min_length=1, max_length=64, examples=["Europe/Madrid"])
+    buffer_minutes: int | None = Field(default=None, ge=0, le=24 * 60, strict=True)
+    buffer_before_minutes: int | None = Field(default=None, ge=0, le=24 * 60, strict=True)
+    buffer_after_minutes: int | None = Field(default=None, ge=0, le=24 * 60, strict=True)
+    min_notice_minutes: int | None = Field(default=None, ge=0, le=365 * 24 * 60, strict=True)
+    max_advance_days: int | None = Field(default=None, ge=1, le=3 * 366, strict=True)
+    cancel_cutoff_hours: int | None = Field(default=None, ge=0, le=365 * 24, strict=True)
+    refund_percent: int | None = Field(default=None, ge=0, le=100, strict=True)
+    provider_id: int | None = Field(default=None, ge=1, le=2**31 - 1, strict=True,
+                                    description="admins only: the provider who owns it")
+
+
+class BookableUpdateIn(RequestModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    location: str | None = Field(default=None, max_length=200)
+    duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60, strict=True)
+    capacity: int | None = Field(default=None, ge=1, le=100_000, strict=True)
+    price_cents: int | None = Field(default=None, ge=0, le=100_000_000, strict=True)
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    is_active: bool | None = Field(default=None, strict=True)
+    buffer_minutes: int | None = Field(default=None, ge=0, le=24 * 60, strict=True)
+    buffer_before_minutes: int | None = Field(default=None, ge=0, le=24 * 60, strict=True)
+    buffer_after_minutes: int | None = Field(default=None, ge=0, le=24 * 60, strict=True)
+    min_notice_minutes: int | None = Field(default=None, ge=0, le=365 * 24 * 60, strict=True)
+    max_advance_days: int | None = Field(default=None, ge=1, le=3 * 366, strict=True)
+    cancel_cutoff_hours: int | None = Field(default=None, ge=0, le=365 * 24, strict=True)
+    refund_percent: int | None = Field(default=None, ge=0, le=100, strict=True)
+
+
+class WeeklyIn(RequestModel):
+    weekday: int = Field(ge=0, le=6, strict=True, description="0 = Monday")
+    start: str = HHMM
+    end: str = Field(min_length=4, max_length=5, examples=["17:00"], description='"24:00" = end of day')
+
+
+class ExceptionIn(RequestModel):
+    date: dt.date
+    closed: bool | None = Field(default=None, strict=True)
+    start: str | None = Field(default=None, min_length=4, max_length=5)
+    end: str | None = Field(default=None, min_length=4, max_length=5)
+
+
+class AvailabilityIn(RequestModel):
+    weekly: list[WeeklyIn] = Field(default_factory=list, max_length=7 * 24)
+    exceptions: list[ExceptionIn] = Field(default_factory=list, max_length=1000)
+
+
+class WeeklyOut(ApiModel):
+    weekday: int
+    start: str
+    end: str
+
+
+class ExceptionOut(ApiModel):
+    date: dt.date
+    closed: bool
+    start: str | None = None
+    end: str | None = None
+
+
+class OutsideBookingOut(ApiModel):
+    id: int
+    reference: str
+    start: dt.datetime
+    end: dt.datetime
+    status: str
+    quantity: int
+
+
+class AvailabilityOut(ApiModel):
+    bookable_id: int
+    weekly: list[WeeklyOut]
+    exceptions: list[ExceptionOut]
+    outside_bookings: list[OutsideBookingOut] = Field(
+        default_factory=list, description="future bookings now outside the hours (kept; for the provider to handle)")
+
+
+class SessionIn(RequestModel):
+    start: AwareDatetime
+    capacity: int | None = Field(default=None, ge=1, le=100_000, strict=True)
+
+
+class SessionOut(ApiModel):
+    id: int
+    bookable_id: int
+    start: dt.datetime
+    end: dt.datetime
+    capacity: int
+    is_cancelled: bool
+
+
+class SlotOut(ApiModel):
+    start: dt.datetime
+    end: dt.datetime
+    remaining: int
+
+
+class SlotsOut(ApiModel):
+    slots: list[SlotOut]

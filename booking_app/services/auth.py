@@ -1,0 +1,232 @@
+"""Authentication: bearer tokens, login/logout, password reset.
+
+Tokens are opaque random strings; only their SHA-256 is stored (`AuthToken`), with an
+expiry (`TOKEN_TTL_MINUTES`). Logout revokes the token; disabling a user, a password
+change or a reset revokes all of theirs. Login is constant-time with respect to whether
+the account exists (unknown users are verified against a dummy hash), answers with one
+generic error, and is throttled per account and per IP address.
+
+Password hashing is CPU-bound: these functions are synchronous and are called from
+FastAPI `def` routes (the thread pool), never on the event loop.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlmodel import Session, func, select, update
+
+from booking_app import db
+from booking_app.config import get_settings
+from booking_app.i18n import N_
+from booking_app.models import AuthToken, PasswordResetToken, User, utcnow
+from booking_app.services import audit, outbox, ratelimit, validation
+from booking_app.services.actors import Actor
+from booking_app.services.errors import InvalidInput, Unauthorized
+from booking_app.services.passwords import dummy_hash, hash_password, needs_rehash, verify_password
+
+TOKEN_BYTES = 32
+MAX_TOKEN_LENGTH = 200
+MAX_IDENTIFIER = 254
+MAX_PASSWORD_INPUT = 1024  # longer inputs are rejected before hashing (no hashing DoS)
+
+LOGIN_FAILED = N_("Wrong username or password.")
+SESSION_INVALID = N_("Your session is invalid or has expired. Please sign in again.")
+RESET_INVALID = N_("This password reset link is invalid or has expired.")
+RESET_WINDOW = dt.timedelta(hours=1)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    access_token: str
+    expires_in: int
+    user_id: int
+    token_type: str = "bearer"
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    actor: Actor
+    token_hash: str
+
+
+# --- tokens ---------------------------------------------------------------------------
+
+def issue_token(session: Session, *, user_id: int) -> tuple[str, int]:
+    """Create a token for `user_id` inside the caller's transaction: (token, expires_in s)."""
+    ttl = get_settings().token_ttl_minutes
+    token = new_token()
+    session.add(AuthToken(user_id=user_id, token_hash=hash_token(token), expires_at=utcnow() + dt.timedelta(minutes=ttl)))
+    return token, ttl * 60
+
+
+def authenticate(token: str) -> Authenticated:
+    """The actor behind a bearer token; Unauthorized when unknown, expired, revoked or disabled."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise Unauthorized(SESSION_INVALID)
+    token_hash = hash_token(token)
+    with db.read_session() as s:
+        row = s.exec(
+            select(AuthToken, User).join(User, User.id == AuthToken.user_id).where(AuthToken.token_hash == token_hash)
+        ).first()
+    if row is None:
+        raise Unauthorized(SESSION_INVALID)
+    tok, user = row
+    if tok.revoked_at is not None or tok.expires_at <= utcnow() or not user.is_active:
+        raise Unauthorized(SESSION_INVALID)
+    assert user.id is not None
+    return Authenticated(Actor(id=user.id, role=user.role, locale=user.locale, timezone=user.timezone), token_hash)
+
+
+def revoke_all(session: Session, *, user_id: int, keep_token_hash: str | None = None) -> None:
+    """Revoke every live token of a user (inside the caller's transaction)."""
+    stmt = update(AuthToken).where(AuthToken.user_id == user_id, AuthToken.revoked_at.is_(None))  # type: ignore[union-attr]
+    if keep_token_hash:
+        stmt = stmt.where(AuthToken.token_hash != keep_token_hash)
+    session.exec(stmt.values(revoked_at=utcnow()))  # type: ignore[call-overload]
+
+
+def logout(*, token_hash: str, actor_id: int | None = None) -> None:
+    with db.unit_of_work() as s:
+        s.exec(update(AuthToken).where(AuthToken.token_hash == token_hash, AuthToken.revoked_at.is_(None))  # type: ignore[call-overload, union-attr]
+               .values(revoked_at=utcnow()))
+        if actor_id is not None:
+            audit.record(s, actor_id=actor_id, action="user.logout", entity="user", entity_id=actor_id)
+
+
+# --- login ----------------------------------------------------------------------------
+
+def _login_keys(identifier: str, ip: str | None) -> list[str]:
+    keys = [f"login:account:{identifier.strip().lower()}"]
+    if ip:
+        keys.append(f"login:ip:{ip}")
+    return keys
+
+
+def _find_user(session: Session, identifier: str) -> User | None:
+    ident = identifier.strip().lower()
+    return session.exec(
+        select(User).where((func.lower(User.username) == ident) | (func.lower(User.email) == ident))
+    ).first()
+
+
+def login(*, identifier: str, password: str, ip: str | None = None) -> LoginResult:
+    settings = get_settings()
+    identifier = (identifier or "").strip()
+    if not isinstance(password, str):
+        password = ""
+    if not identifier or len(identifier) > MAX_IDENTIFIER or not password or len(password) > MAX_PASSWORD_INPUT:
+        # still spend the time of one verification: no early answer to measure
+        verify_password("x", dummy_hash())
+        raise Unauthorized(LOGIN_FAILED)
+    keys = _login_keys(identifier, ip)
+    window = dt.timedelta(minutes=settings.login_failure_window_minutes)
+    with db.read_session() as s:
+        ratelimit.check(s, keys, limit=settings.login_max_failures, window=window)
+        user = _find_user(s, identifier)
+    ok = verify_password(password, user.password_hash if user is not None else dummy_hash())
+    if not ok or user is None or not user.is_active:
+        with db.unit_of_work() as s:
+            ratelimit.hit(s, keys)
+            audit.record(s, actor_id=user.id if user else None, action="user.login_failed", entity="user",
+                         entity_id=user.id if user else "-", data={"ip": ip, "known_user": user is not None})
+        raise Unauthorized(LOGIN_FAILED)
+    assert user.id is not None
+    new_hash = hash_password(password) if needs_rehash(user.password_hash) else None
+    with db.unit_of_work() as s:
+        token, expires_in = issue_token(s, user_id=user.id)
+        values: dict = {"last_login_at": utcnow()}
+        if new_hash:
+            values["password_hash"] = new_hash
+        s.exec(update(User).where(User.id == user.id).values(**values))  # type: ignore[call-overload]
+        ratelimit.clear(s, keys[0])
+        audit.record(s, actor_id=user.id, action="user.login", entity="user", entity_id=user.id,
+                     data={"ip": ip, "rehashed": bool(new_hash)})
+    return LoginResult(access_token=token, expires_in=expires_in, user_id=user.id)
+
+
+# --- password reset ---------------------------------------------------------------------
+
+def request_password_reset(*, email: str, ip: str | None = None) -> None:
+    """Email a single-use reset link if an active account has this address.
+
+    The answer is the same whether or not the address exists; requests are rate limited
+    per address and per IP.
+    """
+    settings = get_settings()
+    email = validation.email(email)
+    keys = [f"reset:email:{email.lower()}"] + ([f"reset:ip:{ip}"] if ip else [])
+    with db.unit_of_work() as s:
+        ratelimit.check(s, keys, limit=settings.password_reset_max_requests, window=RESET_WINDOW)
+        ratelimit.hit(s, keys)
+        user = s.exec(select(User).where(func.lower(User.email) == email.lower(), User.is_active.is_(True))).first()  # type: ignore[attr-defined]
+        if user is None:
+            return
+        assert user.id is not None
+        token = new_token()
+        token_hash = hash_token(token)
+        ttl = settings.password_reset_ttl_minutes
+        s.add(PasswordResetToken(user_id=user.id, token_hash=token_hash, expires_at=utcnow() + dt.timedelta(minutes=ttl)))
+        outbox.enqueue(
+            s,
+            channel="email",
+            to=user.email,
+            template="password_reset",
+            locale=user.locale,
+            context={
+                "username": user.username,
+                "name": user.full_name or user.username,
+                "token": token,
+                "reset_url": f"{settings.public_url.rstrip('/')}/reset-password?token={token}",
+                "expires_minutes": ttl,
+            },
+            dedupe_key=f"password_reset:{token_hash}",
+            user_id=user.id,
+        )
+        audit.record(s, actor_id=user.id, action="user.password_reset_requested", entity="user", entity_id=user.id,
+                     data={"ip": ip})
+
+
+def confirm_password_reset(*, token: str, new_password: str) -> None:
+    """Set a new password with a reset token; the token works once, all sessions end."""
+    from booking_app.services.accounts import check_password_strength
+
+    if not token or not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidInput(RESET_INVALID, field="token")
+    check_password_strength(new_password)
+    token_hash = hash_token(token)
+    new_hash = hash_password(new_password)
+    now = utcnow()
+    with db.unit_of_work() as s:
+        row = s.exec(select(PasswordResetToken).where(PasswordResetToken.token_hash == token_hash)).first()
+        if row is None or row.used_at is not None or row.expires_at <= now:
+            raise InvalidInput(RESET_INVALID, field="token")
+        # conditional update: of two concurrent uses only one matches
+        claimed = s.exec(update(PasswordResetToken)  # type: ignore[call-overload]
+                         .where(PasswordResetToken.id == row.id, PasswordResetToken.used_at.is_(None))  # type: ignore[union-attr]
+                         .values(used_at=now))
+        if claimed.rowcount != 1:
+            raise InvalidInput(RESET_INVALID, field="token")
+        user = s.get(User, row.user_id)
+        if user is None or not user.is_active:
+            raise InvalidInput(RESET_INVALID, field="token")
+        user.password_hash = new_hash
+        s.add(user)
+        # every other outstanding reset link of this user stops working too
+        s.exec(update(PasswordResetToken)  # type: ignore[call-overload]
+               .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))  # type: ignore[union-attr]
+               .values(used_at=now))
+        revoke_all(s, user_id=row.user_id)
+        ratelimit.clear(s, f"login:account:{user.username.lower()}")
+        ratelimit.clear(s, f"login:account:{user.email.lower()}")
+        audit.record(s, actor_id=user.id, action="user.password_reset", entity="user", entity_id=user.id)

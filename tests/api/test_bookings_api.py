@@ -1,0 +1,146 @@
+"""Booking and catalog routes: the Booking JSON, Idempotency-Key, guests, error mapping."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.api.conftest import assert_problem, make_account
+
+BOOKING_FIELDS = {"id", "service_id", "user_id", "start", "end", "quantity", "status", "hold_expires_at",
+                  "price_cents", "currency", "payment_status", "notes", "created_at", "updated_at"}
+
+
+@pytest.fixture
+def room(client, fast_hash):
+    provider = make_account("provider")
+    r = client.post("/api/services", headers=provider.headers, json={
+        "name": "Room Atlas", "kind": "room", "duration_minutes": 60, "capacity": 1, "price_cents": 0,
+        "currency": "EUR", "timezone": "Europe/Madrid"})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    r = client.put(f"/api/services/{sid}/availability", headers=provider.headers,
+                   json={"weekly": [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)]})
+    assert r.status_code == 200, r.text
+    return {"id": sid, "provider": provider}
+
+
+def free_starts(client, service_id, n=3):
+    day = (dt.date.today() + dt.timedelta(days=10)).isoformat()
+    r = client.get(f"/api/services/{service_id}/slots", params={"from": day, "to": day})
+    assert r.status_code == 200, r.text
+    slots = r.json()["slots"]
+    assert len(slots) >= n and all(s["start"].endswith("Z") and s["remaining"] == 1 for s in slots)
+    return [s["start"] for s in slots[:n]]
+
+
+def test_booking_json_and_lifecycle(client, room):
+    cust = make_account("customer")
+    start, other, _ = free_starts(client, room["id"])
+    r = client.post("/api/bookings", headers=cust.headers, json={"service_id": room["id"], "start": start, "notes": "hi"})
+    assert r.status_code == 201, r.text
+    bk = r.json()
+    assert BOOKING_FIELDS <= set(bk)
+    assert bk["status"] == "confirmed" and bk["user_id"] == cust.id and bk["start"] == start
+    assert all(bk[k].endswith("Z") for k in ("start", "end", "created_at", "updated_at"))
+    # the slot is gone; booking it again is a 409
+    assert start not in free_starts(client, room["id"], n=1)
+    other_cust = make_account("customer")
+    assert_problem(client.post("/api/bookings", headers=other_cust.headers,
+                               json={"service_id": room["id"], "start": start}), 409)
+    # reschedule, then cancel
+    r = client.put(f"/api/bookings/{bk['id']}", headers=cust.headers, json={"start": other})
+    assert r.status_code == 200 and r.json()["start"] == other
+    listed = client.get("/api/bookings", headers=cust.headers).json()
+    assert listed["total"] == 1 and listed["items"][0]["id"] == bk["id"]
+    r = client.delete(f"/api/bookings/{bk['id']}", headers=cust.headers)
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    assert_problem(client.delete(f"/api/bookings/{bk['id']}", headers=cust.headers), 409)
+
+
+def test_idempotency_key_replays_and_rejects_other_bodies(client, room):
+    cust = make_account("customer")
+    start, other, _ = free_starts(client, room["id"])
+    body = {"service_id": room["id"], "start": start}
+    headers = {**cust.headers, "Idempotency-Key": "order-123"}
+    first = client.post("/api/bookings", headers=headers, json=body)
+    again = client.post("/api/bookings", headers=headers, json=body)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert client.get("/api/bookings", headers=cust.headers).json()["total"] == 1
+    assert_problem(client.post("/api/bookings", headers=headers, json={**body, "start": other}), 422)
+    # the key is per user: another customer's same key is a new request (here: slot taken)
+    other_cust = make_account("customer")
+    assert_problem(client.post("/api/bookings", headers={**other_cust.headers, "Idempotency-Key": "order-123"},
+                               json=body), 409)
+    assert_problem(client.post("/api/bookings", headers={**cust.headers, "Idempotency-Key": "bad key"},
+                               json=body), 422)
+    assert_problem(client.post("/api/bookings", headers={**cust.headers, "Idempotency-Key": "k" * 201},
+                               json=body), 422)
+
+
+def test_failed_request_with_a_key_can_be_retried(client, room):
+    cust, other = make_account("customer"), make_account("customer")
+    start, _, _ = free_starts(client, room["id"])
+    body = {"service_id": room["id"], "start": start}
+    held = client.post("/api/bookings", headers=other.headers, json=body).json()
+    headers = {**cust.headers, "Idempotency-Key": "retry-me"}
+    assert_problem(client.post("/api/bookings", headers=headers, json=body), 409)
+    client.delete(f"/api/bookings/{held['id']}", headers=other.headers)
+    assert client.post("/api/bookings", headers=headers, json=body).status_code == 201
+
+
+def test_guest_booking_and_manage_token(client, room):
+    start, _, _ = free_starts(client, room["id"])
+    assert_problem(client.post("/api/bookings", json={"service_id": room["id"], "start": start}), 401)
+    assert_problem(client.post("/api/bookings", json={"service_id": room["id"], "start": start,
+                                                      "guest": {"name": "Gus", "email": "nope"}}), 422)
+    r = client.post("/api/bookings", json={"service_id": room["id"], "start": start,
+                                           "guest": {"name": "Gus Guest", "email": "gus@example.com",
+                                                     "phone": "+14155550123"}})
+    assert r.status_code == 201, r.text
+    bk = r.json()
+    assert bk["user_id"] is None and bk["status"] == "confirmed"
+    from booking_app.services.bookings import booking_manage_token
+
+    assert_problem(client.get(f"/api/bookings/{bk['id']}"), 401)
+    assert_problem(client.get(f"/api/bookings/{bk['id']}", params={"token": "1.forged"}), 404)
+    token = booking_manage_token(bk["id"])
+    assert client.get(f"/api/bookings/{bk['id']}", params={"token": token}).status_code == 200
+    r = client.delete(f"/api/bookings/{bk['id']}", params={"token": token})
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    # the provider sees it in their list
+    listed = client.get("/api/bookings", params={"scope": "provider"}, headers=room["provider"].headers).json()
+    assert [b["id"] for b in listed["items"]] == [bk["id"]]
+
+
+def test_signed_in_customers_cannot_book_for_someone_else(client, room):
+    cust = make_account("customer")
+    start, _, _ = free_starts(client, room["id"])
+    assert_problem(client.post("/api/bookings", headers=cust.headers, json={
+        "service_id": room["id"], "start": start, "guest": {"name": "X", "email": "x@example.com"}}), 422)
+
+
+def test_busy_is_503_with_retry_after(client, room, monkeypatch):
+    from booking_app.api import bookings as api_bookings
+    from booking_app.services.errors import Busy
+
+    cust = make_account("customer")
+    start, _, _ = free_starts(client, room["id"])
+
+    def busy(**_kwargs):
+        raise Busy(retry_after=2)
+
+    monkeypatch.setattr(api_bookings.bookings, "book", busy)
+    r = client.post("/api/bookings", headers=cust.headers, json={"service_id": room["id"], "start": start})
+    assert_problem(r, 503)
+    assert r.headers["Retry-After"] == "2"
+
+
+def test_unknown_service_and_booking_are_404(client, room):
+    cust = make_account("customer")
+    start, _, _ = free_starts(client, room["id"])
+    assert_problem(client.post("/api/bookings", headers=cust.headers, json={"service_id": 999999, "start": start}), 404)
+    assert_problem(client.get("/api/bookings/999999", headers=cust.headers), 404)
+    assert_problem(client.get("/api/services/999999"), 404)
+    assert_problem(client.get("/api/services/99999999999"), 422)

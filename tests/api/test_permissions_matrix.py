@@ -1,0 +1,203 @@
+"""Every endpoint × every role → the expected status code.
+
+Roles: anonymous, customer, other customer, provider, other provider, admin. The world:
+`customer` owns a booking of `provider`'s room; `provider` also has an inactive room and an
+event. A missing authorization check anywhere makes one of these cells fail.
+Runs on SQLite only: who may do what is decided in the services' Python code, the same on
+both databases (the other API tests run on both).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pytest
+
+from tests.api.conftest import PASSWORD, make_account
+
+ROLES = ("anonymous", "customer", "other_customer", "provider", "other_provider", "admin")
+
+
+def expect(anonymous, customer, other_customer, provider, other_provider, admin) -> dict[str, int]:
+    return dict(zip(ROLES, (anonymous, customer, other_customer, provider, other_provider, admin)))
+
+
+def everyone(status: int) -> dict[str, int]:
+    return {r: status for r in ROLES}
+
+
+def signed_in(status: int) -> dict[str, int]:
+    return {**everyone(status), "anonymous": 401}
+
+
+def admin_only(status: int) -> dict[str, int]:
+    return expect(401, 403, 403, 403, 403, status)
+
+
+def manager(status: int) -> dict[str, int]:
+    """Only the owning provider and admins (others get 403, guests 401)."""
+    return expect(401, 403, 403, status, 403, status)
+
+
+@dataclass
+class Row:
+    method: str
+    path: str
+    expected: dict[str, int]
+    body: Callable[[dict[str, Any], str], Any] | None = None  # (world, role) -> JSON body
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _future_day(days: int = 20) -> str:
+    return (dt.date.today() + dt.timedelta(days=days)).isoformat()
+
+
+SERVICE_BODY = {"name": "New room", "kind": "room", "duration_minutes": 60, "capacity": 1, "price_cents": 0,
+                "currency": "EUR", "timezone": "Europe/Madrid"}
+WEEKLY = {"weekly": [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)], "exceptions": []}
+
+ROWS = [
+    # --- users
+    Row("POST", "/api/users/register", everyone(201),
+        body=lambda w, role: {"username": f"new-{role}", "email": f"new-{role}@example.com", "password": PASSWORD}),
+    Row("POST", "/api/users/login", everyone(200),
+        body=lambda w, role: {"username": w["customer"].username, "password": PASSWORD}),
+    Row("POST", "/api/users/logout", signed_in(204)),
+    Row("GET", "/api/users/profile", signed_in(200)),
+    Row("PUT", "/api/users/profile", signed_in(200), body=lambda w, role: {"full_name": "Changed"}),
+    # with upcoming bookings (as customer or provider) an account can't go; the last admin stays
+    Row("DELETE", "/api/users/profile", expect(401, 409, 204, 409, 204, 409),
+        body=lambda w, role: {"current_password": PASSWORD}),
+    Row("GET", "/api/users/profile/export", signed_in(200)),
+    Row("POST", "/api/users/password-reset", everyone(202), body=lambda w, role: {"email": "someone@example.com"}),
+    Row("POST", "/api/users/password-reset/confirm", everyone(422),
+        body=lambda w, role: {"token": "not-a-token", "password": "another-passphrase-1"}),
+    # --- admin
+    Row("GET", "/api/admin/users", admin_only(200)),
+    Row("GET", "/api/admin/users/{customer}", admin_only(200)),
+    Row("PUT", "/api/admin/users/{customer}/role", admin_only(200), body=lambda w, role: {"role": "provider"}),
+    Row("PUT", "/api/admin/users/{other_customer}/active", admin_only(200), body=lambda w, role: {"active": False}),
+    Row("GET", "/api/admin/users/{customer}/audit", admin_only(200)),
+    # --- catalog
+    Row("GET", "/api/services", everyone(200)),
+    Row("GET", "/api/services/{room}", everyone(200)),
+    Row("GET", "/api/services/{inactive}", expect(404, 404, 404, 200, 404, 200)),
+    Row("POST", "/api/services", expect(401, 403, 403, 201, 201, 201), body=lambda w, role: SERVICE_BODY),
+    Row("PUT", "/api/services/{room}", manager(200), body=lambda w, role: {"description": "Updated"}),
+    Row("GET", "/api/services/{room}/availability", everyone(200)),
+    Row("PUT", "/api/services/{room}/availability", manager(200), body=lambda w, role: WEEKLY),
+    Row("POST", "/api/services/{event}/sessions", manager(201),
+        body=lambda w, role: {"start": f"{_future_day(30)}T{10 + ROLES.index(role)}:00:00Z"}),
+    Row("GET", "/api/services/{event}/sessions", everyone(200)),
+    Row("GET", "/api/services/{room}/slots", everyone(200), params={"from": _future_day(), "to": _future_day()}),
+]
+
+
+def _bookings_rows() -> list[Row]:
+    return [
+        Row("GET", "/api/bookings", signed_in(200), params={"scope": "mine"}),
+        Row("GET", "/api/bookings", expect(401, 403, 403, 200, 200, 200), params={"scope": "provider"}),
+        Row("GET", "/api/bookings", admin_only(200), params={"scope": "all"}),
+        Row("POST", "/api/bookings", everyone(201),
+            body=lambda w, role: {"service_id": w["room"], "start": w["free_starts"][ROLES.index(role)],
+                                  **({"guest": {"name": "Gus Guest", "email": "gus@example.com"}}
+                                     if role == "anonymous" else {})}),
+        Row("GET", "/api/bookings/{booking}", expect(401, 200, 404, 200, 404, 200)),
+        Row("PUT", "/api/bookings/{booking}", expect(401, 200, 404, 200, 404, 200),
+            body=lambda w, role: {"notes": f"note by {role}"}),
+        Row("DELETE", "/api/bookings/{booking}", expect(401, 200, 404, 200, 404, 200)),
+    ]
+
+
+OTHER_MODULE_ROWS = [
+    # reports, notifications admin, calendar feeds, payments (their own issues; the same matrix)
+    *[Row("GET", f"/api/reports/{name}", admin_only(200),
+          params={"from": dt.date.today().isoformat(), "to": _future_day(30)} if name != "dashboard" else {})
+      for name in ("bookings", "revenue", "users", "utilization", "rates", "dashboard")],
+    Row("GET", "/api/admin/notifications", admin_only(200)),
+    Row("GET", "/api/calendar/feeds", signed_in(200)),
+    Row("POST", "/api/calendar/feeds", signed_in(201)),
+    # only the booking's owner pays (the free booking has nothing to pay: 409 once allowed)
+    Row("POST", "/api/payments/process", expect(401, 409, 404, 404, 404, 404),
+        body=lambda w, role: {"booking_id": w["booking"], "method": "on_site"}),
+]
+
+ALL_ROWS = ROWS + _bookings_rows() + OTHER_MODULE_ROWS
+
+
+def _build_world() -> dict[str, Any]:
+    from booking_app.services import catalog
+    from booking_app.services.actors import Actor
+
+    world: dict[str, Any] = {role: make_account(role.replace("other_", "")) for role in ROLES if role != "anonymous"}
+    world["anonymous"] = None
+    prov = Actor(id=world["provider"].id, role="provider")
+    room = catalog.create_bookable(actor=prov, name="Room Atlas", kind="room", duration_minutes=60, capacity=1,
+                                   price_cents=0, currency="EUR", timezone="UTC")
+    catalog.set_availability(actor=prov, bookable_id=room.id,
+                             weekly=[{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)])
+    inactive = catalog.create_bookable(actor=prov, name="Old room", kind="room", duration_minutes=60, capacity=1,
+                                       price_cents=0, currency="EUR", timezone="UTC", is_active=False)
+    event = catalog.create_bookable(actor=prov, name="Workshop", kind="event", duration_minutes=60, capacity=10,
+                                    price_cents=0, currency="EUR", timezone="UTC")
+    world.update(room=room.id, inactive=inactive.id, event=event.id, customer_id=world["customer"].id)
+    day = dt.date.today() + dt.timedelta(days=20)
+    world["free_starts"] = [f"{day.isoformat()}T{9 + i:02d}:00:00Z" for i in range(len(ROLES))]
+    from booking_app.services import bookings
+
+    cust = Actor(id=world["customer"].id, role="customer")
+    booked = bookings.book(actor=cust, service_id=room.id,
+                           start=dt.datetime.combine(day, dt.time(17), tzinfo=dt.timezone.utc))
+    world["booking"] = booked.id
+    world["new_booking"] = lambda hour: bookings.book(
+        actor=cust, service_id=room.id, start=dt.datetime.combine(day + dt.timedelta(days=1), dt.time(hour),
+                                                                  tzinfo=dt.timezone.utc)).id
+    return world
+
+
+def _path(row: Row, world: dict[str, Any]) -> str:
+    path = row.path
+    for key in ("customer", "other_customer"):
+        path = path.replace("{" + key + "}", str(world[key].id))
+    for key in ("room", "inactive", "event", "booking"):
+        if "{" + key + "}" in path:
+            path = path.replace("{" + key + "}", str(world[key]))
+    return path
+
+
+@pytest.fixture
+def client(sqlite_db):
+    """The rules live in Python (services), identical on both databases: SQLite keeps this fast."""
+    from fastapi.testclient import TestClient
+
+    from booking_app.api import create_api
+
+    with TestClient(create_api(), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.mark.parametrize("row", ALL_ROWS, ids=[r.id + (f"?{r.params}" if r.params else "") for r in ALL_ROWS])
+def test_permission_matrix(client, fast_hash, monkeypatch, row: Row):
+    from tests.api.conftest import set_env
+
+    set_env(monkeypatch, RATE_LIMITS_ENABLED="false")  # permissions here; limits in test_auth
+    world = _build_world()
+    results: dict[str, int] = {}
+    for i, role in enumerate(ROLES):
+        if row.method == "DELETE" and "{booking}" in row.path:
+            world["booking"] = world["new_booking"](8 + i)  # each role cancels a booking of its own
+        acct = world[role]
+        headers = acct.headers if acct else {}
+        kwargs: dict[str, Any] = {"headers": headers, "params": row.params}
+        if row.body is not None:
+            kwargs["json"] = row.body(world, role)
+        response = client.request(row.method, _path(row, world), **kwargs)
+        results[role] = response.status_code
+        if response.status_code >= 400:
+            assert response.headers["content-type"].startswith("application/problem+json"), response.text
+    assert results == row.expected
