@@ -6,6 +6,7 @@ scheduler in several processes at once is safe. Jobs are registered in `JOBS`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import signal
@@ -25,7 +26,14 @@ class JobSpec:
 
 
 #: The sweeps. Each module owns its function; the scheduler only runs them.
-JOBS: list[JobSpec] = []
+#: (outbox_relay runs every OUTBOX_INTERVAL_SECONDS; the others at the intervals below)
+JOBS: list[JobSpec] = [
+    JobSpec("outbox_relay", "booking_app.jobs.sweeps:relay_outbox", 5.0),
+    JobSpec("reminders", "booking_app.jobs.sweeps:sweep_reminders", 60.0),
+    JobSpec("hold_expiry", "booking_app.jobs.sweeps:expire_holds", 30.0),
+    JobSpec("complete_bookings", "booking_app.jobs.sweeps:complete_past_bookings", 300.0),
+    JobSpec("payment_refunds", "booking_app.services.payments:process_pending_refunds", 60.0),
+]
 
 
 def _resolve(target: str):
@@ -59,6 +67,34 @@ def create_scheduler() -> AsyncIOScheduler:
 
         scheduler.add_job(_tick, "interval", seconds=seconds, id=spec.name, name=spec.name)
     return scheduler
+
+
+_running: AsyncIOScheduler | None = None
+
+
+@contextlib.asynccontextmanager
+async def jobs_lifespan():
+    """Run the jobs for as long as the app runs (when JOBS_ENABLED).
+
+    Used as the FastAPI lifespan (`uvicorn booking_app.api:api`) and registered with
+    Reflex (`app.register_lifespan_task`), whose top-level app does not run the lifespan
+    of the mounted API. One scheduler per process, whichever starts first.
+    """
+    global _running
+    from booking_app.config import get_settings
+
+    if not get_settings().jobs_enabled or _running is not None or not JOBS:
+        yield
+        return
+    scheduler = create_scheduler()
+    scheduler.start()
+    _running = scheduler
+    log.info("jobs running in this process: %s", ", ".join(s.name for s in JOBS))
+    try:
+        yield
+    finally:
+        _running = None
+        scheduler.shutdown(wait=False)
 
 
 def run_forever(*, once: bool = False) -> None:

@@ -38,8 +38,16 @@ class Notification(SQLModel, table=True):
     next_attempt_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     claimed_until: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     last_error: str | None = Field(default=None, max_length=2000)
+    # which adapter delivered it (smtp | sendgrid | twilio | console) and its message id
+    transport: str | None = Field(default=None, max_length=16)
+    provider_ref: str | None = Field(default=None, max_length=255)
     sent_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class FeedScope(str, enum.Enum):
+    bookings = "bookings"  # the user's own upcoming bookings
+    schedule = "schedule"  # a provider's schedule: bookings of the provider's bookables
 
 
 class CalendarFeedToken(SQLModel, table=True):
@@ -49,6 +57,7 @@ class CalendarFeedToken(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    scope: str = Field(default=FeedScope.bookings.value, max_length=16)
     token_hash: str = Field(max_length=64, unique=True)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     revoked_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))

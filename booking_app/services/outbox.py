@@ -1,16 +1,30 @@
 """The outbox: notifications written inside the business transaction.
 
-Services call `booking_event(session, booking=..., event=...)` (or `enqueue` directly); the
-relay job (booking_app/jobs) delivers the rows after commit. A rolled-back transaction
-leaves no row; the unique `dedupe_key` makes every message at-most-once per key.
+Services call `booking_event(session, booking=..., event=...)` (or `payment_event`, or
+`enqueue` directly); the relay job (services/notifications.py, run by booking_app/jobs)
+delivers the rows after commit. A rolled-back transaction leaves no row; the unique
+`dedupe_key` makes every message at-most-once per key.
+
+Rows carry a JSON snapshot of what the message needs (service name, times in UTC, money
+in cents, the recipient's timezone), so the message describes the booking as it was when
+the event happened; it is rendered in the recipient's locale when it is sent.
+
+Reminders are outbox rows too: when a booking is confirmed or rescheduled one row per
+(channel, offset) is queued with `next_attempt_at = start - offset`, keyed by
+(booking, offset, sequence, start); a reschedule or cancellation cancels the old pending
+ones in the same transaction. The relay also re-checks a reminder before sending it.
 """
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session
 
-from booking_app.models import Booking, Notification, User
+from booking_app.config import get_settings
+from booking_app.integrations.sms import is_e164
+from booking_app.models import Bookable, Booking, BookingStatus, Notification, NotificationStatus, User, utcnow
 
 BOOKING_EVENTS = (
     "booking_confirmed",
@@ -20,6 +34,24 @@ BOOKING_EVENTS = (
     "booking_completed",
     "booking_no_show",
 )
+PAYMENT_EVENTS = ("payment_received", "payment_failed", "payment_refunded")
+REMINDER = "reminder"
+
+#: what each booking event tells whom: (customer email template, customer SMS?, provider template)
+_EVENT_MESSAGES: dict[str, tuple[str | None, bool, str | None]] = {
+    "booking_confirmed": ("booking_confirmed", True, "provider_new_booking"),
+    "booking_pending": ("booking_pending", False, None),
+    "booking_rescheduled": ("booking_rescheduled", True, "provider_booking_rescheduled"),
+    "booking_cancelled": ("booking_cancelled", True, "provider_booking_cancelled"),
+    "booking_completed": (None, False, None),
+    "booking_no_show": (None, False, None),
+}
+
+#: reminder offsets are minutes before the start, at most this far ahead (60 days)
+MAX_REMINDER_OFFSET_MINUTES = 60 * 24 * 60
+
+#: context keys that must not outlive delivery (scrubbed once the message is sent)
+SECRET_CONTEXT_KEYS = ("token", "reset_url", "manage_url")
 
 
 def enqueue(
@@ -33,26 +65,300 @@ def enqueue(
     dedupe_key: str,
     booking_id: int | None = None,
     user_id: int | None = None,
+    next_attempt_at: dt.datetime | None = None,
 ) -> Notification | None:
-    """Add one outbox row unless one with the same dedupe key exists already."""
-    existing = session.exec(select(Notification.id).where(Notification.dedupe_key == dedupe_key)).first()
-    if existing is not None:
-        return None
-    row = Notification(channel=channel, to=to, template=template, locale=locale, context=context,
-                       dedupe_key=dedupe_key, booking_id=booking_id, user_id=user_id)
-    session.add(row)
-    return row
+    """Add one outbox row unless one with the same dedupe key exists already.
 
+    `INSERT … ON CONFLICT (dedupe_key) DO NOTHING`: a duplicate never aborts the caller's
+    transaction, even when another transaction inserts the same key at the same moment.
+    Returns the new row, or None for a duplicate.
+    """
+    now = utcnow()
+    values = dict(channel=channel, to=to, template=template, locale=locale, context=_jsonable(context),
+                  dedupe_key=dedupe_key, booking_id=booking_id, user_id=user_id,
+                  status=NotificationStatus.pending.value, attempts=0, next_attempt_at=next_attempt_at or now,
+                  created_at=now)
+    new_id = session.exec(  # type: ignore[call-overload]
+        _insert(session)(Notification).values(**values)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Notification.id)
+    ).scalar()
+    return session.get(Notification, new_id) if new_id is not None else None
+
+
+def _insert(session: Session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+# --- recipients and snapshots ----------------------------------------------------------------
+
+class Recipient:
+    """Where and how one person hears about a booking."""
+
+    def __init__(self, *, user: User | None, email: str | None, phone: str | None, locale: str,
+                 timezone: str, name: str, wants_email: bool, wants_sms: bool) -> None:
+        self.user = user
+        self.email = email
+        self.phone = phone
+        self.locale = locale
+        self.timezone = timezone
+        self.name = name
+        self.wants_email = bool(email) and wants_email
+        self.wants_sms = wants_sms and is_e164(phone)
+
+    @property
+    def user_id(self) -> int | None:
+        return self.user.id if self.user else None
+
+
+def customer_of(session: Session, booking: Booking, bookable: Bookable | None) -> Recipient:
+    user = session.get(User, booking.user_id) if booking.user_id else None
+    tz = bookable.timezone if bookable else get_settings().default_timezone
+    if user is not None:
+        active = bool(user.is_active)
+        return Recipient(user=user, email=user.email, phone=user.phone, locale=user.locale or booking.locale,
+                         timezone=user.timezone or tz, name=user.full_name or user.username,
+                         wants_email=active and user.notify_email, wants_sms=active and user.notify_sms)
+    # a guest: email only (no SMS opt-in), shown in the bookable's timezone
+    return Recipient(user=None, email=booking.guest_email, phone=None, locale=booking.locale or "en",
+                     timezone=tz, name=booking.guest_name or "", wants_email=True, wants_sms=False)
+
+
+def provider_of(session: Session, booking: Booking) -> Recipient | None:
+    user = session.get(User, booking.provider_id) if booking.provider_id else None
+    if user is None:
+        return None
+    return Recipient(user=user, email=user.email, phone=user.phone, locale=user.locale, timezone=user.timezone,
+                     name=user.full_name or user.username, wants_email=bool(user.is_active and user.notify_email),
+                     wants_sms=False)
+
+
+def booking_url(booking: Booking) -> str:
+    # the booking page of the UI (booking_app/ui/routes.py: CONFIRMATION = "/booking")
+    return f"{get_settings().public_url.rstrip('/')}/booking?id={booking.id}"
+
+
+def guest_manage_url(booking: Booking) -> str:
+    """The signed link a guest (no account) uses to view, move or cancel the booking."""
+    from booking_app.services.bookings import booking_manage_token  # bookings imports this module
+
+    return f"{booking_url(booking)}&token={booking_manage_token(int(booking.id))}"  # type: ignore[arg-type]
+
+
+def booking_snapshot(session: Session, booking: Booking, bookable: Bookable | None = None) -> dict[str, Any]:
+    """What every message about this booking may show, JSON-safe, times in UTC."""
+    bookable = bookable or session.get(Bookable, booking.bookable_id)
+    customer = customer_of(session, booking, bookable)
+    provider = provider_of(session, booking)
+    snapshot: dict[str, Any] = {
+        "booking_id": booking.id,
+        "reference": booking.reference,
+        "service": bookable.name if bookable else "",
+        "kind": bookable.kind if bookable else "",
+        "location": bookable.location if bookable else "",
+        "service_timezone": bookable.timezone if bookable else "UTC",
+        "start": booking.start_at,
+        "end": booking.end_at,
+        "quantity": booking.quantity,
+        "price_cents": booking.price_cents,
+        "currency": booking.currency,
+        "refund_cents": booking.refund_due_cents,
+        "status": booking.status,
+        "sequence": booking.sequence,
+        "hold_expires_at": booking.hold_expires_at,
+        "cancel_reason": booking.cancel_reason or "",
+        "customer_name": customer.name,
+        "customer_email": customer.email or "",
+        "provider_name": provider.name if provider else "",
+        "url": booking_url(booking),
+    }
+    if booking.user_id is None and booking.id is not None:
+        snapshot["manage_url"] = guest_manage_url(booking)
+    return snapshot
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime in a notification context")
+        return value.astimezone(dt.timezone.utc).isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _personal(base: dict[str, Any], recipient: Recipient, **more: Any) -> dict[str, Any]:
+    return {**base, "name": recipient.name, "timezone": recipient.timezone, **more}
+
+
+# --- reminders ---------------------------------------------------------------------------------
+
+def parse_offsets(value: str | None) -> list[int]:
+    """'1440, 60' → [1440, 60] (valid minutes only, largest first)."""
+    out = set()
+    for part in (value or "").split(","):
+        part = part.strip()
+        if part.isdigit() and 1 <= int(part) <= MAX_REMINDER_OFFSET_MINUTES:
+            out.add(int(part))
+    return sorted(out, reverse=True)
+
+
+def normalize_reminder_offsets(value: str | list[int] | tuple[int, ...] | None) -> str:
+    """Validate a bookable's reminder offsets for the catalog ('1440,60' or [1440, 60]).
+
+    Returns the stored form ('' = the defaults); InvalidInput for anything else.
+    """
+    from booking_app.i18n import N_
+    from booking_app.services.errors import InvalidInput
+
+    if value is None or value == "" or value == []:
+        return ""
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    minutes = []
+    for part in parts:
+        text = str(part).strip()
+        if isinstance(part, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_REMINDER_OFFSET_MINUTES:
+            raise InvalidInput(N_("Reminder times must be whole minutes between {min} and {max}."),
+                               field="reminder_offsets", min=1, max=MAX_REMINDER_OFFSET_MINUTES)
+        minutes.append(int(text))
+    if len(set(minutes)) > 5:
+        raise InvalidInput(N_("At most {max} reminders per booking."), field="reminder_offsets", max=5)
+    return ",".join(str(m) for m in sorted(set(minutes), reverse=True))
+
+
+def reminder_offsets(bookable: Bookable | None) -> list[int]:
+    """The bookable's own offsets if it has any, else REMINDER defaults from settings."""
+    own = parse_offsets(bookable.reminder_offsets) if bookable and bookable.reminder_offsets else []
+    if own:
+        return own
+    return [m for m in get_settings().reminder_offsets if 1 <= m <= MAX_REMINDER_OFFSET_MINUTES]
+
+
+def reminder_key(channel: str, booking: Booking, offset: int) -> str:
+    start = int(booking.start_at.timestamp())
+    return f"{channel}:{REMINDER}:{booking.id}:{offset}:{booking.sequence}:{start}"
+
+
+def expected_reminders(session: Session, booking: Booking, bookable: Bookable | None, *,
+                       now: dt.datetime) -> list[dict[str, Any]]:
+    """The reminder rows a confirmed booking should have that are still in the future."""
+    if booking.status != BookingStatus.confirmed.value or booking.start_at <= now:
+        return []
+    customer = customer_of(session, booking, bookable)
+    channels = [("email", customer.email)] if customer.wants_email else []
+    if customer.wants_sms:
+        channels.append(("sms", customer.phone))
+    if not channels:
+        return []
+    base = booking_snapshot(session, booking, bookable)
+    rows = []
+    for offset in reminder_offsets(bookable):
+        due = booking.start_at - dt.timedelta(minutes=offset)
+        if due <= now:  # its time has passed: a late "24 hours before" would be wrong
+            continue
+        for channel, to in channels:
+            rows.append({
+                "channel": channel, "to": to, "template": REMINDER, "locale": customer.locale,
+                "context": _jsonable(_personal(base, customer, offset_minutes=offset)),
+                "dedupe_key": reminder_key(channel, booking, offset), "booking_id": booking.id,
+                "user_id": customer.user_id, "next_attempt_at": due,
+            })
+    return rows
+
+
+def cancel_pending_reminders(session: Session, booking_id: int, *, reason: str) -> int:
+    result = session.exec(  # type: ignore[call-overload]
+        update(Notification)
+        .where(Notification.booking_id == booking_id, Notification.template == REMINDER,
+               Notification.status == NotificationStatus.pending.value)
+        .values(status=NotificationStatus.cancelled.value, last_error=reason[:2000])
+    )
+    return result.rowcount or 0
+
+
+def schedule_reminders(session: Session, booking: Booking, bookable: Bookable | None = None,
+                       *, now: dt.datetime | None = None) -> int:
+    """Queue the reminders of a confirmed booking (after cancelling outdated ones)."""
+    bookable = bookable or session.get(Bookable, booking.bookable_id)
+    count = 0
+    for row in expected_reminders(session, booking, bookable, now=now or utcnow()):
+        if enqueue(session, **row) is not None:
+            count += 1
+    return count
+
+
+# --- events ----------------------------------------------------------------------------------
 
 def booking_event(session: Session, *, booking: Booking, event: str, extra: dict[str, Any] | None = None) -> None:
-    """Queue the customer's message for a booking state change (email; SMS if opted in)."""
+    """Queue the messages of a booking state change, in the caller's transaction.
+
+    Customer: email (if they want email) and a short SMS (if opted in with a phone).
+    Provider: a "new booking / moved / cancelled" notice. Reminders follow the booking:
+    scheduled on confirmation, re-scheduled on reschedule, dropped on cancellation.
+    `extra` may carry `previous_start` (reschedule, ISO), `reason`, `refund_due_cents`,
+    `actor_id` (the provider then gets no notice of their own change). Guests get their
+    signed manage link (scrubbed from the row once sent).
+    """
     if event not in BOOKING_EVENTS:
         raise ValueError(f"unknown booking event {event}")
-    user = session.get(User, booking.user_id) if booking.user_id else None
-    email = user.email if user else booking.guest_email
-    locale = (user.locale if user else booking.locale) or "en"
-    context = {"booking_id": booking.id, "reference": booking.reference, "event": event, **(extra or {})}
+    if booking.id is None:
+        session.flush()
+    assert booking.id is not None
+    extra = dict(extra or {})
+    bookable = session.get(Bookable, booking.bookable_id)
+
+    if event in ("booking_rescheduled", "booking_cancelled", "booking_completed", "booking_no_show"):
+        cancel_pending_reminders(session, booking.id, reason=f"superseded: {event}")
+    if event in ("booking_confirmed", "booking_rescheduled"):
+        schedule_reminders(session, booking, bookable)
+
+    customer_template, with_sms, provider_template = _EVENT_MESSAGES[event]
+    if customer_template is None:
+        return
+    base = booking_snapshot(session, booking, bookable)
+    actor_id = extra.pop("actor_id", None)
+    base.update(extra)
     key = f"{event}:{booking.id}:{booking.version}"
-    if email and (user is None or user.notify_email):
-        enqueue(session, channel="email", to=email, template=event, locale=locale, context=context,
-                dedupe_key=f"email:{key}", booking_id=booking.id, user_id=booking.user_id)
+
+    customer = customer_of(session, booking, bookable)
+    if customer.wants_email:
+        enqueue(session, channel="email", to=customer.email or "", template=customer_template,
+                locale=customer.locale, context=_personal(base, customer), dedupe_key=f"email:{key}",
+                booking_id=booking.id, user_id=customer.user_id)
+    if with_sms and customer.wants_sms:
+        enqueue(session, channel="sms", to=customer.phone or "", template=customer_template,
+                locale=customer.locale, context=_personal(base, customer), dedupe_key=f"sms:{key}",
+                booking_id=booking.id, user_id=customer.user_id)
+    provider = provider_of(session, booking)
+    provider_base = {k: v for k, v in base.items() if k != "manage_url"}
+    if (provider_template and provider is not None and provider.wants_email
+            and (actor_id is None or actor_id != provider.user_id)):
+        enqueue(session, channel="email", to=provider.email or "", template=provider_template,
+                locale=provider.locale, context=_personal(provider_base, provider), dedupe_key=f"email:provider:{key}",
+                booking_id=booking.id, user_id=provider.user_id)
+
+
+def payment_event(session: Session, *, booking: Booking, event: str, amount_cents: int, currency: str,
+                  ref: str | int) -> None:
+    """Queue the customer's email about a payment (received, failed, refunded).
+
+    `ref` identifies the payment or refund, so each one is told once.
+    """
+    if event not in PAYMENT_EVENTS:
+        raise ValueError(f"unknown payment event {event}")
+    if booking.id is None:
+        session.flush()
+    bookable = session.get(Bookable, booking.bookable_id)
+    customer = customer_of(session, booking, bookable)
+    if not customer.wants_email:
+        return
+    context = _personal(booking_snapshot(session, booking, bookable), customer,
+                        amount_cents=int(amount_cents), amount_currency=currency)
+    enqueue(session, channel="email", to=customer.email or "", template=event, locale=customer.locale,
+            context=context, dedupe_key=f"email:{event}:{booking.id}:{ref}", booking_id=booking.id,
+            user_id=customer.user_id)
