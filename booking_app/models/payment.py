@@ -31,6 +31,9 @@ class Payment(SQLModel, table=True):
     provider_ref: str | None = Field(default=None, max_length=255, index=True)  # checkout session id
     payment_intent_ref: str | None = Field(default=None, max_length=255, index=True)
     checkout_url: str | None = Field(default=None, max_length=2000)
+    # when the checkout session stops accepting payment (requested from Stripe; kept so
+    # that a retry of a failed create call sends exactly the same parameters)
+    expires_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     amount_cents: int
     refunded_cents: int = 0
     currency: str = Field(max_length=3)
@@ -42,6 +45,7 @@ class Payment(SQLModel, table=True):
 
 class Refund(SQLModel, table=True):
     __tablename__ = "refunds"
+    __table_args__ = (Index("ix_refunds_status_claimed", "status", "claimed_until"),)
 
     id: int | None = Field(default=None, primary_key=True)
     payment_id: int = Field(foreign_key="payments.id", index=True)
@@ -49,8 +53,15 @@ class Refund(SQLModel, table=True):
     currency: str = Field(max_length=3)
     provider_ref: str | None = Field(default=None, max_length=255)
     reason: str = Field(default="", max_length=200)
-    status: str = Field(default="pending", max_length=16)  # pending | succeeded | failed
+    # pending (queued: executed after commit, retried by the sweep) | processing (claimed by
+    # one worker until claimed_until) | succeeded | failed
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=1000)
+    claimed_until: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    created_by: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class ProcessedWebhookEvent(SQLModel, table=True):

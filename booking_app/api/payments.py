@@ -1,0 +1,155 @@
+"""Payment routes (Payment Service): /api/payments…
+
+Thin: parse, call services/payments.py, shape the answer. The amount is never taken from
+the client (request models forbid unknown fields, so a sent `amount_cents` is a 422).
+`POST /process` honours `Idempotency-Key` (booking_app/api/idempotency.py). The Stripe
+webhook reads the raw body (the signature covers the exact bytes).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import Field, StringConstraints
+
+from booking_app.api import idempotency
+from booking_app.api.deps import get_actor, get_locale, require_user
+from booking_app.api.errors import problem
+from booking_app.api.schemas import MAX_ID, ApiModel, IdPath, RequestModel, problem_responses
+from booking_app.i18n import N_, translate
+from booking_app.services import payments
+from booking_app.services.actors import Actor
+from booking_app.services.errors import Unauthorized
+
+router = APIRouter(prefix="/api/payments", tags=["payments"])
+
+#: Stripe events are a few kB; anything far larger is not one.
+MAX_WEBHOOK_BYTES = 512 * 1024
+
+MANAGE_TOKEN = Query(default=None, max_length=100, description="guests: the signed token from the emailed link")
+
+MethodName = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[a-z_]+$")]
+
+
+class ProcessIn(RequestModel):
+    booking_id: int = Field(ge=1, le=MAX_ID)
+    method: MethodName = Field(examples=["card", "paypal", "on_site"])
+
+
+class RefundIn(RequestModel):
+    amount_cents: int | None = Field(default=None, ge=1, le=10**12,
+                                     description="default: everything not yet refunded")
+    note: str | None = Field(default=None, max_length=500)
+
+
+class RefundOut(ApiModel):
+    id: int
+    amount_cents: int
+    currency: str
+    status: str
+    reason: str
+    created_at: dt.datetime
+
+
+class PaymentOut(ApiModel):
+    payment_id: int
+    booking_id: int
+    status: str
+    method: str
+    provider: str
+    amount_cents: int
+    refunded_cents: int
+    currency: str
+    checkout_url: str | None = Field(description="Stripe Checkout page to send the customer to (online methods)")
+    expires_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    refunds: list[RefundOut]
+
+
+class MethodOut(ApiModel):
+    method: str
+    online: bool
+
+
+class MethodsOut(ApiModel):
+    items: list[MethodOut]
+
+
+class WebhookOut(ApiModel):
+    received: bool
+    event_id: str
+    outcome: str
+
+
+def _out(view: payments.PaymentView) -> PaymentOut:
+    return PaymentOut.model_validate(asdict(view))
+
+
+@router.get("/methods", response_model=MethodsOut, summary="Payment methods a customer may choose now")
+def list_methods() -> MethodsOut:
+    return MethodsOut(items=[MethodOut(method=m.method, online=m.online) for m in payments.available_methods()])
+
+
+@router.post("/process", status_code=201, response_model=PaymentOut,
+             summary="Pay a booking: Stripe Checkout (returns checkout_url) or on site",
+             responses=problem_responses(401, 404, 409, 422, 502, 503),
+             openapi_extra={"parameters": [idempotency.HEADER_DOC]})
+def process_payment(request: Request, body: ProcessIn, actor: Actor = Depends(get_actor),
+                    token: str | None = MANAGE_TOKEN, _locale: str = Depends(get_locale)) -> JSONResponse:
+    if actor.is_guest and not token:
+        raise Unauthorized()
+    key = idempotency.header_key(request)
+
+    def call() -> idempotency.Outcome:
+        view = payments.process(actor=actor, booking_id=body.booking_id, method=body.method,
+                                manage_token=None if actor.id is not None else token)
+        return 201, _out(view).model_dump(mode="json"), view.payment_id
+
+    scope = (idempotency.scope_for("payment", user_id=actor.id) if actor.id is not None
+             else f"payment:guest-booking:{body.booking_id}")
+    return idempotency.run(key=key, scope=scope, body=body.model_dump(mode="json"), call=call)
+
+
+@router.get("/{booking_id}", response_model=PaymentOut, summary="The booking's payment and its status",
+            responses=problem_responses(401, 404))
+def get_payment(booking_id: IdPath, actor: Actor = Depends(get_actor), token: str | None = MANAGE_TOKEN,
+                _locale: str = Depends(get_locale)) -> PaymentOut:
+    if actor.is_guest and not token:
+        raise Unauthorized()
+    return _out(payments.get_payment(actor=actor, booking_id=booking_id, manage_token=token))
+
+
+@router.post("/{booking_id}/mark-paid", response_model=PaymentOut,
+             summary="Provider/admin: the on-site payment was received",
+             responses=problem_responses(401, 403, 404, 409))
+def mark_paid(booking_id: IdPath, actor: Actor = Depends(require_user),
+              _locale: str = Depends(get_locale)) -> PaymentOut:
+    return _out(payments.mark_paid(actor=actor, booking_id=booking_id))
+
+
+@router.post("/{booking_id}/refund", response_model=PaymentOut,
+             summary="Provider/admin: refund (part of) the booking's payment",
+             responses=problem_responses(401, 403, 404, 409, 422, 502))
+def refund(booking_id: IdPath, body: RefundIn | None = None, actor: Actor = Depends(require_user),
+           _locale: str = Depends(get_locale)) -> PaymentOut:
+    body = body or RefundIn()
+    return _out(payments.refund(actor=actor, booking_id=booking_id, amount_cents=body.amount_cents, note=body.note))
+
+
+@router.post("/webhook/stripe", response_model=WebhookOut, summary="Stripe webhook (signed events)",
+             responses=problem_responses(400, 413, 503))
+async def stripe_webhook(request: Request) -> JSONResponse:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_WEBHOOK_BYTES:
+        return problem(request, 413, translate(N_("Request too large"), None), code="too_large")
+    payload = await request.body()
+    if len(payload) > MAX_WEBHOOK_BYTES:
+        return problem(request, 413, translate(N_("Request too large"), None), code="too_large")
+    signature = request.headers.get("stripe-signature")
+    result = await run_in_threadpool(payments.handle_stripe_webhook, payload=payload, signature=signature)
+    return JSONResponse({"received": True, "event_id": result.event_id, "outcome": result.outcome})

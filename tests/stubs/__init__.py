@@ -1,0 +1,1 @@
+"""Local stub servers of external providers (Stripe, SendGrid, Twilio) for the tests."""
