@@ -5,14 +5,25 @@ Served alone (`uvicorn booking_app.api:api`) or mounted into the Reflex app thro
 """
 from __future__ import annotations
 
+import contextlib
+
 from fastapi import FastAPI
 
 from booking_app import __version__
 from booking_app.api import errors, health
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(_app: FastAPI):
+    from booking_app.jobs.scheduler import jobs_lifespan  # starts the jobs when JOBS_ENABLED
+
+    async with jobs_lifespan():
+        yield
+
+
 def create_api() -> FastAPI:
     app = FastAPI(
+        lifespan=_lifespan,
         title="Booking platform API",
         version=__version__,
         openapi_url="/api/openapi.json",
@@ -22,6 +33,9 @@ def create_api() -> FastAPI:
         "money in integer minor units with an ISO currency code.",
     )
     errors.install(app)
+    from booking_app.api.metrics import MetricsMiddleware
+
+    app.add_middleware(MetricsMiddleware)
     app.include_router(health.router)
     for router in _module_routers():
         app.include_router(router)
