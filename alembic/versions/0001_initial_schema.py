@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 07:15:21.013772
+Create Date: 2026-11-27 08:13:51.816051
 """
 from typing import Sequence, Union
 
@@ -245,6 +245,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('bookings', schema=None) as batch_op:
         batch_op.create_index('ix_bookings_bookable_start', ['bookable_id', 'start_at'], unique=False)
+        batch_op.create_index('ix_bookings_created_at', ['created_at'], unique=False)
         batch_op.create_index('ix_bookings_provider_start', ['provider_id', 'start_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_bookings_reference'), ['reference'], unique=True)
         batch_op.create_index(batch_op.f('ix_bookings_session_id'), ['session_id'], unique=False)
@@ -301,8 +302,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('payments', schema=None) as batch_op:
         batch_op.create_index('ix_payments_booking_created', ['booking_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_payments_created_at', ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_payments_payment_intent_ref'), ['payment_intent_ref'], unique=False)
         batch_op.create_index(batch_op.f('ix_payments_provider_ref'), ['provider_ref'], unique=False)
+        batch_op.create_index('ix_payments_status', ['status'], unique=False)
 
     op.create_table('refunds',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -337,8 +340,10 @@ def downgrade() -> None:
 
     op.drop_table('refunds')
     with op.batch_alter_table('payments', schema=None) as batch_op:
+        batch_op.drop_index('ix_payments_status')
         batch_op.drop_index(batch_op.f('ix_payments_provider_ref'))
         batch_op.drop_index(batch_op.f('ix_payments_payment_intent_ref'))
+        batch_op.drop_index('ix_payments_created_at')
         batch_op.drop_index('ix_payments_booking_created')
 
     op.drop_table('payments')
@@ -354,6 +359,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_bookings_session_id'))
         batch_op.drop_index(batch_op.f('ix_bookings_reference'))
         batch_op.drop_index('ix_bookings_provider_start')
+        batch_op.drop_index('ix_bookings_created_at')
         batch_op.drop_index('ix_bookings_bookable_start')
 
     op.drop_table('bookings')

@@ -31,6 +31,7 @@ class Booking(SQLModel, table=True):
         Index("ix_bookings_provider_start", "provider_id", "start_at"),
         Index("ix_bookings_user_start", "user_id", "start_at"),
         Index("ix_bookings_status_hold", "status", "hold_expires_at"),
+        Index("ix_bookings_created_at", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

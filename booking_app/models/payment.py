@@ -22,7 +22,11 @@ class PaymentStatus(str, enum.Enum):
 
 class Payment(SQLModel, table=True):
     __tablename__ = "payments"
-    __table_args__ = (Index("ix_payments_booking_created", "booking_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_payments_booking_created", "booking_id", "created_at"),
+        Index("ix_payments_created_at", "created_at"),
+        Index("ix_payments_status", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     booking_id: int = Field(foreign_key="bookings.id")

@@ -1,0 +1,778 @@
+"""Report Service: bookings, revenue, users, utilization, cancellation/no-show rates and
+the live dashboard, computed with SQL aggregates (GROUP BY) on PostgreSQL and SQLite.
+
+Periods
+    `date_from`/`date_to` are inclusive calendar dates in the report timezone `tz`
+    (default: the actor's timezone, else UTC), at most 366 days apart. They become the half-open UTC interval
+    [date_from 00:00 tz, date_to + 1 day 00:00 tz), which is what the indexed timestamp
+    columns are filtered on.
+
+Daily buckets in the report timezone
+    PostgreSQL: `CAST(timezone('<tz>', ts) AS DATE)` (= `ts AT TIME ZONE '<tz>'`), exact.
+    SQLite has no time-zone database, so the UTC offsets of `tz` in force during the
+    period are computed in Python (zoneinfo) once, and the bucket is
+    `date(ts, CASE WHEN ts < <transition 1> THEN '+60 minutes' WHEN … ELSE '+120 minutes' END)`.
+    A period of at most 366 days has only a handful of DST transitions, so the CASE is tiny
+    and the result is exact too, whatever the zone.
+
+What counts
+    - bookings: by `start_at` (the day the booking takes place) or, with basis="created",
+      by `created_at` (the day it was made).
+    - revenue: payments in status succeeded / partially_refunded / refunded count as paid,
+      dated by the payment's `created_at`. Refunds are the succeeded `Refund` rows dated by
+      their own `created_at`; when a payment's `refunded_cents` is larger than its refund
+      rows (a refund recorded without a row) the difference counts, dated by the payment's
+      `updated_at`. Net = gross − refunds, per currency (never mixed).
+    - active users: users who made a booking or signed in (AuditEvent `LOGIN_ACTIONS`).
+    - utilization: per bookable, in the bookable's own timezone: available seat-hours =
+      weekly hours (AvailabilityRule) of each date, replaced by the special hours of an
+      AvailabilityException or zero on a closed date, × capacity; for events the sessions'
+      hours × session capacity (cancelled sessions and sessions on closed dates excluded).
+      Booked seat-hours = duration × quantity of bookings that hold capacity (confirmed,
+      completed, no_show, and pending whose hold has not expired). Hours are wall-clock.
+    - rates: cancellation rate = cancelled / all bookings; no-show rate =
+      no_show / (completed + no_show), i.e. among bookings with a recorded outcome.
+
+Every function requires an admin actor (Forbidden otherwise) and returns plain data.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import io
+import re
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Date, Float, and_, case, cast, distinct, func, literal, or_, select, text, union_all
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+from sqlmodel import Session
+
+from booking_app import db
+from booking_app.i18n import N_
+from booking_app.models import (
+    AuditEvent,
+    AvailabilityException,
+    AvailabilityRule,
+    Bookable,
+    BookableKind,
+    Booking,
+    BookingStatus,
+    EventSession,
+    Notification,
+    NotificationStatus,
+    Payment,
+    PaymentStatus,
+    Refund,
+    User,
+    UTCDateTime,
+    utcnow,
+)
+from booking_app.services import metrics, validation
+from booking_app.services.actors import Actor
+from booking_app.services.errors import Forbidden, InvalidInput
+
+MAX_RANGE_DAYS = 366
+MIN_DATE, MAX_DATE = dt.date(1970, 1, 1), dt.date(2999, 12, 31)
+TOP_CUSTOMERS_LIMIT = 10
+
+#: Payment statuses that mean money was received (possibly refunded later).
+PAID_STATUSES = (
+    PaymentStatus.succeeded.value,
+    PaymentStatus.partially_refunded.value,
+    PaymentStatus.refunded.value,
+)
+PENDING_PAYMENT_STATUSES = (PaymentStatus.pending.value, PaymentStatus.requires_action.value)
+REFUND_SUCCEEDED = "succeeded"
+#: Audit actions written on a successful sign-in (services/accounts.py / auth).
+LOGIN_ACTIONS = ("user.login",)
+
+BOOKING_STATUSES = tuple(s.value for s in BookingStatus)
+BOOKING_GROUPS = ("day", "service", "status")
+REVENUE_GROUPS = ("day", "service", "method")
+BOOKING_BASES = ("start", "created")
+
+_TZ_RE = re.compile(r"^[A-Za-z0-9_+\-/]{1,64}$")
+
+
+# ---------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Report:
+    """One report: `rows` (a list of flat dicts with the keys in `columns`) and a `summary`."""
+
+    name: str
+    date_from: dt.date
+    date_to: dt.date
+    tz: str
+    group_by: str | None
+    columns: tuple[str, ...]
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "report": self.name,
+            "from": self.date_from.isoformat(),
+            "to": self.date_to.isoformat(),
+            "tz": self.tz,
+            "group_by": self.group_by,
+            "columns": list(self.columns),
+            "rows": self.rows,
+            "summary": self.summary,
+        }
+
+
+def to_csv(report: Report) -> str:
+    """The rows as CSV with a header row (spreadsheet formula injection neutralised)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(report.columns)
+    for row in report.rows:
+        writer.writerow([_csv_cell(row.get(col)) for col in report.columns])
+    return buf.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+# ---------------------------------------------------------------------------------------
+# Periods, timezones and dialect-aware day buckets
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Period:
+    date_from: dt.date
+    date_to: dt.date
+    tz: str
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.tz)
+
+    @property
+    def start_utc(self) -> dt.datetime:
+        return _local_midnight_utc(self.date_from, self.zone)
+
+    @property
+    def end_utc(self) -> dt.datetime:
+        """Exclusive end: midnight after `date_to`."""
+        return _local_midnight_utc(self.date_to + dt.timedelta(days=1), self.zone)
+
+    @property
+    def days(self) -> list[dt.date]:
+        n = (self.date_to - self.date_from).days + 1
+        return [self.date_from + dt.timedelta(days=i) for i in range(n)]
+
+    def within(self, column) -> ColumnElement[bool]:
+        return and_(column >= self.start_utc, column < self.end_utc)
+
+    def in_zone(self, tz: str) -> "Period":
+        return Period(self.date_from, self.date_to, tz)
+
+
+def _local_midnight_utc(day: dt.date, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0, 0), tzinfo=zone).astimezone(dt.timezone.utc)
+
+
+def _parse_date(value: dt.date | str | None, field_name: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        raise InvalidInput(N_("Enter a date as YYYY-MM-DD."), field=field_name)
+    raise InvalidInput(N_("This field is required."), field=field_name)
+
+
+def make_period(date_from: dt.date | str | None, date_to: dt.date | str | None, tz: str | None = None) -> Period:
+    """Validate a report period: both dates, from ≤ to, at most 366 days, a known timezone."""
+    start = _parse_date(date_from, "from")
+    end = _parse_date(date_to, "to")
+    tz = tz or "UTC"
+    validation.timezone(tz, field="tz")
+    if not _TZ_RE.match(tz):
+        raise InvalidInput(N_("Unknown time zone."), field="tz")
+    for value, name in ((start, "from"), (end, "to")):
+        if not MIN_DATE <= value <= MAX_DATE:
+            raise InvalidInput(N_("Enter a date between {min} and {max}."), field=name,
+                               min=MIN_DATE.isoformat(), max=MAX_DATE.isoformat())
+    if start > end:
+        raise InvalidInput(N_("The start date must not be after the end date."), field="from")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise InvalidInput(N_("The date range may span at most {max} days."), field="to", max=MAX_RANGE_DAYS)
+    return Period(start, end, tz)
+
+
+@contextlib.contextmanager
+def _read() -> Iterator[Session]:
+    """A read-only session for report queries. On PostgreSQL the JIT compiler is switched
+    off for it: these are short aggregates over at most a year of rows, where compiling
+    costs more (hundreds of ms) than it ever saves."""
+    with db.read_session() as s:
+        if db.is_postgres(s):
+            s.execute(text("SET LOCAL jit = off"))
+        yield s
+
+
+def _require_admin(actor: Actor) -> None:
+    if actor is None or not actor.is_admin:
+        raise Forbidden(N_("Only administrators can see reports."))
+
+
+def _offset_segments(zone: zoneinfo.ZoneInfo, start: dt.datetime, end: dt.datetime) -> list[tuple[dt.datetime, int]]:
+    """[(utc instant from which it applies, utc offset in minutes)] covering [start, end)."""
+
+    def offset(t: dt.datetime) -> int:
+        return int(t.astimezone(zone).utcoffset().total_seconds() // 60)
+
+    segments = [(start, offset(start))]
+    t = start
+    step = dt.timedelta(hours=6)
+    while t < end:
+        nxt = min(t + step, end)
+        if offset(nxt) != offset(t):
+            lo, hi = t, nxt  # offset(lo) != offset(hi): find the first second of the new offset
+            while (hi - lo) > dt.timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                mid = mid.replace(microsecond=0)
+                if mid <= lo:
+                    break
+                if offset(mid) == offset(lo):
+                    lo = mid
+                else:
+                    hi = mid
+            segments.append((hi, offset(hi)))
+        t = nxt
+    return segments
+
+
+def _modifier(minutes: int) -> str:
+    return f"{minutes:+d} minutes"
+
+
+def local_day(session: Session, column, period: Period) -> ColumnElement:
+    """The calendar date of a UTC timestamp column in the period's timezone, as SQL."""
+    if db.is_postgres(session):
+        tz = literal(period.tz, literal_execute=True)
+        return cast(func.timezone(tz, column), Date)
+    segments = _offset_segments(period.zone, period.start_utc, period.end_utc)
+    if len(segments) == 1:
+        minutes = segments[0][1]
+        return func.date(column) if minutes == 0 else func.date(column, _modifier(minutes))
+    whens = [(column < literal(segments[i + 1][0], UTCDateTime()), _modifier(segments[i][1]))
+             for i in range(len(segments) - 1)]
+    return func.date(column, case(*whens, else_=_modifier(segments[-1][1])))
+
+
+#: On SQLite, periods longer than this read the bookings in one sequential pass: its
+#: planner otherwise walks an index (provider/bookable + start, status + hold) and fetches
+#: every row from it, which is 2–3× slower once most of the table is read.
+SQLITE_SCAN_AFTER_DAYS = 31
+
+
+def _long(period: Period) -> bool:
+    return (period.date_to - period.date_from).days >= SQLITE_SCAN_AFTER_DAYS
+
+
+def _scan(session: Session, period: Period):
+    """`col → col`, or on SQLite for a long period `col → +col`: the unary "+" is SQLite's
+    documented way to keep a term (filter, join or grouping) from using an index."""
+    if not db.is_postgres(session) and _long(period):
+        return lambda column: UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
+    return lambda column: column
+
+
+def _in_period(session: Session, column, period: Period) -> ColumnElement[bool]:
+    """`column` within the period, for a filter over all bookables."""
+    return period.within(_scan(session, period)(column))
+
+
+def _seconds(session: Session, start_col, end_col) -> ColumnElement:
+    """end − start in seconds, as SQL."""
+    if db.is_postgres(session):
+        return func.extract("epoch", end_col - start_col)
+    return (func.julianday(end_col) - func.julianday(start_col)) * 86400.0
+
+
+def _day_str(value: Any) -> str:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()[:10]
+    return str(value)
+
+
+def _int(value: Any) -> int:
+    return int(value or 0)
+
+
+def _ratio(num: float, den: float, digits: int = 4) -> float | None:
+    return round(num / den, digits) if den else None
+
+
+def _status_sums() -> list:
+    return [func.sum(case((Booking.status == s, 1), else_=0)).label(s) for s in BOOKING_STATUSES]
+
+
+# ---------------------------------------------------------------------------------------
+# Bookings
+# ---------------------------------------------------------------------------------------
+
+def bookings(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date | str | None,
+             group_by: str = "day", tz: str | None = None, basis: str = "start") -> Report:
+    """Bookings per day, per bookable or per status: counts, seats (quantity) and counts by status."""
+    _require_admin(actor)
+    period = make_period(date_from, date_to, tz or actor.timezone)
+    if group_by not in BOOKING_GROUPS:
+        raise InvalidInput(N_("Unknown grouping {value}."), field="group_by", value=group_by)
+    if basis not in BOOKING_BASES:
+        raise InvalidInput(N_("Unknown grouping {value}."), field="basis", value=basis)
+    ts = Booking.start_at if basis == "start" else Booking.created_at
+    count = func.count(Booking.id).label("bookings")
+    quantity = func.coalesce(func.sum(Booking.quantity), 0).label("quantity")
+    with _read() as s:
+        plain = _scan(s, period)
+        if group_by == "day":
+            day = local_day(s, ts, period).label("day")
+            stmt = (select(day, count, quantity, *_status_sums()).where(_in_period(s, ts, period))
+                    .group_by(day).order_by(day))
+            found = {_day_str(r.day): r for r in s.execute(stmt)}
+            rows = []
+            for d in period.days:  # every day of the period, zeros included (charts)
+                r = found.get(d.isoformat())
+                rows.append({"day": d.isoformat(), "bookings": _int(r and r.bookings),
+                             "quantity": _int(r and r.quantity),
+                             **{st: _int(r and getattr(r, st)) for st in BOOKING_STATUSES}})
+            columns = ("day", "bookings", "quantity", *BOOKING_STATUSES)
+        elif group_by == "service":
+            stmt = (select(Bookable.id, Bookable.name, Bookable.kind, count, quantity, *_status_sums())
+                    .join(Bookable, Bookable.id == plain(Booking.bookable_id)).where(_in_period(s, ts, period))
+                    .group_by(Bookable.id, Bookable.name, Bookable.kind)
+                    .order_by(count.desc(), Bookable.id))
+            rows = [{"service_id": r.id, "service_name": r.name, "kind": r.kind, "bookings": _int(r.bookings),
+                     "quantity": _int(r.quantity), **{st: _int(getattr(r, st)) for st in BOOKING_STATUSES}}
+                    for r in s.execute(stmt)]
+            columns = ("service_id", "service_name", "kind", "bookings", "quantity", *BOOKING_STATUSES)
+        else:
+            status = plain(Booking.status).label("status")
+            stmt = (select(status, count, quantity).where(_in_period(s, ts, period)).group_by(status))
+            found = {r.status: r for r in s.execute(stmt)}
+            order = list(BOOKING_STATUSES) + sorted(set(found) - set(BOOKING_STATUSES))
+            rows = [{"status": st, "bookings": _int(found[st].bookings), "quantity": _int(found[st].quantity)}
+                    for st in order if st in found]
+            columns = ("status", "bookings", "quantity")
+    total = sum(r["bookings"] for r in rows)
+    summary = {"bookings": total, "quantity": sum(r["quantity"] for r in rows), "basis": basis}
+    return Report("bookings", period.date_from, period.date_to, period.tz, group_by, columns, rows, summary)
+
+
+# ---------------------------------------------------------------------------------------
+# Revenue
+# ---------------------------------------------------------------------------------------
+
+def _money_lines(s: Session, period: Period, *, by_day: bool = False):
+    """UNION ALL of money movements in the period: payments (+gross) and refunds (+refund),
+    with the local day of each movement when `by_day` (bucketed inside each branch)."""
+    paid = Payment.status.in_(PAID_STATUSES)
+    recorded = (select(Refund.payment_id.label("payment_id"), func.sum(Refund.amount_cents).label("cents"))
+                .where(Refund.status == REFUND_SUCCEEDED).group_by(Refund.payment_id).subquery("recorded"))
+    recorded_cents = func.coalesce(recorded.c.cents, 0)
+
+    def day(column) -> list:
+        return [local_day(s, column, period).label("day")] if by_day else []
+
+    gross = select(
+        Payment.booking_id.label("booking_id"), Payment.method.label("method"), Payment.currency.label("currency"),
+        Payment.amount_cents.label("gross"), literal(0).label("refund"), literal(1).label("n"),
+        *day(Payment.created_at),
+    ).where(paid, period.within(Payment.created_at))
+    refunds = select(
+        Payment.booking_id, Payment.method, Payment.currency, literal(0), Refund.amount_cents, literal(0),
+        *day(Refund.created_at),
+    ).join(Payment, Payment.id == Refund.payment_id).where(
+        paid, Refund.status == REFUND_SUCCEEDED, period.within(Refund.created_at))
+    unrecorded = select(
+        Payment.booking_id, Payment.method, Payment.currency, literal(0), Payment.refunded_cents - recorded_cents,
+        literal(0), *day(Payment.updated_at),
+    ).outerjoin(recorded, recorded.c.payment_id == Payment.id).where(
+        paid, Payment.refunded_cents > 0, Payment.refunded_cents > recorded_cents, period.within(Payment.updated_at))
+    return union_all(gross, refunds, unrecorded).subquery("money")
+
+
+def _revenue_rows(s: Session, period: Period, group_by: str | None) -> list[dict[str, Any]]:
+    m = _money_lines(s, period, by_day=group_by == "day")
+    sums = [func.sum(m.c.gross).label("gross"), func.sum(m.c.refund).label("refunds"), func.sum(m.c.n).label("payments")]
+
+    def money(r) -> dict[str, Any]:
+        gross, refunds = _int(r.gross), _int(r.refunds)
+        return {"currency": r.currency, "payments": _int(r.payments), "gross_cents": gross,
+                "refunds_cents": refunds, "net_cents": gross - refunds}
+
+    if group_by == "day":
+        stmt = select(m.c.day, m.c.currency, *sums).group_by(m.c.day, m.c.currency).order_by(m.c.day, m.c.currency)
+        return [{"day": _day_str(r.day), **money(r)} for r in s.execute(stmt)]
+    if group_by == "service":
+        stmt = (select(Bookable.id, Bookable.name, m.c.currency, *sums)
+                .select_from(m).join(Booking, Booking.id == m.c.booking_id)
+                .join(Bookable, Bookable.id == Booking.bookable_id)
+                .group_by(Bookable.id, Bookable.name, m.c.currency)
+                .order_by(func.sum(m.c.gross).desc(), Bookable.id, m.c.currency))
+        return [{"service_id": r.id, "service_name": r.name, **money(r)} for r in s.execute(stmt)]
+    if group_by == "method":
+        stmt = (select(m.c.method, m.c.currency, *sums).group_by(m.c.method, m.c.currency)
+                .order_by(m.c.method, m.c.currency))
+        return [{"method": r.method, **money(r)} for r in s.execute(stmt)]
+    stmt = select(m.c.currency, *sums).group_by(m.c.currency).order_by(m.c.currency)
+    return [money(r) for r in s.execute(stmt)]
+
+
+def _totals_by_currency(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: {"payments": 0, "gross_cents": 0, "refunds_cents": 0, "net_cents": 0})
+    for r in rows:
+        t = totals[r["currency"]]
+        for k in t:
+            t[k] += r[k]
+    return [{"currency": c, **totals[c]} for c in sorted(totals)]
+
+
+def revenue(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date | str | None,
+            group_by: str = "day", tz: str | None = None) -> Report:
+    """Gross, refunds and net per day / bookable / payment method, per currency."""
+    _require_admin(actor)
+    period = make_period(date_from, date_to, tz or actor.timezone)
+    if group_by not in REVENUE_GROUPS:
+        raise InvalidInput(N_("Unknown grouping {value}."), field="group_by", value=group_by)
+    with _read() as s:
+        rows = _revenue_rows(s, period, group_by)
+    key = {"day": ("day",), "service": ("service_id", "service_name"), "method": ("method",)}[group_by]
+    columns = (*key, "currency", "payments", "gross_cents", "refunds_cents", "net_cents")
+    return Report("revenue", period.date_from, period.date_to, period.tz, group_by, columns, rows,
+                  {"totals": _totals_by_currency(rows)})
+
+
+# ---------------------------------------------------------------------------------------
+# Users
+# ---------------------------------------------------------------------------------------
+
+def _activity(s: Session, period: Period, *, by_day: bool):
+    """Every booking made (booking = 1; guests have user_id NULL) and every sign-in
+    (booking = 0) in the period, with its user, and with its local day when `by_day`
+    (bucketed inside each branch: about a fifth cheaper than bucketing the union)."""
+    booked = [Booking.user_id.label("user_id"), literal(1).label("booking"), Booking.quantity.label("quantity")]
+    logins = [AuditEvent.actor_id, literal(0), literal(0)]
+    if by_day:
+        booked.append(local_day(s, Booking.created_at, period).label("day"))
+        logins.append(local_day(s, AuditEvent.at, period))
+    return union_all(
+        select(*booked).where(period.within(Booking.created_at)),
+        select(*logins).where(AuditEvent.action.in_(LOGIN_ACTIONS), AuditEvent.actor_id.is_not(None),
+                              period.within(AuditEvent.at)),
+    ).subquery("activity")
+
+
+def users(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date | str | None,
+          tz: str | None = None, top: int = TOP_CUSTOMERS_LIMIT) -> Report:
+    """Per day: registrations, active users (booked or signed in), bookings made.
+    Summary: totals, bookings per customer and the top customers by bookings made."""
+    _require_admin(actor)
+    period = make_period(date_from, date_to, tz or actor.timezone)
+    if not isinstance(top, int) or isinstance(top, bool) or not 1 <= top <= 100:
+        raise InvalidInput(N_("Enter a number between {min} and {max}."), field="top", min=1, max=100)
+    with _read() as s:
+        reg_day = local_day(s, User.created_at, period).label("day")
+        registrations = {_day_str(r.day): _int(r.n) for r in s.execute(
+            select(reg_day, func.count(User.id).label("n")).where(period.within(User.created_at)).group_by(reg_day))}
+        # one pass per day: distinct active users and bookings made
+        act = _activity(s, period, by_day=True)
+        daily = {_day_str(r.day): r for r in s.execute(
+            select(act.c.day, func.count(distinct(act.c.user_id)).label("active"),
+                   func.sum(act.c.booking).label("made")).group_by(act.c.day))}
+        # one pass per user; window aggregates give the totals along with the top rows
+        act = _activity(s, period, by_day=False)
+        per_user = (select(act.c.user_id, func.sum(act.c.booking).label("bookings"),
+                           func.sum(act.c.quantity).label("quantity"))
+                    .where(act.c.user_id.is_not(None)).group_by(act.c.user_id).subquery("per_user"))
+        ranked = s.execute(
+            select(per_user.c.user_id, per_user.c.bookings, per_user.c.quantity,
+                   func.count().over().label("active_total"),
+                   func.sum(case((per_user.c.bookings > 0, 1), else_=0)).over().label("customers"),
+                   func.sum(per_user.c.bookings).over().label("customer_bookings"))
+            .order_by(per_user.c.bookings.desc(), per_user.c.user_id).limit(top)).all()
+        top_ids = [r.user_id for r in ranked if _int(r.bookings) > 0]
+        names = {u.id: u for u in s.execute(
+            select(User.id, User.username, User.full_name, User.email).where(User.id.in_(top_ids)))} if top_ids else {}
+        total_users = _int(s.execute(select(func.count(User.id)).where(User.created_at < period.end_utc)).scalar())
+    rows = []
+    for d in period.days:
+        r = daily.get(d.isoformat())
+        rows.append({"day": d.isoformat(), "registrations": registrations.get(d.isoformat(), 0),
+                     "active_users": _int(r and r.active), "bookings": _int(r and r.made)})
+    bookings_made = sum(r["bookings"] for r in rows)
+    active_total = _int(ranked[0].active_total) if ranked else 0
+    customers = _int(ranked[0].customers) if ranked else 0
+    customer_bookings = _int(ranked[0].customer_bookings) if ranked else 0
+    summary = {
+        "registrations": sum(registrations.values()),
+        "active_users": active_total,
+        "users_total": total_users,
+        "bookings": bookings_made,
+        "guest_bookings": bookings_made - customer_bookings,
+        "customers_with_bookings": customers,
+        "bookings_per_user": _ratio(customer_bookings, customers, 2),
+        "top_customers": [{"user_id": r.user_id, "username": names[r.user_id].username,
+                           "full_name": names[r.user_id].full_name, "email": names[r.user_id].email,
+                           "bookings": _int(r.bookings), "quantity": _int(r.quantity)}
+                          for r in ranked if r.user_id in names],
+    }
+    return Report("users", period.date_from, period.date_to, period.tz, "day",
+                  ("day", "registrations", "active_users", "bookings"), rows, summary)
+
+
+# ---------------------------------------------------------------------------------------
+# Utilization
+# ---------------------------------------------------------------------------------------
+
+def _holds_capacity(now: dt.datetime, plain=lambda column: column) -> ColumnElement[bool]:
+    status = plain(Booking.status)
+    return or_(
+        status.in_((BookingStatus.confirmed.value, BookingStatus.completed.value, BookingStatus.no_show.value)),
+        and_(status == BookingStatus.pending.value,
+             or_(Booking.hold_expires_at.is_(None), Booking.hold_expires_at > now)),
+    )
+
+
+def _hours(start: dt.time, end: dt.time) -> float:
+    return (dt.datetime.combine(dt.date.min, end) - dt.datetime.combine(dt.date.min, start)).total_seconds() / 3600
+
+
+def _utilization_rows(s: Session, period: Period, now: dt.datetime) -> list[dict[str, Any]]:
+    catalog = {r.id: r for r in s.execute(
+        select(Bookable.id, Bookable.name, Bookable.kind, Bookable.capacity, Bookable.timezone, Bookable.is_active))}
+    if not catalog:
+        return []
+    by_tz: dict[str, list[int]] = defaultdict(list)  # effective zone → bookables
+    raw_tz: dict[str, set[str]] = defaultdict(set)  # effective zone → stored values
+    for b in catalog.values():
+        zone = b.timezone if _valid_tz(b.timezone) else "UTC"
+        by_tz[zone].append(b.id)
+        raw_tz[zone].add(b.timezone)
+
+    # booked seat-hours per bookable, each over its period in its own zone
+    dur = _seconds(s, Booking.start_at, Booking.end_at)
+    plain = _scan(s, period)
+    bookable = plain(Booking.bookable_id).label("bookable_id")
+    measures = (bookable, func.sum(cast(dur, Float) * Booking.quantity).label("seat_seconds"),
+                func.sum(Booking.quantity).label("seats"), func.count(Booking.id).label("n"))
+    if _long(period):  # one pass over the bookings (sequential on SQLite)
+        in_own_period = or_(*[and_(Bookable.timezone.in_(sorted(raw_tz[tz])),
+                                   _in_period(s, Booking.start_at, period.in_zone(tz))) for tz in by_tz])
+        queries = [select(*measures).join(Bookable, Bookable.id == bookable)
+                   .where(in_own_period, _holds_capacity(now, plain)).group_by(bookable)]
+    else:  # through the (bookable, start) index, a chunk of bookables at a time
+        queries = [select(*measures).where(Booking.bookable_id.in_(ids[i:i + 500]),
+                                           period.in_zone(tz).within(Booking.start_at), _holds_capacity(now))
+                   .group_by(bookable)
+                   for tz, ids in by_tz.items() for i in range(0, len(ids), 500)]
+    booked: dict[int, tuple[float, int, int]] = {}
+    for query in queries:
+        for r in s.execute(query):
+            booked[r.bookable_id] = (float(r.seat_seconds or 0), _int(r.seats), _int(r.n))
+    sessions: dict[int, dict[str, tuple[float, int]]] = defaultdict(dict)
+    for tz, ids in by_tz.items():
+        local = period.in_zone(tz)
+        event_ids = [i for i in ids if catalog[i].kind == BookableKind.event.value]
+        if event_ids:
+            sday = local_day(s, EventSession.start_at, local).label("day")
+            sdur = _seconds(s, EventSession.start_at, EventSession.end_at)
+            for r in s.execute(
+                select(EventSession.bookable_id, sday,
+                       func.sum(cast(sdur, Float) * EventSession.capacity).label("seat_seconds"),
+                       func.sum(EventSession.capacity).label("seats"))
+                .where(EventSession.bookable_id.in_(event_ids), EventSession.is_cancelled.is_(False),
+                       local.within(EventSession.start_at))
+                .group_by(EventSession.bookable_id, sday)
+            ):
+                sessions[r.bookable_id][_day_str(r.day)] = (float(r.seat_seconds or 0), _int(r.seats))
+
+    ids = list(catalog)
+    weekly: dict[int, list[float]] = defaultdict(lambda: [0.0] * 7)
+    for rule in s.execute(select(AvailabilityRule.bookable_id, AvailabilityRule.weekday, AvailabilityRule.start_time,
+                                 AvailabilityRule.end_time).where(AvailabilityRule.bookable_id.in_(ids))):
+        weekly[rule.bookable_id][rule.weekday] += _hours(rule.start_time, rule.end_time)
+    exceptions: dict[int, dict[dt.date, list]] = defaultdict(lambda: defaultdict(list))
+    for e in s.execute(select(AvailabilityException.bookable_id, AvailabilityException.date, AvailabilityException.closed,
+                              AvailabilityException.start_time, AvailabilityException.end_time)
+                       .where(AvailabilityException.bookable_id.in_(ids),
+                              AvailabilityException.date >= period.date_from, AvailabilityException.date <= period.date_to)):
+        exceptions[e.bookable_id][e.date].append(e)
+
+    weekday_counts = [0] * 7
+    for d in period.days:
+        weekday_counts[d.weekday()] += 1
+
+    rows = []
+    for bid, b in catalog.items():
+        exc = exceptions.get(bid, {})
+        closed_days = {d for d, items in exc.items() if any(x.closed for x in items)}
+        if b.kind == BookableKind.event.value:
+            open_days = {k: v for k, v in sessions.get(bid, {}).items() if dt.date.fromisoformat(k) not in closed_days}
+            available_seconds = sum(v[0] for v in open_days.values())
+            available_seats = sum(v[1] for v in open_days.values())
+            open_hours = None
+        else:
+            week = weekly.get(bid, [0.0] * 7)
+            open_hours = sum(week[i] * weekday_counts[i] for i in range(7))
+            for d, items in exc.items():
+                open_hours -= week[d.weekday()]
+                if d not in closed_days:
+                    open_hours += sum(_hours(x.start_time, x.end_time) for x in items
+                                      if x.start_time is not None and x.end_time is not None and x.start_time < x.end_time)
+            available_seconds = open_hours * 3600 * b.capacity
+            available_seats = None
+        seat_seconds, seats, n = booked.get(bid, (0.0, 0, 0))
+        if not b.is_active and not n and not available_seconds:
+            continue
+        rows.append({
+            "service_id": bid, "service_name": b.name, "kind": b.kind, "capacity": b.capacity,
+            "timezone": b.timezone, "open_hours": None if open_hours is None else round(open_hours, 2),
+            "available_hours": round(available_seconds / 3600, 2), "booked_hours": round(seat_seconds / 3600, 2),
+            "utilization": _ratio(seat_seconds, available_seconds),
+            "bookings": n, "booked_seats": seats, "available_seats": available_seats,
+        })
+    rows.sort(key=lambda r: (-(r["utilization"] or 0), r["service_id"]))
+    return rows
+
+
+def _valid_tz(tz: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(tz)
+        return bool(_TZ_RE.match(tz))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+
+
+UTILIZATION_COLUMNS = ("service_id", "service_name", "kind", "capacity", "timezone", "open_hours", "available_hours",
+                       "booked_hours", "utilization", "bookings", "booked_seats", "available_seats")
+
+
+def utilization(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date | str | None,
+                tz: str | None = None, now: dt.datetime | None = None) -> Report:
+    """Booked vs available seat-hours per bookable. The dates are read in each bookable's
+    own timezone (where its opening hours live); `tz` only labels the report."""
+    _require_admin(actor)
+    period = make_period(date_from, date_to, tz or actor.timezone)
+    now = now or utcnow()
+    with _read() as s:
+        rows = _utilization_rows(s, period, now)
+    available = sum(r["available_hours"] for r in rows)
+    booked = sum(r["booked_hours"] for r in rows)
+    summary = {"available_hours": round(available, 2), "booked_hours": round(booked, 2),
+               "utilization": _ratio(booked, available)}
+    return Report("utilization", period.date_from, period.date_to, period.tz, "service", UTILIZATION_COLUMNS, rows, summary)
+
+
+# ---------------------------------------------------------------------------------------
+# Cancellation and no-show rates
+# ---------------------------------------------------------------------------------------
+
+def rates(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date | str | None,
+          tz: str | None = None) -> Report:
+    """Cancellation and no-show rates per bookable (bookings taking place in the period)."""
+    _require_admin(actor)
+    period = make_period(date_from, date_to, tz or actor.timezone)
+    count = func.count(Booking.id).label("bookings")
+    sums = [func.sum(case((Booking.status == s_, 1), else_=0)).label(s_) for s_ in
+            (BookingStatus.cancelled.value, BookingStatus.no_show.value, BookingStatus.completed.value)]
+    with _read() as s:
+        result = s.execute(
+            select(Bookable.id, Bookable.name, Bookable.kind, count, *sums)
+            .join(Bookable, Bookable.id == _scan(s, period)(Booking.bookable_id))
+            .where(_in_period(s, Booking.start_at, period))
+            .group_by(Bookable.id, Bookable.name, Bookable.kind).order_by(count.desc(), Bookable.id)).all()
+
+    def rate_row(total: int, cancelled: int, no_show: int, completed: int) -> dict[str, Any]:
+        return {"bookings": total, "cancelled": cancelled, "no_show": no_show, "completed": completed,
+                "cancellation_rate": _ratio(cancelled, total), "no_show_rate": _ratio(no_show, completed + no_show)}
+
+    rows = [{"service_id": r.id, "service_name": r.name, "kind": r.kind,
+             **rate_row(_int(r.bookings), _int(r.cancelled), _int(r.no_show), _int(r.completed))} for r in result]
+    summary = rate_row(sum(r["bookings"] for r in rows), sum(r["cancelled"] for r in rows),
+                       sum(r["no_show"] for r in rows), sum(r["completed"] for r in rows))
+    columns = ("service_id", "service_name", "kind", "bookings", "cancelled", "no_show", "completed",
+               "cancellation_rate", "no_show_rate")
+    return Report("rates", period.date_from, period.date_to, period.tz, "service", columns, rows, summary)
+
+
+# ---------------------------------------------------------------------------------------
+# Live dashboard
+# ---------------------------------------------------------------------------------------
+
+def dashboard_snapshot(*, actor: Actor, now: dt.datetime | None = None, tz: str | None = None) -> dict[str, Any]:
+    """Today's figures (in `tz`) plus this process's system metrics; cheap enough to poll."""
+    _require_admin(actor)
+    now = now or utcnow()
+    if now.tzinfo is None:
+        raise InvalidInput(N_("The input is not valid."), field="now")
+    tz = tz or actor.timezone or "UTC"
+    today = now.astimezone(zoneinfo.ZoneInfo(validation.timezone(tz, field="tz") or "UTC")).date()
+    period = make_period(today, today, tz)
+    with _read() as s:
+        created_today = _int(s.execute(select(func.count(Booking.id)).where(period.within(Booking.created_at))).scalar())
+        sched = s.execute(
+            select(func.count(Booking.id).label("n"), func.coalesce(func.sum(Booking.quantity), 0).label("q"))
+            .where(period.within(Booking.start_at), Booking.status != BookingStatus.cancelled.value)).one()
+        cancelled_today = _int(s.execute(select(func.count(Booking.id)).where(
+            Booking.status == BookingStatus.cancelled.value, period.within(Booking.cancelled_at))).scalar())
+        revenue_today = _revenue_rows(s, period, None)
+        pending = s.execute(
+            select(Payment.currency, func.count(Payment.id).label("n"), func.sum(Payment.amount_cents).label("amount"))
+            .where(Payment.status.in_(PENDING_PAYMENT_STATUSES)).group_by(Payment.currency)
+            .order_by(Payment.currency)).all()
+        held = _int(s.execute(select(func.count(Booking.id)).where(
+            Booking.status == BookingStatus.pending.value,
+            or_(Booking.hold_expires_at.is_(None), Booking.hold_expires_at > now))).scalar())
+        notif = {r.status: _int(r.n) for r in s.execute(
+            select(Notification.status, func.count(Notification.id).label("n"))
+            .where(Notification.status.in_((NotificationStatus.failed.value, NotificationStatus.pending.value)))
+            .group_by(Notification.status))}
+        occupancy_rows = _utilization_rows(s, period, now)
+    available = sum(r["available_hours"] for r in occupancy_rows)
+    booked = sum(r["booked_hours"] for r in occupancy_rows)
+    return {
+        "generated_at": now.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+        "date": today.isoformat(),
+        "tz": tz,
+        "bookings_today": {"created": created_today, "scheduled": _int(sched.n), "seats": _int(sched.q),
+                           "cancelled": cancelled_today},
+        "revenue_today": revenue_today,
+        "occupancy_today": {"available_hours": round(available, 2), "booked_hours": round(booked, 2),
+                            "rate": _ratio(booked, available)},
+        "pending_payments": {"count": sum(_int(r.n) for r in pending),
+                             "by_currency": [{"currency": r.currency, "count": _int(r.n), "amount_cents": _int(r.amount)}
+                                             for r in pending],
+                             "bookings_on_hold": held},
+        "notifications": {"failed": notif.get(NotificationStatus.failed.value, 0),
+                          "pending": notif.get(NotificationStatus.pending.value, 0)},
+        "system": metrics.system_snapshot(now),
+    }
+
+
+__all__ = [
+    "BOOKING_GROUPS", "LOGIN_ACTIONS", "MAX_RANGE_DAYS", "PAID_STATUSES", "REVENUE_GROUPS", "Period", "Report",
+    "bookings", "dashboard_snapshot", "make_period", "rates", "revenue", "to_csv", "users", "utilization",
+]
