@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(5, ge=0, le=200)
     db_pool_timeout: float = Field(5.0, gt=0)
     db_lock_timeout_ms: int = Field(3000, ge=10, le=60000)
+    # overload and shutdown (api/loadshed.py): in-flight HTTP requests per process beyond which
+    # the API answers 503 + Retry-After at once (0 = no cap); seconds /api/ready answers 503
+    # after SIGTERM before the server stops accepting (lets a proxy drain this process)
+    max_inflight_requests: int = Field(64, ge=0, le=100000)
+    shutdown_drain_seconds: float = Field(0.0, ge=0, le=300)
     sqlite_busy_timeout_ms: int = Field(5000, ge=10, le=120000)
 
     # --- auth -----------------------------------------------------------------------------

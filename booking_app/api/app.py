@@ -33,8 +33,10 @@ def create_api() -> FastAPI:
         "money in integer minor units with an ISO currency code.",
     )
     errors.install(app)
+    from booking_app.api.loadshed import LoadShedMiddleware
     from booking_app.api.metrics import MetricsMiddleware
 
+    app.add_middleware(LoadShedMiddleware)  # inside the metrics one, so shed requests are counted
     app.add_middleware(MetricsMiddleware)
     app.include_router(health.router)
     for router in _module_routers():
@@ -47,7 +49,7 @@ def _module_routers():
     import importlib
 
     out = []
-    for name in ("users", "catalog", "bookings", "payments", "reports", "notifications", "metrics"):
+    for name in ("users", "catalog", "bookings", "payments", "reports", "notifications", "metrics", "ready"):
         try:
             module = importlib.import_module(f"booking_app.api.{name}")
         except ModuleNotFoundError as exc:

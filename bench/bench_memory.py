@@ -1,0 +1,352 @@
+"""Memory per worker after sustained load.
+
+Starts the API the way production runs it (Granian, several worker processes; `--server
+uvicorn` for uvicorn workers) on a fresh PostgreSQL database with the job sweeps on, then
+drives a steady mix for `--minutes` (default 0.5; the issue's figure is `--minutes 10`):
+  40%  POST /api/bookings   (guests, spread over 50 rooms and ever later 15-minute slots)
+  30%  GET  /api/services   (the catalogue search)
+  30%  GET  /api/services/{id}/slots (one week of slots)
+Every `--sample` seconds it reads each worker's memory from /proc: RSS, and PSS/USS from
+smaps_rollup (USS = private pages: what the worker costs on its own; RSS also counts the
+pages it shares with its siblings). Prints the samples and a summary table per worker:
+after warm-up, peak, at the end, growth over the run, against the target of 150 MiB.
+
+Usage: .venv/bin/python bench/bench_memory.py [--minutes 10] [--workers 2] [--clients 32]
+                                               [--server granian|uvicorn] [--sample 5]
+Needs a PostgreSQL server (TEST_DATABASE_URL, else 127.0.0.1:5432 as postgres). Linux only.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import pathlib
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import psycopg
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TARGET_MIB = 150
+N_ROOMS = 50
+MIB = 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def create_database() -> tuple[str, str]:
+    name = f"booking_benchmem_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = server_url().rsplit("/", 1)[0]
+    return name, f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://")
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(server_url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def prepare(url: str) -> list[int]:
+    """Migrate and create the rooms (through the real services)."""
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("ENVIRONMENT", "test")
+    from booking_app import cli, db
+    from booking_app.config import reset_settings_cache
+
+    reset_settings_cache()
+    db.dispose_engines()
+    cfg = cli.alembic_config()
+    cfg.attributes["configure_logger"] = False
+    from alembic import command
+
+    command.upgrade(cfg, "head")
+    from booking_app.models import User
+    from booking_app.services import catalog
+    from booking_app.services.actors import Actor
+
+    with db.unit_of_work() as s:
+        provider = User(username="bench-provider", email="bench-provider@example.com", password_hash="!",
+                        role="provider", full_name="Bench provider")
+        s.add(provider)
+        s.flush()
+        provider_id = provider.id
+    actor = Actor(id=provider_id, role="provider")
+    rooms = []
+    for i in range(N_ROOMS):
+        room = catalog.create_bookable(actor=actor, name=f"Memory room {i}", kind="room", duration_minutes=15,
+                                       capacity=1, price_cents=0, currency="EUR", timezone="UTC",
+                                       max_advance_days=3 * 365, location=f"Floor {i % 5}")
+        catalog.set_availability(actor=actor, bookable_id=room.id,
+                                 weekly=[{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)])
+        rooms.append(room.id)
+    db.dispose_engines()
+    return rooms
+
+
+# --------------------------------------------------------------------------- server and /proc
+
+def start_server(kind: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen:
+    if kind == "granian":
+        cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--log-level", "warning", "booking_app.api:api"]
+    else:
+        cmd = [sys.executable, "-m", "uvicorn", "booking_app.api:api", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{kind} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                pass
+            if len(workers_of(proc.pid)) >= workers:
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.3)
+    stop_server(proc)
+    raise RuntimeError(f"{kind} did not start")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in pathlib.Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(x) for x in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def workers_of(pid: int) -> list[int]:
+    """The serving worker processes below the server's main process (not helpers such as
+    multiprocessing's resource tracker)."""
+    found, todo = [], _children(pid)
+    while todo:
+        child = todo.pop()
+        todo += _children(child)
+        cmd = _cmdline(child)
+        if "resource_tracker" in cmd or "semaphore_tracker" in cmd:
+            continue
+        found.append(child)
+    return sorted(found)
+
+
+def memory_of(pid: int) -> dict[str, float]:
+    """RSS, PSS and USS of one process in MiB (from /proc)."""
+    values = {"rss": 0.0, "pss": 0.0, "uss": 0.0}
+    try:
+        for line in pathlib.Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            parts = rest.split()
+            if not parts or not parts[0].isdigit():
+                continue
+            kib = int(parts[0]) * 1024 / MIB
+            if key == "Rss":
+                values["rss"] = kib
+            elif key == "Pss":
+                values["pss"] = kib
+            elif key in ("Private_Clean", "Private_Dirty"):
+                values["uss"] += kib
+    except OSError:
+        pass
+    return values
+
+
+# --------------------------------------------------------------------------- load generator
+
+class Conn:
+    """A keep-alive HTTP/1.1 connection that speaks just enough of the protocol (the load
+    generator shares the cores with the server; httpx would cost more CPU than the server)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: dict | None = None) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        data = json.dumps(body).encode() if body is not None else b""
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Length: {len(data)}\r\n"
+        if body is not None:
+            head += "Content-Type: application/json\r\n"
+        self.writer.write((head + "\r\n").encode() + data)
+        try:
+            raw = await self.reader.readuntil(b"\r\n\r\n")
+            lines = raw.decode("latin-1").split("\r\n")
+            fields = {}
+            for line in lines[1:]:
+                key, sep, value = line.partition(":")
+                if sep:
+                    fields[key.strip().lower()] = value.strip()
+            if "content-length" in fields:
+                await self.reader.readexactly(int(fields["content-length"]))
+            elif fields.get("transfer-encoding", "").lower() == "chunked":
+                while True:
+                    size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                    await self.reader.readexactly(size + 2)
+                    if size == 0:
+                        break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            await self.close()
+            raise
+        if fields.get("connection", "").lower() == "close":
+            await self.close()
+        return int(lines[0].split()[1])
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            try:
+                await self.writer.wait_closed()
+            except (OSError, ConnectionError):
+                pass
+        self.reader = self.writer = None
+
+
+def iso(when: dt.datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+async def drive(port: int, rooms: list[int], clients: int, seconds: float, server_pid: int, sample_every: float,
+                samples: list, counters: dict) -> None:
+    first = dt.datetime.combine(dt.date.today() + dt.timedelta(days=2), dt.time(0), tzinfo=dt.timezone.utc)
+    slot_counter = iter(range(10**9))
+    week_from = (dt.date.today() + dt.timedelta(days=2)).isoformat()
+    week_to = (dt.date.today() + dt.timedelta(days=8)).isoformat()
+    stop_at = time.monotonic() + seconds
+    run = uuid.uuid4().hex[:6]
+    rng = random.Random(7)
+
+    async def client(i: int) -> None:
+        conn = Conn("127.0.0.1", port)
+        while time.monotonic() < stop_at:
+            pick = rng.random()
+            try:
+                if pick < 0.4:
+                    k = next(slot_counter)
+                    start = first + dt.timedelta(minutes=15 * (k // len(rooms)))
+                    status = await conn.request("POST", "/api/bookings", {
+                        "service_id": rooms[k % len(rooms)], "start": iso(start),
+                        "guest": {"name": f"Guest {k}", "email": f"mem-{run}-{k}@example.com"}})
+                elif pick < 0.7:
+                    status = await conn.request("GET", f"/api/services?q=room&location=Floor%20{i % 5}&limit=20")
+                else:
+                    status = await conn.request(
+                        "GET", f"/api/services/{rooms[i % len(rooms)]}/slots?from={week_from}&to={week_to}")
+            except (OSError, asyncio.IncompleteReadError):
+                counters["errors"] += 1
+                await asyncio.sleep(0.1)
+                continue
+            counters["requests"] += 1
+            if status >= 500 and status != 503:
+                counters["errors"] += 1
+            elif status == 503:
+                counters["shed"] += 1
+        await conn.close()
+
+    async def sampler() -> None:
+        t0 = time.monotonic()
+        while time.monotonic() < stop_at:
+            samples.append((time.monotonic() - t0, counters["requests"],
+                            {pid: memory_of(pid) for pid in workers_of(server_pid)}))
+            await asyncio.sleep(sample_every)
+
+    await asyncio.gather(sampler(), *(client(i) for i in range(clients)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=0.5)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--server", choices=("granian", "uvicorn"), default="granian")
+    parser.add_argument("--sample", type=float, default=5.0, help="seconds between memory samples")
+    args = parser.parse_args()
+
+    name, url = create_database()
+    proc = None
+    try:
+        rooms = prepare(url)
+        port = free_port()
+        env = {"DATABASE_URL": url, "ENVIRONMENT": "test", "RATE_LIMITS_ENABLED": "false", "JOBS_ENABLED": "true",
+               "PYTHONPATH": str(ROOT)}
+        proc = start_server(args.server, port, args.workers, env)
+        workers = workers_of(proc.pid)
+        at_start = {pid: memory_of(pid) for pid in workers}
+        samples: list = []
+        counters = {"requests": 0, "errors": 0, "shed": 0}
+        seconds = args.minutes * 60
+        t0 = time.monotonic()
+        asyncio.run(drive(port, rooms, args.clients, seconds, proc.pid, args.sample, samples, counters))
+        elapsed = time.monotonic() - t0
+        at_end = {pid: memory_of(pid) for pid in workers_of(proc.pid)}
+    finally:
+        if proc is not None:
+            stop_server(proc)
+        drop_database(name)
+
+    print(f"\nMemory per worker: {args.server}, {args.workers} workers, {args.clients} clients, "
+          f"{elapsed / 60:.1f} min, {counters['requests']} requests ({counters['requests'] / elapsed:.0f}/s), "
+          f"{counters['shed']} shed (503), {counters['errors']} errors")
+    print("\n  t (s)  requests  " + "  ".join(f"RSS {pid:>7}" for pid in workers))
+    for t, done, mem in samples:
+        print(f"  {t:5.0f}  {done:8d}  " + "  ".join(f"{mem.get(pid, {}).get('rss', 0):7.1f} MiB" for pid in workers))
+    print("\n  worker   RSS start  RSS peak  RSS end   PSS end   USS end   growth   target")
+    worst = 0.0
+    for pid in workers:
+        start_rss = at_start.get(pid, {}).get("rss", 0.0)
+        peak = max([m.get(pid, {}).get("rss", 0.0) for _, _, m in samples] + [at_end.get(pid, {}).get("rss", 0.0)])
+        end = at_end.get(pid, {"rss": 0.0, "pss": 0.0, "uss": 0.0})
+        worst = max(worst, end["rss"])
+        verdict = "ok" if end["rss"] <= TARGET_MIB else "OVER"
+        print(f"  {pid:>6}  {start_rss:8.1f}  {peak:8.1f}  {end['rss']:8.1f}  {end['pss']:8.1f}  {end['uss']:8.1f}  "
+              f"{end['rss'] - start_rss:+7.1f}   {verdict} (<= {TARGET_MIB} MiB RSS)")
+    print(f"\n  (MiB; RSS counts pages shared with the sibling workers, USS only the worker's own)")
+    if counters["errors"]:
+        print(f"  {counters['errors']} errors (5xx other than 503, or broken connections)")
+    return 0 if worst and worst <= TARGET_MIB and not counters["errors"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Overload protection and the process's shutdown state.
+
+`LoadShedMiddleware` (pure ASGI) caps the HTTP requests in flight in this process at
+MAX_INFLIGHT_REQUESTS (0 = no cap). A request over the cap is answered at once with 503
+problem+json and `Retry-After` instead of queueing behind the database pool: under a flood
+every client gets a quick answer (its request changed nothing and may be retried with the
+same Idempotency-Key) and the requests that were admitted still finish in time. Health,
+readiness and metrics are exempt, so probes and scrapes keep working under load.
+
+Shutdown: when the server's lifespan starts, the middleware chains this process's SIGTERM /
+SIGINT handlers (uvicorn's, and any server that installs Python signal handlers). On the
+signal the process is marked *draining* — GET /api/ready answers 503 so a proxy or
+orchestrator stops sending new work — then, after SHUTDOWN_DRAIN_SECONDS (default 0), the
+server's own handler runs: it stops accepting connections and lets in-flight requests
+finish. A second signal stops at once. Draining is also set when the lifespan shuts down.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from booking_app.i18n import N_, negotiate_locale, translate
+
+log = logging.getLogger(__name__)
+
+#: never shed: probes and scrapes must answer even (especially) when the app is saturated
+EXEMPT_PATHS = frozenset({"/api/health", "/api/ready", "/metrics", "/ping", "/_health"})  # + Reflex's probes
+RETRY_AFTER_SECONDS = 1
+
+_TITLE = N_("Service busy")
+_DETAIL = N_("The server is busy right now. Nothing was changed; please try again in a moment.")
+
+
+# --- process state -------------------------------------------------------------------------
+
+class _ProcessState:
+    def __init__(self) -> None:
+        self.draining = False
+        self.inflight = 0
+        self.shed_total = 0
+        self.hooked = False
+        self._lock = threading.Lock()
+
+    def begin_draining(self) -> None:
+        if not self.draining:
+            self.draining = True
+            log.info("shutting down: readiness now answers 503, in-flight requests are finishing")
+
+
+STATE = _ProcessState()
+
+
+def is_draining() -> bool:
+    return STATE.draining
+
+
+def begin_draining() -> None:
+    STATE.begin_draining()
+
+
+def inflight() -> int:
+    return STATE.inflight
+
+
+def _drain_delay() -> float:
+    from booking_app.config import get_settings
+
+    return get_settings().shutdown_drain_seconds
+
+
+def install_shutdown_hook() -> bool:
+    """Chain SIGTERM/SIGINT so that the process is marked draining before the server's own
+    handler runs (after SHUTDOWN_DRAIN_SECONDS). Only from the main thread, once, and only
+    over a Python handler the server installed (the default action is left alone)."""
+    if STATE.hooked or threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    hooked = False
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+        signal.signal(sig, _chained(previous, loop))
+        hooked = True
+    STATE.hooked = hooked
+    return hooked
+
+
+def _chained(previous: Callable[[int, Any], Any], loop: asyncio.AbstractEventLoop | None):
+    pending = {"scheduled": False}
+
+    def handler(signum: int, frame: Any) -> None:
+        # runs in the main thread between two bytecodes: no locks, no logging here
+        delay = _drain_delay()
+        first = not STATE.draining
+        STATE.draining = True
+        usable_loop = loop is not None and not loop.is_closed()
+        if first and usable_loop:
+            assert loop is not None
+            loop.call_soon_threadsafe(log.info, "shutting down (signal %s): readiness answers 503, draining "
+                                      "for %.1f s, then in-flight requests finish", signum, delay)
+        if not first or delay <= 0 or not usable_loop or pending["scheduled"]:
+            previous(signum, frame)
+            return
+        pending["scheduled"] = True
+        assert loop is not None
+        # wake the loop (a thread-safe call), then hand over to the server after `delay`
+        loop.call_soon_threadsafe(loop.call_later, delay, previous, signum, frame)
+
+    return handler
+
+
+@contextlib.asynccontextmanager
+async def lifespan_watch():
+    """The same as the middleware does on lifespan events, for servers where the API is
+    mounted inside another app and gets no lifespan of its own (Reflex: register it with
+    `app.register_lifespan_task(lifespan_watch)`)."""
+    STATE.draining = False
+    try:
+        install_shutdown_hook()
+    except (ValueError, OSError):
+        log.debug("could not chain the shutdown signal handlers", exc_info=True)
+    try:
+        yield
+    finally:
+        STATE.begin_draining()
+
+
+# --- the middleware --------------------------------------------------------------------------
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def overloaded_body(locale: str) -> bytes:
+    return json.dumps({
+        "type": "/problems/overloaded",
+        "title": translate(_TITLE, locale),
+        "status": 503,
+        "detail": translate(_DETAIL, locale),
+    }, ensure_ascii=False).encode("utf-8")
+
+
+class LoadShedMiddleware:
+    """Answer 503 + Retry-After at once when MAX_INFLIGHT_REQUESTS requests are in flight.
+
+    The cap is read from the settings on each request (a cached object), so tests and
+    operators changing the environment take effect with a new settings cache."""
+
+    def __init__(self, app: ASGIApp, *, max_inflight: int | None = None) -> None:
+        self.app = app
+        self._fixed_limit = max_inflight
+
+    def _limit(self) -> int:
+        if self._fixed_limit is not None:
+            return self._fixed_limit
+        from booking_app.config import get_settings
+
+        return get_settings().max_inflight_requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self.app(scope, self._watch_lifespan(receive), send)
+            return
+        if kind != "http" or scope.get("path") in EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit()
+        if limit and STATE.inflight >= limit:
+            STATE.shed_total += 1
+            await self._reject(scope, send)
+            return
+        STATE.inflight += 1  # one event loop per process: no lock needed between awaits
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            STATE.inflight -= 1
+
+    @staticmethod
+    def _watch_lifespan(receive: Receive) -> Receive:
+        async def wrapped() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                STATE.draining = False  # a server (re)starts this app: ready again
+                try:
+                    install_shutdown_hook()
+                except (ValueError, OSError):  # not allowed here (embedded server): no hook
+                    log.debug("could not chain the shutdown signal handlers", exc_info=True)
+            elif message["type"] == "lifespan.shutdown":
+                STATE.begin_draining()
+            return message
+
+        return wrapped
+
+    @staticmethod
+    async def _reject(scope: Scope, send: Send) -> None:
+        locale = negotiate_locale(None, _header(scope, b"accept-language"))
+        body = overloaded_body(locale)
+        await send({
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        })
+        await send({"type": "http.response.body", "body": body})
