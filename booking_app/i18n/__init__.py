@@ -124,3 +124,25 @@ def babel_locale(locale: str | None) -> Locale:
         return Locale.parse(normalize_locale(locale) or get_settings().default_locale)
     except UnknownLocaleError:  # pragma: no cover - supported locales all exist
         return Locale.parse("en")
+
+
+@functools.lru_cache(maxsize=None)
+def known_msgids() -> tuple[str, ...]:
+    """Every msgid of the extracted template (messages.pot), else of the English catalog."""
+    for path in (LOCALES_DIR.parent / "messages.pot", LOCALES_DIR / "en" / "LC_MESSAGES" / f"{DOMAIN}.po"):
+        if path.exists():
+            with path.open("rb") as fh:
+                cat = read_po(fh)
+            return tuple(m.id for m in cat if m.id and isinstance(m.id, str))
+    return ()
+
+
+def messages_for(locale: str | None, extra: "frozenset[str] | set[str] | tuple[str, ...]" = ()) -> dict[str, str]:
+    """msgid → text in `locale` for every known msgid (untranslated ones fall back to English)."""
+    loc = normalize_locale(locale) or get_settings().default_locale
+    translations = catalog(loc)
+    english = catalog("en")
+    out: dict[str, str] = {}
+    for msgid in (*known_msgids(), *extra):
+        out[msgid] = translations.get(msgid) or english.get(msgid) or msgid
+    return out

@@ -1,0 +1,137 @@
+"""My account: profile, language, timezone, notifications, password, export, delete."""
+from __future__ import annotations
+
+import reflex as rx
+
+from booking_app.i18n import N_
+from booking_app.ui.components import T, error_callout, field
+from booking_app.ui.state.account import AccountState
+from booking_app.ui.state.base import LANGUAGES
+
+
+def _ok(message: rx.Var) -> rx.Component:
+    return rx.cond(message != "", rx.callout(message, icon="circle_check", color_scheme="grass", width="100%",
+                                             role="status", custom_attrs={"data-testid": "form-ok"}))
+
+
+def _select(label: str, name: str, value: rx.Var, *options) -> rx.Component:
+    return rx.vstack(
+        rx.el.label(T(label), html_for=f"field-{name}", class_name="field-label"),
+        rx.el.select(*options, id=f"field-{name}", name=name, default_value=value, class_name="native-select",
+                     key=value),
+        spacing="1", width="100%",
+    )
+
+
+def _profile() -> rx.Component:
+    return rx.card(
+        rx.form(
+            rx.vstack(
+                rx.heading(T("Profile"), size="5", as_="h2"),
+                _ok(AccountState.message),
+                error_callout(AccountState.error),
+                field(N_("Full name"), name="full_name", autocomplete="name", required=False,
+                      default_value=AccountState.full_name, key=AccountState.full_name),
+                field(N_("Email"), name="email", type="email", autocomplete="email",
+                      default_value=AccountState.email, key=AccountState.email),
+                field(N_("Current password (only to change the email)"), name="current_password",
+                      input_id="field-profile-current_password", type="password", autocomplete="current-password", required=False),
+                field(N_("Phone (optional)"), name="phone", type="tel", autocomplete="tel", required=False,
+                      default_value=AccountState.phone, key=AccountState.phone),
+                _select(N_("Language"), "locale", AccountState.user_locale,
+                        *[rx.el.option(name, value=code) for code, name in LANGUAGES]),
+                _select(N_("Time zone"), "timezone", AccountState.user_timezone,
+                        rx.foreach(AccountState.timezones, lambda tz: rx.el.option(tz, value=tz))),
+                rx.text(T("Notifications"), class_name="field-label"),
+                rx.checkbox(T("Email me confirmations and reminders"), checked=AccountState.notify_email,
+                            on_change=AccountState.set_notify_email, size="3"),
+                rx.checkbox(T("Text me reminders (needs a phone number)"), checked=AccountState.notify_sms,
+                            on_change=AccountState.set_notify_sms, size="3"),
+                rx.button(T("Save changes"), type="submit", size="3", loading=AccountState.busy,
+                          disabled=AccountState.busy, custom_attrs={"data-testid": "save-profile"}),
+                spacing="3", width="100%", align="stretch",
+            ),
+            on_submit=AccountState.save_profile, reset_on_submit=False,
+        ),
+        width="100%",
+    )
+
+
+def _password() -> rx.Component:
+    return rx.card(
+        rx.form(
+            rx.vstack(
+                rx.heading(T("Change password"), size="5", as_="h2"),
+                _ok(AccountState.password_message),
+                error_callout(AccountState.password_error),
+                field(N_("Current password"), name="current_password", type="password",
+                      autocomplete="current-password"),
+                field(N_("New password"), name="new_password", type="password", autocomplete="new-password",
+                      hint=T("At least 8 characters.")),
+                field(N_("New password again"), name="new_password_again", type="password",
+                      autocomplete="new-password"),
+                rx.button(T("Change password"), type="submit", size="3", loading=AccountState.busy,
+                          disabled=AccountState.busy),
+                spacing="3", width="100%", align="stretch",
+            ),
+            on_submit=AccountState.change_password, reset_on_submit=True,
+        ),
+        width="100%",
+    )
+
+
+def _data() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading(T("Your data"), size="5", as_="h2"),
+            rx.text(T("Download everything we store about you, or delete your account."), size="2",
+                    color_scheme="gray"),
+            rx.flex(
+                rx.button(rx.icon("download", size=16), T("Export my data"), variant="soft",
+                          on_click=AccountState.export_data, custom_attrs={"data-testid": "export"}),
+                rx.button(T("Delete my account"), variant="soft", color_scheme="red",
+                          on_click=AccountState.set_delete_open(True)),
+                spacing="2", wrap="wrap",
+            ),
+            spacing="3", width="100%",
+        ),
+        rx.alert_dialog.root(
+            rx.alert_dialog.content(
+                rx.alert_dialog.title(T("Delete your account?")),
+                rx.alert_dialog.description(
+                    T("Your personal data is erased and you are signed out. This cannot be undone.")),
+                rx.form(
+                    rx.vstack(
+                        error_callout(AccountState.delete_error),
+                        field(N_("Current password"), name="current_password", type="password",
+                              autocomplete="current-password", input_id="field-delete-current_password"),
+                        rx.flex(
+                            rx.alert_dialog.cancel(rx.button(T("Keep my account"), variant="soft", color_scheme="gray",
+                                                             type="button")),
+                            rx.button(T("Delete my account"), color_scheme="red", type="submit",
+                                      loading=AccountState.busy, disabled=AccountState.busy),
+                            spacing="3", justify="end", wrap="wrap",
+                        ),
+                        spacing="3", width="100%", margin_top="1rem",
+                    ),
+                    on_submit=AccountState.delete_account, reset_on_submit=False,
+                ),
+                max_width="440px",
+            ),
+            open=AccountState.delete_open,
+            on_open_change=AccountState.set_delete_open,
+        ),
+        width="100%",
+    )
+
+
+def content() -> rx.Component:
+    return rx.vstack(
+        rx.heading(T("My account"), size="7", as_="h1"),
+        rx.grid(
+            _profile(),
+            rx.vstack(_password(), _data(), spacing="4", width="100%"),
+            columns=rx.breakpoints(initial="1", md="2"), spacing="4", width="100%",
+        ),
+        spacing="4", width="100%",
+    )

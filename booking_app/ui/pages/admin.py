@@ -1,0 +1,392 @@
+"""Admin pages: users, notification outbox, reports and the live dashboard."""
+from __future__ import annotations
+
+import reflex as rx
+
+from booking_app.i18n import N_
+from booking_app.ui import routes
+from booking_app.ui.components import T, error_callout
+from booking_app.ui.pages.provider import (
+    ADMIN_TABS,
+    empty_row,
+    guarded,
+    ok_callout,
+    scroll_table,
+    staff_header,
+    status_options,
+    th,
+)
+from booking_app.ui.state.admin import (
+    OUTBOX_LABELS,
+    ROLE_LABELS,
+    AdminUsersState,
+    DashboardState,
+    OutboxState,
+    ReportsState,
+)
+
+
+# ---- users -----------------------------------------------------------------------------------
+
+def _user_row(u: dict) -> rx.Component:
+    S = AdminUsersState
+    return rx.table.row(
+        rx.table.cell(rx.text(u["full_name"], weight="medium"), rx.text(u["username"], size="1",
+                                                                       color_scheme="gray")),
+        rx.table.cell(u["email"]),
+        rx.table.cell(rx.badge(u["role_label"], color_scheme=u["role_color"], custom_attrs={"data-testid": "role"})),
+        rx.table.cell(rx.cond(u["active"] != "", rx.badge(T("Active"), color_scheme="grass"),
+                              rx.badge(T("Deactivated"), color_scheme="gray"))),
+        rx.table.cell(u["created"], white_space="nowrap"),
+        rx.table.cell(rx.button(T("Details"), size="1", variant="soft", on_click=S.open_user(u["id"]),
+                                custom_attrs={"data-testid": "open-user"})),
+        custom_attrs={"data-testid": "user-row", "data-username": u["username"]},
+    )
+
+
+def _user_detail() -> rx.Component:
+    S = AdminUsersState
+    u = S.user
+    return rx.card(
+        rx.vstack(
+            rx.flex(
+                rx.heading(rx.cond(u["full_name"] != "", u["full_name"], u["username"]), size="5", as_="h2",
+                           dir="auto"),
+                rx.badge(u["role_label"], color_scheme=u["role_color"], custom_attrs={"data-testid": "detail-role"}),
+                rx.cond(u["active"] != "", rx.badge(T("Active"), color_scheme="grass"),
+                        rx.badge(T("Deactivated"), color_scheme="gray", custom_attrs={"data-testid": "inactive"})),
+                rx.spacer(),
+                rx.icon_button(rx.icon("x", size=16), variant="ghost", on_click=S.close_user, aria_label=T("Close")),
+                spacing="2", align="center", wrap="wrap", width="100%",
+            ),
+            rx.text(u["username"], " · ", u["email"], " · ", u["timezone"], size="2", color_scheme="gray"),
+            ok_callout(S.detail_message),
+            error_callout(S.detail_error),
+            rx.flex(
+                rx.el.label(T("Role"), html_for="role-choice", class_name="field-label"),
+                rx.el.select(*[rx.el.option(T(label), value=key) for key, label in ROLE_LABELS.items()],
+                             id="role-choice", value=S.role_choice, on_change=S.set_role_choice,
+                             class_name="lang-select", custom_attrs={"data-testid": "role-choice"}),
+                rx.button(T("Change role"), size="2", on_click=S.save_role, loading=S.detail_busy,
+                          disabled=S.detail_busy | (S.role_choice == u["role"]),
+                          custom_attrs={"data-testid": "save-role"}),
+                rx.cond(
+                    u["active"] != "",
+                    rx.button(T("Deactivate"), size="2", variant="soft", color_scheme="red", on_click=S.deactivate_user,
+                              loading=S.detail_busy, disabled=S.detail_busy,
+                              custom_attrs={"data-testid": "deactivate-user"}),
+                    rx.button(T("Reactivate"), size="2", variant="soft", on_click=S.reactivate_user,
+                              loading=S.detail_busy, disabled=S.detail_busy,
+                              custom_attrs={"data-testid": "reactivate-user"}),
+                ),
+                spacing="3", align="center", wrap="wrap",
+            ),
+            rx.heading(T("Bookings"), size="4", as_="h3"),
+            scroll_table(
+                rx.table.header(rx.table.row(th(N_("When")), th(N_("Bookable")), th(N_("Reference")),
+                                             th(N_("Status")), th(N_("Price")))),
+                rx.table.body(
+                    rx.foreach(S.user_bookings, lambda b: rx.table.row(
+                        rx.table.cell(b["when"], white_space="nowrap"), rx.table.cell(b["service"]),
+                        rx.table.cell(b["reference"]),
+                        rx.table.cell(rx.badge(b["status_label"], color_scheme=b["status_color"])),
+                        rx.table.cell(rx.text(b["price"], white_space="nowrap"),
+                                      rx.text(b["payment_label"], size="1", color_scheme="gray")),
+                    )),
+                    rx.cond(S.user_bookings.length() == 0, empty_row(5, N_("No bookings."))),
+                ),
+                testid="user-bookings",
+            ),
+            rx.heading(T("Audit trail"), size="4", as_="h3"),
+            scroll_table(
+                rx.table.header(rx.table.row(th(N_("When")), th(N_("Action")), th(N_("Object")), th(N_("By")),
+                                             th(N_("Details")))),
+                rx.table.body(
+                    rx.foreach(S.audit, lambda e: rx.table.row(
+                        rx.table.cell(e["at"], white_space="nowrap"),
+                        rx.table.cell(rx.code(e["action"])), rx.table.cell(e["entity"], white_space="nowrap"),
+                        rx.table.cell(e["by"]),
+                        rx.table.cell(rx.text(e["data"], size="1", class_name="clamp-2", max_width="24rem")),
+                        custom_attrs={"data-testid": "audit-row"},
+                    )),
+                    rx.cond(S.audit.length() == 0, empty_row(5, N_("Nothing recorded."))),
+                ),
+                testid="user-audit",
+            ),
+            spacing="3", width="100%",
+        ),
+        width="100%", id="user-detail", custom_attrs={"data-testid": "user-detail"},
+    )
+
+
+def users_page() -> rx.Component:
+    S = AdminUsersState
+    return guarded(S, rx.vstack(
+        staff_header(N_("Users"), ADMIN_TABS, routes.ADMIN_USERS),
+        rx.form(
+            rx.flex(
+                rx.input(name="q", placeholder=T("Name, username or email"), default_value=S.q, size="3",
+                         type="search", flex="1 1 14rem", aria_label=T("Search"),
+                         custom_attrs={"data-testid": "user-search"}),
+                rx.el.select(*status_options(N_("All roles"), ROLE_LABELS), name="role", default_value=S.role_filter,
+                             class_name="lang-select", aria_label=T("Role")),
+                rx.button(rx.icon("search", size=16), T("Search"), type="submit", size="3",
+                          custom_attrs={"data-testid": "user-search-submit"}),
+                spacing="3", align="center", wrap="wrap", width="100%",
+            ),
+            on_submit=S.search, reset_on_submit=False, width="100%",
+        ),
+        error_callout(S.error),
+        rx.cond(S.user.length() > 0, _user_detail()),
+        error_callout(rx.cond(S.user.length() > 0, "", S.detail_error)),
+        rx.text(T("Users found:"), " ", S.total, size="2", color_scheme="gray"),
+        scroll_table(
+            rx.table.header(rx.table.row(th(N_("Name")), th(N_("Email")), th(N_("Role")), th(N_("Status")),
+                                         th(N_("Joined")), th(N_("Actions")))),
+            rx.table.body(
+                rx.foreach(S.users, _user_row),
+                rx.cond(S.users.length() == 0, empty_row(6, N_("No users match."))),
+            ),
+            testid="users",
+        ),
+        spacing="4", width="100%",
+    ))
+
+
+# ---- outbox ----------------------------------------------------------------------------------
+
+def _outbox_row(n: dict) -> rx.Component:
+    S = OutboxState
+    return rx.table.row(
+        rx.table.cell(n["id"]),
+        rx.table.cell(n["created"], white_space="nowrap"),
+        rx.table.cell(rx.badge(n["channel"], variant="outline")),
+        rx.table.cell(rx.text(n["to"], max_width="14rem", class_name="clamp-2", word_break="break-all")),
+        rx.table.cell(rx.code(n["template"])),
+        rx.table.cell(rx.badge(n["status_label"], color_scheme=n["status_color"],
+                               custom_attrs={"data-testid": "status"})),
+        rx.table.cell(n["attempts"]),
+        rx.table.cell(rx.text(n["error"], size="1", color_scheme="red", max_width="18rem", class_name="clamp-2",
+                              title=n["error"])),
+        rx.table.cell(rx.cond(n["can_retry"] != "",
+                              rx.button(T("Retry"), size="1", variant="soft", on_click=S.retry(n["id"]),
+                                        loading=S.busy_id.to_string() == n["id"], disabled=S.busy_id > 0,
+                                        custom_attrs={"data-testid": "retry"}))),
+        custom_attrs={"data-testid": "outbox-row"},
+    )
+
+
+def outbox_page() -> rx.Component:
+    S = OutboxState
+    return guarded(S, rx.vstack(
+        staff_header(N_("Outbox"), ADMIN_TABS, routes.ADMIN_OUTBOX,
+                     rx.button(rx.icon("refresh_cw", size=16), T("Refresh"), variant="soft", on_click=S.refresh)),
+        rx.form(
+            rx.flex(
+                rx.el.select(*status_options(N_("All statuses"), OUTBOX_LABELS), name="status",
+                             default_value=S.status, class_name="lang-select", aria_label=T("Status"),
+                             custom_attrs={"data-testid": "outbox-status"}),
+                rx.input(name="q", placeholder=T("Recipient"), default_value=S.q, size="2", type="search",
+                         flex="1 1 12rem", aria_label=T("Recipient")),
+                rx.button(T("Show"), type="submit", size="2"),
+                spacing="3", align="center", wrap="wrap", width="100%",
+            ),
+            on_submit=S.filter, reset_on_submit=False, width="100%",
+        ),
+        ok_callout(S.message),
+        error_callout(S.error),
+        rx.text(T("Messages found:"), " ", S.total, size="2", color_scheme="gray"),
+        scroll_table(
+            rx.table.header(rx.table.row(th(N_("#")), th(N_("Created")), th(N_("Channel")), th(N_("To")),
+                                         th(N_("Template")), th(N_("Status")), th(N_("Attempts")),
+                                         th(N_("Last error")), th(N_("Actions")))),
+            rx.table.body(
+                rx.foreach(S.rows, _outbox_row),
+                rx.cond(S.rows.length() == 0, empty_row(9, N_("No messages."))),
+            ),
+            testid="outbox",
+        ),
+        spacing="4", width="100%",
+    ))
+
+
+# ---- reports ---------------------------------------------------------------------------------
+
+def stat(msgid: str, value: rx.Var, testid: str, detail: rx.Var | None = None,
+         color: str | None = None) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.text(T(msgid), size="2", color_scheme="gray"),
+            rx.text(value, size="6", weight="bold", color_scheme=color, custom_attrs={"data-testid": testid}),
+            *([rx.text(detail, size="1", color_scheme="gray")] if detail is not None else []),
+            spacing="1",
+        ),
+        width="100%",
+    )
+
+
+def _chart(msgid: str, fig, testid: str) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading(T(msgid), size="4", as_="h2"),
+            rx.box(rx.plotly(data=fig, use_resize_handler=True, width="100%", height="300px",
+                             config={"displayModeBar": False, "responsive": True}),
+                   width="100%", min_height="300px"),
+            spacing="2", width="100%",
+        ),
+        width="100%", custom_attrs={"data-testid": testid},
+    )
+
+
+def _simple_table(testid: str, headers: list[str], rows, keys: list[str], empty_msgid: str) -> rx.Component:
+    return scroll_table(
+        rx.table.header(rx.table.row(*[th(h) for h in headers])),
+        rx.table.body(
+            rx.foreach(rows, lambda r: rx.table.row(*[rx.table.cell(r[k]) for k in keys],
+                                                    custom_attrs={"data-testid": "report-row"})),
+            rx.cond(rows.length() == 0, empty_row(len(headers), empty_msgid)),
+        ),
+        testid=testid,
+    )
+
+
+def reports_page() -> rx.Component:
+    S = ReportsState
+    grid = dict(columns=rx.breakpoints(initial="2", md="4"), spacing="3", width="100%")
+    return guarded(S, rx.vstack(
+        staff_header(N_("Reports"), ADMIN_TABS, routes.ADMIN_REPORTS),
+        rx.form(
+            rx.flex(
+                rx.vstack(rx.el.label(T("From"), html_for="r-from", class_name="field-label"),
+                          rx.input(id="r-from", name="date_from", type="date", value=S.date_from, size="3",
+                                   on_change=S.set_date_from, custom_attrs={"data-testid": "report-from"}),
+                          spacing="1"),
+                rx.vstack(rx.el.label(T("To"), html_for="r-to", class_name="field-label"),
+                          rx.input(id="r-to", name="date_to", type="date", value=S.date_to, size="3",
+                                   on_change=S.set_date_to, custom_attrs={"data-testid": "report-to"}),
+                          spacing="1"),
+                rx.button(T("Show"), type="submit", size="3", loading=S.loading, disabled=S.loading,
+                          custom_attrs={"data-testid": "report-apply"}),
+                spacing="3", align="end", wrap="wrap",
+            ),
+            on_submit=S.apply, reset_on_submit=False, width="100%",
+        ),
+        error_callout(S.error),
+        rx.cond(S.loaded, rx.vstack(
+            rx.grid(
+                stat(N_("Bookings"), S.summary["bookings"], "sum-bookings"),
+                stat(N_("Seats"), S.summary["seats"], "sum-seats"),
+                stat(N_("Net revenue"), S.summary["net"], "sum-net"),
+                stat(N_("Active users"), S.summary["active_users"], "sum-active"),
+                stat(N_("New users"), S.summary["registrations"], "sum-registrations"),
+                stat(N_("Utilization"), S.summary["utilization"], "sum-utilization"),
+                stat(N_("Cancellation rate"), S.summary["cancellation_rate"], "sum-cancellation"),
+                stat(N_("No-show rate"), S.summary["no_show_rate"], "sum-no-show"),
+                **grid,
+            ),
+            rx.card(rx.flex(
+                rx.text(T("Download as CSV"), weight="medium"),
+                rx.el.select(rx.foreach(S.report_options, lambda o: rx.el.option(o[1], value=o[0])),
+                             value=S.csv_report, on_change=S.set_csv_report, class_name="lang-select",
+                             max_width="16rem", aria_label=T("Report"), custom_attrs={"data-testid": "csv-report"}),
+                rx.button(rx.icon("download", size=16), T("Download CSV"), variant="soft", on_click=S.download_csv,
+                          custom_attrs={"data-testid": "csv-download"}),
+                spacing="3", align="center", wrap="wrap",
+            ), width="100%"),
+            rx.grid(
+                _chart(N_("Bookings per day"), S.bookings_fig, "chart-bookings"),
+                _chart(N_("Net revenue per day"), S.revenue_fig, "chart-revenue"),
+                columns=rx.breakpoints(initial="1", md="2"), spacing="3", width="100%",
+            ),
+            rx.heading(T("Bookings per service"), size="4", as_="h2"),
+            _simple_table("report-services", [N_("Bookable"), N_("Kind"), N_("Bookings"), N_("Seats"),
+                                              N_("Cancelled"), N_("Completed")], S.by_service,
+                          ["name", "kind", "bookings", "seats", "cancelled", "completed"], N_("No bookings.")),
+            rx.grid(
+                rx.vstack(
+                    rx.heading(T("Revenue"), size="4", as_="h2"),
+                    _simple_table("report-revenue", [N_("Currency"), N_("Payments"), N_("Gross"), N_("Refunds"),
+                                                     N_("Net")], S.revenue_totals,
+                                  ["currency", "payments", "gross", "refunds", "net"], N_("No payments.")),
+                    _simple_table("report-methods", [N_("Method"), N_("Currency"), N_("Payments"), N_("Net")],
+                                  S.revenue_by_method, ["method", "currency", "payments", "net"], N_("No payments.")),
+                    spacing="2", width="100%", min_width="0",
+                ),
+                rx.vstack(
+                    rx.heading(T("Top customers"), size="4", as_="h2"),
+                    _simple_table("report-top", [N_("Customer"), N_("Email"), N_("Bookings")], S.top_customers,
+                                  ["name", "email", "bookings"], N_("No bookings.")),
+                    spacing="2", width="100%", min_width="0",
+                ),
+                columns=rx.breakpoints(initial="1", md="2"), spacing="4", width="100%",
+            ),
+            _chart(N_("Registrations and active users"), S.users_fig, "chart-users"),
+            rx.heading(T("Utilization"), size="4", as_="h2"),
+            _simple_table("report-utilization", [N_("Bookable"), N_("Kind"), N_("Available hours"),
+                                                 N_("Booked hours"), N_("Utilization")], S.utilization_rows,
+                          ["name", "kind", "available", "booked", "rate"], N_("No bookables.")),
+            rx.heading(T("Cancellation and no-show rates"), size="4", as_="h2"),
+            _simple_table("report-rates", [N_("Bookable"), N_("Bookings"), N_("Cancelled"), N_("No-shows"),
+                                           N_("Cancellation rate"), N_("No-show rate")], S.rates_rows,
+                          ["name", "bookings", "cancelled", "no_show", "cancellation_rate", "no_show_rate"],
+                          N_("No bookings.")),
+            spacing="4", width="100%",
+        )),
+        spacing="4", width="100%",
+    ))
+
+
+# ---- dashboard -------------------------------------------------------------------------------
+
+def dashboard_page() -> rx.Component:
+    S = DashboardState
+    c = S.cards
+    grid = dict(columns=rx.breakpoints(initial="2", md="4"), spacing="3", width="100%")
+    return guarded(S, rx.vstack(
+        staff_header(
+            N_("Dashboard"), ADMIN_TABS, routes.ADMIN_DASHBOARD,
+            rx.hstack(
+                rx.cond(S.live,
+                        rx.badge(rx.icon("radio", size=14), T("Live"), color_scheme="grass",
+                                 custom_attrs={"data-testid": "live"}),
+                        rx.button(T("Resume live updates"), size="1", variant="soft", on_click=S.resume)),
+                rx.text(T("Updated"), " ", S.updated, size="2", color_scheme="gray",
+                        custom_attrs={"data-testid": "updated"}),
+                spacing="2", align="center",
+            ),
+        ),
+        error_callout(S.error),
+        rx.heading(T("Today"), size="4", as_="h2"),
+        rx.grid(
+            stat(N_("Bookings made today"), c["created"], "dash-created"),
+            stat(N_("Bookings taking place today"), c["scheduled"], "dash-scheduled", c["seats"]),
+            stat(N_("Net revenue today"), c["revenue"], "dash-revenue"),
+            stat(N_("Occupancy"), c["occupancy"], "dash-occupancy", c["occupancy_detail"]),
+            stat(N_("Pending payments"), c["pending_payments"], "dash-pending"),
+            stat(N_("Bookings on hold"), c["on_hold"], "dash-on-hold"),
+            stat(N_("Failed notifications"), c["failed"], "dash-failed", None),
+            stat(N_("Cancelled today"), c["cancelled"], "dash-cancelled"),
+            **grid,
+        ),
+        rx.heading(T("System"), size="4", as_="h2"),
+        rx.grid(
+            stat(N_("Requests per second"), c["rps"], "dash-rps"),
+            stat(N_("p95 latency"), c["p95"], "dash-p95"),
+            stat(N_("Error rate"), c["error_rate"], "dash-errors"),
+            stat(N_("Database pool"), c["pool"], "dash-pool"),
+            stat(N_("Job lag"), c["job_lag"], "dash-lag"),
+            stat(N_("Messages waiting"), c["queued"], "dash-queued"),
+            **grid,
+        ),
+        rx.text(T("Figures refresh every few seconds while this page is open. System figures are this app "
+                  "process's, over the last minute."), size="1", color_scheme="gray"),
+        spacing="4", width="100%",
+        on_unmount=S.stop,
+    ))
+
+
+def register(add) -> None:
+    add(users_page, routes.ADMIN_USERS, "Users · Admin · Booking", AdminUsersState.load)
+    add(outbox_page, routes.ADMIN_OUTBOX, "Outbox · Admin · Booking", OutboxState.load)
+    add(reports_page, routes.ADMIN_REPORTS, "Reports · Admin · Booking", ReportsState.load)
+    add(dashboard_page, routes.ADMIN_DASHBOARD, "Dashboard · Admin · Booking", DashboardState.load)

@@ -1,0 +1,121 @@
+"""Sign-in and sign-up pages."""
+from __future__ import annotations
+
+import reflex as rx
+
+from booking_app.i18n import N_
+from booking_app.ui import routes
+from booking_app.ui.components import T, error_callout, field
+from booking_app.ui.state.auth import AuthFormState, PasswordResetState
+
+
+def _panel(*children) -> rx.Component:
+    return rx.center(
+        rx.card(rx.vstack(*children, spacing="4", width="100%"), width="100%", max_width="420px", size="3"),
+        width="100%", on_mount=AuthFormState.reset_form,
+    )
+
+
+def sign_in() -> rx.Component:
+    return _panel(
+        rx.heading(T("Sign in"), size="6", as_="h1"),
+        error_callout(AuthFormState.error),
+        rx.form(
+            rx.vstack(
+                field(N_("Username or email"), name="identifier", autocomplete="username"),
+                field(N_("Password"), name="password", type="password", autocomplete="current-password"),
+                rx.button(T("Sign in"), type="submit", size="3", width="100%", loading=AuthFormState.busy,
+                          disabled=AuthFormState.busy, custom_attrs={"data-testid": "sign-in-submit"}),
+                spacing="3", width="100%",
+            ),
+            on_submit=AuthFormState.sign_in, reset_on_submit=False, width="100%",
+        ),
+        rx.text(T("New here?"), " ",
+                rx.link(T("Create an account"), href=routes.SIGN_UP + AuthFormState.next_query), size="2"),
+        rx.link(T("Forgot your password?"), href=routes.FORGOT_PASSWORD, size="2"),
+    )
+
+
+def sign_up() -> rx.Component:
+    return _panel(
+        rx.heading(T("Create your account"), size="6", as_="h1"),
+        error_callout(AuthFormState.error),
+        rx.form(
+            rx.vstack(
+                field(N_("Full name"), name="full_name", autocomplete="name", required=False),
+                field(N_("Username"), name="username", autocomplete="username"),
+                field(N_("Email"), name="email", type="email", autocomplete="email"),
+                field(N_("Password"), name="password", type="password", autocomplete="new-password",
+                      hint=T("At least 8 characters.")),
+                rx.button(T("Sign up"), type="submit", size="3", width="100%", loading=AuthFormState.busy,
+                          disabled=AuthFormState.busy, custom_attrs={"data-testid": "sign-up-submit"}),
+                spacing="3", width="100%",
+            ),
+            on_submit=AuthFormState.sign_up, reset_on_submit=False, width="100%",
+        ),
+        rx.text(T("Already have an account?"), " ",
+                rx.link(T("Sign in"), href=routes.SIGN_IN + AuthFormState.next_query), size="2"),
+    )
+
+
+def _ok(message: rx.Var) -> rx.Component:
+    return rx.cond(message != "", rx.callout(message, icon="circle_check", color_scheme="grass", width="100%",
+                                             role="status", custom_attrs={"data-testid": "form-ok"}))
+
+
+def forgot_password() -> rx.Component:
+    return rx.center(
+        rx.card(
+            rx.vstack(
+                rx.heading(T("Reset your password"), size="6", as_="h1"),
+                rx.text(T("Enter your email address and we send you a link to choose a new password."), size="2",
+                        color_scheme="gray"),
+                error_callout(PasswordResetState.error),
+                _ok(PasswordResetState.done),
+                rx.form(
+                    rx.vstack(
+                        field(N_("Email"), name="email", type="email", autocomplete="email"),
+                        rx.button(T("Send the link"), type="submit", size="3", width="100%",
+                                  loading=PasswordResetState.busy, disabled=PasswordResetState.busy),
+                        spacing="3", width="100%",
+                    ),
+                    on_submit=PasswordResetState.request_link, reset_on_submit=False, width="100%",
+                ),
+                rx.link(T("Back to sign in"), href=routes.SIGN_IN, size="2"),
+                spacing="4", width="100%",
+            ),
+            width="100%", max_width="420px", size="3",
+        ),
+        width="100%", on_mount=PasswordResetState.reset_form,
+    )
+
+
+def reset_password() -> rx.Component:
+    return rx.center(
+        rx.card(
+            rx.vstack(
+                rx.heading(T("Choose a new password"), size="6", as_="h1"),
+                error_callout(PasswordResetState.error),
+                _ok(PasswordResetState.done),
+                rx.cond(
+                    PasswordResetState.done == "",
+                    rx.form(
+                        rx.vstack(
+                            field(N_("New password"), name="new_password", type="password",
+                                  autocomplete="new-password", hint=T("At least 8 characters.")),
+                            field(N_("New password again"), name="new_password_again", type="password",
+                                  autocomplete="new-password"),
+                            rx.button(T("Save the new password"), type="submit", size="3", width="100%",
+                                      loading=PasswordResetState.busy, disabled=PasswordResetState.busy),
+                            spacing="3", width="100%",
+                        ),
+                        on_submit=PasswordResetState.set_new_password, reset_on_submit=False, width="100%",
+                    ),
+                ),
+                rx.link(T("Sign in"), href=routes.SIGN_IN, size="2"),
+                spacing="4", width="100%",
+            ),
+            width="100%", max_width="420px", size="3",
+        ),
+        width="100%", on_mount=PasswordResetState.reset_form,
+    )

@@ -1,0 +1,398 @@
+"""Customer pages: bookable (pick a day and a time), review & confirm, confirmation,
+My bookings."""
+from __future__ import annotations
+
+import reflex as rx
+
+from booking_app.i18n import N_
+from booking_app.ui import routes
+from booking_app.ui.components import T, error_callout, field
+from booking_app.ui.state.base import AppState
+from booking_app.ui.state.booking import (
+    BookableState,
+    BookState,
+    ConfirmationState,
+    ManageState,
+    MyBookingsState,
+)
+
+
+def _not_found(message: rx.Var) -> rx.Component:
+    return rx.vstack(
+        rx.callout(message, icon="circle_alert", color_scheme="red", width="100%", role="alert",
+                   custom_attrs={"data-testid": "not-found"}),
+        rx.link(T("Back to search"), href=routes.SEARCH),
+        spacing="3", width="100%",
+    )
+
+
+def _fact(icon: str, text: rx.Var) -> rx.Component:
+    return rx.hstack(rx.icon(icon, size=16, color=rx.color("gray", 10)), rx.text(text, size="2"),
+                     spacing="2", align="center")
+
+
+# ---- bookable page -----------------------------------------------------------------------
+
+def _day_chip(day: dict) -> rx.Component:
+    selected = BookableState.day == day["key"]
+    return rx.button(
+        rx.vstack(rx.text(day["weekday"], size="1"), rx.text(day["label"], size="2", weight="bold"),
+                  spacing="0", align="center"),
+        on_click=BookableState.pick_day(day["key"]),
+        variant=rx.cond(selected, "solid", rx.cond(day["free"] != "", "surface", "soft")),
+        color_scheme=rx.cond(day["free"] != "", "indigo", "gray"),
+        disabled=day["free"] == "",
+        height="auto", padding_y="0.4rem", min_width="4.2rem",
+        aria_pressed=rx.cond(selected, "true", "false"),
+        custom_attrs={"data-testid": "day-chip", "data-day": day["key"]},
+    )
+
+
+def _slot_button(slot: dict) -> rx.Component:
+    selected = BookableState.selected == slot["start"]
+    return rx.button(
+        rx.vstack(rx.text(slot["time"], weight="medium"),
+                  rx.cond(slot["seats"] != "", rx.text(slot["seats"], size="1")),
+                  spacing="0", align="center"),
+        on_click=BookableState.pick_slot(slot["start"]),
+        variant=rx.cond(selected, "solid", "outline"),
+        size="3", height="auto", padding_y="0.5rem", width="100%",
+        aria_pressed=rx.cond(selected, "true", "false"),
+        custom_attrs={"data-testid": "slot", "data-start": slot["start"]},
+    )
+
+
+def _picker() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading(rx.cond(BookableState.reschedule_id > 0, T("Pick a new time"), T("Pick a time")),
+                       size="5", as_="h2"),
+            rx.text(BookableState.tz_note, size="2", color_scheme="gray", custom_attrs={"data-testid": "tz-note"}),
+            rx.box(
+                rx.hstack(rx.foreach(BookableState.days, _day_chip), spacing="2", padding_bottom="0.25rem"),
+                overflow_x="auto", width="100%", custom_attrs={"data-testid": "day-strip"},
+            ),
+            rx.hstack(
+                rx.el.label(T("Another date"), html_for="pick-date", class_name="field-label"),
+                rx.input(id="pick-date", type="date", value=BookableState.day, on_change=BookableState.pick_date,
+                         size="2", width="11rem"),
+                spacing="2", align="center", wrap="wrap",
+            ),
+            rx.text(BookableState.day_title, weight="bold", size="3"),
+            rx.cond(
+                BookableState.day_slots.length() > 0,
+                rx.box(rx.foreach(BookableState.day_slots, _slot_button), class_name="slot-grid"),
+                rx.callout(T("No free times on this day. Pick another day."), icon="calendar_x",
+                           color_scheme="gray", width="100%", custom_attrs={"data-testid": "no-slots"}),
+            ),
+            rx.cond(
+                BookableState.selected != "",
+                rx.vstack(
+                    rx.divider(),
+                    rx.cond(
+                        BookableState.is_event & (BookableState.reschedule_id == 0),
+                        rx.hstack(
+                            rx.el.label(T("Places"), html_for="qty", class_name="field-label"),
+                            rx.el.select(
+                                rx.foreach(BookableState.quantity_options, lambda q: rx.el.option(q, value=q)),
+                                id="qty", value=BookableState.quantity.to_string(),
+                                on_change=BookableState.set_quantity, class_name="lang-select",
+                                custom_attrs={"data-testid": "quantity"},
+                            ),
+                            spacing="2", align="center",
+                        ),
+                    ),
+                    rx.text(BookableState.selected_label, weight="medium", custom_attrs={"data-testid": "selected-slot"}),
+                    rx.button(
+                        rx.cond(BookableState.reschedule_id > 0, T("Move my booking here"), T("Continue")),
+                        on_click=BookableState.continue_booking, size="3", width="100%",
+                        loading=BookableState.busy, disabled=BookableState.busy,
+                        custom_attrs={"data-testid": "continue"},
+                    ),
+                    spacing="3", width="100%",
+                ),
+            ),
+            error_callout(BookableState.error),
+            spacing="3", width="100%",
+        ),
+        width="100%",
+    )
+
+
+def bookable() -> rx.Component:
+    info = BookableState.info
+    return rx.cond(
+        BookableState.not_found != "",
+        _not_found(BookableState.not_found),
+        rx.cond(
+            BookableState.svc.length() > 0,
+            rx.grid(
+                rx.vstack(
+                    rx.link(rx.hstack(rx.icon("arrow_left", size=16, class_name="flip-rtl"), T("Back to search"),
+                                      spacing="1", align="center"),
+                            href=routes.SEARCH, size="2"),
+                    rx.badge(info["kind"], variant="soft", size="2"),
+                    rx.heading(info["name"], size="7", as_="h1", dir="auto",
+                               custom_attrs={"data-testid": "bookable-name"}),
+                    rx.text(info["description"], size="3", dir="auto"),
+                    rx.hstack(
+                        _fact("clock", info["duration"]),
+                        rx.cond(info["location"] != "", _fact("map_pin", info["location"])),
+                        rx.cond(info["provider"] != "", _fact("user", info["provider"])),
+                        spacing="4", wrap="wrap",
+                    ),
+                    rx.hstack(rx.text(info["price"], size="6", weight="bold", custom_attrs={"data-testid": "price"}),
+                              rx.text(info["per_person"], size="2", color_scheme="gray"), align="baseline",
+                              spacing="2"),
+                    rx.callout(info["policy"], icon="info", color_scheme="blue", variant="surface", width="100%",
+                               custom_attrs={"data-testid": "policy"}),
+                    spacing="3", width="100%", align="start",
+                ),
+                _picker(),
+                columns=rx.breakpoints(initial="1", md="2"), spacing="6", width="100%",
+            ),
+            rx.center(rx.spinner(size="3"), padding="3rem"),
+        ),
+    )
+
+
+# ---- review & confirm --------------------------------------------------------------------
+
+def _guest_or_account() -> rx.Component:
+    return rx.cond(
+        AppState.signed_in,
+        rx.text(T("Booking as"), " ", rx.text.strong(AppState.display_name), size="2"),
+        rx.vstack(
+            rx.hstack(
+                rx.link(rx.button(T("Sign in"), variant="surface"), href=BookState.sign_in_url),
+                rx.link(rx.button(T("Sign up"), variant="surface"), href=BookState.sign_up_url),
+                spacing="2", wrap="wrap",
+            ),
+            rx.text(T("Or continue as a guest:"), size="2", color_scheme="gray"),
+            field(N_("Your name"), name="guest_name", autocomplete="name"),
+            field(N_("Email"), name="guest_email", type="email", autocomplete="email"),
+            field(N_("Phone (optional)"), name="guest_phone", type="tel", autocomplete="tel", required=False),
+            spacing="3", width="100%",
+        ),
+    )
+
+
+def review() -> rx.Component:
+    info = BookState.info
+    return rx.cond(
+        BookState.not_found != "",
+        _not_found(BookState.not_found),
+        rx.center(
+            rx.card(
+                rx.form(
+                    rx.vstack(
+                        rx.heading(T("Review and confirm"), size="6", as_="h1"),
+                        rx.vstack(
+                            rx.text(info["name"], weight="bold", size="4", custom_attrs={"data-testid": "review-name"}),
+                            _fact("calendar", BookState.when),
+                            rx.cond(info["location"] != "", _fact("map_pin", info["location"])),
+                            rx.cond(BookState.quantity > 1,
+                                    _fact("users", BookState.quantity.to_string())),
+                            _fact("banknote", BookState.total),
+                            rx.text(info["policy"], size="2", color_scheme="gray"),
+                            spacing="2", width="100%", custom_attrs={"data-testid": "review-summary"},
+                        ),
+                        rx.divider(),
+                        _guest_or_account(),
+                        rx.cond(
+                            BookState.methods.length() > 0,
+                            rx.vstack(
+                                rx.text(T("Payment"), class_name="field-label"),
+                                rx.radio_group.root(
+                                    rx.foreach(BookState.method_options, lambda m: rx.radio_group.item(
+                                        m["label"], value=m["value"])),
+                                    value=BookState.method, on_change=BookState.set_method, name="method",
+                                    direction="column", size="3",
+                                ),
+                                spacing="2", width="100%",
+                            ),
+                        ),
+                        rx.vstack(
+                            rx.el.label(T("Notes for the provider (optional)"), html_for="notes", class_name="field-label"),
+                            rx.text_area(id="notes", name="notes", max_length=500, width="100%", rows="2"),
+                            spacing="1", width="100%",
+                        ),
+                        error_callout(BookState.error),
+                        rx.cond(
+                            BookState.alternatives.length() > 0,
+                            rx.vstack(
+                                rx.text(T("Nearest free times:"), weight="medium", size="2"),
+                                rx.box(rx.foreach(BookState.alternative_slots, lambda a: rx.button(
+                                    a["label"], type="button", variant="outline", on_click=BookState.choose_alternative(a["start"]),
+                                    custom_attrs={"data-testid": "alternative"}, height="auto", padding_y="0.4rem",
+                                    white_space="normal")), class_name="slot-grid wide"),
+                                spacing="2", width="100%", custom_attrs={"data-testid": "alternatives"},
+                            ),
+                        ),
+                        rx.button(T("Confirm booking"), type="submit", size="3", width="100%",
+                                  loading=BookState.busy, disabled=BookState.busy,
+                                  custom_attrs={"data-testid": "confirm"}),
+                        rx.link(T("Change the time"), href=BookState.back_url, size="2"),
+                        spacing="4", width="100%",
+                    ),
+                    on_submit=BookState.confirm, reset_on_submit=False, width="100%",
+                ),
+                width="100%", max_width="560px", size="3",
+            ),
+            width="100%",
+        ),
+    )
+
+
+# ---- confirmation ------------------------------------------------------------------------
+
+def _cancel_dialog(state: type[ManageState]) -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title(T("Cancel this booking?")),
+            rx.alert_dialog.description(state.cancel_text, custom_attrs={"data-testid": "cancel-text"}),
+            rx.flex(
+                rx.alert_dialog.cancel(rx.button(T("Keep it"), variant="soft", color_scheme="gray",
+                                                 on_click=state.close_cancel)),
+                rx.button(T("Yes, cancel"), color_scheme="red", on_click=state.confirm_cancel,
+                          loading=state.cancel_busy, disabled=state.cancel_busy,
+                          custom_attrs={"data-testid": "confirm-cancel"}),
+                spacing="3", justify="end", margin_top="1rem", wrap="wrap",
+            ),
+            max_width="440px",
+        ),
+        open=state.cancel_open,
+        on_open_change=state.set_cancel_open,
+    )
+
+
+def _actions(card: dict, state: type[ManageState]) -> rx.Component:
+    return rx.flex(
+        rx.button(rx.icon("calendar_plus", size=16), T("Add to calendar"), variant="soft", size="2",
+                  on_click=state.download_ics(card["id"]), custom_attrs={"data-testid": "ics"}),
+        rx.cond(card["active"] != "", rx.link(rx.button(T("Change time"), variant="soft", size="2"),
+                                              href=card["reschedule_href"],
+                                              custom_attrs={"data-testid": "reschedule"})),
+        rx.cond(card["active"] != "", rx.button(T("Cancel booking"), variant="soft", color_scheme="red", size="2",
+                                                on_click=state.ask_cancel(card["id"]),
+                                                custom_attrs={"data-testid": "cancel"})),
+        spacing="2", wrap="wrap",
+    )
+
+
+def confirmation() -> rx.Component:
+    card = ConfirmationState.card
+    return rx.cond(
+        ConfirmationState.not_found != "",
+        _not_found(ConfirmationState.not_found),
+        rx.cond(
+            ConfirmationState.booking.length() > 0,
+            rx.center(
+                rx.card(
+                    rx.vstack(
+                        rx.hstack(
+                            rx.icon(rx.cond(card["status"] == "cancelled", "circle_x", "circle_check"), size=32,
+                                    color=rx.cond(card["status"] == "cancelled", rx.color("gray", 9),
+                                                  rx.color("grass", 9))),
+                            rx.heading(card["title"], size="6", as_="h1", custom_attrs={"data-testid": "confirmation-title"}),
+                            spacing="3", align="center",
+                        ),
+                        rx.hstack(rx.text(T("Reference"), size="2", color_scheme="gray"),
+                                  rx.code(card["reference"], size="4", custom_attrs={"data-testid": "reference"}),
+                                  spacing="2", align="center"),
+                        rx.hstack(rx.badge(card["status_label"], color_scheme=card["status_color"], size="2",
+                                           custom_attrs={"data-testid": "status"}),
+                                  rx.cond(card["payment"] != "", rx.badge(card["payment"], variant="outline", size="2")),
+                                  spacing="2"),
+                        rx.text(card["service"], weight="bold", size="4"),
+                        _fact("calendar", card["when"]),
+                        _fact("banknote", card["price"]),
+                        rx.cond(card["seats"] != "", _fact("users", card["seats"])),
+                        rx.cond(
+                            ConfirmationState.pay_options.length() > 0,
+                            rx.vstack(
+                                rx.text(T("Complete the payment"), weight="medium"),
+                                rx.flex(rx.foreach(ConfirmationState.pay_options, lambda m: rx.button(
+                                    m["label"], on_click=ConfirmationState.pay(m["value"]), size="3",
+                                    loading=ConfirmationState.cancel_busy, disabled=ConfirmationState.cancel_busy,
+                                    custom_attrs={"data-testid": "pay"})), spacing="2", wrap="wrap"),
+                                spacing="2", width="100%",
+                            ),
+                        ),
+                        error_callout(ConfirmationState.cancel_error),
+                        _actions(card, ConfirmationState),
+                        rx.cond(AppState.signed_in, rx.link(T("All my bookings"), href=routes.MY_BOOKINGS, size="2"),
+                                rx.text(T("Keep this page's address: it lets you manage your booking."), size="2",
+                                        color_scheme="gray")),
+                        spacing="3", width="100%", align="start",
+                    ),
+                    width="100%", max_width="560px", size="3",
+                ),
+                _cancel_dialog(ConfirmationState),
+                width="100%",
+            ),
+            rx.center(rx.spinner(size="3"), padding="3rem"),
+        ),
+    )
+
+
+# ---- my bookings -------------------------------------------------------------------------
+
+def _booking_row(card: dict) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.badge(card["status_label"], color_scheme=card["status_color"], size="2",
+                         custom_attrs={"data-testid": "status"}),
+                rx.cond(card["payment"] != "", rx.badge(card["payment"], variant="outline", size="2")),
+                rx.spacer(),
+                rx.code(card["reference"], size="2"),
+                width="100%", align="center", wrap="wrap",
+            ),
+            rx.link(rx.text(card["service"], weight="bold", size="4"), href=card["href"], color="inherit"),
+            _fact("calendar", card["when"]),
+            rx.hstack(_fact("banknote", card["price"]), rx.cond(card["seats"] != "", _fact("users", card["seats"])),
+                      spacing="4"),
+            _actions(card, MyBookingsState),
+            spacing="2", width="100%", align="start",
+        ),
+        width="100%", custom_attrs={"data-testid": "booking-row", "data-reference": card["reference"]},
+    )
+
+
+def my_bookings() -> rx.Component:
+    return rx.vstack(
+        rx.heading(T("My bookings"), size="7", as_="h1"),
+        error_callout(MyBookingsState.error),
+        error_callout(MyBookingsState.cancel_error),
+        rx.heading(T("Upcoming"), size="5", as_="h2"),
+        rx.cond(
+            MyBookingsState.upcoming_cards.length() > 0,
+            rx.vstack(rx.foreach(MyBookingsState.upcoming_cards, _booking_row), spacing="3", width="100%",
+                      custom_attrs={"data-testid": "upcoming"}),
+            rx.callout.root(
+                rx.callout.icon(rx.icon("calendar")),
+                rx.callout.text(T("No upcoming bookings."), " ",
+                                rx.link(T("Find something to book"), href=routes.SEARCH)),
+                color_scheme="gray", width="100%", custom_attrs={"data-testid": "no-upcoming"},
+            ),
+        ),
+        rx.cond(
+            MyBookingsState.past_cards.length() > 0,
+            rx.vstack(
+                rx.heading(T("Past and cancelled"), size="5", as_="h2"),
+                rx.vstack(rx.foreach(MyBookingsState.past_cards, _booking_row), spacing="3", width="100%",
+                          custom_attrs={"data-testid": "past"}),
+                spacing="3", width="100%",
+            ),
+        ),
+        _cancel_dialog(MyBookingsState),
+        spacing="4", width="100%",
+    )
+
+
+def register(add) -> None:
+    add(bookable, routes.BOOKABLE, "Book · Booking", BookableState.load)
+    add(review, routes.BOOK, "Review · Booking", BookState.load)
+    add(confirmation, routes.CONFIRMATION, "Your booking · Booking", ConfirmationState.load)
+    add(my_bookings, routes.MY_BOOKINGS, "My bookings · Booking", MyBookingsState.load)

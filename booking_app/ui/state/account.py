@@ -1,0 +1,159 @@
+"""Account page: profile, language, timezone, notifications, password, export, delete."""
+from __future__ import annotations
+
+import asyncio
+import json
+import zoneinfo
+from urllib.parse import urlencode
+
+import reflex as rx
+
+from booking_app.i18n import normalize_locale, translate
+from booking_app.services import accounts, auth
+from booking_app.services.errors import ServiceError
+from booking_app.ui import routes
+from booking_app.ui.state.base import AppState, _html_attrs_script
+
+COMMON_TIMEZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
+
+
+class AccountState(AppState):
+    email: str = ""
+    phone: str = ""
+    user_locale: str = ""
+    user_timezone: str = ""
+    notify_email: bool = True
+    notify_sms: bool = False
+    message: str = ""
+    error: str = ""
+    password_message: str = ""
+    password_error: str = ""
+    delete_error: str = ""
+    busy: bool = False
+    delete_open: bool = False
+
+    @rx.var(cache=True)
+    def timezones(self) -> list[str]:
+        return COMMON_TIMEZONES
+
+    @rx.event
+    def load(self):
+        self.message = self.error = self.password_message = self.password_error = self.delete_error = ""
+        self.delete_open = False
+        actor = self._actor()
+        if actor.is_guest:
+            return rx.redirect(f"{routes.SIGN_IN}?{urlencode({'next': routes.ACCOUNT})}")
+        try:
+            user = accounts.get_profile(actor=actor)
+        except ServiceError as exc:
+            self.error = self._error_text(exc)
+            return
+        self.full_name = user.full_name or ""
+        self.email = user.email
+        self.phone = user.phone or ""
+        self.user_locale = user.locale
+        self.user_timezone = user.timezone
+        self.notify_email = bool(user.notify_email)
+        self.notify_sms = bool(user.notify_sms)
+
+    @rx.event
+    def set_notify_email(self, value: bool):
+        self.notify_email = bool(value)
+
+    @rx.event
+    def set_notify_sms(self, value: bool):
+        self.notify_sms = bool(value)
+
+    @rx.event
+    async def save_profile(self, form: dict):
+        if self.busy:
+            return
+        self.busy = True
+        self.message = self.error = ""
+        yield
+        lang = normalize_locale(str(form.get("locale", ""))) or self.locale
+        email = str(form.get("email", "")).strip()
+        changes = dict(
+            full_name=str(form.get("full_name", "")).strip(),
+            phone=str(form.get("phone", "")).strip() or None,
+            locale=lang,
+            timezone=str(form.get("timezone", "")).strip(),
+            notify_email=self.notify_email,
+            notify_sms=self.notify_sms,
+        )
+        if email.lower() != self.email.lower():
+            changes.update(email=email, current_password=str(form.get("current_password", "")) or None)
+        try:
+            user = await asyncio.to_thread(accounts.update_profile, actor=self._actor(), **changes)
+        except ServiceError as exc:
+            self.error = self._error_text(exc)
+            self.busy = False
+            return
+        self.email = user.email
+        self.user_locale = user.locale
+        self.user_timezone = user.timezone
+        self.timezone = user.timezone
+        self.full_name = user.full_name or ""
+        self.locale = user.locale
+        self.locale_choice = user.locale
+        self.message = translate("Your changes are saved.", self.locale)
+        self.busy = False
+        yield rx.call_script(_html_attrs_script(self.locale))
+
+    @rx.event
+    async def change_password(self, form: dict):
+        if self.busy:
+            return
+        self.busy = True
+        self.password_message = self.password_error = ""
+        yield
+        new = str(form.get("new_password", ""))
+        if new != str(form.get("new_password_again", "")):
+            self.password_error = translate("The two new passwords are not the same.", self.locale)
+            self.busy = False
+            return
+        try:
+            await asyncio.to_thread(
+                accounts.update_profile, actor=self._actor(), password=new,
+                current_password=str(form.get("current_password", "")) or None,
+                keep_token_hash=auth.hash_token(self.session_token) if self.session_token else None)
+        except ServiceError as exc:
+            self.password_error = self._error_text(exc)
+            self.busy = False
+            return
+        self.password_message = translate("Your password is changed. Other sessions were signed out.", self.locale)
+        self.busy = False
+
+    @rx.event
+    def export_data(self):
+        try:
+            data = accounts.export_user_data(actor=self._actor())
+        except ServiceError as exc:
+            self.error = self._error_text(exc)
+            return
+        return rx.download(data=json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8"),
+                           filename=f"my-data-{self.username}.json")
+
+    @rx.event
+    def set_delete_open(self, value: bool):
+        self.delete_open = bool(value)
+        self.delete_error = ""
+
+    @rx.event
+    async def delete_account(self, form: dict):
+        if self.busy:
+            return
+        self.busy = True
+        self.delete_error = ""
+        yield
+        try:
+            await asyncio.to_thread(accounts.delete_account, actor=self._actor(),
+                                    current_password=str(form.get("current_password", "")) or None)
+        except ServiceError as exc:
+            self.delete_error = self._error_text(exc)
+            self.busy = False
+            return
+        self._clear_user()
+        self.busy = False
+        self.delete_open = False
+        yield rx.redirect(routes.HOME)

@@ -1,0 +1,203 @@
+"""The root UI state: language, text direction and who is signed in.
+
+- The language is the visitor's explicit choice (a cookie), else the signed-in user's
+  setting, else the browser's Accept-Language, else DEFAULT_LOCALE.
+- All UI text is translated here, on the backend: `messages` is the current catalog
+  (msgid → text) and `booking_app.ui.components.T("Sign in")` reads it.
+- The session token lives in a cookie (needed to stay signed in across tabs); nothing
+  else secret ever reaches the browser: no password hashes, only display data.
+- Substates call `self._actor()` to get the services' `Actor` for the signed-in user (or
+  a guest) and never touch the database themselves.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import reflex as rx
+
+from booking_app.config import SUPPORTED_LOCALES, get_settings
+from booking_app.i18n import (
+    LANGUAGE_NAMES,
+    messages_for,
+    negotiate_locale,
+    normalize_locale,
+    text_direction,
+    translate,
+)
+from booking_app.services.actors import Actor
+from booking_app.services.errors import ServiceError, Unauthorized
+
+LOCALE_COOKIE = "booking_locale"
+SESSION_COOKIE = "booking_session"
+
+# msgids registered by T() calls while the pages are built (in addition to messages.pot)
+UI_MSGIDS: set[str] = set()
+
+
+class AppState(rx.State):
+    """Language and the signed-in user; every page state derives from this one."""
+
+    locale: str = get_settings().default_locale
+    locale_choice: str = rx.Cookie("", name=LOCALE_COOKIE, max_age=365 * 24 * 3600, same_site="lax")
+    session_token: str = rx.Cookie("", name=SESSION_COOKIE, max_age=get_settings().token_ttl_minutes * 60,
+                                   same_site="strict")
+    user_id: int = 0
+    username: str = ""
+    full_name: str = ""
+    role: str = ""
+    timezone: str = ""
+    nav_open: bool = False
+    browser_tz: str = ""
+    ready: bool = False
+    _user_locale: str = ""
+
+    # ---- derived -------------------------------------------------------------------------
+    @rx.var(cache=True)
+    def messages(self) -> dict[str, str]:
+        return messages_for(self.locale, tuple(UI_MSGIDS))
+
+    @rx.var(cache=True)
+    def dir(self) -> str:
+        return text_direction(self.locale)
+
+    @rx.var(cache=True)
+    def signed_in(self) -> bool:
+        return self.user_id > 0
+
+    @rx.var(cache=True)
+    def display_name(self) -> str:
+        return self.full_name or self.username
+
+    @rx.var(cache=True)
+    def is_staff(self) -> bool:
+        return self.role in ("admin", "provider")
+
+    # ---- helpers for substates (not event handlers) --------------------------------------
+    def _error_text(self, exc: ServiceError) -> str:
+        return exc.translated(self.locale)
+
+    def _actor(self) -> Actor:
+        """The signed-in user's Actor (checked against the token on every call), or a guest."""
+        tz = self.timezone or get_settings().default_timezone
+        if not self.session_token:
+            return Actor.guest(locale=self.locale, timezone=tz)
+        from booking_app.services import auth
+
+        try:
+            return auth.authenticate(self.session_token).actor
+        except Unauthorized:
+            self._clear_user()
+            return Actor.guest(locale=self.locale, timezone=tz)
+
+    def _valid_browser_tz(self) -> str | None:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(self.browser_tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return None
+        return self.browser_tz
+
+    def _view_tz(self) -> str:
+        """The timezone to show times in: the user's setting, else the browser's."""
+        return self.timezone or self._valid_browser_tz() or get_settings().default_timezone
+
+    def _clear_user(self) -> None:
+        self.session_token = ""
+        self.user_id = 0
+        self.username = ""
+        self.full_name = ""
+        self.role = ""
+        self.timezone = ""
+
+    def _load_user(self) -> bool:
+        """Refresh the display data of the signed-in user; False when not (or no longer) signed in."""
+        if not self.session_token:
+            self._clear_user()
+            return False
+        from booking_app.services import accounts, auth
+
+        try:
+            who = auth.authenticate(self.session_token)
+            user = accounts.get_profile(actor=who.actor)
+        except ServiceError:
+            self._clear_user()
+            return False
+        self.user_id = int(user.id or 0)
+        self._user_locale = user.locale
+        self.username = user.username
+        self.full_name = user.full_name or ""
+        self.role = user.role
+        self.timezone = user.timezone
+        return True
+
+    def _sign_in_with(self, token: str) -> None:
+        self.session_token = token
+        # an explicit choice made in this browser wins over the stored setting
+        if self._load_user() and not self.locale_choice:
+            self.locale = normalize_locale(self._user_locale) or self.locale
+
+    # ---- events --------------------------------------------------------------------------
+    @rx.event
+    def init_page(self):
+        """On every page load: who is signed in, and which language to show."""
+        self.nav_open = False
+        user_locale = self._user_locale if self._load_user() else None
+        chosen = normalize_locale(self.locale_choice)
+        if chosen:
+            self.locale = chosen
+        else:
+            self.locale = negotiate_locale(user_locale, self.router.headers.accept_language)
+        self.ready = True
+        return [
+            rx.call_script(_html_attrs_script(self.locale)),
+            rx.call_script("Intl.DateTimeFormat().resolvedOptions().timeZone", callback=AppState.set_browser_tz),
+        ]
+
+    @rx.event
+    def set_browser_tz(self, tz: str):
+        if isinstance(tz, str) and len(tz) <= 64:
+            self.browser_tz = tz
+
+    @rx.event
+    def set_language(self, lang: str):
+        lang = normalize_locale(lang) or self.locale
+        self.locale = lang
+        self.locale_choice = lang
+        self.nav_open = False
+        if self.user_id:
+            from booking_app.services import accounts
+
+            try:
+                accounts.update_profile(actor=self._actor(), locale=lang)
+                self._user_locale = lang
+            except ServiceError:
+                pass  # the page still switches; the stored setting stays as it was
+        return rx.call_script(_html_attrs_script(lang))
+
+    @rx.event
+    def toggle_nav(self):
+        self.nav_open = not self.nav_open
+
+    @rx.event
+    def set_nav_open(self, value: bool):
+        self.nav_open = bool(value)
+
+    @rx.event
+    async def sign_out(self):
+        token = self.session_token
+        actor_id = self.user_id or None
+        self._clear_user()
+        if token:
+            from booking_app.services import auth
+
+            await asyncio.to_thread(auth.logout, token_hash=auth.hash_token(token), actor_id=actor_id)
+        return rx.redirect("/")
+
+
+def _html_attrs_script(lang: str) -> str:
+    direction = text_direction(lang)
+    return f"document.documentElement.lang='{lang}';document.documentElement.dir='{direction}';"
+
+
+LANGUAGES: list[tuple[str, str]] = [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES]

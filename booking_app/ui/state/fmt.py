@@ -1,0 +1,81 @@
+"""Locale-aware formatting for the UI: money, durations, dates and times (Babel)."""
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from decimal import Decimal
+
+from babel.dates import format_date, format_datetime, format_skeleton, format_time
+from babel.numbers import format_currency
+
+from booking_app.i18n import N_, babel_locale, translate
+
+KIND_LABELS = {"room": N_("Room"), "service": N_("Service"), "event": N_("Event")}
+
+
+def money(cents: int, currency: str, locale: str) -> str:
+    if not cents:
+        return translate("Free", locale)
+    return format_currency(Decimal(int(cents)) / 100, currency, locale=babel_locale(locale))
+
+
+def duration(minutes: int, locale: str) -> str:
+    minutes = int(minutes)
+    hours, rest = divmod(minutes, 60)
+    if hours and rest:
+        return translate("{hours} h {minutes} min", locale, hours=hours, minutes=rest)
+    if hours:
+        return translate("{hours} h", locale, hours=hours)
+    return translate("{minutes} min", locale, minutes=rest)
+
+
+def kind_label(kind: str, locale: str) -> str:
+    return translate(KIND_LABELS.get(kind, kind), locale)
+
+
+def _tz(name: str | None) -> dt.tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(name or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return dt.timezone.utc
+
+
+def local(value: dt.datetime, tz_name: str | None) -> dt.datetime:
+    return value.astimezone(_tz(tz_name))
+
+
+def time_(value: dt.datetime, tz_name: str | None, locale: str) -> str:
+    return format_time(local(value, tz_name), format="short", locale=babel_locale(locale))
+
+
+def date_(value: dt.date | dt.datetime, locale: str, fmt: str = "full", tz_name: str | None = None) -> str:
+    if isinstance(value, dt.datetime):
+        value = local(value, tz_name).date()
+    return format_date(value, format=fmt, locale=babel_locale(locale))
+
+
+def datetime_(value: dt.datetime, tz_name: str | None, locale: str, fmt: str = "medium") -> str:
+    return format_datetime(local(value, tz_name), format=fmt, locale=babel_locale(locale))
+
+
+def refund_policy(cancel_cutoff_hours: int, refund_percent: int, locale: str) -> str:
+    """The cancellation policy in plain words."""
+    if refund_percent >= 100 and cancel_cutoff_hours <= 0:
+        return translate("Free cancellation until the start.", locale)
+    if refund_percent <= 0:
+        if cancel_cutoff_hours > 0:
+            return translate("You can cancel up to {hours} hours before the start; no refund is given.",
+                             locale, hours=cancel_cutoff_hours)
+        return translate("You can cancel until the start; no refund is given.", locale)
+    if cancel_cutoff_hours > 0:
+        return translate("Cancel up to {hours} hours before the start to get {percent}% of the price back.",
+                         locale, hours=cancel_cutoff_hours, percent=refund_percent)
+    return translate("Cancel until the start to get {percent}% of the price back.", locale, percent=refund_percent)
+
+
+def when_short(value: dt.datetime, tz_name: str | None, locale: str) -> str:
+    """'Fri, Nov 27, 10:00 AM' style: weekday, day and month, and the short time, by locale."""
+    moment = local(value, tz_name)
+    loc = babel_locale(locale)
+    return translate("{date}, {time}", locale, date=format_skeleton("MMMEd", moment, locale=loc),
+                     time=format_time(moment, format="short", locale=loc))

@@ -1,0 +1,122 @@
+"""Home search box and the search results page (catalog service)."""
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from urllib.parse import urlencode
+
+import reflex as rx
+
+from booking_app.i18n import translate
+from booking_app.services import availability, catalog
+from booking_app.services.errors import ServiceError
+from booking_app.ui import routes
+from booking_app.ui.state import fmt
+from booking_app.ui.state.base import AppState
+
+KINDS = ("room", "service", "event")
+
+
+def _clean(value: object, max_len: int = 200) -> str:
+    return str(value or "").strip()[:max_len]
+
+
+class SearchState(AppState):
+    q: str = ""
+    kind: str = ""
+    location: str = ""
+    date: str = ""
+    items: list[dict] = []
+    total: int = 0
+    error: str = ""
+    loaded: bool = False
+
+    @rx.event
+    def submit_home(self, form: dict):
+        query = {"q": _clean(form.get("q"))}
+        return rx.redirect(f"{routes.SEARCH}?{urlencode({k: v for k, v in query.items() if v})}".rstrip("?"))
+
+    @rx.event
+    def apply_filters(self, form: dict):
+        query = {
+            "q": _clean(form.get("q")),
+            "kind": _clean(form.get("kind")) if form.get("kind") in KINDS else "",
+            "location": _clean(form.get("location")),
+            "date": _clean(form.get("date"), 10),
+        }
+        qs = urlencode({k: v for k, v in query.items() if v})
+        return rx.redirect(f"{routes.SEARCH}?{qs}" if qs else routes.SEARCH)
+
+    @rx.event
+    def load(self):
+        params = self.router.url.query_parameters
+        self.q = _clean(params.get("q"))
+        self.kind = params.get("kind", "") if params.get("kind") in KINDS else ""
+        self.location = _clean(params.get("location"))
+        self.date = _clean(params.get("date"), 10)
+        self.error = ""
+        actor = self._actor()
+        try:
+            views, total = catalog.search_bookables(
+                actor=actor, q=self.q or None, kind=self.kind or None,
+                location=self.location or None, date=self.date or None, limit=50,
+            )
+        except ServiceError as exc:
+            self.items, self.total = [], 0
+            self.error = self._error_text(exc)
+            self.loaded = True
+            return
+        self.items = [
+            {"id": v.id, "name": v.name, "kind": v.kind, "location": v.location,
+             "description": v.description, "duration_minutes": v.duration_minutes,
+             "price_cents": v.price_cents, "currency": v.currency, "capacity": v.capacity,
+             "next_free": _next_free(v, actor)}
+            for v in views
+        ]
+        self.total = total
+        self.loaded = True
+
+    @rx.var
+    def cards(self) -> list[dict[str, str]]:
+        out = []
+        for item in self.items:
+            out.append({
+                "id": str(item["id"]),
+                "href": f"{routes.BOOKABLE}?id={item['id']}",
+                "name": item["name"],
+                "kind": fmt.kind_label(item["kind"], self.locale),
+                "kind_code": item["kind"],
+                "location": item["location"],
+                "description": item["description"][:160],
+                "duration": fmt.duration(item["duration_minutes"], self.locale),
+                "price": fmt.money(item["price_cents"], item["currency"], self.locale),
+                "next_free": (translate("Next free: {when}", self.locale, when=fmt.when_short(
+                    dt.datetime.fromisoformat(item["next_free"]), self._view_tz(), self.locale))
+                    if item.get("next_free") else ""),
+            })
+        return out
+
+    @rx.var
+    def filters_open(self) -> bool:
+        return bool(self.kind or self.location or self.date)
+
+    @rx.var
+    def summary(self) -> str:
+        if not self.loaded or self.error:
+            return ""
+        return translate("{count} results", self.locale, count=self.total) if self.total != 1 \
+            else translate("1 result", self.locale)
+
+
+def _next_free(view: catalog.BookableView, actor) -> str:
+    """ISO start of the next free slot within two weeks (in the bookable's own days), or ''."""
+    try:
+        today = dt.datetime.now(zoneinfo.ZoneInfo(view.timezone)).date()
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        today = dt.datetime.now(dt.timezone.utc).date()
+    try:
+        found = availability.slots(bookable_id=view.id, date_from=today, date_to=today + dt.timedelta(days=13),
+                                   actor=actor)
+    except ServiceError:
+        return ""
+    return found[0].start.isoformat() if found else ""

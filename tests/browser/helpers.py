@@ -1,0 +1,50 @@
+"""Shared steps for the browser tests."""
+from __future__ import annotations
+
+import uuid
+
+from playwright.sync_api import Page, expect
+
+READY = "[data-testid=app-root][data-ready=true]"
+
+
+def goto(page: Page, path: str) -> None:
+    page.goto(path)
+    page.wait_for_selector(READY, timeout=30_000)
+
+
+def assert_no_horizontal_scroll(page: Page) -> None:
+    scroll_width, inner_width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert scroll_width <= inner_width, f"page scrolls horizontally: {scroll_width} > {inner_width}"
+
+
+def unique_user() -> dict[str, str]:
+    tag = uuid.uuid4().hex[:8]
+    return {"username": f"u{tag}", "email": f"u{tag}@example.com", "password": f"Pw-{tag}-long-enough",
+            "full_name": f"Test User {tag}"}
+
+
+def sign_up(page: Page, user: dict[str, str]) -> None:
+    goto(page, "/sign-up")
+    page.fill("#field-full_name", user["full_name"])
+    page.fill("#field-username", user["username"])
+    page.fill("#field-email", user["email"])
+    page.fill("#field-password", user["password"])
+    page.get_by_test_id("sign-up-submit").click()
+    page.wait_for_url(lambda url: "/sign-up" not in url, timeout=20_000)
+
+
+def sign_in(page: Page, identifier: str, password: str) -> None:
+    goto(page, "/sign-in")
+    page.fill("#field-identifier", identifier)
+    page.fill("#field-password", password)
+    page.get_by_test_id("sign-in-submit").click()
+    page.wait_for_url(lambda url: "/sign-in" not in url, timeout=20_000)
+
+
+def open_menu_if_phone(page: Page) -> None:
+    button = page.get_by_test_id("menu-button")
+    if button.is_visible():
+        if button.get_attribute("aria-expanded") != "true":
+            button.click()
+        expect(page.locator("#phone-menu")).to_be_visible()

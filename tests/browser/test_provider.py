@@ -1,0 +1,204 @@
+"""The provider flow on `reflex run --env prod`: create a service (with inline validation
+errors), set its opening hours, see customers' bookings appear, get warned when new
+hours leave a booking outside, mark one paid on site, one completed, cancel one with a
+reason; and the provider pages at 390×844 without page-level horizontal scrolling."""
+from __future__ import annotations
+
+import datetime as dt
+import pathlib
+import uuid
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from booking_app.i18n import translate
+from tests.browser.helpers import assert_no_horizontal_scroll, goto, sign_in
+from tests.conftest import point_app_at
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def live_db(live_server, tmp_path_factory) -> str:
+    """Point this process's services at the live server's database (to make a booking
+    that has already started: the booking service takes `now`, the API does not)."""
+    found = sorted(pathlib.Path(tmp_path_factory.getbasetemp()).glob("live-server*/browser.db"))
+    assert found, "the live server's database was not found"
+    url = f"sqlite:///{found[-1]}"
+    point_app_at(url)
+    return url
+
+
+def api_token(page: Page, username: str, password: str) -> str:
+    resp = page.request.post("/api/users/login", data={"username": username, "password": password})
+    assert resp.ok, resp.text()
+    return resp.json()["access_token"]
+
+
+def customer_actor():
+    from sqlmodel import select
+
+    from booking_app import db
+    from booking_app.models import User
+    from booking_app.services.actors import Actor
+
+    with db.read_session() as s:
+        user = s.exec(select(User).where(User.username == "customer")).one()
+    return Actor(id=user.id, role="customer", timezone=user.timezone)
+
+
+def fill_form(page: Page, values: dict[str, str]) -> None:
+    for name, value in values.items():
+        page.fill(f"#field-{name}", value)
+
+
+@pytest.mark.parametrize("size", ["desktop"], indirect=True)
+def test_provider_creates_a_service_sets_hours_and_handles_bookings(page, size, live_db):
+    from booking_app.services import availability, bookings
+
+    name = f"Massage {uuid.uuid4().hex[:6]}"
+    sign_in(page, "provider", "demo-provider-pass")
+    goto(page, "/provider")
+    page.get_by_test_id("new-bookable").click()
+    page.wait_for_url("**/provider/bookable")
+    expect(page.get_by_test_id("bookable-form")).to_be_visible()
+
+    # inline validation: the service's message under the field, nothing created
+    fill_form(page, {"name": name, "duration_minutes": "0", "capacity": "1", "price": "12.50", "currency": "EUR"})
+    page.get_by_test_id("save-bookable").click()
+    expect(page.get_by_test_id("error-duration_minutes")).to_have_text(
+        translate("Must be between {min} and {max}.", "en", min=1, max=1440))
+    expect(page.locator("#field-duration_minutes")).to_have_attribute("aria-invalid", "true")
+    fill_form(page, {"duration_minutes": "30", "price": "12.5.0"})
+    page.get_by_test_id("save-bookable").click()
+    expect(page.get_by_test_id("error-price")).to_have_text(translate("Enter a price like 12.50.", "en"))
+    expect(page.get_by_test_id("error-duration_minutes")).to_have_count(0)
+
+    # created → the editor of the new service
+    fill_form(page, {"price": "12.50", "cancel_cutoff_hours": "0", "refund_percent": "100"})
+    page.get_by_test_id("save-bookable").click()
+    page.wait_for_url("**/provider/bookable?id=*created=1")
+    expect(page.get_by_test_id("editor-title")).to_have_text(name)
+    bookable_id = int(page.url.split("id=")[1].split("&")[0])
+
+    # opening hours: every day 00:00–23:59 (Monday, copied to Mon–Fri, then the weekend)
+    days = page.get_by_test_id("day-row")
+    expect(days).to_have_count(7)
+    for index in (0, 5, 6):
+        day = days.nth(index)
+        day.get_by_test_id("add-range").click()
+        day.get_by_test_id("range-start").fill("00:00")
+        day.get_by_test_id("range-end").fill("23:59")
+        if index == 0:
+            day.get_by_test_id("copy-weekdays").click()
+    expect(page.get_by_test_id("range-start")).to_have_count(7)
+    page.get_by_test_id("save-hours").click()
+    expect(page.get_by_test_id("form-ok")).to_have_text(translate("The opening hours are saved.", "en"))
+    expect(page.get_by_test_id("outside-warning")).to_have_count(0)
+
+    # a customer books for later today/tomorrow through the API and will pay on site…
+    token = api_token(page, "customer", "demo-customer-pass")
+    auth = {"Authorization": f"Bearer {token}"}
+    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    resp = page.request.get(f"/api/services/{bookable_id}/slots?from={tomorrow}&to={tomorrow}")
+    assert resp.ok, resp.text()
+    future_start = resp.json()["slots"][20]["start"]
+    resp = page.request.post("/api/bookings", headers=auth, data={"service_id": bookable_id, "start": future_start,
+                                                                  "payment_method": "on_site"})
+    assert resp.status == 201, resp.text()
+    future = resp.json()
+    resp = page.request.post("/api/payments/process", headers=auth,
+                             data={"booking_id": future["id"], "method": "on_site"})
+    assert resp.ok, resp.text()
+    # …and another customer booking has already started (booked earlier)
+    now = dt.datetime.now(dt.timezone.utc)
+    earlier = now - dt.timedelta(hours=3)
+    started = [s for s in availability.slots(bookable_id=bookable_id, date_from=(earlier - dt.timedelta(days=1)).date(),
+                                             date_to=now.date() + dt.timedelta(days=1), now=earlier)
+               if s.start <= now - dt.timedelta(minutes=1)]
+    past = bookings.book(actor=customer_actor(), service_id=bookable_id, start=started[-1].start, now=earlier)
+    future_ref = bookings.get_booking(actor=customer_actor(), booking_id=future["id"]).reference
+
+    # both appear in the provider's bookings list
+    goto(page, "/provider/bookings")
+    future_row = page.locator(f'[data-testid=booking-row][data-reference="{future_ref}"]')
+    past_row = page.locator(f'[data-testid=booking-row][data-reference="{past.reference}"]')
+    expect(future_row).to_contain_text(name)
+    expect(past_row).to_contain_text(name)
+    expect(future_row.get_by_test_id("complete")).to_have_count(0)  # not started yet
+
+    # the started one: completed
+    past_row.get_by_test_id("complete").click()
+    expect(past_row.get_by_test_id("status")).to_have_text(translate("Completed", "en"))
+    expect(page.get_by_test_id("form-ok")).to_have_text(translate("The booking is marked completed.", "en"))
+
+    # the later one: paid on site
+    future_row.get_by_test_id("mark-paid").click()
+    expect(future_row.get_by_test_id("payment")).to_have_text(translate("Paid", "en"))
+
+    # the week calendar shows it on its day
+    page.get_by_test_id("mode-week").click()
+    expect(page.get_by_test_id("week-day")).to_have_count(7)
+    booked_day = dt.datetime.fromisoformat(future_start.replace("Z", "+00:00")).date()
+    today = dt.date.today()
+    for _ in range(((booked_day - dt.timedelta(days=booked_day.weekday()))
+                    - (today - dt.timedelta(days=today.weekday()))).days // 7):
+        page.get_by_test_id("week-next").click()
+    day_box = page.locator(f'[data-testid=week-day][data-day="{booked_day.isoformat()}"]')
+    expect(day_box.locator(f'[data-testid=week-item][data-reference="{future_ref}"]')).to_contain_text(name)
+    page.get_by_test_id("mode-list").click()
+
+    # move it to another free time the same day
+    when_before = future_row.locator("td").first.inner_text()
+    future_row.get_by_test_id("reschedule").click()
+    expect(page.get_by_test_id("resched-slot")).to_be_visible()
+    options = page.get_by_test_id("resched-slot").locator("option")
+    new_start = options.nth(3).get_attribute("value")
+    page.get_by_test_id("resched-slot").select_option(new_start)
+    page.get_by_test_id("confirm-reschedule").click()
+    expect(page.get_by_test_id("form-ok")).to_have_text(
+        translate("The booking is moved and the customer is told.", "en"))
+    expect(future_row.locator("td").first).not_to_have_text(when_before)
+    moved = bookings.get_booking(actor=customer_actor(), booking_id=future["id"])
+    assert moved.start == dt.datetime.fromisoformat(new_start)
+
+    # closing its day warns about it (and keeps it)
+    goto(page, f"/provider/bookable?id={bookable_id}")
+    page.get_by_test_id("add-exception").click()
+    page.get_by_test_id("exception-row").locator("input[type=date]").fill(
+        dt.datetime.fromisoformat(future_start.replace("Z", "+00:00")).date().isoformat())
+    page.get_by_test_id("save-hours").click()
+    expect(page.get_by_test_id("outside-warning")).to_contain_text(future_ref)
+
+    # filter, then cancel it with a reason
+    goto(page, "/provider/bookings")
+    page.get_by_test_id("filter-status").select_option("confirmed")
+    page.get_by_test_id("apply-filters").click()
+    expect(past_row).to_have_count(0)
+    future_row.get_by_test_id("cancel").click()
+    expect(page.get_by_test_id("cancel-text")).to_contain_text(future_ref)
+    page.fill("#cancel-reason", "Closed for maintenance")
+    page.get_by_test_id("confirm-cancel").click()
+    expect(page.get_by_test_id("form-ok")).to_have_text(
+        translate("The booking is cancelled and the customer is told.", "en"))
+    expect(future_row).to_have_count(0)  # no longer "confirmed"
+    cancelled = bookings.get_booking(actor=customer_actor(), booking_id=future["id"])
+    assert cancelled.status == "cancelled" and cancelled.cancel_reason == "Closed for maintenance"
+    assert page.console_errors == []
+
+
+@pytest.mark.parametrize("size", ["phone"], indirect=True)
+def test_provider_pages_fit_a_phone(page, size):
+    sign_in(page, "provider", "demo-provider-pass")
+    for path in ("/provider", "/provider/bookable?id=1", "/provider/bookings"):
+        goto(page, path)
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        assert_no_horizontal_scroll(page)
+    # a wide table scrolls inside its own box
+    goto(page, "/provider")
+    expect(page.get_by_test_id("bookable-row").first).to_be_visible()
+    box = page.get_by_test_id("bookables")
+    assert box.evaluate("""el => [el, ...el.querySelectorAll('*')].some(e =>
+        e.scrollWidth > e.clientWidth + 1 && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))""")
+    assert_no_horizontal_scroll(page)
+    assert page.console_errors == []
