@@ -1,13 +1,23 @@
 """The framework floor for bench_http.py: a minimal FastAPI endpoint doing one INSERT."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 _pool: ConnectionPool | None = None
-app = FastAPI()
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(_app: FastAPI):
+    yield
+    if _pool is not None:  # closed here, not by the garbage collector in a pool thread at exit
+        _pool.close()
+
+
+app = FastAPI(lifespan=_lifespan)
 
 
 def pool() -> ConnectionPool:

@@ -2,14 +2,21 @@
 
 Scenarios (each at 8 / 64 / 256 concurrent clients, fixed duration):
   hot     everyone books one event session with a large capacity
-  spread  bookings spread over 1,000 capacity-1 rooms (no two clients want the same slot)
+  spread  bookings spread over many capacity-1 rooms (no two clients want the same slot)
 Measured beside them, in the same run:
   ceiling the same booking transaction (insert, advisory lock, re-count, commit) in plain
           SQL from a tight loop of 8 threads — what PostgreSQL itself allows here
   floor   a minimal FastAPI endpoint doing one INSERT, served the same way — the framework floor
-Our throughput is reported as a ratio of both. Ends with the oversell check.
+Our throughput is reported as a ratio of both. Per row also the CPU time per successful
+request of the app workers, the PostgreSQL backends and the load generator (read from
+/proc: unlike requests/s it stays comparable when other work shares the machine), the RSS
+of each app worker after the load, and at the end the oversell check.
+
+The load generator is a lean keep-alive HTTP/1.1 client on asyncio streams: httpx spent
+more CPU per request than the framework floor itself, taken from the server it measured.
 
 Usage: .venv/bin/python bench/bench_http.py [--seconds 8] [--clients 8,64,256] [--workers 2]
+       [--rooms 1000] [--pool 6 --overflow 2] [--scenarios hot,spread]
 Needs a PostgreSQL server (TEST_DATABASE_URL, else 127.0.0.1:5432 as postgres).
 The load generator shares the machine's cores with the server: compare ratios, not absolutes.
 """
@@ -17,13 +24,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
+import json
 import os
 import pathlib
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -89,29 +97,80 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 # --------------------------------------------------------------------------- load generator
 
+class _Conn:
+    """A keep-alive HTTP/1.1 connection speaking just enough of the protocol to POST JSON and
+    read the answer. On 2 shared cores the generator's CPU is taken from the server under
+    test, so it stays lean (uvicorn sends Content-Length, never chunked, for these
+    endpoints)."""
+
+    def __init__(self, host: str, port: int, headers: dict) -> None:
+        self.host, self.port = host, port
+        self.extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n{self.extra}\r\n").encode()
+        self.writer.write(head + body)
+        assert self.reader is not None
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length, close = 0, False
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            name = name.lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "connection" and "close" in value.lower():
+                close = True
+        if length:
+            await self.reader.readexactly(length)
+        if close:
+            await self.close()
+        return status
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
 async def _load(base: str, path: str, clients: int, seconds: float, make_body, headers: dict) -> dict:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as client:
-        async def worker() -> None:
+    host, port = base.split("://", 1)[1].split(":")
+
+    async def worker() -> None:
+        conn = _Conn(host, int(port), headers)
+        try:
             while time.perf_counter() < deadline:
                 body = make_body()
                 if body is None:
                     return
+                payload = json.dumps(body).encode()
                 t0 = time.perf_counter()
                 try:
-                    r = await client.post(path, json=body)
-                    code = r.status_code
-                except httpx.HTTPError:
+                    code = await asyncio.wait_for(conn.post(path, payload), timeout=30)
+                except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
+                        ValueError, IndexError):
                     code = 0
+                    await conn.close()
                 latencies.append(time.perf_counter() - t0)
                 statuses[code] = statuses.get(code, 0) + 1
+        finally:
+            await conn.close()
 
-        t_start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        elapsed = time.perf_counter() - t_start
+    t_start = time.perf_counter()
+    cpu0 = time.process_time()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    elapsed = time.perf_counter() - t_start
     latencies.sort()
     ok = statuses.get(201, 0)
 
@@ -119,13 +178,83 @@ async def _load(base: str, path: str, clients: int, seconds: float, make_body, h
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0.0
 
     return {
-        "rps": ok / elapsed, "p50": pct(0.50), "p99": pct(0.99),
+        "ok": ok, "rps": ok / elapsed, "p50": pct(0.50), "p99": pct(0.99), "elapsed": elapsed,
+        "client_cpu": time.process_time() - cpu0,
         "errors": sum(n for c, n in statuses.items() if c not in (201, 409)), "statuses": statuses,
     }
 
 
-def load(base, path, clients, seconds, make_body, headers=None) -> dict:
-    return asyncio.run(_load(base, path, clients, seconds, make_body, headers or {}))
+def load(base, path, clients, seconds, make_body, headers=None, server=None, db_name=None) -> dict:
+    """Run the load; with `server` (the uvicorn master) and `db_name`, also the CPU seconds its
+    workers and the database's backends spent, per successful request (in ms): a figure that
+    stays comparable when other work shares the machine, unlike requests/s."""
+    app0 = _cpu_seconds(_worker_pids(server)) if server else 0.0
+    db0 = _db_cpu(db_name) if db_name else {}
+    result = asyncio.run(_load(base, path, clients, seconds, make_body, headers or {}))
+    per = 1000 / max(result["ok"], 1)
+    result["app_ms"] = (_cpu_seconds(_worker_pids(server)) - app0) * per if server else float("nan")
+    if db_name:
+        db1 = _db_cpu(db_name)
+        result["db_ms"] = sum(v - db0.get(pid, 0.0) for pid, v in db1.items()) * per
+    else:
+        result["db_ms"] = float("nan")
+    result["client_ms"] = result["client_cpu"] * per
+    return result
+
+
+# --------------------------------------------------------------------------- process figures (/proc)
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        raw = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2:].split()  # fields from 3 (state) on
+
+
+def _worker_pids(server: subprocess.Popen) -> list[int]:
+    """The uvicorn worker processes (children of the master; the master itself when --workers 1)."""
+    out = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if entry.name.isdigit():
+            st = _stat(int(entry.name))
+            if st is not None and int(st[1]) == server.pid:
+                try:
+                    if b"resource_tracker" in (entry / "cmdline").read_bytes():
+                        continue  # multiprocessing's helper, not a worker
+                except OSError:
+                    continue
+                out.append(int(entry.name))
+    return out or [server.pid]
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        st = _stat(pid)
+        if st is not None:
+            total += (int(st[11]) + int(st[12])) / _TICK  # utime + stime
+    return total
+
+
+def _rss_mib(pid: int) -> float:
+    try:
+        for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _db_cpu(db_name: str) -> dict[int, float]:
+    """CPU seconds of the PostgreSQL backends connected to `db_name` (same machine)."""
+    with psycopg.connect(server_url(), autocommit=True) as conn:
+        pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (db_name,))]
+    return {pid: _cpu_seconds([pid]) for pid in pids}
 
 
 # --------------------------------------------------------------------------- setup through the API
@@ -242,12 +371,18 @@ def main() -> None:
     ap.add_argument("--clients", default="8,64,256")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rooms", type=int, default=1000)
+    # few connections per worker: on 2 cores more concurrent transactions only queue on the
+    # CPU, the GIL and (hot slot) the advisory lock; waiting for a pooled connection is cheaper
+    ap.add_argument("--pool", type=int, default=6, help="DB_POOL_SIZE per worker")
+    ap.add_argument("--overflow", type=int, default=2, help="DB_MAX_OVERFLOW per worker")
+    ap.add_argument("--scenarios", default="hot,spread")
     args = ap.parse_args()
     levels = [int(x) for x in args.clients.split(",")]
 
     name, url = create_database()
     env = {"DATABASE_URL": url, "RATE_LIMITS_ENABLED": "false", "JOBS_ENABLED": "false",
-           "ENVIRONMENT": "development", "DB_POOL_SIZE": "20", "DB_MAX_OVERFLOW": "10", "LOG_LEVEL": "WARNING"}
+           "ENVIRONMENT": "development", "DB_POOL_SIZE": str(args.pool), "DB_MAX_OVERFLOW": str(args.overflow),
+           "LOG_LEVEL": "WARNING"}
     os.environ.update(env)
     from booking_app import cli, db
     from booking_app.config import reset_settings_cache
@@ -261,13 +396,16 @@ def main() -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         setup = api_setup(base, args.rooms)
-        for clients in levels:
+        for clients in (levels if "hot" in args.scenarios else []):
             hot = load(base, "/api/bookings", clients, args.seconds,
-                       lambda: {"service_id": setup["event"], "start": setup["event_start"]}, setup["cust"])
+                       lambda: {"service_id": setup["event"], "start": setup["event_start"]}, setup["cust"],
+                       server=server, db_name=name)
             rows.append(("hot", clients, hot))
-        for clients in levels:
-            spread = load(base, "/api/bookings", clients, args.seconds, spread_bodies(setup["rooms"], setup["day"] + dt.timedelta(days=1 + 5 * levels.index(clients))), setup["cust"])
+        for clients in (levels if "spread" in args.scenarios else []):
+            bodies = spread_bodies(setup["rooms"], setup["day"] + dt.timedelta(days=1 + 5 * levels.index(clients)))
+            spread = load(base, "/api/bookings", clients, args.seconds, bodies, setup["cust"], server=server, db_name=name)
             rows.append(("spread", clients, spread))
+        rss = [_rss_mib(pid) for pid in _worker_pids(server)]  # after all the load
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
             provider_id = conn.execute("SELECT provider_id FROM bookables WHERE id = %s", (setup["event"],)).fetchone()[0]
         over = oversold(url)
@@ -278,24 +416,38 @@ def main() -> None:
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
         conn.execute("CREATE TABLE bench_floor (id bigserial PRIMARY KEY, payload text)")
     fport = free_port()
-    floor_srv = start_server("bench._floor_app:app", fport, args.workers, {"FLOOR_DATABASE_URL": url, "DB_POOL_SIZE": "20"})
+    floor_srv = start_server("bench._floor_app:app", fport, args.workers, {"FLOOR_DATABASE_URL": url, "DB_POOL_SIZE": str(args.pool + args.overflow)})
     try:
-        floor = load(f"http://127.0.0.1:{fport}", "/insert", 64, args.seconds, lambda: {"x": 1})
+        floor = load(f"http://127.0.0.1:{fport}", "/insert", 64, args.seconds, lambda: {"x": 1},
+                     server=floor_srv, db_name=name)
     finally:
         stop_server(floor_srv)
     drop_database(name)
 
-    print(f"\nBooking POST through HTTP on PostgreSQL — uvicorn {args.workers} workers, {os.cpu_count()} cores, {args.seconds:.0f} s per row")
-    print(f"{'scenario':<8} {'clients':>7} {'bookings/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs SQL':>7} {'vs floor':>8}  statuses")
+    try:
+        import httptools  # noqa: F401
+        import uvloop  # noqa: F401
+        stack = "uvloop + httptools"
+    except ImportError:
+        stack = "asyncio + h11 (install uvloop, httptools)"
+    print(f"\nBooking POST through HTTP on PostgreSQL — uvicorn {args.workers} workers ({stack}), "
+          f"pool {args.pool}+{args.overflow} per worker, "
+          f"{os.cpu_count()} cores, {args.seconds:.0f} s per row, load average {os.getloadavg()[0]:.1f}")
+    print("CPU ms/req: CPU time per successful request of the app workers / the PostgreSQL backends / the load "
+          "generator (comparable across runs when other work shares the machine)")
+    print(f"{'scenario':<8} {'clients':>7} {'bookings/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs SQL':>7} "
+          f"{'vs floor':>8} {'app ms':>7} {'db ms':>6} {'gen ms':>6}  statuses")
     for scen, clients, r in rows:
         print(f"{scen:<8} {clients:>7} {r['rps']:>11.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['errors']:>7} "
-              f"{r['rps'] / ceiling:>7.0%} {r['rps'] / floor['rps']:>8.0%}  {r['statuses']}")
+              f"{r['rps'] / ceiling:>7.0%} {r['rps'] / floor['rps']:>8.0%} {r['app_ms']:>7.2f} {r['db_ms']:>6.2f} "
+              f"{r['client_ms']:>6.2f}  {r['statuses']}")
     print(f"{'ceiling':<8} {'8 thr':>7} {ceiling:>11.0f}   plain-SQL booking transaction, tight loop")
-    print(f"{'floor':<8} {64:>7} {floor['rps']:>11.0f} {floor['p50']:>8.1f} {floor['p99']:>8.1f} {floor['errors']:>7}   minimal FastAPI + one INSERT")
+    print(f"{'floor':<8} {64:>7} {floor['rps']:>11.0f} {floor['p50']:>8.1f} {floor['p99']:>8.1f} {floor['errors']:>7} "
+          f"{'':>7} {'':>8} {floor['app_ms']:>7.2f} {floor['db_ms']:>6.2f} {floor['client_ms']:>6.2f}  minimal FastAPI + one INSERT")
+    print("memory: RSS per app worker after the load: " + ", ".join(f"{m:.0f} MiB" for m in rss))
     print(f"oversell check: {'OK, nothing oversold' if over == 0 else f'{over} OVERSOLD'}")
     if over:
         sys.exit(1)
-
 
 if __name__ == "__main__":
     main()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
@@ -53,14 +55,52 @@ def _make_engine(url: str) -> Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
-        pool_pre_ping=True,
         pool_recycle=1800,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+#: a pooled connection unused for longer than this is pinged before it is handed out
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Pessimistic disconnect handling without a round trip per checkout.
+
+    `pool_pre_ping` costs one `SELECT 1` round trip on *every* checkout (two per booking
+    request: token check + booking). Here a connection is pinged only when it sat idle in
+    the pool longer than PING_AFTER_IDLE_SECONDS (that is where server restarts and idle
+    timeouts leave dead connections); one the driver already knows to be broken is
+    replaced at once. A connection that dies while in busy use fails that request and is
+    invalidated by SQLAlchemy's disconnect detection, as with pre-ping.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn, record):  # pragma: no cover - trivial
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn, record, _proxy):
+        if getattr(dbapi_conn, "closed", False) or getattr(dbapi_conn, "broken", False):
+            raise DisconnectionError("connection closed")
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            cur = dbapi_conn.cursor()
+            try:
+                cur.execute("SELECT 1")
+            finally:
+                cur.close()
+            dbapi_conn.rollback()
+        except Exception as exc:  # the pool retries with a fresh connection
+            raise DisconnectionError(str(exc)) from exc
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -123,7 +163,7 @@ def set_local_lock_timeout(session: Session, ms: int | None = None) -> None:
     """PostgreSQL: bound every lock wait in this transaction."""
     if is_postgres(session):
         ms = ms if ms is not None else get_settings().db_lock_timeout_ms
-        session.exec(text(f"SET LOCAL lock_timeout = '{int(ms)}ms'"))  # type: ignore[call-overload]
+        session.connection().exec_driver_sql(f"SET LOCAL lock_timeout = '{int(ms)}ms'")
 
 
 def ping() -> bool:

@@ -16,6 +16,8 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, func, select, update
 
 from booking_app import db
@@ -75,17 +77,24 @@ def authenticate(token: str) -> Authenticated:
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise Unauthorized(SESSION_INVALID)
     token_hash = hash_token(token)
-    with db.read_session() as s:
-        row = s.exec(
-            select(AuthToken, User).join(User, User.id == AuthToken.user_id).where(AuthToken.token_hash == token_hash)
-        ).first()
+    # one indexed lookup (unique token_hash) of just the columns needed, prebuilt statement,
+    # no ORM objects: this runs on every authenticated request
+    with db.get_engine().connect() as conn:
+        row = conn.execute(_TOKEN_LOOKUP, {"h": token_hash}).first()
     if row is None:
         raise Unauthorized(SESSION_INVALID)
-    tok, user = row
-    if tok.revoked_at is not None or tok.expires_at <= utcnow() or not user.is_active:
+    user_id, role, locale, timezone, is_active, revoked_at, expires_at = row
+    if revoked_at is not None or expires_at <= utcnow() or not is_active:
         raise Unauthorized(SESSION_INVALID)
-    assert user.id is not None
-    return Authenticated(Actor(id=user.id, role=user.role, locale=user.locale, timezone=user.timezone), token_hash)
+    return Authenticated(Actor(id=user_id, role=role, locale=locale, timezone=timezone), token_hash)
+
+
+_TOKEN_LOOKUP = (
+    sa_select(User.id, User.role, User.locale, User.timezone, User.is_active, AuthToken.revoked_at,  # type: ignore[arg-type]
+              AuthToken.expires_at)
+    .join(User, User.id == AuthToken.user_id)  # type: ignore[arg-type]
+    .where(AuthToken.token_hash == bindparam("h"))
+)
 
 
 def revoke_all(session: Session, *, user_id: int, keep_token_hash: str | None = None) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import math
 import zoneinfo
 from collections import defaultdict
@@ -30,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, and_, cast, func, or_
+from sqlalchemy import BigInteger, Integer, and_, bindparam, case, cast, func, literal, or_, union_all
 from sqlmodel import Session, select
 
 from booking_app import db
@@ -43,7 +44,7 @@ from booking_app.models import (
     Booking,
     EventSession,
 )
-from booking_app.models.base import utcnow
+from booking_app.models.base import UTCDateTime, utcnow
 from booking_app.services.actors import Actor
 from booking_app.services.errors import InvalidInput, NotAvailable
 
@@ -443,62 +444,175 @@ class SlotShape:
     session_id: int | None
 
 
+def _check_window(b: Bookable, start: dt.datetime, now: dt.datetime) -> None:
+    if start < now:
+        raise NotAvailable(N_("This time is in the past."))
+    if start < now + dt.timedelta(minutes=b.min_notice_minutes):
+        raise NotAvailable(N_("This service must be booked at least {minutes} minutes in advance."),
+                           minutes=b.min_notice_minutes)
+    if start > now + dt.timedelta(days=b.max_advance_days):
+        raise NotAvailable(N_("This service cannot be booked more than {days} days in advance."),
+                           days=b.max_advance_days)
+
+
+def _tz(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)  # cached by zoneinfo itself
+
+
+# --- prebuilt statements of the booking hot path ------------------------------------------
+# Built once with bind parameters and reused: building SQLAlchemy expressions per request cost
+# more CPU than executing them. Parameters: bid (bookable), pid (provider), now, lo/hi (the
+# index-friendly start_at bounds), a/z (the block), sid (session), excl (booking to leave out).
+
+_P_NOW = bindparam("now", type_=UTCDateTime())
+
+
+def _active_p():
+    return active_clause(_P_NOW)
+
+
+def _usage_cols_p(*, expired_holds: bool) -> list:
+    """Aggregates over the competing bookings (rows pre-filtered by overlap): seats of our
+    bookable's active bookings; 1 if an active booking of another service of the provider
+    overlaps; [1 if an expired, not yet swept hold of ours overlaps]."""
+    own = Booking.bookable_id == bindparam("bid")
+    cols = [
+        func.coalesce(func.sum(case((and_(own, _active_p()), Booking.quantity), else_=0)), 0),
+        func.coalesce(func.max(case((and_(Booking.bookable_id != bindparam("bid"), _active_p()), 1), else_=0)), 0),
+    ]
+    if expired_holds:
+        cols.append(func.coalesce(func.max(case((and_(
+            own, Booking.status == "pending", Booking.hold_expires_at <= _P_NOW), 1), else_=0)), 0))  # type: ignore[operator]
+    return cols
+
+
+@functools.lru_cache(maxsize=None)
+def _usage_stmt(*, service: bool, by_session: bool, exclude: bool, expired_holds: bool):
+    if by_session:
+        cond = [Booking.bookable_id == bindparam("bid"), Booking.session_id == bindparam("sid")]
+    else:
+        if service:  # the provider's services share the provider's time
+            services = select(Bookable.id).where(Bookable.provider_id == bindparam("pid"), Bookable.kind == "service")
+            scope = and_(Booking.provider_id == bindparam("pid"), Booking.bookable_id.in_(services))  # type: ignore[attr-defined]
+        else:
+            scope = Booking.bookable_id == bindparam("bid")
+        cond = [scope, Booking.start_at >= bindparam("lo", type_=UTCDateTime()),
+                Booking.start_at < bindparam("hi", type_=UTCDateTime()),
+                Booking.block_start_at < bindparam("z", type_=UTCDateTime()),
+                Booking.block_end_at > bindparam("a", type_=UTCDateTime())]
+    cond.append(Booking.status.in_(ACTIVE_STATUSES))  # type: ignore[attr-defined]
+    if exclude:
+        cond.append(Booking.id != bindparam("excl"))
+    return select(*_usage_cols_p(expired_holds=expired_holds)).where(*cond)
+
+
+def _usage_params(b: Bookable, shape: "SlotShape", now: dt.datetime, exclude_booking_id: int | None) -> dict:
+    return {"bid": b.id, "pid": b.provider_id, "now": now, "sid": shape.session_id,
+            "lo": shape.block_start - _LOOKBACK, "hi": shape.block_end + _LOOKAHEAD,
+            "a": shape.block_start, "z": shape.block_end, "excl": exclude_booking_id}
+
+
+def _usage(s: Session, b: Bookable, shape: "SlotShape", now: dt.datetime, *, exclude_booking_id: int | None = None,
+           expired_holds: bool = False) -> tuple[int, bool]:
+    """(seats used by competing active bookings, expired holds overlap) in one query."""
+    stmt = _usage_stmt(service=b.kind == "service", by_session=shape.session_id is not None,
+                       exclude=exclude_booking_id is not None, expired_holds=expired_holds)
+    own, other, *expired = s.connection().execute(stmt, _usage_params(b, shape, now, exclude_booking_id)).one()
+    # a booking of the provider's other service overlapping the block takes the whole capacity
+    return (shape.capacity if other else int(own or 0)), bool(expired and expired[0])
+
+
+@functools.lru_cache(maxsize=None)
+def _event_stmt():
+    closed = select(AvailabilityException.id).where(
+        AvailabilityException.bookable_id == bindparam("bid"), AvailabilityException.date == bindparam("day"),
+        AvailabilityException.closed == True).exists()  # noqa: E712
+    used = (select(*_usage_cols_p(expired_holds=False)[:1]).where(
+        Booking.bookable_id == bindparam("bid"), Booking.session_id == EventSession.id,
+        Booking.status.in_(ACTIVE_STATUSES))  # type: ignore[attr-defined]
+        .correlate(EventSession).scalar_subquery())
+    return select(EventSession.id, EventSession.start_at, EventSession.end_at, EventSession.capacity, closed, used).where(
+        EventSession.bookable_id == bindparam("bid"), EventSession.start_at == bindparam("start", type_=UTCDateTime()),
+        EventSession.is_cancelled == False)  # noqa: E712
+
+
+@functools.lru_cache(maxsize=None)
+def _hours_stmt():
+    """The weekly hours of one weekday and the exceptions of one date, in one query."""
+    R, E = AvailabilityRule, AvailabilityException
+    return union_all(
+        select(literal(0).label("exc"), literal(0).label("closed"), R.start_time, R.end_time).where(
+            R.bookable_id == bindparam("bid"), R.weekday == bindparam("wd")),
+        select(literal(1), cast(E.closed, Integer), E.start_time, E.end_time).where(
+            E.bookable_id == bindparam("bid"), E.date == bindparam("day")))
+
+
 def resolve_start(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime, *,
                   check_window: bool = True) -> SlotShape:
     """Check that `start` is a real slot start of `b` (grid start inside the open hours, or
     an event session start), outside the past/minimum notice and inside the maximum advance.
     Capacity is NOT checked here (the booking service re-counts under its lock).
     Raises NotAvailable otherwise."""
+    return _resolve(s, b, start, now, check_window=check_window, usage=False)[0]
+
+
+def resolve_start_with_usage(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime) -> tuple[SlotShape, int, bool]:
+    """`resolve_start` plus, in the same or one more query, the seats competing active
+    bookings take (`seats_used`) and whether expired, not yet swept holds overlap the block
+    (capacity-1 rooms/services only): (shape, seats used, expired holds). Two queries for
+    rooms/services (hours, then usage), one for events. Not authoritative on PostgreSQL:
+    the booking service re-counts under its lock."""
+    return _resolve(s, b, start, now, check_window=True, usage=True)
+
+
+def _resolve(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime, *, check_window: bool,
+             usage: bool) -> tuple[SlotShape, int, bool]:
     if check_window:
-        if start < now:
-            raise NotAvailable(N_("This time is in the past."))
-        if start < now + dt.timedelta(minutes=b.min_notice_minutes):
-            raise NotAvailable(N_("This service must be booked at least {minutes} minutes in advance."),
-                               minutes=b.min_notice_minutes)
-        if start > now + dt.timedelta(days=b.max_advance_days):
-            raise NotAvailable(N_("This service cannot be booked more than {days} days in advance."),
-                               days=b.max_advance_days)
-    tz = zoneinfo.ZoneInfo(b.timezone)
+        _check_window(b, start, now)
+    tz = _tz(b.timezone)
     local_day = start.astimezone(tz).date()
+    conn = s.connection()
     if b.kind == "event":
-        sess = s.exec(select(EventSession).where(EventSession.bookable_id == b.id, EventSession.start_at == start,
-                                                 EventSession.is_cancelled == False)).first()  # noqa: E712
-        if sess is None:
+        row = conn.execute(_event_stmt(), {"bid": b.id, "day": local_day, "start": start, "now": now}).first()
+        if row is None:
             raise NotAvailable(N_("This event has no session at that time."))
-        closed = s.exec(select(AvailabilityException.id).where(
-            AvailabilityException.bookable_id == b.id, AvailabilityException.date == local_day,
-            AvailabilityException.closed == True)).first()  # noqa: E712
-        if closed is not None:
+        if row[4]:
             raise NotAvailable(N_("This day is closed."))
-        return SlotShape(sess.start_at, sess.end_at, sess.start_at, sess.end_at, sess.capacity, sess.id)
+        shape = SlotShape(row[1], row[2], row[1], row[2], row[3], row[0])
+        return shape, (int(row[5] or 0) if usage else 0), False
     dur = dt.timedelta(minutes=b.duration_minutes)
-    rules = s.exec(select(AvailabilityRule).where(AvailabilityRule.bookable_id == b.id,
-                                                  AvailabilityRule.weekday == local_day.weekday())).all()
-    excs = s.exec(select(AvailabilityException).where(AvailabilityException.bookable_id == b.id,
-                                                      AvailabilityException.date == local_day)).all()
+    hours = conn.execute(_hours_stmt(), {"bid": b.id, "wd": local_day.weekday(), "day": local_day}).all()
     rules_by_wd: dict[int, list] = defaultdict(list)
-    for r in rules:
-        rules_by_wd[r.weekday].append((r.start_time, r.end_time))
     excs_by_date: dict[dt.date, list] = defaultdict(list)
-    for e in excs:
-        excs_by_date[e.date].append((e.closed, e.start_time, e.end_time))
+    for exc, closed_flag, st, en in hours:
+        if exc:
+            excs_by_date[local_day].append((bool(closed_flag), _as_time(st), _as_time(en)))
+        else:
+            rules_by_wd[local_day.weekday()].append((_as_time(st), _as_time(en)))
     for r_start, r_end in open_ranges(local_day, tz, rules_by_wd, excs_by_date):
         if r_start <= start and start + dur <= r_end and (start - r_start) % dur == dt.timedelta(0):
-            return SlotShape(start, start + dur,
-                             start - dt.timedelta(minutes=b.buffer_before_minutes),
-                             start + dur + dt.timedelta(minutes=b.buffer_after_minutes), b.capacity, None)
+            shape = SlotShape(start, start + dur,
+                              start - dt.timedelta(minutes=b.buffer_before_minutes),
+                              start + dur + dt.timedelta(minutes=b.buffer_after_minutes), b.capacity, None)
+            if not usage:
+                return shape, 0, False
+            used, expired = _usage(s, b, shape, now, expired_holds=b.capacity == 1)
+            return shape, used, expired
     raise NotAvailable(N_("This time is not one of the available slots."))
+
+
+def _as_time(value: Any) -> dt.time | None:
+    """A TIME column read through UNION ALL (SQLite hands back the stored text)."""
+    if value is None or isinstance(value, dt.time):
+        return value
+    return dt.time.fromisoformat(str(value))
 
 
 def seats_used(s: Session, b: Bookable, shape: SlotShape, now: dt.datetime, *,
                exclude_booking_id: int | None = None) -> int:
-    """Seats taken by competing active bookings (one query). A booking of the provider's
-    other service overlapping the block takes the whole capacity."""
-    occ = load_occupants(s, b, shape.block_start, shape.block_end, now,
-                         exclude_booking_id=exclude_booking_id, session_id=shape.session_id)
-    if any(o.bookable_id != b.id for o in occ):
-        return shape.capacity
-    return sum(o.quantity for o in occ)
+    """Seats taken by competing active bookings (one aggregate query). A booking of the
+    provider's other service overlapping the block takes the whole capacity."""
+    return _usage(s, b, shape, now, exclude_booking_id=exclude_booking_id)[0]
 
 
 def bookings_outside_hours(b: Bookable, rules: Sequence[AvailabilityRule], exceptions: Sequence[AvailabilityException],

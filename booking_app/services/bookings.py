@@ -6,10 +6,18 @@ Never oversell (ARCHITECTURE.md, "No double booking"):
   fails fast when a plain count already shows the slot full (no write, no lock),
   writes its rows (booking, audit, outbox, idempotency record), then takes a
   transaction-scoped advisory lock on the capacity it consumes and re-counts the competing
-  active bookings from the source of truth before committing. Under the lock there are
-  only three round trips: lock, re-count, COMMIT. Because every transaction inserts before
-  it counts and the counts are serialised by the lock, a later transaction always sees the
-  earlier one's committed row; the earlier one never needed to see the later one.
+  active bookings from the source of truth before committing. Lock, re-count and COMMIT
+  are three statements sent in one round trip (psycopg pipeline; the count's snapshot is
+  taken after the lock is granted; a count that doesn't fit aborts the transaction, so the
+  COMMIT is skipped), so the lock is never held across a client round trip. Because every transaction inserts before it counts and the
+  counts are serialised by the lock, a later transaction always sees the earlier one's
+  committed row; the earlier one never needed to see the later one.
+- The booking hot path (`book`) is 7 round trips on PostgreSQL for an event session (8 for
+  rooms/services): BEGIN; bookable + provider + customer with the SET LOCAL folded in; the
+  slot check with the seats already used (rooms/services: the day's hours, then the seats
+  and any expired hold in the way); the booking INSERT; one multi-row outbox INSERT; the audit INSERT (+ the idempotency record);
+  lock + re-count + COMMIT. Its statements are prebuilt (building SQLAlchemy expressions per
+  request cost more CPU than running them) and the rows are written with Core inserts.
   Lock key: (1, bookable id) for rooms and events, (2, provider id) for services (a
   provider's services share the provider's time). Keys are taken in sorted order.
 - Capacity-1 rooms/services also have a database backstop: an exclusion constraint on
@@ -26,6 +34,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -35,9 +44,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, text
+import psycopg
+from sqlalchemy import bindparam, func, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from booking_app import db
@@ -45,6 +56,7 @@ from booking_app.config import get_settings
 from booking_app.i18n import N_
 from booking_app.models import (
     ACTIVE_STATUSES,
+    AuditEvent,
     Bookable,
     Booking,
     BookingStatus,
@@ -56,7 +68,15 @@ from booking_app.models import (
 from booking_app.models.base import utcnow
 from booking_app.services import audit, outbox, validation
 from booking_app.services.actors import Actor
-from booking_app.services.availability import SlotShape, is_active, resolve_start, seats_used
+from booking_app.services.availability import (
+    _LOOKAHEAD,
+    _LOOKBACK,
+    SlotShape,
+    is_active,
+    resolve_start,
+    resolve_start_with_usage,
+    seats_used,
+)
 from booking_app.services.catalog import _int, parse_aware_datetime, parse_date
 from booking_app.services.errors import (
     Busy,
@@ -213,12 +233,15 @@ def _sqlite_turn() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _transaction() -> Iterator[Session]:
+def _transaction(*, set_lock_timeout: bool = True) -> Iterator[Session]:
     """A unit of work whose lock waits are bounded; lock trouble → Busy, an exclusion
-    constraint violation (the PostgreSQL backstop) → NotAvailable."""
+    constraint violation (the PostgreSQL backstop) → NotAvailable. `set_lock_timeout=False`:
+    the caller bounds lock waits itself in its first statement, before any lock is taken
+    (saves a round trip)."""
     try:
         with _sqlite_turn(), db.unit_of_work() as s:
-            db.set_local_lock_timeout(s)
+            if set_lock_timeout:
+                db.set_local_lock_timeout(s)
             yield s
     except OperationalError as exc:
         if _is_busy(exc):
@@ -244,22 +267,107 @@ def _lock(s: Session, *keys: tuple[int, int]) -> None:
     already holds the single write lock since BEGIN IMMEDIATE)."""
     if not _LOCKING or not db.is_postgres(s):
         return
+    conn = s.connection()
     for a, b in sorted(set(keys)):
-        s.exec(text("SELECT pg_advisory_xact_lock(:a, :b)").bindparams(a=a, b=b))  # type: ignore[call-overload]
+        conn.execute(_LOCK_SQL, {"a": a, "b": b})
+
+
+_LOCK_SQL = text("SELECT pg_advisory_xact_lock(:a, :b)")
+
+# The re-count of availability.seats_used in plain PostgreSQL SQL, for the pipeline below.
+_PG_ACTIVE = ("status IN ('pending', 'confirmed') AND id <> %(excl)s AND (status = 'confirmed' OR "
+              "hold_expires_at IS NULL OR hold_expires_at > %(now)s)")
+_PG_RECOUNT_SESSION = ("SELECT coalesce(sum(quantity), 0) AS own, 0 AS other FROM bookings "
+                       "WHERE bookable_id = %(bid)s AND session_id = %(sid)s AND " + _PG_ACTIVE)
+_PG_RECOUNT_BLOCK = ("SELECT coalesce(sum(CASE WHEN bookable_id = %(bid)s THEN quantity ELSE 0 END), 0) AS own, "
+                     "coalesce(max(CASE WHEN bookable_id <> %(bid)s THEN 1 ELSE 0 END), 0) AS other FROM bookings "
+                     "WHERE {scope} AND start_at >= %(lo)s AND start_at < %(hi)s "
+                     "AND block_start_at < %(z)s AND block_end_at > %(a)s AND " + _PG_ACTIVE)
+_PG_SCOPE_BOOKABLE = "bookable_id = %(bid)s"
+_PG_SCOPE_PROVIDER = ("provider_id = %(pid)s AND bookable_id IN "
+                      "(SELECT id FROM bookables WHERE provider_id = %(pid)s AND kind = 'service')")
+# Seats used (a booking of the provider's other service overlapping takes them all); when
+# ours don't fit, the division by zero aborts the transaction, so the COMMIT queued behind
+# it in the pipeline is skipped and nothing is written.
+_PG_CHECK = ("SELECT used, 1 / (CASE WHEN used + %(q)s > %(cap)s THEN 0 ELSE 1 END) FROM "
+             "(SELECT CASE WHEN other > 0 THEN %(cap)s ELSE own END AS used FROM ({recount}) r) x")
+_PG_CHECK_SESSION = _PG_CHECK.format(recount=_PG_RECOUNT_SESSION)
+_PG_CHECK_ROOM = _PG_CHECK.format(recount=_PG_RECOUNT_BLOCK.format(scope=_PG_SCOPE_BOOKABLE))
+_PG_CHECK_SERVICE = _PG_CHECK.format(recount=_PG_RECOUNT_BLOCK.format(scope=_PG_SCOPE_PROVIDER))
+_PG_BUSY_STATES = ("55P03", "40P01", "40001", "57014")
+
+
+def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity: int, booking_id: int,
+                            now: dt.datetime) -> None:
+    """PostgreSQL: advisory lock, re-count, COMMIT — sent together in one round trip (psycopg
+    pipeline), so the lock is held only while the server runs them, never across a client
+    round trip (on a busy machine each one costs scheduling delays, and the lock holder's
+    delays are everyone's on a hot slot).
+
+    They stay separate statements: under READ COMMITTED every statement takes its own
+    snapshot, so the count, which the server runs only once the lock is granted, sees every
+    booking committed by the lock's previous holders. When ours doesn't fit, the count
+    statement fails (division by zero, see _PG_CHECK), the transaction is aborted and the
+    queued COMMIT is skipped → NotAvailable, nothing written. On success the transaction is
+    committed here; the unit of work's own commit is then a no-op (the connection is idle).
+    Callers do nothing after this but return."""
+    a, k = lock_key(b)
+    if shape.session_id is not None:
+        sql = _PG_CHECK_SESSION
+    else:
+        sql = _PG_CHECK_SERVICE if b.kind == "service" else _PG_CHECK_ROOM
+    params = {"bid": b.id, "pid": b.provider_id, "sid": shape.session_id, "excl": booking_id, "now": now,
+              "lo": shape.block_start - _LOOKBACK, "hi": shape.block_end + _LOOKAHEAD,
+              "a": shape.block_start, "z": shape.block_end, "q": quantity, "cap": shape.capacity}
+    s.flush()  # nothing may be left for after the COMMIT below
+    pg = s.connection().connection.driver_connection
+    try:
+        with pg.pipeline():
+            pg.execute("SELECT pg_advisory_xact_lock(%s, %s)", (a, k))
+            pg.execute(sql, params)
+            pg.execute("COMMIT")
+    except psycopg.errors.DivisionByZero:
+        raise _NoFit() from None
+    except psycopg.Error as exc:
+        if getattr(exc, "sqlstate", None) in _PG_BUSY_STATES:
+            raise Busy(retry_after=1) from None
+        raise
+
+
+class _NoFit(Exception):
+    """The re-count under the lock found the seats taken (the transaction is aborted)."""
 
 
 def _recount_or_fail(s: Session, b: Bookable, shape: SlotShape, quantity: int, booking_id: int,
                      now: dt.datetime) -> None:
-    """Under the lock: the competing active bookings + ours must fit."""
+    """Under the lock: the competing active bookings + ours must fit. On PostgreSQL this
+    also commits (see _pg_lock_recount_commit): call it last in the transaction."""
     if _RACE_HOOK is not None:
         _RACE_HOOK()
-    _lock(s, lock_key(b))
-    used = seats_used(s, b, shape, now, exclude_booking_id=booking_id)
-    if used + quantity > shape.capacity:
-        remaining = max(shape.capacity - used, 0)
-        if remaining and quantity > 1:
-            raise NotAvailable(N_("Only {remaining} seats are left at that time."), remaining=remaining)
-        raise NotAvailable()
+    if _LOCKING and db.is_postgres(s):
+        try:
+            _pg_lock_recount_commit(s, b, shape, quantity, booking_id, now)
+            return
+        except _NoFit:
+            used = _seats_left_for_message(b, shape, quantity, booking_id, now)
+    else:
+        _lock(s, lock_key(b))
+        used = seats_used(s, b, shape, now, exclude_booking_id=booking_id)
+        if used + quantity <= shape.capacity:
+            return
+    remaining = max(shape.capacity - used, 0)
+    if remaining and quantity > 1:
+        raise NotAvailable(N_("Only {remaining} seats are left at that time."), remaining=remaining)
+    raise NotAvailable()
+
+
+def _seats_left_for_message(b: Bookable, shape: SlotShape, quantity: int, booking_id: int, now: dt.datetime) -> int:
+    """After a failed re-count (its transaction is aborted): the seats used, read again for
+    the "only N seats left" message, which only a multi-seat request shows."""
+    if quantity <= 1:
+        return shape.capacity
+    with db.read_session() as rs:
+        return seats_used(rs, b, shape, now, exclude_booking_id=booking_id)
 
 
 def _sweep_overlapping_holds(s: Session, b: Bookable, shape: SlotShape, now: dt.datetime,
@@ -295,7 +403,8 @@ def _expire(s: Session, bk: Booking, now: dt.datetime) -> None:
 # ---------------------------------------------------------------------------------------
 
 def _new_reference() -> str:
-    return "".join(secrets.choice(_REF_ALPHABET) for _ in range(8))
+    # one urandom call; 256 is a multiple of the 32-letter alphabet, so every letter is equally likely
+    return "".join(_REF_ALPHABET[x % 32] for x in secrets.token_bytes(8))
 
 
 def _guest_fields(guest: Any) -> tuple[str, str, str | None]:
@@ -467,23 +576,26 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
           guest: tuple[str | None, str | None, str | None], method: str | None, key: str | None, scope: str,
           req_hash: str, now: dt.datetime) -> BookingView:
     settings = get_settings()
-    with _transaction() as s:
-        b = s.get(Bookable, service_id)
+    customer_id = actor.id if actor.id is not None and guest[1] is None else None
+    with _transaction(set_lock_timeout=False) as s:
+        # one query: the bookable, its provider and the booking customer. The users stay
+        # referenced until commit, so the outbox finds them in the session (no re-reads).
+        b, provider, user = _load_bookable_and_people(s, service_id, customer_id)
         if b is None or not b.is_active:
             raise NotFound(N_("This service does not exist."))
-        shape = resolve_start(s, b, start_at, now)
+        shape, used, expired_holds = resolve_start_with_usage(s, b, start_at, now)
         if quantity > shape.capacity:
             raise InvalidInput(N_("At most {max} seats can be booked at once."), field="quantity", max=shape.capacity)
         # fast fail without writing anything (authoritative on SQLite, whose write lock we
         # hold; on PostgreSQL the re-count under the advisory lock below decides)
-        if seats_used(s, b, shape, now) + quantity > shape.capacity:
+        if used + quantity > shape.capacity:
             raise NotAvailable()
-        _sweep_overlapping_holds(s, b, shape, now)
+        if expired_holds:
+            _sweep_overlapping_holds(s, b, shape, now)
         price = b.price_cents * quantity
         confirmed = price == 0 or method == "on_site" or (method is None and not settings.stripe_enabled)
         user_locale = actor.locale
-        if actor.id is not None and guest[1] is None:
-            user = s.get(User, actor.id)
+        if customer_id is not None:
             if user is None or not user.is_active:
                 raise Unauthorized()
             user_locale = user.locale or actor.locale
@@ -497,19 +609,57 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
             hold_expires_at=None if confirmed else now + dt.timedelta(minutes=settings.hold_minutes),
             price_cents=price, currency=b.currency, notes=notes, created_at=now, updated_at=now,
         )
-        s.add(bk)
-        s.flush()
-        audit.record(s, actor_id=actor.id, action="booking.created", entity="booking", entity_id=bk.id,
-                     data={"bookable_id": b.id, "start": bk.start_at.isoformat(), "quantity": quantity,
-                           "status": bk.status, "payment_method": method})
+        # Core inserts from prebuilt statements (the ORM unit of work cost more CPU than the
+        # round trips): the booking, its outbox rows, the audit event, the idempotency record.
+        # `bk` stays a plain (transient) object: nothing below adds it to the session.
+        conn = s.connection()
+        bk.id = conn.execute(_INSERT_BOOKING, {c: getattr(bk, c) for c in _BOOKING_COLUMNS}).scalar_one()
         outbox.booking_event(s, booking=bk, event="booking_confirmed" if confirmed else "booking_pending",
                              extra={"actor_id": actor.id})
+        conn.execute(_INSERT_AUDIT, {"actor_id": actor.id, "action": "booking.created", "entity": "booking",
+                                     "entity_id": str(bk.id), "at": utcnow(),
+                                     "data": {"bookable_id": b.id, "start": bk.start_at.isoformat(),
+                                              "quantity": quantity, "status": bk.status, "payment_method": method}})
         if key is not None:
-            s.add(IdempotencyRecord(scope=scope[:100], key=key, request_hash=req_hash, resource_id=bk.id,
-                                    status_code=201))
-        s.flush()
+            conn.execute(_INSERT_IDEMPOTENCY, {"scope": scope[:100], "key": key, "request_hash": req_hash,
+                                               "resource_id": bk.id, "status_code": 201,
+                                               "created_at": utcnow()})
         _recount_or_fail(s, b, shape, quantity, bk.id, now)  # type: ignore[arg-type]
+        del provider, user
         return _view(bk, b)
+
+
+_BOOKING_COLUMNS = tuple(c.key for c in Booking.__table__.columns if c.key != "id")  # type: ignore[attr-defined]
+_INSERT_BOOKING = Booking.__table__.insert().returning(Booking.__table__.c.id)  # type: ignore[attr-defined]
+_INSERT_AUDIT = AuditEvent.__table__.insert()  # type: ignore[attr-defined]
+_INSERT_IDEMPOTENCY = IdempotencyRecord.__table__.insert()  # type: ignore[attr-defined]
+
+
+def _load_bookable_and_people(s: Session, service_id: int,
+                              customer_id: int | None) -> tuple[Bookable | None, User | None, User | None]:
+    """(bookable, its provider, the customer) in one query; (None, None, None) when unknown.
+    On PostgreSQL the same statement sets the transaction's lock_timeout (`SET LOCAL`)."""
+    pg = db.is_postgres(s)
+    params: dict[str, Any] = {"sid": service_id, "cid": customer_id}
+    if pg:
+        params["lt"] = f"{int(get_settings().db_lock_timeout_ms)}ms"
+    row = s.exec(_people_stmt(pg), params=params).first()  # type: ignore[call-overload]
+    if row is None:  # (no row: the SET LOCAL did not run either; the caller stops here)
+        return None, None, None
+    return row[0], row[1], row[2]
+
+
+@functools.lru_cache(maxsize=2)
+def _people_stmt(pg: bool):
+    provider = aliased(User, name="provider")
+    customer = aliased(User, name="customer")
+    cols: list[Any] = [Bookable, provider, customer]
+    if pg:
+        cols.append(func.set_config("lock_timeout", bindparam("lt"), True))
+    return (select(*cols)
+            .outerjoin(provider, provider.id == Bookable.provider_id)  # type: ignore[arg-type]
+            .outerjoin(customer, customer.id == bindparam("cid"))  # type: ignore[arg-type]
+            .where(Bookable.id == bindparam("sid")))
 
 
 # ---------------------------------------------------------------------------------------

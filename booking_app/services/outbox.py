@@ -85,6 +85,24 @@ def enqueue(
     return session.get(Notification, new_id) if new_id is not None else None
 
 
+def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> int:
+    """`enqueue` for several rows in one `INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING`
+    (one round trip, no read-back). Each row has enqueue's keyword arguments. Returns how
+    many were new."""
+    if not rows:
+        return 0
+    now = utcnow()
+    values = [dict(channel=r["channel"], to=r["to"], template=r["template"], locale=r["locale"],
+                   context=_jsonable(r["context"]), dedupe_key=r["dedupe_key"], booking_id=r.get("booking_id"),
+                   user_id=r.get("user_id"), status=NotificationStatus.pending.value, attempts=0,
+                   next_attempt_at=r.get("next_attempt_at") or now, created_at=now) for r in rows]
+    stmt = (_insert(session)(Notification.__table__)  # type: ignore[attr-defined]
+            .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Notification.__table__.c.id))  # type: ignore[attr-defined]
+    session.flush()  # like an ORM statement would (rows it may refer to are written first)
+    # executemany: SQLAlchemy sends one multi-row INSERT ("insertmanyvalues") from a cached statement
+    return len(session.connection().execute(stmt, values).all())
+
+
 def _insert(session: Session):
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -285,11 +303,7 @@ def schedule_reminders(session: Session, booking: Booking, bookable: Bookable | 
                        *, now: dt.datetime | None = None) -> int:
     """Queue the reminders of a confirmed booking (after cancelling outdated ones)."""
     bookable = bookable or session.get(Bookable, booking.bookable_id)
-    count = 0
-    for row in expected_reminders(session, booking, bookable, now=now or utcnow()):
-        if enqueue(session, **row) is not None:
-            count += 1
-    return count
+    return enqueue_many(session, expected_reminders(session, booking, bookable, now=now or utcnow()))
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -314,11 +328,13 @@ def booking_event(session: Session, *, booking: Booking, event: str, extra: dict
 
     if event in ("booking_rescheduled", "booking_cancelled", "booking_completed", "booking_no_show"):
         cancel_pending_reminders(session, booking.id, reason=f"superseded: {event}")
+    rows: list[dict[str, Any]] = []  # inserted together at the end (one round trip)
     if event in ("booking_confirmed", "booking_rescheduled"):
-        schedule_reminders(session, booking, bookable)
+        rows.extend(expected_reminders(session, booking, bookable, now=utcnow()))
 
     customer_template, with_sms, provider_template = _EVENT_MESSAGES[event]
     if customer_template is None:
+        enqueue_many(session, rows)
         return
     base = booking_snapshot(session, booking, bookable)
     actor_id = extra.pop("actor_id", None)
@@ -327,20 +343,21 @@ def booking_event(session: Session, *, booking: Booking, event: str, extra: dict
 
     customer = customer_of(session, booking, bookable)
     if customer.wants_email:
-        enqueue(session, channel="email", to=customer.email or "", template=customer_template,
-                locale=customer.locale, context=_personal(base, customer), dedupe_key=f"email:{key}",
-                booking_id=booking.id, user_id=customer.user_id)
+        rows.append(dict(channel="email", to=customer.email or "", template=customer_template,
+                         locale=customer.locale, context=_personal(base, customer), dedupe_key=f"email:{key}",
+                         booking_id=booking.id, user_id=customer.user_id))
     if with_sms and customer.wants_sms:
-        enqueue(session, channel="sms", to=customer.phone or "", template=customer_template,
-                locale=customer.locale, context=_personal(base, customer), dedupe_key=f"sms:{key}",
-                booking_id=booking.id, user_id=customer.user_id)
+        rows.append(dict(channel="sms", to=customer.phone or "", template=customer_template,
+                         locale=customer.locale, context=_personal(base, customer), dedupe_key=f"sms:{key}",
+                         booking_id=booking.id, user_id=customer.user_id))
     provider = provider_of(session, booking)
     provider_base = {k: v for k, v in base.items() if k != "manage_url"}
     if (provider_template and provider is not None and provider.wants_email
             and (actor_id is None or actor_id != provider.user_id)):
-        enqueue(session, channel="email", to=provider.email or "", template=provider_template,
-                locale=provider.locale, context=_personal(provider_base, provider), dedupe_key=f"email:provider:{key}",
-                booking_id=booking.id, user_id=provider.user_id)
+        rows.append(dict(channel="email", to=provider.email or "", template=provider_template,
+                         locale=provider.locale, context=_personal(provider_base, provider),
+                         dedupe_key=f"email:provider:{key}", booking_id=booking.id, user_id=provider.user_id))
+    enqueue_many(session, rows)
 
 
 def payment_event(session: Session, *, booking: Booking, event: str, amount_cents: int, currency: str,
