@@ -16,7 +16,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, delete, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, func, select, update
 
@@ -239,3 +239,21 @@ def confirm_password_reset(*, token: str, new_password: str) -> None:
         ratelimit.clear(s, f"login:account:{user.username.lower()}")
         ratelimit.clear(s, f"login:account:{user.email.lower()}")
         audit.record(s, actor_id=user.id, action="user.password_reset", entity="user", entity_id=user.id)
+
+
+#: how long dead credentials and counters are kept before the housekeeping job deletes them
+TOKEN_RETENTION = dt.timedelta(days=7)
+
+
+def purge_expired(*, now: dt.datetime | None = None) -> int:
+    """Delete tokens that expired or were revoked more than a week ago, used or expired
+    password-reset tokens of the same age, and rate-limit events older than any window.
+    Repeat-safe; returns how many rows went."""
+    cutoff = (now or utcnow()) - TOKEN_RETENTION
+    with db.unit_of_work() as s:
+        n = s.exec(delete(AuthToken).where(or_(AuthToken.expires_at < cutoff,  # type: ignore[call-overload]
+                                               AuthToken.revoked_at < cutoff))).rowcount or 0
+        n += s.exec(delete(PasswordResetToken).where(or_(PasswordResetToken.expires_at < cutoff,  # type: ignore[call-overload]
+                                                         PasswordResetToken.used_at < cutoff))).rowcount or 0
+        n += ratelimit.prune(s)
+    return n

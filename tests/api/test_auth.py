@@ -245,3 +245,29 @@ def test_concurrent_uses_of_one_reset_token_succeed_once(pg_db, fast_hash):
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["ok"] + ["rejected"] * 3
+
+
+def test_housekeeping_purges_dead_tokens_and_old_counters(sqlite_db):
+    """Expired/revoked tokens and old rate-limit events are deleted after a week; live ones stay."""
+    import datetime as dt
+
+    from sqlmodel import select
+
+    from booking_app import db
+    from booking_app.models import AuthToken, RateLimitEvent, utcnow
+    from booking_app.services import accounts, auth
+
+    user = accounts.create_user(username="keeper", email="keeper@example.com", password="a-long-enough-pass")
+    now = utcnow()
+    with db.unit_of_work() as s:
+        s.add(AuthToken(user_id=user.id, token_hash="a" * 64, expires_at=now - dt.timedelta(days=8)))
+        s.add(AuthToken(user_id=user.id, token_hash="b" * 64, expires_at=now + dt.timedelta(days=1),
+                        revoked_at=now - dt.timedelta(days=9)))
+        s.add(AuthToken(user_id=user.id, token_hash="c" * 64, expires_at=now + dt.timedelta(days=1)))
+        s.add(RateLimitEvent(key="login:ip:1.2.3.4", at=now - dt.timedelta(days=2)))
+        s.add(RateLimitEvent(key="login:ip:1.2.3.4", at=now))
+    assert auth.purge_expired() == 3
+    with db.read_session() as s:
+        assert [t.token_hash for t in s.exec(select(AuthToken)).all()] == ["c" * 64]
+        assert len(s.exec(select(RateLimitEvent)).all()) == 1
+    assert auth.purge_expired() == 0
