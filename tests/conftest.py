@@ -273,3 +273,10 @@ def client(db_url):
 
     with TestClient(create_api(), raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: the fast tests fail first, and Playwright's event loop (kept by
+    its sync API for the session) never surrounds the other tests."""
+    items.sort(key=lambda item: 1 if item.get_closest_marker("browser") else 0)

@@ -42,7 +42,9 @@ def test_metrics_endpoint_counts_requests(client):
     hist = (_value(text, "booking_http_request_duration_seconds_count", method="GET", route="/api/health")
             - _value(before, "booking_http_request_duration_seconds_count", method="GET", route="/api/health"))
     assert hist == 3
-    assert _value(text, "booking_http_request_duration_seconds_bucket", route="/api/health", le="+Inf") >= 3
+    assert (_value(text, "booking_http_request_duration_seconds_bucket", method="GET", route="/api/health", le="+Inf")
+            - _value(before, "booking_http_request_duration_seconds_bucket", method="GET", route="/api/health",
+                     le="+Inf")) == 3
     assert "booking_db_pool_size" in text and "booking_db_pool_checked_out" in text
     assert 'booking_job_lag_seconds{job="outbox_relay"} 0.0' in text
     assert 'booking_job_lag_seconds{job="hold_expiry"} 0.0' in text
@@ -120,7 +122,9 @@ def test_pool_gauges_follow_checked_out_connections(pg_db):
     with engine.connect(), engine.connect():
         stats = metrics.pool_stats()
         assert stats.checked_out == base + 2
-        assert stats.size == 10  # DB_POOL_SIZE default
+        from booking_app.config import get_settings
+
+        assert stats.size == get_settings().db_pool_size
         text = metrics.render_latest()[0].decode()
         assert _value(text, "booking_db_pool_checked_out") == base + 2
     assert metrics.pool_stats().checked_out == base

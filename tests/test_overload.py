@@ -29,6 +29,15 @@ from tests.test_scaleout import ApiProcess, guest_body, sql
 # --- the guard and the probes, in process ---------------------------------------------------
 
 
+def _run(coro):
+    """asyncio.run in a thread of its own: safe even when the test process already has a
+    running event loop in the main thread (Playwright's sync API keeps one)."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def _slow_app(started: asyncio.Event | None = None, release: asyncio.Event | None = None):
     async def app(scope, receive, send):
         if scope["type"] != "http":
@@ -61,7 +70,7 @@ def test_guard_sheds_over_the_cap_at_once_and_exempts_probes():
             done = await asyncio.gather(*held, *probes)
         return shed, shed_seconds, done
 
-    shed, shed_seconds, done = asyncio.run(main())
+    shed, shed_seconds, done = _run(main())
     assert shed_seconds < 0.5
     for r in shed:
         assert r.status_code == 503
@@ -88,7 +97,7 @@ def test_guard_off_with_zero(monkeypatch):
             release.set()
             return await asyncio.gather(*tasks)
 
-    assert {r.status_code for r in asyncio.run(main())} == {200}
+    assert {r.status_code for r in _run(main())} == {200}
 
 
 def test_max_inflight_setting_is_validated(monkeypatch):
@@ -236,7 +245,7 @@ def test_flood_of_clients_is_shed_quickly_never_hangs_never_oversells(small_serv
         results = [x for t in await asyncio.gather(*tasks) for x in t]
         return results, time.perf_counter() - t0, health
 
-    results, elapsed, health_status = asyncio.run(main())
+    results, elapsed, health_status = _run(main())
     statuses = collections.Counter(r[0] for r in results)
     slowest = max(r[1] for r in results)
     assert health_status == 200
