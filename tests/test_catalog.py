@@ -204,3 +204,85 @@ def test_search_by_date_means_a_free_slot_that_day(db_url):
                   guest={"name": "G", "email": "g2@example.com"}, now=NOW)
     assert catalog.search_bookables(date=day, now=NOW, kind="service")[1] == 0
     assert open_mon.id and svc2.id
+
+
+def _date_names(day, now, **kw):
+    items, total = catalog.search_bookables(date=day, now=now, **kw)
+    return [x.name for x in items], total
+
+
+def test_search_by_date_full_closed_holds_and_events(db_url):
+    from booking_app import db
+    from booking_app.models import Booking
+    from booking_app.services import availability
+
+    p = make_provider()
+    day = dt.date(2027, 2, 1)  # a Monday
+    at9 = dt.datetime(2027, 2, 1, 9, tzinfo=UTC)
+    one_hour = [{"weekday": 0, "start": "09:00", "end": "10:00"}]
+    full = make_bookable(p, name="R1 full room", capacity=2, weekly=one_hour)
+    for i in range(2):
+        bookings.book(actor=Actor.guest(), service_id=full.id, start=at9, guest={"name": "G", "email": f"f{i}@example.com"},
+                      now=NOW)
+    half = make_bookable(p, name="R2 half used", capacity=2, weekly=one_hour)
+    bookings.book(actor=Actor.guest(), service_id=half.id, start=at9, guest={"name": "G", "email": "h@example.com"}, now=NOW)
+    held = make_bookable(p, name="R3 held", weekly=one_hour, price_cents=500)
+    hold = bookings.book(actor=Actor.guest(), service_id=held.id, start=at9,
+                         guest={"name": "G", "email": "p@example.com"}, now=NOW)
+    with db.unit_of_work() as s:  # an unpaid card booking: a 10-minute hold (Stripe is off in tests)
+        row = s.get(Booking, hold.id)
+        row.status, row.hold_expires_at = "pending", NOW + dt.timedelta(minutes=10)
+        s.add(row)
+    make_bookable(p, name="R4 closed that date", weekly=one_hour, exceptions=[{"date": day.isoformat(), "closed": True}])
+    make_bookable(p, name="R5 closed on mondays", weekly=[{"weekday": 1, "start": "09:00", "end": "10:00"}])
+    make_bookable(p, name="R6 too far ahead", weekly=one_hour, max_advance_days=1)
+    make_bookable(p, name="R7 open", weekly=one_hour)
+    make_event(p, name="E1 session that day", sessions=[dt.datetime(2027, 2, 1, 18, tzinfo=UTC)])
+    make_event(p, name="E2 session another day", sessions=[dt.datetime(2027, 2, 2, 18, tzinfo=UTC)])
+    _ev, (sess,) = make_event(p, name="E3 full session", capacity=1, sessions=[dt.datetime(2027, 2, 1, 18, tzinfo=UTC)])
+    bookings.book(actor=Actor.guest(), service_id=_ev.id, start=sess.start, guest={"name": "G", "email": "e@example.com"},
+                  now=NOW)
+    make_event(p, name="E4 session on a closed date", sessions=[dt.datetime(2027, 2, 1, 18, tzinfo=UTC)],
+               exceptions=[{"date": day.isoformat(), "closed": True}])
+    # Tokyo: local 2027-02-01 18:00 is 09:00 UTC the same day; local 02-02 08:00 is 02-01 23:00 UTC
+    make_event(p, name="E5 Tokyo that local day", timezone="Asia/Tokyo", sessions=[dt.datetime(2027, 2, 1, 9, tzinfo=UTC)])
+    make_event(p, name="E6 Tokyo next local day", timezone="Asia/Tokyo", sessions=[dt.datetime(2027, 2, 1, 23, tzinfo=UTC)])
+    expected = ["E1 session that day", "E5 Tokyo that local day", "R2 half used", "R7 open"]
+    assert _date_names(day, NOW) == (expected, len(expected))
+    # the hold expires: its seat is free again
+    later = NOW + dt.timedelta(days=1)
+    assert _date_names(day, later) == (sorted(expected + ["R3 held"]), len(expected) + 1)
+    # the same answer as the slot engine, bookable by bookable
+    everything = catalog.search_bookables(limit=200)[0]
+    for b in everything:
+        has_slot = bool(availability.slots(bookable_id=b.id, date_from=day, date_to=day, now=NOW))
+        assert has_slot == (b.name in expected), b.name
+    assert _date_names(day, NOW, kind="event") == (expected[:2], 2)
+    assert _date_names(day, NOW, q="tokyo") == (["E5 Tokyo that local day"], 1)
+
+
+def test_search_by_date_pages_lazily_and_stays_exact(db_url, monkeypatch):
+    p = make_provider()
+    day = dt.date(2027, 2, 1)
+    one_hour = [{"weekday": 0, "start": "09:00", "end": "10:00"}]
+    made = [make_bookable(p, name=f"Room {i}", weekly=one_hour) for i in range(7)]
+    for i in (1, 4):  # full
+        bookings.book(actor=Actor.guest(), service_id=made[i].id, start=dt.datetime(2027, 2, 1, 9, tzinfo=UTC),
+                      guest={"name": "G", "email": f"g{i}@example.com"}, now=NOW)
+    free = [f"Room {i}" for i in (0, 2, 3, 5, 6)]
+    assert _date_names(day, NOW) == (free, 5)  # few candidates: exact total
+    monkeypatch.setattr(catalog, "EXACT_DATE_TOTAL_MAX", 2)  # force the lazy scan, in small chunks
+    monkeypatch.setattr(catalog, "DATE_CHUNK_MIN", 1)
+    first = _date_names(day, NOW, limit=2)
+    assert first[0] == free[:2] and len(free) <= first[1] < 7  # upper bound, only open bookables counted
+    seen, offset = [], 0
+    while True:
+        names, total = _date_names(day, NOW, limit=2, offset=offset)
+        assert total >= len(free) and total <= 7  # an upper bound that only counts open bookables
+        seen += names
+        if len(names) < 2:
+            break
+        offset += 2
+    assert seen == free and total == len(free)  # pages are exact; the last page knows the total
+    assert _date_names(day, NOW, limit=5) == (free, 5)
+    assert _date_names(day, NOW, limit=2, offset=10) == ([], 5)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import Integer, and_, any_, bindparam, func, or_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, select
 
 from booking_app import db
@@ -46,6 +47,10 @@ MAX_CANCEL_CUTOFF_HOURS = 365 * 24
 MAX_WEEKLY_RANGES = 7 * 24
 MAX_EXCEPTIONS = 1000
 MAX_PAGE = 200
+# date search: up to this many candidates open that day are all checked (exact total);
+# beyond, only until the page is full (total = upper bound, see _free_on_day)
+EXACT_DATE_TOTAL_MAX = 1000
+DATE_CHUNK_MIN = 64  # first chunk of the lazy scan: at least this many (then doubling, ≤ 800)
 
 KINDS = tuple(k.value for k in BookableKind)
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -494,7 +499,13 @@ def search_bookables(
     """Active bookables matching text (name/description/location), kind, location and — when
     `date` is given — having at least one free slot that day (in each bookable's timezone).
     `include_inactive` only works for admins (all) and providers (their own).
-    Returns (page of items ordered by name, total)."""
+    Returns (page of items ordered by name, total).
+
+    With `date`, candidates are checked lazily in order until the page is full, so `total`
+    is exact when at most EXACT_DATE_TOTAL_MAX bookables are open that day (or on the last
+    page); above that it is an upper bound that only over-counts fully booked bookables
+    (the items and offset paging are always exact; a page shorter than `limit` is the last).
+    """
     from booking_app.services import availability
 
     limit = _int(limit, field="limit", lo=1, hi=MAX_PAGE)
@@ -530,19 +541,150 @@ def search_bookables(
             total = s.exec(select(func.count()).select_from(Bookable).where(*filters)).one()
             rows = s.exec(select(Bookable).where(*filters).order_by(*order).offset(offset).limit(limit)).all()
         else:
-            # light rows (no ORM objects) for every candidate; full objects for the page only
-            cols = (Bookable.id, Bookable.provider_id, Bookable.kind, Bookable.timezone, Bookable.capacity,
-                    Bookable.duration_minutes, Bookable.buffer_before_minutes, Bookable.buffer_after_minutes,
-                    Bookable.min_notice_minutes, Bookable.max_advance_days)
-            candidates = s.exec(select(*cols).where(*filters).order_by(*order)).all()  # type: ignore[call-overload]
-            free = availability.bookables_with_free_slot(s, candidates, day, now=now)
-            matching = [c.id for c in candidates if c.id in free]
-            total = len(matching)
+            matching, total = _free_on_day(s, filters, order, day, now or utcnow(), need=offset + limit)
             page_ids = matching[offset:offset + limit]
             by_id = {b.id: b for b in s.exec(select(Bookable).where(Bookable.id.in_(page_ids))).all()} if page_ids else {}  # type: ignore[union-attr]
             rows = [by_id[i] for i in page_ids]
         names = _provider_names(s, [b.provider_id for b in rows])
         return [_view(b, names.get(b.provider_id, "")) for b in rows], int(total)
+
+
+# Columns compute_slots reads from a bookable (light rows, no ORM objects).
+_SLOT_COLS = (Bookable.id, Bookable.provider_id, Bookable.kind, Bookable.timezone, Bookable.capacity,
+              Bookable.duration_minutes, Bookable.buffer_before_minutes, Bookable.buffer_after_minutes,
+              Bookable.min_notice_minutes, Bookable.max_advance_days)
+
+
+def _in_ids(s: Session, column: Any, ids: Sequence[int]) -> Any:
+    """`column IN ids`; on PostgreSQL as `= ANY(array)`: one bind parameter instead of one
+    per id (rendering hundreds of parameters cost more than the query)."""
+    if db.is_postgres(s):
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+    return column.in_(ids)
+
+
+def _free_on_day(s: Session, filters: list[Any], order: tuple, day: dt.date, now: dt.datetime,
+                 *, need: int) -> tuple[list[int], int]:
+    """The bookables matching `filters` with at least one free slot on the local date `day`
+    (exactly what availability.slots() would say), scanned lazily in `order`.
+
+    → (ids of at least the first `need` matches in order — fewer when there are no more, total),
+    where `total` is exact when the scan reached the last candidate (always when there are at
+    most EXACT_DATE_TOTAL_MAX candidates open that day, and when fewer than `need` match, i.e.
+    on the last page) and otherwise an upper bound: the matches found plus the unchecked
+    candidates that are open that day (a weekly range on that weekday or an open date
+    exception, no closed one; events: a session near that day). It only over-counts
+    bookables that are full (or past notice/advance) that day; paging by offset stays exact.
+
+    Set-based: one SQL query lists the ids of the candidates open that day in `order`
+    (weekday/exception/session pre-filter); then, chunk by chunk until `need` matches are
+    found, one query for the chunk's columns and one each for their rules, exceptions,
+    sessions and competing active bookings (own; for services also the provider's other
+    services), grouped in Python, and `compute_slots(limit=1)` per
+    bookable. Bookables without a competing booking that day share the result of an
+    identical configuration (zone, notice, advance, duration, hours/sessions of the day):
+    exact, since the computation is a pure function of those values then.
+    """
+    from booking_app.services.availability import (
+        _LOOKAHEAD,
+        _LOOKBACK,
+        Occupant,
+        _booking_columns,
+        active_clause,
+        compute_slots,
+    )
+
+    R, E, S = AvailabilityRule, AvailabilityException, EventSession
+    # the local date `day` lies within [day 00:00 UTC - 14 h, day+1 00:00 UTC + 12 h] in any zone
+    wide_lo = dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc) - dt.timedelta(hours=15)
+    wide_hi = dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc) + dt.timedelta(days=1, hours=15)
+    run = s.connection().execute  # plain rows: the ORM layer costs more than the queries here
+    wd = day.weekday()
+    has_rule = select(R.bookable_id).where(R.weekday == wd)
+    has_open_exc = select(E.bookable_id).where(E.date == day, E.closed == False)  # noqa: E712
+    has_closed_exc = select(E.bookable_id).where(E.date == day, E.closed == True)  # noqa: E712
+    has_session = select(S.bookable_id).where(S.start_at >= wide_lo, S.start_at < wide_hi,  # type: ignore[operator]
+                                              S.is_cancelled == False)  # noqa: E712
+    can_open = and_(Bookable.id.not_in(has_closed_exc), or_(  # type: ignore[union-attr]
+        (Bookable.kind == "event") & Bookable.id.in_(has_session),  # type: ignore[union-attr]
+        (Bookable.kind != "event") & (Bookable.id.in_(has_rule) | Bookable.id.in_(has_open_exc)),  # type: ignore[union-attr]
+    ))
+    candidate_ids = list(run(select(Bookable.id).where(*filters, can_open).order_by(*order)).scalars())
+    n_candidates = len(candidate_ids)
+    # a slot's block reaches at most one buffer (≤ 1 day) beyond the day; the bookings whose
+    # block overlaps it start within the slot engine's look-back/look-ahead of that
+    buffer = dt.timedelta(minutes=MAX_BUFFER_MINUTES)
+    b_lo, b_hi = wide_lo - buffer - _LOOKBACK, wide_hi + buffer + _LOOKAHEAD
+    active = [Booking.status.in_(ACTIVE_STATUSES), active_clause(now),  # type: ignore[attr-defined]
+              Booking.start_at >= b_lo, Booking.start_at < b_hi]  # type: ignore[operator]
+    memo: dict[tuple, bool] = {}
+
+    def check(chunk: Sequence[Any]) -> list[int]:
+        ids = [b.id for b in chunk]
+        rules: dict[int, list[Any]] = {}
+        excs: dict[int, list[Any]] = {}
+        sessions: dict[int, list[Any]] = {}
+        for r in run(select(R.bookable_id, R.weekday, R.start_time, R.end_time).where(  # type: ignore[call-overload]
+                R.weekday == wd, _in_ids(s, R.bookable_id, ids)).order_by(R.bookable_id, R.start_time)).all():  # type: ignore[attr-defined]
+            rules.setdefault(r.bookable_id, []).append(r)
+        for e in run(select(E.bookable_id, E.date, E.closed, E.start_time, E.end_time).where(  # type: ignore[call-overload]
+                E.date == day, _in_ids(s, E.bookable_id, ids)).order_by(E.bookable_id, E.start_time)).all():  # type: ignore[attr-defined]
+            excs.setdefault(e.bookable_id, []).append(e)
+        event_ids = [b.id for b in chunk if b.kind == "event"]
+        if event_ids:
+            for x in run(select(S.id, S.bookable_id, S.start_at, S.end_at, S.capacity, S.is_cancelled).where(  # type: ignore[call-overload]
+                    S.start_at >= wide_lo, S.start_at < wide_hi, S.is_cancelled == False,  # type: ignore[operator]  # noqa: E712
+                    _in_ids(s, S.bookable_id, event_ids)).order_by(S.bookable_id, S.start_at)).all():  # type: ignore[attr-defined]
+                sessions.setdefault(x.bookable_id, []).append(x)
+        occ: dict[int, list[Any]] = {}
+        for bid, sid, bs, be, q in run(select(*_booking_columns(s)).where(
+                *active, _in_ids(s, Booking.bookable_id, ids))).all():  # type: ignore[attr-defined]
+            occ.setdefault(bid, []).append(Occupant(bid, sid, bs, be, q))
+        by_provider: dict[int, list[Any]] = {}
+        providers = sorted({b.provider_id for b in chunk if b.kind == "service"})
+        if providers:
+            services = select(Bookable.id).where(Bookable.kind == "service", _in_ids(s, Bookable.provider_id, providers))  # type: ignore[attr-defined]
+            for bid, sid, bs, be, q, pid in run(select(*_booking_columns(s), Booking.provider_id).where(
+                    *active, _in_ids(s, Booking.provider_id, providers), Booking.bookable_id.in_(services))).all():  # type: ignore[attr-defined]
+                by_provider.setdefault(pid, []).append(Occupant(bid, sid, bs, be, q))
+        found: list[int] = []
+        for b in chunk:
+            i = b.id
+            if b.kind == "service":
+                competitors = [o for o in by_provider.get(b.provider_id, ()) if o.bookable_id != i] + occ.get(i, [])
+            else:
+                competitors = occ.get(i, [])
+            day_rules, day_excs, day_sessions = rules.get(i, []), excs.get(i, []), sessions.get(i, [])
+            if competitors:
+                free = bool(compute_slots(b, date_from=day, date_to=day, now=now, rules=day_rules,
+                                          exceptions=day_excs, sessions=day_sessions, occupants=competitors, limit=1))
+            else:
+                # rows come ordered by start (SQL), so equal configurations give equal keys
+                key = (b.kind, b.timezone, b.min_notice_minutes, b.max_advance_days, b.duration_minutes,
+                       tuple((r.start_time, r.end_time) for r in day_rules),
+                       tuple((e.closed, e.start_time, e.end_time) for e in day_excs),
+                       tuple((x.start_at, x.end_at, x.capacity) for x in day_sessions))
+                hit = memo.get(key)
+                if hit is None:
+                    hit = memo[key] = bool(compute_slots(
+                        b, date_from=day, date_to=day, now=now, rules=day_rules, exceptions=day_excs,
+                        sessions=day_sessions, occupants=(), limit=1))
+                free = hit
+            if free:
+                found.append(i)
+        return found
+
+    matches: list[int] = []
+    exact = n_candidates <= EXACT_DATE_TOTAL_MAX
+    pos, size = 0, 800 if exact else max(need + need // 4, DATE_CHUNK_MIN)
+    while pos < n_candidates and (exact or len(matches) < need):
+        ids = candidate_ids[pos:pos + size]
+        rows = {r.id: r for r in run(select(*_SLOT_COLS).where(_in_ids(s, Bookable.id, ids))).all()}  # type: ignore[union-attr]
+        matches += check([rows[i] for i in ids if i in rows])
+        pos += len(ids)
+        size = min(size * 2, 800)  # bounded IN lists
+    total = len(matches) + max(n_candidates - pos, 0)
+    return matches, total
 
 
 # ---------------------------------------------------------------------------------------
