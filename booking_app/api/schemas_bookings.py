@@ -51,6 +51,8 @@ class BookingOut(ApiModel):
     cancel_reason: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    customer_name: str | None = Field(default=None, description="who booked (user's name or guest's name); "
+                                      "null where not loaded")
 
 
 class BookingPageOut(ApiModel):

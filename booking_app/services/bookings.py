@@ -135,10 +135,22 @@ class BookingView:
     updated_at: dt.datetime
     version: int
     sequence: int
+    # who booked: the user's full name (or username) and email, the guest's for guests; None
+    # where the caller did not load the user (only get_booking/list_bookings do)
+    customer_name: str | None = None
+    customer_email: str | None = None
 
 
-def _view(bk: Booking, b: Bookable, payment_status: str = "none") -> BookingView:
+def _view(bk: Booking, b: Bookable, payment_status: str = "none",
+          customer: tuple[str | None, str | None, str | None] | None = None) -> BookingView:
+    """`customer`: the booking user's (full_name, username, email) when loaded."""
     assert bk.id is not None
+    if bk.user_id is None:
+        c_name, c_email = bk.guest_name, bk.guest_email
+    elif customer is not None:
+        c_name, c_email = (customer[0] or customer[1] or None), customer[2]
+    else:
+        c_name = c_email = None
     return BookingView(
         id=bk.id, reference=bk.reference, service_id=bk.bookable_id, service_name=b.name, service_kind=b.kind,
         timezone=b.timezone, provider_id=bk.provider_id, session_id=bk.session_id, user_id=bk.user_id,
@@ -147,6 +159,7 @@ def _view(bk: Booking, b: Bookable, payment_status: str = "none") -> BookingView
         price_cents=bk.price_cents, currency=bk.currency, payment_status=payment_status, notes=bk.notes,
         refund_due_cents=bk.refund_due_cents, cancel_reason=bk.cancel_reason, cancelled_at=bk.cancelled_at,
         created_at=bk.created_at, updated_at=bk.updated_at, version=bk.version, sequence=bk.sequence,
+        customer_name=c_name, customer_email=c_email,
     )
 
 
@@ -892,7 +905,11 @@ def get_booking(*, actor: Actor, booking_id: int, manage_token: str | None = Non
         bk = s.get(Booking, booking_id) if isinstance(booking_id, int) and not isinstance(booking_id, bool) else None
         _access(actor, bk, manage_token)
         assert bk is not None
-        return _full_view(s, bk)
+        b = s.get(Bookable, bk.bookable_id)
+        assert b is not None
+        u = s.get(User, bk.user_id) if bk.user_id is not None else None
+        return _view(bk, b, _payment_statuses(s, [bk.id]).get(bk.id, "none"),  # type: ignore[list-item]
+                     (u.full_name, u.username, u.email) if u is not None else None)
 
 
 def _to_utc_bound(value: Any, *, field: str, tz_name: str, end: bool) -> dt.datetime:
@@ -957,9 +974,17 @@ def list_bookings(
         stmt = stmt.where(Booking.start_at < _to_utc_bound(date_to, field="to", tz_name=actor.timezone, end=True))
     with db.read_session() as s:
         total = s.exec(select(func.count()).select_from(stmt.subquery())).one()
-        rows = s.exec(stmt.order_by(Booking.start_at, Booking.id).offset(offset).limit(limit)).all()
+        # the same filters, with the customer's name joined in (one query for the page)
+        page_stmt = select(Booking, User.full_name, User.username, User.email).outerjoin(  # type: ignore[call-overload]
+            User, User.id == Booking.user_id)  # type: ignore[arg-type]
+        if stmt.whereclause is not None:
+            page_stmt = page_stmt.where(stmt.whereclause)
+        page = s.exec(page_stmt.order_by(Booking.start_at, Booking.id).offset(offset).limit(limit)).all()
+        rows = [p[0] for p in page]
+        customers = {p[0].id: (p[1], p[2], p[3]) for p in page}
         ids = [r.id for r in rows]
         bookables = {b.id: b for b in s.exec(select(Bookable).where(
             Bookable.id.in_({r.bookable_id for r in rows}))).all()} if rows else {}  # type: ignore[union-attr]
         pay = _payment_statuses(s, ids)  # type: ignore[arg-type]
-        return [_view(r, bookables[r.bookable_id], pay.get(r.id, "none")) for r in rows], int(total)  # type: ignore[arg-type]
+        return [_view(r, bookables[r.bookable_id], pay.get(r.id, "none"), customers[r.id])  # type: ignore[arg-type, index]
+                for r in rows], int(total)

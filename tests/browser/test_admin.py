@@ -107,6 +107,7 @@ def test_admin_promotes_reads_reports_and_watches_the_dashboard(page, size, open
     goto(page, f"/admin/users?id={customer_actor().id}")
     expect(page.get_by_test_id("user-bookings")).to_contain_text(name)
     expect(page.get_by_test_id("user-bookings").locator("tbody tr").filter(has_text=name)).to_have_count(4)
+    expect(page.get_by_test_id("user-bookings")).to_contain_text("Casey Customer")
 
     # the live dashboard follows a booking made in another browser, without a reload
     goto(page, "/admin/dashboard")

@@ -125,6 +125,9 @@ def test_provider_creates_a_service_sets_hours_and_handles_bookings(page, size, 
     past_row = page.locator(f'[data-testid=booking-row][data-reference="{past.reference}"]')
     expect(future_row).to_contain_text(name)
     expect(past_row).to_contain_text(name)
+    # registered customers by name and email (not "Account #id")
+    expect(future_row).to_contain_text("Casey Customer")
+    expect(future_row).to_contain_text("customer@example.com")
     expect(future_row.get_by_test_id("complete")).to_have_count(0)  # not started yet
 
     # the started one: completed
@@ -146,6 +149,10 @@ def test_provider_creates_a_service_sets_hours_and_handles_bookings(page, size, 
         page.get_by_test_id("week-next").click()
     day_box = page.locator(f'[data-testid=week-day][data-day="{booked_day.isoformat()}"]')
     expect(day_box.locator(f'[data-testid=week-item][data-reference="{future_ref}"]')).to_contain_text(name)
+    expect(day_box.locator(f'[data-testid=week-item][data-reference="{future_ref}"]')).to_contain_text(
+        "Casey Customer")
+    # with its opening hours (00:00–23:59 every day) as a band
+    expect(day_box.get_by_test_id("week-open")).to_contain_text(translate("Open {hours}", "en", hours="")[:4])
     page.get_by_test_id("mode-list").click()
 
     # move it to another free time the same day

@@ -83,17 +83,18 @@ def _user_detail() -> rx.Component:
             ),
             rx.heading(T("Bookings"), size="4", as_="h3"),
             scroll_table(
-                rx.table.header(rx.table.row(th(N_("When")), th(N_("Bookable")), th(N_("Reference")),
-                                             th(N_("Status")), th(N_("Price")))),
+                rx.table.header(rx.table.row(th(N_("When")), th(N_("Bookable")), th(N_("Customer")),
+                                             th(N_("Reference")), th(N_("Status")), th(N_("Price")))),
                 rx.table.body(
                     rx.foreach(S.user_bookings, lambda b: rx.table.row(
                         rx.table.cell(b["when"], white_space="nowrap"), rx.table.cell(b["service"]),
+                        rx.table.cell(rx.text(b["customer"]), rx.text(b["contact"], size="1", color_scheme="gray")),
                         rx.table.cell(b["reference"]),
                         rx.table.cell(rx.badge(b["status_label"], color_scheme=b["status_color"])),
                         rx.table.cell(rx.text(b["price"], white_space="nowrap"),
                                       rx.text(b["payment_label"], size="1", color_scheme="gray")),
                     )),
-                    rx.cond(S.user_bookings.length() == 0, empty_row(5, N_("No bookings."))),
+                    rx.cond(S.user_bookings.length() == 0, empty_row(6, N_("No bookings."))),
                 ),
                 testid="user-bookings",
             ),

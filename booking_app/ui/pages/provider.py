@@ -511,10 +511,30 @@ def _week_item(item: dict) -> rx.Component:
     )
 
 
+def _open_band(day) -> rx.Component:
+    """The day's opening hours: a light band on a 24-hour strip, and the hours as text."""
+    return rx.cond(
+        day.open_label != "",
+        rx.vstack(
+            rx.box(
+                rx.foreach(day.bands, lambda band: rx.box(
+                    position="absolute", top="0", bottom="0", inset_inline_start=band["start"], width=band["width"],
+                    background=rx.color("grass", 5), border_radius="2px")),
+                position="relative", width="100%", height="6px", background=rx.color("gray", 3),
+                border_radius="3px", overflow="hidden", aria_hidden="true",
+            ),
+            rx.text(day.open_label, size="1", color_scheme="grass"),
+            spacing="1", width="100%", padding="0.25rem 0.4rem", border_radius="var(--radius-2)",
+            background=rx.color("grass", 2), custom_attrs={"data-testid": "week-open"},
+        ),
+    )
+
+
 def _week_day(day) -> rx.Component:
     return rx.vstack(
         rx.hstack(rx.text(day.weekday, weight="bold", size="2"), rx.text(day.label, size="1", color_scheme="gray"),
                   spacing="2", align="baseline", wrap="wrap"),
+        _open_band(day),
         rx.cond(day.cards.length() == 0, rx.text(T("No bookings."), size="1", color_scheme="gray")),
         rx.foreach(day.cards, _week_item),
         spacing="2", width="100%", min_width="0", padding="0.5rem",

@@ -154,6 +154,7 @@ class AdminUsersState(StaffState):
         self.user_bookings_total = total
         self.user_bookings = [{
             "id": str(v.id), "reference": v.reference, "service": v.service_name,
+            "customer": v.customer_name or "", "contact": v.customer_email or "",
             "when": f"{fmt.date_(v.start, loc, 'medium', tz)} {fmt.time_(v.start, tz, loc)}",
             "status_label": translate(STATUS_LABELS.get(v.status, v.status), self.locale),
             "status_color": STATUS_COLORS.get(v.status, "gray"),

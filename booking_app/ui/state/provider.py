@@ -73,6 +73,49 @@ def _tz(name: str) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo("UTC")
 
 
+def _open_hours(actor, first: dt.date, last: dt.date, view_tz: str) -> dict[dt.date, list[tuple[dt.datetime, dt.datetime]]]:
+    """The opening hours of the actor's own room/service bookables (weekly hours and date
+    exceptions, each in its bookable's timezone), merged per local date of `view_tz`:
+    date → sorted, non-overlapping (start, end) in `view_tz`. Events have sessions, not hours."""
+    from booking_app.services import availability
+
+    tz = _tz(view_tz)
+    views, _total = catalog.search_bookables(actor=actor, provider_id=actor.id, limit=50)
+    spans: list[tuple[dt.datetime, dt.datetime]] = []
+    for v in views:
+        if v.kind == "event":
+            continue
+        av = catalog.get_availability(bookable_id=v.id, actor=actor)
+        rules: dict[int, list[tuple[dt.time, dt.time]]] = {}
+        for r in av.weekly:
+            rules.setdefault(r.weekday, []).append((dt.time.fromisoformat(r.start), dt.time.fromisoformat(r.end)))
+        excs: dict[dt.date, list[tuple[bool, dt.time | None, dt.time | None]]] = {}
+        for e in av.exceptions:
+            excs.setdefault(e.date, []).append((e.closed, dt.time.fromisoformat(e.start) if e.start else None,
+                                                dt.time.fromisoformat(e.end) if e.end else None))
+        btz = _tz(v.timezone)
+        day = first - dt.timedelta(days=1)  # a day either side: timezones shift hours across midnight
+        while day <= last + dt.timedelta(days=1):
+            spans += availability.open_ranges(day, btz, rules, excs)
+            day += dt.timedelta(days=1)
+    out: dict[dt.date, list[tuple[dt.datetime, dt.datetime]]] = {}
+    day = first
+    while day <= last:
+        lo = dt.datetime.combine(day, dt.time(0), tzinfo=tz)
+        hi = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+        merged: list[list[dt.datetime]] = []
+        for a, b in sorted((max(a.astimezone(tz), lo), min(b.astimezone(tz), hi)) for a, b in spans):
+            if b <= a:
+                continue
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        out[day] = [(a, b) for a, b in merged]
+        day += dt.timedelta(days=1)
+    return out
+
+
 def price_to_cents(text: str, currency: str) -> int:
     """"12.50" → 1250 (the currency's minor units); InvalidInput on the `price` field."""
     raw = (text or "").strip().replace(",", ".")
@@ -116,6 +159,8 @@ class WeekDay:
     label: str = ""
     today: bool = False
     cards: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    open_label: str = ""  # "Open 09:00–17:00" (the viewer's own services' hours), "" without hours
+    bands: list[dict[str, str]] = dataclasses.field(default_factory=list)  # {"start": "37.5%", "width": "…%"}
 
 
 @dataclasses.dataclass
@@ -652,16 +697,34 @@ class ProviderBookingsState(StaffState):
             if day in days:
                 days[day].append({
                     "time": f"{fmt.time_(v.start, tz, loc)}–{fmt.time_(v.end, tz, loc)}", "service": v.service_name,
-                    "customer": v.guest_name or (translate("Account #{id}", self.locale, id=v.user_id)
-                                                 if v.user_id else ""),
+                    "customer": v.customer_name or (translate("Account #{id}", self.locale, id=v.user_id)
+                                                    if v.user_id else ""),
                     "status_label": translate(STATUS_LABELS.get(v.status, v.status), self.locale),
                     "status_color": STATUS_COLORS.get(v.status, "gray"), "reference": v.reference,
                     "seats": str(v.quantity),
                 })
+        try:
+            hours = _open_hours(actor, first, last, tz)
+        except ServiceError:
+            hours = {}
         self.week = [WeekDay(key=d.isoformat(), weekday=translate(WEEKDAYS[d.weekday()], self.locale),
-                             label=fmt.date_(d, loc, "medium"), today=d == today, cards=items)
+                             label=fmt.date_(d, loc, "medium"), today=d == today, cards=items,
+                             **self._day_hours(d, hours.get(d, []), tz))
                      for d, items in days.items()]
         self.week_title = f"{fmt.date_(first, loc, 'medium')} – {fmt.date_(last, loc, 'medium')}"
+
+    def _day_hours(self, day: dt.date, ranges: list[tuple[dt.datetime, dt.datetime]], tz: str) -> dict:
+        """The open-hours band of one day: label and positions (share of the day, in %)."""
+        if not ranges:
+            return {"open_label": "", "bands": []}
+        utc = dt.timezone.utc
+        lo = dt.datetime.combine(day, dt.time(0), tzinfo=_tz(tz)).astimezone(utc)
+        length = (dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=_tz(tz)).astimezone(utc)
+                  - lo).total_seconds()
+        bands = [{"start": f"{100 * (a.astimezone(utc) - lo).total_seconds() / length:.2f}%",
+                  "width": f"{100 * (b.astimezone(utc) - a.astimezone(utc)).total_seconds() / length:.2f}%"} for a, b in ranges]
+        spans = ", ".join(f"{fmt.time_(a, tz, self.locale)}–{fmt.time_(b, tz, self.locale)}" for a, b in ranges)
+        return {"open_label": translate("Open {hours}", self.locale, hours=spans), "bands": bands}
 
     @rx.event
     def set_mode(self, mode: str):
@@ -700,13 +763,13 @@ class ProviderBookingsState(StaffState):
         rows = []
         for v in views:
             active = v.status in ("pending", "confirmed")
-            customer = v.guest_name or (translate("Account #{id}", self.locale, id=v.user_id) if v.user_id else "")
+            customer = v.customer_name or (translate("Account #{id}", self.locale, id=v.user_id) if v.user_id else "")
             rows.append({
                 "id": str(v.id), "reference": v.reference, "service": v.service_name,
                 "service_id": str(v.service_id), "tz": v.timezone,
                 "local_date": fmt.local(v.start, v.timezone).date().isoformat(),
                 "when": f"{fmt.date_(v.start, loc, 'medium', tz)} {fmt.time_(v.start, tz, loc)}",
-                "customer": customer, "contact": v.guest_email or "", "seats": str(v.quantity),
+                "customer": customer, "contact": v.customer_email or "", "seats": str(v.quantity),
                 "status": v.status, "status_label": translate(STATUS_LABELS.get(v.status, v.status), self.locale),
                 "status_color": STATUS_COLORS.get(v.status, "gray"),
                 "payment": v.payment_status, "payment_label": translate(PAYMENT_LABELS.get(v.payment_status,
