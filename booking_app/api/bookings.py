@@ -29,6 +29,21 @@ MANAGE_TOKEN = Query(default=None, max_length=100, description="guests: the sign
 DATE_QUERY = dict(min_length=1, max_length=40, examples=["2026-12-01"])
 
 
+#: OpenAPI links from a created booking to the operations on it (stateful API testing, client hints)
+CREATED_LINKS = {
+    "description": "Booked",
+    "links": {
+        name: {"operationId": op, "parameters": {param: "$response.body#/id"}, "description": text}
+        for name, op, param, text in (
+            ("GetBooking", "get_booking", "id", "The booking"),
+            ("UpdateBooking", "update_booking", "id", "Reschedule it"),
+            ("CancelBooking", "cancel_booking", "id", "Cancel it"),
+            ("GetPayment", "get_payment", "booking_id", "Its payment"),
+        )
+    },
+}
+
+
 def _out(view: bookings.BookingView) -> sb.BookingOut:
     return sb.BookingOut.model_validate(view)  # from_attributes: no dataclass copy
 
@@ -57,8 +72,9 @@ def list_bookings(
     return sb.BookingPageOut(items=[_out(v) for v in items], total=total)
 
 
-@router.post("", status_code=201, response_model=sb.BookingOut,
-             summary="Book a slot (409 when it is not available)", responses=problem_responses(409))
+@router.post("", status_code=201, response_model=sb.BookingOut, operation_id="create_booking",
+             summary="Book a slot (409 when it is not available)",
+             responses={**problem_responses(409), 201: CREATED_LINKS})
 def create_booking(
     body: sb.BookingCreateIn,
     request: Request,
@@ -79,14 +95,15 @@ def create_booking(
     return Response(_out(view).model_dump_json(), status_code=201, media_type="application/json")
 
 
-@router.get("/{id}", response_model=sb.BookingOut, summary="One booking (owner, its provider, admin)")
+@router.get("/{id}", operation_id="get_booking",
+            response_model=sb.BookingOut, summary="One booking (owner, its provider, admin)")
 def get_booking(id: IdPath, actor: Actor = Depends(get_actor),  # noqa: A002
                 token: str | None = MANAGE_TOKEN) -> sb.BookingOut:
     _identified(actor, token)
     return _out(bookings.get_booking(actor=actor, booking_id=id, manage_token=token))
 
 
-@router.put("/{id}", response_model=sb.BookingOut,
+@router.put("/{id}", operation_id="update_booking", response_model=sb.BookingOut,
             summary="Reschedule / change seats or notes (atomic: the old slot is kept if the new one is taken)",
             responses=problem_responses(403, 409))
 def update_booking(id: IdPath, body: sb.BookingUpdateIn, actor: Actor = Depends(get_actor),  # noqa: A002
@@ -96,7 +113,8 @@ def update_booking(id: IdPath, body: sb.BookingUpdateIn, actor: Actor = Depends(
                                     notes=body.notes, manage_token=token))
 
 
-@router.delete("/{id}", response_model=sb.BookingOut, summary="Cancel (refund per policy)",
+@router.delete("/{id}", operation_id="cancel_booking",
+               response_model=sb.BookingOut, summary="Cancel (refund per policy)",
                responses=problem_responses(403, 409))
 def cancel_booking(id: IdPath, actor: Actor = Depends(get_actor),  # noqa: A002
                    token: str | None = MANAGE_TOKEN,

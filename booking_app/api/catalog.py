@@ -22,6 +22,23 @@ router = APIRouter(prefix="/api/services", tags=["catalog"], dependencies=[Depen
 MANAGE_PROBLEMS = problem_responses(401, 403, 404)
 require_manager = require_role("provider", "admin")
 
+#: OpenAPI links from a created bookable to the operations on it (stateful API testing, client hints)
+CREATED_LINKS = {
+    "description": "Created",
+    "links": {
+        name: {"operationId": op, "parameters": {"id": "$response.body#/id"}, "description": text}
+        for name, op, text in (
+            ("GetService", "get_service", "The created bookable"),
+            ("UpdateService", "update_service", "Change it"),
+            ("GetAvailability", "get_availability", "Its weekly hours"),
+            ("SetAvailability", "set_availability", "Replace its weekly hours"),
+            ("AddSession", "add_session", "Add a session (events)"),
+            ("ListSessions", "list_sessions", "Its sessions"),
+            ("ListSlots", "list_slots", "Its free slots"),
+        )
+    },
+}
+
 DATE_QUERY = dict(min_length=1, max_length=10, examples=["2026-12-01"])
 
 
@@ -52,32 +69,35 @@ def list_services(
     return sc.BookablePageOut(items=[_bookable(v) for v in items], total=total)
 
 
-@router.get("/{id}", response_model=sc.BookableOut, summary="One bookable", responses=problem_responses(404))
+@router.get("/{id}", operation_id="get_service",
+            response_model=sc.BookableOut, summary="One bookable", responses=problem_responses(404))
 def get_service(id: IdPath, actor: Actor = Depends(get_actor)) -> sc.BookableOut:  # noqa: A002
     return _bookable(catalog.get_bookable(bookable_id=id, actor=actor))
 
 
 @router.post("", status_code=201, response_model=sc.BookableOut, summary="Create a room, service or event",
-             responses=problem_responses(401, 403))
+             operation_id="create_service", responses={**problem_responses(401, 403), 201: CREATED_LINKS})
 def create_service(body: sc.BookableCreateIn, actor: Actor = Depends(require_manager)) -> sc.BookableOut:
     values: dict[str, Any] = body.model_dump(exclude_none=True)
     return _bookable(catalog.create_bookable(actor=actor, **values))
 
 
-@router.put("/{id}", response_model=sc.BookableOut, summary="Change a bookable (partial)",
+@router.put("/{id}", operation_id="update_service",
+            response_model=sc.BookableOut, summary="Change a bookable (partial)",
             responses=MANAGE_PROBLEMS)
 def update_service(id: IdPath, body: sc.BookableUpdateIn, actor: Actor = Depends(require_user)) -> sc.BookableOut:  # noqa: A002
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     return _bookable(catalog.update_bookable(actor=actor, bookable_id=id, **changes))
 
 
-@router.get("/{id}/availability", response_model=sc.AvailabilityOut, summary="Weekly hours and date exceptions",
+@router.get("/{id}/availability", operation_id="get_availability",
+            response_model=sc.AvailabilityOut, summary="Weekly hours and date exceptions",
             responses=problem_responses(404))
 def get_availability(id: IdPath, actor: Actor = Depends(get_actor)) -> sc.AvailabilityOut:  # noqa: A002
     return _availability(catalog.get_availability(bookable_id=id, actor=actor))
 
 
-@router.put("/{id}/availability", response_model=sc.AvailabilityOut,
+@router.put("/{id}/availability", operation_id="set_availability", response_model=sc.AvailabilityOut,
             summary="Replace the weekly hours and date exceptions", responses=MANAGE_PROBLEMS)
 def set_availability(id: IdPath, body: sc.AvailabilityIn, actor: Actor = Depends(require_user)) -> sc.AvailabilityOut:  # noqa: A002
     return _availability(catalog.set_availability(
@@ -87,14 +107,15 @@ def set_availability(id: IdPath, body: sc.AvailabilityIn, actor: Actor = Depends
     ))
 
 
-@router.post("/{id}/sessions", status_code=201, response_model=sc.SessionOut,
+@router.post("/{id}/sessions", operation_id="add_session", status_code=201, response_model=sc.SessionOut,
              summary="Add a dated session to an event", responses=MANAGE_PROBLEMS)
 def add_session(id: IdPath, body: sc.SessionIn, actor: Actor = Depends(require_user)) -> sc.SessionOut:  # noqa: A002
     view = catalog.add_event_session(actor=actor, bookable_id=id, start=body.start, capacity=body.capacity)
     return sc.SessionOut.model_validate(asdict(view))
 
 
-@router.get("/{id}/sessions", response_model=list[sc.SessionOut], summary="Sessions of an event",
+@router.get("/{id}/sessions", operation_id="list_sessions",
+            response_model=list[sc.SessionOut], summary="Sessions of an event",
             responses=problem_responses(404))
 def list_sessions(
     id: IdPath,  # noqa: A002
@@ -106,7 +127,8 @@ def list_sessions(
     return [sc.SessionOut.model_validate(asdict(v)) for v in views]
 
 
-@router.get("/{id}/slots", response_model=sc.SlotsOut, summary="Free slots between two local dates (inclusive)",
+@router.get("/{id}/slots", operation_id="list_slots",
+            response_model=sc.SlotsOut, summary="Free slots between two local dates (inclusive)",
             responses=problem_responses(404))
 def list_slots(
     id: IdPath,  # noqa: A002

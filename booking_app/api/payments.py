@@ -115,7 +115,8 @@ def process_payment(request: Request, body: ProcessIn, actor: Actor = Depends(ge
     return idempotency.run(key=key, scope=scope, body=body.model_dump(mode="json"), call=call)
 
 
-@router.get("/{booking_id}", response_model=PaymentOut, summary="The booking's payment and its status",
+@router.get("/{booking_id}", operation_id="get_payment",
+            response_model=PaymentOut, summary="The booking's payment and its status",
             responses=problem_responses(401, 404))
 def get_payment(booking_id: IdPath, actor: Actor = Depends(get_actor), token: str | None = MANAGE_TOKEN,
                 _locale: str = Depends(get_locale)) -> PaymentOut:

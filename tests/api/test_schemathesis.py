@@ -51,6 +51,7 @@ def world(sqlite_db, fast_hash, monkeypatch):
             token, _ = auth.issue_token(s, user_id=admin.id)
         return token
 
+    fresh_token.room_id = room.id
     return fresh_token
 
 
@@ -60,3 +61,54 @@ def world(sqlite_db, fast_hash, monkeypatch):
 def test_api_conforms_to_its_schema(case, world):
     case.call_and_validate(headers={"Authorization": f"Bearer {world()}"},
                            checks=[not_a_server_error, response_schema_conformance])
+
+
+
+STATEFUL_EXAMPLES = int(os.environ.get("SCHEMATHESIS_STATEFUL_EXAMPLES", "8"))
+#: the chains the API's OpenAPI links declare (CREATED_LINKS in booking_app/api/catalog.py and bookings.py)
+LINKED_CHAINS = {
+    "catalog": ["create_service", "get_service", "update_service", "get_availability", "set_availability",
+                "add_session", "list_sessions", "list_slots"],
+    "bookings": ["create_booking", "get_booking", "update_booking", "cancel_booking", "get_payment"],
+}
+
+
+@pytest.mark.parametrize("chain", sorted(LINKED_CHAINS))
+def test_api_links_hold_statefully(world, chain):
+    """Stateful: a created resource (201) is followed along its declared OpenAPI links with its real id
+    (bookable → read/change/availability/sessions/slots; booking → read/reschedule/cancel/payment), as an
+    admin. Only the declared links are followed (no inferred ones), so each chain starts at its POST."""
+    linked_schema = schemathesis.openapi.from_asgi("/api/openapi.json", APP)
+    linked_schema.config.phases.stateful.inference.algorithms = []
+    linked_schema = linked_schema.include(operation_id=LINKED_CHAINS[chain])
+    seen: list[tuple[str, int]] = []
+    slot = iter(range(10_000))
+
+    class LinkedCalls(linked_schema.as_state_machine()):
+        def before_call(self, case):
+            # a real admin token replaces the generated (random) one
+            case.headers = {**(case.headers or {}), "Authorization": f"Bearer {world()}"}
+            if case.operation.label == "POST /api/services" and next(slot) % 2 == 0:
+                # every other root bookable is a valid one (generated currencies/time zones rarely are)
+                case.body = {"name": "Linked", "kind": ("room", "service", "event")[next(slot) % 3],
+                             "duration_minutes": 60, "capacity": 3, "price_cents": 0, "currency": "EUR",
+                             "timezone": "UTC"}
+            if case.operation.label == "POST /api/bookings" and isinstance(case.body, dict) and next(slot) % 2 == 0:
+                # every other root booking aims at a free hour of the room, so the chain gets real ids
+                n = next(slot)
+                day = dt.date.today() + dt.timedelta(days=1 + n // 12 % 28)
+                case.body = {**case.body, "service_id": world.room_id, "start": dt.datetime.combine(
+                    day, dt.time(8 + n % 12), tzinfo=dt.timezone.utc).isoformat()}
+
+        def after_call(self, response, case):
+            seen.append((case.operation.label, response.status_code))
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=[not_a_server_error, response_schema_conformance],
+                                   transport_kwargs=kwargs)
+
+    LinkedCalls.run(settings=settings(max_examples=STATEFUL_EXAMPLES, stateful_step_count=6, deadline=None,
+                                      suppress_health_check=list(HealthCheck)))
+    root = {"catalog": "POST /api/services", "bookings": "POST /api/bookings"}[chain]
+    followed = {label for label, status in seen if label != root and 200 <= status < 300}
+    assert followed, f"no declared link was followed to a success: {sorted(set(seen))}"
