@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
 
+_ERROR = N_("Error")
+
 _TITLES = {
     400: N_("Bad request"),
     401: N_("Not signed in"),
@@ -49,7 +51,7 @@ def problem(
     **extra: Any,
 ) -> JSONResponse:
     locale = request_locale(request)
-    title = translate(_TITLES.get(status, "Error"), locale)
+    title = translate(_TITLES.get(status, _ERROR), locale)
     body: dict[str, Any] = {
         "type": f"/problems/{code}" if code else "about:blank",
         "title": title,
@@ -100,7 +102,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    detail = exc.detail if isinstance(exc.detail, str) else translate(_TITLES.get(exc.status_code, "Error"), request_locale(request))
+    detail = exc.detail if isinstance(exc.detail, str) else translate(_TITLES.get(exc.status_code, _ERROR), request_locale(request))
     return problem(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
 
 

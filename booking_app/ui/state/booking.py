@@ -38,6 +38,7 @@ PAYMENT_LABELS = {
     "refunded": N_("Refunded"),
     "partially_refunded": N_("Partly refunded"),
 }
+DEFAULT_CONFIRMATION_TITLE = N_("Booking details")
 CONFIRMATION_TITLES = {"confirmed": N_("Your booking is confirmed"), "pending": N_("Your booking is reserved")}
 METHOD_LABELS = {"on_site": N_("Pay on site"), "card": N_("Card"), "paypal": N_("PayPal")}
 
@@ -602,7 +603,8 @@ class ConfirmationState(ManageState):
         if not b:
             return {}
         out = _booking_card(b, self.locale, self._view_tz(), b.get("token", ""))
-        out["title"] = translate(CONFIRMATION_TITLES.get(b["status"], N_("Booking details")), self.locale)
+        title = CONFIRMATION_TITLES.get(b["status"], DEFAULT_CONFIRMATION_TITLE)
+        out["title"] = translate(title, self.locale)
         return out
 
 
