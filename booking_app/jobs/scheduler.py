@@ -59,12 +59,19 @@ def create_scheduler() -> AsyncIOScheduler:
     from booking_app.config import get_settings
 
     settings = get_settings()
+    # A sweep that is still busy when its next tick comes (a long outbox backlog) is the
+    # design, not a fault: max_instances=1 + coalesce skip that tick. APScheduler logs each
+    # skip as a warning; keep its log for real errors.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
     for spec in JOBS:
         seconds = settings.outbox_interval_seconds if spec.name == "outbox_relay" else spec.seconds
 
         async def _tick(spec: JobSpec = spec) -> None:
-            await run_in_threadpool(run_job_once, spec)
+            try:
+                await run_in_threadpool(run_job_once, spec)
+            except asyncio.CancelledError:  # shutting down: the sweep's claims expire and are retried
+                log.info("job %s interrupted by shutdown", spec.name)
 
         scheduler.add_job(_tick, "interval", seconds=seconds, id=spec.name, name=spec.name)
     return scheduler
