@@ -31,42 +31,25 @@ import json
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import uuid
 
 import httpx
 import psycopg
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench._common import create_database, drop_database, free_port, server_url  # noqa: E402
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def server_url() -> str:
-    url = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
-def create_database() -> tuple[str, str]:
-    name = f"booking_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = server_url().rsplit("/", 1)[0]
-    return name, f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://")
 
 
-def drop_database(name: str) -> None:
-    with psycopg.connect(server_url(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def start_server(module: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen:

@@ -31,38 +31,27 @@ import sys
 import time
 import uuid
 
-import psycopg
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench._common import drop_database, free_port  # noqa: E402
+from bench._common import create_database as _create_database  # noqa: E402
 
 TARGET_MIB = 150
 N_ROOMS = 50
 MIB = 1024 * 1024
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def server_url() -> str:
-    url = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+
+
 
 
 def create_database() -> tuple[str, str]:
-    name = f"booking_benchmem_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = server_url().rsplit("/", 1)[0]
-    return name, f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://")
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(server_url(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return _create_database("booking_benchmem")
 
 
 def prepare(url: str) -> list[int]:
@@ -342,7 +331,7 @@ def main() -> int:
         verdict = "ok" if end["rss"] <= TARGET_MIB else "OVER"
         print(f"  {pid:>6}  {start_rss:8.1f}  {peak:8.1f}  {end['rss']:8.1f}  {end['pss']:8.1f}  {end['uss']:8.1f}  "
               f"{end['rss'] - start_rss:+7.1f}   {verdict} (<= {TARGET_MIB} MiB RSS)")
-    print(f"\n  (MiB; RSS counts pages shared with the sibling workers, USS only the worker's own)")
+    print("\n  (MiB; RSS counts pages shared with the sibling workers, USS only the worker's own)")
     if counters["errors"]:
         print(f"  {counters['errors']} errors (5xx other than 503, or broken connections)")
     return 0 if worst and worst <= TARGET_MIB and not counters["errors"] else 1
@@ -350,3 +339,4 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -31,30 +31,15 @@ import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench._common import migrate, point_at  # noqa: E402
 
 UTC = dt.timezone.utc
 TARGET_SLOTS_MS = 20.0
 TARGET_DATE_SEARCH_MS = 100.0  # date-only search over all bookables, page of 50
 
 
-def point_at(url: str) -> None:
-    from booking_app import db
-    from booking_app.config import reset_settings_cache
-
-    os.environ["DATABASE_URL"] = url
-    reset_settings_cache()
-    db.dispose_engines()
 
 
-def migrate(url: str) -> None:
-    from alembic import command
-
-    from booking_app import cli
-
-    point_at(url)
-    cfg = cli.alembic_config()
-    cfg.attributes["configure_logger"] = False
-    command.upgrade(cfg, "head")
 
 
 def populate(n_bookings: int, n_bookables: int, now: dt.datetime) -> tuple[int, str]:

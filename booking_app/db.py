@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 from booking_app.config import get_settings

@@ -506,7 +506,6 @@ def search_bookables(
     page); above that it is an upper bound that only over-counts fully booked bookables
     (the items and offset paging are always exact; a page shorter than `limit` is the last).
     """
-    from booking_app.services import availability
 
     limit = _int(limit, field="limit", lo=1, hi=MAX_PAGE)
     offset = _int(offset, field="offset", lo=0, hi=10_000_000)

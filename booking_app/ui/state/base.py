@@ -22,7 +22,6 @@ from booking_app.i18n import (
     negotiate_locale,
     normalize_locale,
     text_direction,
-    translate,
 )
 from booking_app.services.actors import Actor
 from booking_app.services.errors import ServiceError, Unauthorized
