@@ -148,10 +148,10 @@ def _cmdline(pid: int) -> str:
 def workers_of(pid: int) -> list[int]:
     """The serving worker processes below the server's main process (not helpers such as
     multiprocessing's resource tracker)."""
-    found, todo = [], _children(pid)
-    while todo:
-        child = todo.pop()
-        todo += _children(child)
+    found, pending = [], _children(pid)
+    while pending:
+        child = pending.pop()
+        pending += _children(child)
         cmd = _cmdline(child)
         if "resource_tracker" in cmd or "semaphore_tracker" in cmd:
             continue

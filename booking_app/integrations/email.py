@@ -81,22 +81,25 @@ def to_mime(message: EmailMessage) -> email.message.EmailMessage:
     return mime
 
 
-class ConsoleEmailSender:
-    """Embedded default: logs the message. The last messages are kept in memory too."""
+class ConsoleRecorder:
+    """Console transports keep their last messages in memory (per subclass), for tests
+    and for a look at what would have been sent."""
 
     name = "console"
-    _recent: collections.deque[EmailMessage] = collections.deque(maxlen=100)
-    _lock = threading.Lock()
+    _recent: collections.deque
+    _lock: threading.Lock
 
-    def send(self, message: EmailMessage) -> str | None:
-        log.info("email (console) to=%s subject=%r attachments=%s\n%s", message.to, message.subject,
-                 [a.filename for a in message.attachments], message.text)
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._recent = collections.deque(maxlen=100)
+        cls._lock = threading.Lock()
+
+    def _record(self, message) -> None:
         with self._lock:
             self._recent.append(message)
-        return None
 
     @classmethod
-    def recent(cls) -> list[EmailMessage]:
+    def recent(cls) -> list:
         with cls._lock:
             return list(cls._recent)
 
@@ -104,6 +107,16 @@ class ConsoleEmailSender:
     def clear(cls) -> None:
         with cls._lock:
             cls._recent.clear()
+
+
+class ConsoleEmailSender(ConsoleRecorder):
+    """Embedded default: logs the message. The last messages are kept in memory too."""
+
+    def send(self, message: EmailMessage) -> str | None:
+        log.info("email (console) to=%s subject=%r attachments=%s\n%s", message.to, message.subject,
+                 [a.filename for a in message.attachments], message.text)
+        self._record(message)
+        return None
 
 
 def email_sender_from_settings(settings=None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> EmailSender:

@@ -6,7 +6,6 @@ stub): a small HTTP client rewrites the scheme and host of every request.
 """
 from __future__ import annotations
 
-import collections
 import logging
 import re
 import threading
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from booking_app.integrations.email import DEFAULT_TIMEOUT_SECONDS, DeliveryError
+from booking_app.integrations.email import DEFAULT_TIMEOUT_SECONDS, ConsoleRecorder, DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -47,27 +46,12 @@ def _check(message: SmsMessage) -> None:
         raise DeliveryError(f"not an E.164 phone number: {message.to!r}", transient=False)
 
 
-class ConsoleSmsSender:
-    name = "console"
-    _recent: collections.deque[SmsMessage] = collections.deque(maxlen=100)
-    _lock = threading.Lock()
-
+class ConsoleSmsSender(ConsoleRecorder):
     def send(self, message: SmsMessage) -> str | None:
         _check(message)
         log.info("sms (console) to=%s: %s", message.to, message.body)
-        with self._lock:
-            self._recent.append(message)
+        self._record(message)
         return None
-
-    @classmethod
-    def recent(cls) -> list[SmsMessage]:
-        with cls._lock:
-            return list(cls._recent)
-
-    @classmethod
-    def clear(cls) -> None:
-        with cls._lock:
-            cls._recent.clear()
 
 
 def _rewriting_http_client(base_url: str, timeout: float):

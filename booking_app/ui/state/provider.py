@@ -243,8 +243,7 @@ class ProviderBookablesState(StaffState):
         if not actor.is_guest:
             self._fetch(actor)
 
-    @rx.event
-    async def deactivate(self, bookable_id: str):
+    async def _set_active(self, bookable_id: str, fn, done_msgid: str, **kwargs):
         bid = _int_param(bookable_id)
         if bid is None or self.busy_id:
             return
@@ -253,29 +252,24 @@ class ProviderBookablesState(StaffState):
         yield
         actor = self._actor()
         try:
-            view = await asyncio.to_thread(catalog.deactivate, actor=actor, bookable_id=bid)
-            self.message = translate("“{name}” is no longer bookable.", self.locale, name=view.name)
+            view = await asyncio.to_thread(fn, actor=actor, bookable_id=bid, **kwargs)
+            self.message = translate(done_msgid, self.locale, name=view.name)
         except ServiceError as exc:
             self.error = self._error_text(exc)
         self.busy_id = 0
         self._fetch(actor)
 
     @rx.event
+    async def deactivate(self, bookable_id: str):
+        async for update in self._set_active(bookable_id, catalog.deactivate,
+                                             N_("“{name}” is no longer bookable.")):
+            yield update
+
+    @rx.event
     async def reactivate(self, bookable_id: str):
-        bid = _int_param(bookable_id)
-        if bid is None or self.busy_id:
-            return
-        self.busy_id = bid
-        self.error = self.message = ""
-        yield
-        actor = self._actor()
-        try:
-            view = await asyncio.to_thread(catalog.update_bookable, actor=actor, bookable_id=bid, is_active=True)
-            self.message = translate("“{name}” can be booked again.", self.locale, name=view.name)
-        except ServiceError as exc:
-            self.error = self._error_text(exc)
-        self.busy_id = 0
-        self._fetch(actor)
+        async for update in self._set_active(bookable_id, catalog.update_bookable,
+                                             N_("“{name}” can be booked again."), is_active=True):
+            yield update
 
 
 # ---------------------------------------------------------------------------------------
