@@ -262,10 +262,15 @@ def api_setup(base: str, n_rooms: int) -> dict:
         r.raise_for_status()
         return r.json()["id"]
 
-    event = create({"name": "Bench event", "kind": "event", "duration_minutes": 60, "capacity": 100_000,
-                    "price_cents": 0, "currency": "EUR", "timezone": "UTC"})
-    r = c.post(f"/api/services/{event}/sessions", json={"start": day.isoformat()}, headers=prov)
-    r.raise_for_status()
+    def hot_session() -> tuple[int, str]:
+        """A new event session with a large capacity: each hot row starts from an empty one
+        (the re-count under the lock reads every booking of the session, so a session
+        already filled by the previous row would make the rows incomparable)."""
+        event = create({"name": "Bench event", "kind": "event", "duration_minutes": 60, "capacity": 100_000,
+                        "price_cents": 0, "currency": "EUR", "timezone": "UTC"})
+        c.post(f"/api/services/{event}/sessions", json={"start": day.isoformat()}, headers=prov).raise_for_status()
+        return event, day.isoformat()
+
     weekly = [{"weekday": d, "start": "00:00", "end": "23:30"} for d in range(7)]
     rooms = []
     for i in range(n_rooms):
@@ -273,7 +278,7 @@ def api_setup(base: str, n_rooms: int) -> dict:
                       "price_cents": 0, "currency": "EUR", "timezone": "UTC"})
         c.put(f"/api/services/{rid}/availability", json={"weekly": weekly, "exceptions": []}, headers=prov).raise_for_status()
         rooms.append(rid)
-    return {"cust": cust, "event": event, "event_start": day.isoformat(), "rooms": rooms, "day": day}
+    return {"cust": cust, "hot_session": hot_session, "rooms": rooms, "day": day}
 
 
 def spread_bodies(rooms: list[int], day: dt.datetime):
@@ -380,8 +385,9 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         setup = api_setup(base, args.rooms)
         for clients in (levels if "hot" in args.scenarios else []):
+            event, event_start = setup["hot_session"]()
             hot = load(base, "/api/bookings", clients, args.seconds,
-                       lambda: {"service_id": setup["event"], "start": setup["event_start"]}, setup["cust"],
+                       lambda: {"service_id": event, "start": event_start}, setup["cust"],
                        server=server, db_name=name)
             rows.append(("hot", clients, hot))
         for clients in (levels if "spread" in args.scenarios else []):
@@ -390,7 +396,7 @@ def main() -> None:
             rows.append(("spread", clients, spread))
         rss = [_rss_mib(pid) for pid in _worker_pids(server)]  # after all the load
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-            provider_id = conn.execute("SELECT provider_id FROM bookables WHERE id = %s", (setup["event"],)).fetchone()[0]
+            provider_id = conn.execute("SELECT provider_id FROM bookables WHERE id = %s", (setup["rooms"][0],)).fetchone()[0]
         over = oversold(url)
     finally:
         stop_server(server)

@@ -42,9 +42,12 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg
+from pydantic_core import PydanticUndefined
+from psycopg.types.json import Json
 from sqlalchemy import bindparam, func, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -62,6 +65,7 @@ from booking_app.models import (
     BookingStatus,
     EventSession,
     IdempotencyRecord,
+    Notification,
     Payment,
     User,
 )
@@ -311,19 +315,20 @@ _PG_BUSY_STATES = ("55P03", "40P01", "40001", "57014")
 
 
 def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity: int, booking_id: int,
-                            now: dt.datetime) -> None:
-    """PostgreSQL: advisory lock, re-count, COMMIT — sent together in one round trip (psycopg
-    pipeline), so the lock is held only while the server runs them, never across a client
-    round trip (on a busy machine each one costs scheduling delays, and the lock holder's
-    delays are everyone's on a hot slot).
+                            now: dt.datetime, writes: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    """PostgreSQL: the transaction's writes, advisory lock, re-count, COMMIT — sent together
+    in one round trip (psycopg pipeline), so the lock is held only while the server runs
+    them, never across a client round trip (on a busy machine each one costs scheduling
+    delays, and the lock holder's delays are everyone's on a hot slot).
 
     They stay separate statements: under READ COMMITTED every statement takes its own
     snapshot, so the count, which the server runs only once the lock is granted, sees every
-    booking committed by the lock's previous holders. When ours doesn't fit, the count
-    statement fails (division by zero, see _PG_CHECK), the transaction is aborted and the
-    queued COMMIT is skipped → NotAvailable, nothing written. On success the transaction is
-    committed here; the unit of work's own commit is then a no-op (the connection is idle).
-    Callers do nothing after this but return."""
+    booking committed by the lock's previous holders; our own rows were inserted before the
+    lock was asked for. When ours doesn't fit, the count statement fails (division by zero,
+    see _PG_CHECK), the transaction is aborted and the queued COMMIT is skipped →
+    NotAvailable, nothing written. On success the transaction is committed here; the unit
+    of work's own commit is then a no-op (the connection is idle). Callers do nothing after
+    this but return."""
     a, k = lock_key(b)
     if shape.session_id is not None:
         sql = _PG_CHECK_SESSION
@@ -336,15 +341,30 @@ def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity:
     pg = s.connection().connection.driver_connection
     try:
         with pg.pipeline():
-            pg.execute("SELECT pg_advisory_xact_lock(%s, %s)", (a, k))
-            pg.execute(sql, params)
-            pg.execute("COMMIT")
+            cur = pg.cursor()
+            for statement, rows in writes:
+                if len(rows) == 1:
+                    cur.execute(statement, rows[0])
+                else:
+                    cur.executemany(statement, rows)
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (a, k))
+            cur.execute(sql, params)
+            cur.execute("COMMIT")
     except psycopg.errors.DivisionByZero:
         raise _NoFit() from None
+    except psycopg.errors.ExclusionViolation:
+        raise NotAvailable() from None  # the backstop (migration 0002) saw an overlap
+    except psycopg.errors.UniqueViolation:
+        raise _DuplicateRequest() from None
     except psycopg.Error as exc:
         if getattr(exc, "sqlstate", None) in _PG_BUSY_STATES:
             raise Busy(retry_after=1) from None
         raise
+
+
+class _DuplicateRequest(Exception):
+    """A unique key of the batched writes was taken meanwhile (the idempotency record of a
+    concurrent request with the same key): the transaction is aborted."""
 
 
 class _NoFit(Exception):
@@ -352,18 +372,25 @@ class _NoFit(Exception):
 
 
 def _recount_or_fail(s: Session, b: Bookable, shape: SlotShape, quantity: int, booking_id: int,
-                     now: dt.datetime) -> None:
-    """Under the lock: the competing active bookings + ours must fit. On PostgreSQL this
-    also commits (see _pg_lock_recount_commit): call it last in the transaction."""
-    if _RACE_HOOK is not None:
-        _RACE_HOOK()
-    if _LOCKING and db.is_postgres(s):
+                     now: dt.datetime, writes: list[tuple[Any, list[dict[str, Any]]]] | None = None) -> None:
+    """Run the transaction's batched `writes` (from `_Writes`), then, under the lock: the
+    competing active bookings + ours must fit. On PostgreSQL this also commits (see
+    _pg_lock_recount_commit): call it last in the transaction."""
+    writes = writes or []
+    if _pipelined(s):
+        if _RACE_HOOK is not None:
+            _RACE_HOOK()
         try:
-            _pg_lock_recount_commit(s, b, shape, quantity, booking_id, now)
+            _pg_lock_recount_commit(s, b, shape, quantity, booking_id, now, writes)
             return
         except _NoFit:
             used = _seats_left_for_message(b, shape, quantity, booking_id, now)
     else:
+        conn = s.connection()
+        for statement, rows in writes:
+            conn.execute(statement, rows if len(rows) > 1 else rows[0])
+        if _RACE_HOOK is not None:
+            _RACE_HOOK()
         _lock(s, lock_key(b))
         used = seats_used(s, b, shape, now, exclude_booking_id=booking_id)
         if used + quantity <= shape.capacity:
@@ -372,6 +399,42 @@ def _recount_or_fail(s: Session, b: Bookable, shape: SlotShape, quantity: int, b
     if remaining and quantity > 1:
         raise NotAvailable(N_("Only {remaining} seats are left at that time."), remaining=remaining)
     raise NotAvailable()
+
+
+def _pipelined(s: Session) -> bool:
+    """PostgreSQL with the lock on: the hot path's writes go out with lock + re-count + COMMIT."""
+    return _LOCKING and db.is_postgres(s)
+
+
+class _Writes:
+    """The inserts of one booking transaction, collected to be sent together: as psycopg
+    statements in the final pipeline on PostgreSQL (`_pg_lock_recount_commit`), as
+    SQLAlchemy Core inserts before the re-count elsewhere."""
+
+    def __init__(self, s: Session) -> None:
+        self.pipelined = _pipelined(s)
+        self._dialect_insert = outbox.dialect_insert(s)
+        self.items: list[tuple[Any, list[dict[str, Any]]]] = []
+
+    def insert(self, table: Any, rows: list[dict[str, Any]], *, on_conflict: str | None = None) -> None:
+        if not rows:
+            return
+        if self.pipelined:
+            self.items.append((_pg_insert_sql(table.name, tuple(rows[0]), on_conflict),
+                               [{k: (Json(v) if isinstance(v, (dict, list)) else v) for k, v in r.items()}
+                                for r in rows]))
+        else:
+            stmt = table.insert()
+            if on_conflict:
+                stmt = self._dialect_insert(table).on_conflict_do_nothing(index_elements=[on_conflict])
+            self.items.append((stmt, rows))
+
+
+@functools.lru_cache(maxsize=64)
+def _pg_insert_sql(table: str, columns: tuple[str, ...], on_conflict: str | None) -> str:
+    sql = (f'INSERT INTO {table} ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
+           f'VALUES ({", ".join("%(" + c + ")s" for c in columns)})')
+    return sql + (f' ON CONFLICT ("{on_conflict}") DO NOTHING' if on_conflict else "")
 
 
 def _seats_left_for_message(b: Bookable, shape: SlotShape, quantity: int, booking_id: int, now: dt.datetime) -> int:
@@ -576,7 +639,7 @@ def book(
         return _book(actor=actor, service_id=service_id, start_at=start_at, quantity=quantity, notes=notes_text,
                      guest=(guest_name, guest_email, guest_phone), method=method, key=key, scope=scope,
                      req_hash=req_hash, now=now)
-    except IntegrityError:
+    except (IntegrityError, _DuplicateRequest):
         # a concurrent request with the same idempotency key committed first
         if key is not None:
             replayed = _replay(scope, key, req_hash)
@@ -591,9 +654,10 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
     settings = get_settings()
     customer_id = actor.id if actor.id is not None and guest[1] is None else None
     with _transaction(set_lock_timeout=False) as s:
-        # one query: the bookable, its provider and the booking customer. The users stay
-        # referenced until commit, so the outbox finds them in the session (no re-reads).
-        b, provider, user = _load_bookable_and_people(s, service_id, customer_id)
+        writes = _Writes(s)
+        # one query: the bookable, its provider, the booking customer (and on PostgreSQL the
+        # new booking's id, so that every write can go out in the final round trip)
+        b, provider, user, new_id = _load_bookable_and_people(s, service_id, customer_id)
         if b is None or not b.is_active:
             raise NotFound(N_("This service does not exist."))
         shape, used, expired_holds = resolve_start_with_usage(s, b, start_at, now)
@@ -612,64 +676,104 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
             if user is None or not user.is_active:
                 raise Unauthorized()
             user_locale = user.locale or actor.locale
-        bk = Booking(
-            reference=_new_reference(), bookable_id=b.id, provider_id=b.provider_id, session_id=shape.session_id,  # type: ignore[arg-type]
-            user_id=actor.id if guest[1] is None else None, guest_name=guest[0], guest_email=guest[1],
-            guest_phone=guest[2], locale=user_locale or "en", start_at=shape.start, end_at=shape.end,
-            block_start_at=shape.block_start, block_end_at=shape.block_end,
-            exclusive=(b.capacity == 1 and b.kind != "event"), quantity=quantity,
-            status=BookingStatus.confirmed.value if confirmed else BookingStatus.pending.value,
-            hold_expires_at=None if confirmed else now + dt.timedelta(minutes=settings.hold_minutes),
-            price_cents=price, currency=b.currency, notes=notes, created_at=now, updated_at=now,
-        )
-        # Core inserts from prebuilt statements (the ORM unit of work cost more CPU than the
-        # round trips): the booking, its outbox rows, the audit event, the idempotency record.
-        # `bk` stays a plain (transient) object: nothing below adds it to the session.
-        conn = s.connection()
-        bk.id = conn.execute(_INSERT_BOOKING, {c: getattr(bk, c) for c in _BOOKING_COLUMNS}).scalar_one()
-        outbox.booking_event(s, booking=bk, event="booking_confirmed" if confirmed else "booking_pending",
-                             extra={"actor_id": actor.id})
-        conn.execute(_INSERT_AUDIT, {"actor_id": actor.id, "action": "booking.created", "entity": "booking",
-                                     "entity_id": str(bk.id), "at": utcnow(),
-                                     "data": {"bookable_id": b.id, "start": bk.start_at.isoformat(),
-                                              "quantity": quantity, "status": bk.status, "payment_method": method}})
+        row = {**_BOOKING_DEFAULTS,
+               "reference": _new_reference(), "bookable_id": b.id, "provider_id": b.provider_id,
+               "session_id": shape.session_id, "user_id": actor.id if guest[1] is None else None,
+               "guest_name": guest[0], "guest_email": guest[1], "guest_phone": guest[2],
+               "locale": user_locale or "en", "start_at": shape.start, "end_at": shape.end,
+               "block_start_at": shape.block_start, "block_end_at": shape.block_end,
+               "exclusive": b.capacity == 1 and b.kind != "event", "quantity": quantity,
+               "status": BookingStatus.confirmed.value if confirmed else BookingStatus.pending.value,
+               "hold_expires_at": None if confirmed else now + dt.timedelta(minutes=settings.hold_minutes),
+               "price_cents": price, "currency": b.currency, "notes": notes, "created_at": now, "updated_at": now}
+        # Core inserts (the ORM unit of work cost more CPU than the round trips): the
+        # booking, its outbox rows, the audit event, the idempotency record. The booking is
+        # a plain row object (`_Row`), never in the session.
+        if new_id is not None:
+            row["id"] = new_id
+            writes.insert(_BOOKINGS, [row])
+        else:
+            row["id"] = s.connection().execute(_INSERT_BOOKING, row).scalar_one()
+        bk: Any = _Row(row)
+        writes.insert(_NOTIFICATIONS, outbox.booking_event_values(
+            s, booking=bk, event="booking_confirmed" if confirmed else "booking_pending",
+            extra={"actor_id": actor.id}, bookable=b, customer=user, provider=provider), on_conflict="dedupe_key")
+        at = utcnow()
+        writes.insert(_AUDIT, [{"actor_id": actor.id, "action": "booking.created", "entity": "booking",
+                                "entity_id": str(bk.id), "at": at,
+                                "data": {"bookable_id": b.id, "start": bk.start_at.isoformat(),
+                                         "quantity": quantity, "status": bk.status, "payment_method": method}}])
         if key is not None:
-            conn.execute(_INSERT_IDEMPOTENCY, {"scope": scope[:100], "key": key, "request_hash": req_hash,
-                                               "resource_id": bk.id, "status_code": 201,
-                                               "created_at": utcnow()})
-        _recount_or_fail(s, b, shape, quantity, bk.id, now)  # type: ignore[arg-type]
-        del provider, user
+            writes.insert(_IDEMPOTENCY, [{"scope": scope[:100], "key": key, "request_hash": req_hash,
+                                          "resource_id": bk.id, "status_code": 201, "created_at": at}])
+        _recount_or_fail(s, b, shape, quantity, bk.id, now, writes.items)  # type: ignore[arg-type]
         return _view(bk, b)
 
 
-_BOOKING_COLUMNS = tuple(c.key for c in Booking.__table__.columns if c.key != "id")  # type: ignore[attr-defined]
-_INSERT_BOOKING = Booking.__table__.insert().returning(Booking.__table__.c.id)  # type: ignore[attr-defined]
-_INSERT_AUDIT = AuditEvent.__table__.insert()  # type: ignore[attr-defined]
-_INSERT_IDEMPOTENCY = IdempotencyRecord.__table__.insert()  # type: ignore[attr-defined]
+_BOOKINGS = Booking.__table__  # type: ignore[attr-defined]
+_NOTIFICATIONS = Notification.__table__  # type: ignore[attr-defined]
+_AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
+_IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+_INSERT_BOOKING = _BOOKINGS.insert().returning(_BOOKINGS.c.id)
+#: a new booking's column defaults (the model's), for the Core insert
+_BOOKING_DEFAULTS = {name: field.default for name, field in Booking.model_fields.items()
+                     if name != "id" and field.default is not PydanticUndefined}
 
 
-def _load_bookable_and_people(s: Session, service_id: int,
-                              customer_id: int | None) -> tuple[Bookable | None, User | None, User | None]:
-    """(bookable, its provider, the customer) in one query; (None, None, None) when unknown.
-    On PostgreSQL the same statement sets the transaction's lock_timeout (`SET LOCAL`)."""
-    pg = db.is_postgres(s)
-    params: dict[str, Any] = {"sid": service_id, "cid": customer_id}
-    if pg:
-        params["lt"] = f"{int(get_settings().db_lock_timeout_ms)}ms"
-    row = s.exec(_people_stmt(pg), params=params).first()  # type: ignore[call-overload]
+class _Row(SimpleNamespace):
+    """A plain row object with the model's attribute names: what the hot path reads rows
+    into instead of building ORM instances (a SQLModel table instance costs ~25 µs, four of
+    them were a tenth of a booking's CPU). Never added to a session."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        super().__init__(**values)
+
+#: the customer's and provider's columns the hot path needs (outbox recipients, checks)
+_PERSON_COLUMNS = ("id", "username", "full_name", "email", "phone", "locale", "timezone", "is_active",
+                   "notify_email", "notify_sms")
+_BOOKABLE_COLUMNS = tuple(c.key for c in Bookable.__table__.columns)  # type: ignore[attr-defined]
+
+
+def _load_bookable_and_people(s: Session, service_id: int, customer_id: int | None
+                              ) -> tuple[Bookable | None, User | None, User | None, int | None]:
+    """(bookable, its provider, the customer, the new booking's id or None) in one query;
+    Nones when the bookable is unknown. On PostgreSQL the same statement sets the
+    transaction's lock_timeout (`SET LOCAL`) and draws the booking id from its sequence,
+    and it is sent in one round trip with the BEGIN; the rows become plain (transient)
+    model objects."""
+    if not _pipelined(s):
+        row = s.exec(_people_stmt(), params={"sid": service_id, "cid": customer_id}).first()  # type: ignore[call-overload]
+        if row is None:
+            return None, None, None, None
+        return row[0], row[1], row[2], None
+    pg = s.connection().connection.driver_connection
+    with pg.pipeline():
+        cur = pg.execute(_PG_PEOPLE_SQL, {"sid": service_id, "cid": customer_id,
+                                          "lt": f"{int(get_settings().db_lock_timeout_ms)}ms"})
+    row = cur.fetchone()
     if row is None:  # (no row: the SET LOCAL did not run either; the caller stops here)
-        return None, None, None
-    return row[0], row[1], row[2]
+        return None, None, None, None
+    nb, npn = len(_BOOKABLE_COLUMNS), len(_PERSON_COLUMNS)
+    b = _Row(dict(zip(_BOOKABLE_COLUMNS, row[:nb])))
+    people = [_Row(dict(zip(_PERSON_COLUMNS, row[i:i + npn]))) if row[i] is not None else None
+              for i in (nb, nb + npn)]
+    return b, people[0], people[1], row[-2]  # type: ignore[return-value]
 
 
-@functools.lru_cache(maxsize=2)
-def _people_stmt(pg: bool):
+_PG_PEOPLE_SQL = (
+    "SELECT " + ", ".join(f'b."{c}"' for c in _BOOKABLE_COLUMNS) + ", "
+    + ", ".join(f'p."{c}"' for c in _PERSON_COLUMNS) + ", " + ", ".join(f'c."{c}"' for c in _PERSON_COLUMNS)
+    + ", nextval('bookings_id_seq'), set_config('lock_timeout', %(lt)s, true)"
+    " FROM bookables b LEFT JOIN users p ON p.id = b.provider_id LEFT JOIN users c ON c.id = %(cid)s"
+    " WHERE b.id = %(sid)s"
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _people_stmt():
     provider = aliased(User, name="provider")
     customer = aliased(User, name="customer")
-    cols: list[Any] = [Bookable, provider, customer]
-    if pg:
-        cols.append(func.set_config("lock_timeout", bindparam("lt"), True))
-    return (select(*cols)
+    return (select(Bookable, provider, customer)
             .outerjoin(provider, provider.id == Bookable.provider_id)  # type: ignore[arg-type]
             .outerjoin(customer, customer.id == bindparam("cid"))  # type: ignore[arg-type]
             .where(Bookable.id == bindparam("sid")))

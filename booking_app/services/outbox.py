@@ -79,7 +79,7 @@ def enqueue(
                   status=NotificationStatus.pending.value, attempts=0, next_attempt_at=next_attempt_at or now,
                   created_at=now)
     new_id = session.exec(  # type: ignore[call-overload]
-        _insert(session)(Notification).values(**values)
+        dialect_insert(session)(Notification).values(**values)
         .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Notification.id)
     ).scalar()
     return session.get(Notification, new_id) if new_id is not None else None
@@ -89,21 +89,32 @@ def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> int:
     """`enqueue` for several rows in one `INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING`
     (one round trip, no read-back). Each row has enqueue's keyword arguments. Returns how
     many were new."""
-    if not rows:
-        return 0
+    return insert_values(session, notification_values(rows))
+
+
+def notification_values(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """enqueue's keyword arguments → complete column values of new outbox rows (JSON-safe
+    context). Callers that batch their writes (the booking hot path) insert these themselves
+    with `ON CONFLICT (dedupe_key) DO NOTHING`."""
     now = utcnow()
-    values = [dict(channel=r["channel"], to=r["to"], template=r["template"], locale=r["locale"],
-                   context=_jsonable(r["context"]), dedupe_key=r["dedupe_key"], booking_id=r.get("booking_id"),
-                   user_id=r.get("user_id"), status=NotificationStatus.pending.value, attempts=0,
-                   next_attempt_at=r.get("next_attempt_at") or now, created_at=now) for r in rows]
-    stmt = (_insert(session)(Notification.__table__)  # type: ignore[attr-defined]
+    return [dict(channel=r["channel"], to=r["to"], template=r["template"], locale=r["locale"],
+                 context=_jsonable(r["context"]), dedupe_key=r["dedupe_key"], booking_id=r.get("booking_id"),
+                 user_id=r.get("user_id"), status=NotificationStatus.pending.value, attempts=0,
+                 next_attempt_at=r.get("next_attempt_at") or now, created_at=now) for r in rows]
+
+
+def insert_values(session: Session, values: list[dict[str, Any]]) -> int:
+    if not values:
+        return 0
+    stmt = (dialect_insert(session)(Notification.__table__)  # type: ignore[attr-defined]
             .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Notification.__table__.c.id))  # type: ignore[attr-defined]
     session.flush()  # like an ORM statement would (rows it may refer to are written first)
     # executemany: SQLAlchemy sends one multi-row INSERT ("insertmanyvalues") from a cached statement
     return len(session.connection().execute(stmt, values).all())
 
 
-def _insert(session: Session):
+def dialect_insert(session: Session):
+    """The dialect's `insert` (with `on_conflict_do_nothing`) for the session's database."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -132,8 +143,10 @@ class Recipient:
         return self.user.id if self.user else None
 
 
-def customer_of(session: Session, booking: Booking, bookable: Bookable | None) -> Recipient:
-    user = session.get(User, booking.user_id) if booking.user_id else None
+def customer_of(session: Session, booking: Booking, bookable: Bookable | None, user: User | None = None) -> Recipient:
+    """`user`: the booking's user when the caller has it at hand (saves a lookup)."""
+    if user is None or user.id != booking.user_id:
+        user = session.get(User, booking.user_id) if booking.user_id else None
     tz = bookable.timezone if bookable else get_settings().default_timezone
     if user is not None:
         active = bool(user.is_active)
@@ -145,8 +158,9 @@ def customer_of(session: Session, booking: Booking, bookable: Bookable | None) -
                      timezone=tz, name=booking.guest_name or "", wants_email=True, wants_sms=False)
 
 
-def provider_of(session: Session, booking: Booking) -> Recipient | None:
-    user = session.get(User, booking.provider_id) if booking.provider_id else None
+def provider_of(session: Session, booking: Booking, user: User | None = None) -> Recipient | None:
+    if user is None or user.id != booking.provider_id:
+        user = session.get(User, booking.provider_id) if booking.provider_id else None
     if user is None:
         return None
     return Recipient(user=user, email=user.email, phone=user.phone, locale=user.locale, timezone=user.timezone,
@@ -166,11 +180,12 @@ def guest_manage_url(booking: Booking) -> str:
     return f"{booking_url(booking)}&token={booking_manage_token(int(booking.id))}"  # type: ignore[arg-type]
 
 
-def booking_snapshot(session: Session, booking: Booking, bookable: Bookable | None = None) -> dict[str, Any]:
+def booking_snapshot(session: Session, booking: Booking, bookable: Bookable | None = None, *,
+                     customer: Recipient | None = None, provider: Recipient | None = None) -> dict[str, Any]:
     """What every message about this booking may show, JSON-safe, times in UTC."""
     bookable = bookable or session.get(Bookable, booking.bookable_id)
-    customer = customer_of(session, booking, bookable)
-    provider = provider_of(session, booking)
+    customer = customer or customer_of(session, booking, bookable)
+    provider = provider or provider_of(session, booking)
     snapshot: dict[str, Any] = {
         "booking_id": booking.id,
         "reference": booking.reference,
@@ -263,17 +278,19 @@ def reminder_key(channel: str, booking: Booking, offset: int) -> str:
 
 
 def expected_reminders(session: Session, booking: Booking, bookable: Bookable | None, *,
-                       now: dt.datetime) -> list[dict[str, Any]]:
-    """The reminder rows a confirmed booking should have that are still in the future."""
+                       now: dt.datetime, customer: Recipient | None = None,
+                       base: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The reminder rows a confirmed booking should have that are still in the future.
+    `customer`, `base` (its snapshot): when the caller has them already."""
     if booking.status != BookingStatus.confirmed.value or booking.start_at <= now:
         return []
-    customer = customer_of(session, booking, bookable)
+    customer = customer or customer_of(session, booking, bookable)
     channels = [("email", customer.email)] if customer.wants_email else []
     if customer.wants_sms:
         channels.append(("sms", customer.phone))
     if not channels:
         return []
-    base = booking_snapshot(session, booking, bookable)
+    base = base if base is not None else booking_snapshot(session, booking, bookable, customer=customer)
     rows = []
     for offset in reminder_offsets(bookable):
         due = booking.start_at - dt.timedelta(minutes=offset)
@@ -308,7 +325,8 @@ def schedule_reminders(session: Session, booking: Booking, bookable: Bookable | 
 
 # --- events ----------------------------------------------------------------------------------
 
-def booking_event(session: Session, *, booking: Booking, event: str, extra: dict[str, Any] | None = None) -> None:
+def booking_event(session: Session, *, booking: Booking, event: str, extra: dict[str, Any] | None = None,
+                  bookable: Bookable | None = None, customer: User | None = None, provider: User | None = None) -> None:
     """Queue the messages of a booking state change, in the caller's transaction.
 
     Customer: email (if they want email) and a short SMS (if opted in with a phone).
@@ -316,48 +334,60 @@ def booking_event(session: Session, *, booking: Booking, event: str, extra: dict
     scheduled on confirmation, re-scheduled on reschedule, dropped on cancellation.
     `extra` may carry `previous_start` (reschedule, ISO), `reason`, `refund_due_cents`,
     `actor_id` (the provider then gets no notice of their own change). Guests get their
-    signed manage link (scrubbed from the row once sent).
+    signed manage link (scrubbed from the row once sent). `bookable`, `customer` (the
+    booking's user) and `provider` (user): when the caller has them at hand.
     """
-    if event not in BOOKING_EVENTS:
-        raise ValueError(f"unknown booking event {event}")
     if booking.id is None:
         session.flush()
+    if event in ("booking_rescheduled", "booking_cancelled", "booking_completed", "booking_no_show"):
+        assert booking.id is not None
+        cancel_pending_reminders(session, booking.id, reason=f"superseded: {event}")
+    insert_values(session, booking_event_values(session, booking=booking, event=event, extra=extra,
+                                                bookable=bookable, customer=customer, provider=provider))
+
+
+def booking_event_values(session: Session, *, booking: Booking, event: str, extra: dict[str, Any] | None = None,
+                         bookable: Bookable | None = None, customer: User | None = None,
+                         provider: User | None = None) -> list[dict[str, Any]]:
+    """The outbox rows (`notification_values`) of a booking event, without writing them or
+    touching older rows: `booking_event` minus its writes, for a new booking whose caller
+    batches its inserts (then nothing is pending for it yet)."""
+    if event not in BOOKING_EVENTS:
+        raise ValueError(f"unknown booking event {event}")
     assert booking.id is not None
     extra = dict(extra or {})
-    bookable = session.get(Bookable, booking.bookable_id)
-
-    if event in ("booking_rescheduled", "booking_cancelled", "booking_completed", "booking_no_show"):
-        cancel_pending_reminders(session, booking.id, reason=f"superseded: {event}")
-    rows: list[dict[str, Any]] = []  # inserted together at the end (one round trip)
-    if event in ("booking_confirmed", "booking_rescheduled"):
-        rows.extend(expected_reminders(session, booking, bookable, now=utcnow()))
-
+    if bookable is None or bookable.id != booking.bookable_id:
+        bookable = session.get(Bookable, booking.bookable_id)
+    customer_r = customer_of(session, booking, bookable, customer)
     customer_template, with_sms, provider_template = _EVENT_MESSAGES[event]
-    if customer_template is None:
-        enqueue_many(session, rows)
-        return
-    base = booking_snapshot(session, booking, bookable)
+    base: dict[str, Any] | None = None
+    provider_r: Recipient | None = None
+    if customer_template is not None or event in ("booking_confirmed", "booking_rescheduled"):
+        provider_r = provider_of(session, booking, provider)
+        base = booking_snapshot(session, booking, bookable, customer=customer_r, provider=provider_r)
+    rows: list[dict[str, Any]] = []
+    if event in ("booking_confirmed", "booking_rescheduled"):
+        rows.extend(expected_reminders(session, booking, bookable, now=utcnow(), customer=customer_r, base=base))
+    if customer_template is None or base is None:
+        return notification_values(rows)
     actor_id = extra.pop("actor_id", None)
     base.update(extra)
     key = f"{event}:{booking.id}:{booking.version}"
-
-    customer = customer_of(session, booking, bookable)
-    if customer.wants_email:
-        rows.append(dict(channel="email", to=customer.email or "", template=customer_template,
-                         locale=customer.locale, context=_personal(base, customer), dedupe_key=f"email:{key}",
-                         booking_id=booking.id, user_id=customer.user_id))
-    if with_sms and customer.wants_sms:
-        rows.append(dict(channel="sms", to=customer.phone or "", template=customer_template,
-                         locale=customer.locale, context=_personal(base, customer), dedupe_key=f"sms:{key}",
-                         booking_id=booking.id, user_id=customer.user_id))
-    provider = provider_of(session, booking)
+    if customer_r.wants_email:
+        rows.append(dict(channel="email", to=customer_r.email or "", template=customer_template,
+                         locale=customer_r.locale, context=_personal(base, customer_r), dedupe_key=f"email:{key}",
+                         booking_id=booking.id, user_id=customer_r.user_id))
+    if with_sms and customer_r.wants_sms:
+        rows.append(dict(channel="sms", to=customer_r.phone or "", template=customer_template,
+                         locale=customer_r.locale, context=_personal(base, customer_r), dedupe_key=f"sms:{key}",
+                         booking_id=booking.id, user_id=customer_r.user_id))
     provider_base = {k: v for k, v in base.items() if k != "manage_url"}
-    if (provider_template and provider is not None and provider.wants_email
-            and (actor_id is None or actor_id != provider.user_id)):
-        rows.append(dict(channel="email", to=provider.email or "", template=provider_template,
-                         locale=provider.locale, context=_personal(provider_base, provider),
-                         dedupe_key=f"email:provider:{key}", booking_id=booking.id, user_id=provider.user_id))
-    enqueue_many(session, rows)
+    if (provider_template and provider_r is not None and provider_r.wants_email
+            and (actor_id is None or actor_id != provider_r.user_id)):
+        rows.append(dict(channel="email", to=provider_r.email or "", template=provider_template,
+                         locale=provider_r.locale, context=_personal(provider_base, provider_r),
+                         dedupe_key=f"email:provider:{key}", booking_id=booking.id, user_id=provider_r.user_id))
+    return notification_values(rows)
 
 
 def payment_event(session: Session, *, booking: Booking, event: str, amount_cents: int, currency: str,
