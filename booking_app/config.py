@@ -41,10 +41,14 @@ class Settings(BaseSettings):
     # after SIGTERM before the server stops accepting (lets a proxy drain this process)
     max_inflight_requests: int = Field(64, ge=0, le=100000)
     shutdown_drain_seconds: float = Field(0.0, ge=0, le=300)
+    # threads for the API's sync routes per process (0 = DB_POOL_SIZE + DB_MAX_OVERFLOW + 2)
+    api_threads: int = Field(0, ge=0, le=1000)
     sqlite_busy_timeout_ms: int = Field(5000, ge=10, le=120000)
 
     # --- auth -----------------------------------------------------------------------------
     token_ttl_minutes: int = Field(60 * 24, ge=1)
+    # seconds a token lookup may be served from memory (services/authcache.py; 0 = off)
+    auth_cache_seconds: float = Field(5.0, ge=0, le=300)
     password_reset_ttl_minutes: int = Field(60, ge=1)
     rate_limits_enabled: bool = True
     login_max_failures: int = Field(10, ge=1)

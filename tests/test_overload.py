@@ -341,3 +341,23 @@ def test_sigterm_drains_then_finishes_in_flight_requests(pg_db, pg_url, tmp_path
     with capsys.disabled():
         print(f"[graceful] SIGTERM with {n} requests in flight: readiness 503 at once, {n}/{n} answered 201 "
               f"after the drain, process exited {stopped_after:.1f} s after SIGTERM")
+
+
+def test_sync_routes_get_as_many_threads_as_the_database_pool_has_connections(db_url, monkeypatch):
+    """Threads beyond the pool only queue for a connection while contending for the GIL
+    (api/loadshed.py `limit_worker_threads`): the app's startup sizes anyio's limiter."""
+    import anyio.to_thread
+    from fastapi.testclient import TestClient
+
+    from booking_app.api import create_api
+    from booking_app.config import reset_settings_cache
+
+    def threads_in_the_apps_loop(env: dict[str, str]) -> int:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        reset_settings_cache()
+        with TestClient(create_api()) as client:
+            return client.portal.call(lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)
+
+    assert threads_in_the_apps_loop({"DB_POOL_SIZE": "5", "DB_MAX_OVERFLOW": "3"}) == 10
+    assert threads_in_the_apps_loop({"API_THREADS": "17"}) == 17

@@ -187,7 +187,9 @@ def pair(pg_database, tmp_path_factory):
     """Two API processes A and B sharing the session's PostgreSQL database and one Redis db."""
     flush_redis_db()
     workdir = tmp_path_factory.mktemp("scaleout")
-    env = {"DATABASE_URL": pg_database, "REDIS_URL": REDIS_URL, "JOBS_ENABLED": "true",
+    # AUTH_CACHE_SECONDS far above any test's length: a token lookup cached by one process
+    # must be dropped by the other's change through Redis, not by expiry
+    env = {"DATABASE_URL": pg_database, "REDIS_URL": REDIS_URL, "JOBS_ENABLED": "true", "AUTH_CACHE_SECONDS": "300",
            "RATE_LIMITS_ENABLED": "false", "OUTBOX_INTERVAL_SECONDS": "0.5", "DB_LOCK_TIMEOUT_MS": "5000"}
     procs = [ApiProcess(workdir, "A", env), ApiProcess(workdir, "B", env)]
     start_all(procs)
@@ -241,6 +243,41 @@ def test_bookings_raced_through_two_processes_never_oversell(running_pair, pg_ur
     with capsys.disabled():
         print(f"\n[scale-out race] 40 clients over 2 processes: event (cap 3) {dict(by_target[event.id])}, "
               f"room (cap 1) {dict(by_target[room.id])}")
+
+
+def test_role_change_deactivation_and_logout_through_one_process_reach_the_others_token_cache(running_pair):
+    """Each process caches token lookups (services/authcache.py); a change made through A
+    must apply in B at once — B learns of it over Redis — not after AUTH_CACHE_SECONDS."""
+    from tests.api.conftest import make_account
+
+    a, b = running_pair
+    admin, customer, other = make_account("admin"), make_account("customer"), make_account("customer")
+
+    def bearer(acct) -> dict[str, str]:
+        return {"Authorization": f"Bearer {acct.token}"}
+
+    def eventually(check) -> None:  # the message crosses Redis asynchronously (milliseconds)
+        deadline = time.monotonic() + 3
+        while not check():
+            assert time.monotonic() < deadline, "the other process still serves the cached lookup"
+            time.sleep(0.05)
+
+    with httpx.Client(timeout=30) as c:
+        for acct in (customer, other):  # B has both lookups cached now
+            assert c.get(f"{b.base}/api/users/profile", headers=bearer(acct)).json()["role"] == "customer"
+        report = f"{b.base}/api/reports/bookings?from=2026-01-01&to=2026-01-31"
+        assert c.get(report, headers=bearer(customer)).status_code == 403
+        # promoted to admin through A → B lets them at the reports
+        r = c.put(f"{a.base}/api/admin/users/{customer.id}/role", json={"role": "admin"}, headers=bearer(admin))
+        assert r.status_code == 200, r.text
+        eventually(lambda: c.get(report, headers=bearer(customer)).status_code == 200)
+        # deactivated through A → B refuses the token
+        r = c.put(f"{a.base}/api/admin/users/{customer.id}/active", json={"active": False}, headers=bearer(admin))
+        assert r.status_code == 200, r.text
+        eventually(lambda: c.get(f"{b.base}/api/users/profile", headers=bearer(customer)).status_code == 401)
+        # logout through A → B refuses that token too
+        assert c.post(f"{a.base}/api/users/logout", headers=bearer(other)).status_code == 204
+        eventually(lambda: c.get(f"{b.base}/api/users/profile", headers=bearer(other)).status_code == 401)
 
 
 def test_job_sweeps_in_both_processes_send_each_reminder_once(running_pair, pg_url, capsys):

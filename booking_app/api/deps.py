@@ -48,7 +48,8 @@ async def get_actor(
         actor = Actor.guest(locale=locale)
         request.state.token_hash = None
     else:
-        authenticated = await run_in_threadpool(auth.authenticate, token)
+        # a cached lookup needs no database and no worker thread
+        authenticated = auth.authenticate_cached(token) or await run_in_threadpool(auth.authenticate, token)
         actor = authenticated.actor
         request.state.token_hash = authenticated.token_hash
         request.state.user_locale = actor.locale

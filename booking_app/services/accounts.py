@@ -32,7 +32,7 @@ from booking_app.models import (
     User,
     utcnow,
 )
-from booking_app.services import audit, validation
+from booking_app.services import audit, authcache, validation
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from booking_app.services.passwords import hash_password, verify_password
@@ -242,6 +242,7 @@ def update_profile(
                 user.password_hash = new_hash
                 auth.revoke_all(s, user_id=user_id, keep_token_hash=keep_token_hash)
             s.add(user)
+            authcache.forget_after_commit(s, "user", user_id)  # locale/timezone ride on the token
             fields = sorted(changes) + (["password"] if new_hash else [])
             audit.record(s, actor_id=user_id, action="user.profile_updated", entity="user", entity_id=user_id,
                          data={"fields": fields})
@@ -372,6 +373,7 @@ def set_role(*, actor: Actor, user_id: int, role: str) -> User:
         old = user.role
         user.role = role
         s.add(user)
+        authcache.forget_after_commit(s, "user", user_id)
         audit.record(s, actor_id=actor.id, action="user.role_changed", entity="user", entity_id=user_id,
                      data={"from": old, "to": role})
     return user
@@ -394,6 +396,7 @@ def set_active(*, actor: Actor, user_id: int, active: bool) -> User:
             raise Conflict(N_("A deleted account cannot be reactivated."))
         user.is_active = active
         s.add(user)
+        authcache.forget_after_commit(s, "user", user_id)
         if not active:
             auth.revoke_all(s, user_id=user_id)
         audit.record(s, actor_id=actor.id, action="user.activated" if active else "user.deactivated",

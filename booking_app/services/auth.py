@@ -24,7 +24,7 @@ from booking_app import db
 from booking_app.config import get_settings
 from booking_app.i18n import N_
 from booking_app.models import AuthToken, PasswordResetToken, User, utcnow
-from booking_app.services import audit, outbox, ratelimit, validation
+from booking_app.services import audit, authcache, outbox, ratelimit, validation
 from booking_app.services.actors import Actor
 from booking_app.services.errors import InvalidInput, Unauthorized
 from booking_app.services.passwords import dummy_hash, hash_password, needs_rehash, verify_password
@@ -73,12 +73,14 @@ def issue_token(session: Session, *, user_id: int) -> tuple[str, int]:
 
 
 def authenticate(token: str) -> Authenticated:
-    """The actor behind a bearer token; Unauthorized when unknown, expired, revoked or disabled."""
-    if not token or len(token) > MAX_TOKEN_LENGTH:
-        raise Unauthorized(SESSION_INVALID)
+    """The actor behind a bearer token; Unauthorized when unknown, expired, revoked or disabled.
+    Served from a short-lived cache when it can (services/authcache.py)."""
+    cached = authenticate_cached(token)
+    if cached is not None:
+        return cached
     token_hash = hash_token(token)
     # one indexed lookup (unique token_hash) of just the columns needed, prebuilt statement,
-    # no ORM objects: this runs on every authenticated request
+    # no ORM objects
     with db.get_engine().connect() as conn:
         row = conn.execute(_TOKEN_LOOKUP, {"h": token_hash}).first()
     if row is None:
@@ -86,7 +88,19 @@ def authenticate(token: str) -> Authenticated:
     user_id, role, locale, timezone, is_active, revoked_at, expires_at = row
     if revoked_at is not None or expires_at <= utcnow() or not is_active:
         raise Unauthorized(SESSION_INVALID)
-    return Authenticated(Actor(id=user_id, role=role, locale=locale, timezone=timezone), token_hash)
+    actor = Actor(id=user_id, role=role, locale=locale, timezone=timezone)
+    authcache.put(token_hash, user_id=user_id, expires_ts=expires_at.timestamp(), value=actor)
+    return Authenticated(actor, token_hash)
+
+
+def authenticate_cached(token: str) -> Authenticated | None:
+    """`authenticate` from the cache only (no database: safe on the event loop); None when
+    the token isn't cached. Unauthorized for a malformed token."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise Unauthorized(SESSION_INVALID)
+    token_hash = hash_token(token)
+    actor = authcache.get(token_hash)
+    return Authenticated(actor, token_hash) if actor is not None else None
 
 
 _TOKEN_LOOKUP = (
@@ -103,12 +117,14 @@ def revoke_all(session: Session, *, user_id: int, keep_token_hash: str | None = 
     if keep_token_hash:
         stmt = stmt.where(AuthToken.token_hash != keep_token_hash)
     session.exec(stmt.values(revoked_at=utcnow()))  # type: ignore[call-overload]
+    authcache.forget_after_commit(session, "user", user_id)
 
 
 def logout(*, token_hash: str, actor_id: int | None = None) -> None:
     with db.unit_of_work() as s:
         s.exec(update(AuthToken).where(AuthToken.token_hash == token_hash, AuthToken.revoked_at.is_(None))  # type: ignore[call-overload, union-attr]
                .values(revoked_at=utcnow()))
+        authcache.forget_after_commit(s, "token", token_hash)
         if actor_id is not None:
             audit.record(s, actor_id=actor_id, action="user.logout", entity="user", entity_id=actor_id)
 
