@@ -1,12 +1,15 @@
 """The provider flow on `reflex run --env prod`: create a service (with inline validation
 errors), set its opening hours, see customers' bookings appear, get warned when new
 hours leave a booking outside, mark one paid on site, one completed, cancel one with a
-reason; and the provider pages at 390×844 without page-level horizontal scrolling."""
+reason; the month calendar (counts, free time, month steps, a day → its week); and the
+provider pages at 390×844 without page-level horizontal scrolling."""
 from __future__ import annotations
 
 import datetime as dt
 import pathlib
+import re
 import uuid
+import zoneinfo
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -207,5 +210,107 @@ def test_provider_pages_fit_a_phone(page, size):
     box = page.get_by_test_id("bookables")
     assert box.evaluate("""el => [el, ...el.querySelectorAll('*')].some(e =>
         e.scrollWidth > e.clientWidth + 1 && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))""")
+    assert_no_horizontal_scroll(page)
+    assert page.console_errors == []
+
+
+def new_provider_with_hours(tz_name: str):
+    """A provider of its own (so the month's counts are only this test's bookings) with one
+    free 60-minute service open Monday–Friday 09:00–17:00 in `tz_name`."""
+    from booking_app.services import accounts, catalog
+    from booking_app.services.actors import Actor
+
+    tag = uuid.uuid4().hex[:8]
+    password = f"Pw-{tag}-long-enough"
+    user = accounts.create_user(username=f"p{tag}", email=f"p{tag}@example.com", password=password,
+                                role="provider", full_name=f"Month Provider {tag}", timezone=tz_name)
+    provider = Actor(id=user.id, role="provider", timezone=tz_name)
+    service = catalog.create_bookable(actor=provider, kind="service", name=f"Consult {tag}", duration_minutes=60,
+                                      capacity=1, price_cents=0, currency="EUR", timezone=tz_name)
+    catalog.set_availability(actor=provider, bookable_id=service.id, exceptions=[],
+                             weekly=[{"weekday": d, "start": "09:00", "end": "17:00"} for d in range(5)])
+    return user.username, password, provider, service
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"], indirect=True)
+def test_provider_month_calendar(page, size, live_db):
+    from booking_app.services import bookings
+    from booking_app.ui.state import fmt
+    from booking_app.ui.state.provider import month_title
+
+    tz_name = "Europe/Madrid"
+    tz = zoneinfo.ZoneInfo(tz_name)
+    username, password, provider, service = new_provider_with_hours(tz_name)
+    today = dt.datetime.now(tz).date()
+    this_month = today.replace(day=1)
+    next_month = (this_month + dt.timedelta(days=32)).replace(day=1)
+    day = next_month + dt.timedelta(days=(2 - next_month.weekday()) % 7 + 7)  # its second Wednesday
+    saturday = day + dt.timedelta(days=3)
+    booked = [bookings.book(actor=customer_actor(), service_id=service.id,
+                            start=dt.datetime.combine(day, dt.time(hour), tzinfo=tz)) for hour in (10, 14, 16)]
+    bookings.cancel(actor=provider, booking_id=booked[2].id, reason="Not needed")  # cancelled: not counted
+
+    sign_in(page, username, password)
+    goto(page, "/provider/bookings")
+    page.get_by_test_id("mode-month").click()
+    expect(page.get_by_test_id("mode-month")).to_have_attribute("aria-pressed", "true")
+    title = page.get_by_test_id("month-title")
+    expect(title).to_have_text(month_title(this_month, "en"))
+    expect(page.locator(f'[data-testid=month-day][data-day="{today.isoformat()}"]')).to_have_attribute(
+        "data-today", "true")
+    assert page.get_by_test_id("month-day").count() % 7 == 0
+    assert_no_horizontal_scroll(page)
+
+    # the next month: the day with its two bookings (not the cancelled one) and its free time
+    page.get_by_test_id("month-next").click()
+    expect(title).to_have_text(month_title(next_month, "en"))
+    cell = page.locator(f'[data-testid=month-day][data-day="{day.isoformat()}"]')
+    expect(cell).to_have_attribute("data-in-month", "true")
+    expect(cell.get_by_test_id("month-count")).to_have_text("2")
+    free = translate("Free {duration}", "en", duration=fmt.duration(6 * 60, "en"))  # 8 h open − 2 h booked
+    expect(cell).to_have_attribute("data-state", "open")
+    expect(cell).to_have_attribute("aria-label", re.compile(re.escape(translate("Bookings: {count}", "en", count=2))
+                                                            + r".*" + re.escape(free)))
+    expect(page.locator(f'[data-testid=month-day][data-day="{saturday.isoformat()}"]')).to_have_attribute(
+        "data-state", "closed")
+    expect(page.locator(f'[data-testid=month-day][data-day="{(day + dt.timedelta(days=1)).isoformat()}"]'
+                        ' [data-testid=month-count]')).to_have_count(0)
+    first = cell.locator(f'[data-testid=month-item][data-reference="{booked[0].reference}"]')
+    cancelled = cell.locator(f'[data-testid=month-item][data-reference="{booked[2].reference}"]')
+    expect(cancelled).to_have_count(0)
+    if size == "desktop":  # times, bookable and customer in the cell; the free time under them
+        expect(first).to_contain_text(fmt.time_(booked[0].start, tz_name, "en"))
+        expect(first).to_contain_text(service.name)
+        expect(first).to_contain_text("Casey Customer")
+        expect(cell.get_by_test_id("month-item")).to_have_count(2)
+        expect(cell.get_by_test_id("month-free")).to_have_text(free)
+    else:  # a phone: compact cells, the count only
+        expect(first).to_be_hidden()
+        expect(cell.get_by_test_id("month-free")).to_be_hidden()
+        expect(cell.get_by_test_id("month-count")).to_be_visible()
+        box = cell.bounding_box()
+        assert box is not None and box["width"] >= 40, box
+    assert_no_horizontal_scroll(page)
+
+    # back, forward twice, and "this month" again
+    page.get_by_test_id("month-prev").click()
+    expect(title).to_have_text(month_title(this_month, "en"))
+    page.get_by_test_id("month-next").click()
+    page.get_by_test_id("month-next").click()
+    expect(title).to_have_text(month_title((next_month + dt.timedelta(days=32)).replace(day=1), "en"))
+    page.get_by_test_id("month-today").click()
+    expect(title).to_have_text(month_title(this_month, "en"))
+
+    # a day → the week calendar of its week, with the booking in it
+    page.get_by_test_id("month-next").click()
+    expect(title).to_have_text(month_title(next_month, "en"))
+    cell.click()
+    expect(page.get_by_test_id("mode-week")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_test_id("week-day")).to_have_count(7)
+    monday = day - dt.timedelta(days=day.weekday())
+    expect(page.get_by_test_id("week-day").first).to_have_attribute("data-day", monday.isoformat())
+    week_day = page.locator(f'[data-testid=week-day][data-day="{day.isoformat()}"]')
+    expect(week_day.locator(f'[data-testid=week-item][data-reference="{booked[0].reference}"]')).to_contain_text(
+        service.name)
     assert_no_horizontal_scroll(page)
     assert page.console_errors == []

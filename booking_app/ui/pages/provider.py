@@ -563,6 +563,130 @@ def _week_view() -> rx.Component:
     )
 
 
+def _stripes(step: int = 6, shade: int = 3) -> str:
+    """The hatching of a closed day."""
+    return (f"repeating-linear-gradient(135deg, {rx.color('gray', shade)} 0 {step}px, "
+            f"{rx.color('gray', 2)} {step}px {2 * step}px)")
+
+
+def _month_item(item: dict) -> rx.Component:
+    """One booking in a month cell: a status dot, the time, bookable · customer (one line)."""
+    return rx.hstack(
+        rx.box(width="6px", height="6px", border_radius="50%", flex_shrink="0", align_self="center",
+               background=rx.color(item["color"], 9)),
+        rx.text(item["time"], size="1", weight="bold", white_space="nowrap", flex_shrink="0"),
+        rx.text(item["text"], size="1", white_space="nowrap", overflow="hidden", text_overflow="ellipsis",
+                min_width="0", dir="auto"),
+        spacing="1", width="100%", min_width="0", align="baseline",
+        custom_attrs={"data-testid": "month-item", "data-reference": item["reference"], "title": item["text"]},
+    )
+
+
+def _month_bar(day) -> rx.Component:
+    """The day's open time as a bar: the free share green, the booked share accent."""
+    return rx.cond(
+        (day.state == "open") | (day.state == "full"),
+        rx.box(
+            rx.box(width=day.free_width, height="100%", background=rx.color("grass", 9),
+                   border_radius="2px"),
+            width="100%", height="4px", background=rx.color("accent", 6), border_radius="2px",
+            overflow="hidden", aria_hidden="true", flex_shrink="0",
+        ),
+    )
+
+
+def _month_day(day) -> rx.Component:
+    S = ProviderBookingsState
+    wide = rx.breakpoints(initial="none", sm="flex")
+    return rx.el.button(
+        rx.hstack(
+            rx.box(
+                rx.text(day.number, size="2", weight=rx.cond(day.today, "bold", "medium")),
+                display="flex", align_items="center", justify_content="center", min_width="1.6rem",
+                height="1.6rem", padding_x="0.2rem", border_radius="999px",
+                background=rx.cond(day.today, rx.color("accent", 9), "transparent"),
+                color=rx.cond(day.today, "white", rx.cond(day.in_month, rx.color("gray", 12), rx.color("gray", 10))),
+            ),
+            rx.spacer(display=wide),
+            rx.cond(day.count > 0, rx.badge(day.count, size="1", variant="solid", radius="full",
+                                            custom_attrs={"data-testid": "month-count"})),
+            spacing="1", width="100%", align="center", wrap="wrap", justify="between",
+        ),
+        rx.vstack(
+            rx.foreach(day.previews, _month_item),
+            rx.cond(day.more != "", rx.text(day.more, size="1", color_scheme="gray",
+                                            custom_attrs={"data-testid": "month-more"})),
+            spacing="1", width="100%", min_width="0", display=wide,
+        ),
+        rx.spacer(),
+        rx.cond(day.free_label != "", rx.text(
+            day.free_label, size="1", display=rx.breakpoints(initial="none", sm="block"), max_width="100%",
+            color=rx.match(day.state, ("open", rx.color("grass", 11)), ("full", rx.color("amber", 11)),
+                           rx.color("gray", 10)),
+            custom_attrs={"data-testid": "month-free"})),
+        _month_bar(day),
+        type="button", on_click=S.open_day(day.key), aria_label=day.label, title=day.label,
+        color=rx.color("gray", 12),
+        display="flex", flex_direction="column", gap="0.25rem", align_items="stretch", text_align="start",
+        width="100%", min_width="0", overflow="hidden", font="inherit", cursor="pointer",
+        min_height=rx.breakpoints(initial="3.75rem", sm="7.5rem", md="8.5rem"),
+        padding=rx.breakpoints(initial="0.25rem", sm="0.4rem"),
+        border=rx.cond(day.today, f"2px solid {rx.color('accent', 8)}", f"1px solid {rx.color('gray', 5)}"),
+        border_radius="var(--radius-2)",
+        background=rx.cond(day.state == "closed", _stripes(),
+                           rx.cond(day.in_month, rx.color("gray", 1), rx.color("gray", 2))),
+        opacity=rx.cond(day.in_month, "1", "0.6"),
+        _hover={"border_color": rx.color("accent", 8), "box_shadow": f"0 1px 6px {rx.color('gray', 5)}"},
+        custom_attrs={"data-testid": "month-day", "data-day": day.key, "data-state": day.state,
+                      "data-in-month": rx.cond(day.in_month, "true", "false"),
+                      "data-today": rx.cond(day.today, "true", "false")},
+    )
+
+
+def _legend_item(swatch: rx.Component, msgid: str) -> rx.Component:
+    return rx.hstack(swatch, rx.text(T(msgid), size="1", color_scheme="gray"), spacing="1", align="center")
+
+
+def _month_view() -> rx.Component:
+    S = ProviderBookingsState
+    swatch = dict(width="0.9rem", height="0.6rem", border_radius="2px", flex_shrink="0")
+    return rx.vstack(
+        rx.flex(
+            rx.icon_button(rx.icon("chevron_left", class_name="flip-rtl"), variant="soft", on_click=S.shift_month(-1),
+                           aria_label=T("Previous month"), custom_attrs={"data-testid": "month-prev"}),
+            rx.button(T("This month"), variant="soft", on_click=S.shift_month(0),
+                      custom_attrs={"data-testid": "month-today"}),
+            rx.icon_button(rx.icon("chevron_right", class_name="flip-rtl"), variant="soft", on_click=S.shift_month(1),
+                           aria_label=T("Next month"), custom_attrs={"data-testid": "month-next"}),
+            rx.heading(S.month_title, size="4", as_="h2", custom_attrs={"data-testid": "month-title"}),
+            spacing="2", align="center", wrap="wrap",
+        ),
+        error_callout(S.error),
+        rx.cond(S.month_note != "", rx.text(S.month_note, size="2", color_scheme="gray",
+                                            custom_attrs={"data-testid": "month-note"})),
+        rx.grid(
+            rx.foreach(S.month_weekdays, lambda w: rx.box(
+                rx.text(w["short"], display=rx.breakpoints(initial="block", sm="none")),
+                rx.text(w["long"], display=rx.breakpoints(initial="none", sm="block")),
+                text_align="center", font_size="var(--font-size-1)", font_weight="500", color=rx.color("gray", 11),
+                overflow="hidden", white_space="nowrap", min_width="0", aria_hidden="true",
+            )),
+            rx.foreach(S.month, _month_day),
+            columns="7", gap=rx.breakpoints(initial="3px", sm="0.4rem"), width="100%",
+            grid_template_columns="repeat(7, minmax(0, 1fr))", custom_attrs={"data-testid": "month-grid"},
+        ),
+        rx.flex(
+            _legend_item(rx.box(background=rx.color("grass", 9), **swatch), N_("Free time")),
+            _legend_item(rx.box(background=rx.color("accent", 6), **swatch), N_("Booked")),
+            _legend_item(rx.box(background=_stripes(2, 6), border=f"1px solid {rx.color('gray', 6)}", **swatch),
+                         N_("Closed")),
+            rx.text(T("Pick a day to see its week."), size="1", color_scheme="gray"),
+            spacing="4", wrap="wrap", align="center",
+        ),
+        spacing="3", width="100%", custom_attrs={"data-testid": "month-view"},
+    )
+
+
 def _mode_switch() -> rx.Component:
     S = ProviderBookingsState
     return rx.hstack(
@@ -572,7 +696,10 @@ def _mode_switch() -> rx.Component:
         rx.button(rx.icon("calendar_days", size=16), T("Week"), variant=rx.cond(S.mode == "week", "solid", "soft"),
                   on_click=S.set_mode("week"), aria_pressed=rx.cond(S.mode == "week", "true", "false"),
                   custom_attrs={"data-testid": "mode-week"}),
-        spacing="2",
+        rx.button(rx.icon("calendar", size=16), T("Month"), variant=rx.cond(S.mode == "month", "solid", "soft"),
+                  on_click=S.set_mode("month"), aria_pressed=rx.cond(S.mode == "month", "true", "false"),
+                  custom_attrs={"data-testid": "mode-month"}),
+        spacing="2", wrap="wrap",
     )
 
 
@@ -580,7 +707,7 @@ def bookings_page() -> rx.Component:
     S = ProviderBookingsState
     return guarded(S, rx.vstack(
         staff_header(N_("Bookings"), PROVIDER_TABS, routes.PROVIDER_BOOKINGS, _mode_switch()),
-        rx.cond(S.mode == "week", _week_view(), _list_view()),
+        rx.match(S.mode, ("week", _week_view()), ("month", _month_view()), _list_view()),
         _cancel_dialog(),
         _reschedule_dialog(),
         spacing="4", width="100%",

@@ -68,9 +68,9 @@ def refund_policy(cancel_cutoff_hours: int, refund_percent: int, locale: str) ->
                              locale, hours=cancel_cutoff_hours)
         return translate("You can cancel until the start; no refund is given.", locale)
     if cancel_cutoff_hours > 0:
-        return translate("Cancel up to {hours} hours before the start to get {percent}% of the price back.",
+        return translate("Cancel up to {hours} hours before the start for a refund of {percent}%.",
                          locale, hours=cancel_cutoff_hours, percent=refund_percent)
-    return translate("Cancel until the start to get {percent}% of the price back.", locale, percent=refund_percent)
+    return translate("Cancel until the start for a refund of {percent}%.", locale, percent=refund_percent)
 
 
 def when_short(value: dt.datetime, tz_name: str | None, locale: str) -> str:

@@ -15,9 +15,10 @@ from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
 
 import reflex as rx
+from babel.dates import format_skeleton
 from babel.numbers import get_currency_precision
 
-from booking_app.i18n import N_, translate
+from booking_app.i18n import N_, babel_locale, translate
 from booking_app.services import bookings, catalog, payments
 from booking_app.services.errors import InvalidInput, NotFound, ServiceError
 from booking_app.ui.state import fmt
@@ -50,6 +51,11 @@ FORM_FIELDS = ("name", "description", "location", "duration_minutes", "capacity"
 FIELD_ALIASES = {"price_cents": "price", "buffer_before_minutes": "buffer_minutes",
                  "buffer_after_minutes": "buffer_minutes"}
 PAGE_SIZE = 100
+MONTH_PAGE = 200  # bookings per list_bookings call (its maximum)
+MONTH_MAX_BOOKINGS = 4000  # a month grid reads at most this many bookings
+MONTH_PREVIEW = 3  # bookings listed in a month cell; the rest is "+N more"
+# bookings that take the bookable's time (a pending one only while its hold lasts)
+TAKES_TIME = ("pending", "confirmed", "completed", "no_show")
 
 
 def sign_in_redirect(path: str) -> rx.event.EventSpec:
@@ -116,6 +122,69 @@ def _open_hours(actor, first: dt.date, last: dt.date, view_tz: str) -> dict[dt.d
     return out
 
 
+Span = tuple[dt.datetime, dt.datetime]
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The first day of the month `months` months after `day`'s month (before, if negative);
+    ValueError beyond the years 1–9999."""
+    index = day.year * 12 + day.month - 1 + int(months)
+    year, month = divmod(index, 12)
+    return dt.date(year, month + 1, 1)
+
+
+def month_grid(month: dt.date) -> list[dt.date]:
+    """The dates of the whole weeks (Monday–Sunday) that cover `month`'s month, in order:
+    4, 5 or 6 weeks of 7 days, with the adjacent months' days that complete them (the
+    calendar's very last week stops at 31 December 9999)."""
+    first = month.replace(day=1)
+    try:
+        last = add_months(first, 1) - dt.timedelta(days=1)
+    except ValueError:  # December 9999
+        last = dt.date.max
+    start = first - dt.timedelta(days=first.weekday())  # 1 January of year 1 is a Monday
+    days = (last - start).days + 1 + min(6 - last.weekday(), (dt.date.max - last).days)
+    return [start + dt.timedelta(days=i) for i in range(days)]
+
+
+def span_minutes(spans: list[Span]) -> int:
+    """The length of `spans` in whole minutes, on the clock (a 23- or 25-hour DST day counts
+    as such: aware datetimes of one zone are compared in UTC, not by their wall time)."""
+    utc = dt.timezone.utc
+    return int(sum((b.astimezone(utc) - a.astimezone(utc)).total_seconds() for a, b in spans) // 60)
+
+
+def free_spans(open_spans: list[Span], busy: list[Span]) -> list[Span]:
+    """`open_spans` (sorted, not overlapping) minus every `busy` span (any order, may
+    overlap or reach outside): the free spans, in the open spans' timezone."""
+    utc = dt.timezone.utc
+    # in UTC: aware datetimes of one zone compare by wall time, which a DST fold repeats
+    taken = sorted(span for span in ((a.astimezone(utc), b.astimezone(utc)) for a, b in busy) if span[1] > span[0])
+    out: list[Span] = []
+    for a, b in open_spans:
+        tz = a.tzinfo
+        cursor, end = a.astimezone(utc), b.astimezone(utc)
+        for x, y in taken:
+            if y <= cursor:
+                continue
+            if x >= end:
+                break
+            if x > cursor:
+                out.append((cursor.astimezone(tz), x.astimezone(tz)))
+            cursor = max(cursor, y)
+            if cursor >= end:
+                break
+        if cursor < end:
+            out.append((cursor.astimezone(tz), end.astimezone(tz)))
+    return out
+
+
+def month_title(month: dt.date, locale: str) -> str:
+    """"December 2025" in the locale's own order and words (first letter capitalised)."""
+    text = format_skeleton("yMMMM", month, locale=babel_locale(locale))
+    return text[:1].upper() + text[1:]
+
+
 def price_to_cents(text: str, currency: str) -> int:
     """"12.50" → 1250 (the currency's minor units); InvalidInput on the `price` field."""
     raw = (text or "").strip().replace(",", ".")
@@ -161,6 +230,21 @@ class WeekDay:
     cards: list[dict[str, str]] = dataclasses.field(default_factory=list)
     open_label: str = ""  # "Open 09:00–17:00" (the viewer's own services' hours), "" without hours
     bands: list[dict[str, str]] = dataclasses.field(default_factory=list)  # {"start": "37.5%", "width": "…%"}
+
+
+@dataclasses.dataclass
+class MonthDay:
+    key: str = ""  # ISO date
+    number: str = ""  # the day of the month, in the locale's digits
+    label: str = ""  # what a screen reader says: date, bookings, free time
+    in_month: bool = True
+    today: bool = False
+    count: int = 0  # bookings that take time (see TAKES_TIME)
+    previews: list[dict[str, str]] = dataclasses.field(default_factory=list)  # the first MONTH_PREVIEW
+    more: str = ""  # "+2 more"
+    state: str = ""  # "open" | "full" | "closed"; "" when no opening hours are known for the grid
+    free_label: str = ""  # "Free 6 h 30 min", "Fully booked", "Closed"
+    free_width: str = "0%"  # the free share of the open time (the bar under the day)
 
 
 @dataclasses.dataclass
@@ -633,10 +717,15 @@ class ProviderBookingsState(StaffState):
     resched_slots: list[dict[str, str]] = []
     resched_choice: str = ""
     resched_error: str = ""
-    mode: str = "list"  # list | week
+    mode: str = "list"  # list | week | month
     week_from: str = ""
     week_title: str = ""
     week: list[WeekDay] = []
+    month_from: str = ""  # ISO date of the month's first day
+    month_title: str = ""
+    month_weekdays: list[dict[str, str]] = []  # {"short": "Mo", "long": "Mon"}, Monday first
+    month: list[MonthDay] = []
+    month_note: str = ""
 
     @rx.event
     def load(self):
@@ -657,11 +746,15 @@ class ProviderBookingsState(StaffState):
         if not self.week_from:
             today = dt.datetime.now(_tz(self._view_tz())).date()
             self.week_from = (today - dt.timedelta(days=today.weekday())).isoformat()
+        if not self.month_from:
+            self.month_from = dt.datetime.now(_tz(self._view_tz())).date().replace(day=1).isoformat()
         self._fetch(actor)
 
     def _fetch(self, actor) -> None:
         if self.mode == "week":
             self._fetch_week(actor)
+        elif self.mode == "month":
+            self._fetch_month(actor)
         else:
             self._fetch_list(actor)
 
@@ -720,9 +813,131 @@ class ProviderBookingsState(StaffState):
         spans = ", ".join(f"{fmt.time_(a, tz, self.locale)}–{fmt.time_(b, tz, self.locale)}" for a, b in ranges)
         return {"open_label": translate("Open {hours}", self.locale, hours=spans), "bands": bands}
 
+    # ---- month calendar -------------------------------------------------------------------
+    def _month_bookings(self, actor, first: dt.date, last: dt.date, tz: str) -> tuple[list, bool]:
+        """Every booking starting between `first` and `last` (local dates of `tz`), page by
+        page; True when there were more than MONTH_MAX_BOOKINGS."""
+        from dataclasses import replace
+
+        found: list = []
+        while True:
+            page, total = bookings.list_bookings(actor=replace(actor, timezone=tz), scope="provider",
+                                                 date_from=first, date_to=last, limit=MONTH_PAGE,
+                                                 offset=len(found))
+            found += page
+            if not page or len(found) >= total:
+                return found, False
+            if len(found) >= MONTH_MAX_BOOKINGS:
+                return found, True
+
+    def _fetch_month(self, actor) -> None:
+        """The month calendar: whole weeks around the month of `month_from`; per day the
+        bookings that take time (count, the first few) and the free time (opening hours of
+        the viewer's own rooms and services minus the time booked)."""
+        tz, loc = self._view_tz(), self.locale
+        zone = _tz(tz)
+        today = dt.datetime.now(zone).date()
+        try:
+            month = dt.date.fromisoformat(self.month_from).replace(day=1)
+        except ValueError:
+            month = today.replace(day=1)
+        self.month_from = month.isoformat()
+        dates = month_grid(month)
+        first, last = dates[0], dates[-1]
+        self.month_title = month_title(month, loc)
+        self.month_weekdays = [{"short": fmt.date_(d, loc, "EEEEEE"), "long": fmt.date_(d, loc, "EEE")}
+                               for d in dates[:7]]
+        self.month_note = ""
+        try:
+            views, truncated = self._month_bookings(actor, first, last, tz)
+        except ServiceError as exc:
+            self.error = self._error_text(exc)
+            self.month = []
+            return
+        try:
+            hours = _open_hours(actor, first, last, tz)
+        except ServiceError:
+            hours = {}
+        now = dt.datetime.now(dt.timezone.utc)
+        per_day: dict[dt.date, list] = {d: [] for d in dates}
+        busy: dict[dt.date, list[Span]] = {d: [] for d in dates}
+        for v in views:
+            if v.status not in TAKES_TIME or (v.status == "pending" and v.hold_expires_at is not None
+                                              and v.hold_expires_at <= now):
+                continue
+            day = fmt.local(v.start, tz).date()
+            if day in per_day:
+                per_day[day].append(v)
+            # the time it takes, on every local date it touches (it may run past midnight)
+            touched = day
+            while touched <= fmt.local(v.end, tz).date() and touched <= last:
+                if touched in busy:
+                    busy[touched].append((v.start, v.end))
+                touched += dt.timedelta(days=1)
+        known = any(hours.get(d) for d in dates)
+        if truncated:
+            self.month_note = translate("Only the first {count} bookings are counted.", loc, count=len(views))
+        elif not known:
+            self.month_note = translate("No opening hours on these dates, so free time is not shown.", loc)
+        out = []
+        for d in dates:
+            items = per_day[d]
+            opened = hours.get(d, [])
+            free = span_minutes(free_spans(opened, busy[d]))
+            total = span_minutes(opened)
+            if not known:
+                state, free_label = "", ""
+            elif not opened:
+                state, free_label = "closed", translate("Closed", loc)
+            elif free <= 0:
+                state, free_label = "full", translate("Fully booked", loc)
+            else:
+                state, free_label = "open", translate("Free {duration}", loc, duration=fmt.duration(free, loc))
+            count_text = translate("Bookings: {count}", loc, count=len(items))
+            out.append(MonthDay(
+                key=d.isoformat(), number=fmt.date_(d, loc, "d"),
+                label=". ".join(x for x in (fmt.date_(d, loc, "full"), count_text, free_label) if x),
+                in_month=d.month == month.month, today=d == today, count=len(items),
+                previews=[{"time": fmt.time_(v.start, tz, loc), "reference": v.reference,
+                           "text": " · ".join(x for x in (v.service_name, v.customer_name or "") if x),
+                           "color": STATUS_COLORS.get(v.status, "gray")} for v in items[:MONTH_PREVIEW]],
+                more=(translate("+{count} more", loc, count=len(items) - MONTH_PREVIEW)
+                      if len(items) > MONTH_PREVIEW else ""),
+                state=state, free_label=free_label,
+                free_width=f"{100 * free / total:.1f}%" if total else "0%",
+            ))
+        self.month = out
+
+    @rx.event
+    def shift_month(self, months: int):
+        today = dt.datetime.now(_tz(self._view_tz())).date().replace(day=1)
+        try:
+            current = dt.date.fromisoformat(self.month_from).replace(day=1)
+        except ValueError:
+            current = today
+        step = int(months)
+        try:
+            self.month_from = (today if step == 0 else add_months(current, max(-1200, min(1200, step)))).isoformat()
+        except ValueError:  # beyond the calendar's years: stay
+            return
+        self.error = self.message = ""
+        self._fetch(self._actor())
+
+    @rx.event
+    def open_day(self, key: str):
+        """A day of the month calendar → the week calendar of its week."""
+        try:
+            day = dt.date.fromisoformat(str(key))
+        except ValueError:
+            return
+        self.week_from = (day - dt.timedelta(days=day.weekday())).isoformat()
+        self.mode = "week"
+        self.error = self.message = ""
+        self._fetch(self._actor())
+
     @rx.event
     def set_mode(self, mode: str):
-        if mode in ("list", "week"):
+        if mode in ("list", "week", "month"):
             self.mode = mode
             self.error = self.message = ""
             self._fetch(self._actor())
