@@ -1,6 +1,6 @@
 """Benchmark: every report over 100,000 bookings, on SQLite and PostgreSQL.
 
-    .venv/bin/python bench/bench_reports.py [--bookings 100000] [--runs 5] [--only sqlite|postgres]
+    .venv/bin/python bench/bench_reports.py [--bookings 100000] [--runs 5] [--only sqlite|postgres] [--no-analyze]
 
 Builds a throwaway database of each kind (a temp SQLite file; a temp PostgreSQL database
 `booking_bench_<random>` on BENCH_PG_URL / TEST_DATABASE_URL / 127.0.0.1:5432, dropped at
@@ -11,6 +11,9 @@ process, which for SQLite is the query itself) over the whole year and over one 
 Europe/Paris. Target: ≤ 300 ms each; with --strict the exit status is 1 when a report's
 fastest run is slower (off by default: on a shared, loaded machine wall-clock times say
 more about the neighbours than about the queries, hence the CPU column and load average).
+Both databases are ANALYZEd after the bulk insert (PostgreSQL's autovacuum would do it);
+--no-analyze leaves SQLite without planner statistics, as a deployment that never ran
+ANALYZE is, to check that the report queries' plans don't depend on them.
 """
 from __future__ import annotations
 
@@ -60,8 +63,9 @@ def insert(conn, model, rows: list[dict]) -> None:
         conn.execute(model.__table__.insert(), rows[chunk:chunk + 20000])
 
 
-def seed(url: str, n_bookings: int, rng: random.Random) -> dict[str, int]:
-    """Bulk insert a year of activity; returns row counts."""
+def seed(url: str, n_bookings: int, rng: random.Random, *, analyze: bool = True) -> dict[str, int]:
+    """Bulk insert a year of activity; returns row counts. `analyze=False` leaves SQLite
+    without planner statistics."""
     from booking_app import db
     from booking_app.models import (
         AuditEvent,
@@ -178,7 +182,7 @@ def seed(url: str, n_bookings: int, rng: random.Random) -> dict[str, int]:
             conn.execute(text("ANALYZE"))
             for table in ("users", "bookables", "event_sessions", "bookings", "payments", "audit_events"):
                 conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
-    else:
+    elif analyze:
         with engine.begin() as conn:
             from sqlalchemy import text
 
@@ -248,6 +252,8 @@ def main() -> int:
     parser.add_argument("--bookings", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", choices=["sqlite", "postgres"])
+    parser.add_argument("--no-analyze", action="store_true",
+                        help="SQLite: no ANALYZE after seeding (the planner without statistics)")
     parser.add_argument("--strict", action="store_true",
                         help="exit with status 1 when a report's fastest run is over the target")
     args = parser.parse_args()
@@ -261,7 +267,7 @@ def main() -> int:
         try:
             migrate(url)
             t0 = time.perf_counter()
-            counts = seed(url, args.bookings, random.Random(42))
+            counts = seed(url, args.bookings, random.Random(42), analyze=not args.no_analyze)
             print(f"sqlite: seeded {counts} in {time.perf_counter() - t0:.1f} s", flush=True)
             results["sqlite"] = time_reports(url, args.runs)
         finally:

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import itertools
+import zoneinfo
 
 import pytest
 
@@ -207,7 +208,7 @@ def test_bookings_by_status_and_service(data):
 
 
 def test_long_period_gives_the_same_answers(data):
-    """Periods over a month take SQLite's sequential-scan path (no index): same numbers."""
+    """A quarter (a longer day grid on SQLite, the same index paths): the same numbers."""
     q = dict(date_from="2026-10-01", date_to="2026-12-31")
     rep = reports.bookings(actor=data["actor"], group_by="status", **q)
     assert {r["status"]: r["bookings"] for r in rep.rows} == {
@@ -224,6 +225,103 @@ def test_bookings_by_creation_day(data):
     rep = reports.bookings(actor=data["actor"], group_by="day", basis="created", **R)
     assert {r["day"]: r["bookings"] for r in rep.rows if r["bookings"]} == {
         "2026-11-02": 2, "2026-11-03": 1, "2026-11-04": 3, "2026-11-05": 2, "2026-11-06": 1}
+
+
+def test_bookings_by_service_and_status_by_creation_time(data):
+    # made in the period: b1 b2 b3 (room, 11-02/11-03), b4 (room, 11-04), b5 (room, 11-06), b8 b9
+    # (event, 11-04), the svc booking of 11-05 and the room booking of 11-05 (for 11-09);
+    # b6 was made on 11-01
+    rep = reports.bookings(actor=data["actor"], group_by="service", basis="created", **R)
+    assert [(r["service_id"], r["bookings"], r["quantity"]) for r in rep.rows] == [
+        (data["room"], 6, 6), (data["event"], 2, 5), (data["svc"], 1, 1)]
+    assert rep.summary == {"bookings": 9, "quantity": 12, "basis": "created"}
+    rep = reports.bookings(actor=data["actor"], group_by="status", basis="created", **R)
+    assert {r["status"]: r["bookings"] for r in rep.rows} == {
+        "pending": 1, "confirmed": 4, "cancelled": 1, "completed": 2, "no_show": 1}
+
+
+def test_bookables_without_bookings_in_the_period_are_not_listed(data):
+    with db.unit_of_work() as s:
+        quiet = Bookable(provider_id=data["provider"], kind="room", name="Quiet", capacity=1, currency="USD",
+                         timezone="UTC")
+        s.add(quiet)
+        s.flush()
+        _booking(s, quiet, T("2026-12-01", "10:00"), 60, user=None, status="confirmed", created=T("2026-11-20"))
+        quiet_id = quiet.id
+    for rep in (reports.bookings(actor=data["actor"], group_by="service", **R),
+                reports.rates(actor=data["actor"], **R)):
+        assert quiet_id not in {r["service_id"] for r in rep.rows}
+        assert len(rep.rows) == 3
+    december = reports.rates(actor=data["actor"], date_from="2026-12-01", date_to="2026-12-31")
+    assert [(r["service_id"], r["bookings"]) for r in december.rows] == [(quiet_id, 1)]
+
+
+#: (zone, first day, last day): periods around offset changes — Paris (1 h at 01:00 UTC),
+#: Havana (at local midnight: 00:00 does not exist in March and happens twice in
+#: November), Lord Howe (a 30-minute change) — and a fixed +05:30 zone
+ZONE_PERIODS = [
+    ("Europe/Paris", "2026-03-28", "2026-03-30"), ("Europe/Paris", "2026-10-24", "2026-10-26"),
+    ("America/Havana", "2026-03-07", "2026-03-09"), ("America/Havana", "2026-10-31", "2026-11-02"),
+    ("Australia/Lord_Howe", "2026-04-04", "2026-04-06"), ("Asia/Kolkata", "2026-06-01", "2026-06-02"),
+]
+
+
+def _offset_changes(zone: zoneinfo.ZoneInfo, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """The instants (to the second) where the zone's UTC offset changes in [start, end)."""
+    found, t = [], start
+    while t < end:
+        nxt = t + dt.timedelta(minutes=15)
+        if t.astimezone(zone).utcoffset() != nxt.astimezone(zone).utcoffset():
+            lo, hi = t, nxt
+            while hi - lo > dt.timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                lo, hi = (mid, hi) if mid.astimezone(zone).utcoffset() == lo.astimezone(zone).utcoffset() else (lo, mid)
+            found.append(hi)
+        t = nxt
+    return found
+
+
+def test_day_buckets_are_local_dates_in_any_zone(db_url):
+    """Bookings one second either side of every local midnight (both, where midnight
+    happens twice) and of every offset change land on the local date Python's zoneinfo
+    gives them — by start and by creation time, and in the users report."""
+    instants: set[dt.datetime] = set()
+    for tz, first, last in ZONE_PERIODS:
+        zone = zoneinfo.ZoneInfo(tz)
+        lo, hi = dt.date.fromisoformat(first) - dt.timedelta(days=1), dt.date.fromisoformat(last) + dt.timedelta(days=2)
+        day = lo
+        while day <= hi:
+            for fold in (0, 1):
+                midnight = dt.datetime.combine(day, dt.time(0), tzinfo=zone).replace(fold=fold).astimezone(UTC)
+                instants.update(midnight + dt.timedelta(seconds=k) for k in (-1, 0, 1))
+            day += dt.timedelta(days=1)
+        start, end = (dt.datetime.combine(d, dt.time(0), tzinfo=UTC) for d in (lo, hi))
+        changes = _offset_changes(zone, start, end)
+        assert changes or tz == "Asia/Kolkata", tz  # each period really has its offset change
+        instants.update(c + dt.timedelta(seconds=k) for c in changes for k in (-1, 0, 1))
+    with db.unit_of_work() as s:
+        provider = _user(s, "prov", "provider", T("2026-01-01"))
+        customer = _user(s, "cust", "customer", T("2026-01-01"))
+        admin = _user(s, "admin", "admin", T("2026-01-01"))
+        room = Bookable(provider_id=provider.id, kind="room", name="Room", capacity=1, currency="USD", timezone="UTC")
+        s.add(room)
+        s.flush()
+        for when in sorted(instants):
+            _booking(s, room, when, 30, user=customer, status="confirmed", created=when)
+        admin_id = admin.id
+    actor = Actor(id=admin_id, role="admin")
+    for tz, first, last in ZONE_PERIODS:
+        zone = zoneinfo.ZoneInfo(tz)
+        days = [dt.date.fromisoformat(first) + dt.timedelta(days=i)
+                for i in range((dt.date.fromisoformat(last) - dt.date.fromisoformat(first)).days + 1)]
+        expected = {d.isoformat(): sum(1 for i in instants if i.astimezone(zone).date() == d) for d in days}
+        assert all(expected.values())
+        for basis in ("start", "created"):
+            rep = reports.bookings(actor=actor, group_by="day", basis=basis, tz=tz, date_from=first, date_to=last)
+            assert {r["day"]: r["bookings"] for r in rep.rows} == expected, (tz, basis)
+        users = reports.users(actor=actor, tz=tz, date_from=first, date_to=last)
+        assert {r["day"]: r["bookings"] for r in users.rows} == expected, tz
+        assert {r["day"]: r["active_users"] for r in users.rows} == {d: 1 for d in expected}, tz
 
 
 # ---------------------------------------------------------------------------------------
@@ -316,6 +414,15 @@ def test_cancellation_and_no_show_rates(data):
                            "cancellation_rate": 0.1111, "no_show_rate": 0.3333}
 
 
+def test_dashboard_counts_cancellations_of_the_day(data):
+    snap = reports.dashboard_snapshot(actor=data["actor"], now=T("2026-11-03", "23:59"))
+    assert snap["bookings_today"]["cancelled"] == 1  # b3, cancelled at 23:59 UTC
+    paris = reports.dashboard_snapshot(actor=data["actor"], now=T("2026-11-03", "23:59"), tz="Europe/Paris")
+    assert paris["date"] == "2026-11-04" and paris["bookings_today"]["cancelled"] == 1  # 00:59 in Paris
+    assert reports.dashboard_snapshot(actor=data["actor"], now=T("2026-11-04", "23:00"))["bookings_today"][
+        "cancelled"] == 0
+
+
 def test_dashboard_snapshot(data):
     snap = reports.dashboard_snapshot(actor=data["actor"], now=T("2026-11-05", "15:00"))
     assert snap["date"] == "2026-11-05"
@@ -357,8 +464,12 @@ def test_invalid_input(sqlite_db, kwargs, field):
 
 
 def test_range_of_366_days_is_accepted(sqlite_db):
-    rep = reports.revenue(actor=Actor(id=1, role="admin"), date_from="2024-01-01", date_to="2024-12-31")
-    assert rep.rows == []
+    q = dict(actor=Actor(id=1, role="admin"), date_from="2024-01-01", date_to="2024-12-31", tz="Europe/Paris")
+    assert reports.revenue(**q).rows == []
+    rep = reports.bookings(**q)
+    assert len(rep.rows) == 366 and rep.rows[-1] == {"day": "2024-12-31", "bookings": 0, "quantity": 0,
+                                                     **{st: 0 for st in reports.BOOKING_STATUSES}}
+    assert len(reports.users(**q).rows) == 366
 
 
 @pytest.mark.parametrize("role", ["customer", "provider", "guest"])

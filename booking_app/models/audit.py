@@ -11,11 +11,15 @@ from booking_app.models.base import UTCDateTime, utcnow
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_entity", "entity", "entity_id"),)
+    __table_args__ = (
+        Index("ix_audit_events_entity", "entity", "entity_id"),
+        # by action and time, covering the actor: sign-ins per period (active users report)
+        Index("ix_audit_events_action_at", "action", "at", "actor_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     actor_id: int | None = Field(default=None, foreign_key="users.id", index=True, ondelete="SET NULL")
-    action: str = Field(max_length=64, index=True)
+    action: str = Field(max_length=64)
     entity: str = Field(max_length=32)
     entity_id: str = Field(max_length=64)
     data: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import CheckConstraint, Column, Index
+from sqlalchemy import CheckConstraint, Column, Index, text
 from sqlmodel import Field, SQLModel
 
 from booking_app.models.base import UTCDateTime, utcnow
@@ -27,11 +27,21 @@ class Booking(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("quantity >= 1", name="ck_bookings_quantity"),
         CheckConstraint("end_at > start_at", name="ck_bookings_range"),
-        Index("ix_bookings_bookable_start", "bookable_id", "start_at"),
+        # bookable + start, covering what the per-bookable reports read (bookings by
+        # bookable, rates, utilization): they never touch the wide table rows
+        Index("ix_bookings_bookable_start", "bookable_id", "start_at", "status", "quantity", "end_at",
+              "hold_expires_at"),
         Index("ix_bookings_provider_start", "provider_id", "start_at"),
         Index("ix_bookings_user_start", "user_id", "start_at"),
         Index("ix_bookings_status_hold", "status", "hold_expires_at"),
-        Index("ix_bookings_created_at", "created_at"),
+        # covering for reports by creation time (bookings made, active users)
+        Index("ix_bookings_created_at", "created_at", "user_id", "quantity", "status", "bookable_id"),
+        # covering for reports by the day a booking takes place (and by status)
+        Index("ix_bookings_start_at", "start_at", "status", "quantity"),
+        # only cancelled bookings have cancelled_at: small, and what "cancelled today" and
+        # the missed-refund sweep filter on
+        Index("ix_bookings_cancelled_at", "cancelled_at", sqlite_where=text("cancelled_at IS NOT NULL"),
+              postgresql_where=text("cancelled_at IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Column, Index
+from sqlalchemy import Column, Index, text
 from sqlmodel import Field, SQLModel
 
 from booking_app.models.base import UTCDateTime, utcnow
@@ -24,8 +24,13 @@ class Payment(SQLModel, table=True):
     __tablename__ = "payments"
     __table_args__ = (
         Index("ix_payments_booking_created", "booking_id", "created_at"),
-        Index("ix_payments_created_at", "created_at"),
+        # covering for revenue reports (paid payments by day, bookable, method, currency)
+        Index("ix_payments_created_at", "created_at", "status", "currency", "amount_cents", "method", "booking_id"),
         Index("ix_payments_status", "status"),
+        # the few payments with a refund, by last change, covering what the revenue reports
+        # read of them (refunds recorded without a Refund row)
+        Index("ix_payments_refunded_updated", "updated_at", "status", "refunded_cents", "currency", "method",
+              "booking_id", sqlite_where=text("refunded_cents > 0"), postgresql_where=text("refunded_cents > 0")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -49,10 +54,14 @@ class Payment(SQLModel, table=True):
 
 class Refund(SQLModel, table=True):
     __tablename__ = "refunds"
-    __table_args__ = (Index("ix_refunds_status_claimed", "status", "claimed_until"),)
+    __table_args__ = (
+        Index("ix_refunds_status_claimed", "status", "claimed_until"),
+        # by payment, covering the sum of a payment's succeeded refunds (revenue reports)
+        Index("ix_refunds_payment_id", "payment_id", "status", "amount_cents"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    payment_id: int = Field(foreign_key="payments.id", index=True)
+    payment_id: int = Field(foreign_key="payments.id")
     amount_cents: int
     currency: str = Field(max_length=3)
     provider_ref: str | None = Field(default=None, max_length=255)
