@@ -16,17 +16,31 @@ ASGI middleware in `booking_app/api/metrics.py`):
 Route labels are route *templates* (`/api/bookings/{id}`), never raw paths, so the label
 set stays small. Multi-process servers: set `PROMETHEUS_MULTIPROC_DIR` to an empty
 directory and `/metrics` aggregates all worker processes (prometheus_client's multiprocess
-mode); the one-minute dashboard window is per process.
+mode).
+
+The one-minute window covers every process when REDIS_URL is set: a daemon thread of each
+process publishes its window (latency histogram, request and error counts, its age) every
+`PUBLISH_SECONDS` to a Redis key of its own that expires after `SHARE_TTL_SECONDS`, and
+`window_stats()` merges the windows of all live processes (histograms summed, then the
+p95; requests/s summed over processes). A process that stops publishing drops out when
+its key expires. Without Redis the window is this process's. Redis trouble never fails a
+request or the dashboard: the figures fall back to this process's (logged once).
 """
 from __future__ import annotations
 
 import bisect
 import datetime as dt
+import json
+import logging
 import math
 import os
+import socket
 import threading
 import time
+import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -36,6 +50,10 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+from booking_app.config import get_settings
+
+log = logging.getLogger(__name__)
 
 _MULTIPROC = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -123,7 +141,10 @@ class RequestWindow:
             slot.errors += 1 if error else 0
             slot.buckets[idx] += 1
 
-    def stats(self) -> dict[str, float | int | None]:
+    def snapshot(self) -> dict[str, Any]:
+        """This window's totals, as published for other processes: request and error
+        counts, the non-empty latency buckets as [index, count] pairs, and `span`, the
+        seconds the counts cover (a process younger than the window covers its age)."""
         now_f = self.clock()
         now = int(now_f)
         count = errors = 0
@@ -136,21 +157,63 @@ class RequestWindow:
                     for i, n in enumerate(slot.buckets):
                         if n:
                             buckets[i] += n
-        # a process younger than the window divides by its age, not by 60 s
         span = max(1.0, min(float(self.seconds), now_f - self._started))
-        return {
-            "requests": count,
-            "requests_per_second": round(count / span, 3),
-            "p95_ms": None if count == 0 else round(_quantile(buckets, count, 0.95) * 1000, 2),
-            "error_rate": 0.0 if count == 0 else round(errors / count, 4),
-            "errors": errors,
-        }
+        return {"v": _SNAPSHOT_VERSION, "requests": count, "errors": errors, "span": round(span, 3),
+                "buckets": [[i, n] for i, n in enumerate(buckets) if n]}
+
+    def stats(self) -> dict[str, float | int | None]:
+        return merge_snapshots([self.snapshot()])
 
     def clear(self) -> None:
         with self._lock:
             for slot in self._slots:
                 slot.reset(-1)
             self._started = self.clock()
+
+
+#: Layout of a published snapshot (bump when the buckets change: mixed versions during a
+#: rolling deploy are then left out instead of being summed wrongly).
+_SNAPSHOT_VERSION = 1
+
+
+def merge_snapshots(snapshots: Iterable[dict[str, Any]]) -> dict[str, float | int | None]:
+    """Requests/s, p95 latency (ms) and error rate of several windows together: counts and
+    histograms summed, the p95 taken from the summed histogram, and requests/s the sum of
+    each window's own rate (each divides by the seconds it covers)."""
+    count = errors = n_windows = 0
+    rate = 0.0
+    buckets = [0] * (len(_WINDOW_BOUNDS) + 1)
+    for snap in snapshots:
+        n_windows += 1
+        count += snap["requests"]
+        errors += snap["errors"]
+        rate += snap["requests"] / snap["span"]
+        for i, n in snap["buckets"]:
+            buckets[i] += n
+    return {
+        "requests": count,
+        "requests_per_second": round(rate, 3),
+        "p95_ms": None if count == 0 else round(_quantile(buckets, count, 0.95) * 1000, 2),
+        "error_rate": 0.0 if count == 0 else round(errors / count, 4),
+        "errors": errors,
+        "processes": n_windows,
+    }
+
+
+def _valid_snapshot(data: Any) -> dict[str, Any] | None:
+    """A snapshot read back from Redis, or None when it is not one of this version."""
+    if not isinstance(data, dict) or data.get("v") != _SNAPSHOT_VERSION:
+        return None
+    try:
+        requests, errors, span = int(data["requests"]), int(data["errors"]), float(data["span"])
+        buckets = [(int(i), int(n)) for i, n in data["buckets"]]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if (requests < 0 or not 0 <= errors <= requests or not (math.isfinite(span) and span >= 1.0)
+            or any(not 0 <= i <= len(_WINDOW_BOUNDS) or n < 0 for i, n in buckets)
+            or sum(n for _, n in buckets) != requests):
+        return None
+    return {"v": _SNAPSHOT_VERSION, "requests": requests, "errors": errors, "span": span, "buckets": buckets}
 
 
 def _quantile(buckets: list[int], total: int, q: float) -> float:
@@ -170,6 +233,161 @@ def _quantile(buckets: list[int], total: int, q: float) -> float:
 WINDOW = RequestWindow()
 
 
+# ---------------------------------------------------------------------------------------
+# The window of every process, through Redis (REDIS_URL)
+# ---------------------------------------------------------------------------------------
+
+KEY_PREFIX = "booking:metrics:window"
+#: how often each process publishes its window, and how long a published window lives
+PUBLISH_SECONDS = 1.0
+SHARE_TTL_SECONDS = 5.0
+#: after a Redis failure the dashboard reads this process's window alone for this long
+#: (instead of waiting for a timeout on every refresh)
+RETRY_AFTER_SECONDS = 10.0
+
+
+class SharedWindow:
+    """A process's `RequestWindow` published to Redis under a key of its own, and the
+    windows of all live processes merged. Keys: `<prefix>:<process id>` (a snapshot as
+    JSON, expiring after `ttl` seconds) and the set `<prefix>:processes` of the ids."""
+
+    def __init__(self, window: RequestWindow, client: Any, *, prefix: str = KEY_PREFIX,
+                 process_id: str | None = None, ttl: float = SHARE_TTL_SECONDS) -> None:
+        self.window = window
+        self.client = client
+        self.prefix = prefix
+        self.process_id = process_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.ttl = ttl
+
+    @property
+    def members_key(self) -> str:
+        return f"{self.prefix}:processes"
+
+    def key(self, process_id: str) -> str:
+        return f"{self.prefix}:{process_id}"
+
+    def publish(self) -> None:
+        """Write this process's current window (raises on Redis errors)."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(self.key(self.process_id), json.dumps(self.window.snapshot(), separators=(",", ":")),
+                 px=int(self.ttl * 1000))
+        pipe.sadd(self.members_key, self.process_id)
+        pipe.expire(self.members_key, 86400)  # the set itself goes once nobody publishes
+        pipe.execute()
+
+    def withdraw(self) -> None:
+        """Remove this process's window now (a clean shutdown; raises on Redis errors)."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(self.key(self.process_id))
+        pipe.srem(self.members_key, self.process_id)
+        pipe.execute()
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        """The windows of all live processes: this one's read locally (it is fresher than
+        its last publication), the others' from Redis. Raises on Redis errors."""
+        members = sorted(m.decode() if isinstance(m, bytes) else str(m)
+                         for m in self.client.smembers(self.members_key))
+        others = [m for m in members if m != self.process_id]
+        found = [self.window.snapshot()]
+        if not others:
+            return found
+        gone = []
+        for member, raw in zip(others, self.client.mget([self.key(m) for m in others])):
+            if raw is None:  # expired: that process stopped publishing
+                gone.append(member)
+                continue
+            try:
+                snap = _valid_snapshot(json.loads(raw))
+            except ValueError:
+                snap = None
+            if snap is not None:
+                found.append(snap)
+        if gone:
+            self.client.srem(self.members_key, *gone)
+        return found
+
+    def stats(self) -> dict[str, float | int | None]:
+        return merge_snapshots(self.snapshots())
+
+
+_share_lock = threading.Lock()
+_shared: SharedWindow | None = None
+_shared_key: tuple[int, str] | None = None  # (pid, REDIS_URL) it was made for
+_redis_down_until = 0.0
+_redis_failing = False
+
+
+def _redis_url() -> str | None:
+    return get_settings().redis_url
+
+
+def _sharing() -> SharedWindow | None:
+    """This process's SharedWindow when REDIS_URL is set (made, with its publishing thread,
+    on first use in each process: also after a fork); None without Redis."""
+    url = _redis_url()
+    if not url:
+        if _shared_key is not None:
+            _stop_sharing()
+        return None
+    key = (os.getpid(), url)
+    if _shared_key == key:
+        return _shared
+    return _start_sharing(key)
+
+
+def _stop_sharing() -> None:
+    """Forget this process's SharedWindow (its publishing thread ends at its next turn)."""
+    global _shared, _shared_key
+    with _share_lock:
+        _shared, _shared_key = None, None
+
+
+def _start_sharing(key: tuple[int, str]) -> SharedWindow | None:
+    global _shared, _shared_key
+    with _share_lock:
+        if _shared_key == key:
+            return _shared
+        try:
+            import redis
+
+            client = redis.Redis.from_url(key[1], socket_timeout=0.5, socket_connect_timeout=0.5)
+        except Exception as exc:  # noqa: BLE001 - a malformed URL must not break requests
+            _redis_failed(exc)
+            _shared, _shared_key = None, key
+            return None
+        shared = SharedWindow(WINDOW, client, prefix=KEY_PREFIX)
+        _shared, _shared_key = shared, key
+        threading.Thread(target=_publish_loop, args=(shared,), name="metrics-window-publisher", daemon=True).start()
+        return shared
+
+
+def _publish_loop(shared: SharedWindow) -> None:
+    """Publish `shared` every PUBLISH_SECONDS for as long as it is this process's."""
+    while _shared is shared:
+        try:
+            shared.publish()
+            _redis_ok()
+        except Exception as exc:  # noqa: BLE001 - keep trying; the dashboard falls back
+            _redis_failed(exc)
+        time.sleep(PUBLISH_SECONDS)
+
+
+def _redis_failed(exc: Exception) -> None:
+    global _redis_failing, _redis_down_until
+    _redis_down_until = time.monotonic() + RETRY_AFTER_SECONDS
+    if not _redis_failing:
+        _redis_failing = True
+        log.warning("system metrics: Redis unavailable (%s); the dashboard shows this process's requests only", exc)
+
+
+def _redis_ok() -> None:
+    global _redis_failing, _redis_down_until
+    _redis_down_until = 0.0
+    if _redis_failing:
+        _redis_failing = False
+        log.info("system metrics: Redis reachable again; the dashboard shows all processes")
+
+
 def observe_request(*, method: str, route: str, status: int, duration: float) -> None:
     """Record one finished HTTP request (status 500 for an unhandled exception)."""
     if not math.isfinite(duration) or duration < 0:
@@ -180,10 +398,21 @@ def observe_request(*, method: str, route: str, status: int, duration: float) ->
     if error:
         ERRORS.labels(method, route).inc()
     WINDOW.add(duration, error)
+    _sharing()  # starts the publisher in this process (a dict look-up after that)
 
 
 def window_stats() -> dict[str, float | int | None]:
-    """Requests/s, p95 latency (ms) and error rate over the last minute in this process."""
+    """Requests/s, p95 latency (ms) and error rate over the last minute, with `processes`,
+    the number of processes whose windows they cover: every live process with REDIS_URL
+    set, else (or while Redis fails) this one."""
+    shared = _sharing()
+    if shared is not None and time.monotonic() >= _redis_down_until:
+        try:
+            stats = shared.stats()
+            _redis_ok()
+            return stats
+        except Exception as exc:  # noqa: BLE001 - the dashboard must answer anyway
+            _redis_failed(exc)
     return WINDOW.stats()
 
 
