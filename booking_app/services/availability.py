@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, and_, bindparam, case, cast, func, literal, or_, union_all
+from sqlalchemy import BigInteger, Integer, and_, bindparam, case, cast, func, literal, literal_column, or_, union_all
 from sqlmodel import Session, select
 
 from booking_app import db
@@ -467,6 +467,12 @@ def _tz(name: str) -> zoneinfo.ZoneInfo:
 _P_NOW = bindparam("now", type_=UTCDateTime())
 
 
+def _status_active():
+    """`status IN ('pending', 'confirmed')` with the values in the SQL text: a list of plain
+    values would be an "expanding" parameter, re-rendered into the SQL on every execution."""
+    return Booking.status.in_([literal_column(f"'{v}'") for v in ACTIVE_STATUSES])  # type: ignore[attr-defined]
+
+
 def _active_p():
     return active_clause(_P_NOW)
 
@@ -500,7 +506,7 @@ def _usage_stmt(*, service: bool, by_session: bool, exclude: bool, expired_holds
                 Booking.start_at < bindparam("hi", type_=UTCDateTime()),
                 Booking.block_start_at < bindparam("z", type_=UTCDateTime()),
                 Booking.block_end_at > bindparam("a", type_=UTCDateTime())]
-    cond.append(Booking.status.in_(ACTIVE_STATUSES))  # type: ignore[attr-defined]
+    cond.append(_status_active())
     if exclude:
         cond.append(Booking.id != bindparam("excl"))
     return select(*_usage_cols_p(expired_holds=expired_holds)).where(*cond)
@@ -528,8 +534,7 @@ def _event_stmt():
         AvailabilityException.bookable_id == bindparam("bid"), AvailabilityException.date == bindparam("day"),
         AvailabilityException.closed == True).exists()  # noqa: E712
     used = (select(*_usage_cols_p(expired_holds=False)[:1]).where(
-        Booking.bookable_id == bindparam("bid"), Booking.session_id == EventSession.id,
-        Booking.status.in_(ACTIVE_STATUSES))  # type: ignore[attr-defined]
+        Booking.bookable_id == bindparam("bid"), Booking.session_id == EventSession.id, _status_active())
         .correlate(EventSession).scalar_subquery())
     return select(EventSession.id, EventSession.start_at, EventSession.end_at, EventSession.capacity, closed, used).where(
         EventSession.bookable_id == bindparam("bid"), EventSession.start_at == bindparam("start", type_=UTCDateTime()),
@@ -571,17 +576,37 @@ def _resolve(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime, *, c
         _check_window(b, start, now)
     tz = _tz(b.timezone)
     local_day = start.astimezone(tz).date()
-    conn = s.connection()
+    # a room/service slot's shape follows from its start alone; the hours only say whether
+    # it is one, so its usage can be read together with them (one round trip on PostgreSQL)
+    dur = dt.timedelta(minutes=b.duration_minutes)
+    block = SlotShape(start, start + dur, start - dt.timedelta(minutes=b.buffer_before_minutes),
+                      start + dur + dt.timedelta(minutes=b.buffer_after_minutes), b.capacity, None)
+    expired_holds = b.capacity == 1
+    event_params = {"bid": b.id, "day": local_day, "start": start, "now": now}
+    hours_params = {"bid": b.id, "wd": local_day.weekday(), "day": local_day}
+    usage_stmt = _usage_stmt(service=b.kind == "service", by_session=False, exclude=False,
+                             expired_holds=expired_holds)
+    usage_row: Any = None
+    if usage and db.is_postgres(s):
+        if b.kind == "event":
+            rows, = _pg_pipeline(s, [(_event_stmt(), event_params)])
+            row = rows[0] if rows else None
+        else:
+            hours, (usage_row,) = _pg_pipeline(s, [(_hours_stmt(), hours_params),
+                                                   (usage_stmt, _usage_params(b, block, now, None))])
+    else:
+        conn = s.connection()
+        if b.kind == "event":
+            row = conn.execute(_event_stmt(), event_params).first()
+        else:
+            hours = conn.execute(_hours_stmt(), hours_params).all()
     if b.kind == "event":
-        row = conn.execute(_event_stmt(), {"bid": b.id, "day": local_day, "start": start, "now": now}).first()
         if row is None:
             raise NotAvailable(N_("This event has no session at that time."))
         if row[4]:
             raise NotAvailable(N_("This day is closed."))
         shape = SlotShape(row[1], row[2], row[1], row[2], row[3], row[0])
         return shape, (int(row[5] or 0) if usage else 0), False
-    dur = dt.timedelta(minutes=b.duration_minutes)
-    hours = conn.execute(_hours_stmt(), {"bid": b.id, "wd": local_day.weekday(), "day": local_day}).all()
     rules_by_wd: dict[int, list] = defaultdict(list)
     excs_by_date: dict[dt.date, list] = defaultdict(list)
     for exc, closed_flag, st, en in hours:
@@ -591,14 +616,42 @@ def _resolve(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime, *, c
             rules_by_wd[local_day.weekday()].append((_as_time(st), _as_time(en)))
     for r_start, r_end in open_ranges(local_day, tz, rules_by_wd, excs_by_date):
         if r_start <= start and start + dur <= r_end and (start - r_start) % dur == dt.timedelta(0):
-            shape = SlotShape(start, start + dur,
-                              start - dt.timedelta(minutes=b.buffer_before_minutes),
-                              start + dur + dt.timedelta(minutes=b.buffer_after_minutes), b.capacity, None)
             if not usage:
-                return shape, 0, False
-            used, expired = _usage(s, b, shape, now, expired_holds=b.capacity == 1)
-            return shape, used, expired
+                return block, 0, False
+            if usage_row is None:
+                usage_row = s.connection().execute(usage_stmt, _usage_params(b, block, now, None)).one()
+            own, other, *expired = usage_row
+            # a booking of the provider's other service overlapping the block takes the whole capacity
+            return block, (block.capacity if other else int(own or 0)), bool(expired and expired[0])
     raise NotAvailable(N_("This time is not one of the available slots."))
+
+
+def _pg_pipeline(s: Session, statements: list[tuple[Any, dict[str, Any]]]) -> list[list[tuple]]:
+    """PostgreSQL: run prebuilt SQLAlchemy statements in one round trip (psycopg pipeline)
+    on the session's connection → each one's rows. For the booking hot path: one round
+    trip, and none of SQLAlchemy's per-execution work (the SQL text is compiled once)."""
+    pg = s.connection().connection.driver_connection
+    cursors = []
+    with pg.pipeline():
+        for stmt, params in statements:
+            sql, defaults = _pg_sql(stmt)
+            cursors.append(pg.execute(sql, {**defaults, **params}))
+    return [cur.fetchall() for cur in cursors]
+
+
+_PG_DIALECT: Any = None
+
+
+@functools.lru_cache(maxsize=None)
+def _pg_sql(stmt: Any) -> tuple[str, dict[str, Any]]:
+    """A statement's PostgreSQL SQL text (psycopg's %(name)s style) and its literal values."""
+    global _PG_DIALECT
+    if _PG_DIALECT is None:
+        from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+        _PG_DIALECT = PGDialect_psycopg()
+    compiled = stmt.compile(dialect=_PG_DIALECT)
+    return str(compiled), dict(compiled.params)
 
 
 def _as_time(value: Any) -> dt.time | None:
