@@ -628,9 +628,9 @@ def book(
     if isinstance(service_id, bool) or not isinstance(service_id, int):
         raise NotFound(N_("This service does not exist."))
     scope = f"booking:user:{actor.id}" if actor.id is not None else f"booking:guest:{guest_email}"
-    req_hash = _request_hash({"service_id": service_id, "start": start_at.isoformat(), "quantity": quantity,
-                              "notes": notes_text, "guest": [guest_name, guest_email, guest_phone],
-                              "payment_method": method})
+    req_hash = "" if key is None else _request_hash(  # (only an idempotency key needs it)
+        {"service_id": service_id, "start": start_at.isoformat(), "quantity": quantity, "notes": notes_text,
+         "guest": [guest_name, guest_email, guest_phone], "payment_method": method})
     if key is not None:
         replayed = _replay(scope, key, req_hash)
         if replayed is not None:

@@ -214,15 +214,20 @@ def booking_snapshot(session: Session, booking: Booking, bookable: Bookable | No
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, _PLAIN):
+        return value
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime in a notification context")
         return value.astimezone(dt.timezone.utc).isoformat()
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): (v if isinstance(v, _PLAIN) else _jsonable(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
+
+
+_PLAIN = (str, int, float, type(None))  # (bool is an int)
 
 
 def _personal(base: dict[str, Any], recipient: Recipient, **more: Any) -> dict[str, Any]:
