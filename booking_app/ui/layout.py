@@ -21,8 +21,10 @@ NAV_ITEMS: list[tuple[str, str, str]] = [
     (N_("Admin"), routes.ADMIN_DASHBOARD, "admin"),
 ]
 
-PHONE = rx.breakpoints(initial="flex", sm="none")
-DESKTOP = rx.breakpoints(initial="none", sm="flex")
+# the full header (brand, up to four sections, language, account) needs ~800 px: below
+# 992 px (Reflex's "md", 62em) the menu button takes over
+PHONE = rx.breakpoints(initial="flex", md="none")
+DESKTOP = rx.breakpoints(initial="none", md="flex")
 
 
 def _visible(who: str, component: rx.Component) -> rx.Component:

@@ -83,8 +83,10 @@ def size(request) -> str:
     return request.param
 
 
-def new_page(browser, base_url: str, size: str, locale: str = "en-US"):
-    context = browser.new_context(viewport=SIZES[size], locale=locale, base_url=base_url)
+def new_page(browser, base_url: str, size: str | dict[str, int], locale: str = "en-US"):
+    """A page in a new context at a named size (SIZES) or a {"width", "height"} viewport."""
+    context = browser.new_context(viewport=SIZES[size] if isinstance(size, str) else size, locale=locale,
+                                  base_url=base_url)
     context.set_default_timeout(15_000)
     page = context.new_page()
     errors: list[str] = []

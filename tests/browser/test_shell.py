@@ -143,3 +143,29 @@ def test_sign_up_shows_validation_errors(page, size):
     expect(page.get_by_test_id("form-error")).to_have_text(
         translate("Password must be at least {min} characters.", "en", min=8))
     assert "/sign-up" in page.url
+
+
+def test_tablet_widths_have_no_horizontal_scroll_with_the_longest_header(browser, live_server):
+    """Between phone and desktop (768 px portrait tablet, 1000 px) an admin's header — the
+    sections, language, name, sign out — must not push the page sideways: below 992 px the
+    menu button takes over, above it the full header fits."""
+    from tests.browser.conftest import new_page
+
+    for width in (768, 1000):
+        context, page = new_page(browser, live_server, {"width": width, "height": 1024})
+        try:
+            sign_in(page, "admin", "demo-admin-pass")
+            for path in ("/", "/provider/bookings", "/admin/dashboard", "/admin/users"):
+                goto(page, path)
+                expect(page.get_by_test_id("brand")).to_be_visible()
+                assert_no_horizontal_scroll(page)
+            if width < 992:
+                open_menu_if_phone(page)
+                expect(page.locator("#phone-menu").get_by_role("link", name="Admin")).to_be_visible()
+            else:
+                expect(page.get_by_test_id("menu-button")).to_be_hidden()
+                expect(page.get_by_role("navigation").get_by_role("link", name="Admin")).to_be_visible()
+            assert_no_horizontal_scroll(page)
+            assert page.console_errors == []
+        finally:
+            context.close()
