@@ -290,3 +290,23 @@ def catalog_bookable(bookable_id: int):
 
     with db.read_session() as s:
         return s.get(Bookable, bookable_id)
+
+
+def test_the_same_idempotency_key_raced_books_once_and_every_caller_gets_that_booking(db_url):
+    """A client retrying before its first request answered: 20 requests with one key and
+    one body at the same moment → one booking; the others wait for it and replay it (or,
+    while it is still running, get Busy to retry), never a second booking or an error."""
+    event, _ = make_event(sessions=[next_day_at(15)], capacity=100)
+    start = next_day_at(15)
+    key = f"retry-{random.random():.9f}"
+
+    def attempt(i: int):
+        return bookings.book(actor=Actor.guest(), service_id=event.id, start=start, idempotency_key=key,
+                             guest={"name": "Same Guest", "email": "same-guest@example.com"})
+
+    counts, results, outcomes, _ = race(20, attempt)
+    assert set(counts) <= {"ok", "busy"}, outcomes
+    assert counts["ok"] >= 1, outcomes
+    assert len({r.id for r in results if r is not None}) == 1
+    rows = active_rows(event.id)
+    assert len(rows) == 1 and rows[0].id == next(r.id for r in results if r is not None)
