@@ -154,3 +154,20 @@ def test_forgets_published_by_another_process_arrive_over_redis(db_url, monkeypa
     while auth.authenticate_cached(token) is not None:
         assert time.monotonic() < deadline + 3, "the published forget was not applied"
         time.sleep(0.02)
+
+
+def test_an_unreachable_redis_never_breaks_a_change_and_is_not_waited_on_each_time(db_url, monkeypatch):
+    set_env(monkeypatch, REDIS_URL="redis://127.0.0.1:1/0", AUTH_CACHE_SECONDS="5")  # nothing listens there
+    monkeypatch.setattr(authcache, "_publish_paused_until", 0.0)
+    user = make_customer()
+    token = issue(user)
+    auth.authenticate(token)
+    auth.logout(token_hash=auth.hash_token(token))  # publishing fails: logged, local drop still done
+    with pytest.raises(Unauthorized):
+        auth.authenticate(token)
+    # for the next 10 s forgets don't try Redis again (a dead server could cost a timeout each)
+    assert authcache._publish_paused_until > time.monotonic() + 5
+    tried = []
+    monkeypatch.setattr(authcache, "_client", lambda url: tried.append(url))
+    authcache.forget("user", user.id)
+    assert tried == []

@@ -34,6 +34,7 @@ _lock = threading.Lock()
 _listener: threading.Thread | None = None
 _listener_pid: int | None = None
 _redis_failed = False
+_publish_paused_until = 0.0
 
 
 def get(token_hash: str) -> Any | None:
@@ -74,12 +75,14 @@ def _drop_local(kind: str, ident: str) -> None:
 def forget(kind: str, ident: Any) -> None:
     """Drop cached lookups now, here and (with Redis) in every process.
     kind: "token" (a token hash), "user" (a user id) or "all"."""
+    global _publish_paused_until
     _drop_local(kind, str(ident))
     url = get_settings().redis_url
-    if url:
+    if url and time.monotonic() >= _publish_paused_until:
         try:
             _client(url).publish(CHANNEL, f"{kind}:{ident}")
         except Exception as exc:  # noqa: BLE001 - the TTL still bounds staleness
+            _publish_paused_until = time.monotonic() + 10  # don't wait on a dead Redis every time
             _redis_warning(exc)
 
 
