@@ -33,6 +33,7 @@ _entries: dict[str, tuple[float, float, int, Any]] = {}
 _lock = threading.Lock()
 _listener: threading.Thread | None = None
 _listener_pid: int | None = None
+_listener_url: str | None = None
 _redis_failed = False
 _publish_paused_until = 0.0
 
@@ -123,33 +124,41 @@ def _redis_warning(exc: Exception) -> None:
 
 
 def _ensure_listener() -> None:
-    """Start (once per process, also after a fork) the thread applying other processes' forgets."""
-    global _listener, _listener_pid
+    """Start (once per process and Redis URL, also after a fork) the thread applying other
+    processes' forgets."""
+    global _listener, _listener_pid, _listener_url
     url = get_settings().redis_url
-    if not url or (_listener is not None and _listener_pid == os.getpid() and _listener.is_alive()):
+    if not url or _listening(url):
         return
     with _lock:
-        if _listener is not None and _listener_pid == os.getpid() and _listener.is_alive():
+        if _listening(url):
             return
-        _listener_pid = os.getpid()
+        _listener_pid, _listener_url = os.getpid(), url
         _listener = threading.Thread(target=_listen, args=(url,), name="auth-cache-listener", daemon=True)
         _listener.start()
+
+
+def _listening(url: str) -> bool:
+    return (_listener is not None and _listener_pid == os.getpid() and _listener_url == url
+            and _listener.is_alive())
 
 
 def _listen(url: str) -> None:
     import redis
 
-    while True:
+    while _listener_url == url:  # a listener for another URL replaces this one
         try:
             client = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             pubsub.subscribe(CHANNEL)
             clear()  # forgets published while we weren't listening
-            for message in pubsub.listen():
-                data = message.get("data")
+            while _listener_url == url:
+                message = pubsub.get_message(timeout=1.0)
+                data = message.get("data") if message else None
                 if isinstance(data, bytes):
                     kind, _, ident = data.decode("utf-8", "replace").partition(":")
                     _drop_local(kind, ident)
+            pubsub.close()
         except Exception as exc:  # noqa: BLE001 - reconnect; entries still expire by TTL
             _redis_warning(exc)
             clear()
