@@ -60,6 +60,59 @@ def test_update_rejects_unknown_and_bad_fields(sqlite_db):
             catalog.update_bookable(actor=actor_for(p), bookable_id=b.id, **changes)
 
 
+def test_reminder_offsets_set_normalised_and_cleared(db_url):
+    p = make_provider()
+    a = actor_for(p)
+    b = catalog.create_bookable(actor=a, **base(reminder_offsets=[60, 2880, 60]))
+    assert b.reminder_offsets == [2880, 60]  # distinct, largest first
+    assert catalog.get_bookable(bookable_id=b.id).reminder_offsets == [2880, 60]
+    u = catalog.update_bookable(actor=a, bookable_id=b.id, reminder_offsets=" 15, 1440 ")
+    assert u.reminder_offsets == [1440, 15]
+    assert catalog.update_bookable(actor=a, bookable_id=b.id, name="Other").reminder_offsets == [1440, 15]
+    assert catalog.search_bookables(q="Other")[0][0].reminder_offsets == [1440, 15]
+    for empty in ([], "", None):  # back to the defaults
+        catalog.update_bookable(actor=a, bookable_id=b.id, reminder_offsets=[30])
+        assert catalog.update_bookable(actor=a, bookable_id=b.id, reminder_offsets=empty).reminder_offsets == []
+    assert catalog.create_bookable(actor=a, **base()).reminder_offsets == []
+    assert catalog.default_reminder_offsets() == [1440, 60]  # DEFAULT_REMINDER_OFFSETS_MINUTES
+
+
+@pytest.mark.parametrize("bad", [
+    [0], [-5], "0", "-5", "abc", "60,,15", [catalog.MAX_REMINDER_OFFSET_MINUTES + 1], [1, 2, 3, 4, 5, 6],
+    "1,2,3,4,5,6", [True], [1.5], [None], [[60]], 60, 1.5, {"a": 1}, "\u00b2", ["\u00b2"], "9" * 5000,
+    [60] * 1000,
+])
+def test_reminder_offsets_reject_bad_values(sqlite_db, bad):
+    p = make_provider()
+    b = catalog.create_bookable(actor=actor_for(p), **base(reminder_offsets=[120]))
+    with pytest.raises(InvalidInput) as exc:
+        catalog.create_bookable(actor=actor_for(p), **base(reminder_offsets=bad))
+    assert exc.value.field == "reminder_offsets"
+    with pytest.raises(InvalidInput) as exc:
+        catalog.update_bookable(actor=actor_for(p), bookable_id=b.id, reminder_offsets=bad)
+    assert exc.value.field == "reminder_offsets"
+    assert catalog.get_bookable(bookable_id=b.id).reminder_offsets == [120]
+
+
+def test_a_booking_queues_reminders_at_the_bookable_offsets(db_url):
+    from freezegun import freeze_time
+
+    from tests.stubs.notify_helpers import outbox_rows
+
+    p = make_provider()
+    b = make_bookable(p, weekly=ALL_WEEK, reminder_offsets=[2880, 15, 180])
+    default = make_bookable(p, weekly=ALL_WEEK)
+    cust = make_customer(locale="en", timezone="UTC")
+    start = dt.datetime(2027, 3, 10, 14, 0, tzinfo=UTC)
+    with freeze_time(start - dt.timedelta(days=5)):
+        own = bookings.book(actor=actor_for(cust), service_id=b.id, start=start)
+        other = bookings.book(actor=actor_for(cust), service_id=default.id, start=start)
+    due = sorted((r.next_attempt_at for r in outbox_rows(booking_id=own.id, template="reminder")))
+    assert due == [start - dt.timedelta(minutes=m) for m in (2880, 180, 15)]
+    due = sorted((r.next_attempt_at for r in outbox_rows(booking_id=other.id, template="reminder")))
+    assert due == [start - dt.timedelta(minutes=m) for m in (1440, 60)]
+
+
 def test_authorization(db_url):
     owner, other, admin, customer = make_provider(), make_provider(), make_admin(), make_customer()
     with pytest.raises(Forbidden):

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
 from booking_app.api.schemas import ApiModel, RequestModel
+from booking_app.services.catalog import MAX_REMINDER_OFFSET_MINUTES, MAX_REMINDER_OFFSETS
 
 Kind = Literal["room", "service", "event"]
 # integer fields are strict (JSON numbers only, no "5", no true): wrong types are a 422
@@ -15,6 +16,14 @@ DURATION = Field(ge=1, le=24 * 60, strict=True)
 CAPACITY = Field(ge=1, le=100_000, strict=True)
 PRICE = Field(ge=0, le=100_000_000, strict=True)
 HHMM = Field(min_length=4, max_length=5, examples=["09:00"])
+ReminderOffset = Annotated[int, Field(ge=1, le=MAX_REMINDER_OFFSET_MINUTES, strict=True)]
+REMINDERS_DOC = ("booking reminders, in minutes before the start (e.g. [1440, 60] = a day and an hour before); "
+                 "[] = the site's defaults")
+
+
+def reminders_field() -> object:
+    return Field(default=None, max_length=MAX_REMINDER_OFFSETS, examples=[[1440, 60]],
+                 description=REMINDERS_DOC + " (null = the defaults too)")
 
 
 class BookableOut(ApiModel):
@@ -38,6 +47,7 @@ class BookableOut(ApiModel):
     max_advance_days: int
     cancel_cutoff_hours: int
     refund_percent: int
+    reminder_offsets: list[int] = Field(description=REMINDERS_DOC + "; distinct, largest first")
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -66,6 +76,7 @@ class BookableCreateIn(RequestModel):
     refund_percent: int | None = Field(default=None, ge=0, le=100, strict=True)
     provider_id: int | None = Field(default=None, ge=1, le=2**31 - 1, strict=True,
                                     description="admins only: the provider who owns it")
+    reminder_offsets: list[ReminderOffset] | None = reminders_field()
 
 
 class BookableUpdateIn(RequestModel):
@@ -85,6 +96,7 @@ class BookableUpdateIn(RequestModel):
     max_advance_days: int | None = Field(default=None, ge=1, le=3 * 366, strict=True)
     cancel_cutoff_hours: int | None = Field(default=None, ge=0, le=365 * 24, strict=True)
     refund_percent: int | None = Field(default=None, ge=0, le=100, strict=True)
+    reminder_offsets: list[ReminderOffset] | None = reminders_field()
 
 
 class WeeklyIn(RequestModel):

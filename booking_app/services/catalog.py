@@ -31,7 +31,7 @@ from booking_app.models import (
     User,
 )
 from booking_app.models.base import utcnow
-from booking_app.services import audit, validation
+from booking_app.services import audit, outbox, validation
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Forbidden, InvalidInput, NotFound
 
@@ -47,6 +47,8 @@ MAX_CANCEL_CUTOFF_HOURS = 365 * 24
 MAX_WEEKLY_RANGES = 7 * 24
 MAX_EXCEPTIONS = 1000
 MAX_PAGE = 200
+MAX_REMINDER_OFFSETS = 5  # reminders per booking (outbox.normalize_reminder_offsets enforces it)
+MAX_REMINDER_OFFSET_MINUTES = outbox.MAX_REMINDER_OFFSET_MINUTES
 # date search: up to this many candidates open that day are all checked (exact total);
 # beyond, only until the page is full (total = upper bound, see _free_on_day)
 EXACT_DATE_TOTAL_MAX = 1000
@@ -82,6 +84,7 @@ class BookableView:
     max_advance_days: int
     cancel_cutoff_hours: int
     refund_percent: int
+    reminder_offsets: list[int]  # minutes before the start, largest first; [] = the defaults
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -291,7 +294,7 @@ _FIELD_RULES: dict[str, tuple[int, int]] = {
 UPDATABLE_FIELDS = frozenset({
     "name", "description", "location", "duration_minutes", "capacity", "price_cents", "currency",
     "timezone", "is_active", "buffer_minutes", "buffer_before_minutes", "buffer_after_minutes",
-    "min_notice_minutes", "max_advance_days", "cancel_cutoff_hours", "refund_percent",
+    "min_notice_minutes", "max_advance_days", "cancel_cutoff_hours", "refund_percent", "reminder_offsets",
 })
 
 
@@ -323,7 +326,32 @@ def _clean_fields(values: dict[str, Any]) -> dict[str, Any]:
             out[name] = _int(values[name], field=name, lo=lo, hi=hi)
         elif name in values and name not in ("buffer_before_minutes", "buffer_after_minutes"):
             raise InvalidInput(N_("This field is required."), field=name)
+    if "reminder_offsets" in values:
+        out["reminder_offsets"] = clean_reminder_offsets(values["reminder_offsets"])
     return out
+
+
+def clean_reminder_offsets(value: Any) -> str:
+    """Reminder offsets ('1440,60', [1440, 60]; None / '' / [] = the defaults) → the stored
+    form (outbox.normalize_reminder_offsets: distinct, largest first), or InvalidInput."""
+    bad = InvalidInput(N_("Reminder times must be whole minutes between {min} and {max}."),
+                       field="reminder_offsets", min=1, max=MAX_REMINDER_OFFSET_MINUTES)
+    if value is not None and not isinstance(value, (str, list, tuple)):
+        raise bad
+    if isinstance(value, str) and len(value) > 200:
+        raise bad
+    if isinstance(value, (list, tuple)):
+        if len(value) > 50:
+            raise InvalidInput(N_("At most {max} reminders per booking."), field="reminder_offsets",
+                               max=MAX_REMINDER_OFFSETS)
+        if any(not isinstance(v, (int, str)) or (isinstance(v, str) and len(v) > 20) for v in value):
+            raise bad
+    return outbox.normalize_reminder_offsets(value)
+
+
+def default_reminder_offsets() -> list[int]:
+    """The reminder offsets (minutes before the start) of a bookable without its own."""
+    return outbox.reminder_offsets(None)
 
 
 # ---------------------------------------------------------------------------------------
@@ -361,6 +389,7 @@ def _view(b: Bookable, provider_name: str = "") -> BookableView:
         buffer_before_minutes=b.buffer_before_minutes, buffer_after_minutes=b.buffer_after_minutes,
         min_notice_minutes=b.min_notice_minutes, max_advance_days=b.max_advance_days,
         cancel_cutoff_hours=b.cancel_cutoff_hours, refund_percent=b.refund_percent,
+        reminder_offsets=outbox.parse_offsets(b.reminder_offsets),
         created_at=b.created_at, updated_at=b.updated_at,
     )
 
@@ -402,10 +431,12 @@ def create_bookable(
     refund_percent: int = 100,
     provider_id: int | None = None,
     is_active: bool = True,
+    reminder_offsets: str | Sequence[int] | None = None,
 ) -> BookableView:
     """Create a room, service or event. Providers create their own; an admin may give
     `provider_id` (default: the admin). `buffer_minutes` sets both buffers; the separate
-    before/after values win when given."""
+    before/after values win when given. `reminder_offsets` (minutes before the start,
+    e.g. [1440, 60]; None or empty = the defaults) are the booking reminders."""
     if not (actor.is_admin or (actor.is_provider and actor.id is not None)):
         raise Forbidden(N_("Only providers and admins can create services."))
     kind = _kind(kind)
@@ -414,7 +445,7 @@ def create_bookable(
         capacity=capacity, price_cents=price_cents, currency=currency, timezone=timezone,
         min_notice_minutes=min_notice_minutes, max_advance_days=max_advance_days,
         cancel_cutoff_hours=cancel_cutoff_hours, refund_percent=refund_percent, is_active=is_active,
-        buffer_minutes=buffer_minutes,
+        buffer_minutes=buffer_minutes, reminder_offsets=reminder_offsets,
     )
     if buffer_before_minutes is not None:
         values["buffer_before_minutes"] = buffer_before_minutes

@@ -241,7 +241,7 @@ def parse_offsets(value: str | None) -> list[int]:
     out = set()
     for part in (value or "").split(","):
         part = part.strip()
-        if part.isdigit() and 1 <= int(part) <= MAX_REMINDER_OFFSET_MINUTES:
+        if part.isascii() and part.isdigit() and 1 <= int(part) <= MAX_REMINDER_OFFSET_MINUTES:
             out.add(int(part))
     return sorted(out, reverse=True)
 
@@ -260,7 +260,8 @@ def normalize_reminder_offsets(value: str | list[int] | tuple[int, ...] | None) 
     minutes = []
     for part in parts:
         text = str(part).strip()
-        if isinstance(part, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_REMINDER_OFFSET_MINUTES:
+        if (isinstance(part, bool) or not (text.isascii() and text.isdigit())  # (not "²")
+                or not 1 <= int(text) <= MAX_REMINDER_OFFSET_MINUTES):
             raise InvalidInput(N_("Reminder times must be whole minutes between {min} and {max}."),
                                field="reminder_offsets", min=1, max=MAX_REMINDER_OFFSET_MINUTES)
         minutes.append(int(text))

@@ -21,6 +21,9 @@ STR_BAD = [123, {}, [], True, HUGE]
 INT_BAD = ["12", 1.5, True, {}, [], -1, 10**12]
 BOOL_BAD = ["yes", 1, {}, "true"]
 LIST_BAD = [123, {}, "text", True, None]
+# reminder offsets (minutes before the start): null / [] mean "the defaults", so not here
+REMINDERS_BAD = [123, {}, "text", "1440,60", True, [0], [-1], [10**12], [86_401], ["60"], [1.5], [True], [None],
+                 [[60]], [1, 2, 3, 4, 5, 6], [60] * 1000]
 DT_BAD = ["tomorrow", "2026-12-01T10:00:00", {}, "2026-13-01T10:00:00Z", HUGE]
 
 FUTURE = (dt.date.today() + dt.timedelta(days=10)).isoformat() + "T10:00:00Z"
@@ -70,17 +73,19 @@ CASES = [
     Case("service-create", "POST", "/api/services", "provider",
          {"name": "Room", "kind": "room", "duration_minutes": 60, "capacity": 1, "price_cents": 100,
           "currency": "EUR", "timezone": "UTC", "description": "d", "location": "l", "buffer_minutes": 5,
-          "min_notice_minutes": 0, "max_advance_days": 30, "cancel_cutoff_hours": 1, "refund_percent": 50},
+          "min_notice_minutes": 0, "max_advance_days": 30, "cancel_cutoff_hours": 1, "refund_percent": 50,
+          "reminder_offsets": [1440, 60]},
          {"name": STR_BAD + [""], "kind": STR_BAD + ["car"], "duration_minutes": INT_BAD + [0, 100_000],
           "capacity": INT_BAD + [0], "price_cents": INT_BAD, "currency": STR_BAD + ["EURO", "12", "eu"],
           "timezone": STR_BAD + ["Mars/Olympus", ""], "description": STR_BAD, "location": STR_BAD,
           "buffer_minutes": INT_BAD, "min_notice_minutes": INT_BAD, "max_advance_days": INT_BAD + [0],
-          "cancel_cutoff_hours": INT_BAD, "refund_percent": INT_BAD + [101]},
+          "cancel_cutoff_hours": INT_BAD, "refund_percent": INT_BAD + [101], "reminder_offsets": REMINDERS_BAD},
          required=("name", "kind", "duration_minutes", "capacity", "price_cents", "currency", "timezone")),
     Case("service-update", "PUT", "/api/services/{room}", "provider", {"name": "Renamed"},
          {"name": STR_BAD + ["", None], "capacity": INT_BAD + [0, None], "price_cents": INT_BAD + [None],
           "timezone": STR_BAD + ["Nowhere/City", None], "currency": STR_BAD + ["EURO"], "is_active": BOOL_BAD,
-          "refund_percent": INT_BAD + [101], "duration_minutes": INT_BAD + [0, None]}),
+          "refund_percent": INT_BAD + [101], "duration_minutes": INT_BAD + [0, None],
+          "reminder_offsets": REMINDERS_BAD}),
     Case("availability", "PUT", "/api/services/{room}/availability", "provider",
          {"weekly": [{"weekday": 0, "start": "09:00", "end": "17:00"}], "exceptions": [{"date": "2030-12-24", "closed": True}]},
          {"weekly": LIST_BAD + [[{"weekday": 7, "start": "09:00", "end": "17:00"}],

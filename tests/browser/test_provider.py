@@ -77,11 +77,18 @@ def test_provider_creates_a_service_sets_hours_and_handles_bookings(page, size, 
     expect(page.get_by_test_id("error-price")).to_have_text(translate("Enter a price like 12.50.", "en"))
     expect(page.get_by_test_id("error-duration_minutes")).to_have_count(0)
 
-    # created → the editor of the new service
-    fill_form(page, {"price": "12.50", "cancel_cutoff_hours": "0", "refund_percent": "100"})
+    fill_form(page, {"price": "12.50", "reminder_hours": "2, soon"})
+    page.get_by_test_id("save-bookable").click()
+    expect(page.get_by_test_id("error-reminder_hours")).to_have_text(translate(
+        "Enter hours before the start, separated by commas (e.g. 24, 2), each at most {max}.", "en", max=1440))
+    expect(page.locator("#field-reminder_hours")).to_have_attribute("aria-invalid", "true")
+
+    # created → the editor of the new service (its own reminder times shown again)
+    fill_form(page, {"cancel_cutoff_hours": "0", "refund_percent": "100", "reminder_hours": "2, 24"})
     page.get_by_test_id("save-bookable").click()
     page.wait_for_url("**/provider/bookable?id=*created=1")
     expect(page.get_by_test_id("editor-title")).to_have_text(name)
+    expect(page.locator("#field-reminder_hours")).to_have_value("24, 2")
     bookable_id = int(page.url.split("id=")[1].split("&")[0])
 
     # opening hours: every day 00:00–23:59 (Monday, copied to Mon–Fri, then the weekend)

@@ -217,6 +217,17 @@ def _details_form() -> rx.Component:
                     _input(S, N_("Refund on cancellation (%)"), "refund_percent", type="number", min=0, max=100),
                     **grid,
                 ),
+                rx.heading(T("Reminders"), size="4", as_="h3"),
+                rx.vstack(
+                    rx.el.label(T("Hours before the start"), html_for="field-reminder_hours", class_name="field-label"),
+                    rx.input(id="field-reminder_hours", name="reminder_hours", default_value=S.form["reminder_hours"],
+                             size="3", width="100%", max_length=200, auto_complete="off",
+                             aria_describedby="hint-reminder_hours",
+                             aria_invalid=rx.cond(S.errors.contains("reminder_hours"), "true", "false")),
+                    rx.text(S.reminder_hint, id="hint-reminder_hours", size="1", color_scheme="gray"),
+                    _field_error(S, "reminder_hours"),
+                    spacing="1", width="100%", max_width="32em", align="stretch",
+                ),
                 rx.flex(
                     rx.button(rx.cond(S.is_new, T("Create"), T("Save changes")), type="submit", size="3",
                               loading=S.saving, disabled=S.saving, custom_attrs={"data-testid": "save-bookable"}),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import re
 import zoneinfo
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
@@ -46,10 +47,12 @@ PAYMENT_LABELS = {
 }
 ALL_TIMEZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
 FORM_FIELDS = ("name", "description", "location", "duration_minutes", "capacity", "price", "currency", "timezone",
-               "buffer_minutes", "min_notice_minutes", "max_advance_days", "cancel_cutoff_hours", "refund_percent")
-# service field name → form field name (the price is entered as an amount, stored in cents)
+               "buffer_minutes", "min_notice_minutes", "max_advance_days", "cancel_cutoff_hours", "refund_percent",
+               "reminder_hours")
+# service field name → form field name (the price is entered as an amount, stored in cents;
+# the reminders as hours before the start, stored as minutes)
 FIELD_ALIASES = {"price_cents": "price", "buffer_before_minutes": "buffer_minutes",
-                 "buffer_after_minutes": "buffer_minutes"}
+                 "buffer_after_minutes": "buffer_minutes", "reminder_offsets": "reminder_hours"}
 PAGE_SIZE = 100
 MONTH_PAGE = 200  # bookings per list_bookings call (its maximum)
 MONTH_MAX_BOOKINGS = 4000  # a month grid reads at most this many bookings
@@ -208,6 +211,39 @@ def cents_to_price(cents: int, currency: str) -> str:
     return str((Decimal(int(cents)).scaleb(-digits)).quantize(Decimal(1).scaleb(-digits))) if digits else str(cents)
 
 
+_HOURS_RE = re.compile(r"^(\d{1,5}(\.\d{0,3})?|\.\d{1,3})$")
+
+
+def hours_to_offsets(text: str) -> list[int]:
+    """"24, 2" → [1440, 120] (hours before the start → minutes; also "0.5" = 30 minutes).
+    Empty = [] (the defaults). InvalidInput on the `reminder_hours` field."""
+    parts = [p for p in re.split(r"[,;\u060c\s]+", (text or "").strip()) if p]
+    max_hours = catalog.MAX_REMINDER_OFFSET_MINUTES // 60
+    bad = InvalidInput(N_("Enter hours before the start, separated by commas (e.g. 24, 2), each at most {max}."),
+                       field="reminder_hours", max=max_hours)
+    if len(parts) > 50:
+        raise bad
+    minutes = []
+    for part in parts:
+        if not _HOURS_RE.match(part):
+            raise bad
+        value = int((Decimal(part) * 60).to_integral_value())
+        if not 1 <= value <= catalog.MAX_REMINDER_OFFSET_MINUTES:
+            raise bad
+        minutes.append(value)
+    return minutes
+
+
+def offsets_to_hours(minutes: list[int]) -> str:
+    """[1440, 120] → "24, 2" (15 minutes → "0.25"; hours_to_offsets reads it back exactly)."""
+    out = []
+    for m in minutes:
+        hours = (Decimal(int(m)) / 60).quantize(Decimal("0.01"))
+        out.append(str(hours.to_integral_value()) if hours == hours.to_integral_value() else
+                   str(hours.normalize()))
+    return ", ".join(out)
+
+
 @dataclasses.dataclass
 class TimeRange:
     start: str = "09:00"
@@ -364,7 +400,7 @@ def _empty_form(timezone: str) -> dict[str, str]:
     return {"kind": "service", "name": "", "description": "", "location": "", "duration_minutes": "60",
             "capacity": "1", "price": "0.00", "currency": "EUR", "timezone": timezone, "buffer_minutes": "0",
             "min_notice_minutes": "0", "max_advance_days": "365", "cancel_cutoff_hours": "0",
-            "refund_percent": "100"}
+            "refund_percent": "100", "reminder_hours": ""}
 
 
 class BookableEditorState(StaffState):
@@ -405,6 +441,16 @@ class BookableEditorState(StaffState):
     @rx.var(cache=True)
     def is_event(self) -> bool:
         return self.kind == "event"
+
+    @rx.var(cache=True)
+    def reminder_defaults(self) -> str:
+        """The site's default reminder times in hours (what an empty field means)."""
+        return offsets_to_hours(catalog.default_reminder_offsets())
+
+    @rx.var(cache=True)
+    def reminder_hint(self) -> str:
+        return translate("Separate several times with commas, e.g. 24, 2. Leave empty to use the defaults: {hours}.",
+                         self.locale, hours=self.reminder_defaults or "–")
 
     @rx.event
     def load(self):
@@ -454,6 +500,7 @@ class BookableEditorState(StaffState):
             "timezone": view.timezone, "buffer_minutes": str(view.buffer_minutes),
             "min_notice_minutes": str(view.min_notice_minutes), "max_advance_days": str(view.max_advance_days),
             "cancel_cutoff_hours": str(view.cancel_cutoff_hours), "refund_percent": str(view.refund_percent),
+            "reminder_hours": offsets_to_hours(view.reminder_offsets),
         }
         self._set_hours(avail)
         self.session_capacity = str(view.capacity)
@@ -480,8 +527,9 @@ class BookableEditorState(StaffState):
         self.form = {**self.form, **values}
         actor = self._actor()
         try:
-            fields: dict = {k: values[k] for k in FORM_FIELDS if k not in ("price",)}
+            fields: dict = {k: values[k] for k in FORM_FIELDS if k not in ("price", "reminder_hours")}
             fields["price_cents"] = price_to_cents(values["price"], values["currency"] or "EUR")
+            fields["reminder_offsets"] = hours_to_offsets(values["reminder_hours"])
             if self.bookable_id:
                 view = await asyncio.to_thread(catalog.update_bookable, actor=actor, bookable_id=self.bookable_id,
                                                **fields)
@@ -507,6 +555,7 @@ class BookableEditorState(StaffState):
             return
         self.title = view.name
         self.form["price"] = cents_to_price(view.price_cents, view.currency)
+        self.form["reminder_hours"] = offsets_to_hours(view.reminder_offsets)
         self.saved = translate("Your changes are saved.", self.locale)
 
     # ---- availability --------------------------------------------------------------------
