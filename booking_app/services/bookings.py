@@ -6,18 +6,21 @@ Never oversell (ARCHITECTURE.md, "No double booking"):
   fails fast when a plain count already shows the slot full (no write, no lock),
   writes its rows (booking, audit, outbox, idempotency record), then takes a
   transaction-scoped advisory lock on the capacity it consumes and re-counts the competing
-  active bookings from the source of truth before committing. Lock, re-count and COMMIT
-  are three statements sent in one round trip (psycopg pipeline; the count's snapshot is
-  taken after the lock is granted; a count that doesn't fit aborts the transaction, so the
-  COMMIT is skipped), so the lock is never held across a client round trip. Because every transaction inserts before it counts and the
-  counts are serialised by the lock, a later transaction always sees the earlier one's
-  committed row; the earlier one never needed to see the later one.
-- The booking hot path (`book`) is 7 round trips on PostgreSQL for an event session (8 for
-  rooms/services): BEGIN; bookable + provider + customer with the SET LOCAL folded in; the
-  slot check with the seats already used (rooms/services: the day's hours, then the seats
-  and any expired hold in the way); the booking INSERT; one multi-row outbox INSERT; the audit INSERT (+ the idempotency record);
-  lock + re-count + COMMIT. Its statements are prebuilt (building SQLAlchemy expressions per
-  request cost more CPU than running them) and the rows are written with Core inserts.
+  active bookings from the source of truth before committing. Writes, lock, re-count and
+  COMMIT are sent in one round trip (psycopg pipeline; the count's snapshot is taken after
+  the lock is granted; a count that doesn't fit aborts the transaction, so the COMMIT is
+  skipped), so the lock is never held across a client round trip. Because every
+  transaction inserts before it counts and the counts are serialised by the lock, a later
+  transaction always sees the earlier one's committed row; the earlier one never needed to
+  see the later one.
+- The booking hot path (`book`) is 3 round trips on PostgreSQL: (1) BEGIN + the bookable,
+  provider and customer, the new booking's id from its sequence and the SET LOCAL, in one
+  statement; (2) the slot check with the seats already used (an event session with its
+  usage; a room's/service's day hours and its usage + any expired hold in the way, both at
+  once: the block follows from the start alone); (3) the booking, outbox, audit (and
+  idempotency) inserts, lock, re-count and COMMIT. Rows are read into plain row objects,
+  statements are prebuilt and the writes are psycopg statements (`_Writes`); elsewhere
+  (SQLite) the same writes are SQLAlchemy Core inserts run before the re-count.
   Lock key: (1, bookable id) for rooms and events, (2, provider id) for services (a
   provider's services share the provider's time). Keys are taken in sorted order.
 - Capacity-1 rooms/services also have a database backstop: an exclusion constraint on
