@@ -52,9 +52,16 @@ from bench._common import create_database, drop_database, free_port, server_url 
 
 
 
+SERVER = "uvicorn"  # --server
+
+
 def start_server(module: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "uvicorn", module, "--host", "127.0.0.1", "--port", str(port),
-           "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    if SERVER == "granian":  # what `reflex run --env prod` serves the app with
+        cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--log-level", "warning", "--no-access-log", module]
+    else:
+        cmd = [sys.executable, "-m", "uvicorn", module, "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -364,7 +371,11 @@ def main() -> None:
     ap.add_argument("--pool", type=int, default=6, help="DB_POOL_SIZE per worker")
     ap.add_argument("--overflow", type=int, default=2, help="DB_MAX_OVERFLOW per worker")
     ap.add_argument("--scenarios", default="hot,spread")
+    ap.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn",
+                    help="HTTP server for the app and the floor (granian: what reflex run --env prod uses)")
     args = ap.parse_args()
+    global SERVER
+    SERVER = args.server
     levels = [int(x) for x in args.clients.split(",")]
 
     name, url = create_database()
