@@ -114,6 +114,8 @@ def test_admin_promotes_reads_reports_and_watches_the_dashboard(page, size, open
     expect(page.get_by_test_id("live")).to_be_visible()
     created = page.get_by_test_id("dash-created")
     expect(created).not_to_have_text("")
+    # one app process without Redis: the system figures say whose they are
+    expect(page.get_by_test_id("dash-scope")).to_contain_text("the last minute of this app process")
     before = int(created.inner_text().replace(",", ""))
     page.evaluate("window.__still_here = true")
     token = api_token(other, "customer", "demo-customer-pass")

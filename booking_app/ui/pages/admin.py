@@ -379,8 +379,8 @@ def dashboard_page() -> rx.Component:
             stat(N_("Messages waiting"), c["queued"], "dash-queued"),
             **grid,
         ),
-        rx.text(T("Figures refresh every few seconds while this page is open. System figures are this app "
-                  "process's, over the last minute."), size="1", color_scheme="gray"),
+        rx.text(T("Figures refresh every few seconds while this page is open."), " ", c["scope"],
+                size="1", color_scheme="gray", custom_attrs={"data-testid": "dash-scope"}),
         spacing="4", width="100%",
         on_unmount=S.stop,
     ))
