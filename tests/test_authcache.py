@@ -12,14 +12,14 @@ import datetime as dt
 import time
 
 import pytest
-from sqlmodel import update
+from sqlmodel import func, select, update
 
 from booking_app import db
-from booking_app.models import AuthToken
+from booking_app.models import AuthToken, Booking, User
 from booking_app.services import accounts, auth, authcache
 from booking_app.services.errors import Unauthorized
 from tests.api.conftest import set_env
-from tests.factories import actor_for, make_admin, make_customer
+from tests.factories import actor_for, make_admin, make_customer, make_event, next_day_at
 
 
 def issue(user) -> str:
@@ -115,8 +115,6 @@ def test_a_lookup_racing_a_change_is_dropped_when_the_change_commits(db_url):
     token = issue(user)
     auth.authenticate(token)
     with db.unit_of_work() as s:
-        from booking_app.models import User
-
         row = s.get(User, user.id)
         row.role = "provider"
         s.add(row)
@@ -171,3 +169,23 @@ def test_an_unreachable_redis_never_breaks_a_change_and_is_not_waited_on_each_ti
     monkeypatch.setattr(authcache, "_client", lambda url: tried.append(url))
     authcache.forget("user", user.id)
     assert tried == []
+
+
+def test_a_user_deactivated_elsewhere_cannot_book_while_their_lookup_is_still_cached(db_url, client, monkeypatch):
+    """Without Redis another process learns of a deactivation only when its cached lookup
+    lapses (AUTH_CACHE_SECONDS); a booking doesn't rely on it: it re-reads the customer's
+    account in its own transaction and answers 401."""
+    set_env(monkeypatch, AUTH_CACHE_SECONDS="300")
+    event, _ = make_event(sessions=[next_day_at(14)], capacity=10)
+    user = make_customer()
+    token = issue(user)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/users/profile", headers=headers).status_code == 200  # cached now
+    with db.unit_of_work() as s:  # what another process's deactivation looks like from here
+        s.exec(update(User).where(User.id == user.id).values(is_active=False))
+    assert auth.authenticate_cached(token) is not None  # still served from memory
+    r = client.post("/api/bookings", headers=headers,
+                    json={"service_id": event.id, "start": next_day_at(14).isoformat(), "payment_method": "on_site"})
+    assert r.status_code == 401, r.text
+    with db.read_session() as s:
+        assert s.exec(select(func.count()).select_from(Booking)).one() == 0

@@ -91,10 +91,11 @@ def forget_after_commit(session, kind: str, ident: Any) -> None:
     """`forget` once the session's transaction commits (a lookup racing the change can't
     re-cache the old state), and also now."""
     _drop_local(kind, str(ident))
-    event.listen(session, "after_commit", _once(lambda: forget(kind, ident)), once=True)
+    event.listen(session, "after_commit", _on_commit(lambda: forget(kind, ident)), once=True)
 
 
-def _once(fn: Callable[[], None]) -> Callable[[Any], None]:
+def _on_commit(fn: Callable[[], None]) -> Callable[[Any], None]:
+    """An `after_commit` listener (it gets the session) that calls `fn`."""
     return lambda _session: fn()
 
 
