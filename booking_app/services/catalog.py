@@ -47,7 +47,7 @@ MAX_CANCEL_CUTOFF_HOURS = 365 * 24
 MAX_WEEKLY_RANGES = 7 * 24
 MAX_EXCEPTIONS = 1000
 MAX_PAGE = 200
-MAX_REMINDER_OFFSETS = 5  # reminders per booking (outbox.normalize_reminder_offsets enforces it)
+MAX_REMINDER_OFFSETS = outbox.MAX_REMINDERS  # reminders per booking
 MAX_REMINDER_OFFSET_MINUTES = outbox.MAX_REMINDER_OFFSET_MINUTES
 # date search: up to this many candidates open that day are all checked (exact total);
 # beyond, only until the page is full (total = upper bound, see _free_on_day)
@@ -327,26 +327,8 @@ def _clean_fields(values: dict[str, Any]) -> dict[str, Any]:
         elif name in values and name not in ("buffer_before_minutes", "buffer_after_minutes"):
             raise InvalidInput(N_("This field is required."), field=name)
     if "reminder_offsets" in values:
-        out["reminder_offsets"] = clean_reminder_offsets(values["reminder_offsets"])
+        out["reminder_offsets"] = outbox.normalize_reminder_offsets(values["reminder_offsets"])
     return out
-
-
-def clean_reminder_offsets(value: Any) -> str:
-    """Reminder offsets ('1440,60', [1440, 60]; None / '' / [] = the defaults) → the stored
-    form (outbox.normalize_reminder_offsets: distinct, largest first), or InvalidInput."""
-    bad = InvalidInput(N_("Reminder times must be whole minutes between {min} and {max}."),
-                       field="reminder_offsets", min=1, max=MAX_REMINDER_OFFSET_MINUTES)
-    if value is not None and not isinstance(value, (str, list, tuple)):
-        raise bad
-    if isinstance(value, str) and len(value) > 200:
-        raise bad
-    if isinstance(value, (list, tuple)):
-        if len(value) > 50:
-            raise InvalidInput(N_("At most {max} reminders per booking."), field="reminder_offsets",
-                               max=MAX_REMINDER_OFFSETS)
-        if any(not isinstance(v, (int, str)) or (isinstance(v, str) and len(v) > 20) for v in value):
-            raise bad
-    return outbox.normalize_reminder_offsets(value)
 
 
 def default_reminder_offsets() -> list[int]:

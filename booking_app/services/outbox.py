@@ -49,6 +49,8 @@ _EVENT_MESSAGES: dict[str, tuple[str | None, bool, str | None]] = {
 
 #: reminder offsets are minutes before the start, at most this far ahead (60 days)
 MAX_REMINDER_OFFSET_MINUTES = 60 * 24 * 60
+#: reminders per booking a bookable may set
+MAX_REMINDERS = 5
 
 #: context keys that must not outlive delivery (scrubbed once the message is sent)
 SECRET_CONTEXT_KEYS = ("token", "reset_url", "manage_url")
@@ -246,27 +248,39 @@ def parse_offsets(value: str | None) -> list[int]:
     return sorted(out, reverse=True)
 
 
-def normalize_reminder_offsets(value: str | list[int] | tuple[int, ...] | None) -> str:
-    """Validate a bookable's reminder offsets for the catalog ('1440,60' or [1440, 60]).
-
-    Returns the stored form ('' = the defaults); InvalidInput for anything else.
-    """
+def normalize_reminder_offsets(value: Any) -> str:
+    """Validate a bookable's reminder offsets for the catalog ('1440,60' or [1440, 60];
+    None / '' / [] = the defaults). Returns the stored form (distinct, largest first; ''
+    = the defaults); InvalidInput for anything else, whatever its type or size."""
     from booking_app.i18n import N_
     from booking_app.services.errors import InvalidInput
 
+    too_many = InvalidInput(N_("At most {max} reminders per booking."), field="reminder_offsets",
+                            max=MAX_REMINDERS)
+    bad = InvalidInput(N_("Reminder times must be whole minutes between {min} and {max}."),
+                       field="reminder_offsets", min=1, max=MAX_REMINDER_OFFSET_MINUTES)
     if value is None or value == "" or value == []:
         return ""
-    parts = value.split(",") if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        if len(value) > 200:
+            raise bad
+        parts: list[Any] = value.split(",")
+    elif isinstance(value, (list, tuple)):
+        parts = list(value)
+    else:
+        raise bad
+    if len(parts) > 10 * MAX_REMINDERS:  # no work on huge inputs (repeats count once below)
+        raise too_many
     minutes = []
     for part in parts:
+        if isinstance(part, bool) or not isinstance(part, (int, str)):
+            raise bad
         text = str(part).strip()
-        if (isinstance(part, bool) or not (text.isascii() and text.isdigit())  # (not "²")
-                or not 1 <= int(text) <= MAX_REMINDER_OFFSET_MINUTES):
-            raise InvalidInput(N_("Reminder times must be whole minutes between {min} and {max}."),
-                               field="reminder_offsets", min=1, max=MAX_REMINDER_OFFSET_MINUTES)
+        if len(text) > 20 or not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_REMINDER_OFFSET_MINUTES:
+            raise bad  # (isascii: "²" passes isdigit() but not int())
         minutes.append(int(text))
-    if len(set(minutes)) > 5:
-        raise InvalidInput(N_("At most {max} reminders per booking."), field="reminder_offsets", max=5)
+    if len(set(minutes)) > MAX_REMINDERS:
+        raise too_many
     return ",".join(str(m) for m in sorted(set(minutes), reverse=True))
 
 
