@@ -218,3 +218,30 @@ def stop_process_group(proc) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def start_api_server(kind: str, module: str, port: int, workers: int, env: dict[str, str], *,
+                     ready=None, timeout: float = 90.0):
+    """`module` (an ASGI app, "pkg.mod:app") served by uvicorn or granian ("what reflex run
+    --env prod uses") with `workers` processes, in its own process group; returns the Popen
+    once the port answers HTTP and `ready(proc)` (if given) is true. Stop it with
+    `stop_process_group`."""
+    import subprocess
+    import time
+
+    if kind == "granian":
+        cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--log-level", "warning", "--no-access-log", module]
+    else:
+        cmd = [sys.executable, "-m", "uvicorn", module, "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{kind} serving {module} exited with {proc.returncode}")
+        if http_status(f"http://127.0.0.1:{port}/", timeout=1) and (ready is None or ready(proc)):
+            return proc
+        time.sleep(0.3)
+    stop_process_group(proc)
+    raise RuntimeError(f"{kind} serving {module} did not start within {timeout:.0f} s")

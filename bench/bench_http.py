@@ -30,7 +30,6 @@ import itertools
 import json
 import os
 import pathlib
-import signal
 import subprocess
 import sys
 import threading
@@ -41,7 +40,8 @@ import psycopg
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._common import create_database, drop_database, free_port, server_url  # noqa: E402
+from bench._common import (create_database, drop_database, free_port, server_url,  # noqa: E402
+                           start_api_server, stop_process_group)
 
 
 
@@ -56,33 +56,7 @@ SERVER = "uvicorn"  # --server
 
 
 def start_server(module: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen:
-    if SERVER == "granian":  # what `reflex run --env prod` serves the app with
-        cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers), "--log-level", "warning", "--no-access-log", module]
-    else:
-        cmd = [sys.executable, "-m", "uvicorn", module, "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/docs", timeout=1)
-            return proc
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    stop_server(proc)
-    raise RuntimeError(f"{module} did not start")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    return start_api_server(SERVER, module, port, workers, env, timeout=60)
 
 
 # --------------------------------------------------------------------------- load generator
@@ -410,7 +384,7 @@ def main() -> None:
             provider_id = conn.execute("SELECT provider_id FROM bookables WHERE id = %s", (setup["rooms"][0],)).fetchone()[0]
         over = oversold(url)
     finally:
-        stop_server(server)
+        stop_process_group(server)
     ceiling = sql_ceiling(url, args.seconds, 8, setup["rooms"][0], provider_id)
 
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
@@ -421,7 +395,7 @@ def main() -> None:
         floor = load(f"http://127.0.0.1:{fport}", "/insert", 64, args.seconds, lambda: {"x": 1},
                      server=floor_srv, db_name=name)
     finally:
-        stop_server(floor_srv)
+        stop_process_group(floor_srv)
     drop_database(name)
 
     try:

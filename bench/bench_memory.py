@@ -24,8 +24,6 @@ import json
 import os
 import pathlib
 import random
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,7 +32,7 @@ import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._common import drop_database, free_port  # noqa: E402
+from bench._common import drop_database, free_port, start_api_server, stop_process_group  # noqa: E402
 from bench._common import create_database as _create_database  # noqa: E402
 
 TARGET_MIB = 150
@@ -94,38 +92,9 @@ def prepare(url: str) -> list[int]:
 # --------------------------------------------------------------------------- server and /proc
 
 def start_server(kind: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen:
-    if kind == "granian":
-        cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers), "--log-level", "warning", "booking_app.api:api"]
-    else:
-        cmd = [sys.executable, "-m", "uvicorn", "booking_app.api:api", "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{kind} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                pass
-            if len(workers_of(proc.pid)) >= workers:
-                return proc
-        except OSError:
-            pass
-        time.sleep(0.3)
-    stop_server(proc)
-    raise RuntimeError(f"{kind} did not start")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    """The API with all its worker processes up (their memory is what this measures)."""
+    return start_api_server(kind, "booking_app.api:api", port, workers, env,
+                            ready=lambda proc: len(workers_of(proc.pid)) >= workers)
 
 
 def _children(pid: int) -> list[int]:
@@ -312,7 +281,7 @@ def main() -> int:
         at_end = {pid: memory_of(pid) for pid in workers_of(proc.pid)}
     finally:
         if proc is not None:
-            stop_server(proc)
+            stop_process_group(proc)
         drop_database(name)
 
     print(f"\nMemory per worker: {args.server}, {args.workers} workers, {args.clients} clients, "
