@@ -201,6 +201,18 @@ def test_provider_creates_a_service_sets_hours_and_handles_bookings(page, size, 
     expect(future_row).to_have_count(0)  # no longer "confirmed"
     cancelled = bookings.get_booking(actor=customer_actor(), booking_id=future["id"])
     assert cancelled.status == "cancelled" and cancelled.cancel_reason == "Closed for maintenance"
+
+    # deactivate (hidden from customers, still listed for the provider), then activate again
+    goto(page, "/provider")
+    row = page.get_by_test_id("bookable-row").filter(has_text=name)
+    row.get_by_test_id("deactivate").click()
+    expect(page.get_by_test_id("form-ok")).to_have_text(translate("“{name}” is no longer bookable.", "en", name=name))
+    expect(row).to_contain_text(translate("Inactive", "en"))
+    assert page.request.get(f"/api/services/{bookable_id}").status == 404
+    row.get_by_test_id("reactivate").click()
+    expect(page.get_by_test_id("form-ok")).to_have_text(translate("“{name}” can be booked again.", "en", name=name))
+    expect(row.get_by_test_id("deactivate")).to_be_visible()
+    assert page.request.get(f"/api/services/{bookable_id}").status == 200
     assert page.console_errors == []
 
 

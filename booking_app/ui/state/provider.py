@@ -67,6 +67,25 @@ def sign_in_redirect(path: str) -> rx.event.EventSpec:
     return rx.redirect(f"{routes.SIGN_IN}?{urlencode({'next': path})}")
 
 
+async def _row_action(state, row_id: str, call, done):
+    """A button on one row of a list (a bookable, a booking): mark that row busy (one at a
+    time), run `call(actor, id)` off the event loop, show `done(result)` or the service's
+    error, then reload the list. The state has `busy_id`, `error`, `message`, `_fetch`."""
+    rid = _int_param(row_id)
+    if rid is None or state.busy_id:
+        return
+    state.busy_id = rid
+    state.error = state.message = ""
+    yield
+    actor = state._actor()
+    try:
+        state.message = done(await asyncio.to_thread(call, actor, rid))
+    except ServiceError as exc:
+        state.error = state._error_text(exc)
+    state.busy_id = 0
+    state._fetch(actor)
+
+
 def _int_param(value: object) -> int | None:
     try:
         n = int(str(value))
@@ -364,20 +383,9 @@ class ProviderBookablesState(StaffState):
             self._fetch(actor)
 
     async def _set_active(self, bookable_id: str, fn, done_msgid: str, **kwargs):
-        bid = _int_param(bookable_id)
-        if bid is None or self.busy_id:
-            return
-        self.busy_id = bid
-        self.error = self.message = ""
-        yield
-        actor = self._actor()
-        try:
-            view = await asyncio.to_thread(fn, actor=actor, bookable_id=bid, **kwargs)
-            self.message = translate(done_msgid, self.locale, name=view.name)
-        except ServiceError as exc:
-            self.error = self._error_text(exc)
-        self.busy_id = 0
-        self._fetch(actor)
+        async for update in _row_action(self, bookable_id, lambda actor, bid: fn(actor=actor, bookable_id=bid, **kwargs),
+                                        lambda view: translate(done_msgid, self.locale, name=view.name)):
+            yield update
 
     @rx.event
     async def deactivate(self, bookable_id: str):
@@ -1070,20 +1078,9 @@ class ProviderBookingsState(StaffState):
         self._fetch(self._actor())
 
     async def _act(self, booking_id: str, fn, done_msgid: str, **kwargs):
-        bid = _int_param(booking_id)
-        if bid is None or self.busy_id:
-            return
-        self.busy_id = bid
-        self.error = self.message = ""
-        yield
-        actor = self._actor()
-        try:
-            await asyncio.to_thread(fn, actor=actor, booking_id=bid, **kwargs)
-            self.message = translate(done_msgid, self.locale)
-        except ServiceError as exc:
-            self.error = self._error_text(exc)
-        self.busy_id = 0
-        self._fetch(actor)
+        async for update in _row_action(self, booking_id, lambda actor, bid: fn(actor=actor, booking_id=bid, **kwargs),
+                                        lambda _result: translate(done_msgid, self.locale)):
+            yield update
 
     @rx.event
     async def mark_paid(self, booking_id: str):
