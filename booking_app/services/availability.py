@@ -564,9 +564,10 @@ def resolve_start(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime,
 def resolve_start_with_usage(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime) -> tuple[SlotShape, int, bool]:
     """`resolve_start` plus, in the same or one more query, the seats competing active
     bookings take (`seats_used`) and whether expired, not yet swept holds overlap the block
-    (capacity-1 rooms/services only): (shape, seats used, expired holds). Two queries for
-    rooms/services (hours, then usage), one for events. Not authoritative on PostgreSQL:
-    the booking service re-counts under its lock."""
+    (capacity-1 rooms/services only): (shape, seats used, expired holds). One query for
+    events; for rooms/services the hours and the usage — in one round trip on PostgreSQL,
+    one after the other elsewhere. Not authoritative on PostgreSQL: the booking service
+    re-counts under its lock."""
     return _resolve(s, b, start, now, check_window=True, usage=True)
 
 
