@@ -20,10 +20,8 @@ from booking_app.services.errors import ServiceError
 from booking_app.ui.state import fmt
 from booking_app.ui.state.provider import (
     PAYMENT_LABELS,
-    STATUS_COLORS,
     STATUS_LABELS,
     StaffState,
-    _int_param,
     _tz,
 )
 
@@ -103,7 +101,7 @@ class AdminUsersState(StaffState):
         if actor is None:
             return
         self._search(actor)
-        uid = _int_param(self.router.url.query_parameters.get("id"))
+        uid = fmt.int_param(self.router.url.query_parameters.get("id"))
         if uid:
             self._open(actor, uid)
         else:
@@ -157,7 +155,7 @@ class AdminUsersState(StaffState):
             "customer": v.customer_name or "", "contact": v.customer_email or "",
             "when": f"{fmt.date_(v.start, loc, 'medium', tz)} {fmt.time_(v.start, tz, loc)}",
             "status_label": translate(STATUS_LABELS.get(v.status, v.status), self.locale),
-            "status_color": STATUS_COLORS.get(v.status, "gray"),
+            "status_color": fmt.STATUS_COLORS.get(v.status, "gray"),
             "payment_label": translate(PAYMENT_LABELS.get(v.payment_status, v.payment_status), self.locale),
             "price": fmt.money(v.price_cents, v.currency, loc),
         } for v in views]
@@ -172,7 +170,7 @@ class AdminUsersState(StaffState):
 
     @rx.event
     def open_user(self, user_id: str):
-        uid = _int_param(user_id)
+        uid = fmt.int_param(user_id)
         if uid is None:
             return
         self.detail_message = ""
@@ -190,7 +188,7 @@ class AdminUsersState(StaffState):
             self.role_choice = value
 
     async def _change(self, fn, done_msgid: str, **kwargs):
-        uid = _int_param(self.user.get("id"))
+        uid = fmt.int_param(self.user.get("id"))
         if uid is None or self.detail_busy:
             return
         self.detail_busy = True
@@ -282,7 +280,7 @@ class OutboxState(StaffState):
 
     @rx.event
     async def retry(self, notification_id: str):
-        nid = _int_param(notification_id)
+        nid = fmt.int_param(notification_id)
         if nid is None or self.busy_id:
             return
         self.busy_id = nid

@@ -28,7 +28,6 @@ STATUS_LABELS = {
     "completed": N_("Completed"),
     "no_show": N_("No-show"),
 }
-STATUS_COLORS = {"pending": "amber", "confirmed": "grass", "cancelled": "gray", "completed": "blue", "no_show": "red"}
 PAYMENT_LABELS = {
     "none": "",
     "pending": N_("Payment pending"),
@@ -41,11 +40,6 @@ PAYMENT_LABELS = {
 DEFAULT_CONFIRMATION_TITLE = N_("Booking details")
 CONFIRMATION_TITLES = {"confirmed": N_("Your booking is confirmed"), "pending": N_("Your booking is reserved")}
 METHOD_LABELS = {"on_site": N_("Pay on site"), "card": N_("Card"), "paypal": N_("PayPal")}
-
-
-def _int_param(value: object) -> int | None:
-    text = str(value or "").strip()
-    return int(text) if text.isdigit() and len(text) < 12 else None
 
 
 def _parse_iso(value: object) -> dt.datetime | None:
@@ -106,9 +100,9 @@ class BookableState(AppState):
         self.svc, self.slots_by_day, self.selected, self.error, self.not_found = {}, {}, "", "", ""
         self.quantity = 1
         self.busy = False
-        self.reschedule_id = _int_param(params.get("reschedule")) or 0
+        self.reschedule_id = fmt.int_param(params.get("reschedule")) or 0
         self._manage_token = str(params.get("token", ""))[:100]
-        bookable_id = _int_param(params.get("id"))
+        bookable_id = fmt.int_param(params.get("id"))
         if bookable_id is None:
             self.not_found = translate("This service does not exist.", self.locale)
             return
@@ -177,7 +171,7 @@ class BookableState(AppState):
 
     @rx.event
     def set_quantity(self, value: str):
-        qty = _int_param(value) or 1
+        qty = fmt.int_param(value) or 1
         self.quantity = max(1, min(qty, self.max_quantity or 1))
 
     @rx.var
@@ -298,9 +292,9 @@ class BookState(AppState):
         self.svc, self.error, self.not_found, self.alternatives = {}, "", "", []
         self.busy = False
         self._idem = uuid.uuid4().hex
-        bookable_id = _int_param(params.get("id"))
+        bookable_id = fmt.int_param(params.get("id"))
         start = _parse_iso(params.get("start"))
-        self.quantity = max(1, min(_int_param(params.get("qty")) or 1, MAX_QUANTITY_UI))
+        self.quantity = max(1, min(fmt.int_param(params.get("qty")) or 1, MAX_QUANTITY_UI))
         if bookable_id is None or start is None:
             self.not_found = translate("Pick a time first.", self.locale)
             return
@@ -465,7 +459,7 @@ def _booking_card(b: dict, locale: str, tz: str, token: str = "") -> dict[str, s
         "short_when": fmt.when_short(start, tz, locale),
         "status": status,
         "status_label": translate(STATUS_LABELS.get(status, status), locale),
-        "status_color": STATUS_COLORS.get(status, "gray"),
+        "status_color": fmt.STATUS_COLORS.get(status, "gray"),
         "payment": translate(payment, locale) if payment else "",
         "price": fmt.money(int(b["price_cents"]), b["currency"], locale),
         "quantity": str(b["quantity"]),
@@ -516,7 +510,7 @@ class ManageState(AppState):
     @rx.event
     def ask_cancel(self, booking_id: str):
         self.cancel_error = ""
-        bid = _int_param(booking_id)
+        bid = fmt.int_param(booking_id)
         if bid is None:
             return
         self._token = str(self.router.url.query_parameters.get("token", ""))[:100]
@@ -560,7 +554,7 @@ class ManageState(AppState):
 
     @rx.event
     def download_ics(self, booking_id: str):
-        bid = _int_param(booking_id)
+        bid = fmt.int_param(booking_id)
         if bid is None:
             return
         token = str(self.router.url.query_parameters.get("token", ""))[:100]
@@ -581,7 +575,7 @@ class ConfirmationState(ManageState):
         params = self.router.url.query_parameters
         self.booking, self.not_found, self.cancel_error = {}, "", ""
         self.cancel_open = False
-        bid = _int_param(params.get("id"))
+        bid = fmt.int_param(params.get("id"))
         token = str(params.get("token", ""))[:100]
         if bid is None:
             self.not_found = translate("This booking does not exist.", self.locale)

@@ -79,3 +79,16 @@ def when_short(value: dt.datetime, tz_name: str | None, locale: str) -> str:
     loc = babel_locale(locale)
     return translate("{date}, {time}", locale, date=format_skeleton("MMMEd", moment, locale=loc),
                      time=format_time(moment, format="short", locale=loc))
+
+
+#: badge colour of a booking status, wherever bookings are listed
+STATUS_COLORS = {"pending": "amber", "confirmed": "grass", "cancelled": "gray", "completed": "blue", "no_show": "red"}
+
+
+def int_param(value: object) -> int | None:
+    """An id from a URL parameter or an event argument: a positive 32-bit integer, else None."""
+    try:
+        n = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return n if 0 < n < 2**31 else None

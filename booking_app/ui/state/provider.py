@@ -34,7 +34,6 @@ STATUS_LABELS = {
     "completed": N_("Completed"),
     "no_show": N_("No-show"),
 }
-STATUS_COLORS = {"pending": "amber", "confirmed": "grass", "cancelled": "gray", "completed": "blue", "no_show": "red"}
 PAYMENT_LABELS = {
     "none": N_("No payment"),
     "pending": N_("To pay"),
@@ -71,7 +70,7 @@ async def _row_action(state, row_id: str, call, done):
     """A button on one row of a list (a bookable, a booking): mark that row busy (one at a
     time), run `call(actor, id)` off the event loop, show `done(result)` or the service's
     error, then reload the list. The state has `busy_id`, `error`, `message`, `_fetch`."""
-    rid = _int_param(row_id)
+    rid = fmt.int_param(row_id)
     if rid is None or state.busy_id:
         return
     state.busy_id = rid
@@ -84,14 +83,6 @@ async def _row_action(state, row_id: str, call, done):
         state.error = state._error_text(exc)
     state.busy_id = 0
     state._fetch(actor)
-
-
-def _int_param(value: object) -> int | None:
-    try:
-        n = int(str(value))
-    except (TypeError, ValueError):
-        return None
-    return n if 0 < n < 2**31 else None
 
 
 def _tz(name: str) -> zoneinfo.ZoneInfo:
@@ -485,7 +476,7 @@ class BookableEditorState(StaffState):
             self.form = _empty_form(self.timezone or "UTC")
             self.days, self.exceptions, self.sessions = [], [], []
             return
-        bid = _int_param(raw_id)
+        bid = fmt.int_param(raw_id)
         try:
             if bid is None:
                 raise NotFound(N_("This service does not exist."))
@@ -844,7 +835,7 @@ class ProviderBookingsState(StaffState):
                     "customer": v.customer_name or (translate("Account #{id}", self.locale, id=v.user_id)
                                                     if v.user_id else ""),
                     "status_label": translate(STATUS_LABELS.get(v.status, v.status), self.locale),
-                    "status_color": STATUS_COLORS.get(v.status, "gray"), "reference": v.reference,
+                    "status_color": fmt.STATUS_COLORS.get(v.status, "gray"), "reference": v.reference,
                     "seats": str(v.quantity),
                 })
         try:
@@ -957,7 +948,7 @@ class ProviderBookingsState(StaffState):
                 in_month=d.month == month.month, today=d == today, count=len(items),
                 previews=[{"time": fmt.time_(v.start, tz, loc), "reference": v.reference,
                            "text": " · ".join(x for x in (v.service_name, v.customer_name or "") if x),
-                           "color": STATUS_COLORS.get(v.status, "gray")} for v in items[:MONTH_PREVIEW]],
+                           "color": fmt.STATUS_COLORS.get(v.status, "gray")} for v in items[:MONTH_PREVIEW]],
                 more=(translate("+{count} more", loc, count=len(items) - MONTH_PREVIEW)
                       if len(items) > MONTH_PREVIEW else ""),
                 state=state, free_label=free_label,
@@ -1037,7 +1028,7 @@ class ProviderBookingsState(StaffState):
                 "when": f"{fmt.date_(v.start, loc, 'medium', tz)} {fmt.time_(v.start, tz, loc)}",
                 "customer": customer, "contact": v.customer_email or "", "seats": str(v.quantity),
                 "status": v.status, "status_label": translate(STATUS_LABELS.get(v.status, v.status), self.locale),
-                "status_color": STATUS_COLORS.get(v.status, "gray"),
+                "status_color": fmt.STATUS_COLORS.get(v.status, "gray"),
                 "payment": v.payment_status, "payment_label": translate(PAYMENT_LABELS.get(v.payment_status,
                                                                                       v.payment_status), self.locale),
                 "price": fmt.money(v.price_cents * 1, v.currency, loc),
@@ -1099,7 +1090,7 @@ class ProviderBookingsState(StaffState):
 
     @rx.event
     def ask_cancel(self, booking_id: str):
-        bid = _int_param(booking_id)
+        bid = fmt.int_param(booking_id)
         row = next((r for r in self.rows if r["id"] == str(bid)), None)
         if row is None:
             return
@@ -1161,7 +1152,7 @@ class ProviderBookingsState(StaffState):
 
     @rx.event
     def ask_reschedule(self, booking_id: str):
-        bid = _int_param(booking_id)
+        bid = fmt.int_param(booking_id)
         self.resched_id = bid or 0
         row = self._resched_row()
         if row is None:
