@@ -310,3 +310,34 @@ def test_the_same_idempotency_key_raced_books_once_and_every_caller_gets_that_bo
     assert len({r.id for r in results if r is not None}) == 1
     rows = active_rows(event.id)
     assert len(rows) == 1 and rows[0].id == next(r.id for r in results if r is not None)
+
+
+@pytest.mark.postgres
+def test_the_backstop_firing_inside_the_booking_pipeline_is_not_available_and_writes_nothing(pg_db, monkeypatch):
+    """An overlapping booking committed behind the service's back between its slot check and
+    its writes: the exclusion constraint stops the INSERT in the pipelined round trip →
+    NotAvailable (409), and none of the transaction's rows (booking, outbox, audit) is left."""
+    import psycopg
+
+    from booking_app.models import AuditEvent, Notification
+
+    room = make_bookable(weekly=ALL_WEEK)
+    start = next_day_at(11)
+    raw = pg_db.replace("postgresql+psycopg://", "postgresql://")
+
+    def sneak_in() -> None:
+        with psycopg.connect(raw, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO bookings (reference, bookable_id, provider_id, locale, start_at, end_at, block_start_at,"
+                " block_end_at, exclusive, quantity, status, price_cents, currency, notes, refund_due_cents,"
+                " created_at, updated_at, version, sequence) VALUES ('SNEAKIN1', %s, %s, 'en', %s, %s, %s, %s, true,"
+                " 1, 'confirmed', 0, 'EUR', '', 0, now(), now(), 1, 0)",
+                (room.id, room.provider_id, start, start + dt.timedelta(hours=1), start, start + dt.timedelta(hours=1)))
+
+    monkeypatch.setattr(bookings, "_RACE_HOOK", sneak_in)
+    with pytest.raises(NotAvailable):
+        guest_book(room.id, start)(0)
+    assert [r.reference for r in active_rows(room.id)] == ["SNEAKIN1"]
+    with db.read_session() as s:
+        assert s.exec(select(Notification)).all() == []
+        assert s.exec(select(AuditEvent).where(AuditEvent.action == "booking.created")).all() == []
