@@ -170,10 +170,11 @@ def sql(url: str, query: str, **params):
         engine.dispose()
 
 
-def flush_redis_db() -> None:
+def flush_redis_db(url: str = REDIS_URL) -> None:
+    """Empty a Redis database of the tests' own (skip when no Redis answers)."""
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=3)
+    client = redis.Redis.from_url(url, socket_timeout=3)
     try:
         client.flushdb()
     except redis.RedisError as exc:  # pragma: no cover - depends on the machine

@@ -416,7 +416,7 @@ class _Writes:
 
     def __init__(self, s: Session) -> None:
         self.pipelined = _pipelined(s)
-        self._dialect_insert = outbox.dialect_insert(s)
+        self._session = s
         self.items: list[tuple[Any, list[dict[str, Any]]]] = []
 
     def insert(self, table: Any, rows: list[dict[str, Any]], *, on_conflict: str | None = None) -> None:
@@ -429,7 +429,7 @@ class _Writes:
         else:
             stmt = table.insert()
             if on_conflict:
-                stmt = self._dialect_insert(table).on_conflict_do_nothing(index_elements=[on_conflict])
+                stmt = outbox.dialect_insert(self._session)(table).on_conflict_do_nothing(index_elements=[on_conflict])
             self.items.append((stmt, rows))
 
 

@@ -36,6 +36,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import START_TIMEOUT, _get, _server_env
 from tests.browser.helpers import sign_up, unique_user
 from tests.conftest import ROOT, free_port
+from tests.test_scaleout import flush_redis_db
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
 
@@ -147,18 +148,6 @@ class ReflexProcess:
                 self.proc.wait(timeout=10)
 
 
-def _flush_redis() -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=3)
-    try:
-        client.flushdb()
-    except redis.RedisError as exc:  # pragma: no cover - depends on the machine
-        pytest.skip(f"Redis is not available on 127.0.0.1:6379: {exc}")
-    finally:
-        client.close()
-
-
 @pytest.fixture
 def scratch_tree(tmp_path_factory) -> pathlib.Path:
     """A copy of the project (sources only) that builds its own `.web/`."""
@@ -177,7 +166,7 @@ def _token(page) -> str:
 
 
 def test_ui_session_survives_moving_to_another_process(scratch_tree, pg_url, browser, capsys):
-    _flush_redis()
+    flush_redis_db(REDIS_URL)
     proxy = SwitchProxy(target_port=0)
     origin = f"http://127.0.0.1:{proxy.port}"
     env = _server_env(pg_url)
