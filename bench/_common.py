@@ -5,6 +5,7 @@ import os
 import pathlib
 import socket
 import sys
+import urllib.parse
 import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -31,8 +32,9 @@ def create_database(prefix: str = "booking_bench") -> tuple[str, str]:
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server_url(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    base = server_url().rsplit("/", 1)[0]
-    return name, f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://")
+    parts = urllib.parse.urlsplit(server_url())  # keeps a query such as ?host=/var/run/postgresql
+    url = urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+    return name, url.replace("postgresql://", "postgresql+psycopg://")
 
 
 def drop_database(name: str) -> None:

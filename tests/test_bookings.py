@@ -10,7 +10,7 @@ from sqlmodel import select
 from booking_app import db
 from booking_app.config import reset_settings_cache
 from booking_app.models import AuditEvent, Booking, Notification, Payment
-from booking_app.services import bookings
+from booking_app.services import bookings, catalog
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotAvailable, NotFound, Unauthorized
 from tests.factories import actor_for, make_admin, make_bookable, make_customer, make_event, make_provider
@@ -358,6 +358,30 @@ def test_list_bookings_scopes_filters_and_paging(db_url):
     for bad in (dict(scope="everything"), dict(status="lost"), dict(date_from="yesterday"), dict(limit=0)):
         with pytest.raises(InvalidInput):
             bookings.list_bookings(actor=actor_for(c1), **bad)
+
+
+def test_slot_check_follows_an_edited_bookable(db_url, stripe_on):
+    """On PostgreSQL a process remembers a bookable's duration, buffers, capacity… to send
+    the slot check along with its first query; after an edit the check must use the new
+    values. Here a 60-minute buffer after the slot, added after the room was booked once,
+    makes a 09:00 booking's block reach an expired 10:00 hold, which must be swept (with the
+    remembered, buffer-less block the hold is missed and the insert hits the exclusion
+    constraint: 409 for a free slot)."""
+    prov = make_provider()
+    c = actor_for(make_customer())
+    b = make_bookable(prov, price_cents=900)
+    book(c, b, start=AT + dt.timedelta(hours=5), payment_method="on_site")  # remembered: no buffers
+    hold = book(c, b, start=AT, payment_method="card")  # 10:00-11:00, expires at NOW + 15 min
+    catalog.update_bookable(actor=actor_for(prov), bookable_id=b.id, buffer_after_minutes=60)
+    later = NOW + dt.timedelta(minutes=20)
+    nine = book(c, b, start=AT - dt.timedelta(hours=1), payment_method="on_site", now=later)
+    assert (nine.status, nine.end) == ("confirmed", AT)
+    assert bookings.get_booking(actor=c, booking_id=hold.id).cancel_reason == "hold_expired"
+    # and the other way round: the buffer gone again, 11:00 is free next to 09:00-10:00 (+60)
+    catalog.update_bookable(actor=actor_for(prov), bookable_id=b.id, buffer_after_minutes=0)
+    assert book(c, b, start=AT + dt.timedelta(hours=1), payment_method="on_site", now=later).status == "confirmed"
+    with pytest.raises(NotAvailable):
+        book(c, b, start=AT - dt.timedelta(hours=1), payment_method="on_site", now=later)
 
 
 def test_late_payment_revives_a_hold_over_another_expired_hold(db_url, stripe_on):

@@ -561,46 +561,73 @@ def resolve_start(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime,
     return _resolve(s, b, start, now, check_window=check_window, usage=False)[0]
 
 
-def resolve_start_with_usage(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime) -> tuple[SlotShape, int, bool]:
+def resolve_start_with_usage(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime, *,
+                             prefetched: list[list[tuple]] | None = None) -> tuple[SlotShape, int, bool]:
     """`resolve_start` plus, in the same or one more query, the seats competing active
     bookings take (`seats_used`) and whether expired, not yet swept holds overlap the block
     (capacity-1 rooms/services only): (shape, seats used, expired holds). One query for
     events; for rooms/services the hours and the usage — in one round trip on PostgreSQL,
     one after the other elsewhere. Not authoritative on PostgreSQL: the booking service
-    re-counts under its lock."""
-    return _resolve(s, b, start, now, check_window=True, usage=True)
+    re-counts under its lock. `prefetched`: on PostgreSQL, the rows of
+    `slot_queries_pg(b, start, now)` already read in this transaction (no query here)."""
+    return _resolve(s, b, start, now, check_window=True, usage=True, prefetched=prefetched)
 
 
-def _resolve(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime, *, check_window: bool,
-             usage: bool) -> tuple[SlotShape, int, bool]:
-    if check_window:
-        _check_window(b, start, now)
-    tz = _tz(b.timezone)
-    local_day = start.astimezone(tz).date()
-    # a room/service slot's shape follows from its start alone; the hours only say whether
-    # it is one, so its usage can be read together with them (one round trip on PostgreSQL)
+#: the bookable's fields that the slot queries depend on (see slot_queries_pg)
+SLOT_QUERY_FIELDS = ("id", "provider_id", "kind", "capacity", "timezone", "duration_minutes",
+                     "buffer_before_minutes", "buffer_after_minutes")
+
+
+def _slot_queries(b: Bookable, start: dt.datetime, now: dt.datetime
+                  ) -> tuple[SlotShape, dt.date, list[tuple[Any, dict[str, Any]]]]:
+    """The block a room/service slot at `start` would take (it follows from the start
+    alone; the hours only say whether it is one, so its usage can be read together with
+    them), the bookable's local day, and the statements reading the hours and the usage
+    (an event: its session with the usage)."""
+    local_day = start.astimezone(_tz(b.timezone)).date()
     dur = dt.timedelta(minutes=b.duration_minutes)
     block = SlotShape(start, start + dur, start - dt.timedelta(minutes=b.buffer_before_minutes),
                       start + dur + dt.timedelta(minutes=b.buffer_after_minutes), b.capacity, None)
-    expired_holds = b.capacity == 1
-    event_params = {"bid": b.id, "day": local_day, "start": start, "now": now}
-    hours_params = {"bid": b.id, "wd": local_day.weekday(), "day": local_day}
+    if b.kind == "event":
+        return block, local_day, [(_event_stmt(), {"bid": b.id, "day": local_day, "start": start, "now": now})]
     usage_stmt = _usage_stmt(service=b.kind == "service", by_session=False, exclude=False,
-                             expired_holds=expired_holds)
+                             expired_holds=b.capacity == 1)
+    return block, local_day, [(_hours_stmt(), {"bid": b.id, "wd": local_day.weekday(), "day": local_day}),
+                              (usage_stmt, _usage_params(b, block, now, None))]
+
+
+def slot_queries_pg(b: Any, start: dt.datetime, now: dt.datetime) -> list[tuple[str, dict[str, Any]]]:
+    """PostgreSQL: the (sql, params) that `resolve_start_with_usage` would run for `b` (any
+    object with SLOT_QUERY_FIELDS), for a caller to send ahead in its own round trip and
+    pass the rows back as `prefetched` — valid only if `b`'s SLOT_QUERY_FIELDS are those
+    of the bookable it then resolves."""
+    out = []
+    for stmt, params in _slot_queries(b, start, now)[2]:
+        sql, defaults = _pg_sql(stmt)
+        out.append((sql, {**defaults, **params}))
+    return out
+
+
+def _resolve(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime, *, check_window: bool,
+             usage: bool, prefetched: list[list[tuple]] | None = None) -> tuple[SlotShape, int, bool]:
+    if check_window:
+        _check_window(b, start, now)
+    block, local_day, statements = _slot_queries(b, start, now)
+    tz = _tz(b.timezone)
+    dur = block.end - block.start
     usage_row: Any = None
     if usage and db.is_postgres(s):
+        results = prefetched if prefetched is not None else _pg_pipeline(s, statements)
         if b.kind == "event":
-            rows, = _pg_pipeline(s, [(_event_stmt(), event_params)])
-            row = rows[0] if rows else None
+            row = results[0][0] if results[0] else None
         else:
-            hours, (usage_row,) = _pg_pipeline(s, [(_hours_stmt(), hours_params),
-                                                   (usage_stmt, _usage_params(b, block, now, None))])
+            hours, (usage_row,) = results
     else:
-        conn = s.connection()
+        stmt, params = statements[0]
         if b.kind == "event":
-            row = conn.execute(_event_stmt(), event_params).first()
+            row = s.connection().execute(stmt, params).first()
         else:
-            hours = conn.execute(_hours_stmt(), hours_params).all()
+            hours = s.connection().execute(stmt, params).all()
     if b.kind == "event":
         if row is None:
             raise NotAvailable(N_("This event has no session at that time."))
@@ -620,7 +647,7 @@ def _resolve(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime, *, c
             if not usage:
                 return block, 0, False
             if usage_row is None:
-                usage_row = s.connection().execute(usage_stmt, _usage_params(b, block, now, None)).one()
+                usage_row = s.connection().execute(*statements[1]).one()
             own, other, *expired = usage_row
             # a booking of the provider's other service overlapping the block takes the whole capacity
             return block, (block.capacity if other else int(own or 0)), bool(expired and expired[0])

@@ -73,7 +73,7 @@ from booking_app.models import (
     User,
 )
 from booking_app.models.base import utcnow
-from booking_app.services import audit, outbox, validation
+from booking_app.services import audit, availability, outbox, validation
 from booking_app.services.actors import Actor
 from booking_app.services.availability import (
     _LOOKAHEAD,
@@ -660,10 +660,10 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
         writes = _Writes(s)
         # one query: the bookable, its provider, the booking customer (and on PostgreSQL the
         # new booking's id, so that every write can go out in the final round trip)
-        b, provider, user, new_id = _load_bookable_and_people(s, service_id, customer_id)
+        b, provider, user, new_id, prefetched = _load_bookable_and_people(s, service_id, customer_id, start_at, now)
         if b is None or not b.is_active:
             raise NotFound(N_("This service does not exist."))
-        shape, used, expired_holds = resolve_start_with_usage(s, b, start_at, now)
+        shape, used, expired_holds = resolve_start_with_usage(s, b, start_at, now, prefetched=prefetched)
         if quantity > shape.capacity:
             raise InvalidInput(N_("At most {max} seats can be booked at once."), field="quantity", max=shape.capacity)
         # fast fail without writing anything (authoritative on SQLite, whose write lock we
@@ -737,30 +737,51 @@ _PERSON_COLUMNS = ("id", "username", "full_name", "email", "phone", "locale", "t
 _BOOKABLE_COLUMNS = tuple(c.key for c in Bookable.__table__.columns)  # type: ignore[attr-defined]
 
 
-def _load_bookable_and_people(s: Session, service_id: int, customer_id: int | None
-                              ) -> tuple[Bookable | None, User | None, User | None, int | None]:
-    """(bookable, its provider, the customer, the new booking's id or None) in one query;
-    Nones when the bookable is unknown. On PostgreSQL the same statement sets the
-    transaction's lock_timeout (`SET LOCAL`) and draws the booking id from its sequence,
-    and it is sent in one round trip with the BEGIN; the rows become plain (transient)
-    model objects."""
+def _load_bookable_and_people(s: Session, service_id: int, customer_id: int | None, start_at: dt.datetime,
+                              now: dt.datetime) -> tuple[Bookable | None, User | None, User | None, int | None,
+                                                         list[list[tuple]] | None]:
+    """(bookable, its provider, the customer, the new booking's id or None, the slot
+    check's rows or None) in one round trip; Nones when the bookable is unknown.
+
+    On PostgreSQL the same statement sets the transaction's lock_timeout (`SET LOCAL`) and
+    draws the booking id from its sequence, and it is sent in one round trip with the
+    BEGIN; the rows become plain `_Row` objects. When this process has seen the bookable
+    before, the slot check's queries (availability.slot_queries_pg, built from the fields
+    seen then) go out in the same round trip; their rows are used only if those fields are
+    unchanged in the row just read — a guess checked against the truth, so there is
+    nothing to invalidate."""
     if not _pipelined(s):
         row = s.exec(_people_stmt(), params={"sid": service_id, "cid": customer_id}).first()  # type: ignore[call-overload]
         if row is None:
-            return None, None, None, None
-        return row[0], row[1], row[2], None
+            return None, None, None, None, None
+        return row[0], row[1], row[2], None, None
+    guess = _slot_fields_seen.get(service_id)
+    ahead = availability.slot_queries_pg(guess, start_at, now) if guess is not None else []
     pg = s.connection().connection.driver_connection
     with pg.pipeline():
         cur = pg.execute(_PG_PEOPLE_SQL, {"sid": service_id, "cid": customer_id,
                                           "lt": f"{int(get_settings().db_lock_timeout_ms)}ms"})
+        ahead_cursors = [pg.execute(sql, params) for sql, params in ahead]
     row = cur.fetchone()
     if row is None:  # (no row: the SET LOCAL did not run either; the caller stops here)
-        return None, None, None, None
+        return None, None, None, None, None
     nb, npn = len(_BOOKABLE_COLUMNS), len(_PERSON_COLUMNS)
     b = _Row(dict(zip(_BOOKABLE_COLUMNS, row[:nb])))
     people = [_Row(dict(zip(_PERSON_COLUMNS, row[i:i + npn]))) if row[i] is not None else None
               for i in (nb, nb + npn)]
-    return b, people[0], people[1], row[-2]  # type: ignore[return-value]
+    seen = SimpleNamespace(**{f: getattr(b, f) for f in availability.SLOT_QUERY_FIELDS})
+    prefetched = [c.fetchall() for c in ahead_cursors] if guess is not None and guess == seen else None
+    if guess != seen:
+        if len(_slot_fields_seen) >= _SLOT_FIELDS_MAX:
+            _slot_fields_seen.clear()
+        _slot_fields_seen[service_id] = seen
+    return b, people[0], people[1], row[-2], prefetched  # type: ignore[return-value]
+
+
+#: per bookable id: its SLOT_QUERY_FIELDS when this process last booked it (a guess that
+#: lets the slot check ride along with the first round trip; see _load_bookable_and_people)
+_slot_fields_seen: dict[int, SimpleNamespace] = {}
+_SLOT_FIELDS_MAX = 20_000
 
 
 _PG_PEOPLE_SQL = (
