@@ -7,7 +7,7 @@ import pytest
 
 from booking_app.services import bookings, catalog
 from booking_app.services.actors import Actor
-from booking_app.services.errors import Forbidden, InvalidInput, NotFound
+from booking_app.services.errors import Forbidden, InvalidInput, NotAvailable, NotFound
 from tests.factories import ALL_WEEK, actor_for, make_admin, make_bookable, make_customer, make_event, make_provider
 
 UTC = dt.timezone.utc
@@ -339,3 +339,42 @@ def test_search_by_date_pages_lazily_and_stays_exact(db_url, monkeypatch):
     assert seen == free and total == len(free)  # pages are exact; the last page knows the total
     assert _date_names(day, NOW, limit=5) == (free, 5)
     assert _date_names(day, NOW, limit=2, offset=10) == ([], 5)
+
+
+def test_an_events_new_capacity_applies_to_its_upcoming_sessions(db_url):
+    """Sessions that had the event's capacity follow it; one given its own capacity, and
+    past ones, keep theirs; seats already sold stay sold, and the new capacity is what new
+    bookings are checked against."""
+    from sqlmodel import select
+
+    from booking_app import db
+    from booking_app.models import AuditEvent, EventSession
+
+    p = make_provider()
+    start = dt.datetime.now(UTC).replace(microsecond=0) + dt.timedelta(days=2)
+    ev, (s1, s2, past) = make_event(p, sessions=[start, start + dt.timedelta(hours=2), start + dt.timedelta(hours=4)],
+                                    capacity=5)
+    own = catalog.add_event_session(actor=actor_for(p), bookable_id=ev.id, start=start + dt.timedelta(hours=6), capacity=9)
+    with db.unit_of_work() as s:
+        row = s.get(EventSession, past.id)
+        row.start_at, row.end_at = start - dt.timedelta(days=4), start - dt.timedelta(days=4, hours=-1)
+        s.add(row)
+    guest = {"name": "G", "email": "g@example.com"}
+    for _ in range(3):
+        bookings.book(actor=Actor.guest(), service_id=ev.id, start=start, guest=guest)
+    catalog.update_bookable(actor=actor_for(p), bookable_id=ev.id, capacity=2)
+    caps = {x.id: x.capacity for x in catalog.list_event_sessions(bookable_id=ev.id, actor=actor_for(p))}
+    assert (caps[s1.id], caps[s2.id], caps[own.id]) == (2, 2, 9)
+    with db.read_session() as s:
+        assert s.get(EventSession, past.id).capacity == 5
+        audit = s.exec(select(AuditEvent).where(AuditEvent.action == "bookable.updated")).all()[-1]
+    assert audit.data["sessions_updated"] == 2
+    # the three seats sold before stay; no new one in the full session, two in the next
+    with pytest.raises(NotAvailable):
+        bookings.book(actor=Actor.guest(), service_id=ev.id, start=start, guest=guest)
+    for _ in range(2):
+        bookings.book(actor=Actor.guest(), service_id=ev.id, start=start + dt.timedelta(hours=2), guest=guest)
+    with pytest.raises(NotAvailable):
+        bookings.book(actor=Actor.guest(), service_id=ev.id, start=start + dt.timedelta(hours=2), guest=guest)
+    assert bookings.book(actor=Actor.guest(), service_id=ev.id, start=start + dt.timedelta(hours=6),
+                         guest=guest, quantity=9).quantity == 9

@@ -341,3 +341,27 @@ def test_the_backstop_firing_inside_the_booking_pipeline_is_not_available_and_wr
     with db.read_session() as s:
         assert s.exec(select(Notification)).all() == []
         assert s.exec(select(AuditEvent).where(AuditEvent.action == "booking.created")).all() == []
+
+
+@pytest.mark.postgres
+def test_a_capacity_lowered_during_a_booking_is_the_one_counted(pg_db, monkeypatch):
+    """A provider lowers a session's capacity after a booking's slot check read the old one,
+    before its re-count: the re-count, under the lock, counts against the new capacity (the
+    booking is refused, nothing written). Without reading it there, the old capacity sells
+    a seat the session no longer has."""
+    import psycopg
+
+    start = next_day_at(18)
+    event, (session,) = make_event(sessions=[start], capacity=3)
+    for i in range(2):
+        guest_book(event.id, start)(i)
+    raw = pg_db.replace("postgresql+psycopg://", "postgresql://")
+
+    def lower_it() -> None:
+        with psycopg.connect(raw, autocommit=True) as conn:
+            conn.execute("UPDATE event_sessions SET capacity = 2 WHERE id = %s", (session.id,))
+
+    monkeypatch.setattr(bookings, "_RACE_HOOK", lower_it)
+    with pytest.raises(NotAvailable):
+        guest_book(event.id, start)(9)
+    assert sum(r.quantity for r in active_rows(event.id)) == 2

@@ -13,12 +13,15 @@ Never oversell (ARCHITECTURE.md, "No double booking"):
   transaction inserts before it counts and the counts are serialised by the lock, a later
   transaction always sees the earlier one's committed row; the earlier one never needed to
   see the later one.
-- The booking hot path (`book`) is 3 round trips on PostgreSQL: (1) BEGIN + the bookable,
-  provider and customer, the new booking's id from its sequence and the SET LOCAL, in one
-  statement; (2) the slot check with the seats already used (an event session with its
-  usage; a room's/service's day hours and its usage + any expired hold in the way, both at
-  once: the block follows from the start alone); (3) the booking, outbox, audit (and
-  idempotency) inserts, lock, re-count and COMMIT. Rows are read into plain row objects,
+- The booking hot path (`book`) is 2 round trips on PostgreSQL (3 the first time a process
+  books a bookable): (1) BEGIN + the bookable, provider and customer, the new booking's id
+  from its sequence and the SET LOCAL, in one statement, and with it (2) the slot check
+  with the seats already used (an event session with its usage; a room's/service's day
+  hours and its usage + any expired hold in the way: the block follows from the start
+  alone) — built from the bookable's duration, buffers, capacity… as this process last
+  saw them, and used only if the row just read still has those values (else sent as a
+  round trip of its own); (3) the booking, outbox, audit (and idempotency) inserts, lock,
+  re-count and COMMIT. Rows are read into plain row objects,
   statements are prebuilt and the writes are psycopg statements (`_Writes`); elsewhere
   (SQLite) the same writes are SQLAlchemy Core inserts run before the re-count.
   Lock key: (1, bookable id) for rooms and events, (2, provider id) for services (a
@@ -308,12 +311,18 @@ _PG_SCOPE_PROVIDER = ("provider_id = %(pid)s AND bookable_id IN "
                       "(SELECT id FROM bookables WHERE provider_id = %(pid)s AND kind = 'service')")
 # Seats used (a booking of the provider's other service overlapping takes them all); when
 # ours don't fit, the division by zero aborts the transaction, so the COMMIT queued behind
-# it in the pipeline is skipped and nothing is written.
-_PG_CHECK = ("SELECT used, 1 / (CASE WHEN used + %(q)s > %(cap)s THEN 0 ELSE 1 END) FROM "
-             "(SELECT CASE WHEN other > 0 THEN %(cap)s ELSE own END AS used FROM ({recount}) r) x")
-_PG_CHECK_SESSION = _PG_CHECK.format(recount=_PG_RECOUNT_SESSION)
-_PG_CHECK_ROOM = _PG_CHECK.format(recount=_PG_RECOUNT_BLOCK.format(scope=_PG_SCOPE_BOOKABLE))
-_PG_CHECK_SERVICE = _PG_CHECK.format(recount=_PG_RECOUNT_BLOCK.format(scope=_PG_SCOPE_PROVIDER))
+# it in the pipeline is skipped and nothing is written. The capacity is read here too, under
+# the lock: one lowered since the slot check (a provider's edit) counts.
+_PG_CHECK = ("SELECT used, 1 / (CASE WHEN used + %(q)s > cap THEN 0 ELSE 1 END) FROM "
+             "(SELECT CASE WHEN other > 0 THEN cap ELSE own END AS used, cap FROM ({recount}) r, "
+             "(SELECT coalesce(({capacity}), 0) AS cap) c) x")  # (no row: capacity 0)
+_PG_SESSION_CAPACITY = "SELECT capacity FROM event_sessions WHERE id = %(sid)s"
+_PG_BOOKABLE_CAPACITY = "SELECT capacity FROM bookables WHERE id = %(bid)s"
+_PG_CHECK_SESSION = _PG_CHECK.format(recount=_PG_RECOUNT_SESSION, capacity=_PG_SESSION_CAPACITY)
+_PG_CHECK_ROOM = _PG_CHECK.format(recount=_PG_RECOUNT_BLOCK.format(scope=_PG_SCOPE_BOOKABLE),
+                                  capacity=_PG_BOOKABLE_CAPACITY)
+_PG_CHECK_SERVICE = _PG_CHECK.format(recount=_PG_RECOUNT_BLOCK.format(scope=_PG_SCOPE_PROVIDER),
+                                     capacity=_PG_BOOKABLE_CAPACITY)
 _PG_BUSY_STATES = ("55P03", "40P01", "40001", "57014")
 
 
@@ -339,7 +348,7 @@ def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity:
         sql = _PG_CHECK_SERVICE if b.kind == "service" else _PG_CHECK_ROOM
     params = {"bid": b.id, "pid": b.provider_id, "sid": shape.session_id, "excl": booking_id, "now": now,
               "lo": shape.block_start - _LOOKBACK, "hi": shape.block_end + _LOOKAHEAD,
-              "a": shape.block_start, "z": shape.block_end, "q": quantity, "cap": shape.capacity}
+              "a": shape.block_start, "z": shape.block_end, "q": quantity}
     s.flush()  # nothing may be left for after the COMMIT below
     pg = s.connection().connection.driver_connection
     try:

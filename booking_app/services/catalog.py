@@ -458,7 +458,12 @@ def create_bookable(
 
 def update_bookable(*, actor: Actor, bookable_id: int, **changes: Any) -> BookableView:
     """Partial update: only the given fields change (see UPDATABLE_FIELDS; `kind` and the
-    provider are fixed). Existing bookings keep their times, price and seats."""
+    provider are fixed). Existing bookings keep their times, price and seats.
+
+    An event's new capacity also applies to its upcoming sessions that had the old one
+    (sessions given a capacity of their own keep it); seats already sold stay sold, and a
+    booking racing the change is counted against the capacity committed by then (the
+    booking service reads it under its lock)."""
     unknown = set(changes) - UPDATABLE_FIELDS
     if unknown:
         raise InvalidInput(N_("Unknown field: {name}."), field=sorted(unknown)[0], name=sorted(unknown)[0])
@@ -472,10 +477,28 @@ def update_bookable(*, actor: Actor, bookable_id: int, **changes: Any) -> Bookab
         s.add(b)
         s.flush()
         changed = {k: [before[k], v] for k, v in clean.items() if before[k] != v}
+        sessions = 0
+        if b.kind == "event" and "capacity" in changed:
+            sessions = _follow_event_capacity(s, b.id, *changed["capacity"])
         if changed:
+            data: dict[str, Any] = {"changes": {k: [str(a), str(c)] for k, (a, c) in changed.items()}}
+            if sessions:
+                data["sessions_updated"] = sessions
             audit.record(s, actor_id=actor.id, action="bookable.updated", entity="bookable", entity_id=b.id,
-                         data={"changes": {k: [str(a), str(c)] for k, (a, c) in changed.items()}})
+                         data=data)
         return to_view(s, b)
+
+
+def _follow_event_capacity(s: Session, event_id: int, old: int, new: int) -> int:
+    """Give the event's upcoming sessions that had its old capacity the new one → how many."""
+    rows = s.exec(select(EventSession).where(
+        EventSession.bookable_id == event_id, EventSession.capacity == old,
+        EventSession.start_at > utcnow())).all()  # type: ignore[operator]
+    for e in rows:
+        e.capacity = new
+        s.add(e)
+    s.flush()
+    return len(rows)
 
 
 def deactivate(*, actor: Actor, bookable_id: int) -> BookableView:
