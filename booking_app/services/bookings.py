@@ -327,16 +327,16 @@ _PG_BUSY_STATES = ("55P03", "40P01", "40001", "57014")
 
 
 def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity: int, booking_id: int,
-                            now: dt.datetime, writes: list[tuple[str, list[dict[str, Any]]]]) -> None:
+                            now: dt.datetime, writes: list[tuple[Any, list[dict[str, Any]]]]) -> None:
     """PostgreSQL: the transaction's writes, advisory lock, re-count, COMMIT — sent together
     in one round trip (psycopg pipeline), so the lock is held only while the server runs
     them, never across a client round trip (on a busy machine each one costs scheduling
     delays, and the lock holder's delays are everyone's on a hot slot).
 
-    They stay separate statements: under READ COMMITTED every statement takes its own
-    snapshot, so the count, which the server runs only once the lock is granted, sees every
-    booking committed by the lock's previous holders; our own rows were inserted before the
-    lock was asked for. When ours doesn't fit, the count statement fails (division by zero,
+    Three statements: the inserts (data-modifying CTEs) with the lock, the count, COMMIT.
+    Under READ COMMITTED every statement takes its own snapshot, so the count, which the
+    server runs only once the lock is granted, sees every booking committed by the lock's
+    previous holders; our own rows were inserted by the statement before it. When ours doesn't fit, the count statement fails (division by zero,
     see _PG_CHECK), the transaction is aborted and the queued COMMIT is skipped →
     NotAvailable, nothing written. On success the transaction is committed here; the unit
     of work's own commit is then a no-op (the connection is idle). Callers do nothing after
@@ -351,15 +351,14 @@ def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity:
               "a": shape.block_start, "z": shape.block_end, "q": quantity}
     s.flush()  # nothing may be left for after the COMMIT below
     pg = s.connection().connection.driver_connection
+    write_params = [row[c] for (_table, columns, _conflict), rows in writes for row in rows for c in columns]
+    write_params += [a, k]
     try:
         with pg.pipeline():
+            # $n placeholders (RawCursor): psycopg parses a %s query of over 50 parameters anew each time
+            psycopg.RawCursor(pg).execute(
+                _pg_writes_then_lock_sql(tuple((*spec, len(rows)) for spec, rows in writes)), write_params)
             cur = pg.cursor()
-            for statement, rows in writes:
-                if len(rows) == 1:
-                    cur.execute(statement, rows[0])
-                else:
-                    cur.executemany(statement, rows)
-            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (a, k))
             cur.execute(sql, params)
             cur.execute("COMMIT")
     except psycopg.errors.DivisionByZero:
@@ -432,7 +431,7 @@ class _Writes:
         if not rows:
             return
         if self.pipelined:
-            self.items.append((_pg_insert_sql(table.name, tuple(rows[0]), on_conflict),
+            self.items.append(((table.name, tuple(rows[0]), on_conflict),
                                [{k: (Json(v) if isinstance(v, (dict, list)) else v) for k, v in r.items()}
                                 for r in rows]))
         else:
@@ -443,10 +442,21 @@ class _Writes:
 
 
 @functools.lru_cache(maxsize=64)
-def _pg_insert_sql(table: str, columns: tuple[str, ...], on_conflict: str | None) -> str:
-    sql = (f'INSERT INTO {table} ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
-           f'VALUES ({", ".join("%(" + c + ")s" for c in columns)})')
-    return sql + (f' ON CONFLICT ("{on_conflict}") DO NOTHING' if on_conflict else "")
+def _pg_writes_then_lock_sql(specs: tuple[tuple[str, tuple[str, ...], str | None, int], ...]) -> str:
+    """One statement: each (table, columns, on-conflict column, row count) insert as a
+    data-modifying CTE, then the advisory lock; parameters $1… in that order (each row's
+    values in column order, then the two lock keys)."""
+    ctes = []
+    n_param = 0
+    for i, (table, columns, on_conflict, n) in enumerate(specs):
+        values = []
+        for _ in range(n):
+            values.append("(" + ", ".join(f"${n_param + j + 1}" for j in range(len(columns))) + ")")
+            n_param += len(columns)
+        sql = f'INSERT INTO {table} ({", ".join(chr(34) + c + chr(34) for c in columns)}) VALUES {", ".join(values)}'
+        ctes.append(f"w{i} AS ({sql}{f' ON CONFLICT ({chr(34)}{on_conflict}{chr(34)}) DO NOTHING' if on_conflict else ''})")
+    lock = f"SELECT pg_advisory_xact_lock(${n_param + 1}, ${n_param + 2})"
+    return ("WITH " + ", ".join(ctes) + " " if ctes else "") + lock
 
 
 def _seats_left_for_message(b: Bookable, shape: SlotShape, quantity: int, booking_id: int, now: dt.datetime) -> int:
