@@ -779,8 +779,8 @@ def _load_bookable_and_people(s: Session, service_id: int, customer_id: int | No
     pg = s.connection().connection.driver_connection
     with pg.pipeline():
         cur = pg.execute(_PG_PEOPLE_SQL, {"sid": service_id, "cid": customer_id,
-                                          "lt": f"{int(get_settings().db_lock_timeout_ms)}ms"})
-        ahead_cursors = [pg.execute(sql, params) for sql, params in ahead]
+                                          "lt": f"{int(get_settings().db_lock_timeout_ms)}ms"}, binary=True)
+        ahead_cursors = [pg.execute(sql, params, binary=True) for sql, params in ahead]
     row = cur.fetchone()
     if row is None:  # (no row: the SET LOCAL did not run either; the caller stops here)
         return None, None, None, None, None
