@@ -5,7 +5,9 @@
   is a 401 problem+json, never silently a guest.
 - `require_user`: 401 for guests. `require_role("admin", ...)`: 403 for other roles.
 - `get_locale`: the user's setting, else Accept-Language, else DEFAULT_LOCALE; it also
-  sets `request.state.user_locale` so that errors are translated for the user.
+  sets `request.state.user_locale` so that errors are translated for the user. Routes
+  that resolve `get_actor` need no more for translated errors: it records a signed-in
+  user's locale, and errors fall back to Accept-Language (api/errors.request_locale).
 
 Authorization of individual objects lives in the services (they take the Actor).
 """

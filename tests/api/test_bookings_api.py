@@ -144,3 +144,19 @@ def test_unknown_service_and_booking_are_404(client, room):
     assert_problem(client.get("/api/bookings/999999", headers=cust.headers), 404)
     assert_problem(client.get("/api/services/999999"), 404)
     assert_problem(client.get("/api/services/99999999999"), 422)
+
+
+def test_booking_errors_speak_the_users_language(client, room):
+    """Problem details of the booking routes are translated: a signed-in user's language
+    setting first, else the browser's Accept-Language (guests too)."""
+    start = free_starts(client, room["id"], n=1)[0]
+    body = {"service_id": room["id"], "start": start}
+    assert client.post("/api/bookings", headers=make_account("customer").headers, json=body).status_code == 201
+    german = make_account("customer", locale="de")
+    r = client.post("/api/bookings", headers={**german.headers, "Accept-Language": "fr"}, json=body)
+    assert (r.status_code, r.json()["detail"]) == (409, "Diese Zeit ist nicht mehr verfügbar.")
+    guest = {**body, "guest": {"name": "Gaston", "email": "gaston@example.com"}}
+    r = client.post("/api/bookings", headers={"Accept-Language": "fr-CA, en;q=0.5"}, json=guest)
+    assert (r.status_code, r.json()["detail"]) == (409, "Cet horaire n’est plus disponible.")
+    r = client.put("/api/bookings/999999", headers={"Accept-Language": "es"}, json={"start": "soon"})
+    assert r.status_code in (401, 422) and r.json()["detail"] not in ("Please sign in.", "Invalid input")
