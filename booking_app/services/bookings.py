@@ -336,8 +336,9 @@ def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity:
     Three statements: the inserts (data-modifying CTEs) with the lock, the count, COMMIT.
     Under READ COMMITTED every statement takes its own snapshot, so the count, which the
     server runs only once the lock is granted, sees every booking committed by the lock's
-    previous holders; our own rows were inserted by the statement before it. When ours doesn't fit, the count statement fails (division by zero,
-    see _PG_CHECK), the transaction is aborted and the queued COMMIT is skipped →
+    previous holders; our own rows were inserted by the statement before it. When ours
+    doesn't fit, the count statement fails (division by zero, see _PG_CHECK), the
+    transaction is aborted and the queued COMMIT is skipped →
     NotAvailable, nothing written. On success the transaction is committed here; the unit
     of work's own commit is then a no-op (the connection is idle). Callers do nothing after
     this but return."""
