@@ -16,7 +16,7 @@ The load generator is a lean keep-alive HTTP/1.1 client on asyncio streams: http
 more CPU per request than the framework floor itself, taken from the server it measured.
 
 Usage: .venv/bin/python bench/bench_http.py [--seconds 8] [--clients 8,64,256] [--workers 2]
-       [--rooms 1000] [--pool 6 --overflow 2] [--scenarios hot,spread]
+       [--rooms 1000] [--pool 6 --overflow 2] [--scenarios hot,spread] [--repeat 3]
 Needs a PostgreSQL server (TEST_DATABASE_URL, else 127.0.0.1:5432 as postgres).
 The load generator shares the machine's cores with the server: compare ratios, not absolutes.
 """
@@ -30,6 +30,7 @@ import itertools
 import json
 import os
 import pathlib
+import statistics
 import subprocess
 import sys
 import threading
@@ -281,10 +282,11 @@ def spread_bodies(rooms: list[int], day: dt.datetime):
 
 # --------------------------------------------------------------------------- the plain-SQL ceiling
 
-def sql_ceiling(url: str, seconds: float, threads: int, bookable_id: int, provider_id: int) -> float:
-    """The booking transaction of services/bookings.py in plain SQL: insert, lock, re-count, commit."""
+def sql_ceiling(url: str, seconds: float, threads: int, bookable_id: int, provider_id: int, run: int = 0) -> float:
+    """The booking transaction of services/bookings.py in plain SQL: insert, lock, re-count,
+    commit. Each `run` on a slot of its own (its re-count starts from an empty slot)."""
     url = url.replace("postgresql+psycopg://", "postgresql://")
-    start = dt.datetime(2031, 1, 1, 10, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2031, 1, 1, 10, tzinfo=dt.timezone.utc) + dt.timedelta(days=run)
     end = start + dt.timedelta(hours=1)
     counter = itertools.count()
     done = [0]
@@ -302,7 +304,7 @@ def sql_ceiling(url: str, seconds: float, threads: int, bookable_id: int, provid
                         " block_start_at, block_end_at, exclusive, quantity, status, price_cents, currency, notes,"
                         " refund_due_cents, created_at, updated_at, version, sequence)"
                         " VALUES (%s, %s, %s, 'en', %s, %s, %s, %s, false, 1, 'confirmed', 0, 'EUR', '', 0, now(), now(), 1, 0)",
-                        (f"C{n:015d}"[:16], bookable_id, provider_id, start, end, start, end))
+                        (f"C{run:03d}{n:012d}"[:16], bookable_id, provider_id, start, end, start, end))
                     conn.execute("SELECT pg_advisory_xact_lock(1, %s)", (bookable_id,))
                     conn.execute("SELECT coalesce(sum(quantity), 0) FROM bookings WHERE bookable_id = %s"
                                  " AND status IN ('pending','confirmed') AND block_start_at < %s AND block_end_at > %s",
@@ -334,6 +336,11 @@ def oversold(url: str) -> int:
     return over_sessions + overlaps
 
 
+def _median(runs: list[dict]) -> dict:
+    """The run with the median bookings/s (shared cores swing ±30 % between runs)."""
+    return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=8)
@@ -345,6 +352,8 @@ def main() -> None:
     ap.add_argument("--pool", type=int, default=6, help="DB_POOL_SIZE per worker")
     ap.add_argument("--overflow", type=int, default=2, help="DB_MAX_OVERFLOW per worker")
     ap.add_argument("--scenarios", default="hot,spread")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs per row (and of the ceiling and floor); the run with the median bookings/s is shown")
     ap.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn",
                     help="HTTP server for the app and the floor (granian: what reflex run --env prod uses)")
     args = ap.parse_args()
@@ -370,30 +379,36 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         setup = api_setup(base, args.rooms)
         for clients in (levels if "hot" in args.scenarios else []):
-            event, event_start = setup["hot_session"]()
-            hot = load(base, "/api/bookings", clients, args.seconds,
-                       lambda: {"service_id": event, "start": event_start}, setup["cust"],
-                       server=server, db_name=name)
-            rows.append(("hot", clients, hot))
+            runs = []
+            for _ in range(args.repeat):
+                event, event_start = setup["hot_session"]()
+                runs.append(load(base, "/api/bookings", clients, args.seconds,
+                                 lambda: {"service_id": event, "start": event_start}, setup["cust"],
+                                 server=server, db_name=name))
+            rows.append(("hot", clients, _median(runs)))
         for clients in (levels if "spread" in args.scenarios else []):
-            bodies = spread_bodies(setup["rooms"], setup["day"] + dt.timedelta(days=1 + 5 * levels.index(clients)))
-            spread = load(base, "/api/bookings", clients, args.seconds, bodies, setup["cust"], server=server, db_name=name)
-            rows.append(("spread", clients, spread))
+            runs = []
+            for r in range(args.repeat):  # each run on days of its own: every slot is free
+                day = setup["day"] + dt.timedelta(days=1 + 5 * (levels.index(clients) * args.repeat + r))
+                runs.append(load(base, "/api/bookings", clients, args.seconds, spread_bodies(setup["rooms"], day),
+                                 setup["cust"], server=server, db_name=name))
+            rows.append(("spread", clients, _median(runs)))
         rss = [_rss_mib(pid) for pid in _worker_pids(server)]  # after all the load
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
             provider_id = conn.execute("SELECT provider_id FROM bookables WHERE id = %s", (setup["rooms"][0],)).fetchone()[0]
         over = oversold(url)
     finally:
         stop_process_group(server)
-    ceiling = sql_ceiling(url, args.seconds, 8, setup["rooms"][0], provider_id)
+    ceiling = statistics.median(sql_ceiling(url, args.seconds, 8, setup["rooms"][0], provider_id, run)
+                                for run in range(args.repeat))
 
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
         conn.execute("CREATE TABLE bench_floor (id bigserial PRIMARY KEY, payload text)")
     fport = free_port()
     floor_srv = start_server("bench._floor_app:app", fport, args.workers, {"FLOOR_DATABASE_URL": url, "DB_POOL_SIZE": str(args.pool + args.overflow)})
     try:
-        floor = load(f"http://127.0.0.1:{fport}", "/insert", 64, args.seconds, lambda: {"x": 1},
-                     server=floor_srv, db_name=name)
+        floor = _median([load(f"http://127.0.0.1:{fport}", "/insert", 64, args.seconds, lambda: {"x": 1},
+                              server=floor_srv, db_name=name) for _ in range(args.repeat)])
     finally:
         stop_process_group(floor_srv)
     drop_database(name)
@@ -406,7 +421,8 @@ def main() -> None:
         stack = "asyncio + h11 (install uvloop, httptools)"
     print(f"\nBooking POST through HTTP on PostgreSQL — uvicorn {args.workers} workers ({stack}), "
           f"pool {args.pool}+{args.overflow} per worker, "
-          f"{os.cpu_count()} cores, {args.seconds:.0f} s per row, load average {os.getloadavg()[0]:.1f}")
+          f"{os.cpu_count()} cores, {args.seconds:.0f} s per row"
+          f"{f' (median of {args.repeat} runs)' if args.repeat > 1 else ''}, load average {os.getloadavg()[0]:.1f}")
     print("CPU ms/req: CPU time per successful request of the app workers / the PostgreSQL backends / the load "
           "generator (comparable across runs when other work shares the machine)")
     print(f"{'scenario':<8} {'clients':>7} {'bookings/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs SQL':>7} "
