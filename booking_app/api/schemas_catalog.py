@@ -84,7 +84,9 @@ class BookableUpdateIn(RequestModel):
     description: str | None = Field(default=None, max_length=5000)
     location: str | None = Field(default=None, max_length=200)
     duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60, strict=True)
-    capacity: int | None = Field(default=None, ge=1, le=100_000, strict=True)
+    capacity: int | None = Field(default=None, ge=1, le=100_000, strict=True,
+                                 description="events: upcoming sessions that had the old capacity get the new one "
+                                             "(seats already sold stay sold)")
     price_cents: int | None = Field(default=None, ge=0, le=100_000_000, strict=True)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
