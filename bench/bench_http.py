@@ -284,7 +284,7 @@ def spread_bodies(rooms: list[int], day: dt.datetime):
 
 def sql_ceiling(url: str, seconds: float, threads: int, bookable_id: int, provider_id: int, run: int = 0) -> float:
     """The booking transaction of services/bookings.py in plain SQL: insert, lock, re-count,
-    commit. Each `run` on a slot of its own (its re-count starts from an empty slot)."""
+    commit, all on one slot of `bookable_id` (a hot slot). Each `run` on a day of its own."""
     url = url.replace("postgresql+psycopg://", "postgresql://")
     start = dt.datetime(2031, 1, 1, 10, tzinfo=dt.timezone.utc) + dt.timedelta(days=run)
     end = start + dt.timedelta(hours=1)
@@ -399,7 +399,8 @@ def main() -> None:
         over = oversold(url)
     finally:
         stop_process_group(server)
-    ceiling = statistics.median(sql_ceiling(url, args.seconds, 8, setup["rooms"][0], provider_id, run)
+    # each run on a room of its own: the re-count reads every booking of the room
+    ceiling = statistics.median(sql_ceiling(url, args.seconds, 8, setup["rooms"][run], provider_id, run)
                                 for run in range(args.repeat))
 
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
