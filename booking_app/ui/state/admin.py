@@ -23,6 +23,7 @@ from booking_app.ui.state.provider import (
     STATUS_LABELS,
     StaffState,
     _tz,
+    row_action,
 )
 
 ROLE_LABELS = {"admin": N_("Administrator"), "provider": N_("Provider"), "customer": N_("Customer")}
@@ -280,20 +281,10 @@ class OutboxState(StaffState):
 
     @rx.event
     async def retry(self, notification_id: str):
-        nid = fmt.int_param(notification_id)
-        if nid is None or self.busy_id:
-            return
-        self.busy_id = nid
-        self.error = self.message = ""
-        yield
-        actor = self._actor()
-        try:
-            await asyncio.to_thread(notifications.retry_notification, actor=actor, notification_id=nid)
-            self.message = translate("The message is queued again.", self.locale)
-        except ServiceError as exc:
-            self.error = self._error_text(exc)
-        self.busy_id = 0
-        self._fetch(actor)
+        async for update in row_action(
+                self, notification_id, lambda actor, nid: notifications.retry_notification(actor=actor, notification_id=nid),
+                lambda _view: translate("The message is queued again.", self.locale)):
+            yield update
 
 
 # ---------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def sign_in_redirect(path: str) -> rx.event.EventSpec:
     return rx.redirect(f"{routes.SIGN_IN}?{urlencode({'next': path})}")
 
 
-async def _row_action(state, row_id: str, call, done):
+async def row_action(state, row_id: str, call, done):
     """A button on one row of a list (a bookable, a booking): mark that row busy (one at a
     time), run `call(actor, id)` off the event loop, show `done(result)` or the service's
     error, then reload the list. The state has `busy_id`, `error`, `message`, `_fetch`."""
@@ -374,7 +374,7 @@ class ProviderBookablesState(StaffState):
             self._fetch(actor)
 
     async def _set_active(self, bookable_id: str, fn, done_msgid: str, **kwargs):
-        async for update in _row_action(self, bookable_id, lambda actor, bid: fn(actor=actor, bookable_id=bid, **kwargs),
+        async for update in row_action(self, bookable_id, lambda actor, bid: fn(actor=actor, bookable_id=bid, **kwargs),
                                         lambda view: translate(done_msgid, self.locale, name=view.name)):
             yield update
 
@@ -1069,7 +1069,7 @@ class ProviderBookingsState(StaffState):
         self._fetch(self._actor())
 
     async def _act(self, booking_id: str, fn, done_msgid: str, **kwargs):
-        async for update in _row_action(self, booking_id, lambda actor, bid: fn(actor=actor, booking_id=bid, **kwargs),
+        async for update in row_action(self, booking_id, lambda actor, bid: fn(actor=actor, booking_id=bid, **kwargs),
                                         lambda _result: translate(done_msgid, self.locale)):
             yield update
 
