@@ -356,7 +356,8 @@ def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity:
     write_params += [a, k]
     try:
         with pg.pipeline():
-            # $n placeholders (RawCursor): psycopg parses a %s query of over 50 parameters anew each time
+            # positional $n parameters (RawCursor): psycopg would parse a %s query of over 50
+            # parameters anew on every call (it caches only smaller ones)
             psycopg.RawCursor(pg).execute(
                 _pg_writes_then_lock_sql(tuple((*spec, len(rows)) for spec, rows in writes)), write_params)
             cur = pg.cursor()
