@@ -300,14 +300,17 @@ _LOCK_SQL = text("SELECT pg_advisory_xact_lock(:a, :b)")
 # The re-count of availability.seats_used in plain PostgreSQL SQL, for the pipeline below.
 _PG_ACTIVE = ("status IN ('pending', 'confirmed') AND id <> %(excl)s AND (status = 'confirmed' OR "
               "hold_expires_at IS NULL OR hold_expires_at > %(now)s)")
+# (The start range as a row comparison: only the (bookable_id | provider_id, start_at) index
+# serves it, whatever the planner's statistics say — see availability._scope_window.)
 _PG_RECOUNT_SESSION = ("SELECT coalesce(sum(quantity), 0) AS own, 0 AS other FROM bookings "
-                       "WHERE bookable_id = %(bid)s AND session_id = %(sid)s AND " + _PG_ACTIVE)
+                       "WHERE session_id = %(sid)s AND " + _PG_ACTIVE)
 _PG_RECOUNT_BLOCK = ("SELECT coalesce(sum(CASE WHEN bookable_id = %(bid)s THEN quantity ELSE 0 END), 0) AS own, "
                      "coalesce(max(CASE WHEN bookable_id <> %(bid)s THEN 1 ELSE 0 END), 0) AS other FROM bookings "
-                     "WHERE {scope} AND start_at >= %(lo)s AND start_at < %(hi)s "
-                     "AND block_start_at < %(z)s AND block_end_at > %(a)s AND " + _PG_ACTIVE)
-_PG_SCOPE_BOOKABLE = "bookable_id = %(bid)s"
-_PG_SCOPE_PROVIDER = ("provider_id = %(pid)s AND bookable_id IN "
+                     "WHERE {scope} AND block_start_at < %(z)s AND block_end_at > %(a)s AND " + _PG_ACTIVE)
+_PG_SCOPE_BOOKABLE = ("bookable_id = %(bid)s AND (bookable_id, start_at) >= (%(bid)s, %(lo)s) "
+                      "AND (bookable_id, start_at) < (%(bid)s, %(hi)s)")
+_PG_SCOPE_PROVIDER = ("provider_id = %(pid)s AND (provider_id, start_at) >= (%(pid)s, %(lo)s) "
+                      "AND (provider_id, start_at) < (%(pid)s, %(hi)s) AND bookable_id IN "
                       "(SELECT id FROM bookables WHERE provider_id = %(pid)s AND kind = 'service')")
 # Seats used (a booking of the provider's other service overlapping takes them all); when
 # ours don't fit, the division by zero aborts the transaction, so the COMMIT queued behind
