@@ -1,8 +1,11 @@
 """Property-based (Hypothesis stateful) test: random book / cancel / reschedule / pay /
-expire sequences against an in-memory model of a 2-seat room with a 30-minute buffer.
+expire sequences against an in-memory model of a 2-seat room with a 30-minute buffer, and
+of a 2-seat event with five sessions.
 
 The model predicts every outcome (success or NotAvailable); after every step the database
-must agree with it and no instant may ever hold more than the capacity."""
+must agree with it and no instant may ever hold more than the capacity; for the event,
+each session's counter (event_sessions.seats_taken, kept by triggers) must equal the seats
+of its pending and confirmed bookings, expired holds included until they are swept."""
 from __future__ import annotations
 
 import datetime as dt
@@ -16,11 +19,11 @@ from sqlmodel import select
 
 from booking_app import db
 from booking_app.config import reset_settings_cache
-from booking_app.models import Booking
+from booking_app.models import Booking, EventSession
 from booking_app.services import bookings
 from booking_app.services.actors import Actor
 from booking_app.services.errors import NotAvailable
-from tests.factories import make_bookable, make_provider
+from tests.factories import make_bookable, make_event, make_provider
 
 UTC = dt.timezone.utc
 NOW0 = dt.datetime(2027, 1, 10, 8, 0, tzinfo=UTC)
@@ -145,6 +148,45 @@ class BookingMachine(RuleBasedStateMachine):
         for r in active:
             at = r.block_start_at
             assert sum(x.quantity for x in active if x.block_start_at <= at < x.block_end_at) <= CAPACITY
+
+
+class EventMachine(BookingMachine):
+    """The same rules on an event: one session per slot, sessions don't overlap."""
+
+    @initialize()
+    def create_room(self) -> None:
+        self.room, _sessions = make_event(make_provider(), sessions=SLOTS, capacity=CAPACITY, price_cents=500)
+
+    def _used(self, slot: int, exclude: int | None = None) -> int:
+        return sum(b[1] for bid, b in self.model.items() if bid != exclude and self._active(b) and b[0] == slot)
+
+    @invariant()
+    def session_counters_are_exact(self) -> None:
+        if not hasattr(self, "room"):
+            return
+        with db.read_session() as s:
+            rows = s.exec(select(Booking).where(Booking.bookable_id == self.room.id)).all()
+            sessions = s.exec(select(EventSession).where(EventSession.bookable_id == self.room.id)).all()
+        for sess in sessions:
+            assert sess.seats_taken == sum(r.quantity for r in rows if r.session_id == sess.id
+                                           and r.status in ("pending", "confirmed"))
+
+
+def _run(machine, monkeypatch, examples: int, steps: int) -> None:
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_x")
+    reset_settings_cache()
+    run_state_machine_as_test(machine, settings=settings(
+        max_examples=examples, stateful_step_count=steps, deadline=None, database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]))
+
+
+def test_random_event_sequences_match_the_model(sqlite_db, monkeypatch):
+    _run(EventMachine, monkeypatch, 20, 25)
+
+
+@pytest.mark.postgres
+def test_random_event_sequences_match_the_model_on_postgres(pg_db, monkeypatch):
+    _run(EventMachine, monkeypatch, 10, 20)
 
 
 @pytest.mark.parametrize("examples", [30])

@@ -182,20 +182,58 @@ def no_lock(monkeypatch):
 @pytest.mark.postgres
 def test_control_without_the_lock_the_race_oversells(pg_db, no_lock):
     """Proves the concurrency tests can fail: with the lock switched off the same race sells
-    more seats than exist. (A capacity>1 event, so the exclusion constraint, which only
+    more seats than exist. (A room with 5 places, so the exclusion constraint, which only
     covers capacity-1 bookables, is not involved. SQLite can't be shown racing: its
     BEGIN IMMEDIATE is the lock, one writer at a time.)"""
     n = 10  # below the pool size so that every racer holds a connection at the barrier
+    start = next_day_at(15)
+    room = make_bookable(weekly=ALL_WEEK, capacity=5)
+    no_lock(n, locking=False)
+    counts, _r, outcomes, _ = race(n, guest_book(room.id, start))
+    assert counts["ok"] > 5, outcomes  # oversold
+    assert sum(r.quantity for r in active_rows(room.id)) > 5
+
+
+@pytest.mark.postgres
+def test_control_with_the_lock_same_interleaving_sells_exactly_capacity(pg_db, no_lock):
+    n = 10
+    start = next_day_at(15)
+    room = make_bookable(weekly=ALL_WEEK, capacity=5)
+    no_lock(n, locking=True)
+    counts, _r, outcomes, _ = race(n, guest_book(room.id, start))
+    assert counts["ok"] == 5, outcomes
+    assert sum(r.quantity for r in active_rows(room.id)) == 5
+
+
+@pytest.fixture
+def session_counter(pg_db):
+    """Switch the session counter's trigger (migration 0003) off or on for a control."""
+    import psycopg
+
+    def switch(on: bool) -> None:
+        with psycopg.connect(pg_db.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+            for name in ("ins", "upd", "del"):
+                conn.execute(f"ALTER TABLE bookings {'ENABLE' if on else 'DISABLE'} TRIGGER trg_bookings_session_seats_{name}")
+    yield switch
+    switch(True)
+
+
+@pytest.mark.postgres
+def test_control_without_the_session_counter_the_race_oversells(pg_db, no_lock, session_counter):
+    """An event session's bookings queue on its counter row, which the trigger locks when
+    it adds their seats (no advisory lock): with the trigger off, the same race oversells."""
+    n = 10
     start = next_day_at(18)
     event, _ = make_event(sessions=[start], capacity=5)
-    no_lock(n, locking=False)
+    session_counter(False)
+    no_lock(n, locking=True)
     counts, _r, outcomes, _ = race(n, guest_book(event.id, start))
     assert counts["ok"] > 5, outcomes  # oversold
     assert sum(r.quantity for r in active_rows(event.id)) > 5
 
 
 @pytest.mark.postgres
-def test_control_with_the_lock_same_interleaving_sells_exactly_capacity(pg_db, no_lock):
+def test_control_with_the_session_counter_same_interleaving_sells_exactly_capacity(pg_db, no_lock, session_counter):
     n = 10
     start = next_day_at(18)
     event, _ = make_event(sessions=[start], capacity=5)
@@ -248,6 +286,78 @@ def test_expired_unswept_hold_does_not_block_a_new_booking(db_url, monkeypatch):
     assert bookings.get_booking(actor=Actor.system(), booking_id=held.id).status == "cancelled"
     # the late payment of the expired hold can't take the resold seat back
     assert bookings.confirm_payment(booking_id=held.id, now=later) is False
+
+
+def _session_counters(event_id: int) -> dict[int, tuple[int, int]]:
+    """session id → (its counter, the seats of its pending and confirmed bookings)."""
+    from booking_app.models import EventSession
+
+    with db.read_session() as s:
+        rows = s.exec(select(Booking).where(Booking.bookable_id == event_id)).all()
+        return {sess.id: (sess.seats_taken, sum(r.quantity for r in rows if r.session_id == sess.id
+                                                and r.status in ("pending", "confirmed")))
+                for sess in s.exec(select(EventSession).where(EventSession.bookable_id == event_id)).all()}
+
+
+def test_expired_unswept_holds_in_a_full_session_counter_do_not_block_new_bookings(db_url, monkeypatch):
+    """The session's counter still holds expired holds until the sweep: a booking that does
+    not fit by the counter is decided by counting the bookings themselves."""
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_x")
+    from booking_app.config import reset_settings_cache
+
+    reset_settings_cache()
+    start = next_day_at(18)
+    event, (sess,) = make_event(sessions=[start], capacity=3, price_cents=1000)
+    now = dt.datetime.now(UTC)
+    held = [bookings.book(actor=Actor.guest(), service_id=event.id, start=start, quantity=q, payment_method="card",
+                          guest={"name": "G", "email": f"held{q}@example.com"}, now=now) for q in (1, 2)]
+    assert [h.status for h in held] == ["pending", "pending"]
+    with pytest.raises(NotAvailable):  # full while the holds are valid
+        bookings.book(actor=Actor.guest(), service_id=event.id, start=start, payment_method="on_site",
+                      guest={"name": "X", "email": "x@example.com"}, now=now)
+    later = now + dt.timedelta(minutes=16)
+
+    def book(q: int, who: str):
+        return bookings.book(actor=Actor.guest(), service_id=event.id, start=start, quantity=q,
+                             payment_method="on_site", guest={"name": who, "email": f"{who}@example.com"}, now=later)
+
+    assert book(2, "two").status == "confirmed"  # counter 3 of 3, but the 3 seats are expired holds
+    assert book(1, "one").status == "confirmed"
+    with pytest.raises(NotAvailable):
+        book(1, "late")
+    assert _session_counters(event.id)[sess.id] == (6, 6)  # the expired holds are still pending
+    bookings.release_expired_holds(now=later)
+    assert _session_counters(event.id)[sess.id] == (3, 3)
+    # the late payment of an expired hold can't take the resold seats back
+    assert bookings.confirm_payment(booking_id=held[0].id, now=later) is False
+    assert _session_counters(event.id)[sess.id] == (3, 3)
+
+
+def test_moves_between_two_sessions_both_ways_race_new_bookings_without_deadlock_or_oversell(db_url):
+    """Bookings moved S1 → S2 and S2 → S1 while new ones pour into both: each move locks both
+    counter rows (in id order), each new booking one; nobody waits for the lock timeout, no
+    session is oversold, and every counter equals its bookings' seats."""
+    first, second = next_day_at(18), next_day_at(18, days=2)
+    event, sessions = make_event(sessions=[first, second], capacity=6)
+    placed = [bookings.book(actor=Actor.guest(), service_id=event.id, start=start,
+                            guest={"name": "P", "email": f"placed{i}@example.com"})
+              for i, start in enumerate([first] * 3 + [second] * 3)]
+    moves = len(placed)
+
+    def attempt(i: int):
+        if i < moves:
+            target = second if placed[i].start == first else first
+            return bookings.reschedule(actor=Actor.system(), booking_id=placed[i].id, start=target)
+        return guest_book(event.id, first if i % 2 else second)(i)
+
+    counts, _r, outcomes, _ = race(moves + 10, attempt)
+    assert set(counts) <= {"ok", "not_available"}, outcomes
+    counters = _session_counters(event.id)
+    for taken, exact in counters.values():
+        assert taken == exact <= 6
+    sold = sum(1 for o in outcomes[moves:] if o == "ok")
+    assert sold >= 1
+    assert sum(exact for _t, exact in counters.values()) == moves + sold  # nothing lost, nothing twice
 
 
 def test_lock_wait_beyond_the_timeout_is_busy_and_changes_nothing(db_url, monkeypatch):

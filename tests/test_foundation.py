@@ -82,6 +82,69 @@ def test_migrations_from_empty_match_models(kind, tmp_path, request):
         engine.dispose()
 
 
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_session_counters_are_filled_from_existing_bookings_by_their_migration(kind, tmp_path, request):
+    """Migration 0003 on a database that already has bookings: each session's counter starts
+    at its pending and confirmed seats (here: taken back to 0002 and up again), and its
+    triggers keep it from there."""
+    import datetime as dt
+    import uuid
+
+    from alembic import command
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from booking_app import cli, db
+    from booking_app.services import bookings
+    from booking_app.services.actors import Actor
+    from tests.conftest import _admin_exec, point_app_at
+    from tests.factories import make_event, next_day_at
+
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'counters.db'}"
+    else:
+        server = request.getfixturevalue("pg_server_url")
+        name = f"booking_mig_{uuid.uuid4().hex[:8]}"
+        _admin_exec(server, f'CREATE DATABASE "{name}"')
+        request.addfinalizer(lambda: _admin_exec(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    migrate_to_head(url)
+    old = os.environ.get("DATABASE_URL")
+    point_app_at(url)
+    try:
+        first, second = next_day_at(18), next_day_at(18, days=2)
+        event, sessions = make_event(sessions=[first, second], capacity=10)
+
+        def book(start: dt.datetime, q: int, i: int):
+            return bookings.book(actor=Actor.guest(), service_id=event.id, start=start, quantity=q,
+                                 guest={"name": "G", "email": f"m{i}@example.com"})
+
+        book(first, 2, 1)
+        cancelled = book(first, 3, 2)
+        book(second, 4, 3)
+        bookings.cancel(actor=Actor.system(), booking_id=cancelled.id)
+        cfg = cli.alembic_config()
+        cfg.attributes["configure_logger"] = False
+        db.dispose_engines()
+        command.downgrade(cfg, "0002")
+        with db.get_engine().begin() as conn:  # (no counter, no trigger: this one is not counted as it happens)
+            conn.execute(text("UPDATE bookings SET quantity = 5 WHERE quantity = 4"))
+        command.upgrade(cfg, "head")
+        db.dispose_engines()
+
+        def counters() -> list[int]:
+            with db.get_engine().connect() as conn:
+                return [r[0] for r in conn.execute(text("SELECT seats_taken FROM event_sessions ORDER BY start_at"))]
+
+        assert counters() == [2, 5]
+        book(second, 1, 4)
+        assert counters() == [2, 6]
+    finally:
+        db.dispose_engines()
+        if old:
+            point_app_at(old)
+
+
 def _cli(*args: str, db_path) -> subprocess.CompletedProcess:
     env = dict(os.environ, DATABASE_URL=f"sqlite:///{db_path}")
     return subprocess.run([sys.executable, "-m", "booking_app", *args], cwd=ROOT, env=env,

@@ -96,3 +96,6 @@ class EventSession(SQLModel, table=True):
     end_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     capacity: int
     is_cancelled: bool = False
+    # seats of the session's pending/confirmed bookings, kept by triggers on bookings
+    # (migration 0003); never written by the application
+    seats_taken: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

@@ -539,9 +539,13 @@ def _event_stmt():
     closed = select(AvailabilityException.id).where(
         AvailabilityException.bookable_id == bindparam("bid"), AvailabilityException.date == bindparam("day"),
         AvailabilityException.closed == True).exists()  # noqa: E712
-    used = (select(*_usage_cols_p(expired_holds=False)[:1]).where(
+    counted = (select(*_usage_cols_p(expired_holds=False)[:1]).where(
         Booking.session_id == EventSession.id, _status_active())
         .correlate(EventSession).scalar_subquery())
+    # the session's counter (migration 0003) when the seats wanted fit by it — it can only
+    # over-state, by holds expired but not yet swept — else the bookings themselves
+    used = case((EventSession.seats_taken + bindparam("q") <= EventSession.capacity, EventSession.seats_taken),
+                else_=counted)
     return select(EventSession.id, EventSession.start_at, EventSession.end_at, EventSession.capacity, closed, used).where(
         EventSession.bookable_id == bindparam("bid"), EventSession.start_at == bindparam("start", type_=UTCDateTime()),
         EventSession.is_cancelled == False)  # noqa: E712
@@ -564,19 +568,21 @@ def resolve_start(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime,
     an event session start), outside the past/minimum notice and inside the maximum advance.
     Capacity is NOT checked here (the booking service re-counts under its lock).
     Raises NotAvailable otherwise."""
-    return _resolve(s, b, start, now, check_window=check_window, usage=False)[0]
+    return _resolve(s, b, start, now, check_window=check_window, usage=False, quantity=1)[0]
 
 
-def resolve_start_with_usage(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime, *,
+def resolve_start_with_usage(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime, *, quantity: int = 1,
                              prefetched: list[list[tuple]] | None = None) -> tuple[SlotShape, int, bool]:
     """`resolve_start` plus, in the same or one more query, the seats competing active
     bookings take (`seats_used`) and whether expired, not yet swept holds overlap the block
     (capacity-1 rooms/services only): (shape, seats used, expired holds). One query for
     events; for rooms/services the hours and the usage — in one round trip on PostgreSQL,
     one after the other elsewhere. Not authoritative on PostgreSQL: the booking service
-    re-counts under its lock. `prefetched`: on PostgreSQL, the rows of
-    `slot_queries_pg(b, start, now)` already read in this transaction (no query here)."""
-    return _resolve(s, b, start, now, check_window=True, usage=True, prefetched=prefetched)
+    re-counts under its lock. `quantity`: the seats wanted (for an event, the seats used are
+    exact whenever they decide: the session's counter when they fit by it, else the count
+    of its bookings). `prefetched`: on PostgreSQL, the rows of
+    `slot_queries_pg(b, start, now, quantity)` already read in this transaction (no query here)."""
+    return _resolve(s, b, start, now, check_window=True, usage=True, quantity=quantity, prefetched=prefetched)
 
 
 #: the bookable's fields that the slot queries depend on (see slot_queries_pg)
@@ -584,7 +590,7 @@ SLOT_QUERY_FIELDS = ("id", "provider_id", "kind", "capacity", "timezone", "durat
                      "buffer_before_minutes", "buffer_after_minutes")
 
 
-def _slot_queries(b: Bookable, start: dt.datetime, now: dt.datetime
+def _slot_queries(b: Bookable, start: dt.datetime, now: dt.datetime, quantity: int
                   ) -> tuple[SlotShape, dt.date, list[tuple[Any, dict[str, Any]]]]:
     """The block a room/service slot at `start` would take (it follows from the start
     alone; the hours only say whether it is one, so its usage can be read together with
@@ -595,30 +601,31 @@ def _slot_queries(b: Bookable, start: dt.datetime, now: dt.datetime
     block = SlotShape(start, start + dur, start - dt.timedelta(minutes=b.buffer_before_minutes),
                       start + dur + dt.timedelta(minutes=b.buffer_after_minutes), b.capacity, None)
     if b.kind == "event":
-        return block, local_day, [(_event_stmt(), {"bid": b.id, "day": local_day, "start": start, "now": now})]
+        return block, local_day, [(_event_stmt(), {"bid": b.id, "day": local_day, "start": start, "now": now,
+                                                   "q": quantity})]
     usage_stmt = _usage_stmt(service=b.kind == "service", by_session=False, exclude=False,
                              expired_holds=b.capacity == 1)
     return block, local_day, [(_hours_stmt(), {"bid": b.id, "wd": local_day.weekday(), "day": local_day}),
                               (usage_stmt, _usage_params(b, block, now, None))]
 
 
-def slot_queries_pg(b: Any, start: dt.datetime, now: dt.datetime) -> list[tuple[str, dict[str, Any]]]:
+def slot_queries_pg(b: Any, start: dt.datetime, now: dt.datetime, quantity: int = 1) -> list[tuple[str, dict[str, Any]]]:
     """PostgreSQL: the (sql, params) that `resolve_start_with_usage` would run for `b` (any
     object with SLOT_QUERY_FIELDS), for a caller to send ahead in its own round trip and
     pass the rows back as `prefetched` — valid only if `b`'s SLOT_QUERY_FIELDS are those
     of the bookable it then resolves."""
     out = []
-    for stmt, params in _slot_queries(b, start, now)[2]:
+    for stmt, params in _slot_queries(b, start, now, quantity)[2]:
         sql, defaults = _pg_sql(stmt)
         out.append((sql, {**defaults, **params}))
     return out
 
 
 def _resolve(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime, *, check_window: bool,
-             usage: bool, prefetched: list[list[tuple]] | None = None) -> tuple[SlotShape, int, bool]:
+             usage: bool, quantity: int, prefetched: list[list[tuple]] | None = None) -> tuple[SlotShape, int, bool]:
     if check_window:
         _check_window(b, start, now)
-    block, local_day, statements = _slot_queries(b, start, now)
+    block, local_day, statements = _slot_queries(b, start, now, quantity)
     tz = _tz(b.timezone)
     dur = block.end - block.start
     usage_row: Any = None

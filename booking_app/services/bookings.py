@@ -321,7 +321,16 @@ _PG_CHECK = ("SELECT used, 1 / (CASE WHEN used + %(q)s > cap THEN 0 ELSE 1 END) 
              "(SELECT coalesce(({capacity}), 0) AS cap) c) x")  # (no row: capacity 0)
 _PG_SESSION_CAPACITY = "SELECT capacity FROM event_sessions WHERE id = %(sid)s"
 _PG_BOOKABLE_CAPACITY = "SELECT capacity FROM bookables WHERE id = %(bid)s"
-_PG_CHECK_SESSION = _PG_CHECK.format(recount=_PG_RECOUNT_SESSION, capacity=_PG_SESSION_CAPACITY)
+# A session: its counter (migration 0003), which already holds our seats — the trigger
+# added them when our booking was written, and locked the counter row until COMMIT, which
+# is where the session's bookings queue (no advisory lock). When all fit by the counter
+# they fit; only when they seem not to (the counter still holds expired, unswept holds) are
+# the session's bookings counted. No session row: capacity 0.
+_PG_CHECK_SESSION = (
+    "SELECT used, 1 / (CASE WHEN used + %(q)s > cap THEN 0 ELSE 1 END) FROM "
+    "(SELECT CASE WHEN s.seats_taken IS NULL THEN 0 WHEN s.seats_taken <= s.capacity THEN s.seats_taken - %(q)s "
+    "ELSE (SELECT own FROM (" + _PG_RECOUNT_SESSION + ") r) END AS used, coalesce(s.capacity, 0) AS cap "
+    "FROM (SELECT 1) one LEFT JOIN event_sessions s ON s.id = %(sid)s) x")
 _PG_CHECK_ROOM = _PG_CHECK.format(recount=_PG_RECOUNT_BLOCK.format(scope=_PG_SCOPE_BOOKABLE),
                                   capacity=_PG_BOOKABLE_CAPACITY)
 _PG_CHECK_SERVICE = _PG_CHECK.format(recount=_PG_RECOUNT_BLOCK.format(scope=_PG_SCOPE_PROVIDER),
@@ -345,8 +354,8 @@ def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity:
     NotAvailable, nothing written. On success the transaction is committed here; the unit
     of work's own commit is then a no-op (the connection is idle). Callers do nothing after
     this but return."""
-    a, k = lock_key(b)
-    if shape.session_id is not None:
+    session = shape.session_id is not None
+    if session:
         sql = _PG_CHECK_SESSION
     else:
         sql = _PG_CHECK_SERVICE if b.kind == "service" else _PG_CHECK_ROOM
@@ -356,13 +365,16 @@ def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity:
     s.flush()  # nothing may be left for after the COMMIT below
     pg = s.connection().connection.driver_connection
     write_params = [row[c] for (_table, columns, _conflict), rows in writes for row in rows for c in columns]
-    write_params += [a, k]
+    if not session:  # (a session's counter row is its lock)
+        write_params += list(lock_key(b))
     try:
         with pg.pipeline():
-            # positional $n parameters (RawCursor): psycopg would parse a %s query of over 50
-            # parameters anew on every call (it caches only smaller ones)
-            psycopg.RawCursor(pg).execute(
-                _pg_writes_then_lock_sql(tuple((*spec, len(rows)) for spec, rows in writes)), write_params)
+            if write_params:
+                # positional $n parameters (RawCursor): psycopg would parse a %s query of over 50
+                # parameters anew on every call (it caches only smaller ones)
+                psycopg.RawCursor(pg).execute(
+                    _pg_writes_then_lock_sql(tuple((*spec, len(rows)) for spec, rows in writes), lock=not session),
+                    write_params)
             cur = pg.cursor()
             cur.execute(sql, params)
             cur.execute("COMMIT")
@@ -447,10 +459,10 @@ class _Writes:
 
 
 @functools.lru_cache(maxsize=64)
-def _pg_writes_then_lock_sql(specs: tuple[tuple[str, tuple[str, ...], str | None, int], ...]) -> str:
+def _pg_writes_then_lock_sql(specs: tuple[tuple[str, tuple[str, ...], str | None, int], ...], lock: bool = True) -> str:
     """One statement: each (table, columns, on-conflict column, row count) insert as a
-    data-modifying CTE, then the advisory lock; parameters $1… in that order (each row's
-    values in column order, then the two lock keys)."""
+    data-modifying CTE, then the advisory lock (`lock`); parameters $1… in that order (each
+    row's values in column order, then the two lock keys)."""
     ctes = []
     n_param = 0
     for i, (table, columns, on_conflict, n) in enumerate(specs):
@@ -460,8 +472,8 @@ def _pg_writes_then_lock_sql(specs: tuple[tuple[str, tuple[str, ...], str | None
             n_param += len(columns)
         sql = f'INSERT INTO {table} ({", ".join(chr(34) + c + chr(34) for c in columns)}) VALUES {", ".join(values)}'
         ctes.append(f"w{i} AS ({sql}{f' ON CONFLICT ({chr(34)}{on_conflict}{chr(34)}) DO NOTHING' if on_conflict else ''})")
-    lock = f"SELECT pg_advisory_xact_lock(${n_param + 1}, ${n_param + 2})"
-    return ("WITH " + ", ".join(ctes) + " " if ctes else "") + lock
+    main = f"SELECT pg_advisory_xact_lock(${n_param + 1}, ${n_param + 2})" if lock else "SELECT 1"
+    return ("WITH " + ", ".join(ctes) + " " if ctes else "") + main
 
 
 def _seats_left_for_message(b: Bookable, shape: SlotShape, quantity: int, booking_id: int, now: dt.datetime) -> int:
@@ -684,10 +696,12 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
         writes = _Writes(s)
         # one query: the bookable, its provider, the booking customer (and on PostgreSQL the
         # new booking's id, so that every write can go out in the final round trip)
-        b, provider, user, new_id, prefetched = _load_bookable_and_people(s, service_id, customer_id, start_at, now)
+        b, provider, user, new_id, prefetched = _load_bookable_and_people(s, service_id, customer_id, start_at,
+                                                                          quantity, now)
         if b is None or not b.is_active:
             raise NotFound(N_("This service does not exist."))
-        shape, used, expired_holds = resolve_start_with_usage(s, b, start_at, now, prefetched=prefetched)
+        shape, used, expired_holds = resolve_start_with_usage(s, b, start_at, now, quantity=quantity,
+                                                              prefetched=prefetched)
         if quantity > shape.capacity:
             raise InvalidInput(N_("At most {max} seats can be booked at once."), field="quantity", max=shape.capacity)
         # fast fail without writing anything (authoritative on SQLite, whose write lock we
@@ -761,7 +775,7 @@ _PERSON_COLUMNS = ("id", "username", "full_name", "email", "phone", "locale", "t
 _BOOKABLE_COLUMNS = tuple(c.key for c in Bookable.__table__.columns)  # type: ignore[attr-defined]
 
 
-def _load_bookable_and_people(s: Session, service_id: int, customer_id: int | None, start_at: dt.datetime,
+def _load_bookable_and_people(s: Session, service_id: int, customer_id: int | None, start_at: dt.datetime, quantity: int,
                               now: dt.datetime) -> tuple[Bookable | None, User | None, User | None, int | None,
                                                          list[list[tuple]] | None]:
     """(bookable, its provider, the customer, the new booking's id or None, the slot
@@ -780,7 +794,7 @@ def _load_bookable_and_people(s: Session, service_id: int, customer_id: int | No
             return None, None, None, None, None
         return row[0], row[1], row[2], None, None
     guess = _slot_fields_seen.get(service_id)
-    ahead = availability.slot_queries_pg(guess, start_at, now) if guess is not None else []
+    ahead = availability.slot_queries_pg(guess, start_at, now, quantity) if guess is not None else []
     pg = s.connection().connection.driver_connection
     with pg.pipeline():
         cur = pg.execute(_PG_PEOPLE_SQL, {"sid": service_id, "cid": customer_id,
@@ -1041,6 +1055,13 @@ def release_expired_holds(*, now: dt.datetime | None = None, limit: int = 1000) 
         if db.is_postgres(s):
             stmt = stmt.with_for_update(skip_locked=True)
         rows = s.exec(stmt).all()
+        sessions = sorted({bk.session_id for bk in rows if bk.session_id is not None})
+        if sessions and db.is_postgres(s):
+            # the counter rows the triggers will update, locked first and in id order, as a
+            # booking moved between two sessions locks them (migration 0003): not in the
+            # bookings' order, which could wait on such a move waiting on us
+            s.connection().execute(text("SELECT id FROM event_sessions WHERE id = ANY(:ids) ORDER BY id "
+                                        "FOR NO KEY UPDATE"), {"ids": sessions})
         for bk in rows:
             _expire(s, bk, now)
         return len(rows)
