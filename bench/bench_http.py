@@ -4,8 +4,9 @@ Scenarios (each at 8 / 64 / 256 concurrent clients, fixed duration):
   hot     everyone books one event session with a large capacity
   spread  bookings spread over many capacity-1 rooms (no two clients want the same slot)
 Measured beside them, in the same run:
-  ceiling the same booking transaction (insert, advisory lock, re-count, commit) in plain
-          SQL from a tight loop of 8 threads — what PostgreSQL itself allows here
+  ceiling each scenario's booking transaction in plain SQL from a tight loop of 8 threads —
+          what PostgreSQL itself allows here (hot: insert, the session counter's check,
+          commit; spread: insert, advisory lock, re-count, commit)
   floor   a minimal FastAPI endpoint doing one INSERT, served the same way — the framework floor
 Our throughput is reported as a ratio of both. Per row also the CPU time per successful
 request of the app workers, the PostgreSQL backends and the load generator (read from
@@ -284,38 +285,80 @@ def spread_bodies(rooms: list[int], day: dt.datetime):
 
 # --------------------------------------------------------------------------- the plain-SQL ceiling
 
-def sql_ceiling(url: str, seconds: float, threads: int, bookable_id: int, provider_id: int, run: int = 0) -> float:
-    """The booking transaction of services/bookings.py in plain SQL: insert, lock, re-count,
-    commit, all on one slot of `bookable_id` (a hot slot). Each `run` on a day of its own."""
+# The writes of a booking as the service makes them (bookings.py): the booking, its outbox
+# rows (confirmation and two reminders by email, one SMS) and its audit event, in one
+# statement of data-modifying CTEs.
+_CEILING_WRITES = (
+    "WITH b AS (INSERT INTO bookings (reference, bookable_id, provider_id, session_id, locale, start_at, end_at,"
+    " block_start_at, block_end_at, exclusive, quantity, status, price_cents, currency, notes,"
+    " refund_due_cents, created_at, updated_at, version, sequence)"
+    " VALUES (%(ref)s, %(bid)s, %(pid)s, %(sid)s, 'en', %(start)s, %(end)s, %(start)s, %(end)s, %(excl)s, 1,"
+    " 'confirmed', 0, 'EUR', '', 0, now(), now(), 1, 0) RETURNING id),"
+    " n AS (INSERT INTO notifications (channel, \"to\", template, locale, context, dedupe_key, booking_id, status,"
+    " attempts, next_attempt_at, created_at) SELECT CASE WHEN g = 4 THEN 'sms' ELSE 'email' END, 'c@example.com',"
+    " 'booking_confirmed', 'en', '{}', %(ref)s || '-' || g, b.id, 'pending', 0, now(), now()"
+    " FROM b, generate_series(1, 4) g),"
+    " a AS (INSERT INTO audit_events (actor_id, action, entity, entity_id, data, at)"
+    " SELECT NULL, 'booking.created', 'booking', b.id::text, '{}', now() FROM b)"
+    " SELECT id FROM b")
+
+
+def sql_ceiling(url: str, seconds: float, threads: int, scenario: str, target: dict, run: int = 0) -> float:
+    """The booking transaction of services/bookings.py in plain SQL from a tight loop of
+    `threads` threads, one per scenario:
+      hot     a seat of one event session: the writes (the trigger adds the seat to the
+              session's counter and locks the counter row), the counter against the capacity, commit
+      spread  a slot of a room, each thread on rooms of its own: the writes, advisory lock on
+              the room, re-count the room's overlapping bookings, commit
+    The writes are the service's: booking, four outbox rows, audit event (_CEILING_WRITES).
+    `target`: {"session_id", "event_id", "provider_id", "start"} for hot, {"rooms", "provider_id",
+    "day"} for spread. Each `run` on references (and, spread, days) of its own."""
     url = url.replace("postgresql+psycopg://", "postgresql://")
-    start = dt.datetime(2031, 1, 1, 10, tzinfo=dt.timezone.utc) + dt.timedelta(days=run)
-    end = start + dt.timedelta(hours=1)
     counter = itertools.count()
     done = [0]
     stop = time.perf_counter() + seconds
     lock = threading.Lock()
+    pid = target["provider_id"]
 
-    def work():
+    def hot(conn, n: int) -> None:
+        start = target["start"]
+        conn.execute(_CEILING_WRITES, {"ref": f"H{run:02d}{n:012d}", "bid": target["event_id"], "pid": pid,
+                                       "sid": target["session_id"], "start": start,
+                                       "end": start + dt.timedelta(hours=1), "excl": False}).fetchone()
+        conn.execute("SELECT 1 / (CASE WHEN seats_taken > capacity THEN 0 ELSE 1 END) FROM event_sessions"
+                     " WHERE id = %s", (target["session_id"],)).fetchone()
+
+    def spread(conn, n: int, slots) -> None:
+        room, start = next(slots)
+        end = start + dt.timedelta(minutes=30)
+        conn.execute(_CEILING_WRITES, {"ref": f"S{run:02d}{n:012d}", "bid": room, "pid": pid, "sid": None,
+                                       "start": start, "end": end, "excl": True}).fetchone()
+        conn.execute("SELECT pg_advisory_xact_lock(1, %s)", (room,))
+        conn.execute("SELECT coalesce(sum(quantity), 0) FROM bookings WHERE bookable_id = %s"
+                     " AND (bookable_id, start_at) >= (%s, %s) AND (bookable_id, start_at) < (%s, %s)"
+                     " AND status IN ('pending','confirmed') AND block_start_at < %s AND block_end_at > %s",
+                     (room, room, start - dt.timedelta(days=1), room, end + dt.timedelta(days=1), end, start)).fetchone()
+
+    def work(i: int) -> None:
+        slots = None
+        if scenario == "spread":
+            mine = target["rooms"][i::threads]
+            day0 = target["day"] + dt.timedelta(days=5 * run)
+            slots = ((r, day0 + dt.timedelta(days=d, minutes=30 * k)) for d in range(5) for k in range(47) for r in mine)
         with psycopg.connect(url) as conn:
             while time.perf_counter() < stop:
                 n = next(counter)
                 with conn.transaction():
                     conn.execute("SET LOCAL lock_timeout = '3000ms'")
-                    conn.execute(
-                        "INSERT INTO bookings (reference, bookable_id, provider_id, locale, start_at, end_at,"
-                        " block_start_at, block_end_at, exclusive, quantity, status, price_cents, currency, notes,"
-                        " refund_due_cents, created_at, updated_at, version, sequence)"
-                        " VALUES (%s, %s, %s, 'en', %s, %s, %s, %s, false, 1, 'confirmed', 0, 'EUR', '', 0, now(), now(), 1, 0)",
-                        (f"C{run:03d}{n:012d}"[:16], bookable_id, provider_id, start, end, start, end))
-                    conn.execute("SELECT pg_advisory_xact_lock(1, %s)", (bookable_id,))
-                    conn.execute("SELECT coalesce(sum(quantity), 0) FROM bookings WHERE bookable_id = %s"
-                                 " AND status IN ('pending','confirmed') AND block_start_at < %s AND block_end_at > %s",
-                                 (bookable_id, end, start)).fetchone()
+                    if scenario == "hot":
+                        hot(conn, n)
+                    else:
+                        spread(conn, n, slots)
                 with lock:
                     done[0] += 1
 
     t0 = time.perf_counter()
-    ts = [threading.Thread(target=work) for _ in range(threads)]
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
     for t in ts:
         t.start()
     for t in ts:
@@ -396,14 +439,23 @@ def main() -> None:
                                  setup["cust"], server=server, db_name=name))
             rows.append(("spread", clients, _median(runs)))
         rss = [_rss_mib(pid) for pid in _worker_pids(server)]  # after all the load
-        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-            provider_id = conn.execute("SELECT provider_id FROM bookables WHERE id = %s", (setup["rooms"][0],)).fetchone()[0]
+        hot_targets = [setup["hot_session"]() for _ in range(args.repeat)]  # each ceiling run on an empty session
         over = oversold(url)
     finally:
         stop_process_group(server)
-    # each run on a room of its own: the re-count reads every booking of the room
-    ceiling = statistics.median(sql_ceiling(url, args.seconds, 8, setup["rooms"][run], provider_id, run)
-                                for run in range(args.repeat))
+    raw_url = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(raw_url) as conn:
+        provider_id = conn.execute("SELECT provider_id FROM bookables WHERE id = %s", (setup["rooms"][0],)).fetchone()[0]
+        hot = [{"event_id": event, "provider_id": provider_id, "start": dt.datetime.fromisoformat(start),
+                "session_id": conn.execute("SELECT id FROM event_sessions WHERE bookable_id = %s", (event,)).fetchone()[0]}
+               for event, start in hot_targets]
+    # spread: on days after those of the HTTP runs (every slot free)
+    free_day = setup["day"] + dt.timedelta(days=1 + 5 * len(levels) * args.repeat)
+    ceilings = {
+        "hot": statistics.median(sql_ceiling(url, args.seconds, 8, "hot", hot[run], run) for run in range(args.repeat)),
+        "spread": statistics.median(sql_ceiling(url, args.seconds, 8, "spread", {"rooms": setup["rooms"],
+                                    "provider_id": provider_id, "day": free_day}, run) for run in range(args.repeat)),
+    }
 
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
         conn.execute("CREATE TABLE bench_floor (id bigserial PRIMARY KEY, payload text)")
@@ -432,9 +484,10 @@ def main() -> None:
           f"{'vs floor':>8} {'app ms':>7} {'db ms':>6} {'gen ms':>6}  statuses")
     for scen, clients, r in rows:
         print(f"{scen:<8} {clients:>7} {r['rps']:>11.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['errors']:>7} "
-              f"{r['rps'] / ceiling:>7.0%} {r['rps'] / floor['rps']:>8.0%} {r['app_ms']:>7.2f} {r['db_ms']:>6.2f} "
+              f"{r['rps'] / ceilings[scen]:>7.0%} {r['rps'] / floor['rps']:>8.0%} {r['app_ms']:>7.2f} {r['db_ms']:>6.2f} "
               f"{r['client_ms']:>6.2f}  {r['statuses']}")
-    print(f"{'ceiling':<8} {'8 thr':>7} {ceiling:>11.0f}   plain-SQL booking transaction, tight loop")
+    for scen, value in ceilings.items():
+        print(f"{'ceiling':<8} {'8 thr':>7} {value:>11.0f}   plain-SQL booking transaction ({scen}), tight loop")
     print(f"{'floor':<8} {64:>7} {floor['rps']:>11.0f} {floor['p50']:>8.1f} {floor['p99']:>8.1f} {floor['errors']:>7} "
           f"{'':>7} {'':>8} {floor['app_ms']:>7.2f} {floor['db_ms']:>6.2f} {floor['client_ms']:>6.2f}  minimal FastAPI + one INSERT")
     print("memory: RSS per app worker after the load: " + ", ".join(f"{m:.0f} MiB" for m in rss))
