@@ -394,8 +394,8 @@ def main() -> None:
     ap.add_argument("--rooms", type=int, default=1000)
     # few connections per worker: on 2 cores more concurrent transactions only queue on the
     # CPU, the GIL and (hot slot) the advisory lock; waiting for a pooled connection is cheaper
-    ap.add_argument("--pool", type=int, default=6, help="DB_POOL_SIZE per worker")
-    ap.add_argument("--overflow", type=int, default=2, help="DB_MAX_OVERFLOW per worker")
+    ap.add_argument("--pool", type=int, default=8, help="DB_POOL_SIZE per worker (the app's default)")
+    ap.add_argument("--overflow", type=int, default=0, help="DB_MAX_OVERFLOW per worker (the app's default)")
     ap.add_argument("--scenarios", default="hot,spread")
     ap.add_argument("--repeat", type=int, default=1,
                     help="runs per row (and of the ceiling and floor); the run with the median bookings/s is shown")
