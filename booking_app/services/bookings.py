@@ -353,7 +353,14 @@ def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity:
     transaction is aborted and the queued COMMIT is skipped →
     NotAvailable, nothing written. On success the transaction is committed here; the unit
     of work's own commit is then a no-op (the connection is idle). Callers do nothing after
-    this but return."""
+    this but return.
+
+    An event session takes no advisory lock: its counter row is the lock (see
+    _PG_CHECK_SESSION). The trigger locked it when our booking was written — by the inserts
+    here, or by the flush of a reschedule or revival before — so the check, in a statement
+    of its own, sees every booking committed before us. Every path that changes a
+    session's seats locks its counter row before it waits on anything else, in id order
+    when there are two: no lock-order cycles with the advisory lock."""
     session = shape.session_id is not None
     if session:
         sql = _PG_CHECK_SESSION
