@@ -359,8 +359,9 @@ def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity:
     _PG_CHECK_SESSION). The trigger locked it when our booking was written — by the inserts
     here, or by the flush of a reschedule or revival before — so the check, in a statement
     of its own, sees every booking committed before us. Every path that changes a
-    session's seats locks its counter row before it waits on anything else, in id order
-    when there are two: no lock-order cycles with the advisory lock."""
+    session's seats takes its counter row(s) after the booking row it changes (if any) and
+    before any other lock, in id order when there are two, and none takes the advisory lock
+    after them: no lock-order cycles."""
     session = shape.session_id is not None
     if session:
         sql = _PG_CHECK_SESSION
