@@ -12,24 +12,24 @@ _pool: ConnectionPool | None = None
 
 @contextlib.asynccontextmanager
 async def _lifespan(_app: FastAPI):
-    yield
-    if _pool is not None:  # closed here, not by the garbage collector in a pool thread at exit
+    # one pool per process, opened before the first request: made lazily, concurrent first
+    # requests each made one, and the spares' garbage collection, in one of their own
+    # threads, failed at exit ("cannot join current thread")
+    global _pool
+    url = os.environ["FLOOR_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    _pool = ConnectionPool(url, min_size=2, max_size=int(os.environ.get("DB_POOL_SIZE", "10")), open=True)
+    try:
+        yield
+    finally:
         _pool.close()
 
 
 app = FastAPI(lifespan=_lifespan)
 
 
-def pool() -> ConnectionPool:
-    global _pool
-    if _pool is None:
-        url = os.environ["FLOOR_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
-        _pool = ConnectionPool(url, min_size=2, max_size=int(os.environ.get("DB_POOL_SIZE", "10")), open=True)
-    return _pool
-
-
 @app.post("/insert", status_code=201)
 def insert(body: dict) -> dict:
-    with pool().connection() as conn:
+    assert _pool is not None
+    with _pool.connection() as conn:
         row = conn.execute("INSERT INTO bench_floor (payload) VALUES (%s) RETURNING id", (str(body)[:200],)).fetchone()
     return {"id": row[0]}
