@@ -19,7 +19,8 @@ from booking_app.models import Booking, Notification, Payment, ProcessedWebhookE
 from booking_app.services import bookings, payments
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotAvailable, NotFound, PaymentError
-from tests.factories import actor_for, make_admin, make_bookable, make_customer, make_provider, next_day_at
+from tests.factories import (actor_for, make_admin, make_bookable, make_customer, make_event, make_provider,
+                             next_day_at)
 from tests.stubs.stripe_stub import StripeStub
 
 PRICE = 2500
@@ -350,6 +351,41 @@ def test_expired_hold_cannot_start_a_payment(sqlite_db, stripe_on):
         s.add(row)
     with pytest.raises(NotAvailable):
         payments.process(actor=w.customer_actor, booking_id=bk.id, method="card")
+
+
+@pytest.mark.postgres
+def test_paying_for_a_session_seat_waits_for_a_booking_of_that_session_in_flight(pg_db, stripe_on):
+    """Starting an online payment may extend the hold, so it takes the lock the session's
+    bookings take — the session's counter row (migration 0003) — before it reads the clock:
+    a booking that is counting the seats meanwhile is never raced by a hold coming back."""
+    import time
+
+    import psycopg
+
+    start = next_day_at(10)
+    event, (sess,) = make_event(sessions=[start], capacity=2, price_cents=PRICE)
+    customer = make_customer()
+    held = bookings.book(actor=actor_for(customer), service_id=event.id, start=start, payment_method="card")
+    assert held.status == "pending"
+    released = threading.Event()
+    release_at: list[float] = []
+
+    def booking_in_flight() -> None:  # holds the counter row as a booking of the session does until COMMIT
+        with psycopg.connect(pg_db.replace("postgresql+psycopg://", "postgresql://")) as conn:
+            conn.execute("UPDATE event_sessions SET seats_taken = seats_taken WHERE id = %s", (sess.id,))
+            released.set()
+            time.sleep(1.0)
+            release_at.append(time.monotonic())
+            conn.commit()
+
+    holder = threading.Thread(target=booking_in_flight)
+    holder.start()
+    assert released.wait(10)
+    view = payments.process(actor=actor_for(customer), booking_id=held.id, method="card")
+    done_at = time.monotonic()
+    holder.join()
+    assert view.status == "pending" and view.checkout_url
+    assert done_at >= release_at[0]  # it waited for the booking's COMMIT
 
 
 # ---------------------------------------------------------------------------------------
