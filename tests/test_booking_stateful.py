@@ -134,12 +134,15 @@ class BookingMachine(RuleBasedStateMachine):
             self._expired = getattr(self, "_expired", set()) | {bid}
 
     # --- invariants ------------------------------------------------------------------------
+    def _rows(self) -> list[Booking]:
+        with db.read_session() as s:
+            return list(s.exec(select(Booking).where(Booking.bookable_id == self.room.id)).all())
+
     @invariant()
     def database_agrees_and_never_exceeds_capacity(self) -> None:
         if not hasattr(self, "room"):
             return
-        with db.read_session() as s:
-            rows = s.exec(select(Booking).where(Booking.bookable_id == self.room.id)).all()
+        rows = self._rows()
         active = [r for r in rows if r.status == "confirmed" or (r.status == "pending" and r.hold_expires_at > self.now)]
         assert {r.id for r in active} == {bid for bid, b in self.model.items() if self._active(b)}
         for r in active:
@@ -164,8 +167,8 @@ class EventMachine(BookingMachine):
     def session_counters_are_exact(self) -> None:
         if not hasattr(self, "room"):
             return
+        rows = self._rows()
         with db.read_session() as s:
-            rows = s.exec(select(Booking).where(Booking.bookable_id == self.room.id)).all()
             sessions = s.exec(select(EventSession).where(EventSession.bookable_id == self.room.id)).all()
         for sess in sessions:
             assert sess.seats_taken == sum(r.quantity for r in rows if r.session_id == sess.id
@@ -191,17 +194,9 @@ def test_random_event_sequences_match_the_model_on_postgres(pg_db, monkeypatch):
 
 @pytest.mark.parametrize("examples", [30])
 def test_random_sequences_match_the_model(sqlite_db, monkeypatch, examples):
-    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_x")
-    reset_settings_cache()
-    run_state_machine_as_test(BookingMachine, settings=settings(
-        max_examples=examples, stateful_step_count=25, deadline=None, database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]))
+    _run(BookingMachine, monkeypatch, examples, 25)
 
 
 @pytest.mark.postgres
 def test_random_sequences_match_the_model_on_postgres(pg_db, monkeypatch):
-    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_x")
-    reset_settings_cache()
-    run_state_machine_as_test(BookingMachine, settings=settings(
-        max_examples=10, stateful_step_count=20, deadline=None, database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]))
+    _run(BookingMachine, monkeypatch, 10, 20)

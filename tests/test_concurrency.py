@@ -454,6 +454,29 @@ def test_the_backstop_firing_inside_the_booking_pipeline_is_not_available_and_wr
 
 
 @pytest.mark.postgres
+def test_the_session_check_fits_by_its_counter_and_counts_a_missing_session_as_full(pg_db):
+    """_PG_CHECK_SESSION on its own: seats that fit by the counter pass; one over fails (the
+    division by zero that aborts the booking's transaction); a session row that is gone
+    (deleted behind the service) has capacity 0."""
+    import psycopg
+
+    start = next_day_at(18)
+    event, (session,) = make_event(sessions=[start], capacity=2)
+    now = dt.datetime.now(UTC)
+    params = {"sid": session.id, "excl": 0, "now": now}
+    with psycopg.connect(pg_db.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute("UPDATE event_sessions SET seats_taken = 2 WHERE id = %s", (session.id,))  # ours included
+        assert conn.execute(bookings._PG_CHECK_SESSION, {**params, "q": 1}).fetchone()[0] == 1
+        # over the capacity by the counter: the bookings themselves are counted (there are none)
+        conn.execute("UPDATE event_sessions SET seats_taken = 3 WHERE id = %s", (session.id,))
+        assert conn.execute(bookings._PG_CHECK_SESSION, {**params, "q": 1}).fetchone()[0] == 0
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            conn.execute(bookings._PG_CHECK_SESSION, {**params, "q": 3}).fetchone()
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            conn.execute(bookings._PG_CHECK_SESSION, {**params, "sid": session.id + 1000, "q": 1}).fetchone()
+
+
+@pytest.mark.postgres
 def test_a_capacity_lowered_during_a_booking_is_the_one_counted(pg_db, monkeypatch):
     """A provider lowers a session's capacity after a booking's slot check read the old one,
     before its re-count: the re-count, under the lock, counts against the new capacity (the

@@ -44,6 +44,23 @@ def test_openapi_document_served(client):
     assert "/api/health" in r.json()["paths"]
 
 
+def _empty_database(kind: str, tmp_path, request) -> str:
+    """The URL of a new, empty SQLite file or PostgreSQL database (dropped after the test)."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'empty.db'}"
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import _admin_exec
+
+    server = request.getfixturevalue("pg_server_url")
+    name = f"booking_mig_{uuid.uuid4().hex[:8]}"
+    _admin_exec(server, f'CREATE DATABASE "{name}"')
+    request.addfinalizer(lambda: _admin_exec(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_migrations_from_empty_match_models(kind, tmp_path, request):
     """Upgrade an empty database to head; the schema then has every model table and
@@ -56,20 +73,7 @@ def test_migrations_from_empty_match_models(kind, tmp_path, request):
 
     import booking_app.models  # noqa: F401
 
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp_path / 'empty.db'}"
-    else:
-        import uuid
-
-        from sqlalchemy.engine import make_url
-
-        from tests.conftest import _admin_exec
-
-        server = request.getfixturevalue("pg_server_url")
-        name = f"booking_mig_{uuid.uuid4().hex[:8]}"
-        _admin_exec(server, f'CREATE DATABASE "{name}"')
-        request.addfinalizer(lambda: _admin_exec(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    url = _empty_database(kind, tmp_path, request)
     migrate_to_head(url)
     engine = create_engine(url, poolclass=NullPool)
     try:
@@ -88,26 +92,17 @@ def test_session_counters_are_filled_from_existing_bookings_by_their_migration(k
     at its pending and confirmed seats (here: taken back to 0002 and up again), and its
     triggers keep it from there."""
     import datetime as dt
-    import uuid
 
     from alembic import command
     from sqlalchemy import text
-    from sqlalchemy.engine import make_url
 
     from booking_app import cli, db
     from booking_app.services import bookings
     from booking_app.services.actors import Actor
-    from tests.conftest import _admin_exec, point_app_at
+    from tests.conftest import point_app_at
     from tests.factories import make_event, next_day_at
 
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp_path / 'counters.db'}"
-    else:
-        server = request.getfixturevalue("pg_server_url")
-        name = f"booking_mig_{uuid.uuid4().hex[:8]}"
-        _admin_exec(server, f'CREATE DATABASE "{name}"')
-        request.addfinalizer(lambda: _admin_exec(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    url = _empty_database(kind, tmp_path, request)
     migrate_to_head(url)
     old = os.environ.get("DATABASE_URL")
     point_app_at(url)

@@ -46,7 +46,7 @@ import hmac
 import json
 import secrets
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -296,6 +296,32 @@ def _lock(s: Session, *keys: tuple[int, int]) -> None:
 
 
 _LOCK_SQL = text("SELECT pg_advisory_xact_lock(:a, :b)")
+_LOCK_SESSIONS_SQL = text("SELECT id FROM event_sessions WHERE id = ANY(:ids) ORDER BY id FOR NO KEY UPDATE")
+
+
+def _lock_session_counters(s: Session, session_ids: Iterable[int]) -> None:
+    """PostgreSQL: the counter rows of these event sessions (migration 0003), in id order —
+    the order a booking moved between two sessions locks them in (its trigger)."""
+    ids = sorted(set(session_ids))
+    if ids and db.is_postgres(s):
+        s.connection().execute(_LOCK_SESSIONS_SQL, {"ids": ids})
+
+
+def lock_capacity_of(s: Session, booking: Booking) -> None:
+    """PostgreSQL: the lock a booking's seats are counted under — its session's counter row,
+    else the advisory lock on its bookable (provider, for services). For a caller about to
+    change what the booking holds outside this module (a payment extending its hold), so
+    that it can't race with a booking counting the seats. SQLite: nothing (the unit of work
+    holds the single write lock)."""
+    if not db.is_postgres(s):
+        return
+    if booking.session_id is not None:
+        _lock_session_counters(s, [booking.session_id])
+        return
+    bookable = s.get(Bookable, booking.bookable_id)
+    assert bookable is not None
+    a, b = lock_key(bookable)
+    s.connection().execute(_LOCK_SQL, {"a": a, "b": b})
 
 # The re-count of availability.seats_used in plain PostgreSQL SQL, for the pipeline below.
 _PG_ACTIVE = ("status IN ('pending', 'confirmed') AND id <> %(excl)s AND (status = 'confirmed' OR "
@@ -319,7 +345,6 @@ _PG_SCOPE_PROVIDER = ("provider_id = %(pid)s AND (provider_id, start_at) >= (%(p
 _PG_CHECK = ("SELECT used, 1 / (CASE WHEN used + %(q)s > cap THEN 0 ELSE 1 END) FROM "
              "(SELECT CASE WHEN other > 0 THEN cap ELSE own END AS used, cap FROM ({recount}) r, "
              "(SELECT coalesce(({capacity}), 0) AS cap) c) x")  # (no row: capacity 0)
-_PG_SESSION_CAPACITY = "SELECT capacity FROM event_sessions WHERE id = %(sid)s"
 _PG_BOOKABLE_CAPACITY = "SELECT capacity FROM bookables WHERE id = %(bid)s"
 # A session: its counter (migration 0003), which already holds our seats — the trigger
 # added them when our booking was written, and locked the counter row until COMMIT, which
@@ -1063,13 +1088,9 @@ def release_expired_holds(*, now: dt.datetime | None = None, limit: int = 1000) 
         if db.is_postgres(s):
             stmt = stmt.with_for_update(skip_locked=True)
         rows = s.exec(stmt).all()
-        sessions = sorted({bk.session_id for bk in rows if bk.session_id is not None})
-        if sessions and db.is_postgres(s):
-            # the counter rows the triggers will update, locked first and in id order, as a
-            # booking moved between two sessions locks them (migration 0003): not in the
-            # bookings' order, which could wait on such a move waiting on us
-            s.connection().execute(text("SELECT id FROM event_sessions WHERE id = ANY(:ids) ORDER BY id "
-                                        "FOR NO KEY UPDATE"), {"ids": sessions})
+        # the counter rows the triggers will update, locked first and in id order, not in the
+        # bookings' order, which could wait on a move between two sessions waiting on us
+        _lock_session_counters(s, (bk.session_id for bk in rows if bk.session_id is not None))
         for bk in rows:
             _expire(s, bk, now)
         return len(rows)

@@ -37,7 +37,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
@@ -288,23 +287,12 @@ def _release_booking(booking_id: int, reason: str) -> None:
 
 
 def _lock_capacity(s: Session, booking: Booking) -> None:
-    """PostgreSQL: the booking service's lock on the capacity this booking uses (its
-    session's counter row, else the advisory lock), so that extending its hold can't race
-    with a booking that counts the seats (SQLite: the unit of work already holds the single
-    write lock)."""
-    if not db.is_postgres(s):
-        return
+    """The booking service's lock on the capacity this booking uses (bookings.lock_capacity_of),
+    so that extending its hold can't race with a booking that counts the seats."""
     from booking_app.services import bookings
 
     try:
-        if booking.session_id is not None:  # a session's bookings queue on its counter row (migration 0003)
-            s.exec(text("SELECT 1 FROM event_sessions WHERE id = :sid FOR NO KEY UPDATE")  # type: ignore[call-overload]
-                   .bindparams(sid=booking.session_id))
-            return
-        bookable = s.get(Bookable, booking.bookable_id)
-        assert bookable is not None
-        a, b = bookings.lock_key(bookable)
-        s.exec(text("SELECT pg_advisory_xact_lock(:a, :b)").bindparams(a=a, b=b))  # type: ignore[call-overload]
+        bookings.lock_capacity_of(s, booking)
     except OperationalError as exc:
         raise Busy(retry_after=1) from exc
 
