@@ -125,7 +125,10 @@ def _sender(method: str, path: str, body=None, headers: dict | None = None):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--only", default="booking,health,floor",
+                    help="which rows to measure (comma-separated; booking alone for a quick A/B)")
     args = ap.parse_args()
+    only = set(args.only.split(","))
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("bench_instructions.py: skipped, needs valgrind (Debian/Ubuntu: apt-get install valgrind)")
         return
@@ -157,24 +160,32 @@ def main() -> None:
             _run(app.port, 64, book)  # warm-up: every room seen, statements prepared
             app.mark()
             rows["booking"] = app.measure(n, book)
-            app.mark()
-            rows["health"] = app.measure(n, _sender("GET", "/api/health"))
+            if "health" in only:
+                app.mark()
+                rows["health"] = app.measure(n, _sender("GET", "/api/health"))
         finally:
             app.stop()
-        floor = _Counted("bench._floor_app:app", env, pathlib.Path(tmp))
+        if "floor" not in only:
+            floor = None
+        else:
+            floor = _Counted("bench._floor_app:app", env, pathlib.Path(tmp))
         try:
-            insert = _sender("POST", "/insert", lambda: {"x": 1})
-            _run(floor.port, 64, insert)
-            floor.mark()
-            rows["floor"] = floor.measure(n, insert)
+            if floor is not None:
+                insert = _sender("POST", "/insert", lambda: {"x": 1})
+                _run(floor.port, 64, insert)
+                floor.mark()
+                rows["floor"] = floor.measure(n, insert)
         finally:
-            floor.stop()
+            if floor is not None:
+                floor.stop()
     drop_database(name)
 
     print(f"\nInstructions per request (callgrind, user space, one uvicorn process, 8 clients, {n} requests each)")
     print(f"{'request':<10} {'instructions':>13} {'vs health':>10} {'vs floor':>9}  statuses")
+    def ratio(ir: int, key: str) -> str:
+        return f"{ir / rows[key][0]:.1f}×" if key in rows else "–"
     for key, (ir, statuses) in rows.items():
-        print(f"{key:<10} {ir:>13,} {ir / rows['health'][0]:>9.1f}× {ir / rows['floor'][0]:>8.1f}×  {statuses}")
+        print(f"{key:<10} {ir:>13,} {ratio(ir, 'health'):>10} {ratio(ir, 'floor'):>9}  {statuses}")
     if set(rows["booking"][1]) != {201}:
         sys.exit("bookings failed")
 

@@ -44,6 +44,24 @@ def test_openapi_document_served(client):
     assert "/api/health" in r.json()["paths"]
 
 
+def test_openapi_declares_bearer_auth_where_a_token_is_read(client):
+    """The bearer scheme is documented on exactly the operations that resolve the caller
+    (get_actor, directly or through a role check), and POST /api/bookings documents its
+    Idempotency-Key header — both without a per-request FastAPI parameter."""
+    doc = client.get("/api/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    paths = doc["paths"]
+    secured = {(path, method) for path, ops in paths.items() for method, op in ops.items()
+               if op.get("security") == [{"HTTPBearer": []}]}
+    for operation in (("/api/bookings", "post"), ("/api/bookings/{id}", "delete"), ("/api/admin/users", "get"),
+                      ("/api/services", "get")):
+        assert operation in secured
+    for operation in (("/api/health", "get"), ("/api/users/login", "post"), ("/api/users/register", "post")):
+        assert operation not in secured
+    header = [p for p in paths["/api/bookings"]["post"]["parameters"] if p["name"] == "Idempotency-Key"]
+    assert header and header[0]["in"] == "header" and header[0]["schema"]["maxLength"] == 200
+
+
 def _empty_database(kind: str, tmp_path, request) -> str:
     """The URL of a new, empty SQLite file or PostgreSQL database (dropped after the test)."""
     if kind == "sqlite":
