@@ -88,9 +88,10 @@ def test_a_slot_check_reads_only_its_own_bookings_behind_stale_statistics(pg_db,
     with _raw(pg_db) as conn:
         _fill(conn, bookable_id=busy.id, provider_id=busy.provider_id, day=day)
         shape = availability.SlotShape(start, start + dt.timedelta(hours=1), start, start + dt.timedelta(hours=1), 1, None)
-        usage_sql, usage_params = availability.slot_queries_pg(ours, start, now)[1]
+        # the first statement of a booking, with the slot check riding along
+        first = bookings._people_query(ours.id, None, availability.slot_queries_pg(ours, start, now))
         recount_sql = bookings._PG_CHECK_SERVICE if kind == "service" else bookings._PG_CHECK_ROOM
-        assert _booking_rows_read(conn, usage_sql, usage_params) <= 5
+        assert _booking_rows_read(conn, *first) <= 5
         assert _booking_rows_read(conn, recount_sql, _check_params(ours, shape, now)) <= 5
 
 
@@ -102,6 +103,46 @@ def test_a_session_recount_reads_only_that_sessions_bookings_behind_stale_statis
         _fill(conn, bookable_id=event.id, provider_id=event.provider_id, day=start + dt.timedelta(days=1), session_id=busy.id)
         shape = availability.SlotShape(start, start + dt.timedelta(hours=1), start, start + dt.timedelta(hours=1),
                                        5000, ours.id)
-        slot_sql, slot_params = availability.slot_queries_pg(event, start, now)[0]
-        assert _booking_rows_read(conn, slot_sql, slot_params) <= 5
+        assert _booking_rows_read(conn, *bookings._people_query(event.id, None,
+                                                                 availability.slot_queries_pg(event, start, now))) <= 5
         assert _booking_rows_read(conn, bookings._PG_CHECK_SESSION, _check_params(event, shape, now)) <= 5
+
+
+def test_the_first_statement_reads_the_slot_check_rows_the_separate_queries_would(pg_db):
+    """The slot check rides along in a booking's first statement (a lateral join for one
+    row, a JSON array for several): what it hands back is what the slot statements return
+    run one by one — for rooms with hours and an exception, a service, an event with and
+    without its session, booked or not — so the check decides the same."""
+    from booking_app import db
+    from booking_app.services import bookings as svc
+    from tests.factories import actor_for, make_customer
+
+    start = next_day_at(10)
+    day = start.date().isoformat()
+    room = make_bookable(kind="room", capacity=3, exceptions=[{"date": day, "start": "09:00", "end": "12:00"}])
+    closed = make_bookable(kind="room", exceptions=[{"date": day, "closed": True}])
+    service = make_bookable(kind="service", buffer_before_minutes=15)
+    event, _ = make_event(sessions=[start], capacity=4)
+    customer = make_customer()
+    svc.book(actor=actor_for(customer), service_id=room.id, start=start, quantity=2)
+    svc.book(actor=actor_for(customer), service_id=event.id, start=start)
+    now = dt.datetime.now(dt.timezone.utc)
+    cases = [(room, start), (closed, start), (service, start), (event, start), (event, start + dt.timedelta(hours=1))]
+    for b, at in cases:
+        with db.unit_of_work() as s:
+            ahead = availability.slot_queries_pg(b, at, now, 2)
+            block, _day, statements = availability._slot_queries(b, at, now, 2)
+            separately = availability._pg_pipeline(s, statements)
+            pg = s.connection().connection.driver_connection
+            row = pg.execute(*svc._people_query(b.id, None, ahead), binary=True).fetchone()
+            k, together = len(svc._BOOKABLE_COLUMNS) + 2 * len(svc._PERSON_COLUMNS) + 2, []
+            for _sql, _p, n, one in ahead:
+                together.append([tuple(row[k:k + n])] if one and row[k] is not None else [] if one
+                                else [tuple(r) for r in row[k]])
+                k += n if one else 1
+            # (times come back as text from the JSON array: the slot check parses either)
+            normal = [[tuple(availability._as_time(v) if isinstance(v, str) else v for v in r) for r in rows]
+                      for rows in together]
+            assert [sorted(rows, key=str) for rows in normal] == \
+                [sorted(map(tuple, rows), key=str) for rows in separately], (b.kind, at)
+            assert separately[0] or b.kind == "event", b.kind  # (the hours were read)

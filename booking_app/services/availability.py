@@ -25,6 +25,7 @@ import bisect
 import datetime as dt
 import functools
 import math
+import re
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -609,16 +610,16 @@ def _slot_queries(b: Bookable, start: dt.datetime, now: dt.datetime, quantity: i
                               (usage_stmt, _usage_params(b, block, now, None))]
 
 
-def slot_queries_pg(b: Any, start: dt.datetime, now: dt.datetime, quantity: int = 1) -> list[tuple[str, dict[str, Any]]]:
-    """PostgreSQL: the (sql, params) that `resolve_start_with_usage` would run for `b` (any
-    object with SLOT_QUERY_FIELDS), for a caller to send ahead in its own round trip and
-    pass the rows back as `prefetched` — valid only if `b`'s SLOT_QUERY_FIELDS are those
-    of the bookable it then resolves."""
-    out = []
-    for stmt, params in _slot_queries(b, start, now, quantity)[2]:
-        sql, defaults = _pg_sql(stmt)
-        out.append((sql, {**defaults, **params}))
-    return out
+def slot_queries_pg(b: Any, start: dt.datetime, now: dt.datetime, quantity: int = 1
+                    ) -> list[tuple[str, dict[str, Any], int, bool]]:
+    """PostgreSQL: the statements that `resolve_start_with_usage` would run for `b` (any
+    object with SLOT_QUERY_FIELDS), for a caller to send ahead with its own query and pass
+    the rows back as `prefetched` — valid only if `b`'s SLOT_QUERY_FIELDS are those of the
+    bookable it then resolves. Each is (sql, params, number of columns, at most one row);
+    a statement of at most one row never returns NULL in its first column (an event's
+    session id, a count), so a caller joining it can tell "no row" from a NULL."""
+    return [(_pg_sql_literals_inline(stmt, frozenset(params)), params, len(stmt.selected_columns),
+             stmt is not _hours_stmt()) for stmt, params in _slot_queries(b, start, now, quantity)[2]]
 
 
 def _resolve(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime, *, check_window: bool,
@@ -693,6 +694,28 @@ def _pg_sql(stmt: Any) -> tuple[str, dict[str, Any]]:
         _PG_DIALECT = PGDialect_psycopg()
     compiled = stmt.compile(dialect=_PG_DIALECT)
     return str(compiled), dict(compiled.params)
+
+
+@functools.lru_cache(maxsize=None)
+def _pg_sql_literals_inline(stmt: Any, bound: frozenset[str]) -> str:
+    """`_pg_sql(stmt)` with the statement's own literal values (the 'confirmed', 0 and 1
+    that SQLAlchemy sends as parameters) written into the SQL text: only the `bound`
+    parameters are left to send (each parameter costs psycopg work on every call)."""
+    sql, defaults = _pg_sql(stmt)
+
+    def literal(m: re.Match) -> str:
+        name, value = m.group(1), defaults.get(m.group(1))
+        if name in bound or value is None:
+            return m.group(0)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, str):
+            return "'" + value.replace("'", "''") + "'"
+        return m.group(0)
+
+    return re.sub(r"%\((\w+)\)s", literal, sql)
 
 
 def _as_time(value: Any) -> dt.time | None:

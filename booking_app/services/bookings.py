@@ -44,6 +44,7 @@ import functools
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -818,9 +819,9 @@ def _load_bookable_and_people(s: Session, service_id: int, customer_id: int | No
     draws the booking id from its sequence, and it is sent in one round trip with the
     BEGIN; the rows become plain `_Row` objects. When this process has seen the bookable
     before, the slot check's queries (availability.slot_queries_pg, built from the fields
-    seen then) go out in the same round trip; their rows are used only if those fields are
-    unchanged in the row just read — a guess checked against the truth, so there is
-    nothing to invalidate."""
+    seen then) ride along in the same statement (_people_sql); their rows are used only if
+    those fields are unchanged in the row just read — a guess checked against the truth,
+    so there is nothing to invalidate."""
     if not _pipelined(s):
         row = s.exec(_people_stmt(), params={"sid": service_id, "cid": customer_id}).first()  # type: ignore[call-overload]
         if row is None:
@@ -829,10 +830,8 @@ def _load_bookable_and_people(s: Session, service_id: int, customer_id: int | No
     guess = _slot_fields_seen.get(service_id)
     ahead = availability.slot_queries_pg(guess, start_at, now, quantity) if guess is not None else []
     pg = s.connection().connection.driver_connection
-    with pg.pipeline():
-        cur = pg.execute(_PG_PEOPLE_SQL, {"sid": service_id, "cid": customer_id,
-                                          "lt": f"{int(get_settings().db_lock_timeout_ms)}ms"}, binary=True)
-        ahead_cursors = [pg.execute(sql, params, binary=True) for sql, params in ahead]
+    with pg.pipeline():  # (BEGIN and the statement in one round trip)
+        cur = pg.execute(*_people_query(service_id, customer_id, ahead), binary=True)
     row = cur.fetchone()
     if row is None:  # (no row: the SET LOCAL did not run either; the caller stops here)
         return None, None, None, None, None
@@ -840,13 +839,23 @@ def _load_bookable_and_people(s: Session, service_id: int, customer_id: int | No
     b = _Row(dict(zip(_BOOKABLE_COLUMNS, row[:nb])))
     people = [_Row(dict(zip(_PERSON_COLUMNS, row[i:i + npn]))) if row[i] is not None else None
               for i in (nb, nb + npn)]
+    new_id = row[nb + 2 * npn]
     seen = SimpleNamespace(**{f: getattr(b, f) for f in availability.SLOT_QUERY_FIELDS})
-    prefetched = [c.fetchall() for c in ahead_cursors] if guess is not None and guess == seen else None
+    prefetched = None
+    if guess is not None and guess == seen:
+        prefetched, k = [], nb + 2 * npn + 2
+        for _sql, _p, n, one in ahead:
+            if one:
+                prefetched.append([tuple(row[k:k + n])] if row[k] is not None else [])
+                k += n
+            else:
+                prefetched.append([tuple(r) for r in row[k]])
+                k += 1
     if guess != seen:
         if len(_slot_fields_seen) >= _SLOT_FIELDS_MAX:
             _slot_fields_seen.clear()
         _slot_fields_seen[service_id] = seen
-    return b, people[0], people[1], row[-2], prefetched  # type: ignore[return-value]
+    return b, people[0], people[1], new_id, prefetched  # type: ignore[return-value]
 
 
 #: per bookable id: its SLOT_QUERY_FIELDS when this process last booked it (a guess that
@@ -855,13 +864,43 @@ _slot_fields_seen: dict[int, SimpleNamespace] = {}
 _SLOT_FIELDS_MAX = 20_000
 
 
-_PG_PEOPLE_SQL = (
-    "SELECT " + ", ".join(f'b."{c}"' for c in _BOOKABLE_COLUMNS) + ", "
+_PG_PEOPLE_COLUMNS = (
+    ", ".join(f'b."{c}"' for c in _BOOKABLE_COLUMNS) + ", "
     + ", ".join(f'p."{c}"' for c in _PERSON_COLUMNS) + ", " + ", ".join(f'c."{c}"' for c in _PERSON_COLUMNS)
-    + ", nextval('bookings_id_seq'), set_config('lock_timeout', %(lt)s, true)"
-    " FROM bookables b LEFT JOIN users p ON p.id = b.provider_id LEFT JOIN users c ON c.id = %(cid)s"
-    " WHERE b.id = %(sid)s"
-)
+    + ", nextval('bookings_id_seq'), set_config('lock_timeout', %(lt)s, true)")
+_PG_PARAM = re.compile(r"%\((\w+)\)s")
+
+
+def _people_query(service_id: int, customer_id: int | None, ahead: list[tuple[str, dict[str, Any], int, bool]]
+                  ) -> tuple[str, dict[str, Any]]:
+    """(sql, params) of the first statement of a booking, with the slot check's statements
+    `ahead` (availability.slot_queries_pg) riding along — see _people_sql."""
+    params = {"sid": service_id, "cid": customer_id, "lt": f"{int(get_settings().db_lock_timeout_ms)}ms"}
+    for i, (_sql, part_params, _n, _one) in enumerate(ahead):
+        params.update({f"q{i}_{k}": v for k, v in part_params.items()})
+    return _people_sql(tuple((sql, n, one) for sql, _p, n, one in ahead)), params
+
+
+@functools.lru_cache(maxsize=64)
+def _people_sql(slot_parts: tuple[tuple[str, int, bool], ...]) -> str:
+    """The first statement of a booking: the bookable, its provider, the customer, the new
+    id, the lock timeout — and the slot check's statements `slot_parts` (sql, columns, at
+    most one row; from availability.slot_queries_pg, parameters renamed q<i>_<name>): one
+    of at most one row as a LEFT JOIN LATERAL (its columns follow; NULL first column: no
+    row), one of several rows as a JSON array of arrays. One statement instead of three
+    costs the app ~2 × 110,000 instructions less (psycopg's work per statement)."""
+    columns, joins = [_PG_PEOPLE_COLUMNS], []
+    for i, (sql, n, one_row) in enumerate(slot_parts):
+        sql = _PG_PARAM.sub(lambda m, i=i: f"%(q{i}_{m.group(1)})s", sql)
+        names = ", ".join(f"c{j}" for j in range(n))
+        if one_row:
+            joins.append(f" LEFT JOIN LATERAL ({sql}) AS q{i}({names}) ON true")
+            columns.append(", ".join(f"q{i}.c{j}" for j in range(n)))
+        else:
+            columns.append(f"(SELECT coalesce(json_agg(json_build_array({', '.join(f'r.c{j}' for j in range(n))})), "
+                           f"'[]') FROM ({sql}) AS r({names}))")
+    return ("SELECT " + ", ".join(columns) + " FROM bookables b LEFT JOIN users p ON p.id = b.provider_id"
+            " LEFT JOIN users c ON c.id = %(cid)s" + "".join(joins) + " WHERE b.id = %(sid)s")
 
 
 @functools.lru_cache(maxsize=1)
