@@ -383,8 +383,17 @@ def test_dashboard_of_one_process_counts_the_requests_of_both(pg_db, pg_database
                 polls += 1
                 time.sleep(0.2)
             assert now["processes"] == 2 and now["error_rate"] == 0.0 and now["p95_ms"] is not None
-            other = system(b)
-            assert other["processes"] == 2 and other["requests"] >= now["requests"] - 5
+            # B sees A's window as A last published it (each second): within a few seconds
+            # B counts at least what A counted (on a busy machine the polls above can make
+            # A's unpublished tail longer than any fixed margin)
+            deadline = time.monotonic() + 10
+            while True:
+                other = system(b)
+                assert other["processes"] == 2, other
+                if other["requests"] >= now["requests"]:
+                    break
+                assert time.monotonic() < deadline, (other, now)
+                time.sleep(0.3)
     finally:
         for p in procs:
             p.stop()

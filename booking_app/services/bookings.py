@@ -401,16 +401,18 @@ def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity:
     write_params = [row[c] for (_table, columns, _conflict), rows in writes for row in rows for c in columns]
     if not session:  # (a session's counter row is its lock)
         write_params += list(lock_key(b))
+    check_sql, names = _positional(sql)
     try:
         with pg.pipeline():
+            # positional $n parameters (RawCursor): psycopg would parse a %s query of over 50
+            # parameters anew on every call (it caches only smaller ones); one cursor for the
+            # three statements (none of their rows is read: a failed check raises)
+            cur = psycopg.RawCursor(pg)
             if write_params:
-                # positional $n parameters (RawCursor): psycopg would parse a %s query of over 50
-                # parameters anew on every call (it caches only smaller ones)
-                psycopg.RawCursor(pg).execute(
+                cur.execute(
                     _pg_writes_then_lock_sql(tuple((*spec, len(rows)) for spec, rows in writes), lock=not session),
                     write_params)
-            cur = pg.cursor()
-            cur.execute(sql, params)
+            cur.execute(check_sql, [params[name] for name in names])
             cur.execute("COMMIT")
     except psycopg.errors.DivisionByZero:
         raise _NoFit() from None
@@ -422,6 +424,19 @@ def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity:
         if getattr(exc, "sqlstate", None) in _PG_BUSY_STATES:
             raise Busy(retry_after=1) from None
         raise
+
+
+@functools.lru_cache(maxsize=16)
+def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """A %(name)s query as a $n query (for a RawCursor) and the names in $n order."""
+    names: list[str] = []
+
+    def number(m: re.Match) -> str:
+        if m.group(1) not in names:
+            names.append(m.group(1))
+        return f"${names.index(m.group(1)) + 1}"
+
+    return _PG_PARAM.sub(number, sql), tuple(names)
 
 
 class _DuplicateRequest(Exception):

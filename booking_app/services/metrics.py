@@ -388,15 +388,26 @@ def _redis_ok() -> None:
         log.info("system metrics: Redis reachable again; the dashboard shows all processes")
 
 
+#: (method, route, status) → its request counter, latency histogram and error counter (5xx)
+_labelled: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+
 def observe_request(*, method: str, route: str, status: int, duration: float) -> None:
     """Record one finished HTTP request (status 500 for an unhandled exception)."""
     if not math.isfinite(duration) or duration < 0:
         duration = 0.0
     error = status >= 500
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(method, route).observe(duration)
-    if error:
-        ERRORS.labels(method, route).inc()
+    children = _labelled.get((method, route, status))
+    if children is None:  # (labels() validates and locks on every call: once per label set)
+        if len(_labelled) >= 10_000:
+            _labelled.clear()
+        children = _labelled[(method, route, status)] = (
+            REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route),
+            ERRORS.labels(method, route) if error else None)
+    children[0].inc()
+    children[1].observe(duration)
+    if children[2] is not None:
+        children[2].inc()
     WINDOW.add(duration, error)
     _sharing()  # starts the publisher in this process (a dict look-up after that)
 
