@@ -498,3 +498,56 @@ def test_a_capacity_lowered_during_a_booking_is_the_one_counted(pg_db, monkeypat
     with pytest.raises(NotAvailable):
         guest_book(event.id, start)(9)
     assert sum(r.quantity for r in active_rows(event.id)) == 2
+
+
+@pytest.mark.parametrize("ordered", [True, False], ids=["sweep", "control-bookings-order"])
+def test_the_hold_sweep_takes_session_counters_in_id_order(pg_db, monkeypatch, ordered):
+    """The hold sweep locks the counter rows of the sessions it releases seats in, lowest id
+    first, before changing a booking — the order a booking moved between two sessions locks
+    them in (its trigger), so a sweep and a move can't each hold the row the other wants.
+
+    Seen directly: the lower session's row is held by another transaction (as a move from
+    it would hold it, wanting the higher row next), the sweep's holds span both sessions
+    with the higher session's hold first in booking order. While the sweep waits, the
+    higher row must still be free. The control releases in booking order without the
+    counter locks (what the trigger alone would do): the sweep then sits on the higher row
+    while it waits — half of a deadlock with that move."""
+    import psycopg
+
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_x")
+    from booking_app.config import reset_settings_cache
+
+    reset_settings_cache()
+    if not ordered:
+        monkeypatch.setattr(bookings, "_lock_session_counters", lambda s, ids: None)
+    low_start, high_start = next_day_at(18), next_day_at(18, days=2)
+    event, (low, high) = make_event(sessions=[low_start, high_start], capacity=5, price_cents=1000)
+    assert low.id < high.id
+    now = dt.datetime.now(UTC)
+    for start, who in ((high_start, "first"), (low_start, "second")):  # booking order: the high session first
+        held = bookings.book(actor=Actor.guest(), service_id=event.id, start=start, payment_method="card",
+                             guest={"name": who, "email": f"{who}@example.com"}, now=now)
+        assert held.status == "pending"
+    raw = pg_db.replace("postgresql+psycopg://", "postgresql://")
+    released: list = []
+    with psycopg.connect(raw) as mover, psycopg.connect(raw, autocommit=True) as probe:
+        mover.execute("SELECT id FROM event_sessions WHERE id = %s FOR NO KEY UPDATE", (low.id,))
+        sweep = threading.Thread(target=lambda: released.append(
+            bookings.release_expired_holds(now=now + dt.timedelta(minutes=16))))
+        sweep.start()
+        deadline = time.monotonic() + 5
+        while not probe.execute("SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                                "WHERE NOT l.granted AND a.datname = current_database() AND a.pid <> %s",
+                                (mover.info.backend_pid,)).fetchone():
+            assert time.monotonic() < deadline, "the sweep never waited for the lower session's row"
+            time.sleep(0.02)
+        try:
+            probe.execute("SELECT id FROM event_sessions WHERE id = %s FOR NO KEY UPDATE NOWAIT", (high.id,))
+            higher_row_free = True
+        except psycopg.errors.LockNotAvailable:
+            higher_row_free = False
+        mover.rollback()  # the "move" gives up: the sweep goes on
+        sweep.join(timeout=30)
+    assert released == [2]
+    assert _session_counters(event.id) == {low.id: (0, 0), high.id: (0, 0)}
+    assert higher_row_free is ordered
