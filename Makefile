@@ -73,7 +73,7 @@ POT := booking_app/i18n/messages.pot
 LANGS := es fr de ar
 
 i18n-extract: python-deps
-	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k translate -k T -k tr --no-location --sort-output \
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k Np_:1,2 -k translate -k T -k tr --no-location --sort-output \
 		--project=booking --omit-header -o $(POT) booking_app
 
 i18n-update: i18n-extract

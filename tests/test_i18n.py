@@ -14,16 +14,20 @@ from booking_app.config import SUPPORTED_LOCALES
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "booking_app"
-KEYWORDS = {"N_": None, "translate": None, "T": None, "tr": None}
+KEYWORDS = {"N_": None, "Np_": (1, 2), "translate": None, "T": None, "tr": None}
 SHIPPED = [loc for loc in SUPPORTED_LOCALES if loc != "en"]
 PLACEHOLDER = re.compile(r"\{[a-zA-Z_][a-zA-Z0-9_]*\}")
 
 
-def _used_msgids() -> set[str]:
-    found: set[str] = set()
+def _used_msgids() -> set[str | tuple[str, str]]:
+    """Every msgid the code marks: a str, or (singular, plural) for an Np_ message."""
+    found: set[str | tuple[str, str]] = set()
     for _filename, _lineno, message, _comments, _context in extract_from_dir(
         str(PACKAGE), method_map=[("**.py", "python")], keywords=KEYWORDS,
     ):
+        if isinstance(message, tuple) and len(message) == 2 and all(message):
+            found.add((message[0], message[1]))
+            continue
         msgid = message[0] if isinstance(message, tuple) else message
         if msgid:
             found.add(msgid)
@@ -50,8 +54,18 @@ def test_code_uses_messages(used_msgids):
 
 @pytest.mark.parametrize("locale", SHIPPED)
 def test_every_used_message_is_translated(locale, used_msgids):
-    catalog = {m.id: m for m in _po(locale) if m.id}
-    missing = sorted(m for m in used_msgids if m not in catalog or not catalog[m].string or catalog[m].fuzzy)
+    po = _po(locale)
+    catalog = {(tuple(m.id) if isinstance(m.id, (list, tuple)) else m.id): m for m in po if m.id}
+
+    def translated(msgid) -> bool:
+        m = catalog.get(msgid)
+        if m is None or m.fuzzy:
+            return False
+        if isinstance(msgid, tuple):  # every plural form of the language
+            return len(m.string) == po.num_plurals and all(m.string)
+        return bool(m.string)
+
+    missing = sorted((m for m in used_msgids if not translated(m)), key=str)
     assert not missing, (
         f"{len(missing)} message(s) without a {locale} translation (run `make i18n-update` and translate):\n"
         + "\n".join(f"  {m!r}" for m in missing[:40])
@@ -61,7 +75,15 @@ def test_every_used_message_is_translated(locale, used_msgids):
 @pytest.mark.parametrize("locale", SHIPPED)
 def test_translations_keep_placeholders(locale):
     for message in _po(locale):
-        if not message.id or not message.string or isinstance(message.id, tuple):
+        if not message.id or not message.string:
+            continue
+        if isinstance(message.id, tuple):
+            # a plural form may say the number in words ("one seat"), leaving out its
+            # placeholder; it uses no other, and the last form (the general one) keeps all
+            wanted = set(PLACEHOLDER.findall(message.id[1]))
+            for form in message.string:
+                assert set(PLACEHOLDER.findall(form)) <= wanted, f"{locale}: {form!r}"
+            assert set(PLACEHOLDER.findall(message.string[-1])) == wanted, f"{locale}: {message.string[-1]!r}"
             continue
         assert set(PLACEHOLDER.findall(message.id)) == set(PLACEHOLDER.findall(message.string)), (
             f"{locale}: placeholders differ in {message.id!r} → {message.string!r}"
@@ -112,6 +134,29 @@ def test_translate_with_params_and_fallbacks():
     # unknown locale → default language; unknown msgid → the msgid itself, params filled
     assert i18n.translate("Sign in", "xx") == "Sign in"
     assert i18n.translate("Not a message {n}", "es", n=3) == "Not a message 3"
+
+
+def test_plural_messages_take_the_languages_form_for_the_number():
+    """"1 seat", "2 seats" — and Arabic's six forms (0, 1, 2, 3–10, 11–99, 100…); a number
+    missing from the parameters gets the general form, an unknown language English."""
+    from booking_app.services.bookings import _AT_MOST_SEATS
+
+    left = i18n.Np_("Only {remaining} seat is left at that time.", "Only {remaining} seats are left at that time.",
+                    "remaining")
+    assert [i18n.translate(left, "en", remaining=n) for n in (1, 2)] == [
+        "Only 1 seat is left at that time.", "Only 2 seats are left at that time."]
+    assert [i18n.translate(left, "de", remaining=n) for n in (1, 3)] == [
+        "Zu dieser Zeit ist nur noch 1 Platz frei.", "Zu dieser Zeit sind nur noch 3 Plätze frei."]
+    assert [i18n.translate(left, "fr", remaining=n) for n in (1, 2)] == [
+        "Il ne reste que 1 place à cet horaire.", "Il ne reste que 2 places à cet horaire."]
+    assert [i18n.translate(_AT_MOST_SEATS, "ar", max=n) for n in (1, 2, 5, 11, 100)] == [
+        "يمكن حجز مقعد واحد على الأكثر في المرة الواحدة.", "يمكن حجز مقعدين على الأكثر في المرة الواحدة.",
+        "يمكن حجز 5 مقاعد على الأكثر في المرة الواحدة.", "يمكن حجز 11 مقعدًا على الأكثر في المرة الواحدة.",
+        "يمكن حجز 100 مقعد على الأكثر في المرة الواحدة."]
+    assert i18n.translate(_AT_MOST_SEATS, "es", max=1) == "Se puede reservar como máximo 1 plaza a la vez."
+    assert i18n.translate(_AT_MOST_SEATS, "xx", max=1) == "At most 1 seat can be booked at once."
+    assert i18n.translate(_AT_MOST_SEATS, "de") == "Es können höchstens {max} Plätze auf einmal gebucht werden."
+    assert i18n.translate(_AT_MOST_SEATS, "en", max=True) == "At most True seats can be booked at once."
 
 
 def test_rtl_only_for_arabic():

@@ -3,13 +3,19 @@ Babel (`make i18n-extract i18n-update i18n-compile`).
 
 - `translate(msgid, locale, **params)` returns the message in `locale` with `{params}` filled.
 - `N_(msgid)` only marks a string for extraction (translated later, at the edge).
+- `Np_(singular, plural, count)` marks a message whose words follow a number: the
+  parameter `count` picks the catalog's plural form for the language ("1 seat", "2
+  seats"; Arabic has six forms). It is a `Plural` (a str: the singular), translated by
+  `translate` like any msgid.
 - `negotiate_locale(user_locale, accept_language)` picks the user's setting, else the
   browser's Accept-Language, else DEFAULT_LOCALE.
 """
 from __future__ import annotations
 
 import functools
+import gettext
 import pathlib
+from collections.abc import Callable
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
@@ -35,9 +41,32 @@ def N_(msgid: str) -> str:
     return msgid
 
 
+class Plural(str):
+    """A msgid with a plural: the str value is the singular (English "1 seat"), `plural` the
+    other English form, `count` the name of the parameter holding the number."""
+
+    plural: str
+    count: str
+
+    def __new__(cls, singular: str, plural: str, count: str) -> "Plural":
+        obj = super().__new__(cls, singular)
+        obj.plural, obj.count = plural, count
+        return obj
+
+    def __reduce__(self):  # (copies and pickles keep the plural)
+        return Plural, (str(self), self.plural, self.count)
+
+
+def Np_(singular: str, plural: str, count: str) -> Plural:  # noqa: N802 - gettext's naming
+    """Mark a message with a plural for extraction (`-k Np_:1,2`) without translating it."""
+    return Plural(singular, plural, count)
+
+
 @functools.lru_cache(maxsize=None)
-def catalog(locale: str) -> dict[str, str]:
-    """msgid → translation for one locale (compiled .mo when fresh, else the .po)."""
+def _load(locale: str) -> tuple[dict[str, str], dict[tuple[str, str], tuple[str, ...]], Callable[[int], int]]:
+    """One locale's catalog (compiled .mo when fresh, else the .po): msgid → translation,
+    (singular, plural) → its forms, and the language's plural rule (number → form index,
+    the catalog's Plural-Forms)."""
     base = LOCALES_DIR / locale / "LC_MESSAGES"
     po, mo = base / f"{DOMAIN}.po", base / f"{DOMAIN}.mo"
     if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
@@ -47,18 +76,36 @@ def catalog(locale: str) -> dict[str, str]:
         with po.open("rb") as fh:
             cat = read_po(fh, locale=locale)
     else:
-        return {}
+        return {}, {}, _english_rule
     out: dict[str, str] = {}
+    plurals: dict[tuple[str, str], tuple[str, ...]] = {}
     for message in cat:
-        if not message.id or isinstance(message.id, tuple) or message.fuzzy:
+        if not message.id or message.fuzzy:
             continue
-        if message.string:
+        if isinstance(message.id, (list, tuple)):  # (a list when read from a .mo)
+            forms = tuple(message.string or ())
+            if forms and all(forms):
+                plurals[(message.id[0], message.id[1])] = forms
+        elif message.string:
             out[message.id] = message.string
-    return out
+    try:
+        rule = gettext.c2py(cat.plural_expr)
+    except (ValueError, SyntaxError):  # pragma: no cover - a broken header
+        rule = _english_rule
+    return out, plurals, rule
+
+
+def _english_rule(n: int) -> int:
+    return 0 if n == 1 else 1
+
+
+def catalog(locale: str) -> dict[str, str]:
+    """msgid → translation for one locale."""
+    return _load(locale)[0]
 
 
 def reload_catalogs() -> None:
-    catalog.cache_clear()
+    _load.cache_clear()
 
 
 def normalize_locale(value: str | None) -> str | None:
@@ -102,13 +149,33 @@ def negotiate_locale(user_locale: str | None = None, accept_language: str | None
 
 def translate(msgid: str, locale: str | None = None, /, **params: Any) -> str:
     loc = normalize_locale(locale) or get_settings().default_locale
-    text = catalog(loc).get(msgid, msgid) if loc != "en" else catalog("en").get(msgid, msgid)
+    if isinstance(msgid, Plural):
+        english = _plural_text(msgid, "en", params)
+        text = _plural_text(msgid, loc, params) if loc != "en" else english
+    else:
+        english = msgid
+        text = catalog(loc).get(msgid, msgid) if loc != "en" else catalog("en").get(msgid, msgid)
     if params:
         try:
             return text.format(**params)
         except (KeyError, IndexError, ValueError):
-            return msgid.format(**params)
+            return english.format(**params)
     return text
+
+
+def _plural_text(msgid: Plural, locale: str, params: dict[str, Any]) -> str:
+    """The form of a plural message for the number in `params[msgid.count]` (the English
+    forms where the catalog has none; the plural without a whole number)."""
+    n = params.get(msgid.count)
+    _messages, plurals, rule = _load(locale)
+    forms = plurals.get((str(msgid), msgid.plural))
+    if isinstance(n, bool) or not isinstance(n, int):
+        return forms[-1] if forms else msgid.plural
+    if forms:
+        index = rule(abs(n))
+        if 0 <= index < len(forms):
+            return forms[index]
+    return str(msgid) if abs(n) == 1 else msgid.plural
 
 
 def is_rtl(locale: str | None) -> bool:

@@ -37,7 +37,7 @@ from sqlalchemy import (BigInteger, Integer, and_, bindparam, case, cast, func, 
 from sqlmodel import Session, select
 
 from booking_app import db
-from booking_app.i18n import N_
+from booking_app.i18n import N_, Np_
 from booking_app.models import (
     ACTIVE_STATUSES,
     AvailabilityException,
@@ -460,10 +460,12 @@ def _check_window(b: Bookable, start: dt.datetime, now: dt.datetime) -> None:
     if start < now:
         raise NotAvailable(N_("This time is in the past."))
     if start < now + dt.timedelta(minutes=b.min_notice_minutes):
-        raise NotAvailable(N_("This service must be booked at least {minutes} minutes in advance."),
+        raise NotAvailable(Np_("This service must be booked at least {minutes} minute in advance.",
+                               "This service must be booked at least {minutes} minutes in advance.", "minutes"),
                            minutes=b.min_notice_minutes)
     if start > now + dt.timedelta(days=b.max_advance_days):
-        raise NotAvailable(N_("This service cannot be booked more than {days} days in advance."),
+        raise NotAvailable(Np_("This service cannot be booked more than {days} day in advance.",
+                               "This service cannot be booked more than {days} days in advance.", "days"),
                            days=b.max_advance_days)
 
 

@@ -63,7 +63,7 @@ from sqlmodel import Session, select
 
 from booking_app import db
 from booking_app.config import get_settings
-from booking_app.i18n import N_
+from booking_app.i18n import N_, Np_
 from booking_app.models import (
     ACTIVE_STATUSES,
     AuditEvent,
@@ -474,7 +474,8 @@ def _recount_or_fail(s: Session, b: Bookable, shape: SlotShape, quantity: int, b
             return
     remaining = max(shape.capacity - used, 0)
     if remaining and quantity > 1:
-        raise NotAvailable(N_("Only {remaining} seats are left at that time."), remaining=remaining)
+        raise NotAvailable(Np_("Only {remaining} seat is left at that time.",
+                                   "Only {remaining} seats are left at that time.", "remaining"), remaining=remaining)
     raise NotAvailable()
 
 
@@ -658,9 +659,11 @@ def _customer_cutoff(bk: Booking, b: Bookable, now: dt.datetime, *, what: str) -
         raise Forbidden(N_("This booking has already started."))
     if b.cancel_cutoff_hours and now > bk.start_at - dt.timedelta(hours=b.cancel_cutoff_hours):
         if what == "cancel":
-            raise Forbidden(N_("Bookings can no longer be cancelled less than {hours} hours before the start."),
+            raise Forbidden(Np_("Bookings can no longer be cancelled less than {hours} hour before the start.",
+                                "Bookings can no longer be cancelled less than {hours} hours before the start.", "hours"),
                             hours=b.cancel_cutoff_hours)
-        raise Forbidden(N_("Bookings can no longer be changed less than {hours} hours before the start."),
+        raise Forbidden(Np_("Bookings can no longer be changed less than {hours} hour before the start.",
+                            "Bookings can no longer be changed less than {hours} hours before the start.", "hours"),
                         hours=b.cancel_cutoff_hours)
 
 
@@ -752,7 +755,7 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
         shape, used, expired_holds = resolve_start_with_usage(s, b, start_at, now, quantity=quantity,
                                                               prefetched=prefetched)
         if quantity > shape.capacity:
-            raise InvalidInput(N_("At most {max} seats can be booked at once."), field="quantity", max=shape.capacity)
+            raise InvalidInput(_AT_MOST_SEATS, field="quantity", max=shape.capacity)
         # fast fail without writing anything (authoritative on SQLite, whose write lock we
         # hold; on PostgreSQL the re-count under the advisory lock below decides)
         if used + quantity > shape.capacity:
@@ -800,6 +803,7 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
         return _view(bk, b)
 
 
+_AT_MOST_SEATS = Np_("At most {max} seat can be booked at once.", "At most {max} seats can be booked at once.", "max")
 _BOOKINGS = Booking.__table__  # type: ignore[attr-defined]
 _NOTIFICATIONS = Notification.__table__  # type: ignore[attr-defined]
 _AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -974,7 +978,7 @@ def reschedule(
         shape = resolve_start(s, b, new_start, now) if moving else _shape_of(s, bk, b)  # type: ignore[arg-type]
         qty = new_qty if new_qty is not None else bk.quantity
         if qty > shape.capacity:
-            raise InvalidInput(N_("At most {max} seats can be booked at once."), field="quantity", max=shape.capacity)
+            raise InvalidInput(_AT_MOST_SEATS, field="quantity", max=shape.capacity)
         new_price = b.price_cents * qty if resizing else bk.price_cents
         if resizing and new_price != bk.price_cents and _paid_cents(s, bk.id) > 0:
             raise Conflict(N_("The number of seats of a paid booking cannot be changed; cancel it and book again."))

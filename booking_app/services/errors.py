@@ -16,7 +16,7 @@ class ServiceError(Exception):
         self.message = message or self.default_message
         self.field = field
         self.params = params
-        super().__init__(self.message.format(**params) if params else self.message)
+        super().__init__(translate(self.message, "en", **params) if params else self.message)
 
     def translated(self, locale: str | None = None) -> str:
         return translate(self.message, locale, **self.params)

@@ -34,7 +34,7 @@ from sqlmodel import Session, select
 
 from booking_app import db
 from booking_app.config import get_settings
-from booking_app.i18n import N_, babel_locale, text_direction, translate
+from booking_app.i18n import N_, Np_, babel_locale, text_direction, translate
 from booking_app.integrations import ics
 from booking_app.integrations.email import (
     Attachment,
@@ -152,7 +152,8 @@ TEMPLATES: dict[str, Template] = {
     "password_reset": Template(
         subject=N_("Reset your password"),
         lines=(Line(N_("Someone asked to reset the password of your account {username}.")),
-               Line(N_("Use the link below within {minutes} minutes to choose a new password.")),
+               Line(Np_("Use the link below within {minutes} minute to choose a new password.",
+                        "Use the link below within {minutes} minutes to choose a new password.", "minutes")),
                Line(N_("If it was not you, ignore this email: your password stays the same."))),
         action=N_("Choose a new password"), action_url="reset_url",
     ),

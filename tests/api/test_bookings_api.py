@@ -160,3 +160,17 @@ def test_booking_errors_speak_the_users_language(client, room):
     assert (r.status_code, r.json()["detail"]) == (409, "Cet horaire n’est plus disponible.")
     r = client.put("/api/bookings/999999", headers={"Accept-Language": "es"}, json={"start": "soon"})
     assert r.status_code in (401, 422) and r.json()["detail"] not in ("Please sign in.", "Invalid input")
+
+
+def test_a_count_in_an_error_takes_the_right_plural_form(client, room):
+    """"At most 1 seat", not "1 seats" — in the caller's language."""
+    start = free_starts(client, room["id"], n=1)[0]
+    body = {"service_id": room["id"], "start": start, "quantity": 2}
+    english = assert_problem(client.post("/api/bookings", headers=make_account("customer").headers, json=body), 422)
+    assert "At most 1 seat can be booked at once." in str(english)
+    german = assert_problem(client.post("/api/bookings", headers=make_account("customer", locale="de").headers,
+                                        json=body), 422)
+    assert "Es kann höchstens 1 Platz auf einmal gebucht werden." in str(german)
+    guest = {**body, "guest": {"name": "Salma", "email": "salma@example.com"}}
+    arabic = assert_problem(client.post("/api/bookings", headers={"Accept-Language": "ar"}, json=guest), 422)
+    assert "يمكن حجز مقعد واحد على الأكثر في المرة الواحدة." in str(arabic)
