@@ -168,3 +168,18 @@ def test_ui_catalog_covers_every_known_message():
     messages = i18n.messages_for("fr")
     assert messages["Sign in"] == "Se connecter"
     assert set(i18n.known_msgids()) <= set(messages)
+
+
+def test_ui_texts_with_a_number_take_its_plural_form():
+    """What the pages show: a cancellation policy of 1 hour, a search with one result, two
+    places of a booking — in the page's language (the Reflex state translates on the server)."""
+    from booking_app.ui.state import fmt
+
+    assert fmt.refund_policy(1, 0, "en") == "You can cancel up to 1 hour before the start; no refund is given."
+    assert fmt.refund_policy(24, 50, "en") == "Cancel up to 24 hours before the start for a refund of 50%."
+    assert fmt.refund_policy(1, 50, "de") == \
+        "Stornieren Sie bis 1 Stunde vor Beginn und erhalten Sie 50 % des Preises zurück."
+    assert fmt.refund_policy(2, 0, "ar") == "يمكنك الإلغاء قبل ساعتين من البدء على الأقل؛ دون استرداد."
+    results = i18n.Np_("{count} result", "{count} results", "count")
+    assert [i18n.translate(results, "en", count=n) for n in (0, 1, 2)] == ["0 results", "1 result", "2 results"]
+    assert [i18n.translate(results, "ar", count=n) for n in (1, 2, 7)] == ["نتيجة واحدة", "نتيجتان", "7 نتائج"]

@@ -14,7 +14,7 @@ import time
 import plotly.graph_objects as go
 import reflex as rx
 
-from booking_app.i18n import N_, translate
+from booking_app.i18n import N_, Np_, translate
 from booking_app.services import accounts, bookings, notifications, reports
 from booking_app.services.errors import ServiceError
 from booking_app.ui.state import fmt
@@ -561,7 +561,8 @@ class DashboardState(StaffState):
         lag = sysm.get("max_job_lag_seconds")
         return {
             "created": _num(b["created"], loc), "scheduled": _num(b["scheduled"], loc),
-            "seats": translate("{count} seats", self.locale, count=_num(b["seats"], loc)),
+            "seats": translate(Np_("{count} seat", "{count} seats", "n"), self.locale, count=_num(b["seats"], loc),
+                               n=int(b["seats"] or 0)),
             "cancelled": _num(b["cancelled"], loc),
             "revenue": net, "occupancy": _pct(occ["rate"], loc),
             "occupancy_detail": translate("{booked} of {available} hours", self.locale,

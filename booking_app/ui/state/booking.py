@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import reflex as rx
 
 from booking_app.config import get_settings
-from booking_app.i18n import N_, translate
+from booking_app.i18n import N_, Np_, translate
 from booking_app.services import availability, bookings, catalog, payments
 from booking_app.services.errors import NotAvailable, ServiceError
 from booking_app.ui import routes
@@ -463,7 +463,8 @@ def _booking_card(b: dict, locale: str, tz: str, token: str = "") -> dict[str, s
         "payment": translate(payment, locale) if payment else "",
         "price": fmt.money(int(b["price_cents"]), b["currency"], locale),
         "quantity": str(b["quantity"]),
-        "seats": translate("{count} places", locale, count=b["quantity"]) if int(b["quantity"]) > 1 else "",
+        "seats": translate(Np_("{count} place", "{count} places", "count"), locale, count=int(b["quantity"]))
+        if int(b["quantity"]) > 1 else "",
         "href": _booking_url(int(b["id"]), token),
         "active": "1" if status in ("pending", "confirmed") and start > dt.datetime.now(dt.timezone.utc) else "",
         "reschedule_href": f"{routes.BOOKABLE}?{urlencode(reschedule_query)}",

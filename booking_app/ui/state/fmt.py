@@ -8,7 +8,7 @@ from decimal import Decimal
 from babel.dates import format_date, format_datetime, format_skeleton, format_time
 from babel.numbers import format_currency
 
-from booking_app.i18n import N_, babel_locale, translate
+from booking_app.i18n import N_, Np_, babel_locale, translate
 
 KIND_LABELS = {"room": N_("Room"), "service": N_("Service"), "event": N_("Event")}
 
@@ -64,11 +64,13 @@ def refund_policy(cancel_cutoff_hours: int, refund_percent: int, locale: str) ->
         return translate("Free cancellation until the start.", locale)
     if refund_percent <= 0:
         if cancel_cutoff_hours > 0:
-            return translate("You can cancel up to {hours} hours before the start; no refund is given.",
+            return translate(Np_("You can cancel up to {hours} hour before the start; no refund is given.",
+                                 "You can cancel up to {hours} hours before the start; no refund is given.", "hours"),
                              locale, hours=cancel_cutoff_hours)
         return translate("You can cancel until the start; no refund is given.", locale)
     if cancel_cutoff_hours > 0:
-        return translate("Cancel up to {hours} hours before the start for a refund of {percent}%.",
+        return translate(Np_("Cancel up to {hours} hour before the start for a refund of {percent}%.",
+                             "Cancel up to {hours} hours before the start for a refund of {percent}%.", "hours"),
                          locale, hours=cancel_cutoff_hours, percent=refund_percent)
     return translate("Cancel until the start for a refund of {percent}%.", locale, percent=refund_percent)
 

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
-from booking_app.i18n import translate
+from booking_app.i18n import Np_, translate
 from booking_app.services import availability, catalog
 from booking_app.services.errors import ServiceError
 from booking_app.ui import routes
@@ -104,8 +104,7 @@ class SearchState(AppState):
     def summary(self) -> str:
         if not self.loaded or self.error:
             return ""
-        return translate("{count} results", self.locale, count=self.total) if self.total != 1 \
-            else translate("1 result", self.locale)
+        return translate(Np_("{count} result", "{count} results", "count"), self.locale, count=self.total)
 
 
 def _next_free(view: catalog.BookableView, actor) -> str:
