@@ -85,11 +85,13 @@ def test_language_switcher_changes_text_and_direction(page, size):
     expect(root).to_have_attribute("dir", "rtl")
     goto(page, "/sign-in")
     expect(page.get_by_role("heading", level=1)).to_have_text(translate("Sign in", "ar"))
+    expect(page).to_have_title(f"{translate('Sign in', 'ar')} · Booking")  # the tab too
 
     page.get_by_test_id("language-switcher").select_option("en")
     expect(root).to_have_attribute("dir", "ltr")
     expect(page.locator("html")).to_have_attribute("dir", "ltr")
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    expect(page).to_have_title("Sign in · Booking")
     assert page.console_errors == []
 
 
@@ -100,6 +102,10 @@ def test_browser_language_is_the_default(open_page):
     expect(page.get_by_test_id("home-title")).to_have_text(
         translate("Book rooms, services and events in a minute", "fr"))
     expect(page.get_by_test_id("app-root")).to_have_attribute("lang", "fr")
+    goto(page, "/admin/dashboard")  # (a guest is sent to sign in: its title in French)
+    expect(page).to_have_title(f"{translate('Sign in', 'fr')} · Booking")
+    goto(page, "/search")
+    expect(page).to_have_title(f"{translate('Find & book', 'fr')} · Booking")
 
 
 def test_sign_up_sign_out_and_sign_in(page, size):

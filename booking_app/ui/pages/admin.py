@@ -387,7 +387,7 @@ def dashboard_page() -> rx.Component:
 
 
 def register(add) -> None:
-    add(users_page, routes.ADMIN_USERS, "Users · Admin · Booking", AdminUsersState.load)
-    add(outbox_page, routes.ADMIN_OUTBOX, "Outbox · Admin · Booking", OutboxState.load)
-    add(reports_page, routes.ADMIN_REPORTS, "Reports · Admin · Booking", ReportsState.load)
-    add(dashboard_page, routes.ADMIN_DASHBOARD, "Dashboard · Admin · Booking", DashboardState.load)
+    add(users_page, routes.ADMIN_USERS, (N_("Users"), N_("Admin")), AdminUsersState.load)
+    add(outbox_page, routes.ADMIN_OUTBOX, (N_("Outbox"), N_("Admin")), OutboxState.load)
+    add(reports_page, routes.ADMIN_REPORTS, (N_("Reports"), N_("Admin")), ReportsState.load)
+    add(dashboard_page, routes.ADMIN_DASHBOARD, (N_("Dashboard"), N_("Admin")), DashboardState.load)

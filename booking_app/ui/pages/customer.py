@@ -392,7 +392,7 @@ def my_bookings() -> rx.Component:
 
 
 def register(add) -> None:
-    add(bookable, routes.BOOKABLE, "Book · Booking", BookableState.load)
-    add(review, routes.BOOK, "Review · Booking", BookState.load)
-    add(confirmation, routes.CONFIRMATION, "Your booking · Booking", ConfirmationState.load)
-    add(my_bookings, routes.MY_BOOKINGS, "My bookings · Booking", MyBookingsState.load)
+    add(bookable, routes.BOOKABLE, N_("Book"), BookableState.load)
+    add(review, routes.BOOK, N_("Review"), BookState.load)
+    add(confirmation, routes.CONFIRMATION, N_("Your booking"), ConfirmationState.load)
+    add(my_bookings, routes.MY_BOOKINGS, N_("My bookings"), MyBookingsState.load)

@@ -770,6 +770,6 @@ def _list_view() -> rx.Component:
 
 
 def register(add) -> None:
-    add(bookables_page, routes.PROVIDER, "My bookables · Booking", ProviderBookablesState.load)
-    add(bookable_page, routes.PROVIDER_BOOKABLE, "Bookable · Booking", BookableEditorState.load)
-    add(bookings_page, routes.PROVIDER_BOOKINGS, "Bookings · Booking", ProviderBookingsState.load)
+    add(bookables_page, routes.PROVIDER, N_("My bookables"), ProviderBookablesState.load)
+    add(bookable_page, routes.PROVIDER_BOOKABLE, N_("Bookable"), BookableEditorState.load)
+    add(bookings_page, routes.PROVIDER_BOOKINGS, N_("Bookings"), ProviderBookingsState.load)

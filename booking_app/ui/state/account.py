@@ -98,7 +98,7 @@ class AccountState(AppState):
         self.locale_choice = user.locale
         self.message = translate("Your changes are saved.", self.locale)
         self.busy = False
-        yield rx.call_script(_html_attrs_script(self.locale))
+        yield rx.call_script(_html_attrs_script(self.locale, self._page_title(self.locale)))
 
     @rx.event
     async def change_password(self, form: dict):

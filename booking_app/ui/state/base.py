@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import reflex as rx
 
@@ -149,7 +150,7 @@ class AppState(rx.State):
             self.locale = negotiate_locale(user_locale, self.router.headers.accept_language)
         self.ready = True
         return [
-            rx.call_script(_html_attrs_script(self.locale)),
+            rx.call_script(_html_attrs_script(self.locale, self._page_title(self.locale))),
             rx.call_script("Intl.DateTimeFormat().resolvedOptions().timeZone", callback=AppState.set_browser_tz),
         ]
 
@@ -172,7 +173,12 @@ class AppState(rx.State):
                 self._user_locale = lang
             except ServiceError:
                 pass  # the page still switches; the stored setting stays as it was
-        return rx.call_script(_html_attrs_script(lang))
+        return rx.call_script(_html_attrs_script(lang, self._page_title(lang)))
+
+    def _page_title(self, locale: str) -> str:
+        from booking_app.ui import routes
+
+        return routes.page_title(str(self.router.url.path or "/"), locale)
 
     @rx.event
     def toggle_nav(self):
@@ -194,9 +200,11 @@ class AppState(rx.State):
         return rx.redirect("/")
 
 
-def _html_attrs_script(lang: str) -> str:
+def _html_attrs_script(lang: str, title: str | None = None) -> str:
+    """The page's language and direction on <html>, and its title (`title`) in the tab."""
     direction = text_direction(lang)
-    return f"document.documentElement.lang='{lang}';document.documentElement.dir='{direction}';"
+    script = f"document.documentElement.lang='{lang}';document.documentElement.dir='{direction}';"
+    return script + (f"document.title={json.dumps(title)};" if title is not None else "")
 
 
 LANGUAGES: list[tuple[str, str]] = [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES]
