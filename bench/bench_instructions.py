@@ -165,23 +165,20 @@ def main() -> None:
                 rows["health"] = app.measure(n, _sender("GET", "/api/health"))
         finally:
             app.stop()
-        if "floor" not in only:
-            floor = None
-        else:
+        if "floor" in only:
             floor = _Counted("bench._floor_app:app", env, pathlib.Path(tmp))
-        try:
-            if floor is not None:
+            try:
                 insert = _sender("POST", "/insert", lambda: {"x": 1})
                 _run(floor.port, 64, insert)
                 floor.mark()
                 rows["floor"] = floor.measure(n, insert)
-        finally:
-            if floor is not None:
+            finally:
                 floor.stop()
     drop_database(name)
 
     print(f"\nInstructions per request (callgrind, user space, one uvicorn process, 8 clients, {n} requests each)")
     print(f"{'request':<10} {'instructions':>13} {'vs health':>10} {'vs floor':>9}  statuses")
+
     def ratio(ir: int, key: str) -> str:
         return f"{ir / rows[key][0]:.1f}×" if key in rows else "–"
     for key, (ir, statuses) in rows.items():

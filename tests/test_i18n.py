@@ -183,3 +183,19 @@ def test_ui_texts_with_a_number_take_its_plural_form():
     results = i18n.Np_("{count} result", "{count} results", "count")
     assert [i18n.translate(results, "en", count=n) for n in (0, 1, 2)] == ["0 results", "1 result", "2 results"]
     assert [i18n.translate(results, "ar", count=n) for n in (1, 2, 7)] == ["نتيجة واحدة", "نتيجتان", "7 نتائج"]
+
+
+def test_a_plural_message_survives_copies_and_pickles():
+    """An error carrying a plural message may be copied or pickled (state stores, worker
+    hand-offs): it keeps its plural, and still picks the form for the number."""
+    import copy
+    import pickle
+
+    from booking_app.services.bookings import _AT_MOST_SEATS
+    from booking_app.services.errors import InvalidInput
+
+    for clone in (copy.deepcopy(_AT_MOST_SEATS), pickle.loads(pickle.dumps(_AT_MOST_SEATS))):
+        assert isinstance(clone, i18n.Plural) and (clone.plural, clone.count) == (_AT_MOST_SEATS.plural, "max")
+        assert i18n.translate(clone, "de", max=1) == "Es kann höchstens 1 Platz auf einmal gebucht werden."
+    error = copy.deepcopy(InvalidInput(_AT_MOST_SEATS, field="quantity", max=2))
+    assert error.translated("en") == "At most 2 seats can be booked at once."

@@ -135,11 +135,7 @@ def test_the_first_statement_reads_the_slot_check_rows_the_separate_queries_woul
             separately = availability._pg_pipeline(s, statements)
             pg = s.connection().connection.driver_connection
             row = pg.execute(*svc._people_query(b.id, None, ahead), binary=True).fetchone()
-            k, together = len(svc._BOOKABLE_COLUMNS) + 2 * len(svc._PERSON_COLUMNS) + 2, []
-            for _sql, _p, n, one in ahead:
-                together.append([tuple(row[k:k + n])] if one and row[k] is not None else [] if one
-                                else [tuple(r) for r in row[k]])
-                k += n if one else 1
+            together = svc._slot_rows(row, ahead)
             # (times come back as text from the JSON array: the slot check parses either)
             normal = [[tuple(availability._as_time(v) if isinstance(v, str) else v for v in r) for r in rows]
                       for rows in together]

@@ -717,7 +717,11 @@ def _pg_sql_literals_inline(stmt: Any, bound: frozenset[str]) -> str:
             return "'" + value.replace("'", "''") + "'"
         return m.group(0)
 
-    return re.sub(r"%\((\w+)\)s", literal, sql)
+    return PG_PARAM.sub(literal, sql)
+
+
+#: a named parameter (psycopg's %(name)s style) in the SQL of `_pg_sql`
+PG_PARAM = re.compile(r"%\((\w+)\)s")
 
 
 def _as_time(value: Any) -> dt.time | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from booking_app.i18n import N_
+from booking_app.i18n import N_, translate
 
 HOME = "/"
 SEARCH = "/search"
@@ -39,8 +39,6 @@ BRAND = "Booking"
 
 def page_title(path: str, locale: str) -> str:
     """The title of the page at `path` in `locale` (the brand alone for an unknown page)."""
-    from booking_app.i18n import translate
-
     parts = PAGE_TITLES.get(path.rstrip("/") or "/", ())
     return " · ".join([translate(part, locale) for part in parts] + [BRAND])
 

@@ -12,7 +12,7 @@ from booking_app.i18n import normalize_locale, translate
 from booking_app.services import accounts, auth
 from booking_app.services.errors import ServiceError
 from booking_app.ui import routes
-from booking_app.ui.state.base import AppState, _html_attrs_script
+from booking_app.ui.state.base import AppState
 
 COMMON_TIMEZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
 
@@ -98,7 +98,7 @@ class AccountState(AppState):
         self.locale_choice = user.locale
         self.message = translate("Your changes are saved.", self.locale)
         self.busy = False
-        yield rx.call_script(_html_attrs_script(self.locale, self._page_title(self.locale)))
+        yield rx.call_script(self._page_language_script(self.locale))
 
     @rx.event
     async def change_password(self, form: dict):

@@ -150,7 +150,7 @@ class AppState(rx.State):
             self.locale = negotiate_locale(user_locale, self.router.headers.accept_language)
         self.ready = True
         return [
-            rx.call_script(_html_attrs_script(self.locale, self._page_title(self.locale))),
+            rx.call_script(self._page_language_script(self.locale)),
             rx.call_script("Intl.DateTimeFormat().resolvedOptions().timeZone", callback=AppState.set_browser_tz),
         ]
 
@@ -173,12 +173,13 @@ class AppState(rx.State):
                 self._user_locale = lang
             except ServiceError:
                 pass  # the page still switches; the stored setting stays as it was
-        return rx.call_script(_html_attrs_script(lang, self._page_title(lang)))
+        return rx.call_script(self._page_language_script(lang))
 
-    def _page_title(self, locale: str) -> str:
+    def _page_language_script(self, lang: str) -> str:
+        """The page in `lang`: <html lang dir> and the tab's title (routes.page_title)."""
         from booking_app.ui import routes
 
-        return routes.page_title(str(self.router.url.path or "/"), locale)
+        return _html_attrs_script(lang, routes.page_title(str(self.router.url.path or "/"), lang))
 
     @rx.event
     def toggle_nav(self):
@@ -200,11 +201,11 @@ class AppState(rx.State):
         return rx.redirect("/")
 
 
-def _html_attrs_script(lang: str, title: str | None = None) -> str:
-    """The page's language and direction on <html>, and its title (`title`) in the tab."""
+def _html_attrs_script(lang: str, title: str) -> str:
+    """The page's language and direction on <html>, and `title` in the tab."""
     direction = text_direction(lang)
-    script = f"document.documentElement.lang='{lang}';document.documentElement.dir='{direction}';"
-    return script + (f"document.title={json.dumps(title)};" if title is not None else "")
+    return (f"document.documentElement.lang='{lang}';document.documentElement.dir='{direction}';"
+            f"document.title={json.dumps(title)};")
 
 
 LANGUAGES: list[tuple[str, str]] = [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES]
