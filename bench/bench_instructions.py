@@ -10,6 +10,7 @@ the hot path can be compared in one run each.
 Measured, each with one uvicorn process under callgrind (counting switched on only while the
 measured requests run, after a warm-up), 8 keep-alive clients:
   booking   POST /api/bookings, spread over rooms (one seen before: the usual case)
+  hot       POST /api/bookings, everyone on one event session (bench_http.py's hot slot)
   health    GET /api/health: middlewares, a worker thread, one SELECT 1 — the app's own floor
   floor     the framework floor of bench_http.py: a minimal FastAPI endpoint doing one INSERT
 and the booking as a ratio of both.
@@ -125,7 +126,7 @@ def _sender(method: str, path: str, body=None, headers: dict | None = None):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=200)
-    ap.add_argument("--only", default="booking,health,floor",
+    ap.add_argument("--only", default="booking,hot,health,floor",
                     help="which rows to measure (comma-separated; booking alone for a quick A/B)")
     args = ap.parse_args()
     only = set(args.only.split(","))
@@ -160,6 +161,12 @@ def main() -> None:
             _run(app.port, 64, book)  # warm-up: every room seen, statements prepared
             app.mark()
             rows["booking"] = app.measure(n, book)
+            if "hot" in only:
+                event, start = setup["hot_session"]()
+                hot = _sender("POST", "/api/bookings", lambda: {"service_id": event, "start": start}, setup["cust"])
+                _run(app.port, 64, hot)
+                app.mark()
+                rows["hot"] = app.measure(n, hot)
             if "health" in only:
                 app.mark()
                 rows["health"] = app.measure(n, _sender("GET", "/api/health"))
@@ -183,7 +190,7 @@ def main() -> None:
         return f"{ir / rows[key][0]:.1f}×" if key in rows else "–"
     for key, (ir, statuses) in rows.items():
         print(f"{key:<10} {ir:>13,} {ratio(ir, 'health'):>10} {ratio(ir, 'floor'):>9}  {statuses}")
-    if set(rows["booking"][1]) != {201}:
+    if any(set(rows[key][1]) != {201} for key in ("booking", "hot") if key in rows):
         sys.exit("bookings failed")
 
 

@@ -126,6 +126,28 @@ def test_reminder_offsets_validation_for_the_catalog():
             outbox.normalize_reminder_offsets(bad)
 
 
+def test_outbox_contexts_hold_plain_json_with_times_in_utc(db_url):
+    """The contexts are built JSON-safe once (the snapshot converts its times itself): every
+    row's context survives a JSON round trip unchanged, times as UTC ISO strings, the
+    reschedule's previous start too."""
+    import json
+
+    w = make_world(customer={"timezone": "Europe/Berlin"})
+    new_start = START + dt.timedelta(days=1)
+    with freeze_time(T0):
+        b = book(w, START)
+        bookings.reschedule(actor=actor_for(w.customer), booking_id=b.id, start=new_start)
+    rows = outbox_rows(booking_id=b.id)
+    assert {r.template for r in rows} >= {"booking_confirmed", "reminder", "booking_rescheduled",
+                                          "provider_new_booking", "provider_booking_rescheduled"}
+    for r in rows:
+        assert json.loads(json.dumps(r.context)) == r.context
+        assert dt.datetime.fromisoformat(r.context["start"]).utcoffset() == dt.timedelta(0)
+    moved = [r for r in rows if r.template == "booking_rescheduled"]
+    assert moved and all(dt.datetime.fromisoformat(r.context["previous_start"]) == START for r in moved)
+    assert all(dt.datetime.fromisoformat(r.context["start"]) == new_start for r in moved)
+
+
 def test_reschedule_moves_reminders_and_cancel_drops_them(db_url):
     w = make_world()
     new_start = START + dt.timedelta(days=1, hours=2)

@@ -94,13 +94,14 @@ def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> int:
     return insert_values(session, notification_values(rows))
 
 
-def notification_values(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def notification_values(rows: list[dict[str, Any]], *, json_safe: bool = False) -> list[dict[str, Any]]:
     """enqueue's keyword arguments → complete column values of new outbox rows (JSON-safe
-    context). Callers that batch their writes (the booking hot path) insert these themselves
-    with `ON CONFLICT (dedupe_key) DO NOTHING`."""
+    context; `json_safe`: the contexts are already). Callers that batch their writes (the
+    booking hot path) insert these themselves with `ON CONFLICT (dedupe_key) DO NOTHING`."""
     now = utcnow()
     return [dict(channel=r["channel"], to=r["to"], template=r["template"], locale=r["locale"],
-                 context=_jsonable(r["context"]), dedupe_key=r["dedupe_key"], booking_id=r.get("booking_id"),
+                 context=r["context"] if json_safe else _jsonable(r["context"]), dedupe_key=r["dedupe_key"],
+                 booking_id=r.get("booking_id"),
                  user_id=r.get("user_id"), status=NotificationStatus.pending.value, attempts=0,
                  next_attempt_at=r.get("next_attempt_at") or now, created_at=now) for r in rows]
 
@@ -195,15 +196,15 @@ def booking_snapshot(session: Session, booking: Booking, bookable: Bookable | No
         "kind": bookable.kind if bookable else "",
         "location": bookable.location if bookable else "",
         "service_timezone": bookable.timezone if bookable else "UTC",
-        "start": booking.start_at,
-        "end": booking.end_at,
+        "start": _jsonable(booking.start_at),
+        "end": _jsonable(booking.end_at),
         "quantity": booking.quantity,
         "price_cents": booking.price_cents,
         "currency": booking.currency,
         "refund_cents": booking.refund_due_cents,
         "status": booking.status,
         "sequence": booking.sequence,
-        "hold_expires_at": booking.hold_expires_at,
+        "hold_expires_at": _jsonable(booking.hold_expires_at),
         "cancel_reason": booking.cancel_reason or "",
         "customer_name": customer.name,
         "customer_email": customer.email or "",
@@ -319,7 +320,7 @@ def expected_reminders(session: Session, booking: Booking, bookable: Bookable | 
         for channel, to in channels:
             rows.append({
                 "channel": channel, "to": to, "template": REMINDER, "locale": customer.locale,
-                "context": _jsonable(_personal(base, customer, offset_minutes=offset)),
+                "context": _personal(base, customer, offset_minutes=offset),  # (JSON-safe parts)
                 "dedupe_key": reminder_key(channel, booking, offset), "booking_id": booking.id,
                 "user_id": customer.user_id, "next_attempt_at": due,
             })
@@ -389,9 +390,9 @@ def booking_event_values(session: Session, *, booking: Booking, event: str, extr
     if event in ("booking_confirmed", "booking_rescheduled"):
         rows.extend(expected_reminders(session, booking, bookable, now=utcnow(), customer=customer_r, base=base))
     if customer_template is None or base is None:
-        return notification_values(rows)
+        return notification_values(rows, json_safe=True)
     actor_id = extra.pop("actor_id", None)
-    base.update(extra)
+    base.update(_jsonable(extra))
     key = f"{event}:{booking.id}:{booking.version}"
     if customer_r.wants_email:
         rows.append(dict(channel="email", to=customer_r.email or "", template=customer_template,
@@ -407,7 +408,7 @@ def booking_event_values(session: Session, *, booking: Booking, event: str, extr
         rows.append(dict(channel="email", to=provider_r.email or "", template=provider_template,
                          locale=provider_r.locale, context=_personal(provider_base, provider_r),
                          dedupe_key=f"email:provider:{key}", booking_id=booking.id, user_id=provider_r.user_id))
-    return notification_values(rows)
+    return notification_values(rows, json_safe=True)  # (a snapshot, `extra` and names: JSON-safe)
 
 
 def payment_event(session: Session, *, booking: Booking, event: str, amount_cents: int, currency: str,
