@@ -62,6 +62,36 @@ def test_openapi_declares_bearer_auth_where_a_token_is_read(client):
     assert header and header[0]["in"] == "header" and header[0]["schema"]["maxLength"] == 200
 
 
+def test_response_times_are_documented_as_date_time_and_serialised_in_utc_with_z(client):
+    """Every time in a response model is a documented date-time (they were untyped in the
+    OpenAPI document before) and goes out in UTC with Z, whatever zone the value is in; a
+    response model declaring a plain datetime is refused when it is defined."""
+    import datetime as dt
+
+    from booking_app.api.schemas import ApiModel, UtcDateTime
+
+    schemas = client.get("/api/openapi.json").json()["components"]["schemas"]
+    assert schemas["BookingOut"]["properties"]["start"]["format"] == "date-time"
+    assert {"type": "string", "format": "date-time"} in schemas["BookingOut"]["properties"]["hold_expires_at"]["anyOf"]
+    assert schemas["UserOut"]["properties"]["created_at"]["format"] == "date-time"
+
+    class Times(ApiModel):
+        at: UtcDateTime
+        maybe: UtcDateTime | None = None
+        many: list[UtcDateTime] = []
+
+    berlin = dt.timezone(dt.timedelta(hours=2))
+    out = Times(at=dt.datetime(2026, 6, 1, 12, 0, tzinfo=berlin), maybe=dt.datetime(2026, 6, 1, 12, 0),
+                many=[dt.datetime(2026, 6, 1, 12, 0, 0, 500, tzinfo=dt.timezone.utc)]).model_dump(mode="json")
+    assert out == {"at": "2026-06-01T10:00:00Z", "maybe": "2026-06-01T12:00:00Z", "many": ["2026-06-01T12:00:00.000500Z"]}
+    with pytest.raises(TypeError, match="UtcDateTime"):
+        class Bare(ApiModel):  # noqa: F841
+            at: dt.datetime | None
+    with pytest.raises(TypeError, match="UtcDateTime"):
+        class BareList(ApiModel):  # noqa: F841
+            at: list[dt.datetime]
+
+
 def _empty_database(kind: str, tmp_path, request) -> str:
     """The URL of a new, empty SQLite file or PostgreSQL database (dropped after the test)."""
     if kind == "sqlite":

@@ -16,7 +16,7 @@ from typing import Literal
 from fastapi import APIRouter, Body, Depends, Query, Response
 
 from booking_app.api.deps import require_admin, require_user
-from booking_app.api.schemas import ApiModel, IdPath, RequestModel, problem_responses
+from booking_app.api.schemas import ApiModel, IdPath, RequestModel, UtcDateTime, problem_responses
 from booking_app.services import notifications
 from booking_app.services.actors import Actor
 
@@ -32,8 +32,8 @@ class FeedCreateIn(RequestModel):
 class FeedOut(ApiModel):
     id: int
     scope: str
-    created_at: dt.datetime
-    revoked_at: dt.datetime | None = None
+    created_at: UtcDateTime
+    revoked_at: UtcDateTime | None = None
 
 
 class FeedCreatedOut(FeedOut):
@@ -53,12 +53,12 @@ class NotificationOut(ApiModel):
     locale: str
     status: str
     attempts: int
-    next_attempt_at: dt.datetime
+    next_attempt_at: UtcDateTime
     last_error: str | None = None
     transport: str | None = None
     provider_ref: str | None = None
-    sent_at: dt.datetime | None = None
-    created_at: dt.datetime
+    sent_at: UtcDateTime | None = None
+    created_at: UtcDateTime
     booking_id: int | None = None
     user_id: int | None = None
 

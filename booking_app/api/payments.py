@@ -19,7 +19,7 @@ from pydantic import Field, StringConstraints
 from booking_app.api import idempotency
 from booking_app.api.deps import get_actor, get_locale, require_user
 from booking_app.api.errors import problem
-from booking_app.api.schemas import MAX_ID, ApiModel, IdPath, RequestModel, problem_responses
+from booking_app.api.schemas import MAX_ID, ApiModel, IdPath, RequestModel, UtcDateTime, problem_responses
 from booking_app.i18n import N_, translate
 from booking_app.services import payments
 from booking_app.services.actors import Actor
@@ -52,7 +52,7 @@ class RefundOut(ApiModel):
     currency: str
     status: str
     reason: str
-    created_at: dt.datetime
+    created_at: UtcDateTime
 
 
 class PaymentOut(ApiModel):
@@ -65,9 +65,9 @@ class PaymentOut(ApiModel):
     refunded_cents: int
     currency: str
     checkout_url: str | None = Field(description="Stripe Checkout page to send the customer to (online methods)")
-    expires_at: dt.datetime | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    expires_at: UtcDateTime | None
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
     refunds: list[RefundOut]
 
 

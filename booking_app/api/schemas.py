@@ -9,10 +9,11 @@ Datetimes in responses are aware UTC and serialise as ISO 8601 with `Z`.
 from __future__ import annotations
 
 import datetime as dt
+import typing
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from booking_app.config import SUPPORTED_LOCALES
 
@@ -89,16 +90,33 @@ def utc_iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+_UTC_ISO = PlainSerializer(utc_iso, return_type=str, when_used="json")
+#: a time in a response: ISO 8601 in UTC with `Z` (a naive value is taken as UTC)
+UtcDateTime = Annotated[dt.datetime, _UTC_ISO, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+def _bare_datetime(tp: Any, metadata: list[Any]) -> bool:
+    """Whether annotation `tp` (with field `metadata`) holds a datetime not declared UtcDateTime."""
+    if tp is dt.datetime:
+        return not any(m is _UTC_ISO for m in metadata)
+    if typing.get_origin(tp) is Annotated:
+        inner, *more = typing.get_args(tp)
+        return _bare_datetime(inner, more)
+    return any(_bare_datetime(arg, []) for arg in typing.get_args(tp))
+
+
 class ApiModel(BaseModel):
-    """Base of the response models: UTC datetimes with Z."""
+    """Base of the response models: times are declared `UtcDateTime` (checked when a model
+    is defined), so that they serialise as UTC with Z and are documented as date-time."""
 
     model_config = ConfigDict(from_attributes=True)
 
-    @field_serializer("*", when_used="json")
-    def _utc(self, value: Any) -> Any:
-        if isinstance(value, dt.datetime):
-            return utc_iso(value)
-        return value
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        for name, field in cls.model_fields.items():
+            if _bare_datetime(field.annotation, field.metadata):
+                raise TypeError(f"{cls.__name__}.{name}: declare response times as UtcDateTime")
 
 
 class RequestModel(BaseModel):
@@ -118,12 +136,12 @@ class UserOut(ApiModel):
     timezone: str
     notify_email: bool
     notify_sms: bool
-    created_at: dt.datetime
+    created_at: UtcDateTime
 
 
 class AdminUserOut(UserOut):
     is_active: bool
-    last_login_at: dt.datetime | None
+    last_login_at: UtcDateTime | None
 
 
 class UserPageOut(ApiModel):
@@ -196,7 +214,7 @@ class AuditEventOut(ApiModel):
     entity: str
     entity_id: str
     data: dict[str, Any]
-    at: dt.datetime
+    at: UtcDateTime
 
 
 class AuditPageOut(ApiModel):

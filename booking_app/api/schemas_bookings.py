@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from booking_app.api.schemas import MAX_ID, ApiModel, RequestModel
+from booking_app.api.schemas import MAX_ID, ApiModel, RequestModel, UtcDateTime
 
 BookingStatusName = Literal["pending", "confirmed", "cancelled", "completed", "no_show"]
 
@@ -38,19 +38,19 @@ class BookingOut(ApiModel):
     reference: str
     service_id: int
     user_id: int | None
-    start: dt.datetime
-    end: dt.datetime
+    start: UtcDateTime
+    end: UtcDateTime
     quantity: int
     status: BookingStatusName
-    hold_expires_at: dt.datetime | None
+    hold_expires_at: UtcDateTime | None
     price_cents: int
     currency: str
     payment_status: str
     notes: str
     refund_due_cents: int
     cancel_reason: str | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
     customer_name: str | None = Field(default=None, description="who booked (user's name or guest's name); "
                                       "null where not loaded")
 

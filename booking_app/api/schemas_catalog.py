@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
-from booking_app.api.schemas import ApiModel, RequestModel
+from booking_app.api.schemas import ApiModel, RequestModel, UtcDateTime
 from booking_app.services.catalog import MAX_REMINDER_OFFSET_MINUTES, MAX_REMINDER_OFFSETS
 
 Kind = Literal["room", "service", "event"]
@@ -48,8 +48,8 @@ class BookableOut(ApiModel):
     cancel_cutoff_hours: int
     refund_percent: int
     reminder_offsets: list[int] = Field(description=REMINDERS_DOC + "; distinct, largest first")
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class BookablePageOut(ApiModel):
@@ -135,8 +135,8 @@ class ExceptionOut(ApiModel):
 class OutsideBookingOut(ApiModel):
     id: int
     reference: str
-    start: dt.datetime
-    end: dt.datetime
+    start: UtcDateTime
+    end: UtcDateTime
     status: str
     quantity: int
 
@@ -157,15 +157,15 @@ class SessionIn(RequestModel):
 class SessionOut(ApiModel):
     id: int
     bookable_id: int
-    start: dt.datetime
-    end: dt.datetime
+    start: UtcDateTime
+    end: UtcDateTime
     capacity: int
     is_cancelled: bool
 
 
 class SlotOut(ApiModel):
-    start: dt.datetime
-    end: dt.datetime
+    start: UtcDateTime
+    end: UtcDateTime
     remaining: int
 
 
