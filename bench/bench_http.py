@@ -482,13 +482,16 @@ def main() -> None:
         stop_process_group(floor_srv)
     drop_database(name)
 
-    try:
-        import httptools  # noqa: F401
-        import uvloop  # noqa: F401
-        stack = "uvloop + httptools"
-    except ImportError:
-        stack = "asyncio + h11 (install uvloop, httptools)"
-    print(f"\nBooking POST through HTTP on PostgreSQL — uvicorn {args.workers} workers ({stack}), "
+    if SERVER == "granian":
+        stack = "granian, ASGI"
+    else:
+        try:
+            import httptools  # noqa: F401
+            import uvloop  # noqa: F401
+            stack = "uvicorn, uvloop + httptools"
+        except ImportError:
+            stack = "uvicorn, asyncio + h11 (install uvloop, httptools)"
+    print(f"\nBooking POST through HTTP on PostgreSQL — {args.workers} workers ({stack}), "
           f"pool {args.pool}+{args.overflow} per worker, "
           f"{os.cpu_count()} cores, {args.seconds:.0f} s per row"
           f"{f' (median of {args.repeat} runs)' if args.repeat > 1 else ''}, load average {os.getloadavg()[0]:.1f}")
