@@ -172,7 +172,7 @@ def test_ui_catalog_covers_every_known_message():
 
 def test_ui_texts_with_a_number_take_its_plural_form():
     """What the pages show: a cancellation policy of 1 hour, a search with one result, two
-    places of a booking — in the page's language (the Reflex state translates on the server)."""
+    places of a booking, the places left in a slot, a calendar day's "+1 more" — in the page's language (the Reflex state translates on the server)."""
     from booking_app.ui.state import fmt
 
     assert fmt.refund_policy(1, 0, "en") == "You can cancel up to 1 hour before the start; no refund is given."
@@ -183,6 +183,13 @@ def test_ui_texts_with_a_number_take_its_plural_form():
     results = i18n.Np_("{count} result", "{count} results", "count")
     assert [i18n.translate(results, "en", count=n) for n in (0, 1, 2)] == ["0 results", "1 result", "2 results"]
     assert [i18n.translate(results, "ar", count=n) for n in (1, 2, 7)] == ["نتيجة واحدة", "نتيجتان", "7 نتائج"]
+    assert [fmt.seats_left(n, "en") for n in (1, 3)] == ["1 left", "3 left"]
+    assert [fmt.seats_left(n, "es") for n in (1, 3)] == ["queda 1", "quedan 3"]
+    assert [fmt.seats_left(n, "fr") for n in (1, 3)] == ["1 restante", "3 restantes"]
+    assert [fmt.seats_left(n, "ar") for n in (1, 2, 5, 40)] == [
+        "مكان واحد متبقٍ", "مكانان متبقيان", "5 أماكن متبقية", "40 مكانًا متبقيًا"]
+    assert [fmt.more_count(n, "fr") for n in (1, 2)] == ["+1 autre", "+2 autres"]
+    assert [fmt.more_count(n, "en") for n in (1, 2)] == ["+1 more", "+2 more"]
 
 
 def test_a_plural_message_survives_copies_and_pickles():

@@ -207,7 +207,7 @@ class BookableState(AppState):
             start = dt.datetime.fromisoformat(slot["start"])
             seats = ""
             if self.svc.get("kind") == "event" or int(self.svc.get("capacity", 1)) > 1:
-                seats = translate("{count} left", self.locale, count=slot["remaining"])
+                seats = fmt.seats_left(slot["remaining"], self.locale)
             out.append({"start": slot["start"], "time": fmt.time_(start, tz, self.locale), "seats": seats})
         return out
 

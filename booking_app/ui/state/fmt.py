@@ -58,6 +58,16 @@ def datetime_(value: dt.datetime, tz_name: str | None, locale: str, fmt: str = "
     return format_datetime(local(value, tz_name), format=fmt, locale=babel_locale(locale))
 
 
+def seats_left(count: int, locale: str) -> str:
+    """A slot's free places ("3 left"; Spanish "queda 1" / "quedan 3", Arabic's six forms)."""
+    return translate(Np_("{count} left", "{count} left", "count"), locale, count=count)
+
+
+def more_count(count: int, locale: str) -> str:
+    """What a calendar day cell does not list ("+2 more"; French "+1 autre" / "+2 autres")."""
+    return translate(Np_("+{count} more", "+{count} more", "count"), locale, count=count)
+
+
 def refund_policy(cancel_cutoff_hours: int, refund_percent: int, locale: str) -> str:
     """The cancellation policy in plain words."""
     if refund_percent >= 100 and cancel_cutoff_hours <= 0:

@@ -949,7 +949,7 @@ class ProviderBookingsState(StaffState):
                 previews=[{"time": fmt.time_(v.start, tz, loc), "reference": v.reference,
                            "text": " · ".join(x for x in (v.service_name, v.customer_name or "") if x),
                            "color": fmt.STATUS_COLORS.get(v.status, "gray")} for v in items[:MONTH_PREVIEW]],
-                more=(translate("+{count} more", loc, count=len(items) - MONTH_PREVIEW)
+                more=(fmt.more_count(len(items) - MONTH_PREVIEW, loc)
                       if len(items) > MONTH_PREVIEW else ""),
                 state=state, free_label=free_label,
                 free_width=f"{100 * free / total:.1f}%" if total else "0%",
