@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Response

@@ -7,7 +7,6 @@ webhook reads the raw body (the signature covers the exact bytes).
 """
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import asdict
 from typing import Annotated
 

@@ -1,7 +1,6 @@
 """Request/response models of the booking routes (Booking Service)."""
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import AwareDatetime, Field
