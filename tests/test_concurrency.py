@@ -395,6 +395,92 @@ def test_lock_wait_beyond_the_timeout_is_busy_and_changes_nothing(db_url, monkey
                          guest={"name": "G", "email": "busy@example.com"}).status == "confirmed"
 
 
+@pytest.mark.postgres
+def test_a_held_session_counter_is_busy_after_the_lock_timeout_and_changes_nothing(pg_db, monkeypatch):
+    """The booking's last statement sets the lock timeout before any of its inserts can
+    wait: with another transaction holding the event session's counter row, booking a seat
+    there gives up with Busy after the timeout (the trigger's wait for the row), writes
+    nothing, and books once the row is free."""
+    import psycopg
+
+    from booking_app.config import reset_settings_cache
+
+    start = next_day_at(15)
+    event, (session,) = make_event(sessions=[start], capacity=5)
+    monkeypatch.setenv("DB_LOCK_TIMEOUT_MS", "200")
+    reset_settings_cache()
+    db.dispose_engines()
+    holder = psycopg.connect(pg_db.replace("postgresql+psycopg://", "postgresql://"))
+    holder.execute("SELECT id FROM event_sessions WHERE id = %s FOR NO KEY UPDATE", (session.id,))
+    outcome: list[object] = []
+    try:
+        t0 = time.perf_counter()
+        worker = threading.Thread(target=lambda: outcome.append(_outcome(guest_book(event.id, start))))
+        worker.start()
+        worker.join(10)
+        assert not worker.is_alive(), "the booking waited for the counter row without a timeout"
+        assert outcome == ["busy"] and time.perf_counter() - t0 < 5
+    finally:
+        holder.rollback()
+        holder.close()
+    assert active_rows(event.id) == []
+    assert guest_book(event.id, start)(1).status == "confirmed"
+
+
+def _outcome(attempt) -> str:
+    try:
+        attempt(0)
+        return "ok"
+    except Busy:
+        return "busy"
+    except NotAvailable:
+        return "not_available"
+
+
+@pytest.mark.postgres
+def test_a_booking_hands_its_connection_back_in_transactions(pg_db, monkeypatch):
+    """A new booking runs on its connection in autocommit (implicit transactions up to each
+    Sync); whether it succeeds, is not available or is busy, the connection goes back to the
+    pool transactional again: a unit of work on it that fails still rolls back."""
+    from booking_app.config import reset_settings_cache
+    from booking_app.models import AuditEvent
+
+    monkeypatch.setenv("DB_POOL_SIZE", "1")
+    monkeypatch.setenv("DB_MAX_OVERFLOW", "0")
+    monkeypatch.setenv("DB_LOCK_TIMEOUT_MS", "200")
+    reset_settings_cache()
+    db.dispose_engines()
+    room = make_bookable(weekly=ALL_WEEK)
+    start = next_day_at(12)
+
+    def rolls_back(tag: str) -> None:
+        with pytest.raises(RuntimeError):
+            with db.unit_of_work() as s:
+                assert not s.connection().connection.driver_connection.autocommit
+                s.add(AuditEvent(action="test.rollback", entity="test", entity_id=tag, data={}))
+                s.flush()
+                raise RuntimeError("roll back")
+        with db.read_session() as s:
+            assert s.exec(select(AuditEvent).where(AuditEvent.entity_id == tag)).all() == []
+
+    assert guest_book(room.id, start)(0).status == "confirmed"
+    rolls_back("after-success")
+    with pytest.raises(NotAvailable):
+        guest_book(room.id, start)(1)
+    rolls_back("after-not-available")
+    import psycopg
+
+    holder = psycopg.connect(pg_db.replace("postgresql+psycopg://", "postgresql://"))
+    holder.execute("SELECT pg_advisory_xact_lock(%s, %s)", bookings.lock_key(catalog_bookable(room.id)))
+    try:
+        with pytest.raises(Busy):
+            guest_book(room.id, start + dt.timedelta(hours=2))(2)
+    finally:
+        holder.rollback()
+        holder.close()
+    rolls_back("after-busy")
+
+
 def catalog_bookable(bookable_id: int):
     from booking_app.models import Bookable
 

@@ -2,7 +2,7 @@
 
 Never oversell (ARCHITECTURE.md, "No double booking"):
 - SQLite: `db.unit_of_work()` starts with BEGIN IMMEDIATE (one writer at a time).
-- PostgreSQL: every writing transaction first bounds lock waits (`SET LOCAL lock_timeout`),
+- PostgreSQL: every writing transaction bounds lock waits (`SET LOCAL lock_timeout`) before its first lock,
   fails fast when a plain count already shows the slot full (no write, no lock),
   writes its rows (booking, audit, outbox, idempotency record), then takes a
   transaction-scoped advisory lock on the capacity it consumes and re-counts the competing
@@ -14,14 +14,16 @@ Never oversell (ARCHITECTURE.md, "No double booking"):
   transaction always sees the earlier one's committed row; the earlier one never needed to
   see the later one.
 - The booking hot path (`book`) is 2 round trips on PostgreSQL (3 the first time a process
-  books a bookable): (1) BEGIN + the bookable, provider and customer, the new booking's id
-  from its sequence and the SET LOCAL, in one statement, and with it (2) the slot check
+  books a bookable), its connection in autocommit (`_implicit_transactions`): (1) the
+  bookable, provider and customer and the new booking's id from its sequence, in one
+  statement outside the write transaction, and with it (2) the slot check
   with the seats already used (an event session with its usage; a room's/service's day
   hours and its usage + any expired hold in the way: the block follows from the start
   alone) — built from the bookable's duration, buffers, capacity… as this process last
   saw them, and used only if the row just read still has those values (else sent as a
-  round trip of its own); (3) the booking, outbox, audit (and idempotency) inserts, lock,
-  re-count and COMMIT. Rows are read into plain row objects,
+  round trip of its own); (3) the lock timeout, the booking, outbox, audit (and
+  idempotency) inserts and the lock in one statement, then the re-count: one implicit
+  transaction, committed at the pipeline's Sync (no BEGIN, no COMMIT). Rows are read into plain row objects,
   statements are prebuilt and the writes are psycopg statements (`_Writes`); elsewhere
   (SQLite) the same writes are SQLAlchemy Core inserts run before the re-count.
   Lock key: (1, bookable id) for rooms and events, (2, provider id) for services (a
@@ -44,6 +46,7 @@ import functools
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -380,6 +383,13 @@ def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity:
     of work's own commit is then a no-op (the connection is idle). Callers do nothing after
     this but return.
 
+    A new booking (`_book`, its connection in autocommit: `_implicit_transactions`) sends
+    no BEGIN and no COMMIT: in the extended query protocol the statements up to a Sync are
+    one transaction, committed at the Sync that ends the pipeline, and a failing statement
+    aborts it and skips the rest up to the Sync — the same all-or-nothing, two statements
+    fewer. The inserts' statement then sets the lock timeout itself, before it writes (see
+    _pg_writes_then_lock_sql).
+
     An event session takes no advisory lock: its counter row is the lock (see
     _PG_CHECK_SESSION). The trigger locked it when our booking was written — by the inserts
     here, or by the flush of a reschedule or revival before — so the check, in a statement
@@ -397,9 +407,11 @@ def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity:
               "a": shape.block_start, "z": shape.block_end, "q": quantity}
     s.flush()  # nothing may be left for after the COMMIT below
     pg = s.connection().connection.driver_connection
-    write_params = [row[c] for (_table, columns, _conflict), rows in writes for row in rows for c in columns]
+    write_params = [row[c] for (_table, columns, _types, _conflict), rows in writes for row in rows for c in columns]
     if not session:  # (a session's counter row is its lock)
         write_params += list(lock_key(b))
+    write_params.append(f"{int(get_settings().db_lock_timeout_ms)}ms")
+    implicit = pg.autocommit  # (see _implicit_transactions)
     check_sql, names = _positional(sql)
     try:
         with pg.pipeline():
@@ -407,12 +419,13 @@ def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity:
             # parameters anew on every call (it caches only smaller ones); one cursor for the
             # three statements (none of their rows is read: a failed check raises)
             cur = psycopg.RawCursor(pg)
-            if write_params:
+            if writes or not session:  # (inserts and/or the advisory lock)
                 cur.execute(
                     _pg_writes_then_lock_sql(tuple((*spec, len(rows)) for spec, rows in writes), lock=not session),
                     write_params)
             cur.execute(check_sql, [params[name] for name in names])
-            cur.execute("COMMIT")
+            if not implicit:
+                cur.execute("COMMIT")
     except psycopg.errors.DivisionByZero:
         raise _NoFit() from None
     except psycopg.errors.ExclusionViolation:
@@ -478,6 +491,36 @@ def _recount_or_fail(s: Session, b: Bookable, shape: SlotShape, quantity: int, b
     raise NotAvailable()
 
 
+@contextlib.contextmanager
+def _implicit_transactions(s: Session) -> Iterator[bool]:
+    """A new booking's connection, PostgreSQL with the lock on: in autocommit, so that its
+    first statement needs no BEGIN (a round trip of its own in psycopg) and its writes,
+    lock and re-count are one implicit transaction ending at the final pipeline's Sync
+    (_pg_lock_recount_commit). Yields whether it did so; the connection goes back to the
+    pool out of autocommit, or is discarded when it can't be."""
+    if not _pipelined(s):
+        yield False
+        return
+    pg = s.connection().connection.driver_connection
+    pg.autocommit = True
+    try:
+        yield True
+    finally:
+        if pg.autocommit:
+            try:
+                pg.autocommit = False
+            except psycopg.Error:  # (a broken connection: never back to the pool like this)
+                with contextlib.suppress(Exception):
+                    s.connection().invalidate()
+
+
+def _explicit_transaction(s: Session) -> None:
+    """Leave `_implicit_transactions` for the rest of this unit of work: what follows (the
+    sweep of expired holds, then the booking) commits together, its lock waits bounded."""
+    s.connection().connection.driver_connection.autocommit = False
+    db.set_local_lock_timeout(s)
+
+
 def _pipelined(s: Session) -> bool:
     """PostgreSQL with the lock on: the hot path's writes go out with lock + re-count + COMMIT."""
     return _LOCKING and db.is_postgres(s)
@@ -497,7 +540,8 @@ class _Writes:
         if not rows:
             return
         if self.pipelined:
-            self.items.append(((table.name, tuple(rows[0]), on_conflict),
+            columns = tuple(rows[0])
+            self.items.append(((table.name, columns, _pg_types(table, columns), on_conflict),
                                [{k: (Json(v) if isinstance(v, (dict, list)) else v) for k, v in r.items()}
                                 for r in rows]))
         else:
@@ -508,21 +552,42 @@ class _Writes:
 
 
 @functools.lru_cache(maxsize=64)
-def _pg_writes_then_lock_sql(specs: tuple[tuple[str, tuple[str, ...], str | None, int], ...], lock: bool = True) -> str:
-    """One statement: each (table, columns, on-conflict column, row count) insert as a
-    data-modifying CTE, then the advisory lock (`lock`); parameters $1… in that order (each
-    row's values in column order, then the two lock keys)."""
-    ctes = []
+def _pg_types(table: Any, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The PostgreSQL types of `table`'s `columns`, without lengths (an explicit cast to
+    varchar(n) would cut a long value; the insert's own assignment still refuses it)."""
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    return tuple(re.sub(r"\(\d+\)", "", table.c[c].type.compile(dialect=dialect)) for c in columns)
+
+
+@functools.lru_cache(maxsize=64)
+def _pg_writes_then_lock_sql(specs: tuple[tuple[str, tuple[str, ...], tuple[str, ...], str | None, int], ...],
+                             lock: bool = True) -> str:
+    """One statement: the transaction's lock timeout, each (table, columns, their types,
+    on-conflict column, row count) insert as a data-modifying CTE, then the advisory lock
+    (`lock`); parameters $1… in that order: each row's values in column order, the two lock
+    keys (`lock`), the lock timeout ('3000ms').
+
+    The lock timeout comes first by construction, not by the order PostgreSQL happens to run
+    CTEs in: every insert reads its rows from `lt` (the VALUES typed by casts, as a subquery
+    does not take the target columns' types), so no row is written — no trigger locks a
+    session's counter row, no exclusion check waits — before set_config has run; the
+    advisory lock is taken in the main query, which reads `lt` too."""
+    n_param = sum(len(columns) * n for _t, columns, _types, _c, n in specs)
+    timeout = f"${n_param + (3 if lock else 1)}"
+    ctes = [f"lt AS MATERIALIZED (SELECT set_config('lock_timeout', {timeout}, true) AS v)"]
     n_param = 0
-    for i, (table, columns, on_conflict, n) in enumerate(specs):
+    for i, (table, columns, types, on_conflict, n) in enumerate(specs):
         values = []
         for _ in range(n):
-            values.append("(" + ", ".join(f"${n_param + j + 1}" for j in range(len(columns))) + ")")
+            values.append("(" + ", ".join(f"${n_param + j + 1}::{types[j]}" for j in range(len(columns))) + ")")
             n_param += len(columns)
-        sql = f'INSERT INTO {table} ({", ".join(chr(34) + c + chr(34) for c in columns)}) VALUES {", ".join(values)}'
+        sql = (f'INSERT INTO {table} ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
+               f'SELECT v.* FROM lt, (VALUES {", ".join(values)}) AS v')
         ctes.append(f"w{i} AS ({sql}{f' ON CONFLICT ({chr(34)}{on_conflict}{chr(34)}) DO NOTHING' if on_conflict else ''})")
-    main = f"SELECT pg_advisory_xact_lock(${n_param + 1}, ${n_param + 2})" if lock else "SELECT 1"
-    return ("WITH " + ", ".join(ctes) + " " if ctes else "") + main
+    main = f"SELECT pg_advisory_xact_lock(${n_param + 1}, ${n_param + 2}) FROM lt" if lock else "SELECT 1 FROM lt"
+    return "WITH " + ", ".join(ctes) + " " + main
 
 
 def _seats_left_for_message(b: Bookable, shape: SlotShape, quantity: int, booking_id: int, now: dt.datetime) -> int:
@@ -743,7 +808,8 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
           req_hash: str, now: dt.datetime) -> BookingView:
     settings = get_settings()
     customer_id = actor.id if actor.id is not None and guest[1] is None else None
-    with _transaction(set_lock_timeout=False) as s:
+    # (lock waits: bounded by the final statement's own lock timeout, see _implicit_transactions)
+    with _transaction(set_lock_timeout=False) as s, _implicit_transactions(s) as implicit:
         writes = _Writes(s)
         # one query: the bookable, its provider, the booking customer (and on PostgreSQL the
         # new booking's id, so that every write can go out in the final round trip)
@@ -760,6 +826,8 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
         if used + quantity > shape.capacity:
             raise NotAvailable()
         if expired_holds:
+            if implicit:
+                _explicit_transaction(s)  # (expiring them and booking: one transaction)
             _sweep_overlapping_holds(s, b, shape, now)
         price = b.price_cents * quantity
         confirmed = price == 0 or method == "on_site" or (method is None and not settings.stripe_enabled)
@@ -833,9 +901,11 @@ def _load_bookable_and_people(s: Session, service_id: int, customer_id: int | No
     """(bookable, its provider, the customer, the new booking's id or None, the slot
     check's rows or None) in one round trip; Nones when the bookable is unknown.
 
-    On PostgreSQL the same statement sets the transaction's lock_timeout (`SET LOCAL`) and
-    draws the booking id from its sequence, and it is sent in one round trip with the
-    BEGIN; the rows become plain `_Row` objects. When this process has seen the bookable
+    On PostgreSQL (the connection in autocommit: `_implicit_transactions`) it is one
+    statement outside the booking's write transaction — reads, each statement with its own
+    snapshot as in any READ COMMITTED transaction, and the booking id drawn from its
+    sequence — in one round trip (inside a transaction, psycopg would first send BEGIN and
+    wait for it: a round trip of its own); the rows become plain `_Row` objects. When this process has seen the bookable
     before, the slot check's queries (availability.slot_queries_pg, built from the fields
     seen then) ride along in the same statement (_people_sql); their rows are used only if
     those fields are unchanged in the row just read — a guess checked against the truth,
@@ -848,10 +918,8 @@ def _load_bookable_and_people(s: Session, service_id: int, customer_id: int | No
     guess = _slot_fields_seen.get(service_id)
     ahead = availability.slot_queries_pg(guess, start_at, now, quantity) if guess is not None else []
     pg = s.connection().connection.driver_connection
-    with pg.pipeline():  # (BEGIN and the statement in one round trip)
-        cur = pg.execute(*_people_query(service_id, customer_id, ahead), binary=True)
-    row = cur.fetchone()
-    if row is None:  # (no row: the SET LOCAL did not run either; the caller stops here)
+    row = pg.execute(*_people_query(service_id, customer_id, ahead), binary=True).fetchone()
+    if row is None:  # (no such bookable: the caller stops here)
         return None, None, None, None, None
     nb, npn = len(_BOOKABLE_COLUMNS), len(_PERSON_COLUMNS)
     b = _Row(dict(zip(_BOOKABLE_COLUMNS, row[:nb])))
@@ -876,14 +944,14 @@ _SLOT_FIELDS_MAX = 20_000
 _PG_PEOPLE_COLUMNS = (
     ", ".join(f'b."{c}"' for c in _BOOKABLE_COLUMNS) + ", "
     + ", ".join(f'p."{c}"' for c in _PERSON_COLUMNS) + ", " + ", ".join(f'c."{c}"' for c in _PERSON_COLUMNS)
-    + ", nextval('bookings_id_seq'), set_config('lock_timeout', %(lt)s, true)")
+    + ", nextval('bookings_id_seq')")
 
 
 def _people_query(service_id: int, customer_id: int | None, ahead: list[tuple[str, dict[str, Any], int, bool]]
                   ) -> tuple[str, dict[str, Any]]:
     """(sql, params) of the first statement of a booking, with the slot check's statements
     `ahead` (availability.slot_queries_pg) riding along — see _people_sql."""
-    params = {"sid": service_id, "cid": customer_id, "lt": f"{int(get_settings().db_lock_timeout_ms)}ms"}
+    params: dict[str, Any] = {"sid": service_id, "cid": customer_id}
     for i, (_sql, part_params, _n, _one) in enumerate(ahead):
         params.update({f"q{i}_{k}": v for k, v in part_params.items()})
     return _people_sql(tuple((sql, n, one) for sql, _p, n, one in ahead)), params
@@ -891,8 +959,8 @@ def _people_query(service_id: int, customer_id: int | None, ahead: list[tuple[st
 
 def _slot_rows(row: Sequence[Any], ahead: list[tuple[str, dict[str, Any], int, bool]]) -> list[list[tuple]]:
     """The rows of each slot statement `ahead` from the first statement's `row` (laid out
-    by _people_sql after the people columns, the id and the lock timeout)."""
-    out, k = [], len(_BOOKABLE_COLUMNS) + 2 * len(_PERSON_COLUMNS) + 2
+    by _people_sql after the people columns and the id)."""
+    out, k = [], len(_BOOKABLE_COLUMNS) + 2 * len(_PERSON_COLUMNS) + 1
     for _sql, _params, n, one_row in ahead:
         if one_row:
             out.append([tuple(row[k:k + n])] if row[k] is not None else [])
@@ -906,7 +974,7 @@ def _slot_rows(row: Sequence[Any], ahead: list[tuple[str, dict[str, Any], int, b
 @functools.lru_cache(maxsize=64)
 def _people_sql(slot_parts: tuple[tuple[str, int, bool], ...]) -> str:
     """The first statement of a booking: the bookable, its provider, the customer, the new
-    id, the lock timeout — and the slot check's statements `slot_parts` (sql, columns, at
+    id — and the slot check's statements `slot_parts` (sql, columns, at
     most one row; from availability.slot_queries_pg, parameters renamed q<i>_<name>): one
     of at most one row as a LEFT JOIN LATERAL (its columns follow; NULL first column: no
     row), one of several rows as a JSON array of arrays. One statement instead of three
