@@ -11,9 +11,10 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, create_engine
 
@@ -127,10 +128,41 @@ def is_postgres(session_or_engine) -> bool:
 
 
 @contextlib.contextmanager
-def read_session() -> Iterator[Session]:
-    """A session for reads. Nothing is committed."""
-    with Session(get_engine(), expire_on_commit=False) as session:
+def read_session(*, transaction: bool = False) -> Iterator[Session]:
+    """A session for reads. Nothing is committed.
+
+    On PostgreSQL, unless `transaction`, its connection is in autocommit: each statement is
+    a transaction of its own — under READ COMMITTED each statement takes its own snapshot
+    anyway — and the first one needs no BEGIN, which psycopg sends and waits for as a round
+    trip of its own. `transaction=True`: one transaction (for `SET LOCAL` and the like).
+    The pool sets the connection back to transactions when it is returned."""
+    engine = get_engine()
+    if transaction or engine.dialect.name != "postgresql":
+        with Session(engine, expire_on_commit=False) as session:
+            yield session
+        return
+    with engine.connect() as conn, autocommit(conn), Session(bind=conn, expire_on_commit=False) as session:
         yield session
+
+
+@contextlib.contextmanager
+def autocommit(conn: Connection) -> Iterator[Any]:
+    """PostgreSQL: the psycopg connection under SQLAlchemy `conn`, in autocommit for the
+    block (yielded). After it the connection is transactional again — it goes back to the
+    pool like that, or, when that can't be done (a broken connection), is discarded. Cheaper
+    than `execution_options(isolation_level="AUTOCOMMIT")`, whose setting and resetting cost
+    more than the BEGIN round trip it saves."""
+    pg = conn.connection.driver_connection
+    pg.autocommit = True
+    try:
+        yield pg
+    finally:
+        if pg.autocommit:  # (a caller may have gone back to a transaction itself)
+            try:
+                pg.autocommit = False
+            except Exception:  # noqa: BLE001 - never back to the pool in autocommit
+                with contextlib.suppress(Exception):
+                    conn.invalidate()
 
 
 @contextlib.contextmanager
@@ -166,6 +198,11 @@ def set_local_lock_timeout(session: Session, ms: int | None = None) -> None:
 
 
 def ping() -> bool:
-    with get_engine().connect() as conn:
-        conn.execute(text("SELECT 1"))
+    engine = get_engine()
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            with autocommit(conn):  # (no BEGIN round trip first: see read_session)
+                conn.execute(text("SELECT 1"))
+        else:
+            conn.execute(text("SELECT 1"))
     return True

@@ -236,3 +236,35 @@ def test_settings_normalise_postgres_url(monkeypatch):
 
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@h/db")
     assert Settings().database_url == "postgresql+psycopg://u:p@h/db"
+
+
+@pytest.mark.postgres
+def test_read_sessions_run_without_a_transaction_and_hand_their_connection_back_transactional(pg_db, monkeypatch):
+    """On PostgreSQL a read session's statements each run on their own (no BEGIN round trip
+    first); `transaction=True` gives one transaction for SET LOCAL; either way the one pooled
+    connection comes back transactional: a failing unit of work on it still rolls back."""
+    from sqlalchemy import text
+    from sqlmodel import select
+
+    from booking_app import db
+    from booking_app.config import reset_settings_cache
+    from booking_app.models import AuditEvent
+
+    monkeypatch.setenv("DB_POOL_SIZE", "1")
+    monkeypatch.setenv("DB_MAX_OVERFLOW", "0")
+    reset_settings_cache()
+    db.dispose_engines()
+    with db.read_session() as s:
+        assert s.connection().connection.driver_connection.autocommit
+        assert s.execute(text("SELECT now() = statement_timestamp()")).scalar()  # (a transaction of its own)
+    with db.read_session(transaction=True) as s:
+        s.execute(text("SET LOCAL jit = off"))
+        assert s.execute(text("SHOW jit")).scalar() == "off"
+    with pytest.raises(RuntimeError):
+        with db.unit_of_work() as s:
+            assert not s.connection().connection.driver_connection.autocommit
+            s.add(AuditEvent(action="test.rollback", entity="test", entity_id="after-read", data={}))
+            s.flush()
+            raise RuntimeError("roll back")
+    with db.read_session() as s:
+        assert s.exec(select(AuditEvent).where(AuditEvent.entity_id == "after-read")).all() == []

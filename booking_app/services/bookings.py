@@ -493,25 +493,15 @@ def _recount_or_fail(s: Session, b: Bookable, shape: SlotShape, quantity: int, b
 
 @contextlib.contextmanager
 def _implicit_transactions(s: Session) -> Iterator[bool]:
-    """A new booking's connection, PostgreSQL with the lock on: in autocommit, so that its
-    first statement needs no BEGIN (a round trip of its own in psycopg) and its writes,
-    lock and re-count are one implicit transaction ending at the final pipeline's Sync
-    (_pg_lock_recount_commit). Yields whether it did so; the connection goes back to the
-    pool out of autocommit, or is discarded when it can't be."""
+    """A new booking's connection, PostgreSQL with the lock on: in autocommit (db.autocommit),
+    so that its first statement needs no BEGIN (a round trip of its own in psycopg) and its
+    writes, lock and re-count are one implicit transaction ending at the final pipeline's
+    Sync (_pg_lock_recount_commit). Yields whether it did so."""
     if not _pipelined(s):
         yield False
         return
-    pg = s.connection().connection.driver_connection
-    pg.autocommit = True
-    try:
+    with db.autocommit(s.connection()):
         yield True
-    finally:
-        if pg.autocommit:
-            try:
-                pg.autocommit = False
-            except psycopg.Error:  # (a broken connection: never back to the pool like this)
-                with contextlib.suppress(Exception):
-                    s.connection().invalidate()
 
 
 def _explicit_transaction(s: Session) -> None:

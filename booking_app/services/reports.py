@@ -252,7 +252,7 @@ def _read() -> Iterator[Session]:
     """A read-only session for report queries. On PostgreSQL the JIT compiler is switched
     off for it: these are short aggregates over at most a year of rows, where compiling
     costs more (hundreds of ms) than it ever saves."""
-    with db.read_session() as s:
+    with db.read_session(transaction=True) as s:  # (SET LOCAL needs one)
         if db.is_postgres(s):
             s.execute(text("SET LOCAL jit = off"))
         yield s
