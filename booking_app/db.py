@@ -199,10 +199,7 @@ def set_local_lock_timeout(session: Session, ms: int | None = None) -> None:
 
 def ping() -> bool:
     engine = get_engine()
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            with autocommit(conn):  # (no BEGIN round trip first: see read_session)
-                conn.execute(text("SELECT 1"))
-        else:
-            conn.execute(text("SELECT 1"))
+    with engine.connect() as conn, \
+            autocommit(conn) if engine.dialect.name == "postgresql" else contextlib.nullcontext():
+        conn.execute(text("SELECT 1"))  # (PostgreSQL: no BEGIN round trip first, see read_session)
     return True

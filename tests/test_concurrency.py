@@ -540,6 +540,30 @@ def test_the_backstop_firing_inside_the_booking_pipeline_is_not_available_and_wr
 
 
 @pytest.mark.postgres
+def test_the_write_statement_refuses_a_too_long_value_instead_of_cutting_it(pg_db):
+    """The booking's write statement types its VALUES by casts; they carry no length, so a
+    value too long for its column is refused by the insert (nothing written), never cut to
+    fit as an explicit cast to varchar(n) would."""
+    import psycopg
+
+    from booking_app.models import AuditEvent
+
+    table = AuditEvent.__table__
+    columns = ("action", "entity", "entity_id", "data", "at")
+    spec = ((table.name, columns, bookings._pg_types(table, columns), None, 1),)
+    assert all("(" not in t for t in spec[0][2])
+    sql = bookings._pg_writes_then_lock_sql(spec, lock=False)
+    row = ["booking.created", "booking", "x" * 65, psycopg.types.json.Json({}), dt.datetime.now(UTC)]
+    with psycopg.connect(pg_db.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.StringDataRightTruncation):
+            psycopg.RawCursor(conn).execute(sql, [*row, "1000ms"])
+        assert conn.execute("SELECT count(*) FROM audit_events WHERE length(entity_id) > 64").fetchone() == (0,)
+        psycopg.RawCursor(conn).execute(sql, [*row[:2], "x" * 64, *row[3:], "1000ms"])
+        assert conn.execute("SELECT length(entity_id) FROM audit_events WHERE action = 'booking.created'"
+                            ).fetchall() == [(64,)]
+
+
+@pytest.mark.postgres
 def test_the_session_check_fits_by_its_counter_and_counts_a_missing_session_as_full(pg_db):
     """_PG_CHECK_SESSION on its own: seats that fit by the counter pass; one over fails (the
     division by zero that aborts the booking's transaction); a session row that is gone

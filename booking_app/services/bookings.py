@@ -262,8 +262,8 @@ def _sqlite_turn() -> Iterator[None]:
 def _transaction(*, set_lock_timeout: bool = True) -> Iterator[Session]:
     """A unit of work whose lock waits are bounded; lock trouble → Busy, an exclusion
     constraint violation (the PostgreSQL backstop) → NotAvailable. `set_lock_timeout=False`:
-    the caller bounds lock waits itself in its first statement, before any lock is taken
-    (saves a round trip)."""
+    the caller bounds lock waits itself in the statement that takes its first lock
+    (`_pg_writes_then_lock_sql`; saves a statement)."""
     try:
         with _sqlite_turn(), db.unit_of_work() as s:
             if set_lock_timeout:
@@ -798,7 +798,7 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
           req_hash: str, now: dt.datetime) -> BookingView:
     settings = get_settings()
     customer_id = actor.id if actor.id is not None and guest[1] is None else None
-    # (lock waits: bounded by the final statement's own lock timeout, see _implicit_transactions)
+    # (lock waits: bounded by the write statement's own lock timeout, _pg_writes_then_lock_sql)
     with _transaction(set_lock_timeout=False) as s, _implicit_transactions(s) as implicit:
         writes = _Writes(s)
         # one query: the bookable, its provider, the booking customer (and on PostgreSQL the
