@@ -288,6 +288,61 @@ def test_expired_unswept_hold_does_not_block_a_new_booking(db_url, monkeypatch):
     assert bookings.confirm_payment(booking_id=held.id, now=later) is False
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("together", [True, False], ids=["one-transaction", "control-sweep-alone"])
+def test_a_booking_that_fails_after_expiring_holds_leaves_them_as_they_were(pg_db, monkeypatch, together):
+    """A new booking expires the lapsed holds in its way in its own transaction: when it
+    then fails (here its lock wait times out: Busy), the holds are as they were — pending,
+    no audit event, no cancellation message — for the sweep job to release, and nothing of
+    the booking is written. The control runs the expiry outside that transaction (the
+    connection left in autocommit, as the rest of a new booking is): the holds are
+    cancelled and their customers told, though the booking that needed the seat failed."""
+    import psycopg
+
+    from booking_app.config import reset_settings_cache
+    from booking_app.models import AuditEvent, Notification
+
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_x")
+    monkeypatch.setenv("DB_LOCK_TIMEOUT_MS", "300")
+    reset_settings_cache()
+    if not together:
+        monkeypatch.setattr(bookings, "_explicit_transaction", lambda s: None)
+    room = make_bookable(weekly=ALL_WEEK, price_cents=1000)
+    start = next_day_at(10)
+    now = dt.datetime.now(UTC)
+    held = bookings.book(actor=Actor.guest(), service_id=room.id, start=start, payment_method="card",
+                         guest={"name": "G", "email": "held@example.com"}, now=now)
+    assert held.status == "pending"
+    later = now + dt.timedelta(minutes=16)
+
+    def book_now():
+        return bookings.book(actor=Actor.guest(), service_id=room.id, start=start, payment_method="on_site",
+                             guest={"name": "H", "email": "new@example.com"}, now=later)
+
+    def state() -> tuple[list[tuple[int, str]], int, int]:
+        with db.read_session() as s:
+            rows = sorted((b.id, b.status) for b in s.exec(select(Booking).where(Booking.bookable_id == room.id)))
+            expired = len(s.exec(select(AuditEvent).where(AuditEvent.action == "booking.hold_expired")).all())
+            told = len(s.exec(select(Notification).where(Notification.booking_id == held.id,
+                                                         Notification.template == "booking_cancelled")).all())
+        return rows, expired, told
+
+    raw = pg_db.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(raw, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", bookings.lock_key(room))  # the room's capacity lock
+        with pytest.raises(Busy):
+            book_now()
+        if together:
+            assert state() == ([(held.id, "pending")], 0, 0)
+        else:
+            rows, expired, told = state()
+            assert rows == [(held.id, "cancelled")] and expired == 1 and told >= 1
+    if together:  # the lock free again, the same booking goes through and expires the hold with it
+        taken = book_now()
+        rows, expired, told = state()
+        assert rows == [(held.id, "cancelled"), (taken.id, "confirmed")] and expired == 1 and told >= 1
+
+
 def _session_counters(event_id: int) -> dict[int, tuple[int, int]]:
     """session id → (its counter, the seats of its pending and confirmed bookings)."""
     from booking_app.models import EventSession
