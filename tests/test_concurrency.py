@@ -268,10 +268,13 @@ def test_exclusion_constraint_rejects_an_overlap_inserted_behind_the_service(pg_
                            start + dt.timedelta(hours=1), True, "cancelled"))
 
 
-def test_expired_unswept_hold_does_not_block_a_new_booking(db_url, monkeypatch):
-    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_x")
+def _room_with_a_lapsed_hold(monkeypatch, **env: str):
+    """A paid room whose slot tomorrow at 10:00 has a card payment's hold, lapsed by `later`
+    but not yet swept → (room, start, the hold, later). `env`: more settings."""
     from booking_app.config import reset_settings_cache
 
+    for name, value in {"STRIPE_SECRET_KEY": "sk_test_x", **env}.items():
+        monkeypatch.setenv(name, value)
     reset_settings_cache()
     room = make_bookable(weekly=ALL_WEEK, price_cents=1000)
     start = next_day_at(10)
@@ -279,7 +282,11 @@ def test_expired_unswept_hold_does_not_block_a_new_booking(db_url, monkeypatch):
     held = bookings.book(actor=Actor.guest(), service_id=room.id, start=start, payment_method="card",
                          guest={"name": "G", "email": "held@example.com"}, now=now)
     assert held.status == "pending"
-    later = now + dt.timedelta(minutes=16)
+    return room, start, held, now + dt.timedelta(minutes=16)
+
+
+def test_expired_unswept_hold_does_not_block_a_new_booking(db_url, monkeypatch):
+    room, start, held, later = _room_with_a_lapsed_hold(monkeypatch)
     taken = bookings.book(actor=Actor.guest(), service_id=room.id, start=start, payment_method="on_site",
                           guest={"name": "H", "email": "new@example.com"}, now=later)
     assert taken.status == "confirmed"
@@ -299,21 +306,11 @@ def test_a_booking_that_fails_after_expiring_holds_leaves_them_as_they_were(pg_d
     cancelled and their customers told, though the booking that needed the seat failed."""
     import psycopg
 
-    from booking_app.config import reset_settings_cache
     from booking_app.models import AuditEvent, Notification
 
-    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_x")
-    monkeypatch.setenv("DB_LOCK_TIMEOUT_MS", "300")
-    reset_settings_cache()
     if not together:
         monkeypatch.setattr(bookings, "_explicit_transaction", lambda s: None)
-    room = make_bookable(weekly=ALL_WEEK, price_cents=1000)
-    start = next_day_at(10)
-    now = dt.datetime.now(UTC)
-    held = bookings.book(actor=Actor.guest(), service_id=room.id, start=start, payment_method="card",
-                         guest={"name": "G", "email": "held@example.com"}, now=now)
-    assert held.status == "pending"
-    later = now + dt.timedelta(minutes=16)
+    room, start, held, later = _room_with_a_lapsed_hold(monkeypatch, DB_LOCK_TIMEOUT_MS="300")
 
     def book_now():
         return bookings.book(actor=Actor.guest(), service_id=room.id, start=start, payment_method="on_site",
