@@ -14,12 +14,13 @@ CPU time from /proc:
     them, and every statement would be parsed and planned anew);
   - the failing statement alone (that pipeline's own cost, subtracted);
   - `SELECT 1` (what any statement costs).
-Then --bookings whole bookings through the service, one after another on one pooled
-connection: PostgreSQL's and this process's CPU per booking with nothing else running.
+Then --bookings whole bookings through the service from 1, 4 and 8 threads (--threads),
+one pooled connection each: PostgreSQL's and this process's CPU per booking, with no HTTP
+and nothing else running — how much of the CPU per booking concurrency alone adds.
 Every statement is prepared with a generic plan by then, as on the app's own connections
 (the table shows pg_prepared_statements' counts).
 
-Usage: .venv/bin/python bench/bench_pg_statements.py [--repeat 3000] [--bookings 600]
+Usage: .venv/bin/python bench/bench_pg_statements.py [--repeat 3000] [--bookings 800] [--threads 1,4,8]
 Needs a PostgreSQL server on this machine (TEST_DATABASE_URL, else 127.0.0.1:5432 as postgres).
 """
 from __future__ import annotations
@@ -28,15 +29,14 @@ import argparse
 import os
 import pathlib
 import sys
+import threading
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DB_POOL_SIZE", "1")  # one connection: its backend is the one measured
-os.environ.setdefault("DB_MAX_OVERFLOW", "0")
 os.environ.setdefault("JOBS_ENABLED", "false")
 from bench._common import create_database, drop_database, migrate  # noqa: E402
-from bench.bench_http import _cpu_seconds  # noqa: E402
+from bench.bench_http import _cpu_seconds, _db_cpu  # noqa: E402
 
 ROOMS = 30
 
@@ -111,11 +111,40 @@ def backend_cpu_ms(conn, fn, repeat: int) -> tuple[float, float]:
     return (_cpu_seconds([pid]) - cpu0) * 1000 / repeat, (time.perf_counter() - t0) * 1000 / repeat
 
 
+def whole_bookings(book, db_name: str, n: int, threads: int) -> tuple[float, float, float]:
+    """`n` calls of book() from `threads` threads → (PostgreSQL CPU ms, process CPU ms, bookings/s)."""
+    per = [n // threads + (i < n % threads) for i in range(threads)]
+    start = threading.Barrier(threads + 1)
+
+    def run(k: int) -> None:
+        start.wait()
+        for _ in range(k):
+            book()
+
+    workers = [threading.Thread(target=run, args=(k,)) for k in per]
+    for w in workers:
+        w.start()
+    db0, app0 = _db_cpu(db_name), time.process_time()
+    start.wait()
+    t0 = time.perf_counter()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - t0
+    db1 = _db_cpu(db_name)
+    # (the pool's backends, opened by the warm-up; not "exited": that is every reaped child
+    # of the server's, other databases' and autovacuum's included)
+    pg = sum(v - db0.get(pid, 0.0) for pid, v in db1.items() if pid != "exited")
+    return pg * 1000 / n, (time.process_time() - app0) * 1000 / n, n / elapsed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3000, help="replays of each statement")
-    ap.add_argument("--bookings", type=int, default=600, help="whole bookings through the service")
+    ap.add_argument("--bookings", type=int, default=800, help="whole bookings through the service, per row")
+    ap.add_argument("--threads", default="1,4,8", help="booking threads of the whole-booking rows")
     args = ap.parse_args()
+    levels = [int(x) for x in args.threads.split(",")]
+    os.environ["DB_POOL_SIZE"], os.environ["DB_MAX_OVERFLOW"] = str(max(levels)), "0"
     name, url = create_database()
     try:
         migrate(url)
@@ -127,8 +156,11 @@ def main() -> None:
         rooms, customer = setup()
         pairs = slots(rooms)
 
+        lock = threading.Lock()
+
         def book() -> None:
-            room, start = next(pairs)
+            with lock:
+                room, start = next(pairs)
             bookings.book(actor=customer, service_id=room, start=start)
 
         for _ in range(3 * ROOMS):  # every room seen before, statements prepared
@@ -137,7 +169,7 @@ def main() -> None:
         if len(sent) != 3:
             raise SystemExit(f"expected the booking's three statements, saw {len(sent)}: the hot path changed?")
         first, writes, check = sent
-        with db.get_engine().connect() as c:  # the pool's one connection: the one that booked
+        with db.get_engine().connect() as c:
             booking_id = c.exec_driver_sql("SELECT max(id) FROM bookings").scalar()
             # free the recorded booking's ids and keys, so that its writes can be replayed
             for sql in ("DELETE FROM notifications WHERE booking_id = %(id)s",
@@ -176,14 +208,10 @@ def main() -> None:
                 rows.append((label, cpu - less, wall - (base_wall if less else 0.0)))
             plans = conn.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements").fetchall()
 
-        with db.get_engine().connect() as c:
-            pid = c.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-        cpu0, app0, t0 = _cpu_seconds([pid]), time.process_time(), time.perf_counter()
-        for _ in range(args.bookings):
-            book()
-        n = args.bookings
-        whole = ((_cpu_seconds([pid]) - cpu0) * 1000 / n, (time.process_time() - app0) * 1000 / n,
-                 (time.perf_counter() - t0) * 1000 / n)
+        whole = []
+        for threads in levels:
+            whole_bookings(book, name, 4 * threads, threads)  # warm-up: the pool's connections open
+            whole.append((threads, *whole_bookings(book, name, args.bookings, threads)))
     finally:
         from booking_app import db
 
@@ -196,9 +224,11 @@ def main() -> None:
     for label, cpu, wall in rows:
         print(f"{label:55s} {cpu:10.3f} {wall:9.3f}")
     print(f"{'(a pipeline: its failing statement, rollback at Sync)':55s} {base:10.3f} {base_wall:9.3f}")
-    print(f"\n{n} whole bookings through the service, one at a time on one connection (commits included):")
-    print(f"  PostgreSQL CPU {whole[0]:.3f} ms, this process's CPU {whole[1]:.3f} ms, wall {whole[2]:.3f} ms per booking")
-    print("  (compare bench_http.py's PostgreSQL CPU ms per booking under load: the difference is contention)")
+    print(f"\n{args.bookings} whole bookings through the service per row, no HTTP (commits included), per booking:")
+    print(f"{'threads':>8s} {'PG CPU ms':>10s} {'process CPU ms':>15s} {'bookings/s':>11s}")
+    for threads, pg_ms, app_ms, rate in whole:
+        print(f"{threads:8d} {pg_ms:10.3f} {app_ms:15.3f} {rate:11.0f}")
+    print("(bench_http.py's CPU per booking under load adds HTTP, the load generator and its clients' concurrency)")
     print("\nprepared statements on the replaying connection (generic / custom plans):")
     for sql, generic, custom in plans:
         print(f"  {generic:6d} / {custom:<3d} {' '.join(sql.split())[:70]}")
