@@ -145,6 +145,19 @@ def read_session(*, transaction: bool = False) -> Iterator[Session]:
         yield session
 
 
+#: `prepare=` for the statements sent in a psycopg pipeline. psycopg prepares a statement at
+#: its sixth run on a connection (prepare_threshold) and, in a pipeline, records it as
+#: prepared as soon as it is sent, without looking at the outcome. When an earlier statement
+#: of the same pipeline fails, the server skips the rest up to the Sync, that preparation
+#: included, yet psycopg goes on using the name: every later run on that connection fails with
+#: "prepared statement _pg3_N does not exist" until the connection is closed (seen in psycopg
+#: 3.3 under booking races). Prepared from its first run, a statement is recorded only once
+#: its preparation succeeded (psycopg checks the outcome of a first sighting), so every name
+#: psycopg keeps exists on the server. (A statement of no parameters, such as COMMIT, is
+#: better not prepared at all: prepare=False.)
+PREPARE_IN_PIPELINE = True
+
+
 @contextlib.contextmanager
 def autocommit(conn: Connection) -> Iterator[Any]:
     """PostgreSQL: the psycopg connection under SQLAlchemy `conn`, in autocommit for the

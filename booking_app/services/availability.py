@@ -679,7 +679,7 @@ def _pg_pipeline(s: Session, statements: list[tuple[Any, dict[str, Any]]]) -> li
     with pg.pipeline():
         for stmt, params in statements:
             sql, defaults = _pg_sql(stmt)
-            cursors.append(pg.execute(sql, {**defaults, **params}, binary=True))
+            cursors.append(pg.execute(sql, {**defaults, **params}, binary=True, prepare=db.PREPARE_IN_PIPELINE))
     return [cur.fetchall() for cur in cursors]
 
 

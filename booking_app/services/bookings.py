@@ -422,10 +422,10 @@ def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity:
             if writes or not session:  # (inserts and/or the advisory lock)
                 cur.execute(
                     _pg_writes_then_lock_sql(tuple((*spec, len(rows)) for spec, rows in writes), lock=not session),
-                    write_params)
-            cur.execute(check_sql, [params[name] for name in names])
+                    write_params, prepare=db.PREPARE_IN_PIPELINE)
+            cur.execute(check_sql, [params[name] for name in names], prepare=db.PREPARE_IN_PIPELINE)
             if not implicit:
-                cur.execute("COMMIT")
+                cur.execute("COMMIT", prepare=False)
     except psycopg.errors.DivisionByZero:
         raise _NoFit() from None
     except psycopg.errors.ExclusionViolation:
