@@ -178,6 +178,12 @@ def autocommit(conn: Connection) -> Iterator[Any]:
                     conn.invalidate()
 
 
+def leave_autocommit(conn: Connection) -> None:
+    """Inside `autocommit(conn)`: back to transactions for the rest of the block (the next
+    statement begins one; `autocommit` leaves the connection so at its end)."""
+    conn.connection.driver_connection.autocommit = False
+
+
 @contextlib.contextmanager
 def unit_of_work(*, write: bool = True) -> Iterator[Session]:
     """One business transaction: commit on success, roll back on any error.

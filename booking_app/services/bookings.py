@@ -507,7 +507,7 @@ def _implicit_transactions(s: Session) -> Iterator[bool]:
 def _explicit_transaction(s: Session) -> None:
     """Leave `_implicit_transactions` for the rest of this unit of work: what follows (the
     sweep of expired holds, then the booking) commits together, its lock waits bounded."""
-    s.connection().connection.driver_connection.autocommit = False
+    db.leave_autocommit(s.connection())
     db.set_local_lock_timeout(s)
 
 
