@@ -596,6 +596,45 @@ def test_bookings_refused_by_their_writes_leave_the_connection_usable(pg_db, mon
         assert guest_book(room.id, next_day_at(hour))(hour).status == "confirmed"
 
 
+
+@pytest.mark.postgres
+def test_a_slot_check_cut_short_leaves_the_connection_usable(pg_db, monkeypatch):
+    """The slot check's pipeline (the bookable's hours, then the seats its bookings take)
+    prepares its statements from their first run, as the booking's does (see the test
+    above): when the hours' statement fails — here it waits for a table lock past the lock
+    timeout — on the run at which psycopg would otherwise prepare the usage statement behind
+    it, the server skips that preparation, and psycopg must not take it as done. Later slot
+    checks on the same connection work."""
+    import psycopg
+
+    from booking_app.config import reset_settings_cache
+    from booking_app.models import Bookable
+    from booking_app.services import availability
+
+    monkeypatch.setenv("DB_POOL_SIZE", "1")  # every check on the same connection
+    monkeypatch.setenv("DB_MAX_OVERFLOW", "0")
+    reset_settings_cache()
+    db.dispose_engines()
+    room = make_bookable(weekly=ALL_WEEK)
+    raw = pg_db.replace("postgresql+psycopg://", "postgresql://")
+
+    def check(hour: int):
+        with db.read_session() as s:
+            s.connection().exec_driver_sql("SET lock_timeout = '300ms'")
+            b = s.get(Bookable, room.id)
+            return availability.resolve_start_with_usage(s, b, next_day_at(hour), dt.datetime.now(dt.timezone.utc))
+
+    for run in range(8):  # from the second run on (past psycopg's own threshold of 5 runs),
+        if run >= 1:  # the check fails once, then works on the same connection
+            with psycopg.connect(raw) as holder:
+                holder.execute("LOCK TABLE availability_rules IN ACCESS EXCLUSIVE MODE")
+                with pytest.raises(psycopg.errors.LockNotAvailable):
+                    check(9)
+                holder.rollback()
+        shape, used, _expired = check(10 + run)
+        assert (shape.start, used) == (next_day_at(10 + run), 0)
+
+
 def catalog_bookable(bookable_id: int):
     from booking_app.models import Bookable
 
