@@ -539,6 +539,18 @@ def test_a_booking_hands_its_connection_back_in_transactions(pg_db, monkeypatch)
     rolls_back("after-busy")
 
 
+def _one_pooled_connection(monkeypatch, url: str) -> str:
+    """The app's pool reduced to one connection (every unit of work on the same one) →
+    `url` for plain psycopg."""
+    from booking_app.config import reset_settings_cache
+
+    monkeypatch.setenv("DB_POOL_SIZE", "1")
+    monkeypatch.setenv("DB_MAX_OVERFLOW", "0")
+    reset_settings_cache()
+    db.dispose_engines()
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
 @pytest.mark.postgres
 def test_bookings_refused_by_their_writes_leave_the_connection_usable(pg_db, monkeypatch):
     """psycopg prepares a statement at its sixth run on a connection (prepare_threshold: 5
@@ -551,14 +563,8 @@ def test_bookings_refused_by_their_writes_leave_the_connection_usable(pg_db, mon
     run leaves psycopg nothing it believes prepared."""
     import psycopg
 
-    from booking_app.config import reset_settings_cache
-
-    monkeypatch.setenv("DB_POOL_SIZE", "1")  # every booking on the same connection
-    monkeypatch.setenv("DB_MAX_OVERFLOW", "0")
-    reset_settings_cache()
-    db.dispose_engines()
+    raw = _one_pooled_connection(monkeypatch, pg_db)  # every booking on the same connection
     room = make_bookable(weekly=ALL_WEEK)
-    raw = pg_db.replace("postgresql+psycopg://", "postgresql://")
     taken: list[dt.datetime] = []
     committers: list[threading.Timer] = []
 
@@ -607,16 +613,11 @@ def test_a_slot_check_cut_short_leaves_the_connection_usable(pg_db, monkeypatch)
     checks on the same connection work."""
     import psycopg
 
-    from booking_app.config import reset_settings_cache
     from booking_app.models import Bookable
     from booking_app.services import availability
 
-    monkeypatch.setenv("DB_POOL_SIZE", "1")  # every check on the same connection
-    monkeypatch.setenv("DB_MAX_OVERFLOW", "0")
-    reset_settings_cache()
-    db.dispose_engines()
+    raw = _one_pooled_connection(monkeypatch, pg_db)  # every check on the same connection
     room = make_bookable(weekly=ALL_WEEK)
-    raw = pg_db.replace("postgresql+psycopg://", "postgresql://")
 
     def check(hour: int):
         with db.read_session() as s:
