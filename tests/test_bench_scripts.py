@@ -23,24 +23,36 @@ from tests.conftest import ROOT
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
 def _run(script: str, *args: str, server_url: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ENVIRONMENT", "JOBS_ENABLED")}
-    env["TEST_DATABASE_URL"] = server_url.replace("postgresql+psycopg://", "postgresql://")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "ENVIRONMENT", "JOBS_ENABLED", "BENCH_PG_URL")}
+    env["TEST_DATABASE_URL"] = _libpq(server_url)
     done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
     assert "Traceback" not in done.stderr + done.stdout, done.stderr[-3000:]
     return done
 
 
-def _leftover_databases(server_url: str) -> set[str]:
+def _bench_databases(server_url: str) -> set[str]:
     import psycopg
 
-    with psycopg.connect(server_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+    with psycopg.connect(_libpq(server_url), autocommit=True) as conn:
         return {r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'booking_bench%'")}
 
 
+@pytest.fixture(autouse=True)
+def _no_database_left_behind(pg_server_url):
+    """Every script drops the databases it created."""
+    before = _bench_databases(pg_server_url)
+    yield
+    assert _bench_databases(pg_server_url) <= before
+
+
 def test_bench_http_prints_every_row_and_finds_nothing_oversold(pg_server_url):
-    before = _leftover_databases(pg_server_url)
     done = _run("bench_http.py", "--seconds", "1", "--clients", "8", "--rooms", "20", server_url=pg_server_url)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
@@ -52,7 +64,6 @@ def test_bench_http_prints_every_row_and_finds_nothing_oversold(pg_server_url):
         assert re.search(rf"^bound\s+est\.\s+\d+\s+floor and ceiling \({scenario}\)", out, re.M), out
     assert re.search(r"^floor\s+64\s+\d+", out, re.M), out
     assert "oversell check: OK, nothing oversold" in out
-    assert _leftover_databases(pg_server_url) <= before
 
 
 def test_bench_pg_statements_replays_the_three_statements_of_a_booking(pg_server_url):
