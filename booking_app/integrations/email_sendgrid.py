@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 from email.utils import parseaddr
 
-from booking_app.integrations.email import DEFAULT_TIMEOUT_SECONDS, DeliveryError, EmailMessage
+from booking_app.integrations.email import DEFAULT_TIMEOUT_SECONDS, DeliveryError, EmailMessage, safe_message
 
 
 class SendGridEmailSender:
@@ -65,7 +65,7 @@ class SendGridEmailSender:
     def send(self, message: EmailMessage) -> str | None:
         from python_http_client.exceptions import HTTPError
 
-        mail = self._mail(message)
+        mail = self._mail(safe_message(message))  # single-line header values only
         try:
             response = self._client().send(mail)
         except HTTPError as exc:

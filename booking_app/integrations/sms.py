@@ -41,14 +41,23 @@ class SmsSender(Protocol):
     def send(self, message: SmsMessage) -> str | None: ...
 
 
-def _check(message: SmsMessage) -> None:
+#: control characters an SMS text never needs (line feeds stay; CR/LF pairs become one)
+_SMS_CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def _check(message: SmsMessage) -> SmsMessage:
+    """The message as it may be sent: an E.164 recipient (else a permanent DeliveryError)
+    and a text without control characters other than line feeds (defence in depth, like
+    the email headers: a value that reached the database another way can't smuggle them)."""
     if not is_e164(message.to):
         raise DeliveryError(f"not an E.164 phone number: {message.to!r}", transient=False)
+    body = _SMS_CONTROLS.sub(" ", message.body.replace("\r\n", "\n"))
+    return message if body == message.body else SmsMessage(to=message.to, body=body)
 
 
 class ConsoleSmsSender(ConsoleRecorder):
     def send(self, message: SmsMessage) -> str | None:
-        _check(message)
+        message = _check(message)
         log.info("sms (console) to=%s: %s", message.to, message.body)
         self._record(message)
         return None
@@ -102,7 +111,7 @@ class TwilioSmsSender:
     def send(self, message: SmsMessage) -> str | None:
         from twilio.base.exceptions import TwilioRestException
 
-        _check(message)
+        message = _check(message)
         kwargs = {"to": message.to, "body": message.body[:MAX_SMS_CHARS]}
         if self.sender.startswith("MG"):
             kwargs["messaging_service_sid"] = self.sender

@@ -18,6 +18,7 @@ import datetime as dt
 import itertools
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -188,18 +189,37 @@ def _session_from_json(data: dict[str, Any]) -> CheckoutSession:
     )
 
 
-def verify_webhook(payload: bytes | str, signature: str | None, secret: str | None) -> WebhookEvent:
-    """Check the `Stripe-Signature` header (HMAC-SHA256, 5 minutes tolerance) and parse."""
+def _signed_at(signature: str) -> int:
+    """The `t=` timestamp of a `Stripe-Signature` header, read as the SDK reads the one its
+    signature check covered (the first `t` item); a header with several is refused."""
+    stamps = [value for name, _, value in (item.partition("=") for item in signature.split(",")) if name == "t"]
+    if len(stamps) != 1 or not stamps[0].isdigit() or len(stamps[0]) > 12:
+        raise WebhookSignatureError("no single timestamp in the Stripe-Signature header")
+    return int(stamps[0])
+
+
+def verify_webhook(payload: bytes | str, signature: str | None, secret: str | None, *,
+                   tolerance: int | None = None, now: float | None = None) -> WebhookEvent:
+    """Check the `Stripe-Signature` header (HMAC-SHA256) and parse the event.
+
+    The signed timestamp must lie within `tolerance` seconds (STRIPE_WEBHOOK_TOLERANCE_SECONDS,
+    default 300) of our clock in BOTH directions: the SDK only refuses old timestamps, and a
+    timestamp far in the future would let a captured event be replayed until that time."""
     if not secret:
         raise WebhookSignatureError("webhook secret not configured")
     if not signature:
         raise WebhookSignatureError("missing Stripe-Signature header")
+    if tolerance is None:
+        tolerance = get_settings().stripe_webhook_tolerance_seconds
     text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
     try:
-        stripe.Webhook.construct_event(text, signature, secret)
+        stripe.Webhook.construct_event(text, signature, secret, tolerance=None)  # the window: below
         data = json.loads(text)
     except (stripe.SignatureVerificationError, ValueError, KeyError, IndexError, TypeError) as exc:
         raise WebhookSignatureError(str(exc) or "invalid signature") from exc
+    skew = (time.time() if now is None else now) - _signed_at(signature)
+    if abs(skew) > tolerance:
+        raise WebhookSignatureError(f"timestamp outside the {tolerance} s tolerance ({skew:+.0f} s)")
     if not isinstance(data, dict) or not isinstance(data.get("data"), dict):
         raise WebhookSignatureError("not an event")
     obj = data["data"].get("object")
