@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str | None = None
     stripe_api_base: str = "https://api.stripe.com"
     stripe_payment_methods: str = "card,paypal"
+    # access that ends (issue 20): a webhook's signed timestamp must be within this many
+    # seconds of our clock, past AND future (a captured event can't be replayed later)
+    stripe_webhook_tolerance_seconds: int = Field(300, ge=10, le=3600)
+    # idempotent replays of POST /api/bookings by a guest without the booking's manage token
+    # (the guest's own retry after a lost answer) are answered only this long after the first
+    # request; later, or for anyone else, the replay needs the manage token (else 404)
+    idempotency_guest_replay_seconds: int = Field(3600, ge=0, le=24 * 3600)
 
     # --- email ----------------------------------------------------------------------------
     email_from: str = "Booking <no-reply@localhost>"
