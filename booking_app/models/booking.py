@@ -42,6 +42,11 @@ class Booking(SQLModel, table=True):
         # the missed-refund sweep filter on
         Index("ix_bookings_cancelled_at", "cancelled_at", sqlite_where=text("cancelled_at IS NOT NULL"),
               postgresql_where=text("cancelled_at IS NOT NULL")),
+        # guests' active unpaid bookings per email / per client IP (the guest caps, migration 0005)
+        Index("ix_bookings_guest_email", "guest_email", "end_at", sqlite_where=text("user_id IS NULL"),
+              postgresql_where=text("user_id IS NULL")),
+        Index("ix_bookings_guest_ip", "guest_ip", "end_at", sqlite_where=text("guest_ip IS NOT NULL"),
+              postgresql_where=text("guest_ip IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -53,6 +58,10 @@ class Booking(SQLModel, table=True):
     guest_name: str | None = Field(default=None, max_length=200)
     guest_email: str | None = Field(default=None, max_length=254)
     guest_phone: str | None = Field(default=None, max_length=20)
+    # a guest booking's client IP as a keyed hash (services/bookings.py: guest caps), never the address
+    guest_ip: str | None = Field(default=None, max_length=32)
+    # bumped when a guest's manage link is re-issued: links signed for an older version stop working
+    manage_link_version: int = 0
     locale: str = Field(default="en", max_length=8)
     start_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     end_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
@@ -76,3 +85,28 @@ class Booking(SQLModel, table=True):
     version: int = 1
     # ics SEQUENCE: bumped on every change the customer's calendar must follow
     sequence: int = 0
+
+
+class GuestBookingRequest(SQLModel, table=True):
+    """A guest's booking request waiting for the guest to confirm their email address
+    (GUEST_EMAIL_CONFIRMATION): it holds no capacity; opening the emailed link books it
+    through the normal capacity path (services/bookings.py: confirm_guest_request)."""
+
+    __tablename__ = "guest_booking_requests"
+    __table_args__ = (Index("ix_guest_booking_requests_email", "guest_email", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    bookable_id: int = Field(foreign_key="bookables.id", index=True)
+    start_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    quantity: int = 1
+    guest_name: str = Field(max_length=200)
+    guest_email: str = Field(max_length=254)
+    guest_phone: str | None = Field(default=None, max_length=20)
+    guest_ip: str | None = Field(default=None, max_length=32)
+    notes: str = Field(default="", max_length=2000)
+    payment_method: str | None = Field(default=None, max_length=16)
+    locale: str = Field(default="en", max_length=8)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # the booking its link made (the link then only shows it again)
+    booking_id: int | None = Field(default=None, foreign_key="bookings.id")

@@ -45,6 +45,7 @@ import datetime as dt
 import functools
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 import secrets
@@ -57,7 +58,7 @@ from typing import Any
 import psycopg
 from pydantic_core import PydanticUndefined
 from psycopg.types.json import Json
-from sqlalchemy import bindparam, func, text
+from sqlalchemy import bindparam, func, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import aliased
@@ -79,7 +80,8 @@ from booking_app.models import (
     User,
 )
 from booking_app.models.base import utcnow
-from booking_app.services import audit, availability, outbox, validation
+from booking_app.models.booking import GuestBookingRequest
+from booking_app.services import audit, availability, outbox, ratelimit, validation
 from booking_app.services.actors import Actor
 from booking_app.services.availability import (
     _LOOKAHEAD,
@@ -199,27 +201,57 @@ def _full_view(s: Session, bk: Booking, b: Bookable | None = None) -> BookingVie
 # guest links
 # ---------------------------------------------------------------------------------------
 
-def _sign(booking_id: int) -> str:
+def _sign(booking_id: int, version: int = 0) -> str:
     key = get_settings().secret_key.encode()
-    mac = hmac.new(key, f"booking-manage:{booking_id}".encode(), hashlib.sha256).digest()
+    # (version 0 signs what links signed before versions existed did: those keep working)
+    message = f"booking-manage:{booking_id}" if not version else f"booking-manage:{booking_id}:{version}"
+    mac = hmac.new(key, message.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac[:24]).decode().rstrip("=")
 
 
-def booking_manage_token(booking_id: int) -> str:
+def booking_manage_token(booking_id: int, version: int = 0) -> str:
     """A signed token that lets whoever holds it (the guest, via the emailed link) view,
-    reschedule and cancel one booking. HMAC-SHA256 with SECRET_KEY."""
-    return f"{int(booking_id)}.{_sign(int(booking_id))}"
+    reschedule and cancel one booking: `<id>.<HMAC-SHA256 of id and link version with
+    SECRET_KEY>`. `version`: the booking's `manage_link_version` — re-issuing the link bumps
+    it, which revokes every older token. Valid until MANAGE_LINK_TTL_DAYS after the end."""
+    return f"{int(booking_id)}.{_sign(int(booking_id), int(version or 0))}"
 
 
-def verify_manage_token(token: str | None) -> int | None:
-    """The booking id of a valid manage token, else None."""
+def _token_booking_id(token: Any) -> int | None:
     if not token or not isinstance(token, str) or len(token) > 100 or "." not in token:
         return None
-    raw_id, _, sig = token.partition(".")
-    if not raw_id.isdigit() or len(raw_id) > 12:
+    raw_id, _, _sig = token.partition(".")
+    if not raw_id.isascii() or not raw_id.isdigit() or len(raw_id) > 12:
         return None
-    booking_id = int(raw_id)
-    return booking_id if hmac.compare_digest(sig, _sign(booking_id)) else None
+    return int(raw_id)
+
+
+def manage_link_expires_at(end_at: dt.datetime) -> dt.datetime:
+    """When the manage links of a booking ending at `end_at` stop working."""
+    return end_at + dt.timedelta(days=get_settings().manage_link_ttl_days)
+
+
+def manage_token_grants(token: str | None, booking: Any, now: dt.datetime | None = None) -> bool:
+    """True when `token` is a current manage token of `booking` (a Booking or row with id,
+    end_at, manage_link_version): signed for its id and current link version (constant-time
+    compare), and not expired. Every other token — wrong, re-issued, expired — is False."""
+    booking_id = _token_booking_id(token)
+    if booking_id is None or booking is None or booking_id != booking.id:
+        return False
+    if (now or utcnow()) > manage_link_expires_at(booking.end_at):
+        return False
+    expected = _sign(booking_id, int(getattr(booking, "manage_link_version", 0) or 0))
+    return hmac.compare_digest(str(token).partition(".")[2].encode(), expected.encode())
+
+
+def verify_manage_token(token: str | None, now: dt.datetime | None = None) -> int | None:
+    """The booking id of a current manage token (see manage_token_grants; one read), else None."""
+    booking_id = _token_booking_id(token)
+    if booking_id is None:
+        return None
+    with db.read_session() as s:
+        bk = s.get(Booking, booking_id)
+        return booking_id if manage_token_grants(token, bk, now) else None
 
 
 # ---------------------------------------------------------------------------------------
@@ -631,15 +663,21 @@ def _guest_fields(guest: Any) -> tuple[str, str, str | None]:
         return guest.get(key) if isinstance(guest, Mapping) else getattr(guest, key, None)
 
     name = validation.text(get("name"), field="guest.name", max_length=200, required=True)
-    try:
-        email = validation.email(get("email") or "")
-    except InvalidInput as exc:
-        raise InvalidInput(exc.message, field="guest.email", **exc.params) from None
+    if _LINK_IN_NAME.search(name):
+        raise InvalidInput(_NOT_A_LINK, field="guest.name")
+    email = _guest_email(get("email"), field="guest.email")
     try:
         phone = validation.phone(get("phone"))
     except InvalidInput as exc:
         raise InvalidInput(exc.message, field="guest.phone", **exc.params) from None
     return name, email, phone
+
+
+def _guest_email(value: Any, *, field: str = "email") -> str:
+    try:
+        return validation.email(value if isinstance(value, str) else "")
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, field=field, **exc.params) from None
 
 
 def _payment_method(value: Any) -> str | None:
@@ -666,11 +704,13 @@ def _is_manager(actor: Actor, bk: Booking) -> bool:
 def _access(actor: Actor, bk: Booking | None, manage_token: str | None) -> tuple[bool, bool]:
     """(may see/change as its customer, may manage as provider/admin); NotFound otherwise."""
     if bk is None:
-        raise NotFound(N_("This booking does not exist."))
+        raise NotFound(LINK_NOT_VALID if manage_token is not None else N_("This booking does not exist."))
     manager = _is_manager(actor, bk)
     owner = (actor.id is not None and bk.user_id == actor.id) or (
-        manage_token is not None and verify_manage_token(manage_token) == bk.id)
+        manage_token is not None and bk.user_id is None and manage_token_grants(manage_token, bk))
     if not (manager or owner):
+        if manage_token is not None:  # wrong, re-issued or expired: one answer for all
+            raise NotFound(LINK_NOT_VALID)
         raise NotFound(N_("This booking does not exist."))
     return owner, manager
 
@@ -685,7 +725,8 @@ def _request_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _replay(scope: str, key: str, request_hash: str) -> BookingView | None:
+def _replay(scope: str, key: str, request_hash: str, *, actor: Actor,
+            manage_token: str | None = None) -> BookingView | None:
     with db.read_session() as s:
         rec = s.exec(select(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
                                                      IdempotencyRecord.key == key)).first()
@@ -697,6 +738,8 @@ def _replay(scope: str, key: str, request_hash: str) -> BookingView | None:
         bk = s.get(Booking, rec.resource_id) if rec.resource_id is not None else None
         if bk is None:
             return None
+        if not _may_replay(actor, bk, rec.created_at, manage_token):
+            raise NotFound(N_("This booking does not exist."))  # as if the key were unknown to them
         return _full_view(s, bk)
 
 
@@ -728,6 +771,308 @@ def _paid_cents(s: Session, booking_id: int) -> int:
 
 
 # ---------------------------------------------------------------------------------------
+# guests: no hoarding, email confirmation, manage links that end
+# ---------------------------------------------------------------------------------------
+
+LINK_NOT_VALID = N_("This booking link is not valid or has expired. You can ask for a new one.")
+REQUEST_NOT_VALID = N_("This confirmation link is not valid or has expired. Please book again.")
+_GUEST_QUANTITY = Np_("Guests can book at most {max} place at once. Sign in to book more.",
+                      "Guests can book at most {max} places at once. Sign in to book more.", "max")
+_GUEST_HOLDS_EMAIL = Np_("This email address already has {max} unpaid booking. Pay for or cancel it, or sign in, "
+                         "to book more.",
+                         "This email address already has {max} unpaid bookings. Pay for or cancel one, or sign in, "
+                         "to book more.", "max")
+_GUEST_HOLDS_IP = N_("Too many unpaid guest bookings come from your network. Pay for or cancel one, or sign in, "
+                     "to book more.")
+_CONFIRM_FIRST = N_("Please confirm your email address first: open the link we emailed you.")
+_NOT_A_LINK = N_("Please write your name without web or email addresses.")
+#: a name carrying a link (scheme, www., an address, a domain such as example.com): our
+#: emails greet guests by name, and mail clients turn such text into links
+_LINK_IN_NAME = re.compile(r"(?i)(?:://|www\.|@|\b[a-z0-9-]+\.[a-z]{2,24}(?![a-z]))")
+#: advisory-lock classes of the guest counters (capacity uses 1 and 2; see lock_key)
+_GUEST_EMAIL_LOCK, _GUEST_IP_LOCK = 3, 4
+
+
+def guest_ip_key(ip: str | None) -> str | None:
+    """What a guest's client IP is counted and stored under: a keyed hash (the address is
+    never kept), of the /64 for IPv6 (one subscriber's block: a client can't dodge the per-IP
+    cap by picking another address of its own block)."""
+    if not ip or not isinstance(ip, str):
+        return None
+    value = ip.strip()[:100]
+    try:
+        addr = ipaddress.ip_address(value.split("%", 1)[0])
+    except ValueError:
+        pass
+    else:
+        if addr.version == 6 and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        value = str(ipaddress.ip_network(f"{addr}/64", strict=False)) if addr.version == 6 else str(addr)
+    key = get_settings().secret_key.encode()
+    return hmac.new(key, f"guest-ip:{value}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def guest_email_confirmation_required(actor: Actor) -> bool:
+    """Whether a booking by `actor` must wait for the guest to confirm their email address
+    (GUEST_EMAIL_CONFIRMATION; anonymous visitors only): API and UI then call
+    `request_guest_booking` instead of `book`."""
+    return actor.role == "guest" and get_settings().guest_email_confirmation
+
+
+def _lock_number(text_value: str) -> int:
+    return int.from_bytes(hashlib.sha256(text_value.encode()).digest()[:4], "big", signed=True)
+
+
+def _lock_guest(s: Session, email: str, ip_key: str | None) -> None:
+    """PostgreSQL: the transaction-scoped locks that serialise one email address's (and one
+    client's) guest bookings, so that their counts and caps hold under concurrency. Taken
+    before any capacity lock, in a fixed order (class 3, then 4), by every path that takes
+    them: no lock-order cycles. SQLite: the unit of work already holds the write lock."""
+    if not db.is_postgres(s):
+        return
+    conn = s.connection()
+    conn.execute(_LOCK_SQL, {"a": _GUEST_EMAIL_LOCK, "b": _lock_number(email.lower())})
+    if ip_key:
+        conn.execute(_LOCK_SQL, {"a": _GUEST_IP_LOCK, "b": _lock_number(ip_key)})
+
+
+def _guest_rate(s: Session, kind: str, email: str, ip_key: str | None) -> None:
+    """Count one guest `kind` of request ("booking", "request", "link") for the email
+    address and the client; RateLimited (429 + Retry-After) when either is at its limit
+    (GUEST_RATE_PER_EMAIL / _PER_IP per GUEST_RATE_WINDOW_MINUTES; off with
+    RATE_LIMITS_ENABLED=false). Counted in the caller's transaction: a request that fails
+    later (taken, invalid) is not counted."""
+    settings = get_settings()
+    window = dt.timedelta(minutes=settings.guest_rate_window_minutes)
+    email_keys = [f"guest-{kind}:email:{email.lower()}"]
+    ip_keys = [f"guest-{kind}:ip:{ip_key}"] if ip_key else []
+    ratelimit.check(s, email_keys, limit=settings.guest_rate_per_email, window=window)
+    if ip_keys:
+        ratelimit.check(s, ip_keys, limit=settings.guest_rate_per_ip, window=window)
+    ratelimit.hit(s, email_keys + ip_keys)
+
+
+def _unpaid_guest_bookings(s: Session, where: Any, now: dt.datetime) -> int:
+    """Active unpaid guest bookings matching `where`: pending with a hold not yet expired,
+    or confirmed, still to come, with nothing paid (a free or pay-on-site booking holds its
+    seats as surely as an unpaid hold)."""
+    paid = select(Payment.id).where(Payment.booking_id == Booking.id,
+                                    Payment.status.in_(("succeeded", "partially_refunded")))  # type: ignore[attr-defined]
+    active = ((Booking.status == BookingStatus.confirmed.value)
+              | ((Booking.status == BookingStatus.pending.value) & (Booking.hold_expires_at > now)))  # type: ignore[operator]
+    stmt = select(func.count()).select_from(Booking).where(
+        where, Booking.end_at > now, active, ~paid.exists())  # type: ignore[operator]
+    return int(s.exec(stmt).one())  # type: ignore[call-overload]
+
+
+def _check_guest_caps(s: Session, email: str, ip_key: str | None, now: dt.datetime) -> None:
+    """Conflict (409) when the email address or the client already has its maximum of
+    active unpaid guest bookings (GUEST_MAX_HOLDS_PER_EMAIL / _PER_IP). Call under
+    `_lock_guest`."""
+    settings = get_settings()
+    by_email = (Booking.user_id.is_(None)) & (func.lower(Booking.guest_email) == email.lower())  # type: ignore[union-attr]
+    if _unpaid_guest_bookings(s, by_email, now) >= settings.guest_max_holds_per_email:
+        raise Conflict(_GUEST_HOLDS_EMAIL, max=settings.guest_max_holds_per_email)
+    if ip_key and _unpaid_guest_bookings(s, Booking.guest_ip == ip_key, now) >= settings.guest_max_holds_per_ip:
+        raise Conflict(_GUEST_HOLDS_IP)
+
+
+@dataclass
+class _GuestLimits:
+    """What `_book` checks for an anonymous guest, under `_lock_guest`."""
+    email: str
+    ip_key: str | None
+    count_rate: bool  # False for a booking made by a confirmed request (counted when requested)
+
+
+@dataclass
+class GuestRequestView:
+    """A guest's booking request waiting for the email confirmation (holds nothing)."""
+    id: int
+    service_id: int
+    start: dt.datetime
+    quantity: int
+    email: str
+    expires_at: dt.datetime
+
+
+def _request_sign(request_id: int, expires_at: dt.datetime) -> str:
+    key = get_settings().secret_key.encode()
+    message = f"guest-request:{request_id}:{int(expires_at.timestamp())}"
+    return base64.urlsafe_b64encode(hmac.new(key, message.encode(), hashlib.sha256).digest()[:24]).decode().rstrip("=")
+
+
+def guest_request_token(request_id: int, expires_at: dt.datetime) -> str:
+    """The signed token of a booking request's confirmation link: `<id>.<HMAC of id and
+    expiry with SECRET_KEY>`; valid until the request's `expires_at`."""
+    return f"{int(request_id)}.{_request_sign(int(request_id), expires_at)}"
+
+
+def confirm_url(token: str) -> str:
+    """The page a confirmation link opens (ui/routes.py: CONFIRM_EMAIL)."""
+    return f"{get_settings().public_url.rstrip('/')}/booking/confirm?token={token}"
+
+
+def request_guest_booking(
+    *,
+    actor: Actor,
+    service_id: int,
+    start: dt.datetime | str,
+    quantity: int = 1,
+    notes: str | None = "",
+    guest: Mapping[str, Any] | Any | None = None,
+    payment_method: str | None = None,
+    client_ip: str | None = None,
+    now: dt.datetime | None = None,
+) -> GuestRequestView:
+    """GUEST_EMAIL_CONFIRMATION: record an anonymous guest's booking request and email them
+    a short-lived link (GUEST_CONFIRMATION_MINUTES); nothing is held until they open it
+    (`confirm_guest_request`). Checked now as far as it can be: the input, the guest rules
+    and that the slot has the seats at this moment (NotAvailable otherwise). Rate-limited
+    per email address and client (RateLimited)."""
+    now = now or utcnow()
+    if actor.role != "guest":
+        raise Forbidden()
+    settings = get_settings()
+    start_at = parse_aware_datetime(start, field="start")
+    quantity = _int(quantity, field="quantity", lo=1, hi=MAX_QUANTITY)
+    if quantity > settings.guest_max_quantity:
+        raise InvalidInput(_GUEST_QUANTITY, field="quantity", max=settings.guest_max_quantity)
+    notes_text = validation.text(notes, field="notes", max_length=2000, multiline=True)
+    method = _payment_method(payment_method)
+    if guest is None:
+        raise InvalidInput(N_("Give your name and email address to book as a guest."), field="guest")
+    name, email, phone = _guest_fields(guest)
+    if isinstance(service_id, bool) or not isinstance(service_id, int):
+        raise NotFound(N_("This service does not exist."))
+    ip_key = guest_ip_key(client_ip)
+    with db.read_session() as rs:
+        b = rs.get(Bookable, service_id)
+        if b is None or not b.is_active:
+            raise NotFound(N_("This service does not exist."))
+        shape, used, _expired = resolve_start_with_usage(rs, b, start_at, now, quantity=quantity)
+        if quantity > shape.capacity:
+            raise InvalidInput(_AT_MOST_SEATS, field="quantity", max=shape.capacity)
+        if used + quantity > shape.capacity:
+            raise NotAvailable()
+        service = {"service": b.name, "location": b.location, "service_timezone": b.timezone,
+                   "start": shape.start.isoformat(), "end": shape.end.isoformat()}
+    with _transaction() as s:
+        _lock_guest(s, email, ip_key)
+        _guest_rate(s, "request", email, ip_key)
+        expires = now + dt.timedelta(minutes=settings.guest_confirmation_minutes)
+        req = GuestBookingRequest(bookable_id=service_id, start_at=shape.start, quantity=quantity, guest_name=name,
+                                  guest_email=email, guest_phone=phone, guest_ip=ip_key, notes=notes_text,
+                                  payment_method=method, locale=actor.locale or "en", created_at=now,
+                                  expires_at=expires)
+        s.add(req)
+        s.flush()
+        assert req.id is not None
+        outbox.enqueue(s, channel="email", to=email, template="guest_booking_request", locale=req.locale,
+                       context={**service, "name": name, "quantity": quantity,
+                                "timezone": service["service_timezone"],
+                                "expires_minutes": settings.guest_confirmation_minutes,
+                                "confirm_url": confirm_url(guest_request_token(req.id, expires))},
+                       dedupe_key=f"guest-request:{req.id}")
+        audit.record(s, actor_id=None, action="booking.requested", entity="guest_booking_request", entity_id=req.id,
+                     data={"bookable_id": service_id, "start": shape.start.isoformat(), "quantity": quantity})
+        return GuestRequestView(id=req.id, service_id=service_id, start=shape.start, quantity=quantity, email=email,
+                                expires_at=expires)
+
+
+def confirm_guest_request(*, token: str | None, now: dt.datetime | None = None) -> BookingView:
+    """Open a booking request's confirmation link: the guest has shown they read the
+    address, so the booking is made now, through the normal capacity path (NotAvailable
+    when the seats went meanwhile) and the guest rules (caps, quantity), then goes on as
+    any guest booking (pending until paid, or confirmed). Opening the link again shows the
+    same booking. A wrong or expired token → NotFound."""
+    now = now or utcnow()
+    request_id = _token_booking_id(token)
+    with db.read_session() as rs:
+        req = rs.get(GuestBookingRequest, request_id) if request_id is not None else None
+        if req is None or not hmac.compare_digest(str(token).partition(".")[2].encode(),
+                                                  _request_sign(req.id, req.expires_at).encode()):  # type: ignore[arg-type]
+            raise NotFound(REQUEST_NOT_VALID)
+        if req.booking_id is not None:
+            bk = rs.get(Booking, req.booking_id)
+            if bk is not None:
+                return _full_view(rs, bk)
+        if now > req.expires_at:
+            raise NotFound(REQUEST_NOT_VALID)
+    view = _book_checked(
+        actor=Actor.guest(locale=req.locale), service_id=req.bookable_id, start=req.start_at, quantity=req.quantity,
+        notes=req.notes, guest={"name": req.guest_name, "email": req.guest_email, "phone": req.guest_phone},
+        idempotency_key=f"guest-request:{req.id}", payment_method=req.payment_method, now=now,
+        limits_ip_key=req.guest_ip, email_confirmed=True)
+    with _transaction() as s:
+        s.exec(update(GuestBookingRequest).where(GuestBookingRequest.id == req.id,  # type: ignore[call-overload, arg-type]
+                                                 GuestBookingRequest.booking_id.is_(None))  # type: ignore[union-attr]
+               .values(booking_id=view.id))
+    return view
+
+
+def request_manage_link(*, email: str, reference: str, client_ip: str | None = None,
+                        now: dt.datetime | None = None) -> None:
+    """A guest lost their link (or fears someone else has it): when `reference` is a guest
+    booking made with `email` whose links have not expired, re-issue its manage link (the
+    old one stops working) and email it there. Answers the same whether or not it matched
+    (nothing is revealed); rate-limited per email address and client (RateLimited)."""
+    now = now or utcnow()
+    address = _guest_email(email)
+    ref = validation.text(reference, field="reference", max_length=32).upper().replace(" ", "").replace("-", "")
+    if not ref or not ref.isalnum() or len(ref) > 16:
+        raise InvalidInput(N_("Enter the booking reference from your confirmation email."), field="reference")
+    ip_key = guest_ip_key(client_ip)
+    with _transaction() as s:
+        _lock_guest(s, address, ip_key)
+        _guest_rate(s, "link", address, ip_key)
+        bk = s.exec(select(Booking).where(Booking.reference == ref, Booking.user_id.is_(None))  # type: ignore[union-attr]
+                    .with_for_update()).first()
+        if bk is None or (bk.guest_email or "").lower() != address.lower() or now > manage_link_expires_at(bk.end_at):
+            return
+        _reissue(s, bk, actor_id=None, now=now)
+
+
+def reissue_manage_link(*, actor: Actor, booking_id: int, now: dt.datetime | None = None) -> None:
+    """Staff (its provider, an admin): revoke a guest booking's manage link and email the
+    guest a new one. Conflict for a customer's booking (they sign in; there is no link)."""
+    now = now or utcnow()
+    with _transaction() as s:
+        bk = _load_for_change(s, booking_id)
+        _owner, manager = _access(actor, bk, None)
+        assert bk is not None
+        if not manager:
+            raise Forbidden()
+        if bk.user_id is not None or not bk.guest_email:
+            raise Conflict(N_("Only guest bookings have a manage link."))
+        _reissue(s, bk, actor_id=actor.id, now=now)
+
+
+def _reissue(s: Session, bk: Booking, *, actor_id: int | None, now: dt.datetime) -> None:
+    """Bump the booking's link version (every older link stops working), point the messages
+    still waiting in the outbox (reminders) at the new link, and email it to the guest."""
+    assert bk.id is not None and bk.guest_email
+    bk.manage_link_version = (bk.manage_link_version or 0) + 1
+    bk.updated_at = now
+    s.add(bk)
+    s.flush()
+    url = outbox.guest_manage_url(bk)
+    waiting = s.exec(select(Notification).where(Notification.booking_id == bk.id,
+                                                Notification.status == "pending")).all()
+    for n in waiting:
+        if isinstance(n.context, dict) and "manage_url" in n.context:
+            n.context = {**n.context, "manage_url": url}
+            s.add(n)
+    b = s.get(Bookable, bk.bookable_id)
+    outbox.enqueue(s, channel="email", to=bk.guest_email, template="guest_manage_link", locale=bk.locale or "en",
+                   context={**outbox.booking_snapshot(s, bk, b), "name": bk.guest_name or "",
+                            "timezone": b.timezone if b is not None else "UTC", "manage_url": url},
+                   dedupe_key=f"manage-link:{bk.id}:{bk.manage_link_version}", booking_id=bk.id)
+    audit.record(s, actor_id=actor_id, action="booking.manage_link_reissued", entity="booking", entity_id=bk.id,
+                 data={"link_version": bk.manage_link_version})
+
+
+# ---------------------------------------------------------------------------------------
 # book
 # ---------------------------------------------------------------------------------------
 
@@ -741,31 +1086,58 @@ def book(
     guest: Mapping[str, Any] | Any | None = None,
     idempotency_key: str | None = None,
     payment_method: str | None = None,
+    client_ip: str | None = None,
+    manage_token: str | None = None,
     now: dt.datetime | None = None,
 ) -> BookingView:
     """Book `quantity` seats of bookable `service_id` at `start` (an aware datetime or an
     ISO string with offset; must be a free slot start, or a session start for events).
+
+    Anonymous guests (issue 20): at most GUEST_MAX_QUANTITY seats (InvalidInput), at most
+    GUEST_MAX_HOLDS_PER_EMAIL / _PER_IP active unpaid guest bookings (Conflict), rate-limited
+    per email address and `client_ip` (RateLimited), held GUEST_HOLD_MINUTES while unpaid;
+    with GUEST_EMAIL_CONFIRMATION they can't book directly (`request_guest_booking`).
 
     Signed-in users book for themselves; guests must give `guest={name, email, phone?}`
     (providers/admins may also pass `guest` to book for a walk-in customer). Status:
     `confirmed` when the price is 0, `payment_method == "on_site"`, or Stripe is disabled
     and no method is given; otherwise `pending` with `hold_expires_at = now + HOLD_MINUTES`.
     `idempotency_key`: the same key and request replays the first booking; the same key
-    with a different request → InvalidInput. Errors: NotFound (unknown/inactive bookable),
+    with a different request → InvalidInput; a replay re-checks access first (`_may_replay`:
+    a guest's needs `manage_token` once IDEMPOTENCY_GUEST_REPLAY_SECONDS have passed).
+    Errors: NotFound (unknown/inactive bookable),
     InvalidInput, NotAvailable (taken, full, outside hours, past, notice/advance), Busy."""
+    return _book_checked(actor=actor, service_id=service_id, start=start, quantity=quantity, notes=notes, guest=guest,
+                         idempotency_key=idempotency_key, payment_method=payment_method, now=now,
+                         limits_ip_key=guest_ip_key(client_ip), email_confirmed=False, manage_token=manage_token)
+
+
+def _book_checked(*, actor: Actor, service_id: int, start: dt.datetime | str, quantity: int, notes: str | None,
+                  guest: Mapping[str, Any] | Any | None, idempotency_key: str | None, payment_method: str | None,
+                  now: dt.datetime | None, limits_ip_key: str | None, email_confirmed: bool,
+                  manage_token: str | None = None) -> BookingView:
+    """`book`, for a guest whose email address may already be confirmed (a confirmed
+    request: `email_confirmed`, not rate-limited again) and whose client is `limits_ip_key`."""
     now = now or utcnow()
     start_at = parse_aware_datetime(start, field="start")
     quantity = _int(quantity, field="quantity", lo=1, hi=MAX_QUANTITY)
-    notes_text = validation.text(notes, field="notes", max_length=2000)
+    notes_text = validation.text(notes, field="notes", max_length=2000, multiline=True)
     method = _payment_method(payment_method)
     key = _idempotency_key(idempotency_key)
     guest_name = guest_email = guest_phone = None
+    limits: _GuestLimits | None = None
     if actor.is_guest:
         if actor.role != "guest":  # Actor.system(): jobs don't book
             raise Forbidden()
+        settings = get_settings()
+        if settings.guest_email_confirmation and not email_confirmed:
+            raise InvalidInput(_CONFIRM_FIRST, field="guest")
         if guest is None:
             raise InvalidInput(N_("Give your name and email address to book as a guest."), field="guest")
         guest_name, guest_email, guest_phone = _guest_fields(guest)
+        if quantity > settings.guest_max_quantity:
+            raise InvalidInput(_GUEST_QUANTITY, field="quantity", max=settings.guest_max_quantity)
+        limits = _GuestLimits(email=guest_email, ip_key=limits_ip_key, count_rate=not email_confirmed)
     elif guest is not None:
         if not (actor.is_admin or actor.is_provider):
             raise InvalidInput(N_("Signed-in customers book for themselves."), field="guest")
@@ -777,17 +1149,17 @@ def book(
         {"service_id": service_id, "start": start_at.isoformat(), "quantity": quantity, "notes": notes_text,
          "guest": [guest_name, guest_email, guest_phone], "payment_method": method})
     if key is not None:
-        replayed = _replay(scope, key, req_hash)
+        replayed = _replay(scope, key, req_hash, actor=actor, manage_token=manage_token)
         if replayed is not None:
             return replayed
     try:
         return _book(actor=actor, service_id=service_id, start_at=start_at, quantity=quantity, notes=notes_text,
                      guest=(guest_name, guest_email, guest_phone), method=method, key=key, scope=scope,
-                     req_hash=req_hash, now=now)
+                     req_hash=req_hash, now=now, limits=limits)
     except (IntegrityError, _DuplicateRequest):
         # a concurrent request with the same idempotency key committed first
         if key is not None:
-            replayed = _replay(scope, key, req_hash)
+            replayed = _replay(scope, key, req_hash, actor=actor, manage_token=manage_token)
             if replayed is not None:
                 return replayed
         raise Busy(retry_after=1) from None
@@ -795,7 +1167,7 @@ def book(
 
 def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int, notes: str,
           guest: tuple[str | None, str | None, str | None], method: str | None, key: str | None, scope: str,
-          req_hash: str, now: dt.datetime) -> BookingView:
+          req_hash: str, now: dt.datetime, limits: _GuestLimits | None = None) -> BookingView:
     settings = get_settings()
     customer_id = actor.id if actor.id is not None and guest[1] is None else None
     # (lock waits: bounded by the write statement's own lock timeout, _pg_writes_then_lock_sql)
@@ -815,6 +1187,14 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
         # hold; on PostgreSQL the re-count under the advisory lock below decides)
         if used + quantity > shape.capacity:
             raise NotAvailable()
+        if limits is not None:  # an anonymous guest: rate, then caps, under the guest's locks
+            if implicit:
+                _explicit_transaction(s)  # (counts and booking: one transaction)
+                implicit = False
+            _lock_guest(s, limits.email, limits.ip_key)
+            if limits.count_rate:
+                _guest_rate(s, "booking", limits.email, limits.ip_key)
+            _check_guest_caps(s, limits.email, limits.ip_key, now)
         if expired_holds:
             if implicit:
                 _explicit_transaction(s)  # (expiring them and booking: one transaction)
@@ -834,7 +1214,9 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
                "block_start_at": shape.block_start, "block_end_at": shape.block_end,
                "exclusive": b.capacity == 1 and b.kind != "event", "quantity": quantity,
                "status": BookingStatus.confirmed.value if confirmed else BookingStatus.pending.value,
-               "hold_expires_at": None if confirmed else now + dt.timedelta(minutes=settings.hold_minutes),
+               "hold_expires_at": None if confirmed else now + dt.timedelta(
+                   minutes=settings.guest_hold_minutes if limits is not None else settings.hold_minutes),
+               "guest_ip": limits.ip_key if limits is not None else None,
                "price_cents": price, "currency": b.currency, "notes": notes, "created_at": now, "updated_at": now}
         # Core inserts (the ORM unit of work cost more CPU than the round trips): the
         # booking, its outbox rows, the audit event, the idempotency record. The booking is
@@ -1014,7 +1396,7 @@ def reschedule(
     now = now or utcnow()
     new_start = parse_aware_datetime(start, field="start") if start is not None else None
     new_qty = _int(quantity, field="quantity", lo=1, hi=MAX_QUANTITY) if quantity is not None else None
-    new_notes = validation.text(notes, field="notes", max_length=2000) if notes is not None else None
+    new_notes = validation.text(notes, field="notes", max_length=2000, multiline=True) if notes is not None else None
     with _transaction() as s:
         bk = _load_for_change(s, booking_id)
         owner, manager = _access(actor, bk, manage_token)
@@ -1081,7 +1463,7 @@ def cancel(
     what was paid × refund_percent for customers, the full paid amount when the provider or
     an admin cancels (the payments service executes the refund)."""
     now = now or utcnow()
-    reason_text = validation.text(reason, field="reason", max_length=500) or None
+    reason_text = validation.text(reason, field="reason", max_length=500, multiline=True) or None
     with _transaction() as s:
         bk = _load_for_change(s, booking_id)
         owner, manager = _access(actor, bk, manage_token)
@@ -1309,3 +1691,36 @@ def list_bookings(
         pay = _payment_statuses(s, ids)  # type: ignore[arg-type]
         return [_view(r, bookables[r.bookable_id], pay.get(r.id, "none"), customers[r.id])  # type: ignore[arg-type, index]
                 for r in rows], int(total)
+
+
+# ---------------------------------------------------------------------------------------
+# access re-checks (issue 20: idempotent replays answer only whoever may see the booking now)
+# ---------------------------------------------------------------------------------------
+
+def _may_see(actor: Actor, bk: Booking | None, manage_token: str | None) -> bool:
+    try:
+        _access(actor, bk, manage_token)
+    except NotFound:
+        return False
+    return True
+
+
+def may_see_booking(*, actor: Actor, booking_id: Any, manage_token: str | None = None) -> bool:
+    """May `actor` (a guest: holding `manage_token`) see booking `booking_id` now? Its
+    customer, a guest with a current manage link, its provider or an admin (`_access`)."""
+    if isinstance(booking_id, bool) or not isinstance(booking_id, int):
+        return False
+    with db.read_session() as s:
+        return _may_see(actor, s.get(Booking, booking_id), manage_token)
+
+
+def _may_replay(actor: Actor, bk: Booking, first_at: dt.datetime, manage_token: str | None,
+                now: dt.datetime | None = None) -> bool:
+    """May a retry of the request that made `bk` (at `first_at`) replay it to `actor`? When
+    `actor` may see it now; or a guest without a token — the guest retrying an answer they
+    never got, who has no manage link yet — within IDEMPOTENCY_GUEST_REPLAY_SECONDS."""
+    if _may_see(actor, bk, manage_token):
+        return True
+    window = dt.timedelta(seconds=get_settings().idempotency_guest_replay_seconds)
+    return (actor.is_guest and manage_token is None and bk.user_id is None
+            and (now or utcnow()) - first_at <= window)
