@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     token_ttl_minutes: int = Field(60 * 24, ge=1)
     # seconds a token lookup may be served from memory (services/authcache.py; 0 = off)
     auth_cache_seconds: float = Field(5.0, ge=0, le=300)
+    # seconds a browser has, after signing in, to trade its single-use code for the HttpOnly
+    # session cookie (services/browser_sessions.py): a round trip, so short
+    browser_handoff_seconds: int = Field(60, ge=5, le=600)
     password_reset_ttl_minutes: int = Field(60, ge=1)
     rate_limits_enabled: bool = True
     login_max_failures: int = Field(10, ge=1)

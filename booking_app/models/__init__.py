@@ -11,11 +11,18 @@ from booking_app.models.catalog import (
 )
 from booking_app.models.notification import CalendarFeedToken, Notification, NotificationStatus
 from booking_app.models.payment import Payment, PaymentStatus, ProcessedWebhookEvent, Refund
-from booking_app.models.user import AuthToken, PasswordResetToken, RateLimitEvent, Role, User
+from booking_app.models.user import (
+    AuthToken,
+    BrowserSessionHandoff,
+    PasswordResetToken,
+    RateLimitEvent,
+    Role,
+    User,
+)
 
 __all__ = [
     "ACTIVE_STATUSES", "AuditEvent", "AuthToken", "AvailabilityException", "AvailabilityRule",
-    "Bookable", "BookableKind", "Booking", "BookingStatus", "CalendarFeedToken", "EventSession",
+    "Bookable", "BrowserSessionHandoff", "BookableKind", "Booking", "BookingStatus", "CalendarFeedToken", "EventSession",
     "IdempotencyRecord", "Notification", "NotificationStatus", "PasswordResetToken", "Payment",
     "PaymentStatus", "ProcessedWebhookEvent", "RateLimitEvent", "Refund", "Role", "User",
     "UTCDateTime", "utcnow",

@@ -71,3 +71,20 @@ class RateLimitEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=200)
     at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class BrowserSessionHandoff(SQLModel, table=True):
+    """A sign-in waiting for its browser (services/browser_sessions.py): a single-use code,
+    valid for seconds, that the browser trades for the HttpOnly session cookie.
+
+    Only the code's SHA-256 is stored, and the session token sealed with a key derived from
+    the code: the row alone reveals neither. A row lives until it is used or expires."""
+
+    __tablename__ = "browser_session_handoffs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    code_hash: str = Field(max_length=64, unique=True, index=True)
+    sealed_token: str = Field(max_length=400)
+    token_expires_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
