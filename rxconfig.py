@@ -14,4 +14,8 @@ config = rx.Config(
     telemetry_enabled=False,
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium"))],
     disable_plugins=[SitemapPlugin],
+    # CORS of the pages' backend and the event socket: PUBLIC_URL's origin + CORS_ALLOWED_ORIGINS
+    # only (Reflex's default is "*"). Empty when PUBLIC_URL is unset: cross-origin calls are
+    # refused and the socket is checked against the request's own Host (api/security.py)
+    cors_allowed_origins=_settings.cors_origins,
 )

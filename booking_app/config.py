@@ -6,10 +6,12 @@ SQLite file, console email/SMS, Stripe off (pay on site only), no Redis.
 from __future__ import annotations
 
 import functools
+import os
 import zoneinfo
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "change-me-insecure-development-secret"
@@ -25,7 +27,10 @@ class Settings(BaseSettings):
     secret_key: str = DEFAULT_SECRET_KEY
     database_url: str = "sqlite:///booking.db"
     redis_url: str | None = None
-    public_url: str = "http://localhost:3000"
+    # the address users reach (scheme://host[:port], no path). Unset: `public_url` follows the
+    # served port on localhost for links, and CORS/the event socket accept the same origin as
+    # the request's Host (see api/security.py); set, only this origin (+ CORS_ALLOWED_ORIGINS)
+    public_url_configured: str | None = Field(None, validation_alias=AliasChoices("public_url", "PUBLIC_URL"))
     default_locale: str = "en"
     default_timezone: str = "UTC"
     app_name: str = "Booking"
@@ -60,6 +65,13 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(10, ge=1)
     login_failure_window_minutes: int = Field(15, ge=1)
     password_reset_max_requests: int = Field(5, ge=1)
+
+    # --- browser hardening (api/security.py) ------------------------------------------------
+    # origins allowed to frame the pages (comma-separated, e.g. https://partner.example); empty:
+    # none (frame-ancestors 'none'). Other origins besides PUBLIC_URL's allowed to call the API
+    # from a browser with credentials (CORS) and to open the event socket (comma-separated)
+    frame_ancestors: str = Field("", max_length=4000)
+    cors_allowed_origins: str = Field("", max_length=4000)
 
     # --- bookings -------------------------------------------------------------------------
     hold_minutes: int = Field(15, ge=1, le=24 * 60)
@@ -120,6 +132,31 @@ class Settings(BaseSettings):
                 return "postgresql+psycopg://" + v[len(prefix):]
         return v
 
+    @field_validator("public_url_configured")
+    @classmethod
+    def _public_origin(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None  # empty = unset (e.g. an image built without one)
+        origin = origin_of(v.strip().rstrip("/"))
+        if origin is None:
+            raise ValueError("PUBLIC_URL must be an http(s) address without a path, e.g. https://booking.example.com")
+        return origin
+
+    @field_validator("cors_allowed_origins", "frame_ancestors")
+    @classmethod
+    def _origin_list(cls, v: str, info) -> str:
+        # exact http(s) origins only: these values go verbatim into CORS and CSP headers
+        wildcard = info.field_name == "frame_ancestors"
+        out = []
+        for item in (x.strip().rstrip("/") for x in v.split(",")):
+            if not item:
+                continue
+            origin = origin_of(item.replace("://*.", "://wildcard.") if wildcard else item)
+            if origin is None:
+                raise ValueError(f"{info.field_name.upper()}: {item!r} is not an http(s) origin like https://example.com")
+            out.append(origin.replace("://wildcard.", "://*.") if wildcard else origin)
+        return ",".join(dict.fromkeys(out))
+
     @model_validator(mode="after")
     def _production_guard(self) -> "Settings":
         if self.environment == "production" and (
@@ -131,6 +168,29 @@ class Settings(BaseSettings):
         return self
 
     # --- derived --------------------------------------------------------------------------
+    @property
+    def public_url(self) -> str:
+        """The address for links in emails, calendar files and payment returns: PUBLIC_URL, or
+        when unset this machine on the port being served (`reflex run --frontend-port`, PORT)."""
+        if self.public_url_configured:
+            return self.public_url_configured
+        port = os.environ.get("REFLEX_FRONTEND_PORT") or os.environ.get("PORT") or "3000"
+        return f"http://localhost:{port}"
+
+    @property
+    def public_url_is_set(self) -> bool:
+        return self.public_url_configured is not None
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        """Origins other sites' pages may call us from: PUBLIC_URL's (when set) + CORS_ALLOWED_ORIGINS."""
+        extra = [o for o in self.cors_allowed_origins.split(",") if o]
+        return tuple(dict.fromkeys(([self.public_url_configured] if self.public_url_configured else []) + extra))
+
+    @property
+    def frame_ancestor_origins(self) -> tuple[str, ...]:
+        return tuple(o for o in self.frame_ancestors.split(",") if o)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -151,6 +211,27 @@ class Settings(BaseSettings):
             {int(x) for x in self.default_reminder_offsets_minutes.split(",") if x.strip()},
             reverse=True,
         )
+
+
+def origin_of(url: str) -> str | None:
+    """`scheme://host[:port]` of an http(s) URL without path, query or credentials, lower-cased
+    and without its scheme's default port (how browsers write an Origin header); else None."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or parts.path not in ("", "/") or parts.query \
+            or parts.fragment or parts.username or parts.password or not parts.hostname:
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname.lower()
+    if not all(c.isalnum() or c in ".-_[]:" for c in host):
+        return None
+    if ":" in host:
+        host = f"[{host}]"  # IPv6 literal
+    scheme = parts.scheme.lower()
+    default = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
 @functools.lru_cache(maxsize=1)

@@ -10,7 +10,7 @@ import contextlib
 from fastapi import FastAPI
 
 from booking_app import __version__
-from booking_app.api import errors, health
+from booking_app.api import docs, errors, health, security
 from booking_app.api.deps import document_bearer_auth
 
 
@@ -28,7 +28,7 @@ def create_api() -> FastAPI:
         title="Booking platform API",
         version=__version__,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # api/docs.py: Swagger UI from package files, no CDN
         redoc_url=None,
         # FastAPI's native OpenTelemetry: off (no OpenTelemetry SDK is configured here; its
         # per-request checks that one is cost ~2 % of a booking's CPU)
@@ -43,6 +43,8 @@ def create_api() -> FastAPI:
 
     app.add_middleware(LoadShedMiddleware)  # inside the metrics one, so shed requests are counted
     app.add_middleware(MetricsMiddleware)
+    security.install(app)  # CORS + security headers; outermost, so keep it the last middleware
+    docs.install(app)
     app.include_router(health.router)
     for router in _module_routers():
         app.include_router(router)
