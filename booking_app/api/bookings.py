@@ -16,8 +16,8 @@ from fastapi.responses import Response
 
 from booking_app.api import idempotency
 from booking_app.api import schemas_bookings as sb
-from booking_app.api.deps import get_actor
-from booking_app.api.schemas import IdPath, problem_responses
+from booking_app.api.deps import client_ip, get_actor, require_user
+from booking_app.api.schemas import IdPath, MultiLineStr, SingleLineStr, problem_responses
 from booking_app.services import bookings, payments
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Unauthorized
@@ -59,16 +59,15 @@ def _identified(actor: Actor, token: str | None) -> None:
 @router.get("", response_model=sb.BookingPageOut, summary="My bookings, my services' bookings, or all (admin)",
             responses=problem_responses(403))
 def list_bookings(
-    actor: Actor = Depends(get_actor),
+    actor: Actor = Depends(require_user),  # signed-in only: the OpenAPI document says so
     scope: Literal["mine", "provider", "all"] = Query(default="mine"),
     status: sb.BookingStatusName | None = Query(default=None),
-    date_from: str | None = Query(default=None, alias="from", **DATE_QUERY),
-    date_to: str | None = Query(default=None, alias="to", **DATE_QUERY),
+    date_from: SingleLineStr | None = Query(default=None, alias="from", **DATE_QUERY),
+    date_to: SingleLineStr | None = Query(default=None, alias="to", **DATE_QUERY),
     service_id: int | None = Query(default=None, ge=1, le=2**31 - 1),
     limit: int = Query(default=50, ge=1, le=bookings.MAX_PAGE),
     offset: int = Query(default=0, ge=0, le=10_000_000),
 ) -> sb.BookingPageOut:
-    _identified(actor, None)
     items, total = bookings.list_bookings(actor=actor, scope=scope, status=status, date_from=date_from,
                                           date_to=date_to, service_id=service_id, limit=limit, offset=offset)
     return sb.BookingPageOut(items=[_out(v) for v in items], total=total)
@@ -76,21 +75,60 @@ def list_bookings(
 
 @router.post("", status_code=201, response_model=sb.BookingOut, operation_id="create_booking",
              summary="Book a slot (409 when it is not available)",
-             responses={**problem_responses(409), 201: CREATED_LINKS},
+             description="Guests (no token): at most GUEST_MAX_QUANTITY places (422), at most "
+                         "GUEST_MAX_HOLDS_PER_EMAIL / _PER_IP active unpaid guest bookings (409), "
+                         "rate-limited per email address and client (429). With GUEST_EMAIL_CONFIRMATION "
+                         "a guest's booking is 202: nothing is held until the emailed link is opened "
+                         "(POST /api/bookings/confirm-email).",
+             responses={**problem_responses(409, 429), 201: CREATED_LINKS,
+                        202: {"model": sb.GuestRequestOut,
+                              "description": "Guest: confirm your email address by the emailed link"}},
              # (the header is read and checked by idempotency.header_key: a declared Header
              # parameter would cost every booking a round of FastAPI's parameter validation)
-             openapi_extra={"parameters": [idempotency.HEADER_DOC]})
+             openapi_extra={"parameters": [idempotency.HEADER_DOC, idempotency.TOKEN_DOC]})
 def create_booking(body: sb.BookingCreateIn, request: Request, actor: Actor = Depends(get_actor)) -> Response:
     key = idempotency.header_key(request)
     if actor.is_guest and body.guest is None:
         raise Unauthorized()
+    guest = body.guest.model_dump() if body.guest is not None else None
+    ip = client_ip(request) if actor.is_guest else None
+    if bookings.guest_email_confirmation_required(actor):
+        pending = bookings.request_guest_booking(
+            actor=actor, service_id=body.service_id, start=body.start, quantity=body.quantity,
+            notes=body.notes or "", guest=guest, payment_method=body.payment_method, client_ip=ip)
+        return Response(sb.GuestRequestOut.model_validate(pending).model_dump_json(), status_code=202,
+                        media_type="application/json")
     view = bookings.book(
         actor=actor, service_id=body.service_id, start=body.start, quantity=body.quantity, notes=body.notes or "",
-        guest=body.guest.model_dump() if body.guest is not None else None, idempotency_key=key,
-        payment_method=body.payment_method,
+        guest=guest, idempotency_key=key, payment_method=body.payment_method,
+        manage_token=idempotency.query_token(request), client_ip=ip,
     )
     # serialised by pydantic-core straight to bytes (no dict + json.dumps round)
     return Response(_out(view).model_dump_json(), status_code=201, media_type="application/json")
+
+
+@router.post("/confirm-email", status_code=201, response_model=sb.BookingOut, operation_id="confirm_guest_booking",
+             summary="Guest: open the emailed confirmation link — books now (409 when no longer available)",
+             responses=problem_responses(409, 429))
+def confirm_guest_booking(body: sb.ConfirmEmailIn) -> sb.BookingOut:
+    return _out(bookings.confirm_guest_request(token=body.token))
+
+
+@router.post("/manage-link", status_code=204, operation_id="request_manage_link",
+             summary="Guest: email me a new manage link (the old one stops working)",
+             description="Answers 204 whether or not the email address and reference match a booking.",
+             responses=problem_responses(429))
+def request_manage_link(body: sb.ManageLinkIn, request: Request) -> Response:
+    bookings.request_manage_link(email=body.email, reference=body.reference, client_ip=client_ip(request))
+    return Response(status_code=204)
+
+
+@router.post("/{id}/manage-link", status_code=204, operation_id="reissue_manage_link",
+             summary="Staff: revoke a guest booking's manage link and email the guest a new one",
+             responses=problem_responses(403, 409))
+def reissue_manage_link(id: IdPath, actor: Actor = Depends(require_user)) -> Response:  # noqa: A002
+    bookings.reissue_manage_link(actor=actor, booking_id=id)
+    return Response(status_code=204)
 
 
 @router.get("/{id}", operation_id="get_booking",
@@ -116,6 +154,6 @@ def update_booking(id: IdPath, body: sb.BookingUpdateIn, actor: Actor = Depends(
                responses=problem_responses(403, 409))
 def cancel_booking(id: IdPath, actor: Actor = Depends(get_actor),  # noqa: A002
                    token: str | None = MANAGE_TOKEN,
-                   reason: str | None = Query(default=None, max_length=500)) -> sb.BookingOut:
+                   reason: MultiLineStr | None = Query(default=None, max_length=500)) -> sb.BookingOut:
     _identified(actor, token)
     return _out(payments.cancel_and_refund(actor=actor, booking_id=id, reason=reason, manage_token=token))

@@ -5,31 +5,50 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from booking_app.api.schemas import MAX_ID, ApiModel, RequestModel, UtcDateTime
+from booking_app.api.schemas import MAX_ID, ApiModel, MultiLineStr, RequestModel, SingleLineStr, UtcDateTime
 
 BookingStatusName = Literal["pending", "confirmed", "cancelled", "completed", "no_show"]
 
 
 class GuestIn(RequestModel):
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=254)
-    phone: str | None = Field(default=None, max_length=32)
+    name: SingleLineStr = Field(min_length=1, max_length=200)
+    email: SingleLineStr = Field(min_length=3, max_length=254)
+    phone: SingleLineStr | None = Field(default=None, max_length=32)
 
 
 class BookingCreateIn(RequestModel):
     service_id: int = Field(ge=1, le=MAX_ID, strict=True)
     start: AwareDatetime = Field(description="a free slot's start (ISO 8601 with offset)")
     quantity: int = Field(default=1, ge=1, le=1000, strict=True)
-    notes: str | None = Field(default=None, max_length=2000)
+    notes: MultiLineStr | None = Field(default=None, max_length=2000)
     guest: GuestIn | None = Field(default=None, description="required without a token")
     payment_method: Literal["on_site", "card", "paypal"] | None = Field(
         default=None, description="on_site confirms at once; card/paypal hold the seats until paid")
 
 
+class GuestRequestOut(ApiModel):
+    """GUEST_EMAIL_CONFIRMATION: the guest's booking waits for them to open the emailed link."""
+    status: Literal["email_confirmation_required"] = "email_confirmation_required"
+    service_id: int
+    start: UtcDateTime
+    quantity: int
+    email: str
+    expires_at: UtcDateTime = Field(description="the emailed link works until then; nothing is held before")
+
+
+class ConfirmEmailIn(RequestModel):
+    token: SingleLineStr = Field(min_length=3, max_length=100, description="the token of the emailed link")
+
+
+class ManageLinkIn(RequestModel):
+    email: SingleLineStr = Field(min_length=3, max_length=254)
+    reference: SingleLineStr = Field(min_length=1, max_length=32, description="the booking reference")
+
+
 class BookingUpdateIn(RequestModel):
     start: AwareDatetime | None = None
     quantity: int | None = Field(default=None, ge=1, le=1000, strict=True)
-    notes: str | None = Field(default=None, max_length=2000)
+    notes: MultiLineStr | None = Field(default=None, max_length=2000)
 
 
 class BookingOut(ApiModel):

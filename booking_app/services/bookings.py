@@ -154,6 +154,8 @@ class BookingView:
     # where the caller did not load the user (only get_booking/list_bookings do)
     customer_name: str | None = None
     customer_email: str | None = None
+    # the version its guest manage links are signed for (booking_manage_token)
+    link_version: int = 0
 
 
 def _view(bk: Booking, b: Bookable, payment_status: str = "none",
@@ -174,7 +176,7 @@ def _view(bk: Booking, b: Bookable, payment_status: str = "none",
         price_cents=bk.price_cents, currency=bk.currency, payment_status=payment_status, notes=bk.notes,
         refund_due_cents=bk.refund_due_cents, cancel_reason=bk.cancel_reason, cancelled_at=bk.cancelled_at,
         created_at=bk.created_at, updated_at=bk.updated_at, version=bk.version, sequence=bk.sequence,
-        customer_name=c_name, customer_email=c_email,
+        customer_name=c_name, customer_email=c_email, link_version=getattr(bk, "manage_link_version", 0) or 0,
     )
 
 

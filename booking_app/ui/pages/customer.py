@@ -12,6 +12,8 @@ from booking_app.ui.state.booking import (
     BookableState,
     BookState,
     ConfirmationState,
+    ConfirmEmailState,
+    ManageLinkState,
     ManageState,
     MyBookingsState,
 )
@@ -177,12 +179,28 @@ def _guest_or_account() -> rx.Component:
     )
 
 
+def _email_sent() -> rx.Component:
+    return rx.center(
+        rx.card(
+            rx.vstack(
+                rx.heading(T("Check your email"), size="6", as_="h1"),
+                rx.callout(BookState.email_sent, icon="mail", color_scheme="grass", width="100%", role="status",
+                           custom_attrs={"data-testid": "email-sent"}),
+                rx.link(T("Change the time"), href=BookState.back_url, size="2"),
+                spacing="4", width="100%",
+            ),
+            width="100%", max_width="560px", size="3",
+        ),
+        width="100%",
+    )
+
+
 def review() -> rx.Component:
     info = BookState.info
     return rx.cond(
         BookState.not_found != "",
         _not_found(BookState.not_found),
-        rx.center(
+        rx.cond(BookState.email_sent != "", _email_sent(), rx.center(
             rx.card(
                 rx.form(
                     rx.vstack(
@@ -240,7 +258,7 @@ def review() -> rx.Component:
                 width="100%", max_width="560px", size="3",
             ),
             width="100%",
-        ),
+        )),
     )
 
 
@@ -284,7 +302,13 @@ def confirmation() -> rx.Component:
     card = ConfirmationState.card
     return rx.cond(
         ConfirmationState.not_found != "",
-        _not_found(ConfirmationState.not_found),
+        rx.vstack(
+            _not_found(ConfirmationState.not_found),
+            rx.cond(ConfirmationState.link_refused,
+                    rx.link(T("Get a new link by email"), href=routes.MANAGE_LINK,
+                            custom_attrs={"data-testid": "new-link"})),
+            spacing="3", width="100%",
+        ),
         rx.cond(
             ConfirmationState.booking.length() > 0,
             rx.center(
@@ -391,8 +415,59 @@ def my_bookings() -> rx.Component:
     )
 
 
+# ---- guests: confirm the email address, ask for a new manage link ------------------------
+
+def confirm_email() -> rx.Component:
+    return rx.cond(
+        ConfirmEmailState.error != "",
+        rx.vstack(
+            rx.heading(T("Your booking"), size="6", as_="h1"),
+            rx.callout(ConfirmEmailState.error, icon="circle_alert", color_scheme="red", width="100%", role="alert",
+                       custom_attrs={"data-testid": "confirm-error"}),
+            rx.link(T("Find something to book"), href=routes.SEARCH),
+            spacing="3", width="100%",
+        ),
+        rx.center(rx.spinner(size="3"), padding="3rem"),
+    )
+
+
+def manage_link() -> rx.Component:
+    return rx.center(
+        rx.card(
+            rx.vstack(
+                rx.heading(T("Get a new link to your booking"), size="6", as_="h1"),
+                rx.text(T("Enter the email address you booked with and the booking reference from your "
+                          "confirmation email. We send a new link there; earlier links stop working."),
+                        size="2", color_scheme="gray"),
+                rx.cond(
+                    ManageLinkState.sent != "",
+                    rx.callout(ManageLinkState.sent, icon="mail", color_scheme="grass", width="100%", role="status",
+                               custom_attrs={"data-testid": "link-sent"}),
+                    rx.form(
+                        rx.vstack(
+                            field(N_("Email"), name="email", type="email", autocomplete="email"),
+                            field(N_("Booking reference"), name="reference", autocomplete="off"),
+                            error_callout(ManageLinkState.error),
+                            rx.button(T("Send me a new link"), type="submit", size="3", width="100%",
+                                      loading=ManageLinkState.busy, disabled=ManageLinkState.busy,
+                                      custom_attrs={"data-testid": "send-link"}),
+                            spacing="3", width="100%",
+                        ),
+                        on_submit=ManageLinkState.submit, reset_on_submit=False, width="100%",
+                    ),
+                ),
+                spacing="4", width="100%",
+            ),
+            width="100%", max_width="560px", size="3",
+        ),
+        width="100%",
+    )
+
+
 def register(add) -> None:
     add(bookable, routes.BOOKABLE, N_("Book"), BookableState.load)
     add(review, routes.BOOK, N_("Review"), BookState.load)
     add(confirmation, routes.CONFIRMATION, N_("Your booking"), ConfirmationState.load)
+    add(confirm_email, routes.CONFIRM_EMAIL, N_("Your booking"), ConfirmEmailState.load)
+    add(manage_link, routes.MANAGE_LINK, N_("Get a new link to your booking"), ManageLinkState.load)
     add(my_bookings, routes.MY_BOOKINGS, N_("My bookings"), MyBookingsState.load)

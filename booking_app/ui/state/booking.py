@@ -284,12 +284,15 @@ class BookState(AppState):
     alternatives: list[str] = []
     methods: list[str] = []
     method: str = "on_site"
+    # GUEST_EMAIL_CONFIRMATION: the guest's request was recorded and the link emailed
+    email_sent: str = ""
     _idem: str = ""
 
     @rx.event
     def load(self):
         params = self.router.url.query_parameters
         self.svc, self.error, self.not_found, self.alternatives = {}, "", "", []
+        self.email_sent = ""
         self.busy = False
         self._idem = uuid.uuid4().hex
         bookable_id = fmt.int_param(params.get("id"))
@@ -393,11 +396,29 @@ class BookState(AppState):
                      "phone": str(form.get("guest_phone", "")).strip() or None}
         notes = str(form.get("notes", ""))[:2000]
         method = self.method if self.methods else None
+        ip = self._client_ip() if actor.is_guest else None
+        if bookings.guest_email_confirmation_required(actor):
+            try:
+                pending = await asyncio.to_thread(
+                    bookings.request_guest_booking, actor=actor, service_id=int(self.svc["id"]), start=self.start,
+                    quantity=self.quantity, notes=notes, guest=guest, payment_method=method, client_ip=ip)
+            except ServiceError as exc:
+                self.error = self._error_text(exc)
+                self.busy = False
+                return
+            minutes = get_settings().guest_confirmation_minutes
+            self.email_sent = translate(
+                Np_("We emailed a link to {email}. Open it within {minutes} minute to book: nothing is reserved "
+                    "until then.",
+                    "We emailed a link to {email}. Open it within {minutes} minutes to book: nothing is reserved "
+                    "until then.", "minutes"), self.locale, email=pending.email, minutes=minutes)
+            self.busy = False
+            return
         try:
             view = await asyncio.to_thread(
                 bookings.book, actor=actor, service_id=int(self.svc["id"]), start=self.start,
                 quantity=self.quantity, notes=notes, guest=guest, idempotency_key=self._idem,
-                payment_method=method)
+                payment_method=method, client_ip=ip)
         except NotAvailable as exc:
             self.error = self._error_text(exc)
             wanted = _parse_iso(self.start)
@@ -408,7 +429,7 @@ class BookState(AppState):
             self.error = self._error_text(exc)
             self.busy = False
             return
-        token = bookings.booking_manage_token(view.id) if actor.is_guest else ""
+        token = bookings.booking_manage_token(view.id, view.link_version) if actor.is_guest else ""
         if method and method != "on_site" and view.status == "pending":
             try:
                 payment = await asyncio.to_thread(payments.process, actor=actor, booking_id=view.id, method=method,
@@ -570,12 +591,15 @@ class ManageState(AppState):
 class ConfirmationState(ManageState):
     booking: dict = {}
     not_found: str = ""
+    # the page was opened with a manage link that is wrong, re-issued or expired
+    link_refused: bool = False
 
     @rx.event
     def load(self):
         params = self.router.url.query_parameters
         self.booking, self.not_found, self.cancel_error = {}, "", ""
         self.cancel_open = False
+        self.link_refused = False
         bid = fmt.int_param(params.get("id"))
         token = str(params.get("token", ""))[:100]
         if bid is None:
@@ -585,6 +609,7 @@ class ConfirmationState(ManageState):
             v = bookings.get_booking(actor=self._actor(), booking_id=bid, manage_token=token or None)
         except ServiceError as exc:
             self.not_found = self._error_text(exc)
+            self.link_refused = bool(token)
             return
         self.booking = {**_raw(v), "token": token}
         if params.get("notice"):
@@ -668,3 +693,56 @@ class MyBookingsState(ManageState):
     @rx.var
     def past_cards(self) -> list[dict[str, str]]:
         return self._cards(self.past)
+
+
+class ConfirmEmailState(AppState):
+    """The page a guest's confirmation link opens (GUEST_EMAIL_CONFIRMATION): books the
+    request now and goes on to the booking's page, or says why it can't."""
+
+    error: str = ""
+    service_href: str = ""
+
+    @rx.event
+    async def load(self):
+        self.error, self.service_href = "", ""
+        token = str(self.router.url.query_parameters.get("token", ""))[:100]
+        try:
+            view = await asyncio.to_thread(bookings.confirm_guest_request, token=token or None)
+        except NotAvailable as exc:
+            self.error = self._error_text(exc)
+            return
+        except ServiceError as exc:
+            self.error = self._error_text(exc)
+            return
+        yield rx.redirect(_booking_url(view.id, bookings.booking_manage_token(view.id, view.link_version)))
+
+
+class ManageLinkState(AppState):
+    """A guest asks for a new manage link by email address + booking reference (the old
+    link stops working). The answer never says whether they matched."""
+
+    sent: str = ""
+    error: str = ""
+    busy: bool = False
+
+    @rx.event
+    def load(self):
+        self.sent, self.error, self.busy = "", "", False
+
+    @rx.event
+    async def submit(self, form: dict):
+        if self.busy:
+            return
+        self.busy = True
+        self.error = ""
+        yield
+        try:
+            await asyncio.to_thread(bookings.request_manage_link, email=str(form.get("email", "")).strip(),
+                                    reference=str(form.get("reference", "")).strip(), client_ip=self._client_ip())
+        except ServiceError as exc:
+            self.error = self._error_text(exc)
+            self.busy = False
+            return
+        self.sent = translate("If the email address and the reference match a booking, we have emailed a new link "
+                              "to it. Earlier links no longer work.", self.locale)
+        self.busy = False
