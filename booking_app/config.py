@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     shutdown_drain_seconds: float = Field(0.0, ge=0, le=300)
     # threads for the API's sync routes per process (0 = DB_POOL_SIZE + DB_MAX_OVERFLOW + 2)
     api_threads: int = Field(0, ge=0, le=1000)
+    # request body cap (api/bodylimit.py): larger bodies get 413 before anything reads them —
+    # by Content-Length, or while a chunked body streams in. 1 MiB is far above any request
+    # of this API (a full week of opening hours is ~10 kB; Stripe events are a few kB)
+    max_request_body_bytes: int = Field(1024 * 1024, ge=64 * 1024, le=100 * 1024 * 1024)
     sqlite_busy_timeout_ms: int = Field(5000, ge=10, le=120000)
 
     # --- auth -----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import contextlib
 from fastapi import FastAPI
 
 from booking_app import __version__
-from booking_app.api import docs, errors, health, security
+from booking_app.api import bodylimit, docs, errors, health, security
 from booking_app.api.deps import document_bearer_auth
 
 
@@ -42,6 +42,7 @@ def create_api() -> FastAPI:
     from booking_app.api.metrics import MetricsMiddleware
 
     app.add_middleware(LoadShedMiddleware)  # inside the metrics one, so shed requests are counted
+    bodylimit.install(app)  # 413 for oversized bodies before they take an in-flight slot
     app.add_middleware(MetricsMiddleware)
     security.install(app)  # CORS + security headers; outermost, so keep it the last middleware
     docs.install(app)

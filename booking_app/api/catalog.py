@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 
 from booking_app.api import schemas_catalog as sc
 from booking_app.api.deps import get_actor, get_locale, require_role, require_user
-from booking_app.api.schemas import IdPath, problem_responses
+from booking_app.api.schemas import IdPath, SingleLineStr, problem_responses
 from booking_app.services import availability, catalog
 from booking_app.services.actors import Actor
 
@@ -53,11 +53,11 @@ def _availability(view: catalog.AvailabilityView) -> sc.AvailabilityOut:
 @router.get("", response_model=sc.BookablePageOut, summary="Search rooms, services and events")
 def list_services(
     actor: Actor = Depends(get_actor),
-    q: str | None = Query(default=None, max_length=200, description="text in name, description or location"),
+    q: SingleLineStr | None = Query(default=None, max_length=200, description="text in name, description or location"),
     kind: sc.Kind | None = Query(default=None),
-    date: str | None = Query(default=None, description="only those with a free slot on this local date",
+    date: SingleLineStr | None = Query(default=None, description="only those with a free slot on this local date",
                              **DATE_QUERY),
-    location: str | None = Query(default=None, max_length=200),
+    location: SingleLineStr | None = Query(default=None, max_length=200),
     provider_id: int | None = Query(default=None, ge=1, le=2**31 - 1),
     include_inactive: bool = Query(default=False, description="providers: also their own inactive ones; admins: all"),
     limit: int = Query(default=50, ge=1, le=catalog.MAX_PAGE),
@@ -120,8 +120,8 @@ def add_session(id: IdPath, body: sc.SessionIn, actor: Actor = Depends(require_u
 def list_sessions(
     id: IdPath,  # noqa: A002
     actor: Actor = Depends(get_actor),
-    date_from: str | None = Query(default=None, alias="from", **DATE_QUERY),
-    date_to: str | None = Query(default=None, alias="to", **DATE_QUERY),
+    date_from: SingleLineStr | None = Query(default=None, alias="from", **DATE_QUERY),
+    date_to: SingleLineStr | None = Query(default=None, alias="to", **DATE_QUERY),
 ) -> list[sc.SessionOut]:
     views = catalog.list_event_sessions(bookable_id=id, actor=actor, date_from=date_from, date_to=date_to)
     return [sc.SessionOut.model_validate(asdict(v)) for v in views]
@@ -133,8 +133,8 @@ def list_sessions(
 def list_slots(
     id: IdPath,  # noqa: A002
     actor: Actor = Depends(get_actor),
-    date_from: str = Query(alias="from", **DATE_QUERY),
-    date_to: str = Query(alias="to", **DATE_QUERY),
+    date_from: SingleLineStr = Query(alias="from", **DATE_QUERY),
+    date_to: SingleLineStr = Query(alias="to", **DATE_QUERY),
 ) -> sc.SlotsOut:
     views = availability.slots(bookable_id=id, date_from=date_from, date_to=date_to, actor=actor)
     return sc.SlotsOut(slots=[sc.SlotOut(start=v.start, end=v.end, remaining=v.remaining) for v in views])

@@ -15,7 +15,7 @@ from typing import Literal
 from fastapi import APIRouter, Body, Depends, Query, Response
 
 from booking_app.api.deps import require_admin, require_user
-from booking_app.api.schemas import ApiModel, IdPath, RequestModel, UtcDateTime, problem_responses
+from booking_app.api.schemas import ApiModel, IdPath, RequestModel, SingleLineStr, UtcDateTime, problem_responses
 from booking_app.services import notifications
 from booking_app.services.actors import Actor
 
@@ -111,9 +111,9 @@ def revoke_feed(id: IdPath, actor: Actor = Depends(require_user)) -> Response:  
 def admin_list_notifications(
     status: Literal["pending", "sending", "sent", "failed", "cancelled"] | None = Query(default=None),
     channel: Literal["email", "sms"] | None = Query(default=None),
-    template: str | None = Query(default=None, max_length=64),
+    template: SingleLineStr | None = Query(default=None, max_length=64),
     booking_id: int | None = Query(default=None, ge=1, le=2**31 - 1),
-    q: str | None = Query(default=None, max_length=254, description="part of the recipient address"),
+    q: SingleLineStr | None = Query(default=None, max_length=254, description="part of the recipient address"),
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0, le=10_000_000),
     actor: Actor = Depends(require_admin),

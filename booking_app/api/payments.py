@@ -18,7 +18,7 @@ from pydantic import Field, StringConstraints
 from booking_app.api import idempotency
 from booking_app.api.deps import get_actor, get_locale, require_user
 from booking_app.api.errors import problem
-from booking_app.api.schemas import MAX_ID, ApiModel, IdPath, RequestModel, UtcDateTime, problem_responses
+from booking_app.api.schemas import MAX_ID, ApiModel, IdPath, MultiLineStr, RequestModel, UtcDateTime, problem_responses
 from booking_app.i18n import N_, translate
 from booking_app.services import payments
 from booking_app.services.actors import Actor
@@ -42,7 +42,7 @@ class ProcessIn(RequestModel):
 class RefundIn(RequestModel):
     amount_cents: int | None = Field(default=None, ge=1, le=10**12,
                                      description="default: everything not yet refunded")
-    note: str | None = Field(default=None, max_length=500)
+    note: MultiLineStr | None = Field(default=None, max_length=500)
 
 
 class RefundOut(ApiModel):

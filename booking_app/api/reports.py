@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
 from booking_app.api.deps import get_locale, require_admin
+from booking_app.api.schemas import SingleLineStr
 from booking_app.i18n import N_
 from booking_app.services import reports
 from booking_app.services.actors import Actor
@@ -18,12 +19,13 @@ from booking_app.services.errors import InvalidInput
 
 router = APIRouter(prefix="/api/reports", tags=["reports"], dependencies=[Depends(get_locale)])
 
-FROM = Query(None, alias="from", description="First day (YYYY-MM-DD, inclusive) in `tz`", examples=["2026-11-01"])
+FROM = Query(None, alias="from", description="First day (YYYY-MM-DD, inclusive) in `tz`", examples=["2026-11-01"],
+             max_length=40)
 TO = Query(None, alias="to", description="Last day (YYYY-MM-DD, inclusive) in `tz`; at most 366 days after `from`",
-           examples=["2026-11-30"])
+           examples=["2026-11-30"], max_length=40)
 TZ = Query(None, description="IANA time zone of the days (e.g. Europe/Paris); default: the admin's own time zone",
            max_length=64)
-FORMAT = Query("json", description="`json` (default) or `csv` (the rows with a header row)")
+FORMAT = Query("json", description="`json` (default) or `csv` (the rows with a header row)", max_length=16)
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {}, "text/csv": {}}, "description": "The report"},
@@ -50,10 +52,11 @@ def _format(value: str) -> str:
 
 @router.get("/bookings", summary="Bookings per day, bookable or status", responses=_RESPONSES)
 def bookings_report(
-    date_from: str | None = FROM, date_to: str | None = TO,
-    group_by: str = Query("day", description="day | service | status"),
-    basis: str = Query("start", description="date bookings by `start` (when they take place) or `created`"),
-    tz: str | None = TZ, format: str = FORMAT, actor: Actor = Depends(require_admin),
+    date_from: SingleLineStr | None = FROM, date_to: SingleLineStr | None = TO,
+    group_by: SingleLineStr = Query("day", description="day | service | status", max_length=32),
+    basis: SingleLineStr = Query("start", description="date bookings by `start` (when they take place) or `created`",
+                             max_length=32),
+    tz: SingleLineStr | None = TZ, format: SingleLineStr = FORMAT, actor: Actor = Depends(require_admin),
 ) -> Response:
     fmt = _format(format)
     return _answer(reports.bookings(actor=actor, date_from=date_from, date_to=date_to, group_by=group_by,
@@ -62,9 +65,9 @@ def bookings_report(
 
 @router.get("/revenue", summary="Gross, refunds and net revenue per currency", responses=_RESPONSES)
 def revenue_report(
-    date_from: str | None = FROM, date_to: str | None = TO,
-    group_by: str = Query("day", description="day | service | method"),
-    tz: str | None = TZ, format: str = FORMAT, actor: Actor = Depends(require_admin),
+    date_from: SingleLineStr | None = FROM, date_to: SingleLineStr | None = TO,
+    group_by: SingleLineStr = Query("day", description="day | service | method", max_length=32),
+    tz: SingleLineStr | None = TZ, format: SingleLineStr = FORMAT, actor: Actor = Depends(require_admin),
 ) -> Response:
     fmt = _format(format)
     return _answer(reports.revenue(actor=actor, date_from=date_from, date_to=date_to, group_by=group_by, tz=tz), fmt)
@@ -72,9 +75,9 @@ def revenue_report(
 
 @router.get("/users", summary="Registrations, active users, bookings per user, top customers", responses=_RESPONSES)
 def users_report(
-    date_from: str | None = FROM, date_to: str | None = TO,
+    date_from: SingleLineStr | None = FROM, date_to: SingleLineStr | None = TO,
     top: int = Query(reports.TOP_CUSTOMERS_LIMIT, ge=1, le=100, description="how many top customers"),
-    tz: str | None = TZ, format: str = FORMAT, actor: Actor = Depends(require_admin),
+    tz: SingleLineStr | None = TZ, format: SingleLineStr = FORMAT, actor: Actor = Depends(require_admin),
 ) -> Response:
     fmt = _format(format)
     return _answer(reports.users(actor=actor, date_from=date_from, date_to=date_to, tz=tz, top=top), fmt)
@@ -82,8 +85,8 @@ def users_report(
 
 @router.get("/utilization", summary="Booked vs available hours per bookable", responses=_RESPONSES)
 def utilization_report(
-    date_from: str | None = FROM, date_to: str | None = TO,
-    tz: str | None = TZ, format: str = FORMAT, actor: Actor = Depends(require_admin),
+    date_from: SingleLineStr | None = FROM, date_to: SingleLineStr | None = TO,
+    tz: SingleLineStr | None = TZ, format: SingleLineStr = FORMAT, actor: Actor = Depends(require_admin),
 ) -> Response:
     fmt = _format(format)
     return _answer(reports.utilization(actor=actor, date_from=date_from, date_to=date_to, tz=tz), fmt)
@@ -91,8 +94,8 @@ def utilization_report(
 
 @router.get("/rates", summary="Cancellation and no-show rates per bookable", responses=_RESPONSES)
 def rates_report(
-    date_from: str | None = FROM, date_to: str | None = TO,
-    tz: str | None = TZ, format: str = FORMAT, actor: Actor = Depends(require_admin),
+    date_from: SingleLineStr | None = FROM, date_to: SingleLineStr | None = TO,
+    tz: SingleLineStr | None = TZ, format: SingleLineStr = FORMAT, actor: Actor = Depends(require_admin),
 ) -> Response:
     fmt = _format(format)
     return _answer(reports.rates(actor=actor, date_from=date_from, date_to=date_to, tz=tz), fmt)
@@ -100,5 +103,5 @@ def rates_report(
 
 @router.get("/dashboard", summary="Live dashboard: today's figures and system metrics",
             responses={k: v for k, v in _RESPONSES.items() if k != 200})
-def dashboard(tz: str | None = TZ, actor: Actor = Depends(require_admin)) -> dict[str, Any]:
+def dashboard(tz: SingleLineStr | None = TZ, actor: Actor = Depends(require_admin)) -> dict[str, Any]:
     return reports.dashboard_snapshot(actor=actor, tz=tz)

@@ -8,20 +8,60 @@ Datetimes in responses are aware UTC and serialise as ISO 8601 with `Z`.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import typing
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetJsonSchemaHandler, PlainSerializer, WithJsonSchema
+from pydantic_core import CoreSchema
 
 from booking_app.config import SUPPORTED_LOCALES
+from booking_app.services import validation
 
 LocaleCode = Literal[SUPPORTED_LOCALES]  # type: ignore[valid-type]
 RoleName = Literal["admin", "provider", "customer"]
 #: ids are 32-bit on PostgreSQL; larger path values are a 422, not a database error
 MAX_ID = 2**31 - 1
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+# --- text: one character rule (services/validation.py), refused here with a 422 ------------
+
+@dataclasses.dataclass(frozen=True)
+class _Pattern:
+    """Documents a str's JSON Schema `pattern` (checked by the validator beside it, in Python:
+    pydantic's own regex engine can't express lone surrogates)."""
+
+    pattern: str
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        schema = handler(core_schema)
+        schema["pattern"] = self.pattern
+        return schema
+
+
+def _single_line(value: str) -> str:
+    problem = validation.text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)  # a msgid: translated by the 422 handler
+    return value
+
+
+def _multi_line(value: str) -> str:
+    problem = validation.text_problem(value, multiline=True)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+#: a name, an email, a search…: no control characters, no tabs or line breaks
+SingleLineStr = Annotated[str, AfterValidator(_single_line), _Pattern(validation.SINGLE_LINE_PATTERN)]
+#: notes, descriptions: no control characters except TAB, LF and CR
+MultiLineStr = Annotated[str, AfterValidator(_multi_line), _Pattern(validation.MULTI_LINE_PATTERN)]
+#: a password or token as typed: the multi-line rule (it must encode as UTF-8)
+SecretText = MultiLineStr
 
 
 # --- problem+json ----------------------------------------------------------------------
@@ -150,18 +190,18 @@ class UserPageOut(ApiModel):
 
 
 class RegisterIn(RequestModel):
-    username: str = Field(min_length=1, max_length=64, examples=["casey"])
-    email: str = Field(min_length=3, max_length=254, examples=["casey@example.com"])
-    password: str = Field(min_length=1, max_length=128)
-    full_name: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=32, examples=["+14155550123"])
+    username: SingleLineStr = Field(min_length=1, max_length=64, examples=["casey"])
+    email: SingleLineStr = Field(min_length=3, max_length=254, examples=["casey@example.com"])
+    password: SecretText = Field(min_length=1, max_length=128)
+    full_name: SingleLineStr | None = Field(default=None, max_length=200)
+    phone: SingleLineStr | None = Field(default=None, max_length=32, examples=["+14155550123"])
     locale: LocaleCode | None = None
-    timezone: str | None = Field(default=None, max_length=64, examples=["Europe/Madrid"])
+    timezone: SingleLineStr | None = Field(default=None, max_length=64, examples=["Europe/Madrid"])
 
 
 class LoginIn(RequestModel):
-    username: str = Field(min_length=1, max_length=254, description="username or email")
-    password: str = Field(min_length=1, max_length=128)
+    username: SingleLineStr = Field(min_length=1, max_length=254, description="username or email")
+    password: SecretText = Field(min_length=1, max_length=128)
 
 
 class TokenOut(ApiModel):
@@ -171,28 +211,28 @@ class TokenOut(ApiModel):
 
 
 class ProfileUpdateIn(RequestModel):
-    full_name: str | None = Field(default=None, max_length=200)
-    email: str | None = Field(default=None, min_length=3, max_length=254)
-    phone: str | None = Field(default=None, max_length=32)
+    full_name: SingleLineStr | None = Field(default=None, max_length=200)
+    email: SingleLineStr | None = Field(default=None, min_length=3, max_length=254)
+    phone: SingleLineStr | None = Field(default=None, max_length=32)
     locale: LocaleCode | None = None
-    timezone: str | None = Field(default=None, max_length=64)
+    timezone: SingleLineStr | None = Field(default=None, max_length=64)
     notify_email: bool | None = Field(default=None, strict=True)
     notify_sms: bool | None = Field(default=None, strict=True)
-    password: str | None = Field(default=None, min_length=1, max_length=128)
-    current_password: str | None = Field(default=None, min_length=1, max_length=128)
+    password: SecretText | None = Field(default=None, min_length=1, max_length=128)
+    current_password: SecretText | None = Field(default=None, min_length=1, max_length=128)
 
 
 class AccountDeleteIn(RequestModel):
-    current_password: str = Field(min_length=1, max_length=128)
+    current_password: SecretText = Field(min_length=1, max_length=128)
 
 
 class PasswordResetRequestIn(RequestModel):
-    email: str = Field(min_length=3, max_length=254)
+    email: SingleLineStr = Field(min_length=3, max_length=254)
 
 
 class PasswordResetConfirmIn(RequestModel):
-    token: str = Field(min_length=1, max_length=200)
-    password: str = Field(min_length=1, max_length=128)
+    token: SingleLineStr = Field(min_length=1, max_length=200)
+    password: SecretText = Field(min_length=1, max_length=128)
 
 
 class AcceptedOut(ApiModel):

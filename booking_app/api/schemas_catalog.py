@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
-from booking_app.api.schemas import ApiModel, RequestModel, UtcDateTime
+from booking_app.api.schemas import ApiModel, MultiLineStr, RequestModel, SingleLineStr, UtcDateTime
 from booking_app.services.catalog import MAX_REMINDER_OFFSET_MINUTES, MAX_REMINDER_OFFSETS
 
 Kind = Literal["room", "service", "event"]
@@ -58,15 +58,15 @@ class BookablePageOut(ApiModel):
 
 
 class BookableCreateIn(RequestModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: SingleLineStr = Field(min_length=1, max_length=200)
     kind: Kind
-    description: str | None = Field(default=None, max_length=5000)
-    location: str | None = Field(default=None, max_length=200)
+    description: MultiLineStr | None = Field(default=None, max_length=5000)
+    location: SingleLineStr | None = Field(default=None, max_length=200)
     duration_minutes: int = DURATION
     capacity: int = CAPACITY
     price_cents: int = PRICE
-    currency: str = Field(min_length=3, max_length=3, examples=["EUR"])
-    timezone: str = Field(min_length=1, max_length=64, examples=["Europe/Madrid"])
+    currency: SingleLineStr = Field(min_length=3, max_length=3, examples=["EUR"])
+    timezone: SingleLineStr = Field(min_length=1, max_length=64, examples=["Europe/Madrid"])
     buffer_minutes: int | None = Field(default=None, ge=0, le=24 * 60, strict=True)
     buffer_before_minutes: int | None = Field(default=None, ge=0, le=24 * 60, strict=True)
     buffer_after_minutes: int | None = Field(default=None, ge=0, le=24 * 60, strict=True)
@@ -80,16 +80,16 @@ class BookableCreateIn(RequestModel):
 
 
 class BookableUpdateIn(RequestModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=5000)
-    location: str | None = Field(default=None, max_length=200)
+    name: SingleLineStr | None = Field(default=None, min_length=1, max_length=200)
+    description: MultiLineStr | None = Field(default=None, max_length=5000)
+    location: SingleLineStr | None = Field(default=None, max_length=200)
     duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60, strict=True)
     capacity: int | None = Field(default=None, ge=1, le=100_000, strict=True,
                                  description="events: upcoming sessions that had the old capacity get the new one "
                                              "(seats already sold stay sold)")
     price_cents: int | None = Field(default=None, ge=0, le=100_000_000, strict=True)
-    currency: str | None = Field(default=None, min_length=3, max_length=3)
-    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    currency: SingleLineStr | None = Field(default=None, min_length=3, max_length=3)
+    timezone: SingleLineStr | None = Field(default=None, min_length=1, max_length=64)
     is_active: bool | None = Field(default=None, strict=True)
     buffer_minutes: int | None = Field(default=None, ge=0, le=24 * 60, strict=True)
     buffer_before_minutes: int | None = Field(default=None, ge=0, le=24 * 60, strict=True)
@@ -103,15 +103,15 @@ class BookableUpdateIn(RequestModel):
 
 class WeeklyIn(RequestModel):
     weekday: int = Field(ge=0, le=6, strict=True, description="0 = Monday")
-    start: str = HHMM
-    end: str = Field(min_length=4, max_length=5, examples=["17:00"], description='"24:00" = end of day')
+    start: SingleLineStr = HHMM
+    end: SingleLineStr = Field(min_length=4, max_length=5, examples=["17:00"], description='"24:00" = end of day')
 
 
 class ExceptionIn(RequestModel):
     date: dt.date
     closed: bool | None = Field(default=None, strict=True)
-    start: str | None = Field(default=None, min_length=4, max_length=5)
-    end: str | None = Field(default=None, min_length=4, max_length=5)
+    start: SingleLineStr | None = Field(default=None, min_length=4, max_length=5)
+    end: SingleLineStr | None = Field(default=None, min_length=4, max_length=5)
 
 
 class AvailabilityIn(RequestModel):

@@ -126,7 +126,7 @@ def password_reset_confirm(body: schemas.PasswordResetConfirmIn) -> Response:
             summary="List users (search, role and status filters, pagination)", responses=ADMIN_PROBLEMS)
 def admin_list_users(
     actor: Actor = Depends(require_admin),
-    q: str | None = Query(default=None, max_length=200, description="matches username, email or name"),
+    q: schemas.SingleLineStr | None = Query(default=None, max_length=200, description="matches username, email or name"),
     role: schemas.RoleName | None = Query(default=None),
     active: bool | None = Query(default=None),
     limit: int = Query(default=50, ge=1, le=accounts.MAX_PAGE),

@@ -46,6 +46,7 @@ def check_password_strength(password: str) -> None:
         raise InvalidInput(N_("Password must be at least {min} characters."), field="password", min=MIN_PASSWORD)
     if len(password) > MAX_PASSWORD:
         raise InvalidInput(N_("Password must be at most {max} characters."), field="password", max=MAX_PASSWORD)
+    validation.secret(password, field="password")
     from booking_app.services.common_passwords import is_common
 
     if is_common(password):
@@ -162,6 +163,7 @@ def _load_user(s: Session, user_id: int, *, for_update: bool = False) -> User:
 
 def _check_current_password(user: User, current_password: str | None) -> None:
     if not current_password or not isinstance(current_password, str) or len(current_password) > 1024 \
+            or validation.text_problem(current_password, multiline=True) \
             or not verify_password(current_password, user.password_hash):
         raise InvalidInput(N_("Your current password is not correct."), field="current_password")
 

@@ -147,9 +147,11 @@ def _find_user(session: Session, identifier: str) -> User | None:
 
 def login(*, identifier: str, password: str, ip: str | None = None) -> LoginResult:
     settings = get_settings()
-    identifier = (identifier or "").strip()
+    # control characters (NUL…) can't be in any account's name or password: refused as input
+    identifier = validation.clean_text(identifier or "", field="username").strip()
     if not isinstance(password, str):
         password = ""
+    validation.secret(password, field="password")
     if not identifier or len(identifier) > MAX_IDENTIFIER or not password or len(password) > MAX_PASSWORD_INPUT:
         # still spend the time of one verification: no early answer to measure
         verify_password("x", dummy_hash())
@@ -226,7 +228,7 @@ def confirm_password_reset(*, token: str, new_password: str) -> None:
     """Set a new password with a reset token; the token works once, all sessions end."""
     from booking_app.services.accounts import check_password_strength
 
-    if not token or not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+    if not token or not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or validation.text_problem(token):
         raise InvalidInput(RESET_INVALID, field="token")
     check_password_strength(new_password)
     token_hash = hash_token(token)

@@ -183,35 +183,13 @@ def fmt_hhmm(value: dt.time) -> str:
 
 
 def parse_date(value: Any, *, field: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        raise InvalidInput(N_("Enter a date as YYYY-MM-DD."), field=field)
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise InvalidInput(N_("Enter a date as YYYY-MM-DD."), field=field)
+    """A date or 'YYYY-MM-DD' within the input bounds (services/validation.py)."""
+    return validation.date(value, field=field)
 
 
 def parse_aware_datetime(value: Any, *, field: str) -> dt.datetime:
-    """An aware datetime (or ISO 8601 string with offset) → aware UTC datetime."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith("Z") or text.endswith("z"):
-            text = text[:-1] + "+00:00"
-        try:
-            value = dt.datetime.fromisoformat(text)
-        except ValueError:
-            raise InvalidInput(N_("Enter a date and time in ISO 8601 format with a time zone offset."), field=field) from None
-    if not isinstance(value, dt.datetime):
-        raise InvalidInput(N_("Enter a date and time in ISO 8601 format with a time zone offset."), field=field)
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidInput(N_("The date and time must include a time zone offset."), field=field)
-    if value.year < 2000 or value.year > 2200:
-        raise InvalidInput(N_("The date is out of range."), field=field)
-    return value.astimezone(dt.timezone.utc)
+    """An aware datetime (or ISO 8601 string with offset) within the input bounds → aware UTC."""
+    return validation.aware_datetime(value, field=field)
 
 
 def _ranges_overlap(ranges: list[tuple[dt.time, dt.time]]) -> bool:
@@ -304,7 +282,8 @@ def _clean_fields(values: dict[str, Any]) -> dict[str, Any]:
     if "name" in values:
         out["name"] = validation.text(values["name"], field="name", max_length=200, required=True)
     if "description" in values:
-        out["description"] = validation.text(values["description"], field="description", max_length=5000)
+        out["description"] = validation.text(values["description"], field="description", max_length=5000,
+                                             multiline=True)
     if "location" in values:
         out["location"] = validation.text(values["location"], field="location", max_length=200)
     if "currency" in values:

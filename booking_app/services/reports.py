@@ -105,7 +105,6 @@ from booking_app.services.actors import Actor
 from booking_app.services.errors import Forbidden, InvalidInput
 
 MAX_RANGE_DAYS = 366
-MIN_DATE, MAX_DATE = dt.date(1970, 1, 1), dt.date(2999, 12, 31)
 TOP_CUSTOMERS_LIMIT = 10
 
 #: Payment statuses that mean money was received (possibly refunded later).
@@ -220,11 +219,7 @@ def _parse_date(value: dt.date | str | None, field_name: str) -> dt.date:
     if isinstance(value, dt.date):
         return value
     if isinstance(value, str) and value.strip():
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-        raise InvalidInput(N_("Enter a date as YYYY-MM-DD."), field=field_name)
+        return validation.date(value, field=field_name)
     raise InvalidInput(N_("This field is required."), field=field_name)
 
 
@@ -237,9 +232,7 @@ def make_period(date_from: dt.date | str | None, date_to: dt.date | str | None, 
     if not _TZ_RE.match(tz):
         raise InvalidInput(N_("Unknown time zone."), field="tz")
     for value, name in ((start, "from"), (end, "to")):
-        if not MIN_DATE <= value <= MAX_DATE:
-            raise InvalidInput(N_("Enter a date between {min} and {max}."), field=name,
-                               min=MIN_DATE.isoformat(), max=MAX_DATE.isoformat())
+        validation.bounded_date(value, field=name)  # the dates any input may name
     if start > end:
         raise InvalidInput(N_("The start date must not be after the end date."), field="from")
     if (end - start).days + 1 > MAX_RANGE_DAYS:
