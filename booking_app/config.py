@@ -81,6 +81,28 @@ class Settings(BaseSettings):
     hold_minutes: int = Field(15, ge=1, le=24 * 60)
     default_reminder_offsets_minutes: str = "1440,60"
 
+    # --- guests (issue 20: no hoarding by anonymous visitors) -----------------------------
+    # at most this many seats per guest booking (signed-in customers: the slot's capacity)
+    guest_max_quantity: int = Field(10, ge=1, le=1000)
+    # active unpaid guest bookings (a pending hold not yet expired, or a confirmed booking
+    # still to come that nothing was paid for) per email address and per client IP (an IPv6
+    # client counts by its /64). Capacity rules: they stay on with RATE_LIMITS_ENABLED=false
+    guest_max_holds_per_email: int = Field(5, ge=1, le=1000)
+    guest_max_holds_per_ip: int = Field(20, ge=1, le=100000)
+    # how long a guest's unpaid booking holds its seats (customers: HOLD_MINUTES)
+    guest_hold_minutes: int = Field(10, ge=1, le=24 * 60)
+    # guest bookings (and booking requests, and manage-link requests, each counted apart)
+    # per email address and per client IP within the window (off with RATE_LIMITS_ENABLED=false)
+    guest_rate_per_email: int = Field(5, ge=1, le=100000)
+    guest_rate_per_ip: int = Field(20, ge=1, le=100000)
+    guest_rate_window_minutes: int = Field(60, ge=1, le=24 * 60)
+    # true: a guest's booking holds nothing until they open the link emailed to them (valid
+    # GUEST_CONFIRMATION_MINUTES); needs working email delivery (SMTP_URL / SENDGRID_API_KEY)
+    guest_email_confirmation: bool = False
+    guest_confirmation_minutes: int = Field(60, ge=5, le=7 * 24 * 60)
+    # a guest's manage link works until this many days after the booking ends
+    manage_link_ttl_days: int = Field(30, ge=1, le=3650)
+
     # --- payments (Stripe) ---------------------------------------------------------------
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None

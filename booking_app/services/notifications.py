@@ -157,6 +157,22 @@ TEMPLATES: dict[str, Template] = {
                Line(N_("If it was not you, ignore this email: your password stays the same."))),
         action=N_("Choose a new password"), action_url="reset_url",
     ),
+    # guests (issue 20): the email-address confirmation of a booking request, a re-issued manage link
+    "guest_booking_request": Template(
+        subject=N_("Confirm your booking: {service} on {date}"),
+        lines=(Line(N_("Someone asked to book {service} with this email address.")), _WHEN, _WHERE, _SEATS,
+               Line(Np_("Open the link below within {minutes} minute to book. Nothing is reserved until then.",
+                        "Open the link below within {minutes} minutes to book. Nothing is reserved until then.",
+                        "minutes")),
+               Line(N_("If it was not you, ignore this email: nothing will be booked."))),
+        action=N_("Confirm and book"), action_url="confirm_url",
+    ),
+    "guest_manage_link": Template(
+        subject=N_("Your new link for booking {reference}"),
+        lines=(Line(N_("Here is a new link to view, change or cancel your booking for {service}.")), _WHEN, _REF,
+               Line(N_("Earlier links to this booking no longer work."))),
+        action=N_("View your booking"), action_url="manage_url",
+    ),
     "provider_new_booking": Template(
         subject=N_("New booking: {service} on {date}"),
         lines=(Line(N_("{customer} booked {service}.")), _WHEN, _SEATS, _PRICE, _REF),
@@ -490,7 +506,7 @@ def _reminder_still_wanted(rows: list[ClaimedRow], now: dt.datetime) -> dict[int
 
 
 #: messages that go out whatever the recipient's notification settings are
-TRANSACTIONAL_TEMPLATES = frozenset({"password_reset"})
+TRANSACTIONAL_TEMPLATES = frozenset({"password_reset", "guest_booking_request", "guest_manage_link"})
 
 
 def _follow_recipients(rows: list[ClaimedRow], skips: dict[int, str | None]) -> list[ClaimedRow]:

@@ -53,7 +53,7 @@ MAX_REMINDER_OFFSET_MINUTES = 60 * 24 * 60
 MAX_REMINDERS = 5
 
 #: context keys that must not outlive delivery (scrubbed once the message is sent)
-SECRET_CONTEXT_KEYS = ("token", "reset_url", "manage_url")
+SECRET_CONTEXT_KEYS = ("token", "reset_url", "manage_url", "confirm_url")
 
 
 def enqueue(
@@ -180,7 +180,8 @@ def guest_manage_url(booking: Booking) -> str:
     """The signed link a guest (no account) uses to view, move or cancel the booking."""
     from booking_app.services.bookings import booking_manage_token  # bookings imports this module
 
-    return f"{booking_url(booking)}&token={booking_manage_token(int(booking.id))}"  # type: ignore[arg-type]
+    token = booking_manage_token(int(booking.id), getattr(booking, "manage_link_version", 0) or 0)  # type: ignore[arg-type]
+    return f"{booking_url(booking)}&token={token}"
 
 
 def booking_snapshot(session: Session, booking: Booking, bookable: Bookable | None = None, *,

@@ -315,7 +315,7 @@ def _is_owner(actor: Actor, booking: Booking, manage_token: str | None) -> bool:
         return actor.id is not None and actor.id == booking.user_id
     from booking_app.services import bookings
 
-    return manage_token is not None and bookings.verify_manage_token(manage_token) == booking.id
+    return manage_token is not None and bookings.manage_token_grants(manage_token, booking)
 
 
 def process(*, actor: Actor, booking_id: Any, method: Any, manage_token: str | None = None) -> PaymentView:

@@ -14,6 +14,8 @@ SEARCH = "/search"
 BOOKABLE = "/service"          # ?id=<bookable id>
 BOOK = "/book"                 # ?id=<bookable id>&start=<ISO start>
 CONFIRMATION = "/booking"      # ?id=<booking id>
+CONFIRM_EMAIL = "/booking/confirm"   # ?token=… (a guest's emailed link, services/bookings.py: confirm_url)
+MANAGE_LINK = "/booking/new-link"    # a guest asks for a new manage link
 MY_BOOKINGS = "/my-bookings"
 ACCOUNT = "/account"
 SIGN_IN = "/sign-in"
