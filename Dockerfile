@@ -24,7 +24,11 @@ FROM python:${PYTHON_VERSION}-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/venv/bin:$PATH \
     REFLEX_TELEMETRY_ENABLED=false REFLEX_CHECK_LATEST_VERSION=false \
     REFLEX_MOUNT_FRONTEND_COMPILED_APP=true \
-    ENVIRONMENT=production PORT=3000
+    ENVIRONMENT=production PORT=3000 \
+    REFLEX_USE_GRANIAN=true TRUSTED_PROXIES=""
+# Client addresses: Granian (pinned above) never rewrites them from forwarded headers and
+# Reflex's trusted_proxy_hops stays 0; the app alone reads X-Forwarded-For, and only from the
+# proxies listed in TRUSTED_PROXIES (empty: the peer is the client; deploy/compose.yaml sets it)
 RUN apt-get update && apt-get install -y --no-install-recommends curl tzdata && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 booking
 WORKDIR /app

@@ -6,6 +6,7 @@ SQLite file, console email/SMS, Stripe off (pay on site only), no Redis.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import zoneinfo
 from typing import Literal
@@ -44,6 +45,14 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(0, ge=0, le=200)
     db_pool_timeout: float = Field(5.0, gt=0)
     db_lock_timeout_ms: int = Field(3000, ge=10, le=60000)
+    # database outages: seconds a new PostgreSQL connection may take before the
+    # request fails (a server that is down answers at once; this bounds a network that drops
+    # packets), and the Retry-After of the 503 a request gets when the database is unreachable
+    db_connect_timeout_seconds: int = Field(5, ge=1, le=60)
+    db_unavailable_retry_after_seconds: int = Field(2, ge=1, le=60)
+    # `python -m booking_app backup/restore` on PostgreSQL: the folder of pg_dump/pg_restore
+    # (empty: the installed client matching the server's major version, else the one on PATH)
+    pg_bin_dir: str = ""
     # overload and shutdown (api/loadshed.py): in-flight HTTP requests per process beyond which
     # the API answers 503 + Retry-After at once (0 = no cap); seconds /api/ready answers 503
     # after SIGTERM before the server stops accepting (lets a proxy drain this process)
@@ -65,10 +74,36 @@ class Settings(BaseSettings):
     # session cookie (services/browser_sessions.py): a round trip, so short
     browser_handoff_seconds: int = Field(60, ge=5, le=600)
     password_reset_ttl_minutes: int = Field(60, ge=1)
-    rate_limits_enabled: bool = True
-    login_max_failures: int = Field(10, ge=1)
-    login_failure_window_minutes: int = Field(15, ge=1)
-    password_reset_max_requests: int = Field(5, ge=1)
+
+    # --- client address and throttling (services/clientip.py, services/ratelimit.py) -------
+    # proxies whose forwarding header is believed: comma-separated IPs/CIDRs; empty = none,
+    # the client is the connection's peer. TRUSTED_PROXY_HEADER: the one header they write
+    trusted_proxies: str = ""
+    trusted_proxy_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
+    rate_limits_enabled: bool = True  # false switches every limit below off
+    # sign-in failures of one client (IP) on one account that cost nothing; after them each
+    # attempt waits LOGIN_DELAY_BASE_SECONDS·2^k after the last failure, up to the max
+    login_max_failures: int = Field(5, ge=1, le=1000)
+    login_delay_base_seconds: int = Field(2, ge=1, le=3600)
+    login_delay_max_seconds: int = Field(900, ge=1, le=86400)
+    # failures on one account from all clients before new clients wait too (growing, capped
+    # short so an attack slows guessing without locking the owner out); a client that signed
+    # in to the account within LOGIN_KNOWN_CLIENT_DAYS skips this account-wide wait
+    login_account_max_failures: int = Field(10, ge=1, le=100000)
+    login_account_delay_max_seconds: int = Field(60, ge=1, le=3600)
+    login_known_client_days: int = Field(30, ge=0, le=365)
+    # failures older than this are forgotten
+    login_failure_window_minutes: int = Field(60, ge=1, le=24 * 60)
+    # wrong current passwords (changing email or password, deleting the account) per account
+    # before growing waits (same base, up to the max)
+    current_password_max_failures: int = Field(5, ge=1, le=1000)
+    current_password_delay_max_seconds: int = Field(900, ge=1, le=86400)
+    # requests per hour: password reset links per email address and per IP; sign-ups per IP
+    # and per email address
+    password_reset_max_requests: int = Field(5, ge=1, le=100000)
+    password_reset_max_per_ip: int = Field(20, ge=1, le=100000)
+    register_max_per_ip: int = Field(20, ge=1, le=100000)
+    register_max_per_email: int = Field(5, ge=1, le=100000)
 
     # --- browser hardening (api/security.py) ------------------------------------------------
     # origins allowed to frame the pages (comma-separated, e.g. https://partner.example); empty:
@@ -139,6 +174,15 @@ class Settings(BaseSettings):
         if v not in SUPPORTED_LOCALES:
             raise ValueError(f"DEFAULT_LOCALE must be one of {', '.join(SUPPORTED_LOCALES)}")
         return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: str) -> str:
+        # a list that can't be read stops the app rather than trusting nobody (or everybody)
+        try:
+            return ",".join(str(ipaddress.ip_network(x.strip(), strict=False)) for x in v.split(",") if x.strip())
+        except ValueError as exc:
+            raise ValueError(f"TRUSTED_PROXIES: {exc}") from exc
 
     @field_validator("default_timezone")
     @classmethod

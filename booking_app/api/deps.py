@@ -15,18 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from typing import Any
-
-from fastapi import Depends, FastAPI, Request, routing
+from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.dependencies.models import Dependant
 
 from booking_app.i18n import negotiate_locale
-from booking_app.services import auth
+from booking_app.services import auth, clientip
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Forbidden, Unauthorized
 
-#: the OpenAPI security scheme of `Authorization: Bearer <token>` (see document_bearer_auth)
+#: the OpenAPI security scheme of `Authorization: Bearer <token>` (see api/openapi.py)
 BEARER_SCHEME = {"type": "http", "scheme": "bearer", "description": "Access token from POST /api/users/login"}
 
 
@@ -42,7 +39,7 @@ def _bearer_token(request: Request) -> str | None:
 
 async def get_actor(request: Request) -> Actor:
     # (the header is read here, not through a fastapi.security.HTTPBearer sub-dependency:
-    # solving it cost every request ~3 % of a booking's CPU; document_bearer_auth puts the
+    # solving it cost every request ~3 % of a booking's CPU; api/openapi.py puts the
     # scheme into the OpenAPI document instead)
     cached = getattr(request.state, "actor", None)
     if cached is not None:
@@ -78,6 +75,7 @@ def require_role(*roles: str) -> Callable[..., Actor]:
         return actor
 
     _dependency.__name__ = f"require_role_{'_'.join(sorted(allowed))}"
+    _dependency.roles = allowed  # type: ignore[attr-defined]  # api/openapi.py documents 403 by it
     return _dependency
 
 
@@ -92,44 +90,18 @@ async def get_locale(request: Request, actor: Actor = Depends(get_actor)) -> str
     return locale
 
 
-def _needs(dependant: Dependant, call: Any) -> bool:
-    return dependant.call is call or any(_needs(d, call) for d in dependant.dependencies)
-
-
-def document_bearer_auth(app: FastAPI) -> None:
-    """OpenAPI: the bearer scheme, and `security` on every operation that resolves
-    get_actor (directly or through require_user / require_role / get_locale) — what an
-    HTTPBearer dependency would have declared."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = build()
-        schema.setdefault("components", {}).setdefault("securitySchemes", {})["HTTPBearer"] = BEARER_SCHEME
-        for context in routing.iter_route_contexts(app.routes):
-            route = context.original_route
-            if isinstance(route, routing.APIRoute) and route.include_in_schema and _needs(route.dependant, get_actor):
-                for method in context.methods or ():
-                    operation = schema["paths"].get(context.path_format, {}).get(method.lower())
-                    if operation is not None:
-                        operation.setdefault("security", [{"HTTPBearer": []}])
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
 def get_token_hash(request: Request) -> str | None:
     """SHA-256 of the bearer token of this request (after get_actor ran)."""
     return getattr(request.state, "token_hash", None)
 
 
 def client_ip(request: Request) -> str | None:
-    """The peer address (the proxy in front is expected to set it, e.g. uvicorn --proxy-headers)."""
-    return request.client.host if request.client else None
+    """The client's address: the peer, or what a proxy in TRUSTED_PROXIES forwarded
+    (services/clientip.py: the same rule as the UI's event socket)."""
+    return clientip.client_ip(request.client.host if request.client else None, request.headers)
 
 
 __all__ = [
-    "BEARER_SCHEME", "client_ip", "document_bearer_auth", "get_actor", "get_locale", "get_token_hash", "require_admin",
+    "BEARER_SCHEME", "client_ip", "get_actor", "get_locale", "get_token_hash", "require_admin",
     "require_provider", "require_role", "require_user",
 ]

@@ -36,10 +36,11 @@ def _admin_user(user) -> schemas.AdminUserOut:
 # --- sign-up, sign-in -------------------------------------------------------------------
 
 @router.post("/users/register", status_code=201, response_model=schemas.UserOut, tags=["users"],
-             summary="Create a customer account", responses=problem_responses(409))
-def register(body: schemas.RegisterIn) -> schemas.UserOut:
+             summary="Create a customer account", responses=problem_responses(409, 429))
+def register(body: schemas.RegisterIn, request: Request) -> schemas.UserOut:
     user = accounts.register(username=body.username, email=body.email, password=body.password,
-                             full_name=body.full_name, phone=body.phone, locale=body.locale, timezone=body.timezone)
+                             full_name=body.full_name, phone=body.phone, locale=body.locale, timezone=body.timezone,
+                             ip=client_ip(request))
     return _user(user)
 
 
@@ -70,7 +71,7 @@ def get_profile(actor: Actor = Depends(require_user)) -> schemas.UserOut:
 
 @router.put("/users/profile", response_model=schemas.UserOut, tags=["users"],
             summary="Update my profile (a new email or password needs current_password)",
-            responses=problem_responses(401, 409))
+            responses=problem_responses(401, 409, 429))
 def update_profile(body: schemas.ProfileUpdateIn, request: Request,
                    actor: Actor = Depends(require_user)) -> schemas.UserOut:
     given = body.model_fields_set
@@ -86,7 +87,7 @@ def update_profile(body: schemas.ProfileUpdateIn, request: Request,
 
 @router.delete("/users/profile", status_code=204, response_class=Response, tags=["users"],
                summary="Delete my account (needs current_password); personal data is erased",
-               responses=problem_responses(401, 409))
+               responses=problem_responses(401, 409, 429))
 def delete_profile(body: schemas.AccountDeleteIn, actor: Actor = Depends(require_user)) -> Response:
     accounts.delete_account(actor=actor, current_password=body.current_password)
     return Response(status_code=204)

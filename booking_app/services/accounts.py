@@ -7,6 +7,7 @@ enforce the same ones.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import secrets
 from typing import Any
 
@@ -32,9 +33,10 @@ from booking_app.models import (
     User,
     utcnow,
 )
-from booking_app.services import audit, authcache, validation
+from booking_app.services import audit, authcache, clientip, ratelimit, validation
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from booking_app.services.notifications import revoke_disallowed_feeds
 from booking_app.services.passwords import hash_password, verify_password
 
 MIN_PASSWORD = 8
@@ -64,7 +66,11 @@ def create_user(
     locale: str | None = None,
     timezone: str | None = None,
     actor_id: int | None = None,
+    sign_up_ip: str | None = None,
+    sign_up: bool = False,
 ) -> User:
+    """A new account. `sign_up`: a visitor's own, limited per hour per client IP
+    (`sign_up_ip`) and per email address once the input is valid (_limit_sign_ups)."""
     username = validation.username(username)
     email = validation.email(email)
     if role not in {r.value for r in Role}:
@@ -74,6 +80,8 @@ def create_user(
     phone = validation.phone(phone)
     locale = validation.locale(locale) or get_settings().default_locale
     timezone = validation.timezone(timezone) or get_settings().default_timezone
+    if sign_up:
+        _limit_sign_ups(email, sign_up_ip)
     password_hash = hash_password(password)
     try:
         return _insert_user(username=username, email=email, password_hash=password_hash, role=role,
@@ -122,6 +130,7 @@ class _Unset:
 
 
 UNSET: Any = _Unset()
+REGISTER_WINDOW = dt.timedelta(hours=1)
 MAX_PAGE = 200
 ROLES = tuple(r.value for r in Role)
 
@@ -133,10 +142,27 @@ class UserPage:
 
 
 def register(*, username: str, email: str, password: str, full_name: str | None = None, phone: str | None = None,
-             locale: str | None = None, timezone: str | None = None) -> User:
-    """Self-service sign-up: always a customer."""
+             locale: str | None = None, timezone: str | None = None, ip: str | None = None) -> User:
+    """Self-service sign-up: always a customer, limited per client IP and email address."""
     return create_user(username=username, email=email, password=password, role=Role.customer.value,
-                       full_name=full_name or "", phone=phone, locale=locale, timezone=timezone)
+                       full_name=full_name or "", phone=phone, locale=locale, timezone=timezone,
+                       sign_up=True, sign_up_ip=ip)
+
+
+def _limit_sign_ups(email: str, ip: str | None) -> None:
+    """Count a valid sign-up attempt: at most REGISTER_MAX_PER_IP an hour per client IP and
+    REGISTER_MAX_PER_EMAIL per address (successful or not), so sign-ups can't be scripted at
+    volume nor used to probe at speed which addresses have accounts. RateLimited beyond."""
+    if not ratelimit.enabled():
+        return
+    settings = get_settings()
+    keys = {f"register:email:{email.lower()}": settings.register_max_per_email}
+    if client := clientip.bucket(ip):
+        keys[f"register:ip:{client}"] = settings.register_max_per_ip
+    with db.unit_of_work() as s:
+        for key, limit in keys.items():
+            ratelimit.check(s, [key], limit=limit, window=REGISTER_WINDOW)
+        ratelimit.hit(s, keys)
 
 
 def _signed_in(actor: Actor) -> int:
@@ -161,11 +187,29 @@ def _load_user(s: Session, user_id: int, *, for_update: bool = False) -> User:
     return user
 
 
+WRONG_CURRENT_PASSWORD = N_("Your current password is not correct.")
+
+
 def _check_current_password(user: User, current_password: str | None) -> None:
     if not current_password or not isinstance(current_password, str) or len(current_password) > 1024 \
             or validation.text_problem(current_password, multiline=True) \
-            or not verify_password(current_password, user.password_hash):
-        raise InvalidInput(N_("Your current password is not correct."), field="current_password")
+:
+        raise InvalidInput(WRONG_CURRENT_PASSWORD, field="current_password")
+    # wrong answers are throttled per account (growing delays): a stolen session can't be
+    # used to guess the password at full speed; the attempt counts until it proves right
+    key = f"password:user:{user.id}"
+    if ratelimit.enabled():
+        settings = get_settings()
+        with db.unit_of_work() as s:
+            ratelimit.attempt(s, {key: ratelimit.Backoff(
+                free=settings.current_password_max_failures, base=settings.login_delay_base_seconds,
+                cap=settings.current_password_delay_max_seconds,
+                window=dt.timedelta(minutes=settings.login_failure_window_minutes))})
+    if not verify_password(current_password, user.password_hash):
+        raise InvalidInput(WRONG_CURRENT_PASSWORD, field="current_password")
+    if ratelimit.enabled():
+        with db.unit_of_work() as s:
+            ratelimit.clear(s, key)
 
 
 def get_profile(*, actor: Actor) -> User:
@@ -376,6 +420,9 @@ def set_role(*, actor: Actor, user_id: int, role: str) -> User:
         user.role = role
         s.add(user)
         authcache.forget_after_commit(s, "user", user_id)
+        # a schedule feed (customer names) ends with the role that allowed it
+        revoke_disallowed_feeds(s, user_id=user_id, role=role, active=user.is_active, actor_id=actor.id,
+                                reason="role_changed")
         audit.record(s, actor_id=actor.id, action="user.role_changed", entity="user", entity_id=user_id,
                      data={"from": old, "to": role})
     return user
@@ -401,6 +448,8 @@ def set_active(*, actor: Actor, user_id: int, active: bool) -> User:
         authcache.forget_after_commit(s, "user", user_id)
         if not active:
             auth.revoke_all(s, user_id=user_id)
+            revoke_disallowed_feeds(s, user_id=user_id, role=user.role, active=False, actor_id=actor.id,
+                                    reason="deactivated")
         audit.record(s, actor_id=actor.id, action="user.activated" if active else "user.deactivated",
                      entity="user", entity_id=user_id)
     return user

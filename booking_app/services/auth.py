@@ -24,7 +24,7 @@ from booking_app import db
 from booking_app.config import get_settings
 from booking_app.i18n import N_
 from booking_app.models import AuthToken, PasswordResetToken, User, utcnow
-from booking_app.services import audit, authcache, outbox, ratelimit, validation
+from booking_app.services import audit, authcache, clientip, outbox, ratelimit, validation
 from booking_app.services.actors import Actor
 from booking_app.services.errors import InvalidInput, Unauthorized
 from booking_app.services.passwords import dummy_hash, hash_password, needs_rehash, verify_password
@@ -131,11 +131,41 @@ def logout(*, token_hash: str, actor_id: int | None = None) -> None:
 
 # --- login ----------------------------------------------------------------------------
 
-def _login_keys(identifier: str, ip: str | None) -> list[str]:
-    keys = [f"login:account:{identifier.strip().lower()}"]
-    if ip:
-        keys.append(f"login:ip:{ip}")
-    return keys
+def _account_key(user: User | None, identifier: str) -> str:
+    """The failure budget of an account, whichever identifier (username or email) was typed;
+    an unknown identifier has one of its own, keyed by a hash of its normalised text (probing
+    names that don't exist costs the same, and a password typed as a name isn't stored)."""
+    if user is not None:
+        return f"login:user:{user.id}"
+    return "login:name:" + hashlib.sha256(identifier.strip().lower().encode("utf-8")).hexdigest()[:32]
+
+
+def _login_rules(s: Session, account: str, ip: str | None) -> tuple[dict[str, ratelimit.Backoff], bool]:
+    """The growing delays of one sign-in attempt, and whether the client is known (signed in
+    to this account before: exempt from the account-wide delay, never locked out by others).
+
+    - per (client, account): LOGIN_MAX_FAILURES free, then base·2^k up to LOGIN_DELAY_MAX_SECONDS
+      — only that client waits;
+    - per account: LOGIN_ACCOUNT_MAX_FAILURES free (from all clients together), then up to
+      LOGIN_ACCOUNT_DELAY_MAX_SECONDS — short, so a distributed attack slows guessing to one
+      try per cap but the owner gets in after at most that wait (at once from a known client).
+    There is deliberately no per-IP budget: behind a NAT or a proxy one address is many users.
+    """
+    settings = get_settings()
+    window = dt.timedelta(minutes=settings.login_failure_window_minutes)
+    base = settings.login_delay_base_seconds
+    rules: dict[str, ratelimit.Backoff] = {}
+    known = False
+    client = clientip.bucket(ip)
+    if client:
+        rules[f"{account}:client:{client}"] = ratelimit.Backoff(
+            free=settings.login_max_failures, base=base, cap=settings.login_delay_max_seconds, window=window)
+        known = ratelimit.remembered(s, f"{account}:client:{client}",
+                                     within=dt.timedelta(days=settings.login_known_client_days))
+    if not known:
+        rules[account] = ratelimit.Backoff(free=settings.login_account_max_failures, base=base,
+                                           cap=settings.login_account_delay_max_seconds, window=window)
+    return rules, known
 
 
 def _find_user(session: Session, identifier: str) -> User | None:
@@ -146,7 +176,8 @@ def _find_user(session: Session, identifier: str) -> User | None:
 
 
 def login(*, identifier: str, password: str, ip: str | None = None) -> LoginResult:
-    settings = get_settings()
+    """A token for the right password of an active account; Unauthorized (one message) for
+    anything else; RateLimited while this client or account must wait (_login_rules)."""
     # control characters (NUL…) can't be in any account's name or password: refused as input
     identifier = validation.clean_text(identifier or "", field="username").strip()
     if not isinstance(password, str):
@@ -156,15 +187,18 @@ def login(*, identifier: str, password: str, ip: str | None = None) -> LoginResu
         # still spend the time of one verification: no early answer to measure
         verify_password("x", dummy_hash())
         raise Unauthorized(LOGIN_FAILED)
-    keys = _login_keys(identifier, ip)
-    window = dt.timedelta(minutes=settings.login_failure_window_minutes)
-    with db.read_session() as s:
-        ratelimit.check(s, keys, limit=settings.login_max_failures, window=window)
+    # the attempt counts as a failure before the password is checked (concurrent guesses see
+    # each other) and is taken back when it was right; the same queries run for unknown names
+    with db.unit_of_work(write=ratelimit.enabled()) as s:
         user = _find_user(s, identifier)
+        account = _account_key(user, identifier)
+        rules, known = _login_rules(s, account, ip) if ratelimit.enabled() else ({}, False)
+        ratelimit.attempt(s, rules)
+        if known:
+            ratelimit.hit(s, [account])  # counted, though a known client doesn't wait for it
     ok = verify_password(password, user.password_hash if user is not None else dummy_hash())
     if not ok or user is None or not user.is_active:
         with db.unit_of_work() as s:
-            ratelimit.hit(s, keys)
             audit.record(s, actor_id=user.id if user else None, action="user.login_failed", entity="user",
                          entity_id=user.id if user else "-", data={"ip": ip, "known_user": user is not None})
         raise Unauthorized(LOGIN_FAILED)
@@ -176,7 +210,10 @@ def login(*, identifier: str, password: str, ip: str | None = None) -> LoginResu
         if new_hash:
             values["password_hash"] = new_hash
         s.exec(update(User).where(User.id == user.id).values(**values))  # type: ignore[call-overload]
-        ratelimit.clear(s, keys[0])
+        if rules:  # right password: this client's and the account's failures are forgiven
+            ratelimit.clear(s, account, *rules)
+            if client := clientip.bucket(ip):
+                ratelimit.remember(s, f"{account}:client:{client}")
         audit.record(s, actor_id=user.id, action="user.login", entity="user", entity_id=user.id,
                      data={"ip": ip, "rehashed": bool(new_hash)})
     return LoginResult(access_token=token, expires_in=expires_in, user_id=user.id)
@@ -192,10 +229,12 @@ def request_password_reset(*, email: str, ip: str | None = None) -> None:
     """
     settings = get_settings()
     email = validation.email(email)
-    keys = [f"reset:email:{email.lower()}"] + ([f"reset:ip:{ip}"] if ip else [])
+    by_email, by_ip = f"reset:email:{email.lower()}", f"reset:ip:{clientip.bucket(ip)}" if ip else None
     with db.unit_of_work() as s:
-        ratelimit.check(s, keys, limit=settings.password_reset_max_requests, window=RESET_WINDOW)
-        ratelimit.hit(s, keys)
+        ratelimit.check(s, [by_email], limit=settings.password_reset_max_requests, window=RESET_WINDOW)
+        if by_ip:
+            ratelimit.check(s, [by_ip], limit=settings.password_reset_max_per_ip, window=RESET_WINDOW)
+        ratelimit.hit(s, [by_email] + ([by_ip] if by_ip else []))
         user = s.exec(select(User).where(func.lower(User.email) == email.lower(), User.is_active.is_(True))).first()  # type: ignore[attr-defined]
         if user is None:
             return
@@ -254,8 +293,9 @@ def confirm_password_reset(*, token: str, new_password: str) -> None:
                .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))  # type: ignore[union-attr]
                .values(used_at=now))
         revoke_all(s, user_id=row.user_id)
-        ratelimit.clear(s, f"login:account:{user.username.lower()}")
-        ratelimit.clear(s, f"login:account:{user.email.lower()}")
+        # a new password: no client waits any longer for the old one's failures
+        ratelimit.clear(s, _account_key(user, ""))
+        ratelimit.clear_prefix(s, _account_key(user, "") + ":client:")
         audit.record(s, actor_id=user.id, action="user.password_reset", entity="user", entity_id=user.id)
 
 
@@ -273,5 +313,6 @@ def purge_expired(*, now: dt.datetime | None = None) -> int:
                                                AuthToken.revoked_at < cutoff))).rowcount or 0
         n += s.exec(delete(PasswordResetToken).where(or_(PasswordResetToken.expires_at < cutoff,  # type: ignore[call-overload]
                                                          PasswordResetToken.used_at < cutoff))).rowcount or 0
-        n += ratelimit.prune(s)
+        # a sign-in client is remembered LOGIN_KNOWN_CLIENT_DAYS (exempt from account-wide waits)
+        n += ratelimit.prune(s, known_for=dt.timedelta(days=get_settings().login_known_client_days))
     return n

@@ -75,7 +75,7 @@ def test_bad_authorization_headers_are_401(client, header):
 def test_login_throttled_per_account(client, monkeypatch):
     from fastapi.testclient import TestClient
 
-    set_env(monkeypatch, LOGIN_MAX_FAILURES="3", LOGIN_FAILURE_WINDOW_MINUTES="15")
+    set_env(monkeypatch, LOGIN_MAX_FAILURES="3", LOGIN_ACCOUNT_MAX_FAILURES="3", LOGIN_FAILURE_WINDOW_MINUTES="15")
     acct = make_account("customer")
     for _ in range(3):
         assert_problem(login(client, acct.username, "wrong-password-1"), 401)
@@ -91,7 +91,7 @@ def test_login_throttled_per_account(client, monkeypatch):
     assert login(other_ip, other.username).status_code == 200
 
 
-def test_login_throttled_per_ip(client, monkeypatch):
+def test_failures_from_an_ip_dont_block_its_other_accounts(client, monkeypatch):
     from fastapi.testclient import TestClient
 
     set_env(monkeypatch, LOGIN_MAX_FAILURES="3")
@@ -99,8 +99,9 @@ def test_login_throttled_per_ip(client, monkeypatch):
     for i in range(3):
         assert_problem(login(attacker, f"nobody{i}", "wrong-password-1"), 401)
     acct = make_account("customer")
-    assert_problem(login(attacker, acct.username), 429)
-    assert login(client, acct.username).status_code == 200  # other addresses still get in
+    # one address may be many people (a NAT, a proxy): failures are per account, not per IP
+    assert login(attacker, acct.username).status_code == 200
+    assert login(client, acct.username).status_code == 200
 
 
 def test_success_resets_the_account_counter(client, monkeypatch):

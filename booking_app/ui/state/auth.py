@@ -1,4 +1,8 @@
-"""Sign-in and sign-up forms: they call the accounts/auth services, never the database."""
+"""Sign-in and sign-up forms: they call the accounts/auth services, never the database.
+
+A successful sign-in hands the new session to the browser as an HttpOnly cookie
+(AppState._hand_off): the page trades a single-use code for it, then loads the next page.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -6,7 +10,7 @@ from urllib.parse import urlsplit
 
 import reflex as rx
 
-from booking_app.services import accounts, auth
+from booking_app.services import accounts, auth, browser_sessions
 from booking_app.i18n import translate
 from booking_app.services.errors import ServiceError
 from booking_app.ui.state.base import AppState
@@ -52,16 +56,15 @@ class AuthFormState(AppState):
         yield
         identifier = str(form.get("identifier", "")).strip()
         password = str(form.get("password", ""))
-        ip = self.router.session.client_ip or None
+        ip = self._client_ip()
         try:
             result = await asyncio.to_thread(auth.login, identifier=identifier, password=password, ip=ip)
+            hand_off = await self._hand_off(result, self._next(), AuthFormState.hand_off_done)
         except ServiceError as exc:
             self.error = self._error_text(exc)
             self.busy = False
             return
-        self._sign_in_with(result.access_token)
-        self.busy = False
-        yield rx.redirect(self._next())
+        yield hand_off  # the form stays busy until the next page loads
 
     @rx.event
     async def sign_up(self, form: dict):
@@ -79,9 +82,10 @@ class AuthFormState(AppState):
         try:
             await asyncio.to_thread(
                 accounts.register, username=username, email=email, password=password,
-                full_name=full_name or None, locale=self.locale, timezone=timezone,
+                full_name=full_name or None, locale=self.locale, timezone=timezone, ip=self._client_ip(),
             )
-            result = await asyncio.to_thread(auth.login, identifier=username, password=password)
+            result = await asyncio.to_thread(auth.login, identifier=username, password=password, ip=self._client_ip())
+            hand_off = await self._hand_off(result, self._next(), AuthFormState.hand_off_done)
         except ServiceError as exc:
             message = self._error_text(exc)
             if exc.field:
@@ -89,9 +93,15 @@ class AuthFormState(AppState):
             self.error = message
             self.busy = False
             return
-        self._sign_in_with(result.access_token)
-        self.busy = False
-        yield rx.redirect(self._next())
+        yield hand_off
+
+    @rx.event
+    def hand_off_done(self, ok: bool):
+        """The page's answer to the hand-off script: on success it is already loading the
+        next page; otherwise (expired code, network) the form says so and can be sent again."""
+        if ok is not True:
+            self.error = translate(browser_sessions.HANDOFF_INVALID, self.locale)
+            self.busy = False
 
 
 class PasswordResetState(AppState):
@@ -115,7 +125,7 @@ class PasswordResetState(AppState):
         yield
         try:
             await asyncio.to_thread(auth.request_password_reset, email=str(form.get("email", "")).strip(),
-                                    ip=self.router.session.client_ip or None)
+                                    ip=self._client_ip())
         except ServiceError as exc:
             self.error = self._error_text(exc)
             self.busy = False

@@ -4,8 +4,15 @@
   setting, else the browser's Accept-Language, else DEFAULT_LOCALE.
 - All UI text is translated here, on the backend: `messages` is the current catalog
   (msgid → text) and `booking_app.ui.components.T("Sign in")` reads it.
-- The session token lives in a cookie (needed to stay signed in across tabs); nothing
-  else secret ever reaches the browser: no password hashes, only display data.
+- The session token lives in an HttpOnly cookie that page scripts cannot read, set and
+  cleared by HTTP responses (services/browser_sessions.py, api/browser_session.py). The
+  server reads it from the Cookie header of the page's websocket handshake on every event
+  and checks it against the token store each time: it is never a state var, so it never
+  reaches the browser's state, and a token revoked elsewhere (sign-out, password change)
+  signs this page out at its next event. Signing in and out ends with a full page load, so
+  that the next websocket carries the new cookie (also after a worker restart: the socket
+  reconnects with the cookie). Nothing else secret reaches the browser: no password
+  hashes, only display data.
 - Substates call `self._actor()` to get the services' `Actor` for the signed-in user (or
   a guest) and never touch the database themselves.
 """
@@ -24,11 +31,13 @@ from booking_app.i18n import (
     normalize_locale,
     text_direction,
 )
+from booking_app.services import accounts, auth, browser_sessions, clientip
 from booking_app.services.actors import Actor
 from booking_app.services.errors import ServiceError, Unauthorized
 
 LOCALE_COOKIE = "booking_locale"
-SESSION_COOKIE = "booking_session"
+#: where the page trades a sign-in code for the session cookie, and ends it (api/browser_session.py)
+BROWSER_SESSION_URL = "/api/browser-session"
 
 # msgids registered by T() calls while the pages are built (in addition to messages.pot)
 UI_MSGIDS: set[str] = set()
@@ -39,8 +48,6 @@ class AppState(rx.State):
 
     locale: str = get_settings().default_locale
     locale_choice: str = rx.Cookie("", name=LOCALE_COOKIE, max_age=365 * 24 * 3600, same_site="lax")
-    session_token: str = rx.Cookie("", name=SESSION_COOKIE, max_age=get_settings().token_ttl_minutes * 60,
-                                   same_site="strict")
     user_id: int = 0
     username: str = ""
     full_name: str = ""
@@ -76,15 +83,25 @@ class AppState(rx.State):
     def _error_text(self, exc: ServiceError) -> str:
         return exc.translated(self.locale)
 
+    def _session_token(self) -> str:
+        """This browser's session token: the HttpOnly cookie sent with this connection's
+        websocket handshake ("" when signed out). Read per event, never kept in state."""
+        return browser_sessions.token_from_cookie_header(self.router.headers.cookie)
+
+    def _client_ip(self) -> str | None:
+        """This browser's address by the API's rule (services/clientip.py): the socket's peer,
+        or what a proxy in TRUSTED_PROXIES forwarded in the handshake's headers."""
+        return clientip.client_ip(self.router.session.client_ip or None, self.router.headers.raw_headers)
+
     def _actor(self) -> Actor:
         """The signed-in user's Actor (checked against the token on every call), or a guest."""
         tz = self.timezone or get_settings().default_timezone
-        if not self.session_token:
+        token = self._session_token()
+        if not token:
+            self._clear_user()
             return Actor.guest(locale=self.locale, timezone=tz)
-        from booking_app.services import auth
-
         try:
-            return auth.authenticate(self.session_token).actor
+            return auth.authenticate(token).actor
         except Unauthorized:
             self._clear_user()
             return Actor.guest(locale=self.locale, timezone=tz)
@@ -103,7 +120,6 @@ class AppState(rx.State):
         return self.timezone or self._valid_browser_tz() or get_settings().default_timezone
 
     def _clear_user(self) -> None:
-        self.session_token = ""
         self.user_id = 0
         self.username = ""
         self.full_name = ""
@@ -112,13 +128,12 @@ class AppState(rx.State):
 
     def _load_user(self) -> bool:
         """Refresh the display data of the signed-in user; False when not (or no longer) signed in."""
-        if not self.session_token:
+        token = self._session_token()
+        if not token:
             self._clear_user()
             return False
-        from booking_app.services import accounts, auth
-
         try:
-            who = auth.authenticate(self.session_token)
+            who = auth.authenticate(token)
             user = accounts.get_profile(actor=who.actor)
         except ServiceError:
             self._clear_user()
@@ -131,11 +146,13 @@ class AppState(rx.State):
         self.timezone = user.timezone
         return True
 
-    def _sign_in_with(self, token: str) -> None:
-        self.session_token = token
-        # an explicit choice made in this browser wins over the stored setting
-        if self._load_user() and not self.locale_choice:
-            self.locale = normalize_locale(self._user_locale) or self.locale
+    async def _hand_off(self, result: auth.LoginResult, next_path: str, on_failure):
+        """After `auth.login`: the script that trades a single-use code for the HttpOnly cookie
+        and then loads `next_path` afresh (its websocket carries the cookie). `on_failure`
+        (an event handler taking a bool) hears `false` when the trade fails."""
+        code = await asyncio.to_thread(browser_sessions.begin, access_token=result.access_token,
+                                       user_id=result.user_id, expires_in=result.expires_in)
+        return rx.call_script(_hand_off_script(code, next_path), callback=on_failure)
 
     # ---- events --------------------------------------------------------------------------
     @rx.event
@@ -166,8 +183,6 @@ class AppState(rx.State):
         self.locale_choice = lang
         self.nav_open = False
         if self.user_id:
-            from booking_app.services import accounts
-
             try:
                 accounts.update_profile(actor=self._actor(), locale=lang)
                 self._user_locale = lang
@@ -191,14 +206,28 @@ class AppState(rx.State):
 
     @rx.event
     async def sign_out(self):
-        token = self.session_token
+        """Revoke this browser's token, have the server clear the cookie, load the home page."""
+        token = self._session_token()
         actor_id = self.user_id or None
         self._clear_user()
         if token:
-            from booking_app.services import auth
+            await asyncio.to_thread(browser_sessions.end, token=token, actor_id=actor_id)
+        return rx.call_script(end_session_script("/"))
 
-            await asyncio.to_thread(auth.logout, token_hash=auth.hash_token(token), actor_id=actor_id)
-        return rx.redirect("/")
+
+def _hand_off_script(code: str, next_path: str) -> str:
+    """POST the code (same origin, so the answer's Set-Cookie is stored), then a full page
+    load of `next_path`; evaluates to a promise of whether the trade worked."""
+    return (f"fetch({json.dumps(BROWSER_SESSION_URL)},{{method:'POST',credentials:'same-origin',"
+            f"headers:{{'Content-Type':'application/json'}},body:JSON.stringify({{code:{json.dumps(code)}}})}})"
+            f".then(r=>{{if(r.ok){{window.location.assign({json.dumps(next_path)});}}return r.ok;}})"
+            ".catch(()=>false)")
+
+
+def end_session_script(next_path: str) -> str:
+    """Have the server clear the session cookie, then a full page load of `next_path`."""
+    return (f"fetch({json.dumps(BROWSER_SESSION_URL)},{{method:'DELETE',credentials:'same-origin'}})"
+            f".catch(()=>null).then(()=>window.location.assign({json.dumps(next_path)}))")
 
 
 def _html_attrs_script(lang: str, title: str) -> str:
