@@ -1,4 +1,9 @@
-"""Account page: profile, language, timezone, notifications, password, export, delete."""
+"""Account page: profile, language, timezone, notifications, password, export, delete.
+
+A password change ends every session of the user, this browser's too, and then signs this
+browser in again with a fresh token (a new HttpOnly cookie, AppState._hand_off): a token
+that may have leaked before the change is worthless after it.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -8,13 +13,16 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
-from booking_app.i18n import normalize_locale, translate
+from booking_app.i18n import N_, normalize_locale, translate
 from booking_app.services import accounts, auth
 from booking_app.services.errors import ServiceError
 from booking_app.ui import routes
-from booking_app.ui.state.base import AppState
+from booking_app.ui.state.base import AppState, end_session_script
 
 COMMON_TIMEZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
+#: the query of the account page loaded after a password change (it shows the message)
+PASSWORD_CHANGED = "password=changed"
+PASSWORD_CHANGED_TEXT = N_("Your password is changed. Other sessions were signed out.")
 
 
 class AccountState(AppState):
@@ -40,6 +48,8 @@ class AccountState(AppState):
     def load(self):
         self.message = self.error = self.password_message = self.password_error = self.delete_error = ""
         self.delete_open = False
+        if self.router.url.query_parameters.get("password") == "changed":
+            self.password_message = translate(PASSWORD_CHANGED_TEXT, self.locale)
         actor = self._actor()
         if actor.is_guest:
             return rx.redirect(f"{routes.SIGN_IN}?{urlencode({'next': routes.ACCOUNT})}")
@@ -112,17 +122,35 @@ class AccountState(AppState):
             self.password_error = translate("The two new passwords are not the same.", self.locale)
             self.busy = False
             return
+        actor = self._actor()
         try:
-            await asyncio.to_thread(
-                accounts.update_profile, actor=self._actor(), password=new,
-                current_password=str(form.get("current_password", "")) or None,
-                keep_token_hash=auth.hash_token(self.session_token) if self.session_token else None)
+            user = await asyncio.to_thread(
+                accounts.update_profile, actor=actor, password=new,
+                current_password=str(form.get("current_password", "")) or None)
         except ServiceError as exc:
             self.password_error = self._error_text(exc)
             self.busy = False
             return
-        self.password_message = translate("Your password is changed. Other sessions were signed out.", self.locale)
+        # every token of the user is revoked now, this browser's too: sign it in afresh
+        try:
+            result = await asyncio.to_thread(auth.login, identifier=user.username, password=new, ip=self._client_ip())
+            hand_off = await self._hand_off(result, f"{routes.ACCOUNT}?{PASSWORD_CHANGED}", AccountState.hand_off_done)
+        except ServiceError:
+            yield self._signed_out_to_sign_in()
+            return
+        yield hand_off
+
+    @rx.event
+    def hand_off_done(self, ok: bool):
+        """After a password change: on success the page is already reloading with its new
+        cookie; otherwise this browser is signed out cleanly (its old token is revoked)."""
+        if ok is not True:
+            return self._signed_out_to_sign_in()
+
+    def _signed_out_to_sign_in(self):
+        self._clear_user()
         self.busy = False
+        return rx.call_script(end_session_script(f"{routes.SIGN_IN}?{urlencode({'next': routes.ACCOUNT})}"))
 
     @rx.event
     def export_data(self):
@@ -156,4 +184,4 @@ class AccountState(AppState):
         self._clear_user()
         self.busy = False
         self.delete_open = False
-        yield rx.redirect(routes.HOME)
+        yield rx.call_script(end_session_script(routes.HOME))
