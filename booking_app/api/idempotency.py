@@ -7,11 +7,19 @@ with a different body is a 422. A retry while the first request is still running
 409. When the first request fails (busy, not available, invalid…) nothing was changed, so
 the claim is dropped and a retry runs again.
 
+Replays re-check access (`check_access`, the service's own rule): a stored answer goes only
+to a caller who may see its resource now — not to someone else who sent the same key and
+body with a wrong manage token, nor to a user who has since lost the access. Anyone else
+gets the route's own 404, as if the key were unknown, before learning whether it was used.
+(POST /api/bookings replays in services/bookings.py, which re-checks access the same way;
+its guests pass their manage token as `?token=`: `query_token`, `TOKEN_DOC`.)
+
 Usage in a route:
 
     key = idempotency.header_key(request)              # None when the header is absent
     return idempotency.run(key=key, scope=f"booking:user:{actor.id}", body=body.model_dump(mode="json"),
-                           call=lambda: (201, payload_dict, resource_id))
+                           call=lambda: (201, payload_dict, resource_id),
+                           check_access=lambda: service.require_access(...))  # raises NotFound
 """
 from __future__ import annotations
 
@@ -49,6 +57,22 @@ HEADER_DOC = {
     "the same key with another body is a 422.",
     "schema": {"type": "string", "maxLength": MAX_KEY},
 }
+
+
+TOKEN_DOC = {
+    "name": "token",
+    "in": "query",
+    "required": False,
+    "description": "guests: the booking's manage token. An Idempotency-Key replay of a guest's booking needs "
+    "it once the retry window (IDEMPOTENCY_GUEST_REPLAY_SECONDS) has passed; a wrong one is a 404.",
+    "schema": {"type": "string", "maxLength": 100},
+}
+
+
+def query_token(request: Request) -> str | None:
+    """The `?token=` (a guest's manage token) of a request, read without a declared
+    parameter (like the header: no per-request parameter validation on the booking path)."""
+    return request.query_params.get("token") or None
 
 
 def header_key(request: Request) -> str | None:
@@ -125,13 +149,24 @@ def _abandon(record_id: int) -> None:
         s.exec(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))  # type: ignore[call-overload]
 
 
-def run(*, key: str | None, scope: str, body: Any, call: Callable[[], Outcome]) -> JSONResponse:
-    """Run `call` at most once per (scope, key) and body; replay its answer on retries."""
+def run(*, key: str | None, scope: str, body: Any, call: Callable[[], Outcome],
+        check_access: Callable[[], None] | None = None) -> JSONResponse:
+    """Run `call` at most once per (scope, key) and body; replay its answer on retries.
+    `check_access` raises (NotFound) unless the caller may see the resource now: called
+    whenever the key was used before, so a stored answer (or the news that the key is in
+    use) reaches no one else."""
     if key is None:
         status, payload, _rid = call()
         return JSONResponse(payload, status_code=status)
-    claimed = _claim(scope[:100], key, fingerprint(body))
+    try:
+        claimed = _claim(scope[:100], key, fingerprint(body))
+    except (InvalidInput, Conflict):
+        if check_access is not None:
+            check_access()
+        raise
     if isinstance(claimed, JSONResponse):
+        if check_access is not None:
+            check_access()
         return claimed
     try:
         outcome = call()

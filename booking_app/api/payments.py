@@ -109,9 +109,13 @@ def process_payment(request: Request, body: ProcessIn, actor: Actor = Depends(ge
                                 manage_token=None if actor.id is not None else token)
         return 201, _out(view).model_dump(mode="json"), view.payment_id
 
+    def may_replay() -> None:  # a stored answer reaches only whoever may see this payment now
+        payments.require_payment_access(actor=actor, booking_id=body.booking_id, manage_token=token)
+
     scope = (idempotency.scope_for("payment", user_id=actor.id) if actor.id is not None
              else f"payment:guest-booking:{body.booking_id}")
-    return idempotency.run(key=key, scope=scope, body=body.model_dump(mode="json"), call=call)
+    return idempotency.run(key=key, scope=scope, body=body.model_dump(mode="json"), call=call,
+                           check_access=may_replay)
 
 
 @router.get("/{booking_id}", operation_id="get_payment",

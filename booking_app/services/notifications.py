@@ -728,13 +728,44 @@ def feed_url(token: str) -> str:
     return f"{get_settings().public_url.rstrip('/')}/api/calendar/{token}.ics"
 
 
+#: feed scopes that show other people's data (customer names): staff roles only
+STAFF_FEED_ROLES = {FeedScope.schedule.value: frozenset({"provider", "admin"})}
+
+
+def feed_allowed(scope: str, role: str) -> bool:
+    """May a user with `role` have (and read) a feed of `scope`? The one rule, checked when a
+    feed is created, on every read of it, and when a user's role changes."""
+    allowed = STAFF_FEED_ROLES.get(scope)
+    return allowed is None or role in allowed
+
+
+def revoke_disallowed_feeds(s: Session, *, user_id: int, role: str, active: bool, actor_id: int | None,
+                            reason: str) -> int:
+    """Inside the caller's transaction (a role change, a deactivation): revoke the user's
+    live feed tokens that `role` may no longer have, and every staff-scope one of a user who
+    is no longer active; one audit event each. Returns how many were revoked."""
+    rows = s.exec(select(CalendarFeedToken).where(CalendarFeedToken.user_id == user_id,
+                                                  CalendarFeedToken.revoked_at.is_(None))).all()  # type: ignore[union-attr]
+    now = utcnow()
+    revoked = 0
+    for row in rows:
+        if feed_allowed(row.scope, role) and (active or row.scope not in STAFF_FEED_ROLES):
+            continue
+        row.revoked_at = now
+        s.add(row)
+        audit.record(s, actor_id=actor_id, action="calendar_feed.revoked", entity="calendar_feed", entity_id=row.id,
+                     data={"scope": row.scope, "reason": reason})
+        revoked += 1
+    return revoked
+
+
 def create_feed_token(*, actor: Actor, scope: str = FeedScope.bookings.value) -> FeedToken:
     """A new secret feed URL for the signed-in user (shown once; only its hash is kept)."""
     if actor.is_guest or actor.id is None:
         raise Forbidden()
     if scope not in {s.value for s in FeedScope}:
         raise InvalidInput(N_("Unknown calendar feed type."), field="scope")
-    if scope == FeedScope.schedule.value and actor.role not in ("provider", "admin"):
+    if not feed_allowed(scope, actor.role):
         raise Forbidden(N_("Only providers have a schedule feed."))
     token = secrets.token_urlsafe(32)
     with db.unit_of_work() as s:
@@ -785,7 +816,9 @@ def feed_ics(*, token: str, now: dt.datetime | None = None) -> bytes:
         if row is None or row.revoked_at is not None:
             raise NotFound(N_("Calendar feed not found."))
         user = s.get(User, row.user_id)
-        if user is None or not user.is_active:
+        # the owner's CURRENT role and state, on every read: a demoted or deactivated
+        # user's schedule (customer names) is gone at once, whatever the token
+        if user is None or not user.is_active or not feed_allowed(row.scope, user.role):
             raise NotFound(N_("Calendar feed not found."))
         owner = Booking.provider_id if row.scope == FeedScope.schedule.value else Booking.user_id
         query = (

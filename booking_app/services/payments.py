@@ -536,13 +536,27 @@ def _current(payments: list[Payment]) -> Payment | None:
     return payments[0] if payments else None
 
 
+def _may_see_payment(actor: Actor, booking: Booking | None, manage_token: str | None) -> bool:
+    return booking is not None and (_is_viewer(actor, booking) or _is_owner(actor, booking, manage_token))
+
+
+def require_payment_access(*, actor: Actor, booking_id: Any, manage_token: str | None = None) -> None:
+    """NotFound unless `actor` may see the payment of `booking_id` now (get_payment's rule):
+    checked before an idempotent replay of a payment answer, which must not reach anyone
+    else — a wrong manage token, a revoked link, a user who lost the role."""
+    booking_id = _booking_id(booking_id)
+    with db.read_session() as s:
+        if not _may_see_payment(actor, s.get(Booking, booking_id), manage_token):
+            raise NotFound(N_("Booking not found."))
+
+
 def get_payment(*, actor: Actor, booking_id: Any, manage_token: str | None = None) -> PaymentView:
     """The booking's payment (owner — or a guest with the manage token —, its provider,
     admin; others: 404)."""
     booking_id = _booking_id(booking_id)
     with db.read_session() as s:
         booking = s.get(Booking, booking_id)
-        if booking is None or not (_is_viewer(actor, booking) or _is_owner(actor, booking, manage_token)):
+        if booking is None or not _may_see_payment(actor, booking, manage_token):
             raise NotFound(N_("Booking not found."))
         p = _current(_payments_of(s, booking_id))
         if p is None:
