@@ -10,6 +10,7 @@ import contextlib
 from fastapi import FastAPI
 
 from booking_app import __version__
+from booking_app.api import logredact
 from booking_app.api import bodylimit, docs, errors, health, security
 from booking_app.api.deps import document_bearer_auth
 
@@ -37,6 +38,7 @@ def create_api() -> FastAPI:
         "money in integer minor units with an ISO currency code.",
     )
     errors.install(app)
+    logredact.install()  # no secret (feed/manage/reset token) in an access or error log line
     document_bearer_auth(app)
     from booking_app.api.loadshed import LoadShedMiddleware
     from booking_app.api.metrics import MetricsMiddleware
