@@ -4,6 +4,12 @@ SQLite (embedded default): WAL, foreign keys, busy timeout, and `BEGIN IMMEDIATE
 write transactions so that two writers never interleave (one writer at a time).
 PostgreSQL (psycopg 3): a pooled engine; write transactions that must not oversell take a
 transaction-scoped advisory lock with `SET LOCAL lock_timeout` (see services/bookings.py).
+
+Database outages (restart, failover, dropped connections): a connection the driver reports
+broken is discarded, never handed out again; after one was seen, every pooled connection is
+pinged before its next use (see _ping_when_idle), so the pool heals within a request or two
+of the server being back. The errors a request meets meanwhile are UNAVAILABLE_ERRORS, which
+the API answers with 503 + Retry-After (api/errors.py).
 """
 from __future__ import annotations
 
@@ -13,7 +19,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 from sqlalchemy import event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, create_engine
@@ -61,13 +69,57 @@ def _make_engine(url: str) -> Engine:
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=1800,
+        # a server that is down refuses at once; this bounds one that doesn't answer at all
+        connect_args={"connect_timeout": settings.db_connect_timeout_seconds},
     )
     _ping_when_idle(engine)
     return engine
 
 
+#: errors meaning "the database can't be reached right now": server down or restarting, a
+#: failover, a connection dropped mid-request, no pooled connection free in DB_POOL_TIMEOUT.
+#: SQLAlchemy's wrappers, and psycopg's own (the booking pipeline talks to psycopg directly).
+#: The API answers them with 503 + Retry-After; a retry with the same Idempotency-Key
+#: replays a booking whose commit went through but whose answer was lost.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, sa_exc.TimeoutError,
+    psycopg.OperationalError, psycopg.InterfaceError,
+)
+
 #: a pooled connection unused for longer than this is pinged before it is handed out
 PING_AFTER_IDLE_SECONDS = 5.0
+
+#: time.monotonic() when this process last met a dead database connection: every pooled
+#: connection returned before then is pinged at its next checkout (it may be dead too)
+_last_disconnect = 0.0
+
+
+def note_disconnect() -> None:
+    """A dead connection was seen: ping every pooled connection before its next use."""
+    global _last_disconnect
+    _last_disconnect = time.monotonic()
+
+
+def _broken(conn: Connection) -> bool:
+    """Whether the driver connection under `conn` is closed or broken (or already gone)."""
+    try:
+        raw = conn.connection.driver_connection
+    except Exception:  # noqa: BLE001 - invalidated already
+        return True
+    return bool(getattr(raw, "closed", False) or getattr(raw, "broken", False))
+
+
+def _discard_if_broken(conn: Connection, exc: BaseException) -> None:
+    """After `exc` in a block on `conn`: a connection the server dropped is invalidated now
+    (never returned to the pool), and the rest of the pool is pinged before reuse. Errors
+    that SQLAlchemy wrapped were handled by it already (handle_error); this covers psycopg's
+    raw errors from the pipeline path."""
+    if not isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return
+    if _broken(conn):
+        note_disconnect()
+        with contextlib.suppress(Exception):
+            conn.invalidate()
 
 
 def _ping_when_idle(engine: Engine) -> None:
@@ -78,19 +130,26 @@ def _ping_when_idle(engine: Engine) -> None:
     the pool longer than PING_AFTER_IDLE_SECONDS (that is where server restarts and idle
     timeouts leave dead connections); one the driver already knows to be broken is
     replaced at once. A connection that dies while in busy use fails that request and is
-    invalidated by SQLAlchemy's disconnect detection, as with pre-ping.
+    invalidated (SQLAlchemy's disconnect detection, or _discard_if_broken for psycopg's
+    raw errors); from then on every connection returned before it is pinged too, so after a
+    server restart a busy pool doesn't hand out its dead connections one request at a time.
     """
 
     @event.listens_for(engine, "checkin")
     def _checkin(_dbapi_conn, record):  # pragma: no cover - trivial
         record.info["idle_since"] = time.monotonic()
 
+    @event.listens_for(engine, "handle_error")
+    def _handle_error(context):  # pragma: no cover - trivial
+        if context.is_disconnect:
+            note_disconnect()
+
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_conn, record, _proxy):
         if getattr(dbapi_conn, "closed", False) or getattr(dbapi_conn, "broken", False):
             raise DisconnectionError("connection closed")
         since = record.info.get("idle_since")
-        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+        if since is None or (time.monotonic() - since < PING_AFTER_IDLE_SECONDS and since > _last_disconnect):
             return
         try:
             cur = dbapi_conn.cursor()
@@ -141,8 +200,13 @@ def read_session(*, transaction: bool = False) -> Iterator[Session]:
         with Session(engine, expire_on_commit=False) as session:
             yield session
         return
-    with engine.connect() as conn, autocommit(conn), Session(bind=conn, expire_on_commit=False) as session:
-        yield session
+    with engine.connect() as conn:
+        try:
+            with autocommit(conn), Session(bind=conn, expire_on_commit=False) as session:
+                yield session
+        except BaseException as exc:
+            _discard_if_broken(conn, exc)
+            raise
 
 
 #: `prepare=` for the statements sent in a psycopg pipeline. psycopg prepares a statement at
@@ -202,8 +266,10 @@ def unit_of_work(*, write: bool = True) -> Iterator[Session]:
             try:
                 yield session
                 session.commit()
-            except BaseException:
-                session.rollback()
+            except BaseException as exc:
+                _discard_if_broken(conn, exc)
+                with contextlib.suppress(*UNAVAILABLE_ERRORS):  # (a dead connection: `exc` tells)
+                    session.rollback()
                 raise
     finally:
         conn.close()

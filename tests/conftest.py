@@ -161,17 +161,29 @@ class _ThrowawayCluster:
             shutil.chown(self.dir, "postgres")
         data = self.dir / "data"
         self._run(str(self.bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(data), "-o",
-                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "-w", "start",
-                  "-l", str(self.dir / "log"))
+        self.server("start")
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def server(self, action: str) -> None:
+        """`pg_ctl start|stop|restart` on this cluster (waits; stop/restart: fast mode —
+        open connections are terminated, as in a failover)."""
+        args = [str(self.bindir / "pg_ctl"), "-D", str(self.dir / "data"), "-w"]
+        if action != "start":
+            args += ["-m", "fast"]
+        if action in ("start", "restart"):
+            args += ["-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "-l", str(self.dir / "log")]
+        self._run(*args, action)
 
     def stop(self) -> None:
         try:
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "stop")
+            self.server("stop")
         except Exception:
             pass
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+#: a PostgreSQL cluster of a test's own, which it may stop and start (tests/test_faults.py)
+ThrowawayCluster = _ThrowawayCluster
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,8 @@ from sqlalchemy.exc import DataError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from booking_app import db
+from booking_app.config import get_settings
 from booking_app.i18n import N_, negotiate_locale, translate
 from booking_app.services.errors import Busy, RateLimited, ServiceError
 
@@ -112,6 +114,15 @@ async def _pool_timeout(request: Request, exc: Exception) -> JSONResponse:
     return await _service_error(request, Busy(retry_after=1))
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database can't be reached (restart, failover, a dropped connection: db.UNAVAILABLE_ERRORS):
+    503 + Retry-After, never a 500. The pool heals by itself; a client retrying a POST with its
+    Idempotency-Key gets the first answer replayed if the change did commit."""
+    log.warning("database unavailable on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__,
+                str(exc).strip().splitlines()[0][:300] if str(exc).strip() else "")
+    return await _service_error(request, Busy(retry_after=get_settings().db_unavailable_retry_after_seconds))
+
+
 async def _unusable_input(request: Request, exc: Exception) -> JSONResponse:
     """The safety net behind the input rules (services/validation.py): a value the database
     refuses (DataError: NUL, out-of-range number or date…), that overflows date arithmetic
@@ -139,6 +150,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(PoolTimeout, _pool_timeout)  # type: ignore[arg-type]
+    for unavailable in db.UNAVAILABLE_ERRORS:
+        if unavailable is not PoolTimeout:
+            app.add_exception_handler(unavailable, _database_unavailable)  # type: ignore[arg-type]
     for unusable in (DataError, OverflowError, UnicodeEncodeError):
         app.add_exception_handler(unusable, _unusable_input)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unhandled)
