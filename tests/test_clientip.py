@@ -148,3 +148,28 @@ def test_the_wait_is_told_in_the_users_language():
     assert short.retry_after == 8 and long.retry_after == 900
     assert "8" in short.translated("de") and short.translated("de") != short.translated("en")
     assert "15" in long.translated("fr") and long.translated("fr") != long.translated("en")
+
+
+def test_the_ui_applies_the_same_rule_to_its_socket(monkeypatch):
+    """AppState._client_ip: the event socket's peer and handshake headers (Reflex fills
+    router.session.client_ip with the peer and router.headers.raw_headers with every header)."""
+    from types import SimpleNamespace
+
+    from booking_app.config import reset_settings_cache
+    from booking_app.ui.state.base import AppState
+
+    def state(peer: str, headers: dict[str, str]):
+        return SimpleNamespace(router=SimpleNamespace(session=SimpleNamespace(client_ip=peer),
+                                                      headers=SimpleNamespace(raw_headers=headers)))
+
+    behind_proxy = state("10.0.0.2", {"x-forwarded-for": "6.6.6.6, 203.0.113.9", "host": "example.org"})
+    monkeypatch.setenv("TRUSTED_PROXIES", "")
+    reset_settings_cache()
+    assert AppState._client_ip(behind_proxy) == "10.0.0.2"
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8")
+    reset_settings_cache()
+    assert AppState._client_ip(behind_proxy) == "203.0.113.9"
+    assert AppState._client_ip(state("198.51.100.9", {"x-forwarded-for": "203.0.113.9"})) == "198.51.100.9"
+    assert AppState._client_ip(state("", {})) is None
+    monkeypatch.undo()
+    reset_settings_cache()

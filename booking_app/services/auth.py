@@ -189,7 +189,7 @@ def login(*, identifier: str, password: str, ip: str | None = None) -> LoginResu
         raise Unauthorized(LOGIN_FAILED)
     # the attempt counts as a failure before the password is checked (concurrent guesses see
     # each other) and is taken back when it was right; the same queries run for unknown names
-    with db.unit_of_work(write=ratelimit.enabled()) as s:
+    with db.unit_of_work() if ratelimit.enabled() else db.read_session() as s:
         user = _find_user(s, identifier)
         account = _account_key(user, identifier)
         rules, known = _login_rules(s, account, ip) if ratelimit.enabled() else ({}, False)

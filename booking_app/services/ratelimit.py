@@ -120,7 +120,7 @@ def wait(session: Session, key: str, rule: Backoff, *, now: dt.datetime | None =
         .where(RateLimitEvent.key == _key(key), RateLimitEvent.at > now - rule.window)
     ).one()
     delay = rule.delay(failures)
-    if not delay:
+    if not failures or not delay:
         return None
     if last.tzinfo is None:
         last = last.replace(tzinfo=dt.timezone.utc)
