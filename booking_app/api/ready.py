@@ -1,7 +1,8 @@
 """Readiness: `GET /api/ready` — may a load balancer send this process new work?
 
 Ready when the database answers within READY_DB_TIMEOUT_SECONDS and the process is not
-shutting down. After SIGTERM (see api/loadshed.py) it answers 503 so a proxy or an
+shutting down. While the database is away (restart, failover) it answers 503, and 200 again
+as soon as a connection works (the pool replaces its dead connections by itself: see db.py). After SIGTERM (see api/loadshed.py) it answers 503 so a proxy or an
 orchestrator drains the process while its in-flight requests finish. Liveness stays
 `GET /api/health`. Neither probe is ever shed by the overload guard.
 """
@@ -28,7 +29,7 @@ async def _database() -> str:
         await asyncio.wait_for(run_in_threadpool(db.ping), timeout=READY_DB_TIMEOUT_SECONDS)
     except asyncio.TimeoutError:
         return "timeout"
-    except SQLAlchemyError:
+    except (SQLAlchemyError, *db.UNAVAILABLE_ERRORS):  # (psycopg's own, from a connection it dropped)
         return "unreachable"
     return "ok"
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from starlette.concurrency import run_in_threadpool
 
+from booking_app import db
+
 log = logging.getLogger(__name__)
 
 
@@ -43,8 +45,15 @@ def _resolve(target: str):
 
 
 def run_job_once(spec: JobSpec) -> int:
+    """Run one sweep; a failure is logged and the sweep runs again at its next tick. The
+    database being away (restart, failover) is one warning line per tick, not a traceback:
+    every sweep claims its rows in the database, so an interrupted one loses nothing."""
     try:
         result = _resolve(spec.target)()
+    except db.UNAVAILABLE_ERRORS as exc:
+        log.warning("job %s failed (database unavailable, retried next tick): %s: %s", spec.name,
+                    type(exc).__name__, (str(exc).strip().splitlines() or [""])[0][:300])
+        return 0
     except Exception:  # a failing sweep must not stop the others; it runs again next tick
         log.exception("job %s failed", spec.name)
         return 0
