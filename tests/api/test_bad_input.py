@@ -17,14 +17,15 @@ import pytest
 from tests.api.conftest import PASSWORD, make_account
 
 HUGE = "x" * 100_000
-STR_BAD = [123, {}, [], True, HUGE]
+STR_BAD = [123, {}, [], True, HUGE, "nul\x00byte", "esc\x1b[31m"]  # control characters: never
 INT_BAD = ["12", 1.5, True, {}, [], -1, 10**12]
 BOOL_BAD = ["yes", 1, {}, "true"]
 LIST_BAD = [123, {}, "text", True, None]
 # reminder offsets (minutes before the start): null / [] mean "the defaults", so not here
 REMINDERS_BAD = [123, {}, "text", "1440,60", True, [0], [-1], [10**12], [86_401], ["60"], [1.5], [True], [None],
                  [[60]], [1, 2, 3, 4, 5, 6], [60] * 1000]
-DT_BAD = ["tomorrow", "2026-12-01T10:00:00", {}, "2026-13-01T10:00:00Z", HUGE]
+DT_BAD = ["tomorrow", "2026-12-01T10:00:00", {}, "2026-13-01T10:00:00Z", HUGE,
+          "9999-12-31T23:59:59+14:00", "0001-01-01T00:00:00-12:00", "2026-12-01T10:00:00Z\x00"]
 
 FUTURE = (dt.date.today() + dt.timedelta(days=10)).isoformat() + "T10:00:00Z"
 
@@ -188,6 +189,8 @@ BAD_QUERIES = [
     ("GET", "/api/services", None, {"kind": "car"}),
     ("GET", "/api/services", None, {"date": "2026-02-30"}),
     ("GET", "/api/services", None, {"q": HUGE[:1000]}),
+    ("GET", "/api/services", None, {"q": "a\x00b"}),
+    ("GET", "/api/services", None, {"date": "9999-12-31"}),
     ("GET", "/api/services/{room}/slots", None, {"from": "2026-13-01", "to": "2026-12-01"}),
     ("GET", "/api/services/{room}/slots", None, {"from": "2026-12-10", "to": "2026-12-01"}),
     ("GET", "/api/services/{room}/slots", None, {"from": "2026-01-01", "to": "2029-01-01"}),
@@ -198,6 +201,7 @@ BAD_QUERIES = [
     ("GET", "/api/bookings", "customer", {"scope": "everything"}),
     ("GET", "/api/bookings", "customer", {"status": "lost"}),
     ("GET", "/api/bookings", "customer", {"from": "yesterday"}),
+    ("GET", "/api/bookings", "customer", {"to": "9999-12-31"}),
     ("GET", "/api/bookings", "customer", {"limit": "100000"}),
     ("GET", "/api/bookings/abc", "customer", {}),
     ("GET", "/api/admin/users", "admin", {"role": "root"}),
