@@ -298,3 +298,50 @@ def test_concurrent_guesses_see_each_other(client, monkeypatch):
     for t in threads:
         t.join()
     assert sorted(codes) == [401, 401] + [429] * 6
+
+
+def test_a_password_reset_forgives_every_clients_failures(client, monkeypatch):
+    from sqlmodel import select
+
+    from booking_app import db
+    from booking_app.models import Notification
+
+    set_env(monkeypatch, LOGIN_MAX_FAILURES="2", LOGIN_ACCOUNT_MAX_FAILURES="3")
+    acct = make_account("customer")
+    a, b = from_ip(client, "192.0.2.60"), from_ip(client, "192.0.2.61")
+    for c in (a, a, b):
+        assert_problem(login(c, acct.username, WRONG), 401)
+    assert retry_after(login(a, acct.username)) >= 1
+    assert client.post("/api/users/password-reset", json={"email": acct.email}).status_code == 202
+    with db.read_session() as s:
+        mail = s.exec(select(Notification).where(Notification.template == "password_reset",
+                                                 Notification.to == acct.email)).one()
+    fresh = "a-brand-new-passphrase-7"
+    r = client.post("/api/users/password-reset/confirm", json={"token": mail.context["token"], "password": fresh})
+    assert r.status_code == 204
+    assert login(a, acct.username, fresh).status_code == 200
+    assert login(from_ip(client, "192.0.2.62"), acct.username, fresh).status_code == 200
+
+
+def test_known_clients_are_kept_for_days_failures_for_a_day(sqlite_db):
+    from sqlmodel import select
+
+    from booking_app import db
+    from booking_app.models import RateLimitEvent
+    from booking_app.services import ratelimit
+
+    now = dt.datetime.now(dt.timezone.utc)
+    with db.unit_of_work() as s:
+        ratelimit.hit(s, ["login:user:1"], now=now - dt.timedelta(days=2))
+        ratelimit.hit(s, ["login:user:1"], now=now)
+        ratelimit.remember(s, "login:user:1:client:192.0.2.1", now=now - dt.timedelta(days=20))
+        ratelimit.remember(s, "login:user:1:client:192.0.2.2", now=now - dt.timedelta(days=40))
+        ratelimit.remember(s, "login:user:1:client:192.0.2.3", now=now - dt.timedelta(days=50))
+        ratelimit.remember(s, "login:user:1:client:192.0.2.3", now=now)  # remembered again: one row
+    with db.unit_of_work() as s:
+        assert ratelimit.prune(s, known_for=dt.timedelta(days=30)) == 2
+    with db.read_session() as s:
+        keys = sorted(e.key for e in s.exec(select(RateLimitEvent)))
+        assert ratelimit.remembered(s, "login:user:1:client:192.0.2.1", within=dt.timedelta(days=30))
+        assert not ratelimit.remembered(s, "login:user:1:client:192.0.2.1", within=dt.timedelta(days=10))
+    assert keys == ["known:login:user:1:client:192.0.2.1", "known:login:user:1:client:192.0.2.3", "login:user:1"]
