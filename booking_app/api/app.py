@@ -11,8 +11,7 @@ from fastapi import FastAPI
 
 from booking_app import __version__
 from booking_app.api import logredact
-from booking_app.api import bodylimit, docs, errors, health, security
-from booking_app.api.deps import document_bearer_auth
+from booking_app.api import bodylimit, docs, errors, health, openapi, security
 
 
 @contextlib.asynccontextmanager
@@ -39,7 +38,7 @@ def create_api() -> FastAPI:
     )
     errors.install(app)
     logredact.install()  # no secret (feed/manage/reset token) in an access or error log line
-    document_bearer_auth(app)
+    openapi.install(app)  # the document's security and error responses, completed centrally
     from booking_app.api.loadshed import LoadShedMiddleware
     from booking_app.api.metrics import MetricsMiddleware
 

@@ -7,9 +7,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import RouteContext, iter_route_contexts
 from sqlalchemy.exc import DataError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from booking_app import db
 from booking_app.config import get_settings
@@ -21,6 +23,8 @@ log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 
 _ERROR = N_("Error")
+#: a request body that is not JSON at all (a 422 like any other invalid input)
+BODY_NOT_JSON = N_("The request body is not valid JSON.")
 
 _TITLES = {
     400: N_("Bad request"),
@@ -85,6 +89,12 @@ def _loc_to_field(loc: tuple | list) -> str:
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    matched = request.scope.get("route")
+    if matched is not None and any(tuple(err.get("loc", ("",)))[:1] == ("path",) for err in exc.errors()):
+        if all(context.original_route is not matched for context in _path_routes(request)):
+            # the path names a fixed resource (…/confirm-email) that lacks this method; only the
+            # parameter of another route (…/{id}) took its text: 405, as for any other method
+            return _method_not_allowed(request)
     locale = request_locale(request)
     errors = []
     for err in exc.errors():
@@ -95,6 +105,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         # messages are English and come with their machine-readable type
         if msg.startswith("Value error, "):
             msg = translate(msg[len("Value error, "):], locale)
+        elif err.get("type") == "json_invalid":
+            msg = translate(BODY_NOT_JSON, locale)
         errors.append({"field": field, "message": msg, "type": err.get("type")})
         del ctx
     detail = translate(N_("Some fields are not valid."), locale)
@@ -104,9 +116,42 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return problem(request, 422, detail, code="invalid_input", errors=errors)
 
 
+def _body_not_json(request: Request) -> JSONResponse:
+    message = translate(BODY_NOT_JSON, request_locale(request))
+    return problem(request, 422, message, code="invalid_input",
+                   errors=[{"field": "", "message": message, "type": "json_invalid"}])
+
+
+def _path_routes(request: Request) -> list[RouteContext]:
+    """The routes of the requested path, whatever their method; of several templates that match,
+    the most specific: a literal `/api/bookings/confirm-email` rather than `/api/bookings/{id}`."""
+    routes = [context for context in iter_route_contexts(getattr(request.app, "routes", ()))
+              if context.methods and context.matches(request.scope)[0] is not Match.NONE]
+    fewest = min((len(context.param_convertors) for context in routes), default=0)
+    return [context for context in routes if len(context.param_convertors) == fewest]
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the requested path answers, for `Allow`. (Starlette's 405 names only the
+    methods of the first route whose path matched; a path's methods are often separate routes.)"""
+    return ", ".join(sorted({method for context in _path_routes(request) for method in context.methods or ()}))
+
+
+def _method_not_allowed(request: Request) -> JSONResponse:
+    detail = translate(_TITLES[405], request_locale(request))
+    return problem(request, 405, detail, headers={"Allow": _allowed_methods(request)})
+
+
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        # FastAPI's own 400 for a body it could not decode (raised from the decoding error:
+        # bytes that aren't UTF-8, nesting too deep): the 422 of any body that isn't JSON
+        return _body_not_json(request)
+    if exc.status_code == 405:
+        return _method_not_allowed(request)
+    headers = getattr(exc, "headers", None)
     detail = exc.detail if isinstance(exc.detail, str) else translate(_TITLES.get(exc.status_code, _ERROR), request_locale(request))
-    return problem(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
+    return problem(request, exc.status_code, detail, headers=headers)
 
 
 async def _pool_timeout(request: Request, exc: Exception) -> JSONResponse:
