@@ -97,9 +97,12 @@ _PROBLEM_DESCRIPTIONS = {
     401: "Not signed in, or the token is invalid, expired or revoked",
     403: "Not allowed",
     404: "Not found",
+    405: "Method not allowed (see Allow)",
     409: "Not available / conflict",
-    422: "Invalid input",
+    413: "Request body too large",
+    422: "Invalid input (also a body that is not JSON)",
     429: "Rate limited (see Retry-After)",
+    502: "The payment provider failed",
     503: "Busy, nothing was changed (see Retry-After)",
 }
 
