@@ -4,6 +4,8 @@
   seed-demo     load the demo users and bookables once
   create-user   --role admin|provider|customer --username U --email E --password P
   run-jobs      run the background jobs (outbox relay, reminders, hold expiry) in the foreground
+  backup        [--output FILE] back up the database (PostgreSQL: pg_dump custom format; SQLite: a copy)
+  restore       FILE [--force] restore a backup into the (empty) database of DATABASE_URL
 """
 from __future__ import annotations
 
@@ -79,6 +81,35 @@ def _cmd_run_jobs(args) -> int:
     return 0
 
 
+def _cmd_backup(args) -> int:
+    from booking_app import backup
+    from booking_app.config import get_settings
+
+    try:
+        done = backup.backup(args.output)
+    except backup.BackupError as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 2
+    print(f"backed up {_redact(get_settings().database_url)} to {done.path} "
+          f"({done.kind}, {done.bytes} bytes, {done.seconds:.1f} s)")
+    return 0
+
+
+def _cmd_restore(args) -> int:
+    from booking_app import backup
+    from booking_app.config import get_settings
+
+    try:
+        done = backup.restore(args.file, force=args.force)
+    except backup.BackupError as exc:
+        print(f"restore failed: {exc}", file=sys.stderr)
+        return 2
+    print(f"restored {done.path} into {_redact(get_settings().database_url)} "
+          f"({done.kind}, {done.tables} tables, {done.seconds:.1f} s); "
+          "run `python -m booking_app migrate` if this release is newer than the backup")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m booking_app", description="Booking platform commands")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,6 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run-jobs", help="run the background jobs in this process")
     p.add_argument("--once", action="store_true", help="run every job once and exit")
     p.set_defaults(func=_cmd_run_jobs)
+
+    p = sub.add_parser("backup", help="back up the database (pg_dump -Fc, or SQLite's online backup)")
+    p.add_argument("--output", "-o", default=None,
+                   help="the backup file to write (default: booking-<database>-<UTC time>.dump/.sqlite3 here)")
+    p.set_defaults(func=_cmd_backup)
+
+    p = sub.add_parser("restore", help="restore a backup into the empty database of DATABASE_URL")
+    p.add_argument("file", help="a file written by `backup`")
+    p.add_argument("--force", action="store_true", help="replace what the target database holds")
+    p.set_defaults(func=_cmd_restore)
     return parser
 
 
