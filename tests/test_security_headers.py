@@ -326,3 +326,35 @@ def test_origin_allowed_compares_origin_with_host_like_a_browser(env):
     assert not origin_allowed("http://127.0.0.1:8081", "127.0.0.1:8080")
     assert not origin_allowed("http://127.0.0.1", "127.0.0.1:8080")
     assert not origin_allowed("https://evil.example", None)
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_page_sent_by_pathsend_is_hashed_too(env, frontend, encoding):
+    """Granian (the production server) sends files with the http.response.pathsend extension:
+    no body messages pass through the middleware, the file is read for its hashes instead."""
+    import asyncio
+
+    env()
+    from reflex.utils.precompressed_staticfiles import PrecompressedStaticFiles
+
+    from booking_app.api.security import SecurityMiddleware
+
+    app = SecurityMiddleware(PrecompressedStaticFiles(directory=frontend, html=True, encodings=["gzip"]))
+    scope = {"type": "http", "method": "GET", "path": "/", "raw_path": b"/", "query_string": b"",
+             "root_path": "", "scheme": "http", "http_version": "1.1", "server": ("booking.test", 80),
+             "headers": [(b"host", b"booking.test"), (b"accept-encoding", encoding.encode())],
+             "extensions": {"http.response.pathsend": {}}}
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.pathsend"]
+    headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+    assert sent[1]["path"].endswith(".gz" if encoding == "gzip" else "index.html")
+    assert _directives(headers["content-security-policy"])["script-src"].split() == [
+        "'self'", _sha(INLINE_1), _sha(INLINE_2)]

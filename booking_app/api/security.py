@@ -218,6 +218,13 @@ class SecurityMiddleware:
 
         async def send_wrapper(message: Message) -> None:
             if held:  # collecting an HTML body
+                if message["type"] == "http.response.pathsend":  # a file the server sends itself
+                    start = held[0]
+                    self._add(start, policy, self._html_csp(scope, start, _read(message["path"]), policy))
+                    held.clear()
+                    await send(start)
+                    await send(message)
+                    return
                 if message["type"] != "http.response.body":
                     await send(message)
                     return
@@ -301,6 +308,14 @@ class SecurityMiddleware:
         self._add(start, policy, policy.other_csp)
         await send(start)
         await send({"type": "http.response.body", "body": body})
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(MAX_HASHED_HTML + 1)
+    except OSError:
+        return b""
 
 
 def _response_header(message: Message, name: bytes) -> str | None:
