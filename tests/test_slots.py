@@ -165,9 +165,10 @@ def test_valid_hold_counts_expired_hold_does_not(db_url, monkeypatch):
     room = make_bookable(price_cents=500)
     at = dt.datetime(2027, 2, 1, 10, tzinfo=UTC)
     bk = bookings.book(actor=Actor.guest(), service_id=room.id, start=at, payment_method="card", guest=guest(), now=NOW)
-    assert bk.status == "pending" and bk.hold_expires_at == NOW + dt.timedelta(minutes=15)
-    assert at not in {s.start for s in slots(room, at.date(), now=NOW + dt.timedelta(minutes=14))}
-    assert at in {s.start for s in slots(room, at.date(), now=NOW + dt.timedelta(minutes=15))}
+    hold = dt.timedelta(minutes=bookings.get_settings().guest_hold_minutes)  # a guest's hold (issue 20)
+    assert bk.status == "pending" and bk.hold_expires_at == NOW + hold
+    assert at not in {s.start for s in slots(room, at.date(), now=NOW + hold - dt.timedelta(minutes=1))}
+    assert at in {s.start for s in slots(room, at.date(), now=NOW + hold)}
 
 
 # --- events -------------------------------------------------------------------------------------
