@@ -38,6 +38,7 @@ from sqlmodel import delete, select
 from booking_app import db
 from booking_app.i18n import N_
 from booking_app.models import IdempotencyRecord, utcnow
+from booking_app.services import validation
 from booking_app.services.errors import Conflict, InvalidInput
 
 HEADER = "Idempotency-Key"
@@ -71,8 +72,12 @@ TOKEN_DOC = {
 
 def query_token(request: Request) -> str | None:
     """The `?token=` (a guest's manage token) of a request, read without a declared
-    parameter (like the header: no per-request parameter validation on the booking path)."""
-    return request.query_params.get("token") or None
+    parameter (like the header: no per-request parameter validation on the booking path),
+    held to what TOKEN_DOC promises: the shared character rule, at most 100 characters."""
+    raw = request.query_params.get("token")
+    if not raw:
+        return None
+    return validation.text(raw, field="token", max_length=100) or None
 
 
 def header_key(request: Request) -> str | None:

@@ -284,6 +284,8 @@ def test_a_guest_booking_replay_needs_the_right_token_after_the_retry_window(cli
     # the guest's own retry (the answer was lost; no manage link yet): replayed
     retry = _guest_booking(client, service.id, 11, "gus@example.com", key="book-guest-1")
     assert retry.status_code == 201 and retry.json()["id"] == booking_id
+    # a token is held to what the document says (at most 100 characters, no control characters)
+    assert_problem(_guest_booking(client, service.id, 11, "gus@example.com", key="book-guest-1", token="x" * 101), 422)
     # a wrong token never replays
     for wrong in (bookings.booking_manage_token(other), f"{booking_id}.forged"):
         assert_problem(_guest_booking(client, service.id, 11, "gus@example.com", key="book-guest-1", token=wrong), 404)
