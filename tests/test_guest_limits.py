@@ -158,12 +158,15 @@ def test_guest_bookings_are_rate_limited_per_email_and_per_ip_and_can_be_switche
         with pytest.raises(NotAvailable):
             gbook(room, email="r2@example.com", ip=None)
     gbook(event, email="r2@example.com", ip=None)
-    # RATE_LIMITS_ENABLED=false switches the rate limits off; the caps stay on
-    env(monkeypatch, RATE_LIMITS_ENABLED="false", GUEST_MAX_HOLDS_PER_EMAIL="4")
+    # RATE_LIMITS_ENABLED=false switches the rate limits (and the per-client cap, as load
+    # tests come from one address) off; the per-address cap and the guest maximum stay on
+    env(monkeypatch, RATE_LIMITS_ENABLED="false", GUEST_MAX_HOLDS_PER_EMAIL="4", GUEST_MAX_HOLDS_PER_IP="1")
     gbook(event, ip="192.0.2.50")
     gbook(event, ip="192.0.2.50")
     with pytest.raises(Conflict):
         gbook(event, ip="192.0.2.50")
+    with pytest.raises(InvalidInput):
+        gbook(event, email="big@example.com", quantity=11)
 
 
 @pytest.mark.parametrize("name", ["Visit https://evil.example now", "www.evil.example", "claim at evil.example",
@@ -314,7 +317,8 @@ def test_a_customer_booking_has_no_manage_link_to_re_issue(db_url):
 def test_guest_caps_hold_under_concurrency(pg_db, monkeypatch):
     """20 guests with one email address at the same moment (and, apart, 20 with one client
     IP): at most the cap is held, and the event's seats add up exactly."""
-    env(monkeypatch, GUEST_MAX_HOLDS_PER_EMAIL="3", GUEST_MAX_HOLDS_PER_IP="4", RATE_LIMITS_ENABLED="false")
+    env(monkeypatch, GUEST_MAX_HOLDS_PER_EMAIL="3", GUEST_MAX_HOLDS_PER_IP="4", GUEST_RATE_PER_EMAIL="1000",
+        GUEST_RATE_PER_IP="1000")
     event = event_at(capacity=30, start=AT)
 
     def same_email(i: int):
@@ -339,7 +343,7 @@ def test_guest_caps_hold_under_concurrency(pg_db, monkeypatch):
 def test_guests_racing_for_a_small_event_with_caps_never_oversell(pg_db, monkeypatch):
     """Guests with their own addresses race for 5 seats while the caps are checked: exactly
     the capacity is sold, never more."""
-    env(monkeypatch, RATE_LIMITS_ENABLED="false")
+    env(monkeypatch, GUEST_RATE_PER_EMAIL="1000", GUEST_RATE_PER_IP="1000")
     event = event_at(capacity=5, start=AT)
 
     def attempt(i: int):
