@@ -129,7 +129,8 @@ class Settings(BaseSettings):
     guest_max_quantity: int = Field(10, ge=1, le=1000)
     # active unpaid guest bookings (a pending hold not yet expired, or a confirmed booking
     # still to come that nothing was paid for) per email address and per client IP (an IPv6
-    # client counts by its /64). Capacity rules: they stay on with RATE_LIMITS_ENABLED=false
+    # client counts by its /64). RATE_LIMITS_ENABLED=false turns the per-IP cap off (load tests
+    # come from one address); the per-email cap and GUEST_MAX_QUANTITY stay on
     guest_max_holds_per_email: int = Field(5, ge=1, le=1000)
     guest_max_holds_per_ip: int = Field(20, ge=1, le=100000)
     # how long a guest's unpaid booking holds its seats (customers: HOLD_MINUTES)
