@@ -6,8 +6,11 @@
 Migrates a throwaway SQLite database, loads the demo data (`seed-demo`: one admin, provider and
 customer, bookables with availability and sessions), serves `booking_app.api:api` with uvicorn on
 a free local port (rate limits and background jobs off) and runs `st run --checks all` once per
-role, each signed in as that role's demo user. Prints the failures per check and role and exits
-non-zero when there is any (see docs/security-testing.md for the figures of a run).
+role, each signed in as that role's demo user. Prints the failures per check and role (distinct
+operation + failure title) and exits non-zero when a check that judges the document failed: all
+but positive_data_acceptance, which wants every schema-valid request accepted while the services
+refuse, with a documented 422, meaning no schema can express (an unknown time zone, a range that
+ends before it starts, a weak password). See docs/security-testing.md for the figures of a run.
 
 The same file is the Schemathesis hooks module of those runs (SCHEMATHESIS_HOOKS): its auth
 provider signs in as the role's user and signs in again whenever an answer is 401, so a generated
@@ -29,6 +32,8 @@ import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ROLES = ("anonymous", "customer", "provider", "admin")
+#: counted and printed, but not a verdict on the document (see the module docstring)
+NOT_JUDGED = frozenset({"positive_data_acceptance"})
 #: the demo users of booking_app/services/demo.py
 CREDENTIALS = {
     "admin": ("admin", "demo-admin-pass"),
@@ -116,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{work / 'booking.db'}", "RATE_LIMITS_ENABLED": "false",
            "JOBS_ENABLED": "false", "ENVIRONMENT": "development", "PYTHONPATH": str(ROOT)}
     for command in ("migrate", "seed-demo"):
-        subprocess.run([python, "-m", "booking_app", command], cwd=ROOT, env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+        with open(work / "setup.log", "a") as log:
+            subprocess.run([python, "-m", "booking_app", command], cwd=ROOT, env=env, check=True,
+                           stdout=log, stderr=log)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
@@ -154,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     if args.keep:
         print(f"reports in {work}")
-    return 1 if totals else 0
+    return 1 if set(totals) - NOT_JUDGED else 0
 
 
 if __name__ == "__main__":
