@@ -75,6 +75,18 @@ def test_a_guest_books_at_most_the_guest_maximum_of_places(db_url, monkeypatch):
                          now=NOW).quantity == 4
 
 
+def test_a_guest_cannot_grow_a_booking_past_the_guest_maximum_by_its_link(db_url, monkeypatch):
+    env(monkeypatch, GUEST_MAX_QUANTITY="3")
+    event = event_at()
+    bk = gbook(event, quantity=2)
+    token = bookings.booking_manage_token(bk.id)
+    with pytest.raises(InvalidInput) as err:
+        bookings.reschedule(actor=Actor.guest(), booking_id=bk.id, quantity=4, manage_token=token, now=NOW)
+    assert err.value.field == "quantity"
+    assert bookings.reschedule(actor=Actor.guest(), booking_id=bk.id, quantity=3, manage_token=token,
+                               now=NOW).quantity == 3
+
+
 def test_default_guest_maximum_stops_one_request_taking_a_whole_event(db_url):
     event = event_at(capacity=50)
     with pytest.raises(InvalidInput):

@@ -728,7 +728,10 @@ def _request_hash(payload: dict[str, Any]) -> str:
 
 
 def _replay(scope: str, key: str, request_hash: str, *, actor: Actor,
-            manage_token: str | None = None) -> BookingView | None:
+            manage_token: str | None = None, trusted: bool = False) -> BookingView | None:
+    """The booking an earlier request with this key made, if any — for a caller who may see
+    it (`_may_replay`; `trusted`: the caller already proved access, e.g. by a guest's email
+    confirmation link); NotFound for anyone else."""
     with db.read_session() as s:
         rec = s.exec(select(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
                                                      IdempotencyRecord.key == key)).first()
@@ -740,7 +743,7 @@ def _replay(scope: str, key: str, request_hash: str, *, actor: Actor,
         bk = s.get(Booking, rec.resource_id) if rec.resource_id is not None else None
         if bk is None:
             return None
-        if not _may_replay(actor, bk, rec.created_at, manage_token):
+        if not trusted and not _may_replay(actor, bk, rec.created_at, manage_token):
             raise NotFound(N_("This booking does not exist."))  # as if the key were unknown to them
         return _full_view(s, bk)
 
@@ -1007,7 +1010,7 @@ def confirm_guest_request(*, token: str | None, now: dt.datetime | None = None) 
         actor=Actor.guest(locale=req.locale), service_id=req.bookable_id, start=req.start_at, quantity=req.quantity,
         notes=req.notes, guest={"name": req.guest_name, "email": req.guest_email, "phone": req.guest_phone},
         idempotency_key=f"guest-request:{req.id}", payment_method=req.payment_method, now=now,
-        limits_ip_key=req.guest_ip, email_confirmed=True)
+        limits_ip_key=req.guest_ip, email_confirmed=True, replay_trusted=True)  # (the link proved access)
     with _transaction() as s:
         s.exec(update(GuestBookingRequest).where(GuestBookingRequest.id == req.id,  # type: ignore[call-overload, arg-type]
                                                  GuestBookingRequest.booking_id.is_(None))  # type: ignore[union-attr]
@@ -1119,7 +1122,7 @@ def book(
 def _book_checked(*, actor: Actor, service_id: int, start: dt.datetime | str, quantity: int, notes: str | None,
                   guest: Mapping[str, Any] | Any | None, idempotency_key: str | None, payment_method: str | None,
                   now: dt.datetime | None, limits_ip_key: str | None, email_confirmed: bool,
-                  manage_token: str | None = None) -> BookingView:
+                  manage_token: str | None = None, replay_trusted: bool = False) -> BookingView:
     """`book`, for a guest whose email address may already be confirmed (a confirmed
     request: `email_confirmed`, not rate-limited again) and whose client is `limits_ip_key`."""
     now = now or utcnow()
@@ -1153,7 +1156,7 @@ def _book_checked(*, actor: Actor, service_id: int, start: dt.datetime | str, qu
         {"service_id": service_id, "start": start_at.isoformat(), "quantity": quantity, "notes": notes_text,
          "guest": [guest_name, guest_email, guest_phone], "payment_method": method})
     if key is not None:
-        replayed = _replay(scope, key, req_hash, actor=actor, manage_token=manage_token)
+        replayed = _replay(scope, key, req_hash, actor=actor, manage_token=manage_token, trusted=replay_trusted)
         if replayed is not None:
             return replayed
     try:
@@ -1163,7 +1166,7 @@ def _book_checked(*, actor: Actor, service_id: int, start: dt.datetime | str, qu
     except (IntegrityError, _DuplicateRequest):
         # a concurrent request with the same idempotency key committed first
         if key is not None:
-            replayed = _replay(scope, key, req_hash, actor=actor, manage_token=manage_token)
+            replayed = _replay(scope, key, req_hash, actor=actor, manage_token=manage_token, trusted=replay_trusted)
             if replayed is not None:
                 return replayed
         raise Busy(retry_after=1) from None
@@ -1400,6 +1403,9 @@ def reschedule(
     now = now or utcnow()
     new_start = parse_aware_datetime(start, field="start") if start is not None else None
     new_qty = _int(quantity, field="quantity", lo=1, hi=MAX_QUANTITY) if quantity is not None else None
+    if new_qty is not None and actor.role == "guest" and new_qty > get_settings().guest_max_quantity:
+        # (a guest's manage link can't grow a booking past what a guest may book)
+        raise InvalidInput(_GUEST_QUANTITY, field="quantity", max=get_settings().guest_max_quantity)
     new_notes = validation.text(notes, field="notes", max_length=2000, multiline=True) if notes is not None else None
     with _transaction() as s:
         bk = _load_for_change(s, booking_id)
