@@ -372,3 +372,22 @@ def test_a_service_name_with_cr_lf_still_sends_a_single_line_subject_smtp(sqlite
     assert msg["To"] == w.customer.email and msg["Bcc"] is None and msg["X-Evil"] is None
     assert smtp.envelopes[0][1] == [w.customer.email]
     _assert_single_line(str(msg["Subject"]).strip())  # (a long subject may be folded: one logical line)
+
+
+def test_a_confirmation_link_opened_again_after_the_window_still_shows_its_booking(db_url, monkeypatch):
+    """The email-confirmation link proves access by itself: its replay (the booking was made,
+    but recording it on the request did not happen) is not refused by the retry window."""
+    from booking_app.models.booking import GuestBookingRequest
+    from booking_app.services.actors import Actor
+
+    set_env(monkeypatch, GUEST_EMAIL_CONFIRMATION="true")
+    service = _service(price_cents=0)
+    req = bookings.request_guest_booking(actor=Actor.guest(), service_id=service.id, start=next_day_at(11),
+                                         guest={"name": "Gus Guest", "email": "gus@example.com"})
+    token = bookings.guest_request_token(req.id, req.expires_at)
+    first = bookings.confirm_guest_request(token=token)
+    with db.unit_of_work() as s:  # as if the process died between the booking and recording it
+        s.exec(update(GuestBookingRequest).where(GuestBookingRequest.id == req.id).values(booking_id=None))
+        s.exec(update(IdempotencyRecord).where(IdempotencyRecord.key == f"guest-request:{req.id}")
+               .values(created_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)))
+    assert bookings.confirm_guest_request(token=token).id == first.id
