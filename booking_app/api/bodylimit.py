@@ -33,7 +33,7 @@ class BodyTooLarge(StarletteHTTPException):
 def too_large(request: Request, limit: int) -> Response:
     """The 413 problem+json answer, in the caller's language."""
     detail = translate(_DETAIL, request_locale(request), max=limit)
-    return problem(request, 413, detail, code="too_large", headers={"Connection": "close"})
+    return problem(request, 413, detail, code="too_large")
 
 
 async def _body_too_large(request: Request, exc: Exception) -> Response:
