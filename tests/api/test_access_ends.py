@@ -391,3 +391,34 @@ def test_a_confirmation_link_opened_again_after_the_window_still_shows_its_booki
         s.exec(update(IdempotencyRecord).where(IdempotencyRecord.key == f"guest-request:{req.id}")
                .values(created_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)))
     assert bookings.confirm_guest_request(token=token).id == first.id
+
+
+def test_every_adapter_sends_single_line_headers_and_refuses_a_broken_recipient(monkeypatch):
+    """Adapter level (defence in depth, whatever a caller passes): SendGrid gets a clean
+    subject, sender name and extra header; an SMS keeps line feeds but no other control
+    character; a recipient address with a line break is refused for good, never guessed at."""
+    from booking_app.integrations.email import DeliveryError, EmailMessage
+    from booking_app.integrations.email_sendgrid import SendGridEmailSender
+    from booking_app.integrations.sms import SmsMessage, TwilioSmsSender
+    from tests.stubs.provider_stub import SendGridStub, TwilioStub
+
+    message = EmailMessage(to="gus@example.com", subject=f"Booking confirmed: {BROKEN}", text="t", html="<p>h</p>",
+                           sender="Desk\r\nBcc: x@example.net <desk@example.org>",
+                           headers={"X-Booking-Notification": "7\r\nBcc: x@example.net", "Bad\r\nName": "v"})
+    with SendGridStub() as sg:
+        SendGridEmailSender("SG.key", base_url=sg.url, timeout=5).send(message)
+        (req,) = sg.calls()
+    body = req.json
+    assert body["subject"] == "Booking confirmed: Yoga Bcc: victim@example.net X-Evil: 1"
+    assert body["from"] == {"email": "desk@example.org", "name": "Desk Bcc: x@example.net"}
+    assert body["headers"] == {"X-Booking-Notification": "7 Bcc: x@example.net"}
+    for bad_to in ("gus@example.com\r\nBcc: x@example.net", "gus@example.com\n"):
+        with pytest.raises(DeliveryError) as refused:
+            ConsoleEmailSender().send(EmailMessage(**{**message.__dict__, "to": bad_to}))
+        assert refused.value.transient is False
+    sid = "AC" + "0" * 32
+    with TwilioStub() as tw:
+        TwilioSmsSender(sid, "tok", "+15005550006", base_url=tw.url, timeout=5).send(
+            SmsMessage(to="+14155550123", body="Yoga\r\nat 9\x1b[2J\x07 today"))
+        (sms,) = tw.calls()
+    assert sms.form["Body"] == "Yoga\nat 9 [2J  today"
