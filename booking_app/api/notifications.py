@@ -77,6 +77,9 @@ class NotificationPageOut(ApiModel):
 @router.get("/calendar/{token}.ics", tags=["calendar"], summary="Calendar feed (.ics) behind a secret token",
             response_class=Response, responses={200: {"content": {"text/calendar": {}}}, **problem_responses(404)})
 def calendar_feed(token: str) -> Response:
+    """404 for an unknown or revoked token, and whenever its owner may no longer have this
+    feed: checked against the owner's current role and state on every read (a provider
+    demoted to customer loses their schedule at once)."""
     body = notifications.feed_ics(token=token)
     return Response(content=body, media_type="text/calendar; charset=utf-8",
                     headers={"Cache-Control": "private, max-age=300", "Content-Disposition": 'inline; filename="calendar.ics"',
