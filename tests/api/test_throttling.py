@@ -102,6 +102,16 @@ def test_a_forged_forwarded_header_from_an_untrusted_peer_is_ignored(client, mon
     assert login(attacker, other.username, headers=via_proxy("192.0.2.1")).status_code == 200
 
 
+def test_a_proxy_writing_forwarded(client, monkeypatch):
+    """TRUSTED_PROXY_HEADER=forwarded: RFC 7239 is read, and then only it."""
+    set_env(monkeypatch, TRUSTED_PROXIES="10.0.0.0/8", TRUSTED_PROXY_HEADER="forwarded")
+    victim = make_account("customer")
+    proxy = from_ip(client, PROXY)
+    headers = {"Forwarded": f'for=6.6.6.6, for="{ATTACKER}:5555";proto=https', "X-Forwarded-For": "192.0.2.200"}
+    assert_problem(login(proxy, victim.username, WRONG, headers=headers), 401)
+    _assert_failures_logged_from(victim.id, ATTACKER)
+
+
 def _assert_failures_logged_from(user_id: int, ip: str) -> None:
     from sqlmodel import select
 
