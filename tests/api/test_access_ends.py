@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import secrets
 import subprocess
 import sys
@@ -196,7 +197,7 @@ def test_granian_access_log_shows_no_token(sqlite_db, sqlite_client, fmt):
     string and the Referer: the worker's lines, read from its output, carry no token."""
     paths, secrets_ = _secret_urls(sqlite_client)
     port = free_port()
-    env = {"DATABASE_URL": sqlite_db, "JOBS_ENABLED": "false", "ENVIRONMENT": "test", "PATH": "/usr/bin:/bin",
+    env = {"DATABASE_URL": sqlite_db, "JOBS_ENABLED": "false", "ENVIRONMENT": "test", "PATH": os.environ.get("PATH", ""),
            "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
                "--workers", "1", "--access-log", "--factory", "booking_app.api:create_api"]
