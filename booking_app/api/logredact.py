@@ -28,7 +28,7 @@ _PARAM = r"(?:token|code|[\w.\-]*(?:token|secret|password|signature)[\w.\-]*)"
 _QUERY_SECRET = re.compile(rf"(?i)((?:^|[?&;]){_PARAM}=)[^&;#\s\"']*")
 #: paths with a secret segment: the part matched by the group `secret` is redacted
 TOKEN_PATHS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"(?i)(/api/calendar/)(?P<secret>[^/?#\s\"']+?)(\.ics)"),
+    re.compile(r"(?i)/api/calendar/(?P<secret>[^/?#\s\"']+?)\.ics"),
 )
 
 #: loggers that write one line per request (servers), and ours that names request paths
@@ -42,8 +42,13 @@ def redact(text: str) -> str:
     if "=" in text:
         text = _QUERY_SECRET.sub(rf"\1{REDACTED}", text)
     for pattern in TOKEN_PATHS:
-        text = pattern.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", text)
+        text = pattern.sub(_blank_secret, text)
     return text
+
+
+def _blank_secret(match: re.Match[str]) -> str:
+    whole, start = match.group(0), match.start()
+    return whole[: match.start("secret") - start] + REDACTED + whole[match.end("secret") - start:]
 
 
 def _redact_value(value: Any) -> Any:
