@@ -737,14 +737,15 @@ def _replay(scope: str, key: str, request_hash: str, *, actor: Actor,
                                                      IdempotencyRecord.key == key)).first()
         if rec is None:
             return None
+        bk = s.get(Booking, rec.resource_id) if rec.resource_id is not None else None
+        if bk is not None and not trusted and not _may_replay(actor, bk, rec.created_at, manage_token):
+            # as if the key were unknown to them: before learning whether (or how) it was used
+            raise NotFound(N_("This booking does not exist."))
         if rec.request_hash != request_hash:
             raise InvalidInput(N_("This idempotency key was already used for a different request."),
                                field="idempotency_key")
-        bk = s.get(Booking, rec.resource_id) if rec.resource_id is not None else None
         if bk is None:
             return None
-        if not trusted and not _may_replay(actor, bk, rec.created_at, manage_token):
-            raise NotFound(N_("This booking does not exist."))  # as if the key were unknown to them
         return _full_view(s, bk)
 
 

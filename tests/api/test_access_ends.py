@@ -295,6 +295,8 @@ def test_a_guest_booking_replay_needs_the_right_token_after_the_retry_window(cli
         s.exec(update(IdempotencyRecord).where(IdempotencyRecord.key == "book-guest-1")
                .values(created_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)))
     assert_problem(_guest_booking(client, service.id, 11, "gus@example.com", key="book-guest-1"), 404)
+    # … nor learns that the key was used, with another body
+    assert_problem(_guest_booking(client, service.id, 13, "gus@example.com", key="book-guest-1"), 404)
     right = _guest_booking(client, service.id, 11, "gus@example.com", key="book-guest-1",
                            token=bookings.booking_manage_token(booking_id))
     assert right.status_code == 201 and right.json()["id"] == booking_id
