@@ -50,6 +50,7 @@ def create_api() -> FastAPI:
     app.include_router(health.router)
     for router in _module_routers():
         app.include_router(router)
+    errors.install_unserved_method_route(app)  # last: 405 + Allow before a mounted web UI
     return app
 
 

@@ -11,7 +11,8 @@ from fastapi.routing import RouteContext, iter_route_contexts
 from sqlalchemy.exc import DataError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
+from starlette.types import Receive, Scope, Send
 
 from booking_app import db
 from booking_app.config import get_settings
@@ -188,6 +189,37 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         translate(N_("Something went wrong on our side. Please try again."), request_locale(request)),
         code="internal",
     )
+
+
+class UnservedMethodRoute(BaseRoute):
+    """The API's last route: an /api/… request whose path exists, but not with its method, gets
+    the 405 problem with the full `Allow` here. Without it, where the web UI is mounted behind the
+    API (Reflex's static files at ""), that mount would take the request and answer a plain-text
+    405 `Allow: GET, HEAD`. Requests some route serves (also one added later) never match it."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http" or "/api/" not in scope.get("path", ""):
+            return Match.NONE, {}
+        partial = False
+        for context in iter_route_contexts(self._app.routes):
+            if context.original_route is self or not context.methods:
+                continue
+            match = context.matches(scope)[0]
+            if match is Match.FULL:
+                return Match.NONE, {}
+            partial = partial or match is Match.PARTIAL
+        return (Match.FULL, {}) if partial else (Match.NONE, {})
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise StarletteHTTPException(status_code=405)  # answered by _http_error
+
+
+def install_unserved_method_route(app: FastAPI) -> None:
+    """Append UnservedMethodRoute: call it after the API's own routes are included."""
+    app.router.routes.append(UnservedMethodRoute(app))
 
 
 def install(app: FastAPI) -> None:

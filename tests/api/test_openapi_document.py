@@ -103,10 +103,22 @@ def test_a_body_that_is_not_json_is_a_422_problem(sqlite_db, body):
     ("GET", "/api/payments/process", "POST"),
     ("PUT", "/api/payments/methods", "GET"),
 ])
-def test_405_allows_every_method_of_the_path(sqlite_db, method, path, allow):
+@pytest.mark.parametrize("mounted", [False, True], ids=["api-alone", "web-ui-mounted"])
+def test_405_allows_every_method_of_the_path(sqlite_db, tmp_path, method, path, allow, mounted):
+    """Alone (`uvicorn booking_app.api:api`) and as served, with the web UI's static files mounted
+    behind the API at "" (which would otherwise answer a plain-text 405 `Allow: GET, HEAD`)."""
     from fastapi.testclient import TestClient
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+    from starlette.staticfiles import StaticFiles
 
-    with TestClient(create_api(), raise_server_exceptions=False) as client:
+    app = create_api()
+    if mounted:
+        (tmp_path / "index.html").write_text("page")
+        app.mount("", Starlette(routes=[Mount("/", StaticFiles(directory=tmp_path, html=True))]))
+    with TestClient(app, raise_server_exceptions=False) as client:
         response = client.request(method, path)
+        if mounted:
+            assert client.get("/").text == "page"  # the web UI still gets every other request
     assert_problem(response, 405)
     assert response.headers["Allow"] == allow
