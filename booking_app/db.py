@@ -107,6 +107,8 @@ def note_disconnect() -> None:
 
 def _broken(conn: Connection) -> bool:
     """Whether the driver connection under `conn` is closed or broken (or already gone)."""
+    if conn.invalidated or conn.closed:  # (asking an invalidated one for its connection reconnects)
+        return True
     try:
         raw = conn.connection.driver_connection
     except Exception:  # noqa: BLE001 - invalidated already
@@ -123,8 +125,9 @@ def _discard_if_broken(conn: Connection, exc: BaseException) -> None:
         return
     if _broken(conn):
         note_disconnect()
-        with contextlib.suppress(Exception):
-            conn.invalidate()
+        if not (conn.invalidated or conn.closed):
+            with contextlib.suppress(Exception):
+                conn.invalidate()
 
 
 def _ping_when_idle(engine: Engine) -> None:
