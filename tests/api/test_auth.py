@@ -75,7 +75,8 @@ def test_bad_authorization_headers_are_401(client, header):
 def test_login_throttled_per_account(client, monkeypatch):
     from fastapi.testclient import TestClient
 
-    set_env(monkeypatch, LOGIN_MAX_FAILURES="3", LOGIN_ACCOUNT_MAX_FAILURES="3", LOGIN_FAILURE_WINDOW_MINUTES="15")
+    set_env(monkeypatch, LOGIN_MAX_FAILURES="3", LOGIN_ACCOUNT_MAX_FAILURES="3", LOGIN_DELAY_BASE_SECONDS="60",
+            LOGIN_FAILURE_WINDOW_MINUTES="15")
     acct = make_account("customer")
     for _ in range(3):
         assert_problem(login(client, acct.username, "wrong-password-1"), 401)

@@ -56,7 +56,7 @@ def retry_after(response) -> int:
 
 # --- no lockout ------------------------------------------------------------------------------
 
-def test_ten_bad_logins_from_one_ip_leave_another_users_login_working(client):
+def test_ten_bad_logins_from_one_ip_leave_another_users_login_working(client, clock):
     victim, other = make_account("customer"), make_account("customer")
     attacker = from_ip(client, ATTACKER)
     for i in range(10):
@@ -69,7 +69,7 @@ def test_ten_bad_logins_from_one_ip_leave_another_users_login_working(client):
     assert retry_after(login(attacker, victim.username)) >= 1
 
 
-def test_behind_a_trusted_proxy_clients_are_told_apart(client, monkeypatch):
+def test_behind_a_trusted_proxy_clients_are_told_apart(client, monkeypatch, clock):
     set_env(monkeypatch, TRUSTED_PROXIES="10.0.0.0/8")
     victim, other = make_account("customer"), make_account("customer")
     proxy = from_ip(client, PROXY)
@@ -88,7 +88,7 @@ def test_behind_a_trusted_proxy_clients_are_told_apart(client, monkeypatch):
     _assert_failures_logged_from(victim.id, ATTACKER)
 
 
-def test_a_forged_forwarded_header_from_an_untrusted_peer_is_ignored(client, monkeypatch):
+def test_a_forged_forwarded_header_from_an_untrusted_peer_is_ignored(client, monkeypatch, clock):
     set_env(monkeypatch, TRUSTED_PROXIES="10.0.0.0/8", LOGIN_MAX_FAILURES="3", LOGIN_ACCOUNT_MAX_FAILURES="100")
     victim, other = make_account("customer"), make_account("customer")
     attacker = from_ip(client, ATTACKER)
@@ -124,7 +124,7 @@ def _assert_failures_logged_from(user_id: int, ip: str) -> None:
     assert rows and {r.data["ip"] for r in rows} == {ip}
 
 
-def test_username_and_email_share_one_budget(client, monkeypatch):
+def test_username_and_email_share_one_budget(client, monkeypatch, clock):
     set_env(monkeypatch, LOGIN_MAX_FAILURES="3", LOGIN_ACCOUNT_MAX_FAILURES="5")
     acct = make_account("customer")
     a, b = from_ip(client, "192.0.2.1"), from_ip(client, "192.0.2.2")
@@ -217,7 +217,7 @@ def _register(client, name: str, email: str | None = None):
                                                     "password": PASSWORD})
 
 
-def test_sign_ups_are_limited_per_ip_and_per_email(client, monkeypatch):
+def test_sign_ups_are_limited_per_ip_and_per_email(client, monkeypatch, clock):
     set_env(monkeypatch, REGISTER_MAX_PER_IP="2", REGISTER_MAX_PER_EMAIL="2")
     office = from_ip(client, "192.0.2.20")
     assert _register(office, "first1").status_code == 201
@@ -230,7 +230,7 @@ def test_sign_ups_are_limited_per_ip_and_per_email(client, monkeypatch):
     assert retry_after(_register(from_ip(client, "192.0.2.32"), "x32", "SHARED@example.com")) >= 1
 
 
-def test_reset_links_are_limited_per_ip_and_per_email(client, monkeypatch):
+def test_reset_links_are_limited_per_ip_and_per_email(client, monkeypatch, clock):
     set_env(monkeypatch, PASSWORD_RESET_MAX_REQUESTS="2", PASSWORD_RESET_MAX_PER_IP="3")
     acct = make_account("customer")
     for i in range(2):
@@ -289,7 +289,7 @@ def test_switched_off_nothing_is_limited_or_counted(client, monkeypatch):
         assert s.exec(select(func.count()).select_from(RateLimitEvent)).one() == 0
 
 
-def test_concurrent_guesses_see_each_other(client, monkeypatch):
+def test_concurrent_guesses_see_each_other(client, monkeypatch, clock):
     """The attempt counts before the (slow) password check: eight guesses at once from one
     client get exactly the free failures, the rest wait."""
     set_env(monkeypatch, LOGIN_MAX_FAILURES="2", LOGIN_ACCOUNT_MAX_FAILURES="100")
@@ -310,7 +310,7 @@ def test_concurrent_guesses_see_each_other(client, monkeypatch):
     assert sorted(codes) == [401, 401] + [429] * 6
 
 
-def test_a_password_reset_forgives_every_clients_failures(client, monkeypatch):
+def test_a_password_reset_forgives_every_clients_failures(client, monkeypatch, clock):
     from sqlmodel import select
 
     from booking_app import db
