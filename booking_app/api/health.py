@@ -11,7 +11,9 @@ from booking_app import __version__, db
 router = APIRouter(tags=["health"])
 
 
-@router.get("/api/health", summary="Health: the app answers and its database is reachable")
+@router.get("/api/health", summary="Health: the app answers and its database is reachable",
+            responses={503: {"description": "the database is unreachable (same body, status \"unavailable\")",
+                             "content": {"application/json": {}}}})
 async def health(request: Request) -> JSONResponse:
     try:
         await run_in_threadpool(db.ping)

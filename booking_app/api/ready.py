@@ -35,7 +35,9 @@ async def _database() -> str:
 
 
 @router.get("/api/ready", summary="Readiness: database reachable and not shutting down (503 otherwise)",
-            responses={503: {"description": "not ready: shutting down, or the database does not answer"}})
+            responses={503: {"description": "not ready: shutting down, or the database does not answer",
+                             "content": {"application/json": {}},
+                             "headers": {"Retry-After": {"required": True, "schema": {"type": "integer"}}}}})
 async def ready() -> JSONResponse:
     if loadshed.is_draining():
         body = {"status": "draining", "database": "skipped", "inflight": loadshed.inflight(),
