@@ -53,14 +53,6 @@ class Settings(BaseSettings):
     # `python -m booking_app backup/restore` on PostgreSQL: the folder of pg_dump/pg_restore
     # (empty: the installed client matching the server's major version, else the one on PATH)
     pg_bin_dir: str = ""
-    # database outages: seconds a new PostgreSQL connection may take before the
-    # request fails (a server that is down answers at once; this bounds a network that drops
-    # packets), and the Retry-After of the 503 a request gets when the database is unreachable
-    db_connect_timeout_seconds: int = Field(5, ge=1, le=60)
-    db_unavailable_retry_after_seconds: int = Field(2, ge=1, le=60)
-    # `python -m booking_app backup/restore` on PostgreSQL: the folder of pg_dump/pg_restore
-    # (empty: the installed client matching the server's major version, else the one on PATH)
-    pg_bin_dir: str = ""
     # overload and shutdown (api/loadshed.py): in-flight HTTP requests per process beyond which
     # the API answers 503 + Retry-After at once (0 = no cap); seconds /api/ready answers 503
     # after SIGTERM before the server stops accepting (lets a proxy drain this process)
