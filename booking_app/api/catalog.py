@@ -6,7 +6,7 @@ do what), shape the answer.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
@@ -132,9 +132,10 @@ def list_sessions(
             responses=problem_responses(404))
 def list_slots(
     id: IdPath,  # noqa: A002
+    # (Annotated: FastAPI keeps a type's own validators only in this form for a required parameter)
+    date_from: Annotated[SingleLineStr, Query(alias="from", **DATE_QUERY)],
+    date_to: Annotated[SingleLineStr, Query(alias="to", **DATE_QUERY)],
     actor: Actor = Depends(get_actor),
-    date_from: SingleLineStr = Query(alias="from", **DATE_QUERY),
-    date_to: SingleLineStr = Query(alias="to", **DATE_QUERY),
 ) -> sc.SlotsOut:
     views = availability.slots(bookable_id=id, date_from=date_from, date_to=date_to, actor=actor)
     return sc.SlotsOut(slots=[sc.SlotOut(start=v.start, end=v.end, remaining=v.remaining) for v in views])

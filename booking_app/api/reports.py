@@ -5,7 +5,7 @@ the answer. The service validates the period (422 problem+json on bad input).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
@@ -25,7 +25,8 @@ TO = Query(None, alias="to", description="Last day (YYYY-MM-DD, inclusive) in `t
            examples=["2026-11-30"], max_length=40)
 TZ = Query(None, description="IANA time zone of the days (e.g. Europe/Paris); default: the admin's own time zone",
            max_length=64)
-FORMAT = Query("json", description="`json` (default) or `csv` (the rows with a header row)", max_length=16)
+# (str parameters with a default are Annotated: FastAPI keeps the type's own validators only so)
+FORMAT = Query(description="`json` (default) or `csv` (the rows with a header row)", max_length=16)
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {}, "text/csv": {}}, "description": "The report"},
@@ -53,10 +54,11 @@ def _format(value: str) -> str:
 @router.get("/bookings", summary="Bookings per day, bookable or status", responses=_RESPONSES)
 def bookings_report(
     date_from: SingleLineStr | None = FROM, date_to: SingleLineStr | None = TO,
-    group_by: SingleLineStr = Query("day", description="day | service | status", max_length=32),
-    basis: SingleLineStr = Query("start", description="date bookings by `start` (when they take place) or `created`",
-                             max_length=32),
-    tz: SingleLineStr | None = TZ, format: SingleLineStr = FORMAT, actor: Actor = Depends(require_admin),
+    group_by: Annotated[SingleLineStr, Query(description="day | service | status", max_length=32)] = "day",
+    basis: Annotated[SingleLineStr, Query(description="date bookings by `start` (when they take place) or `created`",
+                                          max_length=32)] = "start",
+    tz: SingleLineStr | None = TZ, format: Annotated[SingleLineStr, FORMAT] = "json",
+    actor: Actor = Depends(require_admin),
 ) -> Response:
     fmt = _format(format)
     return _answer(reports.bookings(actor=actor, date_from=date_from, date_to=date_to, group_by=group_by,
@@ -66,8 +68,9 @@ def bookings_report(
 @router.get("/revenue", summary="Gross, refunds and net revenue per currency", responses=_RESPONSES)
 def revenue_report(
     date_from: SingleLineStr | None = FROM, date_to: SingleLineStr | None = TO,
-    group_by: SingleLineStr = Query("day", description="day | service | method", max_length=32),
-    tz: SingleLineStr | None = TZ, format: SingleLineStr = FORMAT, actor: Actor = Depends(require_admin),
+    group_by: Annotated[SingleLineStr, Query(description="day | service | method", max_length=32)] = "day",
+    tz: SingleLineStr | None = TZ, format: Annotated[SingleLineStr, FORMAT] = "json",
+    actor: Actor = Depends(require_admin),
 ) -> Response:
     fmt = _format(format)
     return _answer(reports.revenue(actor=actor, date_from=date_from, date_to=date_to, group_by=group_by, tz=tz), fmt)
@@ -77,7 +80,8 @@ def revenue_report(
 def users_report(
     date_from: SingleLineStr | None = FROM, date_to: SingleLineStr | None = TO,
     top: int = Query(reports.TOP_CUSTOMERS_LIMIT, ge=1, le=100, description="how many top customers"),
-    tz: SingleLineStr | None = TZ, format: SingleLineStr = FORMAT, actor: Actor = Depends(require_admin),
+    tz: SingleLineStr | None = TZ, format: Annotated[SingleLineStr, FORMAT] = "json",
+    actor: Actor = Depends(require_admin),
 ) -> Response:
     fmt = _format(format)
     return _answer(reports.users(actor=actor, date_from=date_from, date_to=date_to, tz=tz, top=top), fmt)
@@ -86,7 +90,8 @@ def users_report(
 @router.get("/utilization", summary="Booked vs available hours per bookable", responses=_RESPONSES)
 def utilization_report(
     date_from: SingleLineStr | None = FROM, date_to: SingleLineStr | None = TO,
-    tz: SingleLineStr | None = TZ, format: SingleLineStr = FORMAT, actor: Actor = Depends(require_admin),
+    tz: SingleLineStr | None = TZ, format: Annotated[SingleLineStr, FORMAT] = "json",
+    actor: Actor = Depends(require_admin),
 ) -> Response:
     fmt = _format(format)
     return _answer(reports.utilization(actor=actor, date_from=date_from, date_to=date_to, tz=tz), fmt)
@@ -95,7 +100,8 @@ def utilization_report(
 @router.get("/rates", summary="Cancellation and no-show rates per bookable", responses=_RESPONSES)
 def rates_report(
     date_from: SingleLineStr | None = FROM, date_to: SingleLineStr | None = TO,
-    tz: SingleLineStr | None = TZ, format: SingleLineStr = FORMAT, actor: Actor = Depends(require_admin),
+    tz: SingleLineStr | None = TZ, format: Annotated[SingleLineStr, FORMAT] = "json",
+    actor: Actor = Depends(require_admin),
 ) -> Response:
     fmt = _format(format)
     return _answer(reports.rates(actor=actor, date_from=date_from, date_to=date_to, tz=tz), fmt)

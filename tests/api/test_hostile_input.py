@@ -291,6 +291,38 @@ def test_no_operation_fails_on_hostile_input(client, fast_hash, monkeypatch):
             _check(r, f"{role}: {label}")
 
 
+def _unruled_strings(doc: dict, schema: dict, where: str):
+    """Free-text strings (no enum, const or format) under `schema` that declare no pattern."""
+    for variant in _variants(doc, schema):
+        if variant.get("type") == "object":
+            for key, sub in variant.get("properties", {}).items():
+                yield from _unruled_strings(doc, sub, f"{where}.{key}")
+        elif variant.get("type") == "array":
+            yield from _unruled_strings(doc, variant.get("items", {}), f"{where}[]")
+        elif _is_string(doc, variant) and "format" not in variant and "pattern" not in variant:
+            yield where
+
+
+def test_every_text_input_declares_the_character_rule():
+    """Each free-text body field and query/path parameter of every operation carries the
+    character rule (SingleLineStr / MultiLineStr: a pattern in the document, a 422 at the edge).
+    Signed tokens are exempt: they are only ever hashed or checked, never stored or sent on."""
+    from booking_app.api import create_api
+
+    doc = create_api().openapi()
+    missing = []
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            for p in op.get("parameters", []):
+                if p["in"] in ("query", "path") and p["name"] != "token":
+                    missing += [f"{method.upper()} {path} {w}" for w in _unruled_strings(doc, p.get("schema", {}),
+                                                                                         f"{p['in']}:{p['name']}")]
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            if body is not None:
+                missing += [f"{method.upper()} {path} {w}" for w in _unruled_strings(doc, body, "body")]
+    assert not missing, missing
+
+
 # --- focused: text ----------------------------------------------------------------------------
 
 def test_nul_in_text_fields_is_a_422(client, fast_hash, monkeypatch):
