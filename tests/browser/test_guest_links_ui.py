@@ -1,0 +1,107 @@
+"""Guests' links in the browser (issue 20): a guest asks for a new manage link by email
+address and reference, and the old link then shows why it no longer works (translated, with
+the way to a new one); a booking request's emailed link books and opens the booking, or
+says inline that the time is gone."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from booking_app.i18n import translate
+from tests.browser.helpers import goto
+from tests.conftest import point_app_at
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def live_db(live_server, tmp_path_factory) -> str:
+    """This process pointed at the live server's database (its session's SQLite file)."""
+    path = tmp_path_factory.getbasetemp() / "live-server0" / "browser.db"
+    assert path.exists(), path
+    url = f"sqlite:///{path}"
+    point_app_at(url)
+    return url
+
+
+def _bookable_id(name: str) -> int:
+    from booking_app.services import catalog
+
+    items, _ = catalog.search_bookables(q=name)
+    return next(b.id for b in items if b.name == name)
+
+
+def _free_starts(bookable_id: int) -> list[dt.datetime]:
+    from booking_app.services import availability
+    from booking_app.services.actors import Actor
+
+    today = dt.datetime.now(dt.timezone.utc).date()
+    slots = availability.slots(bookable_id=bookable_id, date_from=today + dt.timedelta(days=2),
+                               date_to=today + dt.timedelta(days=12), actor=Actor.guest())
+    return [s.start for s in slots]
+
+
+def _confirm_path(email: str) -> str:
+    from sqlmodel import select
+
+    from booking_app import db
+    from booking_app.models import Notification
+
+    with db.read_session() as s:
+        row = s.exec(select(Notification).where(Notification.template == "guest_booking_request",
+                                                Notification.to == email)
+                     .order_by(Notification.id.desc())).first()  # type: ignore[union-attr]
+    url = row.context["confirm_url"]
+    return url[url.index("/booking/confirm"):]
+
+
+@pytest.mark.parametrize("size", ["desktop"], indirect=True)
+def test_a_guest_gets_a_new_link_and_the_old_one_says_why_it_stopped(page: Page, live_db):
+    from booking_app.services import bookings
+    from booking_app.services.actors import Actor
+
+    room = _bookable_id("Meeting room Atlas")
+    made = bookings.book(actor=Actor.guest(), service_id=room, start=_free_starts(room)[-1],
+                         guest={"name": "Lou Link", "email": "lou-link@example.com"})
+    old_path = f"/booking?id={made.id}&token={bookings.booking_manage_token(made.id)}"
+    goto(page, old_path)
+    expect(page.get_by_test_id("reference")).to_have_text(made.reference)
+
+    goto(page, "/booking/new-link")
+    page.fill("#field-email", "lou-link@example.com")
+    page.fill("#field-reference", made.reference)
+    page.get_by_test_id("send-link").click()
+    expect(page.get_by_test_id("link-sent")).to_contain_text(
+        translate("If the email address and the reference match a booking, we have emailed a new link to it. "
+                  "Earlier links no longer work.", "en"))
+
+    goto(page, old_path)
+    expect(page.get_by_test_id("not-found")).to_have_text(translate(bookings.LINK_NOT_VALID, "en"))
+    page.get_by_test_id("new-link").click()
+    page.wait_for_url(re.compile(r"/booking/new-link"))
+    assert page.console_errors == []
+
+
+@pytest.mark.parametrize("size", ["desktop"], indirect=True)
+def test_a_confirmation_link_books_or_says_the_time_is_gone(page: Page, live_db):
+    from booking_app.services import bookings
+    from booking_app.services.actors import Actor
+
+    room = _bookable_id("Meeting room Atlas")
+    first, second = _free_starts(room)[-2:]
+    bookings.request_guest_booking(actor=Actor.guest(), service_id=room, start=first, payment_method="on_site",
+                                   guest={"name": "Cora Confirm", "email": "cora@example.com"})
+    goto(page, _confirm_path("cora@example.com"))
+    page.wait_for_url(re.compile(r"/booking\?id=\d+&token="))
+    expect(page.get_by_test_id("status")).to_have_text("Confirmed")
+
+    bookings.request_guest_booking(actor=Actor.guest(), service_id=room, start=second,
+                                   guest={"name": "Stan Stale", "email": "stan@example.com"})
+    bookings.book(actor=Actor.guest(), service_id=room, start=second,
+                  guest={"name": "Quick", "email": "quick@example.com"})
+    goto(page, _confirm_path("stan@example.com"))
+    expect(page.get_by_test_id("confirm-error")).to_have_text(translate("That time is no longer available.", "en"))
+    assert page.console_errors == []
