@@ -110,13 +110,15 @@ class Run:
     ready: list[tuple[float, str, int]] = field(default_factory=list)  # (time, process, status)
     final: dict[str, Seen] = field(default_factory=dict)  # key -> last answer
     down_at: float = 0.0
+    starting_at: float = 0.0  # the server was told to start again (it may answer before back_at)
     back_at: float = 0.0
 
 
 def _load_through_fault(pair: list[ApiProcess], event_id: int, start, fault, *, after: float = 4.0) -> Run:
     """N_CLIENTS clients book (each request under a fresh key, retried under that key until a
     201 or 409, honouring Retry-After) through both processes while `fault()` runs; a probe
-    polls /api/ready. Load starts 1.5 s before the fault and ends `after` s after it."""
+    polls /api/ready. Load starts 1.5 s before the fault and ends `after` s after it. `fault()`
+    may return when it told the server to start again (readiness may turn 200 from then on)."""
     run = Run()
     lock = threading.Lock()
     stop = threading.Event()
@@ -173,8 +175,9 @@ def _load_through_fault(pair: list[ApiProcess], event_id: int, start, fault, *, 
         t.start()
     time.sleep(1.5)
     run.down_at = time.monotonic()
-    fault()
+    started = fault()
     run.back_at = time.monotonic()
+    run.starting_at = started or run.back_at
     time.sleep(after)
     stop.set()
     for t in threads:
@@ -224,7 +227,7 @@ def _check(run: Run, url: str, event_id: int, label: str, capsys, *, outage: boo
 
     # readiness: 503 while away (the long outage), 200 again after, in both processes
     for name in ("A", "B"):
-        during = [st for t, p, st in run.ready if p == name and run.down_at + 1 < t < run.back_at]
+        during = [st for t, p, st in run.ready if p == name and run.down_at + 1 < t < run.starting_at]
         after = [st for t, p, st in run.ready if p == name and t > run.back_at]
         if outage:
             assert during and all(st == 503 for st in during), (name, collections.Counter(during))
@@ -306,10 +309,10 @@ def _fault_test(fault_pair, cluster, capsys, fault, label: str, *, outage: bool)
     marks = {p.name: p.log_size() for p in fault_pair}
     after_id = sql(url, "SELECT coalesce(max(id), 0) FROM notifications")[0][0]
 
-    def fault_with_reminders_due() -> None:
+    def fault_with_reminders_due() -> float | None:
         sql(url, "UPDATE notifications SET next_attempt_at = now() + (id % 10) * interval '1 second' "
                  "WHERE template = 'reminder' AND status = 'pending' RETURNING id")
-        fault()
+        return fault()
 
     run = _load_through_fault(fault_pair, event.id, start, fault_with_reminders_due)
     from booking_app import db
@@ -331,10 +334,12 @@ def test_postgres_restart_under_load(fault_pair, cluster, capsys):
 def test_postgres_refusing_connections_for_20_seconds(fault_pair, cluster, capsys):
     c, _url = cluster
 
-    def outage() -> None:
+    def outage() -> float:
         c.server("stop")
         time.sleep(OUTAGE_SECONDS)
+        starting = time.monotonic()
         c.server("start")
+        return starting
 
     _fault_test(fault_pair, cluster, capsys, outage, "down 20 s", outage=True)
 
