@@ -55,7 +55,7 @@ from booking_app.models import (
     utcnow,
 )
 from booking_app.models.notification import FeedScope
-from booking_app.services import audit, outbox
+from booking_app.services import audit, outbox, validation
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 
@@ -926,7 +926,7 @@ def list_notifications(*, actor: Actor, status: str | None = None, channel: str 
     if offset < 0:
         raise InvalidInput(N_("Offset must not be negative."), field="offset")
     for name, value in (("template", template), ("q", q)):
-        if value is not None and (len(value) > 254 or any(ord(ch) < 32 for ch in value)):
+        if value is not None and (not isinstance(value, str) or len(value) > 254 or validation.text_problem(value)):
             raise InvalidInput(N_("The input is not valid."), field=name)
     conditions = []
     if status:
