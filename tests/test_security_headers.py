@@ -358,3 +358,16 @@ def test_page_sent_by_pathsend_is_hashed_too(env, frontend, encoding):
     assert sent[1]["path"].endswith(".gz" if encoding == "gzip" else "index.html")
     assert _directives(headers["content-security-policy"])["script-src"].split() == [
         "'self'", _sha(INLINE_1), _sha(INLINE_2)]
+
+
+def test_ui_sends_no_script_for_the_page_to_eval():
+    """The CSP has no 'unsafe-eval': Reflex's call_script/run_script/call_function (with a
+    string)/scroll_to/set_clipboard etc. eval their code in the page and would be blocked.
+    The UI asks the browser through ui/browser_bridge (state-driven, bundled) instead."""
+    import re
+
+    evaluating = re.compile(r"\brx\.(call_script|run_script|call_function|scroll_to|set_clipboard|window_alert|"
+                            r"console_log)\b|\bcall_script\(")
+    offenders = [f"{path.relative_to(ROOT)}:{n}" for path in (ROOT / "booking_app").rglob("*.py")
+                 for n, line in enumerate(path.read_text().splitlines(), 1) if evaluating.search(line)]
+    assert offenders == []

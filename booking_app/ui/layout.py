@@ -10,6 +10,7 @@ import reflex as rx
 from booking_app.config import get_settings
 from booking_app.i18n import N_
 from booking_app.ui import routes
+from booking_app.ui.browser_bridge import browser_bridge
 from booking_app.ui.components import T
 from booking_app.ui.state.base import LANGUAGES, AppState
 
@@ -161,6 +162,9 @@ def footer() -> rx.Component:
 def shell(content: rx.Component) -> rx.Component:
     """Wrap page content in the app shell; `dir`/`lang` flip with the language."""
     return rx.box(
+        browser_bridge(page_lang=AppState.locale, page_dir=AppState.dir, page_title=AppState.page_title,
+                       command=AppState.browser_command, on_timezone=AppState.set_browser_tz,
+                       on_command_done=AppState.browser_command_done),
         rx.el.a(T("Skip to content"), href="#main", class_name="skip-link"),
         header(),
         rx.el.main(

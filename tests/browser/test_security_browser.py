@@ -110,3 +110,26 @@ def test_event_socket_refuses_a_foreign_origin(live_server):
     assert _socket_handshake(live_server, live_server) == 101  # the page's own origin
     assert _socket_handshake(live_server, "https://evil.example") == 403
     assert _socket_handshake(live_server, "http://127.0.0.1.evil.example") == 403
+
+
+@pytest.mark.parametrize("size", ["desktop"], indirect=True)
+def test_a_failed_session_hand_off_is_reported_to_the_form(page, size):
+    """The bridge (ui/browser_bridge) runs the sign-in hand-off without eval; when the trade
+    fails (here the answer is forced to 400) the sign-in form hears it and says so."""
+    from booking_app.i18n import translate
+    from booking_app.services.browser_sessions import HANDOFF_INVALID
+    from tests.browser.helpers import sign_up, unique_user
+
+    user = unique_user()
+    sign_up(page, user)
+    page.context.clear_cookies()
+    page.context.add_init_script(LISTEN)
+    page.route("**/api/browser-session", lambda route: route.fulfill(status=400, body="{}"))
+    goto(page, "/sign-in")
+    page.fill("#field-identifier", user["username"])
+    page.fill("#field-password", user["password"])
+    page.get_by_test_id("sign-in-submit").click()
+    expect(page.get_by_test_id("form-error")).to_have_text(translate(HANDOFF_INVALID, "en"))
+    expect(page.get_by_test_id("sign-in-submit")).to_be_enabled()
+    assert "/sign-in" in page.url
+    assert _violations(page) == []

@@ -117,7 +117,8 @@ def test_sign_up_sign_out_and_sign_in(page, size):
     else:
         expect(page.get_by_test_id("user-menu")).to_contain_text(user["full_name"])
         sign_out = page.get_by_test_id("sign-out")
-    sign_out.click()
+    with page.expect_navigation():  # signing out ends with a full page load (the cookie is cleared)
+        sign_out.click()
     page.wait_for_url("**/")
     expect(page.get_by_test_id("user-menu")).to_have_count(0)
 

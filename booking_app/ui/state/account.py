@@ -17,7 +17,7 @@ from booking_app.i18n import N_, normalize_locale, translate
 from booking_app.services import accounts, auth
 from booking_app.services.errors import ServiceError
 from booking_app.ui import routes
-from booking_app.ui.state.base import AppState, end_session_script
+from booking_app.ui.state.base import AppState
 
 COMMON_TIMEZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
 #: the query of the account page loaded after a password change (it shows the message)
@@ -108,7 +108,7 @@ class AccountState(AppState):
         self.locale_choice = user.locale
         self.message = translate("Your changes are saved.", self.locale)
         self.busy = False
-        yield rx.call_script(self._page_language_script(self.locale))
+        self._refresh_page_title()
 
     @rx.event
     async def change_password(self, form: dict):
@@ -150,7 +150,7 @@ class AccountState(AppState):
     def _signed_out_to_sign_in(self):
         self._clear_user()
         self.busy = False
-        return rx.call_script(end_session_script(f"{routes.SIGN_IN}?{urlencode({'next': routes.ACCOUNT})}"))
+        self._end_session(f"{routes.SIGN_IN}?{urlencode({'next': routes.ACCOUNT})}")
 
     @rx.event
     def export_data(self):
@@ -184,4 +184,4 @@ class AccountState(AppState):
         self._clear_user()
         self.busy = False
         self.delete_open = False
-        yield rx.call_script(end_session_script(routes.HOME))
+        self._end_session(routes.HOME)

@@ -176,7 +176,7 @@ class AdminUsersState(StaffState):
             return
         self.detail_message = ""
         self._open(self._actor(), uid)
-        return rx.scroll_to("user-detail")
+        self._scroll_to("user-detail")
 
     @rx.event
     def close_user(self):

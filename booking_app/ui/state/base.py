@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import inspect
 
 import reflex as rx
 
@@ -34,6 +34,7 @@ from booking_app.i18n import (
 from booking_app.services import accounts, auth, browser_sessions, clientip
 from booking_app.services.actors import Actor
 from booking_app.services.errors import ServiceError, Unauthorized
+from booking_app.ui.browser_bridge import command as bridge_command
 
 LOCALE_COOKIE = "booking_locale"
 #: where the page trades a sign-in code for the session cookie, and ends it (api/browser_session.py)
@@ -56,6 +57,12 @@ class AppState(rx.State):
     nav_open: bool = False
     browser_tz: str = ""
     ready: bool = False
+    # the tab's title in the page's language, and what the browser is asked to do next: both
+    # carried out by ui/browser_bridge (no scripts sent to the page: the CSP has no
+    # 'unsafe-eval'); `_command_failure`: "<command id> <state>.<handler>" hearing its failure
+    page_title: str = ""
+    browser_command: dict[str, str] = {}
+    _command_failure: str = ""
     _user_locale: str = ""
 
     # ---- derived -------------------------------------------------------------------------
@@ -146,13 +153,43 @@ class AppState(rx.State):
         self.timezone = user.timezone
         return True
 
-    async def _hand_off(self, result: auth.LoginResult, next_path: str, on_failure):
-        """After `auth.login`: the script that trades a single-use code for the HttpOnly cookie
-        and then loads `next_path` afresh (its websocket carries the cookie). `on_failure`
-        (an event handler taking a bool) hears `false` when the trade fails."""
+    async def _hand_off(self, result: auth.LoginResult, next_path: str, on_failure) -> None:
+        """After `auth.login`: has the page trade a single-use code for the HttpOnly cookie
+        and then load `next_path` afresh (its websocket carries the cookie). `on_failure`
+        (an event handler of this state taking a bool) hears `false` when the trade fails."""
         code = await asyncio.to_thread(browser_sessions.begin, access_token=result.access_token,
                                        user_id=result.user_id, expires_in=result.expires_in)
-        return rx.call_script(_hand_off_script(code, next_path), callback=on_failure)
+        self.browser_command = bridge_command("hand_off", url=BROWSER_SESSION_URL, code=code, next=next_path)
+        # kept on the AppState instance itself (a substate has backend vars of its own), for
+        # this command only
+        root = await self.get_state(AppState)
+        root._command_failure = f"{self.browser_command['id']} {on_failure.state_full_name}.{on_failure.fn.__name__}"
+
+    def _end_session(self, next_path: str) -> None:
+        """Has the page ask the server to clear the session cookie, then load `next_path`."""
+        self.browser_command = bridge_command("end_session", url=BROWSER_SESSION_URL, next=next_path)
+
+    def _scroll_to(self, element_id: str) -> None:
+        """Has the page scroll the element with this id into view."""
+        self.browser_command = bridge_command("scroll_to", target=element_id)
+
+    @rx.event
+    async def browser_command_done(self, command_id: str, ok: bool):
+        """The bridge's report of a command that failed: the handler named at `_hand_off` hears it."""
+        if not isinstance(command_id, str) or command_id != self.browser_command.get("id"):
+            return None
+        failure_of, _, failure = self._command_failure.partition(" ")
+        self._command_failure = ""
+        self.browser_command = {}
+        if ok is True or failure_of != command_id or not failure:
+            return None
+        state_name, _, handler_name = failure.rpartition(".")
+        state_cls = _state_class(state_name)
+        if state_cls is None:
+            return None
+        state = await self.get_state(state_cls)
+        events = getattr(state_cls, handler_name).fn(state, False)
+        return await events if inspect.isawaitable(events) else events
 
     # ---- events --------------------------------------------------------------------------
     @rx.event
@@ -166,10 +203,7 @@ class AppState(rx.State):
         else:
             self.locale = negotiate_locale(user_locale, self.router.headers.accept_language)
         self.ready = True
-        return [
-            rx.call_script(self._page_language_script(self.locale)),
-            rx.call_script("Intl.DateTimeFormat().resolvedOptions().timeZone", callback=AppState.set_browser_tz),
-        ]
+        self._refresh_page_title()
 
     @rx.event
     def set_browser_tz(self, tz: str):
@@ -188,13 +222,14 @@ class AppState(rx.State):
                 self._user_locale = lang
             except ServiceError:
                 pass  # the page still switches; the stored setting stays as it was
-        return rx.call_script(self._page_language_script(lang))
+        self._refresh_page_title()
 
-    def _page_language_script(self, lang: str) -> str:
-        """The page in `lang`: <html lang dir> and the tab's title (routes.page_title)."""
+    def _refresh_page_title(self) -> None:
+        """The tab's title in the page's language (routes.page_title); <html lang dir> follow
+        `locale` and `dir` (ui/browser_bridge)."""
         from booking_app.ui import routes
 
-        return _html_attrs_script(lang, routes.page_title(str(self.router.url.path or "/"), lang))
+        self.page_title = routes.page_title(str(self.router.url.path or "/"), self.locale)
 
     @rx.event
     def toggle_nav(self):
@@ -212,29 +247,18 @@ class AppState(rx.State):
         self._clear_user()
         if token:
             await asyncio.to_thread(browser_sessions.end, token=token, actor_id=actor_id)
-        return rx.call_script(end_session_script("/"))
+        self._end_session("/")
 
 
-def _hand_off_script(code: str, next_path: str) -> str:
-    """POST the code (same origin, so the answer's Set-Cookie is stored), then a full page
-    load of `next_path`; evaluates to a promise of whether the trade worked."""
-    return (f"fetch({json.dumps(BROWSER_SESSION_URL)},{{method:'POST',credentials:'same-origin',"
-            f"headers:{{'Content-Type':'application/json'}},body:JSON.stringify({{code:{json.dumps(code)}}})}})"
-            f".then(r=>{{if(r.ok){{window.location.assign({json.dumps(next_path)});}}return r.ok;}})"
-            ".catch(()=>false)")
-
-
-def end_session_script(next_path: str) -> str:
-    """Have the server clear the session cookie, then a full page load of `next_path`."""
-    return (f"fetch({json.dumps(BROWSER_SESSION_URL)},{{method:'DELETE',credentials:'same-origin'}})"
-            f".catch(()=>null).then(()=>window.location.assign({json.dumps(next_path)}))")
-
-
-def _html_attrs_script(lang: str, title: str) -> str:
-    """The page's language and direction on <html>, and `title` in the tab."""
-    direction = text_direction(lang)
-    return (f"document.documentElement.lang='{lang}';document.documentElement.dir='{direction}';"
-            f"document.title={json.dumps(title)};")
+def _state_class(full_name: str) -> type[rx.State] | None:
+    """The AppState subclass with this full name (a handler named in `_command_failure`)."""
+    pending: list[type[rx.State]] = [AppState]
+    while pending:
+        cls = pending.pop()
+        if cls.get_full_name() == full_name:
+            return cls
+        pending.extend(cls.class_subclasses)
+    return None
 
 
 LANGUAGES: list[tuple[str, str]] = [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES]
