@@ -4,7 +4,9 @@ Tokens are opaque random strings; only their SHA-256 is stored (`AuthToken`), wi
 expiry (`TOKEN_TTL_MINUTES`). Logout revokes the token; disabling a user, a password
 change or a reset revokes all of theirs. Login is constant-time with respect to whether
 the account exists (unknown users are verified against a dummy hash), answers with one
-generic error, and is throttled per account and per IP address.
+generic error, and is throttled with growing delays per account and per (client IP,
+account) — never per IP alone, so one client's failures can't lock anyone else out
+(_login_rules).
 
 Password hashing is CPU-bound: these functions are synchronous and are called from
 FastAPI `def` routes (the thread pool), never on the event loop.
