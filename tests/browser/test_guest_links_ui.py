@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from booking_app.i18n import translate
-from tests.browser.helpers import goto
+from tests.browser.helpers import goto, sign_in
 from tests.conftest import point_app_at
 
 pytestmark = pytest.mark.browser
@@ -83,6 +83,30 @@ def test_a_guest_gets_a_new_link_and_the_old_one_says_why_it_stopped(page: Page,
     page.get_by_test_id("new-link").click()
     page.wait_for_url(re.compile(r"/booking/new-link"))
     assert page.console_errors == []
+
+    # its provider sends the guest yet another link from the booking's page
+    second = _latest_manage_token(made.id)
+    assert bookings.verify_manage_token(second) == made.id
+    sign_in(page, "provider", "demo-provider-pass")
+    goto(page, f"/booking?id={made.id}")
+    page.get_by_test_id("reissue-link").click()
+    expect(page.get_by_test_id("link-notice")).to_have_text(
+        translate("A new link is on its way to the guest. Earlier links no longer work.", "en"))
+    assert bookings.verify_manage_token(second) is None
+    assert bookings.verify_manage_token(_latest_manage_token(made.id)) == made.id
+
+
+def _latest_manage_token(booking_id: int) -> str:
+    from sqlmodel import select
+
+    from booking_app import db
+    from booking_app.models import Notification
+
+    with db.read_session() as s:
+        row = s.exec(select(Notification).where(Notification.template == "guest_manage_link",
+                                                Notification.booking_id == booking_id)
+                     .order_by(Notification.id.desc())).first()  # type: ignore[union-attr]
+    return row.context["manage_url"].partition("token=")[2]
 
 
 @pytest.mark.parametrize("size", ["desktop"], indirect=True)

@@ -593,6 +593,8 @@ class ConfirmationState(ManageState):
     not_found: str = ""
     # the page was opened with a manage link that is wrong, re-issued or expired
     link_refused: bool = False
+    # staff re-issued the guest's link
+    link_notice: str = ""
 
     @rx.event
     def load(self):
@@ -600,6 +602,7 @@ class ConfirmationState(ManageState):
         self.booking, self.not_found, self.cancel_error = {}, "", ""
         self.cancel_open = False
         self.link_refused = False
+        self.link_notice = ""
         bid = fmt.int_param(params.get("id"))
         token = str(params.get("token", ""))[:100]
         if bid is None:
@@ -654,6 +657,24 @@ class ConfirmationState(ManageState):
         self.cancel_busy = False
         if payment.checkout_url:
             yield rx.redirect(payment.checkout_url)
+
+    @rx.event
+    async def reissue_link(self):
+        """Staff: revoke this guest booking's manage link and email the guest a new one."""
+        b = self.booking
+        if self.cancel_busy or not b:
+            return
+        self.cancel_busy = True
+        self.cancel_error, self.link_notice = "", ""
+        yield
+        try:
+            await asyncio.to_thread(bookings.reissue_manage_link, actor=self._actor(), booking_id=int(b["id"]))
+        except ServiceError as exc:
+            self.cancel_error = self._error_text(exc)
+        else:
+            self.link_notice = translate("A new link is on its way to the guest. Earlier links no longer work.",
+                                         self.locale)
+        self.cancel_busy = False
 
 
 class MyBookingsState(ManageState):
