@@ -176,7 +176,7 @@ def test_sign_up_inline_returns_to_the_review(page, size):
     page.fill("#field-email", user["email"])
     page.fill("#field-password", user["password"])
     page.get_by_test_id("sign-up-submit").click()
-    page.wait_for_url(re.compile(r"/book\?id="))
+    page.wait_for_url(re.compile(r"/book/?\?id="))  # a full page load after signing up (the cookie hand-off)
     expect(page.locator("strong", has_text=user["full_name"])).to_be_visible()
     page.get_by_role("radio", name="Pay on site").click()
     page.get_by_test_id("confirm").click()
