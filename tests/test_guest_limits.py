@@ -255,6 +255,17 @@ def test_a_wrong_or_expired_confirmation_link_is_not_found(db_url, monkeypatch):
     assert active_guest_rows(room.id) == []
 
 
+def test_expired_booking_requests_are_purged(db_url, monkeypatch):
+    env(monkeypatch, GUEST_EMAIL_CONFIRMATION="true", GUEST_CONFIRMATION_MINUTES="60")
+    room = make_bookable(weekly=ALL_WEEK)
+    bookings.request_guest_booking(actor=Actor.guest(), service_id=room.id, start=AT, guest=guest(), now=NOW)
+    token = _confirm_token()
+    assert bookings.purge_guest_requests(now=NOW + dt.timedelta(hours=2)) == 0  # kept a day past its expiry
+    assert bookings.purge_guest_requests(now=NOW + dt.timedelta(days=2)) == 1
+    with pytest.raises(NotFound):
+        bookings.confirm_guest_request(token=token, now=NOW + dt.timedelta(minutes=1))
+
+
 def test_booking_requests_are_rate_limited(db_url, monkeypatch):
     env(monkeypatch, GUEST_EMAIL_CONFIRMATION="true", GUEST_RATE_PER_EMAIL="2")
     room = make_bookable(weekly=ALL_WEEK)

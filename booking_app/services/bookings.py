@@ -58,7 +58,7 @@ from typing import Any
 import psycopg
 from pydantic_core import PydanticUndefined
 from psycopg.types.json import Json
-from sqlalchemy import bindparam, func, text, update
+from sqlalchemy import bindparam, delete, func, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import aliased
@@ -1017,6 +1017,16 @@ def confirm_guest_request(*, token: str | None, now: dt.datetime | None = None) 
                                                  GuestBookingRequest.booking_id.is_(None))  # type: ignore[union-attr]
                .values(booking_id=view.id))
     return view
+
+
+def purge_guest_requests(*, now: dt.datetime | None = None, keep: dt.timedelta = dt.timedelta(days=1)) -> int:
+    """Job sweep: delete booking requests whose link expired more than `keep` ago (a guest's
+    name, address and phone are not kept for requests nobody confirmed; a confirmed one's
+    booking has its own copy). Returns how many were deleted."""
+    now = now or utcnow()
+    with _transaction() as s:
+        result = s.exec(delete(GuestBookingRequest).where(GuestBookingRequest.expires_at < now - keep))  # type: ignore[call-overload, arg-type]
+        return int(result.rowcount or 0)
 
 
 def request_manage_link(*, email: str, reference: str, client_ip: str | None = None,
