@@ -1025,8 +1025,8 @@ def purge_guest_requests(*, now: dt.datetime | None = None, keep: dt.timedelta =
     booking has its own copy). Returns how many were deleted."""
     now = now or utcnow()
     with _transaction() as s:
-        result = s.exec(delete(GuestBookingRequest).where(GuestBookingRequest.expires_at < now - keep))  # type: ignore[call-overload, arg-type]
-        return int(result.rowcount or 0)
+        stale = delete(GuestBookingRequest).where(GuestBookingRequest.expires_at < now - keep)  # type: ignore[arg-type]
+        return int(s.exec(stale).rowcount or 0)  # type: ignore[call-overload]
 
 
 def request_manage_link(*, email: str, reference: str, client_ip: str | None = None,
