@@ -153,3 +153,29 @@ def test_a_password_change_in_the_ui_gives_this_browser_a_fresh_cookie_and_ends_
 
     expect_sent_to_sign_in(other)
     assert page.console_errors == [] and other.console_errors == []
+
+
+@pytest.mark.parametrize("size", ["desktop"], indirect=True)
+def test_a_failed_hand_off_leaves_the_form_with_a_message_and_no_session(page, size, open_page):
+    """The code can't be traded (here: the answer is replaced by a refusal): the sign-in form
+    says so, no cookie is set, and sending the form again works."""
+    from booking_app.services.browser_sessions import HANDOFF_INVALID
+
+    user = unique_user()
+    signup = open_page()
+    sign_up(signup, user)
+
+    page.route("**/api/browser-session", lambda route: route.fulfill(
+        status=422, content_type="application/problem+json", body='{"status": 422}'))
+    goto(page, "/sign-in")
+    page.fill("#field-identifier", user["username"])
+    page.fill("#field-password", user["password"])
+    page.get_by_test_id("sign-in-submit").click()
+    expect(page.get_by_test_id("form-error")).to_have_text(translate(HANDOFF_INVALID, "en"))
+    assert session_cookie(page) is None and "/sign-in" in page.url
+
+    page.unroute("**/api/browser-session")
+    page.get_by_test_id("sign-in-submit").click()
+    page.wait_for_url(lambda url: "/sign-in" not in url)
+    expect_signed_in(page, user)
+    assert session_cookie(page)["httpOnly"] is True

@@ -134,20 +134,18 @@ class AccountState(AppState):
         # every token of the user is revoked now, this browser's too: sign it in afresh
         try:
             result = await asyncio.to_thread(auth.login, identifier=user.username, password=new, ip=self._client_ip())
-            hand_off = await self._hand_off(result, f"{routes.ACCOUNT}?{PASSWORD_CHANGED}", AccountState.hand_off_done)
+            await self._hand_off(result, f"{routes.ACCOUNT}?{PASSWORD_CHANGED}", AccountState.hand_off_done)
         except ServiceError:
-            yield self._signed_out_to_sign_in()
-            return
-        yield hand_off
+            self._signed_out_to_sign_in()
 
     @rx.event
     def hand_off_done(self, ok: bool):
         """After a password change: on success the page is already reloading with its new
         cookie; otherwise this browser is signed out cleanly (its old token is revoked)."""
         if ok is not True:
-            return self._signed_out_to_sign_in()
+            self._signed_out_to_sign_in()
 
-    def _signed_out_to_sign_in(self):
+    def _signed_out_to_sign_in(self) -> None:
         self._clear_user()
         self.busy = False
         self._end_session(f"{routes.SIGN_IN}?{urlencode({'next': routes.ACCOUNT})}")

@@ -59,12 +59,11 @@ class AuthFormState(AppState):
         ip = self._client_ip()
         try:
             result = await asyncio.to_thread(auth.login, identifier=identifier, password=password, ip=ip)
-            hand_off = await self._hand_off(result, self._next(), AuthFormState.hand_off_done)
+            await self._hand_off(result, self._next(), AuthFormState.hand_off_done)
         except ServiceError as exc:
             self.error = self._error_text(exc)
             self.busy = False
-            return
-        yield hand_off  # the form stays busy until the next page loads
+        # on success the form stays busy until the next page loads
 
     @rx.event
     async def sign_up(self, form: dict):
@@ -85,15 +84,13 @@ class AuthFormState(AppState):
                 full_name=full_name or None, locale=self.locale, timezone=timezone, ip=self._client_ip(),
             )
             result = await asyncio.to_thread(auth.login, identifier=username, password=password, ip=self._client_ip())
-            hand_off = await self._hand_off(result, self._next(), AuthFormState.hand_off_done)
+            await self._hand_off(result, self._next(), AuthFormState.hand_off_done)
         except ServiceError as exc:
             message = self._error_text(exc)
             if exc.field:
                 self.field_errors = {exc.field: message}
             self.error = message
             self.busy = False
-            return
-        yield hand_off
 
     @rx.event
     def hand_off_done(self, ok: bool):
