@@ -53,6 +53,12 @@ def expect_signed_out(page) -> None:
 
 @pytest.mark.parametrize("size", ["desktop"], indirect=True)
 def test_the_token_is_out_of_reach_of_page_scripts_and_survives_reload_and_new_tab(page, size):
+    frames: list[str] = []  # everything the server sends the page over its websockets
+
+    def watch(ws):
+        ws.on("framereceived", lambda payload: frames.append(payload if isinstance(payload, str) else repr(payload)))
+
+    page.on("websocket", watch)
     user = unique_user()
     sign_up(page, user)
     expect_signed_in(page, user)
@@ -74,6 +80,7 @@ def test_the_token_is_out_of_reach_of_page_scripts_and_survives_reload_and_new_t
     page.reload()
     page.wait_for_selector("[data-testid=app-root][data-ready=true]")
     expect_signed_in(page, user)
+    assert frames and not any(token in frame for frame in frames)  # nor the page's state
 
     other_tab = page.context.new_page()
     goto(other_tab, "/account")
