@@ -1,4 +1,6 @@
 """The Reflex app: the API mounted through api_transformer, and the pages."""
+import logging
+
 import reflex as rx
 
 from booking_app.api import api
@@ -6,9 +8,19 @@ from booking_app.api.loadshed import lifespan_watch
 from booking_app.jobs.scheduler import jobs_lifespan
 from booking_app.ui.routes import register_pages
 
+log = logging.getLogger(__name__)
+
+
+def _backend_exception(exception: Exception) -> None:
+    """An event handler's unexpected error: logged, and no toast sent to the page (Reflex's
+    default toast is JavaScript the page would have to eval, which the CSP forbids)."""
+    log.error("UI event failed", exc_info=(type(exception), exception, exception.__traceback__))
+
+
 app = rx.App(
     api_transformer=api,
     stylesheets=["/styles.css"],
+    backend_exception_handler=_backend_exception,
 )
 register_pages(app)
 

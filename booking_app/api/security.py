@@ -29,7 +29,7 @@ EVENT_PATH = "/_event"
 
 #: browser features no page of ours uses, switched off for them and for anything framed
 PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
-    "accelerometer", "bluetooth", "camera", "display-capture", "geolocation", "gyroscope", "hid",
+    "accelerometer", "camera", "display-capture", "geolocation", "gyroscope", "hid",
     "magnetometer", "microphone", "midi", "payment", "serial", "usb"))
 #: manage links carry their token in the URL: no Referer at all, to us or anyone else (a
 #: same-origin Referer would put it in a proxy's access log)

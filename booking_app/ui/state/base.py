@@ -196,6 +196,11 @@ class AppState(rx.State):
     def init_page(self):
         """On every page load: who is signed in, and which language to show."""
         self.nav_open = False
+        if self.browser_command.get("kind") in ("hand_off", "end_session"):
+            # done by the load that follows it (or abandoned): no sign-in code stays in the
+            # page's state, and a late failure report of it finds nothing to act on
+            self.browser_command = {}
+            self._command_failure = ""
         user_locale = self._user_locale if self._load_user() else None
         chosen = normalize_locale(self.locale_choice)
         if chosen:
@@ -252,13 +257,11 @@ class AppState(rx.State):
 
 def _state_class(full_name: str) -> type[rx.State] | None:
     """The AppState subclass with this full name (a handler named in `_command_failure`)."""
-    pending: list[type[rx.State]] = [AppState]
-    while pending:
-        cls = pending.pop()
-        if cls.get_full_name() == full_name:
-            return cls
-        pending.extend(cls.class_subclasses)
-    return None
+    try:
+        cls = rx.State.get_class_substate(full_name)
+    except ValueError:
+        return None
+    return cls if issubclass(cls, AppState) else None
 
 
 LANGUAGES: list[tuple[str, str]] = [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES]
