@@ -13,6 +13,8 @@ import argparse
 import pathlib
 import sys
 
+from booking_app.logs import configure_logging
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -147,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging()  # the app's setup: LOG_FORMAT json|text, LOG_LEVEL
     return args.func(args)
 
 

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     secret_key: str = DEFAULT_SECRET_KEY
     database_url: str = "sqlite:///booking.db"
     redis_url: str | None = None
+    # with REDIS_URL set, `reflex run` waits this long for Redis to answer at start-up, then
+    # exits with one line naming REDIS_URL and its address (the UI keeps every tab's state
+    # there); the REST API alone starts without it (redis_check.py, docs/operations.md)
+    redis_startup_wait_seconds: float = Field(10.0, ge=0, le=300)
     # the address users reach (scheme://host[:port], no path). Unset: `public_url` follows the
     # served port on localhost for links, and CORS/the event socket accept the same origin as
     # the request's Host (see api/security.py); set, only this origin (+ CORS_ALLOWED_ORIGINS)
@@ -36,6 +40,15 @@ class Settings(BaseSettings):
     default_timezone: str = "UTC"
     app_name: str = "Booking"
     log_level: str = "INFO"
+
+    # --- observability (booking_app/logs.py, api/requestlog.py, telemetry.py) ---------------
+    # log lines as JSON objects (one per line, for a log shipper) or text; unset: json in
+    # production, text elsewhere (see `log_format_resolved`)
+    log_format: Literal["json", "text"] | None = None
+    # OpenTelemetry traces (requests, DB statements, jobs) over OTLP/HTTP to this collector
+    # base URL (…/v1/traces is appended); unset or empty: tracing off, nothing of OpenTelemetry loaded
+    otel_exporter_otlp_endpoint: str | None = Field(None, max_length=2000, pattern=r"^(https?://\S+)?$")
+    otel_service_name: str = Field("booking-app", min_length=1, max_length=200)
 
     # --- database pool (PostgreSQL) -------------------------------------------------------
     # a fixed pool by default: under sustained load an overflow connection is closed on its
@@ -247,6 +260,11 @@ class Settings(BaseSettings):
             return self.public_url_configured
         port = os.environ.get("REFLEX_FRONTEND_PORT") or os.environ.get("PORT") or "3000"
         return f"http://localhost:{port}"
+
+    @property
+    def log_format_resolved(self) -> str:
+        """LOG_FORMAT, or when unset json in production (for a log shipper), text elsewhere."""
+        return self.log_format or ("json" if self.environment == "production" else "text")
 
     @property
     def public_url_is_set(self) -> bool:

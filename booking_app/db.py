@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, create_engine
 
+from booking_app import telemetry
 from booking_app.config import get_settings
 
 _engines: dict[str, Engine] = {}
@@ -240,7 +241,11 @@ def autocommit(conn: Connection) -> Iterator[Any]:
     pg = conn.connection.driver_connection
     pg.autocommit = True
     try:
-        yield pg
+        if telemetry.tracing:  # SQLAlchemy's statement spans don't see psycopg's own statements
+            with telemetry.db_block("psycopg autocommit"):
+                yield pg
+        else:
+            yield pg
     finally:
         if pg.autocommit:  # (a caller may have gone back to a transaction itself)
             try:

@@ -9,9 +9,9 @@ import contextlib
 
 from fastapi import FastAPI
 
-from booking_app import __version__
+from booking_app import __version__, logs, telemetry
 from booking_app.api import logredact
-from booking_app.api import bodylimit, docs, errors, health, openapi, security
+from booking_app.api import bodylimit, docs, errors, health, openapi, requestlog, security
 
 
 @contextlib.asynccontextmanager
@@ -36,6 +36,7 @@ def create_api() -> FastAPI:
         description="REST API of the self-hostable booking platform. All times UTC (ISO 8601), "
         "money in integer minor units with an ISO currency code.",
     )
+    logs.configure_logging()  # LOG_FORMAT json|text, every line with its request id
     errors.install(app)
     logredact.install()  # no secret (feed/manage/reset token) in an access or error log line
     openapi.install(app)  # the document's security and error responses, completed centrally
@@ -45,7 +46,11 @@ def create_api() -> FastAPI:
     app.add_middleware(LoadShedMiddleware)  # inside the metrics one, so shed requests are counted
     bodylimit.install(app)  # 413 for oversized bodies before they take an in-flight slot
     app.add_middleware(MetricsMiddleware)
-    security.install(app)  # CORS + security headers; outermost, so keep it the last middleware
+    security.install(app)  # CORS + security headers; outermost but for the request log's
+    if telemetry.setup():  # OTEL_EXPORTER_OTLP_ENDPOINT set: a span per request; unset: nothing added
+        app.add_middleware(requestlog.TraceMiddleware)
+    # X-Request-ID on every response (a CORS preflight's too) and one access line per request
+    app.add_middleware(requestlog.RequestLogMiddleware)
     docs.install(app)
     app.include_router(health.router)
     for router in _module_routers():

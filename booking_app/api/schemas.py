@@ -77,6 +77,8 @@ _PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "field": {"type": "string"},
+        "request_id": {"type": "string", "description": "the request's id, as in the X-Request-ID "
+                       "response header and the server's log lines"},
         "errors": {
             "type": "array",
             "items": {

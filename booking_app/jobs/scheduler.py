@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from starlette.concurrency import run_in_threadpool
 
-from booking_app import db
+from booking_app import db, telemetry
+from booking_app.logs import configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ def run_job_once(spec: JobSpec) -> int:
     database being away (restart, failover) is one warning line per tick, not a traceback:
     every sweep claims its rows in the database, so an interrupted one loses nothing."""
     try:
-        result = _resolve(spec.target)()
+        with telemetry.job_span(spec.name):  # a trace per run when tracing is on
+            result = _resolve(spec.target)()
     except db.UNAVAILABLE_ERRORS as exc:
         log.warning("job %s failed (database unavailable, retried next tick): %s: %s", spec.name,
                     type(exc).__name__, (str(exc).strip().splitlines() or [""])[0][:300])
@@ -116,7 +118,15 @@ async def jobs_lifespan():
 
 
 def run_forever(*, once: bool = False) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
+    telemetry.setup()  # spans of the runs when OTEL_EXPORTER_OTLP_ENDPOINT is set
+    try:
+        _run_forever(once=once)
+    finally:
+        telemetry.shutdown()  # export the spans still queued
+
+
+def _run_forever(*, once: bool) -> None:
     if once:
         for name, count in run_all_once().items():
             print(f"{name}: {count}")
