@@ -992,8 +992,8 @@ def confirm_guest_request(*, token: str | None, now: dt.datetime | None = None) 
     """Open a booking request's confirmation link: the guest has shown they read the
     address, so the booking is made now, through the normal capacity path (NotAvailable
     when the seats went meanwhile) and the guest rules (caps, quantity), then goes on as
-    any guest booking (pending until paid, or confirmed). Opening the link again shows the
-    same booking. A wrong or expired token → NotFound."""
+    any guest booking (pending until paid, or confirmed). Opening the link again before it
+    expires shows the same booking. A wrong or expired token → NotFound."""
     now = now or utcnow()
     request_id = _token_booking_id(token)
     with db.read_session() as rs:
@@ -1001,12 +1001,12 @@ def confirm_guest_request(*, token: str | None, now: dt.datetime | None = None) 
         if req is None or not hmac.compare_digest(str(token).partition(".")[2].encode(),
                                                   _request_sign(req.id, req.expires_at).encode()):  # type: ignore[arg-type]
             raise NotFound(REQUEST_NOT_VALID)
+        if now > req.expires_at:  # (also once used: the booking's own emails carry its manage link)
+            raise NotFound(REQUEST_NOT_VALID)
         if req.booking_id is not None:
             bk = rs.get(Booking, req.booking_id)
             if bk is not None:
                 return _full_view(rs, bk)
-        if now > req.expires_at:
-            raise NotFound(REQUEST_NOT_VALID)
     view = _book_checked(
         actor=Actor.guest(locale=req.locale), service_id=req.bookable_id, start=req.start_at, quantity=req.quantity,
         notes=req.notes, guest={"name": req.guest_name, "email": req.guest_email, "phone": req.guest_phone},
