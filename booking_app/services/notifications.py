@@ -10,7 +10,9 @@ LOCKED`; SQLite: one writer at a time + a conditional UPDATE), mark them `sendin
 lease (`claimed_until`), commit, send, then mark each `sent`, or back to `pending` with
 exponential backoff, or `failed` after OUTBOX_MAX_ATTEMPTS. A crash mid-send leaves the row
 `sending`; once its lease runs out another relay claims it again (at-least-once), and the
-unique dedupe key keeps every message to one row.
+unique dedupe key keeps every message to one row. The database going away mid-batch (a
+restart, a failover) pauses the batch until it is back, within the lease: a message sent just
+before is recorded then, not sent again, and the rest of the batch goes on at once.
 """
 from __future__ import annotations
 
@@ -397,6 +399,10 @@ BACKOFF_BASE_SECONDS = 30.0
 BACKOFF_CAP_SECONDS = 3600.0
 LEASE_SECONDS = 300.0
 BATCH_SIZE = 20
+#: how long the relay waits for the database to come back (a restart, a failover) before it
+#: gives up on a batch; a message already handed to the transport keeps its lease meanwhile,
+#: so waiting to record it, rather than sending it again later, is what keeps it to one send
+DB_WAIT_SECONDS = 60.0
 
 
 def backoff_delay(attempts: int, *, base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_CAP_SECONDS) -> dt.timedelta:
@@ -433,6 +439,36 @@ class RelayStats:
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
+def _when_db_back(what: str, fn, *, deadline: float):
+    """`fn()`, retried with a short backoff (0.1 s doubling to 2 s) while the database is
+    unavailable, until the monotonic `deadline`; then the last error is raised."""
+    delay, warned = 0.1, False
+    while True:
+        try:
+            return fn()
+        except db.UNAVAILABLE_ERRORS as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            if not warned:
+                warned = True
+                log.warning("outbox relay: %s waits for the database: %s: %s", what, type(exc).__name__,
+                            (str(exc).strip().splitlines() or [""])[0][:200])
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def _release_claim(lease: dt.datetime) -> int:
+    """Hand back the rows of a claim whose commit went through although its answer was lost
+    (the lease timestamp identifies them): nothing of them was sent."""
+    with db.unit_of_work() as s:
+        result = s.exec(  # type: ignore[call-overload]
+            update(Notification)
+            .where(Notification.status == NotificationStatus.sending.value, Notification.claimed_until == lease)
+            .values(status=NotificationStatus.pending.value, claimed_until=None, attempts=Notification.attempts - 1)
+        )
+        return int(result.rowcount or 0)
+
+
 def _due_condition(now: dt.datetime):
     return or_(
         and_(Notification.status == NotificationStatus.pending.value, Notification.next_attempt_at <= now),
@@ -441,35 +477,46 @@ def _due_condition(now: dt.datetime):
 
 
 def claim_due(*, now: dt.datetime, limit: int = BATCH_SIZE, lease_seconds: float = LEASE_SECONDS) -> list[ClaimedRow]:
-    """Claim up to `limit` due rows for this process (one short transaction)."""
+    """Claim up to `limit` due rows for this process (one short transaction). If the database
+    goes away while the claim commits, the claim may have gone through unanswered: its rows
+    are handed back once the database is back, instead of waiting out their lease."""
     lease = now + dt.timedelta(seconds=lease_seconds)
-    with db.unit_of_work() as s:
-        pick = (select(Notification.id).where(_due_condition(now))
-                .order_by(Notification.next_attempt_at, Notification.id).limit(limit))
-        if db.is_postgres(s):
-            # rows another relay has locked are skipped, not waited for
-            pick = pick.with_for_update(skip_locked=True)
-        ids = list(s.exec(pick).all())
-        if not ids:
-            return []
-        # conditional: only rows that are still due are taken (SQLite's writer lock
-        # serialises claims; on PostgreSQL the rows are locked by the SELECT above)
-        result = s.exec(  # type: ignore[call-overload]
-            update(Notification)
-            .where(Notification.id.in_(ids), _due_condition(now))  # type: ignore[union-attr]
-            .values(status=NotificationStatus.sending.value, claimed_until=lease, attempts=Notification.attempts + 1)
-            .returning(Notification.id, Notification.channel, Notification.to, Notification.template,
-                       Notification.locale, Notification.context, Notification.booking_id, Notification.user_id,
-                       Notification.attempts)
-        )
-        rows = [ClaimedRow(id=r[0], channel=r[1], to=r[2], template=r[3], locale=r[4], context=dict(r[5] or {}),
-                           booking_id=r[6], user_id=r[7], attempts=r[8], claimed_until=lease) for r in result.all()]
+    committing = False
+    try:
+        with db.unit_of_work() as s:
+            pick = (select(Notification.id).where(_due_condition(now))
+                    .order_by(Notification.next_attempt_at, Notification.id).limit(limit))
+            if db.is_postgres(s):
+                # rows another relay has locked are skipped, not waited for
+                pick = pick.with_for_update(skip_locked=True)
+            ids = list(s.exec(pick).all())
+            if not ids:
+                return []
+            # conditional: only rows that are still due are taken (SQLite's writer lock
+            # serialises claims; on PostgreSQL the rows are locked by the SELECT above)
+            result = s.exec(  # type: ignore[call-overload]
+                update(Notification)
+                .where(Notification.id.in_(ids), _due_condition(now))  # type: ignore[union-attr]
+                .values(status=NotificationStatus.sending.value, claimed_until=lease, attempts=Notification.attempts + 1)
+                .returning(Notification.id, Notification.channel, Notification.to, Notification.template,
+                           Notification.locale, Notification.context, Notification.booking_id, Notification.user_id,
+                           Notification.attempts)
+            )
+            rows = [ClaimedRow(id=r[0], channel=r[1], to=r[2], template=r[3], locale=r[4], context=dict(r[5] or {}),
+                               booking_id=r[6], user_id=r[7], attempts=r[8], claimed_until=lease) for r in result.all()]
+            committing = True  # (the unit of work commits as the block ends)
+    except db.UNAVAILABLE_ERRORS:
+        if committing:
+            _when_db_back("handing back an unanswered claim", lambda: _release_claim(lease),
+                          deadline=time.monotonic() + DB_WAIT_SECONDS)
+        raise
     rows.sort(key=lambda r: r.id)
     return rows
 
 
 def _finish(row: ClaimedRow, **values: Any) -> bool:
-    """Record the outcome, unless our lease was lost (another relay owns the row now)."""
+    """Record the outcome, unless our lease was lost (another relay owns the row now, or an
+    earlier attempt whose answer was lost recorded it already)."""
     with db.unit_of_work() as s:
         result = s.exec(  # type: ignore[call-overload]
             update(Notification)
@@ -565,7 +612,9 @@ def _scrubbed(context: dict[str, Any]) -> dict[str, Any] | None:
 
 def relay_batch(*, now: dt.datetime | None = None, batch_size: int = BATCH_SIZE, lease_seconds: float = LEASE_SECONDS,
                 email_sender: EmailSender | None = None, sms_sender: SmsSender | None = None) -> RelayStats:
-    """Claim one batch of due rows and deliver it."""
+    """Claim one batch of due rows and deliver it. The database going away mid-batch pauses
+    the batch (up to DB_WAIT_SECONDS, within the lease) rather than failing it: the rows stay
+    ours, so none waits out its lease and none is sent twice once the database is back."""
     now = now or utcnow()
     settings = get_settings()
     stats = RelayStats()
@@ -576,8 +625,10 @@ def relay_batch(*, now: dt.datetime | None = None, batch_size: int = BATCH_SIZE,
         return stats
     email_sender = email_sender or email_sender_from_settings(settings)
     sms_sender = sms_sender or sms_sender_from_settings(settings)
-    skips = _reminder_still_wanted(rows, now)
-    rows = _follow_recipients(rows, skips)
+    skips = _when_db_back("checking the batch", lambda: _reminder_still_wanted(rows, now),
+                          deadline=_wait_deadline(started, lease_seconds))
+    rows = _when_db_back("checking the batch", lambda: _follow_recipients(rows, skips),
+                         deadline=_wait_deadline(started, lease_seconds))
     with contextlib.ExitStack() as stack:
         for sender in (email_sender, sms_sender):
             if hasattr(sender, "batch"):  # e.g. SMTP: one connection for the whole batch
@@ -588,21 +639,33 @@ def relay_batch(*, now: dt.datetime | None = None, batch_size: int = BATCH_SIZE,
     return stats
 
 
+def _wait_deadline(started: float, lease_seconds: float) -> float:
+    """Until when a database wait may last: DB_WAIT_SECONDS, and well within the lease."""
+    return min(time.monotonic() + DB_WAIT_SECONDS, started + lease_seconds * 0.9)
+
+
 def _deliver_rows(rows: list[ClaimedRow], stats: RelayStats, *, now: dt.datetime, started: float,
                   lease_seconds: float, email_sender: EmailSender, sms_sender: SmsSender,
                   skips: dict[int, str | None], max_attempts: int) -> None:
+    """Send the claimed rows one by one, recording each outcome as it comes. Recording waits
+    for the database (`_when_db_back`) so that a message sent just before it went away is
+    recorded once it is back, and the rest of the batch goes on from there."""
+    def record(row: ClaimedRow, **values: Any) -> bool:
+        return _when_db_back(f"recording notification {row.id}", lambda: _finish(row, **values),
+                             deadline=_wait_deadline(started, lease_seconds))
+
     for index, row in enumerate(rows):
         if time.monotonic() - started > lease_seconds * 0.8:
             # running out of lease: hand the rest back instead of risking a double send
             for rest in rows[index:]:
-                if _finish(rest, status=NotificationStatus.pending.value, attempts=rest.attempts - 1):
+                if record(rest, status=NotificationStatus.pending.value, attempts=rest.attempts - 1):
                     stats.released += 1
             break
         skip = skips.get(row.id)
         if skip is None and not row.to:
             skip = "skipped: no recipient"
         if skip:
-            _finish(row, status=NotificationStatus.cancelled.value, last_error=skip)
+            record(row, status=NotificationStatus.cancelled.value, last_error=skip)
             stats.skipped += 1
             continue
         try:
@@ -611,12 +674,12 @@ def _deliver_rows(rows: list[ClaimedRow], stats: RelayStats, *, now: dt.datetime
             error = str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}"
             local_reject = isinstance(exc, DeliveryError) and not exc.transient and exc.status is None
             if row.attempts >= max_attempts or local_reject:
-                _finish(row, status=NotificationStatus.failed.value, last_error=error[:2000])
+                record(row, status=NotificationStatus.failed.value, last_error=error[:2000])
                 stats.failed += 1
                 log.warning("notification %s failed for good after %s attempts: %s", row.id, row.attempts, error)
             else:
-                _finish(row, status=NotificationStatus.pending.value, last_error=error[:2000],
-                        next_attempt_at=now + backoff_delay(row.attempts))
+                record(row, status=NotificationStatus.pending.value, last_error=error[:2000],
+                       next_attempt_at=now + backoff_delay(row.attempts))
                 stats.retried += 1
                 log.info("notification %s attempt %s failed, will retry: %s", row.id, row.attempts, error)
             continue
@@ -625,7 +688,7 @@ def _deliver_rows(rows: list[ClaimedRow], stats: RelayStats, *, now: dt.datetime
         scrubbed = _scrubbed(row.context)
         if scrubbed is not None:
             values["context"] = scrubbed
-        _finish(row, **values)
+        record(row, **values)
         stats.sent += 1
 
 
