@@ -13,8 +13,10 @@ refuse, with a documented 422, meaning no schema can express (an unknown time zo
 ends before it starts, a weak password). See docs/security-testing.md for the figures of a run.
 
 The same file is the Schemathesis hooks module of those runs (SCHEMATHESIS_HOOKS): its auth
-provider signs in as the role's user and signs in again whenever an answer is 401, so a generated
-logout, password reset or deactivation doesn't blind the rest of the run.
+provider signs in as the role's user and signs in again whenever an answer is 401; when signing
+in fails (a generated request deactivated the user, or an admin demoted itself after promoting
+someone else), it restores the demo user (active, its role and password) in the throwaway database
+first, so one generated request doesn't blind the rest of the run.
 """
 from __future__ import annotations
 
@@ -23,11 +25,13 @@ import collections
 import json
 import os
 import pathlib
+import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -41,6 +45,21 @@ CREDENTIALS = {
     "customer": ("customer", "demo-customer-pass"),
 }
 USER_ENV, PASSWORD_ENV, BASE_ENV = "OPENAPI_CHECK_USER", "OPENAPI_CHECK_PASSWORD", "OPENAPI_CHECK_BASE"
+ROLE_ENV = "OPENAPI_CHECK_ROLE"
+
+
+def _restore_user(username: str, password: str, role: str) -> None:
+    """Put the demo user back as seeded (in the throwaway database of this run)."""
+    from sqlmodel import select
+
+    from booking_app import db
+    from booking_app.models import User
+    from booking_app.services.passwords import hash_password
+
+    with db.unit_of_work() as s:
+        user = s.exec(select(User).where(User.username == username)).one()
+        user.is_active, user.role, user.password_hash = True, role, hash_password(password)
+        s.add(user)
 
 
 def _login(base: str, username: str, password: str) -> str:
@@ -58,7 +77,12 @@ if __name__ != "__main__" and os.environ.get(USER_ENV):
     @schemathesis.auth(refresh_interval=600)
     class _RoleAuth:
         def get(self, case, context):
-            return _login(os.environ[BASE_ENV], os.environ[USER_ENV], os.environ[PASSWORD_ENV])
+            base, username, password = os.environ[BASE_ENV], os.environ[USER_ENV], os.environ[PASSWORD_ENV]
+            try:
+                return _login(base, username, password)
+            except urllib.error.HTTPError:
+                _restore_user(username, password, os.environ[ROLE_ENV])
+                return _login(base, username, password)
 
         def set(self, case, data, context):
             case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
@@ -138,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             run_env = {**env, "SCHEMATHESIS_HOOKS": str(pathlib.Path(__file__).resolve()), BASE_ENV: base}
             if role in CREDENTIALS:
                 run_env[USER_ENV], run_env[PASSWORD_ENV] = CREDENTIALS[role]
+                run_env[ROLE_ENV] = role
             else:
                 run_env.pop(USER_ENV, None)
             completed = subprocess.run(
@@ -147,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
                 cwd=work, env=run_env, capture_output=True, text=True)
             (work / f"{role}.out").write_text(completed.stdout + completed.stderr)
             results[role] = dict(sorted(_failures(report).items())) if report.exists() else {"(no report)": 1}
+            errors = re.search(r"(\d+) errors?\b", completed.stdout.strip().splitlines()[-1] if completed.stdout.strip() else "")
+            if errors:  # a run that could not test everything (e.g. sign-in failed) is no verdict
+                results[role]["(run errors)"] = int(errors.group(1))
             print(f"{role:<10} exit {completed.returncode}  " +
                   (", ".join(f"{name} {n}" for name, n in results[role].items()) or "no failures"), flush=True)
     finally:

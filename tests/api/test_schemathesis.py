@@ -58,7 +58,8 @@ STATEFUL_CHECKS = [*DOCUMENT_CHECKS, ensure_resource_availability]
 @pytest.fixture
 def world(sqlite_db, fast_hash, monkeypatch):
     from booking_app import db
-    from booking_app.services import auth, bookings, catalog
+    from booking_app.models import User
+    from booking_app.services import auth, authcache, bookings, catalog
     from booking_app.services.actors import Actor
     from tests.api.conftest import make_account, set_env
 
@@ -76,8 +77,15 @@ def world(sqlite_db, fast_hash, monkeypatch):
     bookings.book(actor=Actor(id=customer.id, role="customer"), service_id=room.id, start=start)
 
     def fresh_token(role: str = "admin") -> str:
+        """A new token of the role's user, who is put back as created first (an earlier generated
+        case may have deactivated it, or an admin may have demoted itself after promoting another)."""
         with db.unit_of_work() as s:
-            token, _ = auth.issue_token(s, user_id=accounts[role].id)
+            user = s.get(User, accounts[role].id)
+            if (user.is_active, user.role) != (True, role):
+                user.is_active, user.role = True, role
+                s.add(user)
+                authcache.forget_after_commit(s, "user", user.id)
+            token, _ = auth.issue_token(s, user_id=user.id)
         return token
 
     fresh_token.room_id = room.id
