@@ -1,6 +1,7 @@
 # The two commands a newcomer needs:  make run   |   make test
 # Everything else is installed on demand: .venv + Python deps, Node 22 (npm package),
-# the frontend's JS deps (by Reflex), Chromium (Debian package) for the browser tests.
+# the frontend's JS deps (by Reflex), Chromium (Debian package) for the browser tests,
+# nginx (Debian package) for the rolling-restart bench.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -17,7 +18,7 @@ export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := false
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test deps lock python-deps node chromium migrate seed-demo bench clean \
+.PHONY: run test deps lock python-deps node chromium nginx migrate seed-demo bench clean \
         i18n-extract i18n-update i18n-compile i18n
 
 ## ---- the two commands ---------------------------------------------------------------
@@ -31,7 +32,7 @@ run: deps ## migrate + seed the embedded database and serve the app on one port
 	NPM_CONFIG_REGISTRY="$$(npm config get registry)" $(VENV)/bin/reflex run --env prod \
 		--frontend-port $(PORT) --backend-port $(PORT)
 
-test: deps chromium ## the whole test suite
+test: deps chromium nginx ## the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## ---- setup ------------------------------------------------------------------------
@@ -67,6 +68,16 @@ chromium:
 		echo "installing Chromium (Debian package)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+# nginx for the rolling-restart bench and its smoke test (bench/bench_rolling_restart.py):
+# the Debian package, like Chromium; a missing mirror leaves it out (the smoke test then skips)
+nginx:
+	@if ! command -v nginx >/dev/null 2>&1 && ! test -x /usr/sbin/nginx; then \
+		echo "installing nginx (Debian package)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		{ $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx-light >/dev/null; } \
+			|| echo "nginx could not be installed: the rolling-restart smoke test will be skipped"; \
 	fi
 
 migrate: python-deps
