@@ -189,3 +189,39 @@ def test_text_format_names_the_request_id(monkeypatch, db_url):
         logging.getLogger().removeHandler(handler)
     line = next(line for line in buffer.getvalue().splitlines() if "booking_app.access" in line)
     assert "[rid-text]" in line and "GET /api/health 200" in line and not line.startswith("{")
+
+
+def test_pages_files_and_the_event_socket_of_the_ui_on_the_same_port_are_logged(logged):
+    """Mounted behind the API as Reflex mounts its backend (api_transformer): a page or file is
+    one `<web>` line (never its raw path), the event socket one WS line at its handshake, with
+    the request id in the accept's headers."""
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Mount, WebSocketRoute
+
+    _, lines, _, app = logged
+
+    async def event_socket(websocket):
+        await websocket.accept()
+        await websocket.send_text("hello")
+        await websocket.close()
+
+    async def files(scope, receive, send):
+        await HTMLResponse("<html></html>")(scope, receive, send)
+
+    app.mount("", Starlette(routes=[WebSocketRoute("/_event", event_socket), Mount("/", files)]))
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as client:
+        page = client.get("/manage/secret-page-token-1?token=secret-query-2", headers={"X-Request-ID": "rid-page"})
+        assert page.status_code == 200 and page.headers["x-request-id"] == "rid-page"
+        with client.websocket_connect("/_event", headers={"X-Request-ID": "rid-ws"}) as ws:
+            assert ws.receive_text() == "hello"
+    access = _access(lines)
+    web = next(line for line in access if line["request_id"] == "rid-page")
+    assert web["route"] == "<web>" and web["status"] == 200 and web["method"] == "GET"
+    socket = [line for line in access if line["request_id"] == "rid-ws"]
+    assert len(socket) == 1 and socket[0]["method"] == "WS" and socket[0]["route"] == "/_event"
+    assert socket[0]["status"] == 101
+    text = "\n".join(json.dumps(line) for line in lines() if not line["logger"].startswith("httpx"))
+    assert "secret-page-token-1" not in text and "secret-query-2" not in text
