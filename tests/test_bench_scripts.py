@@ -100,3 +100,16 @@ def test_bench_memory_samples_every_worker_without_errors(pg_server_url):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     workers = re.findall(r"^\s+\d+\s+[\d.]+\s+[\d.]+\s+([\d.]+)\s+[\d.]+\s+[\d.]+\s+[+-][\d.]+\s+ok", done.stdout, re.M)
     assert len(workers) == 2, done.stdout
+
+
+def test_bench_partitioned_compares_the_three_tables_and_keeps_the_constraints(pg_server_url):
+    done = _run("bench_partitioned.py", "--rounds", "1", "--bookings", "20", "--threads", "2", "--partitions", "4",
+                server_url=pg_server_url)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    for variant in ("plain", "partitioned", "partitioned, generic"):
+        assert re.search(rf"^\s+{re.escape(variant)}\s+\d+\s+[\d.]+\s+[\d.]+\s+\d+ / \d+$", out, re.M), out
+        assert f"{variant}: slots booked twice: 0" in out, out
+    assert re.search(r"^ratio partitioned/plain: bookings/s [\d.]+, PG CPU per booking [\d.]+$", out, re.M), out
+    assert out.count("an overlapping copy of a booking: refused (exclusion constraint)") == 2, out
+    assert "PRIMARY KEY (id, bookable_id)" in out and "(reference) -> (reference, bookable_id)" in out, out
