@@ -135,9 +135,13 @@ def _access(scope: Scope, status: int, started: float) -> None:
     route = route_template(scope)
     actor = scope.get("state", {}).get("actor")
     user_id = getattr(actor, "id", None)
-    log.info("%s %s %s %.2f ms user=%s", method, route, status, duration_ms, user_id if user_id is not None else "-",
-             extra={"kind": "access", "method": method, "route": route, "status": status,
-                    "duration_ms": duration_ms, "user_id": user_id})
+    # (the record is made and handled directly: `log.info` would also walk the stack to find
+    # the caller, a third of a line's cost, for a line whose origin is always this one)
+    log.handle(log.makeRecord(
+        log.name, logging.INFO, __file__, 0, "%s %s %s %.2f ms user=%s",
+        (method, route, status, duration_ms, user_id if user_id is not None else "-"), None,
+        extra={"kind": "access", "method": method, "route": route, "status": status, "duration_ms": duration_ms,
+               "user_id": user_id}))
 
 
 class TraceMiddleware:
