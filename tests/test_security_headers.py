@@ -328,6 +328,18 @@ def test_origin_allowed_compares_origin_with_host_like_a_browser(env):
     assert not origin_allowed("https://evil.example", None)
 
 
+def test_dev_frontend_port_may_open_the_socket_only_without_public_url(env, monkeypatch):
+    """`reflex run` in development serves pages on the frontend port and the socket on the
+    backend port: that one local origin is accepted while PUBLIC_URL is unset."""
+    from booking_app.api.security import origin_allowed
+
+    env(REFLEX_FRONTEND_PORT="3000")
+    assert origin_allowed("http://localhost:3000", "localhost:8000")
+    assert not origin_allowed("http://localhost:3001", "localhost:8000")
+    env(REFLEX_FRONTEND_PORT="3000", PUBLIC_URL="https://booking.example.com")
+    assert not origin_allowed("http://localhost:3000", "localhost:8000")
+
+
 @pytest.mark.parametrize("encoding", ["identity", "gzip"])
 def test_page_sent_by_pathsend_is_hashed_too(env, frontend, encoding):
     """Granian (the production server) sends files with the http.response.pathsend extension:

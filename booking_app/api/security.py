@@ -145,8 +145,9 @@ def _host_authority(host: str, scheme: str) -> str:
 def origin_allowed(origin: str | None, host: str | None, settings: Settings | None = None) -> bool:
     """May a browser page of `origin` talk to us (event socket; CORS follows the same list)?
     PUBLIC_URL's origin and CORS_ALLOWED_ORIGINS may; when PUBLIC_URL is unset, so may the
-    page's own origin (the Origin names the host the request went to). No Origin: not a browser
-    page (browsers always send one on websockets), so nothing to refuse."""
+    page's own origin (the Origin names the host the request went to) and the fallback
+    `public_url` (this machine's frontend port). No Origin: not a browser page (browsers always
+    send one on websockets), so nothing to refuse."""
     if origin is None:
         return True
     settings = settings or get_settings()
@@ -155,7 +156,11 @@ def origin_allowed(origin: str | None, host: str | None, settings: Settings | No
         return False  # "null" (sandboxed frames, file:) and anything unreadable
     if normalized in settings.cors_origins:
         return True
-    if settings.public_url_is_set or not host:
+    if settings.public_url_is_set:
+        return False
+    if normalized == settings.public_url:
+        return True  # http://localhost:<frontend port>: `reflex run` in dev serves pages apart
+    if not host:
         return False
     return _authority(normalized) == _host_authority(host, normalized.split("://", 1)[0])
 
