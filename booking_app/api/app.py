@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from booking_app import __version__, logs, telemetry
 from booking_app.api import logredact
-from booking_app.api import bodylimit, docs, errors, health, openapi, requestlog, security
+from booking_app.api import bodylimit, docs, errors, health, openapi, queryparams, requestlog, security
 
 
 @contextlib.asynccontextmanager
@@ -43,6 +43,7 @@ def create_api() -> FastAPI:
     from booking_app.api.loadshed import LoadShedMiddleware
     from booking_app.api.metrics import MetricsMiddleware
 
+    queryparams.install(app)  # a query parameter given twice is a 422 (innermost: only admitted requests)
     app.add_middleware(LoadShedMiddleware)  # inside the metrics one, so shed requests are counted
     bodylimit.install(app)  # 413 for oversized bodies before they take an in-flight slot
     app.add_middleware(MetricsMiddleware)

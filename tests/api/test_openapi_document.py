@@ -122,3 +122,23 @@ def test_405_allows_every_method_of_the_path(sqlite_db, tmp_path, method, path, 
             assert client.get("/").text == "page"  # the web UI still gets every other request
     assert_problem(response, 405)
     assert response.headers["Allow"] == allow
+
+
+def test_a_query_parameter_given_twice_is_a_422_problem(sqlite_db):
+    """The document declares one value; FastAPI would silently keep the last (parameter pollution)."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_api(), raise_server_exceptions=False) as client:
+        problem = assert_problem(client.get("/api/services?kind=room&kind=event"), 422)
+        assert problem["errors"] == [{"field": "kind", "message": problem["detail"], "type": "repeated"}]
+        assert client.get("/api/services?kind=room&limit=5").status_code == 200
+        # the web UI behind the API keeps its own query strings
+        assert client.get("/somewhere?a=1&a=2").status_code == 404
+
+
+def test_list_query_parameters_may_repeat():
+    from booking_app.api.queryparams import repeated_parameter
+
+    assert repeated_parameter(b"ids=1&ids=2&q=x", {"ids"}) is None
+    assert repeated_parameter(b"ids=1&q=x&q=", {"ids"}) == "q"
+    assert repeated_parameter(b"a%20b=1&a+b=2", set()) == "a b"
