@@ -77,10 +77,14 @@ def test_the_token_is_out_of_reach_of_page_scripts_and_survives_reload_and_new_t
     assert COOKIE not in readable[0]
     assert all(token not in text for text in readable)
 
+    before_reload = len(frames)
     page.reload()
     page.wait_for_selector("[data-testid=app-root][data-ready=true]")
     expect_signed_in(page, user)
     assert frames and not any(token in frame for frame in frames)  # nor the page's state
+    # the used sign-in code is no longer in the page's state either
+    assert any("hand_off" in f for f in frames[:before_reload])
+    assert not any("hand_off" in f for f in frames[before_reload:])
 
     other_tab = page.context.new_page()
     goto(other_tab, "/account")
