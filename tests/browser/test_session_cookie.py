@@ -115,7 +115,7 @@ def test_sign_out_revokes_the_token_and_clears_the_cookie(page, size):
 
 @pytest.mark.parametrize("size", ["desktop"], indirect=True)
 @pytest.mark.parametrize("how", ["api-logout", "api-password-change"])
-def test_a_session_ended_elsewhere_is_over_at_the_next_page_load(page, size, how):
+def test_a_session_ended_elsewhere_is_over_at_the_next_event_and_page_load(page, size, how):
     user = unique_user()
     sign_up(page, user)
     expect_signed_in(page, user)
@@ -132,6 +132,11 @@ def test_a_session_ended_elsewhere_is_over_at_the_next_page_load(page, size, how
                                 data={"password": "A-new-long-passphrase-7", "current_password": user["password"]})
         assert resp.status == 200, resp.text()
 
+    # the open page's next event (no reload: a click within the app) finds the session over
+    page.get_by_test_id("user-menu").click()
+    page.wait_for_url(lambda url: "/sign-in" in url)
+    expect_signed_out(page)
+    # and so does the next page load
     page.reload()
     page.wait_for_selector("[data-testid=app-root][data-ready=true]")
     expect_signed_out(page)
