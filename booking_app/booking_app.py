@@ -6,7 +6,6 @@ import reflex as rx
 from booking_app.api import api
 from booking_app.api.loadshed import lifespan_watch
 from booking_app.jobs.scheduler import jobs_lifespan
-from booking_app.ui.redis_outage import close_tab_socket, is_redis_outage
 from booking_app.ui.routes import register_pages
 
 log = logging.getLogger(__name__)
@@ -14,11 +13,7 @@ log = logging.getLogger(__name__)
 
 def _backend_exception(exception: Exception) -> None:
     """An event handler's unexpected error: logged, and no toast sent to the page (Reflex's
-    default toast is JavaScript the page would have to eval, which the CSP forbids). Redis
-    away: the tab's socket is closed instead, so the page shows it and reconnects later
-    (ui/redis_outage.py)."""
-    if is_redis_outage(exception) and close_tab_socket(app):
-        return
+    default toast is JavaScript the page would have to eval, which the CSP forbids)."""
     log.error("UI event failed", exc_info=(type(exception), exception, exception.__traceback__))
 
 
