@@ -1,8 +1,8 @@
 """The booking transaction on a `bookings` table partitioned by HASH(bookable_id) against the
 plain table, on one server, same run — the one measurement behind docs/scaling.md.
 
-Two throwaway databases, both migrated to head and set up alike (ROOMS rooms open all week,
-a signed-in customer). In one, `bookings` becomes a declaratively partitioned table:
+Three throwaway databases, all migrated to head and set up alike (ROOMS rooms open all week,
+a signed-in customer). In two, `bookings` becomes a declaratively partitioned table:
   - PARTITION BY HASH (bookable_id), --partitions partitions;
   - primary key (id, bookable_id) and every unique index with bookable_id appended (a
     partitioned table's unique keys must include the partition key; ids still come from one
@@ -11,13 +11,16 @@ a signed-in customer). In one, `bookings` becomes a declaratively partitioned ta
     compares bookable_id with `=`, so per partition it means what it meant for the table;
   - the other indexes, the foreign keys out of `bookings` and its triggers as they were.
 Foreign keys *into* `bookings` (payments, notifications, guest_booking_requests → bookings.id)
-can't point at a key without bookable_id: they are dropped — in both databases, so that the
-only difference measured is the partitioning.
+can't point at a key without bookable_id: they are dropped — in all three databases, so that
+the only difference measured is the partitioning. The third database runs with
+`plan_cache_mode = force_generic_plan`: with partitions the planner tends to keep custom
+plans, planning the booking's statements anew on every execution (the plan counts printed
+show which plans the pool's connections used).
 
 Then --rounds rounds of --bookings bookings through the service (`bookings.book`) from
---threads threads per database, the two interleaved (ABBA...: disk flushes and neighbours
-hit both alike): bookings/s and PostgreSQL CPU ms per booking (its backends' /proc times),
-per round, and the medians with their ratio. At the end: rows per partition, no slot booked
+--threads threads per database, interleaved (each variant first, second and last in turn:
+disk flushes and neighbours hit all alike): bookings/s and PostgreSQL CPU ms per booking (its
+backends' /proc times), per round, and the medians with their ratios to the plain table. At the end: rows per partition, no slot booked
 twice, and an overlapping insert refused by a partition's exclusion constraint.
 
 Usage: .venv/bin/python bench/bench_partitioned.py [--rounds 6] [--bookings 600] [--threads 4] [--partitions 8]
