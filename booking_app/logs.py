@@ -23,6 +23,8 @@ import logging
 import sys
 import time
 
+from booking_app.config import get_settings
+
 #: the id of the request being handled in this context ("" outside a request)
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
@@ -71,10 +73,7 @@ class _OurHandler(logging.StreamHandler):
 def configure_logging(settings=None) -> logging.Handler:
     """Install the root handler for LOG_FORMAT / LOG_LEVEL (`settings`, default the process'
     settings). Idempotent; returns the handler."""
-    if settings is None:
-        from booking_app.config import get_settings
-
-        settings = get_settings()
+    settings = settings or get_settings()
     handler = _OurHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_format_resolved == "json" else logging.Formatter(TEXT_FORMAT))
     handler.addFilter(RequestIdFilter())

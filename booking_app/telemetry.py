@@ -26,6 +26,11 @@ import contextlib
 import logging
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from booking_app import __version__
+from booking_app.config import get_settings
 from booking_app.logs import request_id
 
 log = logging.getLogger(__name__)
@@ -45,11 +50,7 @@ def setup(settings=None) -> bool:
     global tracing, _provider, _tracer, _trace, _context
     if tracing:
         return True
-    if settings is None:
-        from booking_app.config import get_settings
-
-        settings = get_settings()
-    endpoint = settings.otel_exporter_otlp_endpoint
+    endpoint = (settings or get_settings()).otel_exporter_otlp_endpoint
     if not endpoint:
         return False
     from opentelemetry import context, trace
@@ -57,11 +58,8 @@ def setup(settings=None) -> bool:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
 
-    from booking_app import __version__
-
+    settings = settings or get_settings()
     provider = TracerProvider(resource=Resource.create({"service.name": settings.otel_service_name,
                                                         "service.version": __version__}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")))
@@ -80,9 +78,6 @@ def shutdown() -> None:
     global tracing, _provider, _tracer
     if not tracing:
         return
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
     tracing = False
     for name, listener in (("before_cursor_execute", _before_statement), ("after_cursor_execute", _after_statement),
                            ("handle_error", _statement_failed)):
