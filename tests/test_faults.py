@@ -516,3 +516,46 @@ def test_a_claim_whose_commit_answer_was_lost_is_handed_back_not_left_to_its_lea
     assert [tuple(r) for r in rows] == [("pending", 0, None)] * 3
     assert notifications.relay_once(now=now, email_sender=email, sms_sender=_Recorder()).sent == 3
     assert len(email.sent) == 3
+
+
+def test_the_relay_waits_for_the_database_a_bounded_time_then_leaves_the_batch_to_its_lease(pg_db, monkeypatch):
+    """An outage longer than DB_WAIT_SECONDS: the relay gives up waiting (the tick fails, it
+    never hangs) and the batch keeps its claim; once the lease runs out the messages are sent
+    — the one handed to the transport just before is the one that may go out twice then
+    (at-least-once is the fallback past the bound)."""
+    import contextlib
+    import datetime as dt
+
+    from sqlalchemy import exc as sa_exc
+
+    from booking_app import db
+    from booking_app.services import notifications
+
+    monkeypatch.setattr(notifications, "DB_WAIT_SECONDS", 0.5)
+    _queue_messages(3, "long-outage")
+    real = db.unit_of_work
+    down = {"on": False}
+
+    @contextlib.contextmanager
+    def unreachable_while_down(**kw):
+        if down["on"]:
+            raise _unreachable()
+        with real(**kw) as s:
+            yield s
+
+    monkeypatch.setattr(db, "unit_of_work", unreachable_while_down)
+    email = _Recorder(on_send=lambda n: down.update(on=True) if n == 1 else None)
+    now = dt.datetime.now(dt.timezone.utc)
+    t0 = time.monotonic()
+    with pytest.raises(sa_exc.OperationalError):
+        notifications.relay_once(now=now, email_sender=email, sms_sender=_Recorder())
+    assert time.monotonic() - t0 < 3
+    assert len(email.sent) == 1
+    rows = sql(pg_db, "SELECT status FROM notifications WHERE dedupe_key LIKE 'long-outage-%'")
+    assert [r[0] for r in rows] == ["sending"] * 3  # still claimed: nothing lost, nothing failed
+    down["on"] = False
+    assert notifications.relay_once(now=now, email_sender=email, sms_sender=_Recorder()).claimed == 0
+    later = now + dt.timedelta(seconds=notifications.LEASE_SECONDS + 1)
+    assert notifications.relay_once(now=later, email_sender=email, sms_sender=_Recorder()).sent == 3
+    assert sorted(m.to for m in email.sent) == sorted(
+        ["long-outage-0@example.com"] + [f"long-outage-{i}@example.com" for i in range(3)])
