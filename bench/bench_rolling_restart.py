@@ -19,7 +19,7 @@ Printed: requests (attempts) and their answers (201 / 503 / other), booking requ
 failed even after retrying (must be 0), the slowest single attempt, and a check that every
 acknowledged booking is in the database exactly once.
 
-    python bench/bench_rolling_restart.py [--clients 4] [--drain 2] [--settle 2]
+    python bench/bench_rolling_restart.py [--clients 4] [--drain 2] [--settle 2] [--server granian]
 """
 from __future__ import annotations
 
@@ -86,17 +86,22 @@ def proxy_config(workdir: pathlib.Path, listen_port: int, app_ports: list[int],
 class App:
     """One API process on a fixed port (restartable on the same port)."""
 
-    def __init__(self, name: str, env: dict[str, str], workdir: pathlib.Path) -> None:
-        self.name, self.env, self.port = name, env, free_port()
+    def __init__(self, name: str, env: dict[str, str], workdir: pathlib.Path, server: str = "uvicorn") -> None:
+        self.name, self.env, self.port, self.server = name, env, free_port(), server
         self.log = workdir / f"app-{name}.log"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "booking_app.api:api", "--host", "127.0.0.1", "--port",
-                 str(self.port), "--no-access-log", "--log-level", "warning"],
-                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            if self.server == "granian":  # what `reflex run --env prod` serves with (one worker)
+                cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port",
+                       str(self.port), "--workers", "1", "--log-level", "warning", "--no-access-log",
+                       "booking_app.api:api"]
+            else:
+                cmd = [sys.executable, "-m", "uvicorn", "booking_app.api:api", "--host", "127.0.0.1", "--port",
+                       str(self.port), "--no-access-log", "--log-level", "warning"]
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
 
     def wait_ready(self, timeout: float = 60) -> float:
         started = time.monotonic()
@@ -220,6 +225,8 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--drain", type=float, default=2.0, help="SHUTDOWN_DRAIN_SECONDS of the app processes")
     ap.add_argument("--settle", type=float, default=2.0, help="seconds of load before, between and after")
+    ap.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn",
+                    help="HTTP server of each app process (granian: what reflex run --env prod uses)")
     ap.add_argument("--proxy-config", type=pathlib.Path, default=NGINX_CONF,
                     help="the nginx site configuration to test (default: deploy/nginx.conf)")
     args = ap.parse_args()
@@ -239,7 +246,7 @@ def main() -> int:
                "JOBS_ENABLED": "false", "RATE_LIMITS_ENABLED": "false", "LOG_LEVEL": "WARNING",
                "SHUTDOWN_DRAIN_SECONDS": str(args.drain), "PYTHONUNBUFFERED": "1"}
         env.pop("REDIS_URL", None)
-        apps = [App("A", env, workdir), App("B", env, workdir)]
+        apps = [App("A", env, workdir, args.server), App("B", env, workdir, args.server)]
         for app in apps:
             app.start()
         for app in apps:
@@ -283,7 +290,7 @@ def main() -> int:
         doubled = [k for k, n in by_key.items() if n > 1]
         unacknowledged = [k for k in by_key if k not in acked]
         total = sum(clients.attempts.values())
-        print(f"rolling restart of 2 processes behind nginx ({args.clients} clients, SHUTDOWN_DRAIN_SECONDS="
+        print(f"rolling restart of 2 {args.server} processes behind nginx ({args.clients} clients, SHUTDOWN_DRAIN_SECONDS="
               f"{args.drain:g}, {elapsed:.1f} s)")
         for name_, down, ready in steps:
             print(f"  process {name_}: SIGTERM → exited in {down:.1f} s, restarted and ready in {ready:.1f} s")
