@@ -86,9 +86,6 @@ def test_redacted_address_never_shows_credentials():
 
 def test_the_api_alone_starts_and_books_without_redis(sqlite_url):
     """The REST API with REDIS_URL pointing nowhere: ready, and serving."""
-    from tests.conftest import point_app_at
-
-    point_app_at(sqlite_url)
     port = free_port()
     env = _env(DATABASE_URL=sqlite_url, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", ENVIRONMENT="test",
                JOBS_ENABLED="false")
