@@ -84,7 +84,7 @@ def test_redacted_address_never_shows_credentials():
     assert redacted_address("unix:///run/redis.sock") == "unix:///run/redis.sock"
 
 
-def test_the_api_alone_starts_and_books_without_redis(sqlite_url):
+def test_the_api_alone_starts_and_signs_in_without_redis(sqlite_url):
     """The REST API with REDIS_URL pointing nowhere: ready, and serving."""
     port = free_port()
     env = _env(DATABASE_URL=sqlite_url, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", ENVIRONMENT="test",
