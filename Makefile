@@ -107,7 +107,7 @@ i18n: i18n-update i18n-compile
 
 ## ---- benchmarks ---------------------------------------------------------------------
 
-bench: deps
+bench: deps nginx
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
