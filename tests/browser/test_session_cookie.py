@@ -99,12 +99,19 @@ def test_sign_out_revokes_the_token_and_clears_the_cookie(page, size):
     sign_up(page, user)
     expect_signed_in(page, user)
     token = session_cookie(page)["value"]
+    other_tab = page.context.new_page()
+    goto(other_tab, "/")
+    expect_signed_in(other_tab, user)
 
     page.get_by_test_id("sign-out").click()
     wait_for_no_session_cookie(page)
     expect_signed_out(page)
     assert profile_status(page, token) == 401
     expect_sent_to_sign_in(page)
+    # the other open tab's next event finds itself signed out as well
+    other_tab.get_by_test_id("user-menu").click()
+    other_tab.wait_for_url(lambda url: "/sign-in" in url)
+    expect_signed_out(other_tab)
 
     # and signing in again works (a new cookie)
     sign_in(page, user["username"], user["password"])
