@@ -29,6 +29,7 @@ from tests.factories import make_bookable, next_day_at
 from tests.stubs.notify_helpers import SmtpSink, fast_password_hashing, make_world, set_user
 from tests.stubs.notify_helpers import book as book_in_world
 from tests.stubs.stripe_stub import StripeStub
+from tests.test_payments_api import sqlite_client, stripe_on  # noqa: F401 - shared fixtures
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
@@ -36,31 +37,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiri
 @pytest.fixture(autouse=True)
 def _fast(monkeypatch):
     fast_password_hashing(monkeypatch)
-
-
-@pytest.fixture
-def stripe_on(monkeypatch):
-    from booking_app.config import reset_settings_cache
-
-    with StripeStub() as stub:
-        monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_access")
-        monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", stub.webhook_secret)
-        monkeypatch.setenv("STRIPE_API_BASE", stub.url)
-        monkeypatch.setenv("STRIPE_PAYMENT_METHODS", "card,paypal")
-        reset_settings_cache()
-        gw.set_gateway(None)
-        yield stub
-    gw.set_gateway(None)
-
-
-@pytest.fixture
-def sqlite_client(sqlite_db):
-    from fastapi.testclient import TestClient
-
-    from booking_app.api import create_api
-
-    with TestClient(create_api(), raise_server_exceptions=False) as c:
-        yield c
 
 
 def _feed_path(created: dict) -> str:
