@@ -28,7 +28,6 @@ from tests.conftest import ROOT, free_port
 from tests.factories import make_bookable, next_day_at
 from tests.stubs.notify_helpers import SmtpSink, fast_password_hashing, make_world, set_user
 from tests.stubs.notify_helpers import book as book_in_world
-from tests.stubs.stripe_stub import StripeStub
 from tests.test_payments_api import sqlite_client, stripe_on  # noqa: F401 - shared fixtures
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
