@@ -202,3 +202,20 @@ def test_a_failed_hand_off_leaves_the_form_with_a_message_and_no_session(page, s
     page.wait_for_url(lambda url: "/sign-in" not in url)
     expect_signed_in(page, user)
     assert session_cookie(page)["httpOnly"] is True
+
+
+@pytest.mark.parametrize("size", ["desktop"], indirect=True)
+def test_a_link_from_another_site_opens_the_site_signed_in(page, size, live_server):
+    """SameSite=Lax: following a link in an email (another site) to the account page finds
+    the visitor signed in."""
+    user = unique_user()
+    sign_up(page, user)
+    page.route("http://mail.example.test/**", lambda route: route.fulfill(
+        status=200, content_type="text/html",
+        body=f'<html><body><a id="go" href="{live_server}/account">Your booking</a></body></html>'))
+    page.goto("http://mail.example.test/inbox")
+    page.click("#go")
+    page.wait_for_url(lambda url: url.startswith(live_server) and "/account" in url)
+    page.wait_for_selector("[data-testid=app-root][data-ready=true]")
+    expect(page.locator("#field-email")).to_have_value(user["email"])
+    expect_signed_in(page, user)
