@@ -67,6 +67,11 @@ def problem(
         "detail": detail,
     }
     body.update({k: v for k, v in extra.items() if v is not None})
+    request_id = request.scope.get("state", {}).get("request_id")  # api/requestlog.py
+    if request_id:
+        body["request_id"] = request_id
+        if status >= 500:  # (a 500 is answered outside the request log middleware, which sets it)
+            headers = {**(headers or {}), "X-Request-ID": request_id}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -227,9 +232,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(PoolTimeout, _pool_timeout)  # type: ignore[arg-type]
+    for unusable in (DataError, OverflowError, UnicodeEncodeError):
+        app.add_exception_handler(unusable, _unusable_input)  # type: ignore[arg-type]
     for unavailable in db.UNAVAILABLE_ERRORS:
         if unavailable is not PoolTimeout:
             app.add_exception_handler(unavailable, _database_unavailable)  # type: ignore[arg-type]
-    for unusable in (DataError, OverflowError, UnicodeEncodeError):
-        app.add_exception_handler(unusable, _unusable_input)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unhandled)
