@@ -63,10 +63,10 @@ def create_api() -> FastAPI:
 def _module_routers():
     """Routers of the service modules. Order matters for speed only: a request is matched
     against the routes in order, so the busiest (booking, then catalog reads) come first."""
-    from booking_app.api import (bookings, browser_session, catalog, metrics, notifications, payments, ready,
-                                 reports, users)
+    from booking_app.api import (audit, bookings, browser_session, catalog, metrics, notifications, payments,
+                                 ready, reports, users)
 
-    return [m.router for m in (bookings, catalog, payments, users, reports, notifications, metrics, ready,
+    return [m.router for m in (bookings, catalog, payments, users, reports, notifications, audit, metrics, ready,
                                browser_session)]
 
 

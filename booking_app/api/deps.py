@@ -19,7 +19,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from booking_app.i18n import negotiate_locale
-from booking_app.services import auth, clientip
+from booking_app.services import audit, auth, clientip
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Forbidden, Unauthorized
 
@@ -44,6 +44,8 @@ async def get_actor(request: Request) -> Actor:
     cached = getattr(request.state, "actor", None)
     if cached is not None:
         return cached
+    # the audit rows this request writes carry its client IP (services/audit.py)
+    audit.request_ip.set(client_ip(request))
     token = _bearer_token(request)
     if token is None:
         locale = negotiate_locale(None, request.headers.get("accept-language"))

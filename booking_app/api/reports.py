@@ -36,10 +36,10 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _answer(report: reports.Report, fmt: str) -> Response:
+def _answer(report: reports.Report, fmt: str, actor: Actor) -> Response:
     if fmt == "csv":
         filename = f"{report.name}-{report.group_by or 'all'}-{report.date_from.isoformat()}-{report.date_to.isoformat()}.csv"
-        return Response(reports.to_csv(report), media_type="text/csv; charset=utf-8",
+        return Response(reports.export_csv(actor=actor, report=report), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
     return JSONResponse(report.to_dict())
 
@@ -62,7 +62,7 @@ def bookings_report(
 ) -> Response:
     fmt = _format(format)
     return _answer(reports.bookings(actor=actor, date_from=date_from, date_to=date_to, group_by=group_by,
-                                    tz=tz, basis=basis), fmt)
+                                    tz=tz, basis=basis), fmt, actor)
 
 
 @router.get("/revenue", summary="Gross, refunds and net revenue per currency", responses=_RESPONSES)
@@ -73,7 +73,7 @@ def revenue_report(
     actor: Actor = Depends(require_admin),
 ) -> Response:
     fmt = _format(format)
-    return _answer(reports.revenue(actor=actor, date_from=date_from, date_to=date_to, group_by=group_by, tz=tz), fmt)
+    return _answer(reports.revenue(actor=actor, date_from=date_from, date_to=date_to, group_by=group_by, tz=tz), fmt, actor)
 
 
 @router.get("/users", summary="Registrations, active users, bookings per user, top customers", responses=_RESPONSES)
@@ -84,7 +84,7 @@ def users_report(
     actor: Actor = Depends(require_admin),
 ) -> Response:
     fmt = _format(format)
-    return _answer(reports.users(actor=actor, date_from=date_from, date_to=date_to, tz=tz, top=top), fmt)
+    return _answer(reports.users(actor=actor, date_from=date_from, date_to=date_to, tz=tz, top=top), fmt, actor)
 
 
 @router.get("/utilization", summary="Booked vs available hours per bookable", responses=_RESPONSES)
@@ -94,7 +94,7 @@ def utilization_report(
     actor: Actor = Depends(require_admin),
 ) -> Response:
     fmt = _format(format)
-    return _answer(reports.utilization(actor=actor, date_from=date_from, date_to=date_to, tz=tz), fmt)
+    return _answer(reports.utilization(actor=actor, date_from=date_from, date_to=date_to, tz=tz), fmt, actor)
 
 
 @router.get("/rates", summary="Cancellation and no-show rates per bookable", responses=_RESPONSES)
@@ -104,7 +104,7 @@ def rates_report(
     actor: Actor = Depends(require_admin),
 ) -> Response:
     fmt = _format(format)
-    return _answer(reports.rates(actor=actor, date_from=date_from, date_to=date_to, tz=tz), fmt)
+    return _answer(reports.rates(actor=actor, date_from=date_from, date_to=date_to, tz=tz), fmt, actor)
 
 
 @router.get("/dashboard", summary="Live dashboard: today's figures and system metrics",

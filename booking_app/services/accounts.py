@@ -206,6 +206,7 @@ def _check_current_password(user: User, current_password: str | None) -> None:
                 cap=settings.current_password_delay_max_seconds,
                 window=dt.timedelta(minutes=settings.login_failure_window_minutes))})
     if not verify_password(current_password, user.password_hash):
+        audit.record_now(actor_id=user.id, action="user.reauth_failed", entity="user", entity_id=user.id)
         raise InvalidInput(WRONG_CURRENT_PASSWORD, field="current_password")
     if ratelimit.enabled():
         with db.unit_of_work() as s:
@@ -286,7 +287,7 @@ def update_profile(
                 setattr(user, name, value)
             if new_hash:
                 user.password_hash = new_hash
-                auth.revoke_all(s, user_id=user_id, keep_token_hash=keep_token_hash)
+                auth.revoke_all(s, user_id=user_id, keep_token_hash=keep_token_hash, reason="password_changed")
             s.add(user)
             authcache.forget_after_commit(s, "user", user_id)  # locale/timezone ride on the token
             fields = sorted(changes) + (["password"] if new_hash else [])
@@ -343,7 +344,7 @@ def delete_account(*, actor: Actor, current_password: str | None) -> None:
         s.exec(update(Notification).where(Notification.user_id == user_id).values(to="", context={}))
         for table in (PasswordResetToken, CalendarFeedToken):
             s.exec(table.__table__.delete().where(table.user_id == user_id))  # type: ignore[attr-defined]
-        auth.revoke_all(s, user_id=user_id)
+        auth.revoke_all(s, user_id=user_id, reason="account_deleted")
         audit.record(s, actor_id=user_id, action="user.deleted", entity="user", entity_id=user_id)
 
 
@@ -364,6 +365,7 @@ def export_user_data(*, actor: Actor) -> dict[str, Any]:
         bookables = s.exec(select(Bookable).where(Bookable.provider_id == user_id).order_by(Bookable.id)).all()
         tokens = s.exec(select(AuthToken).where(AuthToken.user_id == user_id).order_by(AuthToken.id)).all()
         events = s.exec(select(AuditEvent).where(AuditEvent.actor_id == user_id).order_by(AuditEvent.id)).all()
+    audit.record_now(actor_id=user_id, action="user.data_exported", entity="user", entity_id=user_id)
     return {
         "exported_at": utcnow().isoformat().replace("+00:00", "Z"),
         "user": _row(user, exclude={"password_hash"}),
@@ -447,7 +449,7 @@ def set_active(*, actor: Actor, user_id: int, active: bool) -> User:
         s.add(user)
         authcache.forget_after_commit(s, "user", user_id)
         if not active:
-            auth.revoke_all(s, user_id=user_id)
+            auth.revoke_all(s, user_id=user_id, actor_id=actor.id, reason="deactivated")
             revoke_disallowed_feeds(s, user_id=user_id, role=user.role, active=False, actor_id=actor.id,
                                     reason="deactivated")
         audit.record(s, actor_id=actor.id, action="user.activated" if active else "user.deactivated",

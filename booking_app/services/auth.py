@@ -113,13 +113,18 @@ _TOKEN_LOOKUP = (
 )
 
 
-def revoke_all(session: Session, *, user_id: int, keep_token_hash: str | None = None) -> None:
-    """Revoke every live token of a user (inside the caller's transaction)."""
+def revoke_all(session: Session, *, user_id: int, keep_token_hash: str | None = None,
+               actor_id: int | None = None, reason: str = "") -> None:
+    """Revoke every live token of a user (inside the caller's transaction); audited when
+    any was live (`actor_id`: who did it, default the user; `reason`: why)."""
     stmt = update(AuthToken).where(AuthToken.user_id == user_id, AuthToken.revoked_at.is_(None))  # type: ignore[union-attr]
     if keep_token_hash:
         stmt = stmt.where(AuthToken.token_hash != keep_token_hash)
-    session.exec(stmt.values(revoked_at=utcnow()))  # type: ignore[call-overload]
+    revoked = session.exec(stmt.values(revoked_at=utcnow())).rowcount  # type: ignore[call-overload]
     authcache.forget_after_commit(session, "user", user_id)
+    if revoked:
+        audit.record(session, actor_id=actor_id or user_id, action="user.sessions_revoked", entity="user",
+                     entity_id=user_id, data={"count": revoked, "reason": reason, "kept_current": bool(keep_token_hash)})
 
 
 def logout(*, token_hash: str, actor_id: int | None = None) -> None:
@@ -294,7 +299,7 @@ def confirm_password_reset(*, token: str, new_password: str) -> None:
         s.exec(update(PasswordResetToken)  # type: ignore[call-overload]
                .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))  # type: ignore[union-attr]
                .values(used_at=now))
-        revoke_all(s, user_id=row.user_id)
+        revoke_all(s, user_id=row.user_id, reason="password_reset")
         # a new password: no client waits any longer for the old one's failures
         ratelimit.clear(s, _account_key(user, ""))
         ratelimit.clear_prefix(s, _account_key(user, "") + ":client:")

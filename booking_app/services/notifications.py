@@ -1002,6 +1002,9 @@ def list_notifications(*, actor: Actor, status: str | None = None, channel: str 
         conditions.append(Notification.booking_id == booking_id)
     if q:
         conditions.append(func.lower(Notification.to).contains(q.strip().lower(), autoescape=True))
+    audit.record_now(actor_id=actor.id, action="notification.listed", entity="notification", entity_id="-",
+                     data={k: v for k, v in (("status", status), ("channel", channel), ("template", template),
+                                             ("booking_id", booking_id), ("q", q), ("offset", offset)) if v})
     with db.read_session() as s:
         total = s.exec(select(func.count()).select_from(Notification).where(*conditions)).one()
         rows = s.exec(select(Notification).where(*conditions).order_by(Notification.id.desc())  # type: ignore[union-attr]
@@ -1016,7 +1019,9 @@ def get_notification(*, actor: Actor, notification_id: int) -> NotificationView:
         n = s.get(Notification, notification_id)
         if n is None:
             raise NotFound(N_("Notification not found."))
-        return _view(n, preview=True)
+        view = _view(n, preview=True)
+    audit.record_now(actor_id=actor.id, action="notification.viewed", entity="notification", entity_id=notification_id)
+    return view
 
 
 def retry_notification(*, actor: Actor, notification_id: int) -> NotificationView:

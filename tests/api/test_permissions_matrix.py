@@ -83,6 +83,8 @@ ROWS = [
     Row("PUT", "/api/admin/users/{customer}/role", admin_only(200), body=lambda w, role: {"role": "provider"}),
     Row("PUT", "/api/admin/users/{other_customer}/active", admin_only(200), body=lambda w, role: {"active": False}),
     Row("GET", "/api/admin/users/{customer}/audit", admin_only(200)),
+    Row("GET", "/api/admin/audit", admin_only(200), params={"action": "user.*", "from": "2026-01-01"}),
+    Row("GET", "/api/admin/audit", admin_only(200), params={"format": "csv"}),
     # --- catalog
     Row("GET", "/api/services", everyone(200)),
     Row("GET", "/api/services/{room}", everyone(200)),

@@ -469,7 +469,7 @@ class ReportsState(StaffState):
         except ServiceError as exc:
             self.error = self._error_text(exc)
             return
-        return rx.download(data=reports.to_csv(report), filename=f"{key}-{report.date_from}-{report.date_to}.csv",
+        return rx.download(data=reports.export_csv(actor=actor, report=report), filename=f"{key}-{report.date_from}-{report.date_to}.csv",
                            mime_type="text/csv")
 
 
