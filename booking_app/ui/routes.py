@@ -28,6 +28,7 @@ ADMIN_DASHBOARD = "/admin/dashboard"
 ADMIN_REPORTS = "/admin/reports"
 ADMIN_USERS = "/admin/users"
 ADMIN_OUTBOX = "/admin/outbox"
+ADMIN_AUDIT = "/admin/audit"
 FORGOT_PASSWORD = "/forgot-password"
 RESET_PASSWORD = "/reset-password"  # ?token=… (the emailed link, services/auth.py)
 
@@ -80,3 +81,7 @@ def register_pages(app: rx.App) -> None:
 
     provider_pages.register(_add)
     admin_pages.register(_add)
+
+    from booking_app.ui.pages import admin_audit
+
+    admin_audit.register(_add)

@@ -19,6 +19,7 @@ from booking_app.ui.state.provider import (
 PROVIDER_TABS = [(N_("My bookables"), routes.PROVIDER), (N_("Bookings"), routes.PROVIDER_BOOKINGS)]
 ADMIN_TABS = [(N_("Dashboard"), routes.ADMIN_DASHBOARD), (N_("Reports"), routes.ADMIN_REPORTS),
               (N_("Users"), routes.ADMIN_USERS), (N_("Outbox"), routes.ADMIN_OUTBOX),
+              (N_("Audit trail"), routes.ADMIN_AUDIT),
               (N_("Catalog"), routes.PROVIDER)]
 
 

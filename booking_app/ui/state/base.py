@@ -31,7 +31,7 @@ from booking_app.i18n import (
     normalize_locale,
     text_direction,
 )
-from booking_app.services import accounts, auth, browser_sessions, clientip
+from booking_app.services import accounts, audit, auth, browser_sessions, clientip
 from booking_app.services.actors import Actor
 from booking_app.services.errors import ServiceError, Unauthorized
 from booking_app.ui.browser_bridge import command as bridge_command
@@ -101,7 +101,9 @@ class AppState(rx.State):
         return clientip.client_ip(self.router.session.client_ip or None, self.router.headers.raw_headers)
 
     def _actor(self) -> Actor:
-        """The signed-in user's Actor (checked against the token on every call), or a guest."""
+        """The signed-in user's Actor (checked against the token on every call), or a guest.
+        The audit rows this event writes carry this browser's IP (services/audit.py)."""
+        audit.request_ip.set(self._client_ip())
         tz = self.timezone or get_settings().default_timezone
         token = self._session_token()
         if not token:

@@ -1,0 +1,116 @@
+"""The admin's audit trail page: labelled filters, the events as stacked cards (every field
+visible at 390 px, nothing hidden in a column), previous/next paging and a CSV download."""
+from __future__ import annotations
+
+import reflex as rx
+
+from booking_app.i18n import N_
+from booking_app.ui import routes
+from booking_app.ui.components import T, error_callout
+from booking_app.ui.pages.provider import ADMIN_TABS, guarded, staff_header
+from booking_app.ui.state.audit import AuditState
+
+
+def _filter(msgid: str, name: str, *, type_: str = "text", placeholder: str = "",
+            input_mode: str | None = None) -> rx.Component:
+    S = AuditState
+    input_id = f"audit-{name}"
+    return rx.vstack(
+        rx.el.label(T(msgid), html_for=input_id, class_name="field-label"),
+        rx.input(id=input_id, name=name, type=type_, default_value=S.filters.get(name, ""), size="2",
+                 placeholder=placeholder, width="100%",
+                 custom_attrs={"data-testid": f"filter-{name}", **({"inputmode": input_mode} if input_mode else {}),
+                               "aria-invalid": rx.cond(S.errors.contains(name), "true", "false")}),
+        rx.cond(S.errors.contains(name),
+                rx.text(S.errors[name], color_scheme="red", size="2", role="alert",
+                        custom_attrs={"data-testid": f"error-{name}"})),
+        spacing="1", flex="1 1 10rem", min_width="0",
+    )
+
+
+def _fact(msgid: str, value: rx.Var, testid: str) -> rx.Component:
+    return rx.hstack(
+        rx.text(T(msgid), size="2", color_scheme="gray", white_space="nowrap"),
+        rx.text(value, size="2", word_break="break-all", custom_attrs={"data-testid": testid}),
+        spacing="2", align="baseline", wrap="wrap",
+    )
+
+
+def _event_card(e: dict) -> rx.Component:
+    return rx.el.li(
+        rx.card(
+            rx.vstack(
+                rx.flex(
+                    rx.code(e["action"], custom_attrs={"data-testid": "event-action"}),
+                    rx.spacer(),
+                    rx.text(e["at"], size="2", color_scheme="gray", custom_attrs={"data-testid": "event-at"}),
+                    wrap="wrap", spacing="2", width="100%", align="center",
+                ),
+                _fact(N_("Actor"), e["actor"], "event-actor"),
+                _fact(N_("Target"), e["target"], "event-target"),
+                _fact(N_("IP address"), e["ip"], "event-ip"),
+                rx.cond(e["data"] != "",
+                        rx.text(e["data"], size="1", font_family="monospace", word_break="break-all",
+                                custom_attrs={"data-testid": "event-data"})),
+                spacing="1", width="100%",
+            ),
+            width="100%",
+        ),
+        list_style="none", width="100%", custom_attrs={"data-testid": "audit-event"},
+    )
+
+
+def audit_page() -> rx.Component:
+    S = AuditState
+    return guarded(S, rx.vstack(
+        staff_header(N_("Audit trail"), ADMIN_TABS, routes.ADMIN_AUDIT,
+                     rx.button(rx.icon("download", size=16), T("Download CSV"), variant="soft",
+                               on_click=S.download_csv, custom_attrs={"data-testid": "audit-csv"})),
+        rx.form(
+            rx.vstack(
+                rx.flex(
+                    _filter(N_("Actor (user id)"), "actor_id", input_mode="numeric"),
+                    _filter(N_("Target user (user id)"), "user_id", input_mode="numeric"),
+                    _filter(N_("Action"), "action", placeholder="user.*"),
+                    _filter(N_("IP address"), "ip"),
+                    _filter(N_("From"), "from", type_="date"),
+                    _filter(N_("To"), "to", type_="date"),
+                    spacing="3", wrap="wrap", width="100%",
+                ),
+                rx.hstack(
+                    rx.button(T("Show"), type="submit", size="2", custom_attrs={"data-testid": "audit-apply"}),
+                    rx.button(T("Clear filters"), type="reset", size="2", variant="soft", color_scheme="gray",
+                              on_click=S.clear, custom_attrs={"data-testid": "audit-clear"}),
+                    spacing="3",
+                ),
+                spacing="3", width="100%",
+            ),
+            on_submit=S.filter, reset_on_submit=False, width="100%",
+            custom_attrs={"aria-label": T("Filter the audit trail")},
+        ),
+        error_callout(S.error),
+        rx.text(T("Events found:"), " ", S.total, size="2", color_scheme="gray", role="status",
+                custom_attrs={"data-testid": "audit-total"}),
+        rx.cond(
+            S.rows.length() == 0,
+            rx.text(T("Nothing recorded."), color_scheme="gray", size="2", custom_attrs={"data-testid": "audit-empty"}),
+            rx.el.ul(rx.foreach(S.rows, _event_card), padding="0", margin="0", width="100%",
+                     display="flex", flex_direction="column", gap="0.5rem",
+                     custom_attrs={"data-testid": "audit-events"}),
+        ),
+        rx.flex(
+            rx.button(rx.icon("chevron_left", size=16), T("Previous"), variant="soft", on_click=S.previous_page,
+                      disabled=~S.has_previous, custom_attrs={"data-testid": "audit-previous"}),
+            rx.text(S.page_start, "–", S.page_end, " / ", S.total, size="2",
+                    custom_attrs={"data-testid": "audit-range"}),
+            rx.button(T("Next"), rx.icon("chevron_right", size=16), variant="soft", on_click=S.next_page,
+                      disabled=~S.has_next, custom_attrs={"data-testid": "audit-next"}),
+            spacing="3", align="center", wrap="wrap", justify="center", width="100%",
+            custom_attrs={"role": "navigation", "aria-label": T("Pages")},
+        ),
+        spacing="4", width="100%",
+    ))
+
+
+def register(add) -> None:
+    add(audit_page, routes.ADMIN_AUDIT, (N_("Audit trail"), N_("Admin")), AuditState.load)
