@@ -462,9 +462,7 @@ def user_audit(*, actor: Actor, user_id: int, limit: int = 50, offset: int = 0) 
     _require_admin(actor)
     limit = max(1, min(int(limit), MAX_PAGE))
     offset = max(0, int(offset))
-    cond = or_(AuditEvent.actor_id == user_id, (AuditEvent.entity == "user") & (AuditEvent.entity_id == str(user_id)))
     with db.read_session() as s:
         _load_user(s, user_id)
-        total = s.exec(select(func.count()).select_from(AuditEvent).where(cond)).one()
-        rows = s.exec(select(AuditEvent).where(cond).order_by(AuditEvent.id.desc()).offset(offset).limit(limit)).all()  # type: ignore[union-attr]
-    return list(rows), total
+    page = audit.list_events(actor=actor, filters=audit.AuditFilters(user_id=user_id), limit=limit, offset=offset)
+    return page.items, page.total

@@ -257,8 +257,6 @@ def test_outbox_row_view_is_recorded(client):
 def test_postgres_trigger_refuses_update_and_delete_but_account_deletion_works(pg_db):
     import psycopg
 
-    from fastapi.testclient import TestClient as TC
-
     from booking_app.api import create_api
 
     user = make_account("customer")
@@ -268,7 +266,7 @@ def test_postgres_trigger_refuses_update_and_delete_but_account_deletion_works(p
         for sql in ("UPDATE audit_events SET action = 'forged'", "DELETE FROM audit_events"):
             with pytest.raises(psycopg.Error, match="append-only"):
                 conn.execute(sql)
-    with TC(create_api(), raise_server_exceptions=False) as c:
+    with TestClient(create_api(), raise_server_exceptions=False) as c:
         r = c.request("DELETE", "/api/users/profile", json={"current_password": PASSWORD}, headers=user.headers)
         assert r.status_code == 204, r.text
     with psycopg.connect(raw, autocommit=True) as conn:
