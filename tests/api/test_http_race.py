@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import pathlib
 import signal
 import statistics
 import subprocess
@@ -27,23 +28,25 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def server(pg_database):
+def server(pg_database, tmp_path_factory):
     """`uvicorn booking_app.api:api --workers 2` on a free port against the session's PostgreSQL
-    database (default pool settings), shared by the tests of this module."""
+    database (default pool settings), shared by the tests of this module. Its output goes to a
+    file: a pipe nobody reads fills up with the access log and stalls the server."""
     port = free_port()
+    log = (tmp_path_factory.mktemp("http-race") / "uvicorn.log").open("wb")
     env = {**os.environ, "DATABASE_URL": pg_database, "RATE_LIMITS_ENABLED": "false", "JOBS_ENABLED": "false",
            "ENVIRONMENT": "test", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "booking_app.api:api", "--host", "127.0.0.1", "--port", str(port),
          "--workers", "2", "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     try:
         while True:
             if proc.poll() is not None:
-                out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+                out = pathlib.Path(log.name).read_text(errors="replace")
                 pytest.fail(f"uvicorn exited early: {out[-2000:]}")
             try:
                 if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
@@ -65,6 +68,7 @@ def server(pg_database):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
+        log.close()
 
 
 def _room(provider, *, name: str, duration: int = 60) -> int:
