@@ -70,6 +70,10 @@ class _OurHandler(logging.StreamHandler):
     """Marks the handler configure_logging() installed, so a second call replaces it."""
 
 
+#: loggers kept at WARNING below LOG_LEVEL=DEBUG
+CHATTY_LIBRARIES = ("apscheduler", "alembic.runtime.plugins")
+
+
 def configure_logging(settings=None) -> logging.Handler:
     """Install the root handler for LOG_FORMAT / LOG_LEVEL (`settings`, default the process'
     settings). Idempotent; returns the handler."""
@@ -82,4 +86,9 @@ def configure_logging(settings=None) -> logging.Handler:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
+    # libraries that narrate routine work at INFO (every job run, every migration plugin):
+    # only their warnings, unless LOG_LEVEL asks for DEBUG
+    quiet = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(quiet)
     return handler

@@ -383,3 +383,13 @@ def test_ui_sends_no_script_for_the_page_to_eval():
     offenders = [f"{path.relative_to(ROOT)}:{n}" for path in (ROOT / "booking_app").rglob("*.py")
                  for n, line in enumerate(path.read_text().splitlines(), 1) if evaluating.search(line)]
     assert offenders == []
+
+
+def test_vary_names_each_field_once():
+    """Reflex's CORS layers and ours each add `Vary: Origin`; the response names it once."""
+    from booking_app.api.security import merge_vary
+
+    headers = [(b"content-type", b"text/html"), (b"vary", b"Accept-Encoding, Origin"), (b"Vary", b"origin"),
+               (b"vary", b"Origin, Cookie")]
+    assert merge_vary(headers) == [(b"content-type", b"text/html"), (b"vary", b"Accept-Encoding, Origin, Cookie")]
+    assert merge_vary([(b"x", b"1")]) == [(b"x", b"1")]

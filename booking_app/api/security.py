@@ -299,7 +299,7 @@ class SecurityMiddleware:
             # CORSMiddleware says "credentials: true" even to origins it refused: credentials
             # are for our origins only
             headers = [(k, v) for k, v in headers if k.lower() != b"access-control-allow-credentials"]
-        message["headers"] = headers
+        message["headers"] = merge_vary(headers)
 
     async def _refuse(self, scope: Scope, send: Send, policy: _Policy) -> None:
         if scope["type"] == "websocket":
@@ -313,6 +313,19 @@ class SecurityMiddleware:
         self._add(start, policy, policy.other_csp)
         await send(start)
         await send({"type": "http.response.body", "body": body})
+
+
+def merge_vary(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """One Vary header naming each field once (Reflex's CORS layers and ours each add Origin)."""
+    fields: list[bytes] = []
+    for key, value in headers:
+        if key.lower() == b"vary":
+            fields += [f for f in (part.strip() for part in value.split(b",")) if f and f.lower() not in
+                       {x.lower() for x in fields}]
+    if not fields:
+        return headers
+    rest = [(k, v) for k, v in headers if k.lower() != b"vary"]
+    return [*rest, (b"vary", b", ".join(fields))]
 
 
 def _read(path: str) -> bytes:
