@@ -26,6 +26,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -188,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     if args.keep:
         print(f"reports in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return 1 if set(totals) - NOT_JUDGED else 0
 
 
