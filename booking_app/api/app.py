@@ -12,13 +12,16 @@ from fastapi import FastAPI
 from booking_app import __version__, logs, telemetry
 from booking_app.api import logredact
 from booking_app.api import bodylimit, docs, errors, health, openapi, queryparams, requestlog, security
+from booking_app.api import (audit, bookings, browser_session, catalog, metrics, notifications, payments, ready,
+                             reports, users)
+from booking_app.api.loadshed import LoadShedMiddleware
+from booking_app.api.metrics import MetricsMiddleware
+from booking_app.jobs.scheduler import jobs_lifespan
 
 
 @contextlib.asynccontextmanager
 async def _lifespan(_app: FastAPI):
-    from booking_app.jobs.scheduler import jobs_lifespan  # starts the jobs when JOBS_ENABLED
-
-    async with jobs_lifespan():
+    async with jobs_lifespan():  # starts the jobs when JOBS_ENABLED
         yield
 
 
@@ -40,9 +43,6 @@ def create_api() -> FastAPI:
     errors.install(app)
     logredact.install()  # no secret (feed/manage/reset token) in an access or error log line
     openapi.install(app)  # the document's security and error responses, completed centrally
-    from booking_app.api.loadshed import LoadShedMiddleware
-    from booking_app.api.metrics import MetricsMiddleware
-
     queryparams.install(app)  # a query parameter given twice is a 422 (innermost: only admitted requests)
     app.add_middleware(LoadShedMiddleware)  # inside the metrics one, so shed requests are counted
     bodylimit.install(app)  # 413 for oversized bodies before they take an in-flight slot
@@ -63,9 +63,6 @@ def create_api() -> FastAPI:
 def _module_routers():
     """Routers of the service modules. Order matters for speed only: a request is matched
     against the routes in order, so the busiest (booking, then catalog reads) come first."""
-    from booking_app.api import (audit, bookings, browser_session, catalog, metrics, notifications, payments,
-                                 ready, reports, users)
-
     return [m.router for m in (bookings, catalog, payments, users, reports, notifications, audit, metrics, ready,
                                browser_session)]
 

@@ -10,6 +10,7 @@ import reflex as rx
 
 from booking_app.services import audit
 from booking_app.services.errors import InvalidInput, ServiceError
+from booking_app.ui import routes
 from booking_app.ui.state import fmt
 from booking_app.ui.state.provider import StaffState
 
@@ -43,8 +44,6 @@ class AuditState(StaffState):
 
     @rx.event
     def load(self):
-        from booking_app.ui import routes
-
         self.error = ""
         self.errors = {}
         actor, redirect = self._staff_actor(routes.ADMIN_AUDIT, admin_only=True)
