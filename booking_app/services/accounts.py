@@ -33,27 +33,11 @@ from booking_app.models import (
     User,
     utcnow,
 )
-from booking_app.services import audit, authcache, clientip, ratelimit, validation
+from booking_app.services import audit, auth, authcache, clientip, ratelimit, validation
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from booking_app.services.notifications import revoke_disallowed_feeds
-from booking_app.services.passwords import hash_password, verify_password
-
-MIN_PASSWORD = 8
-MAX_PASSWORD = 128
-
-
-def check_password_strength(password: str) -> None:
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise InvalidInput(N_("Password must be at least {min} characters."), field="password", min=MIN_PASSWORD)
-    if len(password) > MAX_PASSWORD:
-        raise InvalidInput(N_("Password must be at most {max} characters."), field="password", max=MAX_PASSWORD)
-    validation.secret(password, field="password")
-    from booking_app.services.common_passwords import is_common
-
-    if is_common(password):
-        raise InvalidInput(N_("This password is too common. Choose another one."), field="password")
-
+from booking_app.services.passwords import check_password_strength, hash_password, verify_password
 
 def create_user(
     *,
@@ -238,8 +222,6 @@ def update_profile(
 ) -> User:
     """Change one's own profile. A new email or password needs the current password;
     a new password ends every other session."""
-    from booking_app.services import auth
-
     user_id = _signed_in(actor)
     changes: dict[str, Any] = {}
     if full_name is not UNSET:
@@ -306,8 +288,6 @@ def _active_admins(s: Session, *, excluding: int) -> int:
 def delete_account(*, actor: Actor, current_password: str | None) -> None:
     """Delete one's own account (GDPR): personal data is erased, the user row is kept as an
     anonymous tombstone so that providers' past booking records stay consistent."""
-    from booking_app.services import auth
-
     user_id = _signed_in(actor)
     with db.read_session() as s:
         current = _load_user(s, user_id)
@@ -432,8 +412,6 @@ def set_role(*, actor: Actor, user_id: int, role: str) -> User:
 
 def set_active(*, actor: Actor, user_id: int, active: bool) -> User:
     """Deactivate (every token revoked at once) or reactivate a user."""
-    from booking_app.services import auth
-
     _require_admin(actor)
     if not isinstance(active, bool):
         raise InvalidInput(N_("The input is not valid."), field="active")

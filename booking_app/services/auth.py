@@ -29,7 +29,13 @@ from booking_app.models import AuthToken, PasswordResetToken, User, utcnow
 from booking_app.services import audit, authcache, clientip, outbox, ratelimit, validation
 from booking_app.services.actors import Actor
 from booking_app.services.errors import InvalidInput, Unauthorized
-from booking_app.services.passwords import dummy_hash, hash_password, needs_rehash, verify_password
+from booking_app.services.passwords import (
+    check_password_strength,
+    dummy_hash,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 
 TOKEN_BYTES = 32
 MAX_TOKEN_LENGTH = 200
@@ -272,8 +278,6 @@ def request_password_reset(*, email: str, ip: str | None = None) -> None:
 
 def confirm_password_reset(*, token: str, new_password: str) -> None:
     """Set a new password with a reset token; the token works once, all sessions end."""
-    from booking_app.services.accounts import check_password_strength
-
     if not token or not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or validation.text_problem(token):
         raise InvalidInput(RESET_INVALID, field="token")
     check_password_strength(new_password)
