@@ -17,14 +17,18 @@ ones in the same transaction. The relay also re-checks a reminder before sending
 from __future__ import annotations
 
 import datetime as dt
+import re
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session
 
 from booking_app.config import get_settings
+from booking_app.i18n import N_
 from booking_app.integrations.sms import is_e164
 from booking_app.models import Bookable, Booking, BookingStatus, Notification, NotificationStatus, User, utcnow
+from booking_app.services.errors import InvalidInput
 
 BOOKING_EVENTS = (
     "booking_confirmed",
@@ -284,6 +288,38 @@ def normalize_reminder_offsets(value: Any) -> str:
     if len(set(minutes)) > MAX_REMINDERS:
         raise too_many
     return ",".join(str(m) for m in sorted(set(minutes), reverse=True))
+
+
+_HOURS_RE = re.compile(r"^(\d{1,5}(\.\d{0,3})?|\.\d{1,3})$")
+
+
+def reminder_offsets_from_hours(text: str | None) -> list[int]:
+    """Reminder times typed as hours before the start → minutes: "24, 2" → [1440, 120]
+    ("0.5" = 30; commas, semicolons or spaces between; "" = [] = the defaults). InvalidInput
+    on `reminder_offsets` for anything else; normalize_reminder_offsets checks the rest."""
+    parts = [p for p in re.split(r"[,;\u060c\s]+", (text or "").strip()) if p]
+    bad = InvalidInput(N_("Enter hours before the start, separated by commas (e.g. 24, 2), each at most {max}."),
+                       field="reminder_offsets", max=MAX_REMINDER_OFFSET_MINUTES // 60)
+    if len(parts) > 50:
+        raise bad
+    minutes = []
+    for part in parts:
+        if not _HOURS_RE.match(part):
+            raise bad
+        value = int((Decimal(part) * 60).to_integral_value())
+        if not 1 <= value <= MAX_REMINDER_OFFSET_MINUTES:
+            raise bad
+        minutes.append(value)
+    return minutes
+
+
+def reminder_hours_text(minutes: list[int]) -> str:
+    """[1440, 120] → "24, 2" (15 minutes → "0.25"; reminder_offsets_from_hours reads it back)."""
+    out = []
+    for m in minutes:
+        hours = (Decimal(int(m)) / 60).quantize(Decimal("0.01"))
+        out.append(str(hours.to_integral_value()) if hours == hours.to_integral_value() else str(hours.normalize()))
+    return ", ".join(out)
 
 
 def reminder_offsets(bookable: Bookable | None) -> list[int]:

@@ -1,0 +1,54 @@
+"""Money as text: a price typed by a person ↔ integer minor units of its currency.
+
+The one home of price parsing: "12.50" EUR → 1250, "1200" JPY → 1200 (the currency's
+exponent, from Babel's currency data). The catalog checks the stored amount's range.
+"""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from babel.numbers import UnknownCurrencyError, get_currency_precision
+
+from booking_app.i18n import N_
+from booking_app.services.errors import InvalidInput
+
+DEFAULT_EXPONENT = 2  # an unknown or malformed currency code
+PRICE_FIELD = "price_cents"
+
+
+def exponent(currency: str) -> int:
+    """The number of decimal places of `currency`'s minor unit (EUR 2, JPY 0, KWD 3)."""
+    code = (currency or "").strip().upper()
+    if len(code) != 3:
+        return DEFAULT_EXPONENT
+    try:
+        return int(get_currency_precision(code))
+    except (UnknownCurrencyError, ValueError, TypeError):
+        return DEFAULT_EXPONENT
+
+
+def parse_price(text: str, currency: str) -> int:
+    """A typed price → minor units: "12.50" → 1250, "12,5" → 1250, "" → 0 (free).
+
+    InvalidInput (field `price_cents`) for anything that is not a non-negative amount
+    with at most the currency's decimal places."""
+    raw = (text or "").strip().replace(",", ".")
+    if not raw:
+        return 0
+    bad = InvalidInput(N_("Enter a price like 12.50."), field=PRICE_FIELD)
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation:
+        raise bad from None
+    digits = exponent(currency)
+    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal(1).scaleb(-digits)):
+        raise bad
+    return int(amount.scaleb(digits))
+
+
+def format_price(minor: int, currency: str) -> str:
+    """Minor units → the amount as `parse_price` reads it back: 1250 EUR → "12.50"."""
+    digits = exponent(currency)
+    if not digits:
+        return str(int(minor))
+    return str(Decimal(int(minor)).scaleb(-digits).quantize(Decimal(1).scaleb(-digits)))
