@@ -66,6 +66,8 @@ def problem(
         "status": status,
         "detail": detail,
     }
+    if code:  # the machine-readable kind ("mfa_required", "reauth_required", …), also in `type`
+        body["code"] = code
     body.update({k: v for k, v in extra.items() if v is not None})
     request_id = request.scope.get("state", {}).get("request_id")  # api/requestlog.py
     if request_id:
@@ -86,6 +88,7 @@ async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         code=exc.code,
         headers=headers,
         field=exc.field,
+        **getattr(exc, "problem_fields", {}),  # e.g. the sign-in challenge of `mfa_required`
     )
 
 
