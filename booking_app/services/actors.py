@@ -1,7 +1,9 @@
-"""Who is acting: passed by the API and the UI into every service call that checks rights."""
+"""Who is acting (passed by the API and the UI into every service call that checks rights),
+and the one home of who may manage or see a booking (`is_manager`, `is_viewer`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -33,3 +35,17 @@ class Actor:
     def system(cls) -> "Actor":
         """Background jobs and the CLI: may do what an admin may."""
         return cls(id=None, role="admin")
+
+
+def is_manager(actor: Actor, booking: Any) -> bool:
+    """May manage `booking` (cancel at any time with a full refund, mark paid, refund):
+    an admin, or the provider whose booking it is."""
+    return actor.is_admin or (actor.is_provider and actor.id is not None and actor.id == booking.provider_id)
+
+
+def is_viewer(actor: Actor, booking: Any) -> bool:
+    """May see `booking` as a signed-in user: an admin, its customer or its provider
+    (guests with a manage link are checked by the booking service)."""
+    if actor.is_admin:
+        return True
+    return actor.id is not None and actor.id in (booking.user_id, booking.provider_id)
