@@ -14,16 +14,19 @@ from booking_app.models.payment import Payment, PaymentStatus, ProcessedWebhookE
 from booking_app.models.user import (
     AuthToken,
     BrowserSessionHandoff,
+    MfaChallenge,
+    MfaRecoveryCode,
     PasswordResetToken,
     RateLimitEvent,
     Role,
     User,
+    UserMfa,
 )
 
 __all__ = [
     "ACTIVE_STATUSES", "AuditEvent", "AuthToken", "AvailabilityException", "AvailabilityRule",
     "Bookable", "BrowserSessionHandoff", "BookableKind", "Booking", "BookingStatus", "CalendarFeedToken", "EventSession",
-    "IdempotencyRecord", "Notification", "NotificationStatus", "PasswordResetToken", "Payment",
+    "IdempotencyRecord", "MfaChallenge", "MfaRecoveryCode", "Notification", "NotificationStatus", "PasswordResetToken", "Payment",
     "PaymentStatus", "ProcessedWebhookEvent", "RateLimitEvent", "Refund", "Role", "User",
-    "UTCDateTime", "utcnow",
+    "UserMfa", "UTCDateTime", "utcnow",
 ]

@@ -1,4 +1,5 @@
-"""User Service tables: users, API tokens, password-reset tokens, rate-limit events."""
+"""User Service tables: users, API tokens (sessions), two-factor sign-in, password-reset tokens,
+rate-limit events."""
 from __future__ import annotations
 
 import datetime as dt
@@ -36,7 +37,12 @@ class User(SQLModel, table=True):
 
 
 class AuthToken(SQLModel, table=True):
-    """An opaque bearer token; only its SHA-256 is stored."""
+    """An opaque bearer token, one signed-in session; only its SHA-256 is stored.
+
+    `last_seen_at` (updated at most once a minute) drives the staff idle timeout and the
+    sessions list, with the device (`user_agent`) and `ip` it signed in from; `reauth_at` is
+    the last time its user proved the password or a code again (sensitive actions);
+    `scope` "mfa_enrol" marks a token that may only enrol in two-factor sign-in."""
 
     __tablename__ = "auth_tokens"
 
@@ -46,6 +52,50 @@ class AuthToken(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     expires_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     revoked_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    last_seen_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    reauth_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    user_agent: str = Field(default="", max_length=300)
+    ip: str | None = Field(default=None, max_length=45)
+    scope: str | None = Field(default=None, max_length=16)
+
+
+class UserMfa(SQLModel, table=True):
+    """A user's TOTP secret (services/mfa.py): sealed with a key derived from SECRET_KEY, active
+    once `enabled_at` is set (confirmed by a first code). `last_step` is the 30-second time
+    step of the last code accepted: a code is never accepted twice."""
+
+    __tablename__ = "user_mfa"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    secret_sealed: str = Field(max_length=400)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    enabled_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    last_step: int = Field(default=0)
+
+
+class MfaRecoveryCode(SQLModel, table=True):
+    """A single-use recovery code; only a hash of it is stored."""
+
+    __tablename__ = "mfa_recovery_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    code_hash: str = Field(max_length=64)
+    used_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class MfaChallenge(SQLModel, table=True):
+    """A sign-in waiting for its second factor: the password was right; a code and this
+    challenge (only its SHA-256 stored, valid minutes) issue the token."""
+
+    __tablename__ = "mfa_challenges"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    challenge_hash: str = Field(max_length=64, unique=True, index=True)
+    user_agent: str = Field(default="", max_length=300)
+    ip: str | None = Field(default=None, max_length=45)
+    expires_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
 
 
 class PasswordResetToken(SQLModel, table=True):
