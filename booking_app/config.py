@@ -87,6 +87,20 @@ class Settings(BaseSettings):
     # session cookie (services/browser_sessions.py): a round trip, so short
     browser_handoff_seconds: int = Field(60, ge=5, le=600)
     password_reset_ttl_minutes: int = Field(60, ge=1)
+    # two-factor sign-in and sessions (services/mfa.py, services/sessions.py). SECRET_KEY_PREVIOUS:
+    # the key before a rotation; TOTP secrets sealed with it still open (and are sealed again
+    # with SECRET_KEY when used). REQUIRE_2FA_FOR: roles that must enrol (e.g. "admin,provider")
+    secret_key_previous: str | None = None
+    require_2fa_for: str = Field("", max_length=100, pattern=r"^[a-z, ]*$")
+    mfa_challenge_minutes: int = Field(5, ge=1, le=60)
+    # admin and provider sessions end after this long without a request, and this long after
+    # sign-in whatever happens (customers keep TOKEN_TTL_MINUTES)
+    staff_session_idle_minutes: int = Field(30, ge=1, le=24 * 60)
+    staff_session_absolute_hours: int = Field(12, ge=1, le=24 * 30)
+    # sensitive actions (role change, deactivation, 2FA reset, a refund above
+    # REAUTH_REFUND_ABOVE_CENTS, a price change) need the password or a code within this long
+    reauth_minutes: int = Field(5, ge=1, le=24 * 60)
+    reauth_refund_above_cents: int = Field(10000, ge=0)
 
     # --- client address and throttling (services/clientip.py, services/ratelimit.py) -------
     # proxies whose forwarding header is believed: comma-separated IPs/CIDRs; empty = none,
