@@ -1,9 +1,15 @@
-"""Engine, sessions and the unit of work.
+"""Engine, sessions and the one way to open a unit of work.
 
-SQLite (embedded default): WAL, foreign keys, busy timeout, and `BEGIN IMMEDIATE` for
-write transactions so that two writers never interleave (one writer at a time).
-PostgreSQL (psycopg 3): a pooled engine; write transactions that must not oversell take a
-transaction-scoped advisory lock with `SET LOCAL lock_timeout` (see services/bookings.py).
+Two entry points, used by every service:
+
+- `unit_of_work()` — THE write unit of work: one transaction, committed on success, rolled
+  back on any error. On SQLite it takes this process's writer turn, then BEGIN IMMEDIATE
+  (one writer at a time, check-then-insert is serialised); `lock_timeout=True` bounds the
+  transaction's lock waits on PostgreSQL (`SET LOCAL lock_timeout`). A lock wait that ran
+  out raises OperationalError, which `is_busy` recognises (services map it to `Busy`:
+  services/capacity.py, `busy_on_lock_wait`, `transaction` for capacity changes).
+- `read_session()` — THE read session: nothing is committed; on PostgreSQL in autocommit
+  (no BEGIN round trip), `transaction=True` for one snapshot / `SET LOCAL`.
 
 Database outages (restart, failover, dropped connections): a connection the driver reports
 broken is discarded, never handed out again; after one was seen, every pooled connection is
@@ -14,6 +20,7 @@ the API answers with 503 + Retry-After (api/errors.py).
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -261,22 +268,49 @@ def leave_autocommit(conn: Connection) -> None:
     conn.connection.driver_connection.autocommit = False
 
 
+# SQLite allows one writer; waiting writers of *this* process queue on a lock here
+# instead of polling in SQLite's busy handler (which sleeps up to 100 ms between tries).
+# Other processes are still serialised by BEGIN IMMEDIATE + busy_timeout.
+_sqlite_writer = threading.Lock()
+
+
+def _sqlite_writer_turn() -> None:
+    """Wait for this process's SQLite writer turn, at most the busy timeout; past it, the
+    error SQLite itself gives a writer that waited too long ("database is locked")."""
+    if not _sqlite_writer.acquire(timeout=get_settings().sqlite_busy_timeout_ms / 1000):
+        raise sa_exc.OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked"))
+
+
 @contextlib.contextmanager
-def unit_of_work(*, write: bool = True) -> Iterator[Session]:
+def unit_of_work(*, write: bool = True, lock_timeout: bool = False) -> Iterator[Session]:
     """One business transaction: commit on success, roll back on any error.
 
-    On SQLite a writing unit of work starts with BEGIN IMMEDIATE, which takes the
-    database's write lock up front (waiting up to busy_timeout), so check-then-insert
-    sequences are serialised. On PostgreSQL callers lock what they need explicitly.
+    On SQLite a writing unit of work takes this process's writer turn, then starts with
+    BEGIN IMMEDIATE, which takes the database's write lock up front (waiting up to
+    busy_timeout), so check-then-insert sequences are serialised. On PostgreSQL callers lock
+    what they need explicitly; `lock_timeout=True` bounds those waits first (set_local_lock_timeout).
+    Lock waits that run out raise OperationalError (`is_busy`).
     """
     engine = get_engine()
-    if engine.dialect.name == "sqlite" and write:
-        conn = engine.connect().execution_options(sqlite_begin="IMMEDIATE")
-    else:
-        conn = engine.connect()
+    if not (write and engine.dialect.name == "sqlite"):
+        with _transaction(engine.connect(), lock_timeout) as session:
+            yield session
+        return
+    _sqlite_writer_turn()
+    try:
+        with _transaction(engine.connect().execution_options(sqlite_begin="IMMEDIATE"), False) as session:
+            yield session
+    finally:
+        _sqlite_writer.release()
+
+
+@contextlib.contextmanager
+def _transaction(conn: Connection, lock_timeout: bool) -> Iterator[Session]:
     try:
         with Session(bind=conn, expire_on_commit=False) as session:
             try:
+                if lock_timeout:
+                    set_local_lock_timeout(session)
                 yield session
                 session.commit()
             except BaseException as exc:
@@ -286,6 +320,25 @@ def unit_of_work(*, write: bool = True) -> Iterator[Session]:
                 raise
     finally:
         conn.close()
+
+
+#: SQLSTATEs of a lock wait that ran out: lock timeout, deadlock, serialization failure, cancel
+BUSY_SQLSTATES = ("55P03", "40P01", "40001", "57014")
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a (SQLAlchemy-wrapped or psycopg) database error, if any."""
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether `exc` means a lock wait ran out (PostgreSQL lock timeout, deadlock,
+    serialization failure; SQLite's busy timeout): nothing was changed, a retry may work."""
+    if sqlstate(exc) in BUSY_SQLSTATES:
+        return True
+    msg = str(getattr(exc, "orig", exc)).lower()
+    return "database is locked" in msg or "database is busy" in msg or "lock timeout" in msg
 
 
 def set_local_lock_timeout(session: Session, ms: int | None = None) -> None:

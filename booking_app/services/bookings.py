@@ -81,7 +81,7 @@ from booking_app.models import (
 )
 from booking_app.models.base import utcnow
 from booking_app.models.booking import GuestBookingRequest
-from booking_app.services import audit, availability, outbox, ratelimit, validation
+from booking_app.services import audit, availability, capacity, outbox, ratelimit, validation
 from booking_app.services.actors import Actor
 from booking_app.services.availability import (
     _LOOKAHEAD,
@@ -273,46 +273,7 @@ def _is_busy(exc: BaseException) -> bool:
     return "database is locked" in msg or "database is busy" in msg or "lock timeout" in msg
 
 
-# SQLite allows one writer; waiting writers of *this* process queue on a lock here
-# instead of polling in SQLite's busy handler (which sleeps up to 100 ms between tries).
-# Other processes are still serialised by BEGIN IMMEDIATE + busy_timeout.
-_sqlite_writer = threading.Lock()
-
-
-@contextlib.contextmanager
-def _sqlite_turn() -> Iterator[None]:
-    if not get_settings().is_sqlite:
-        yield
-        return
-    if not _sqlite_writer.acquire(timeout=get_settings().sqlite_busy_timeout_ms / 1000):
-        raise Busy(retry_after=1)
-    try:
-        yield
-    finally:
-        _sqlite_writer.release()
-
-
-@contextlib.contextmanager
-def _transaction(*, set_lock_timeout: bool = True) -> Iterator[Session]:
-    """A unit of work whose lock waits are bounded; lock trouble → Busy, an exclusion
-    constraint violation (the PostgreSQL backstop) → NotAvailable. `set_lock_timeout=False`:
-    the caller bounds lock waits itself in the statement that takes its first lock
-    (`_pg_writes_then_lock_sql`; saves a statement)."""
-    try:
-        with _sqlite_turn(), db.unit_of_work() as s:
-            if set_lock_timeout:
-                db.set_local_lock_timeout(s)
-            yield s
-    except OperationalError as exc:
-        if _is_busy(exc):
-            raise Busy(retry_after=1) from None
-        raise
-    except PoolTimeout:
-        raise Busy(retry_after=1) from None
-    except IntegrityError as exc:
-        if _sqlstate(exc) == "23P01" or "exclusion" in str(exc.orig).lower():
-            raise NotAvailable() from None
-        raise
+_transaction = capacity.transaction
 
 
 def lock_key(b: Bookable) -> tuple[int, int]:
