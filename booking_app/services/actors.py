@@ -2,7 +2,7 @@
 and the one home of who may manage or see a booking (`is_manager`, `is_viewer`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -14,6 +14,9 @@ class Actor:
     role: str  # "admin" | "provider" | "customer" | "guest"
     locale: str = "en"
     timezone: str = "UTC"
+    #: SHA-256 of the session token this actor came with (None: a job, the CLI, a direct
+    #: service call); re-authentication is checked against that session (services/sessions.py)
+    token_hash: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_admin(self) -> bool:
