@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from booking_app.api.caching import CacheControlMiddleware
 from booking_app.config import Settings, get_settings, origin_of
 
 #: the Reflex event socket (socket.io over a websocket)
@@ -182,6 +183,7 @@ def install(app) -> None:
     """CORS for our origins, then the security middleware outermost (so CORS answers carry the
     headers too). Reflex adds its own CORS layers from rxconfig's list, which is the same."""
     app.add_middleware(CORSMiddleware, **cors_middleware_options())
+    app.add_middleware(CacheControlMiddleware)  # immutable hashed /assets, revalidated pages (api/caching.py)
     app.add_middleware(SecurityMiddleware)
 
 
