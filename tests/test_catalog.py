@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from booking_app.services import bookings, catalog
+from booking_app.services import availability, bookings, catalog
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Forbidden, InvalidInput, NotAvailable, NotFound
 from tests.factories import ALL_WEEK, actor_for, make_admin, make_bookable, make_customer, make_event, make_provider
@@ -324,8 +324,8 @@ def test_search_by_date_pages_lazily_and_stays_exact(db_url, monkeypatch):
                       guest={"name": "G", "email": f"g{i}@example.com"}, now=NOW)
     free = [f"Room {i}" for i in (0, 2, 3, 5, 6)]
     assert _date_names(day, NOW) == (free, 5)  # few candidates: exact total
-    monkeypatch.setattr(catalog, "EXACT_DATE_TOTAL_MAX", 2)  # force the lazy scan, in small chunks
-    monkeypatch.setattr(catalog, "DATE_CHUNK_MIN", 1)
+    monkeypatch.setattr(availability, "EXACT_DATE_TOTAL_MAX", 2)  # force the lazy scan, in small chunks
+    monkeypatch.setattr(availability, "DATE_CHUNK_MIN", 1)
     first = _date_names(day, NOW, limit=2)
     assert first[0] == free[:2] and len(free) <= first[1] < 7  # upper bound, only open bookables counted
     seen, offset = [], 0

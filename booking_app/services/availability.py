@@ -1,43 +1,28 @@
-"""Slot computation (Calendar Service).
+"""Slot queries: read the rows the slot math (services/slots.py) needs, in as few
+statements as possible, and hand them to it.
 
-`slots(bookable_id=, date_from=, date_to=)` returns the free slots with seats remaining,
-computed in the bookable's IANA timezone (DST days have 23/25 hours: slots are laid out in
-absolute time from each local opening-range start, so nothing is duplicated or lost).
-
-Rules
-- room/service: slot grid every `duration_minutes` from the start of each open range
-  (weekly hours, or the date exception's special hours; a closed exception closes the day);
-  a slot fits when it ends inside the range. A slot's *block* is
-  [start - buffer_before, end + buffer_after]; a booking's block is stored on the booking.
-  Seats used = sum of quantities of active bookings whose block overlaps the slot's block.
-  For kind=service, any active booking of the provider's *other* services overlapping the
-  block makes the slot unavailable (one provider can't be in two places).
-- event: exactly its sessions (closed-date exceptions apply), seats per session.
-- always: no past slots, none inside the minimum notice, none beyond the maximum advance.
-- "active booking" = confirmed, or pending with hold_expires_at > now.
-
-Set-based: one query for every booking of the range (plus one for the rules/exceptions or
-sessions); the computation itself is pure Python over those rows (`compute_slots`).
+- `slots(bookable_id=, date_from=, date_to=)`: the free slots of one bookable (the calendar).
+- `bookables_with_free_slot` / `free_on_day`: which of many bookables have a free slot on a
+  date (search by date), batched: a few IN queries per chunk, never one per bookable.
+- `resolve_start*`, `seats_used`, `slot_queries_pg`: the booking service's checks of one
+  requested start (prebuilt statements; see docs/performance.md for why they look so).
 """
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import functools
-import math
 import re
-import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (BigInteger, Integer, and_, bindparam, case, cast, func, literal, literal_column, or_, tuple_,
-                        union_all)
+from sqlalchemy import (BigInteger, Integer, and_, any_, bindparam, case, cast, func, literal, literal_column, or_,
+                        tuple_, union_all)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, select
 
 from booking_app import db
-from booking_app.i18n import N_, Np_
+from booking_app.i18n import N_
 from booking_app.models import (
     ACTIVE_STATUSES,
     AvailabilityException,
@@ -48,204 +33,33 @@ from booking_app.models import (
 )
 from booking_app.models.base import UTCDateTime, utcnow
 from booking_app.services.actors import Actor
+from booking_app.services.bookable_access import load_bookable
 from booking_app.services.errors import InvalidInput, NotAvailable
+from booking_app.services.slots import (
+    LOOKAHEAD,
+    LOOKBACK,
+    MAX_BUFFER_MINUTES,
+    UTC,
+    Occupant,
+    SlotShape,
+    SlotView,
+    check_booking_window,
+    compute_slots,
+    day_bounds,
+    is_active,
+    open_ranges,
+    shape_at,
+    starts_slot,
+)
+from booking_app.services.validation import parse_date, zone
 
-UTC = dt.timezone.utc
+__all__ = ["LOOKAHEAD", "LOOKBACK", "Occupant", "SlotShape", "SlotView", "is_active", "open_ranges"]  # (slots')
+
 MAX_RANGE_DAYS = 366
-END_OF_DAY = dt.time(23, 59, 59)  # how "24:00" is stored
-# A booking's block never spans more than duration + both buffers (each ≤ 1 day), so
-# bookings overlapping [a, b) all start in [a - 3 days, b + 1 day): the index-friendly bound.
-_LOOKBACK = dt.timedelta(days=3)
-_LOOKAHEAD = dt.timedelta(days=1, minutes=1)
-
-
-@dataclass(frozen=True)
-class SlotView:
-    start: dt.datetime  # aware UTC
-    end: dt.datetime
-    remaining: int
-
-
-@dataclass(frozen=True)
-class Occupant:
-    """The part of an active booking the engine needs (block in integer epoch seconds,
-    computed by the database: parsing thousands of timestamps in Python was the slowest
-    part of a slot query)."""
-
-    bookable_id: int
-    session_id: int | None
-    block_start: int
-    block_end: int
-    quantity: int
-
-
-# ---------------------------------------------------------------------------------------
-# helpers
-# ---------------------------------------------------------------------------------------
-
-def is_active(status: str, hold_expires_at: dt.datetime | None, now: dt.datetime) -> bool:
-    if status == "confirmed":
-        return True
-    if status == "pending":
-        return hold_expires_at is None or hold_expires_at > now
-    return False
-
-
-def local_to_utc(day: dt.date, t: dt.time, tz: zoneinfo.ZoneInfo) -> dt.datetime:
-    """A local wall time on a date → aware UTC ("24:00" = next midnight). Times inside a
-    spring-forward gap map forward (fold=0), repeated autumn times take the first one."""
-    if t == END_OF_DAY:
-        return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz).astimezone(UTC)
-    return dt.datetime.combine(day, t, tzinfo=tz).astimezone(UTC)
-
-
-def day_bounds(date_from: dt.date, date_to: dt.date, tz: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
-    """[local midnight of date_from, local midnight after date_to) in UTC."""
-    return (dt.datetime.combine(date_from, dt.time(0), tzinfo=tz).astimezone(UTC),
-            dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time(0), tzinfo=tz).astimezone(UTC))
-
-
-def open_ranges(day: dt.date, tz: zoneinfo.ZoneInfo, rules_by_weekday: dict[int, list[tuple[dt.time, dt.time]]],
-                excs_by_date: dict[dt.date, list[tuple[bool, dt.time | None, dt.time | None]]]) -> list[tuple[dt.datetime, dt.datetime]]:
-    """The open ranges of one local date, in UTC."""
-    exc = excs_by_date.get(day)
-    if exc:
-        if any(closed for closed, _s, _e in exc):
-            return []
-        ranges = [(s, e) for _c, s, e in exc if s is not None and e is not None]
-    else:
-        ranges = rules_by_weekday.get(day.weekday(), [])
-    out = []
-    for s, e in sorted(ranges):
-        a, b = local_to_utc(day, s, tz), local_to_utc(day, e, tz)
-        if b > a:
-            out.append((a, b))
-    return out
-
-
-def _dates(date_from: dt.date, date_to: dt.date) -> Iterable[dt.date]:
-    d = date_from
-    while d <= date_to:
-        yield d
-        d += dt.timedelta(days=1)
-
-
-def _ts(value: dt.datetime) -> int:
-    return int(value.timestamp())
-
-
-def _from_ts(t: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(seconds=t)
-
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class _Usage:
-    """Seats used over time: sum of quantities of blocks overlapping a query block.
-    Works on integer epoch seconds (the grid loop is the hot path of slot computation)."""
-
-    def __init__(self, occupants: Iterable[Occupant]) -> None:
-        rows = sorted((o.block_start, o.block_end, o.quantity) for o in occupants)
-        self.starts = [r[0] for r in rows]
-        self.rows = rows
-        self.max_len = max((r[1] - r[0] for r in rows), default=0)
-
-    def used(self, a: int, b: int) -> int:
-        if not self.rows:
-            return 0
-        starts = self.starts
-        hi = bisect.bisect_left(starts, b)
-        if hi == 0:
-            return 0
-        lo = bisect.bisect_left(starts, a - self.max_len, 0, hi)
-        total = 0
-        rows = self.rows
-        for i in range(lo, hi):
-            if rows[i][1] > a:
-                total += rows[i][2]
-        return total
-
-
-def compute_slots(
-    bookable: Bookable,
-    *,
-    date_from: dt.date,
-    date_to: dt.date,
-    now: dt.datetime,
-    rules: Sequence[AvailabilityRule] = (),
-    exceptions: Sequence[AvailabilityException] = (),
-    sessions: Sequence[EventSession] = (),
-    occupants: Sequence[Occupant] = (),
-    capacity: int | None = None,
-    limit: int | None = None,
-) -> list[SlotView]:
-    """Pure slot computation over preloaded rows (see the module docstring).
-
-    `occupants`: active bookings of this bookable and (kind=service) of the provider's other
-    services overlapping the range. Rows may be ORM objects or result rows with the same
-    attribute names. `limit`: stop after that many slots (search only needs one)."""
-    tz = zoneinfo.ZoneInfo(bookable.timezone)
-    earliest = now + dt.timedelta(minutes=bookable.min_notice_minutes)
-    latest = now + dt.timedelta(days=bookable.max_advance_days)
-    excs_by_date: dict[dt.date, list] = defaultdict(list)
-    for e in exceptions:
-        excs_by_date[e.date].append((e.closed, e.start_time, e.end_time))
-    out: list[SlotView] = []
-    if bookable.kind == "event":
-        used_by_session: dict[int, int] = defaultdict(int)
-        for o in occupants:
-            if o.session_id is not None and o.bookable_id == bookable.id:
-                used_by_session[o.session_id] += o.quantity
-        lo, hi = day_bounds(date_from, date_to, tz)
-        for sess in sorted(sessions, key=lambda x: x.start_at):
-            if sess.is_cancelled or not (lo <= sess.start_at < hi):
-                continue
-            if sess.start_at < earliest or sess.start_at > latest:
-                continue
-            local_day = sess.start_at.astimezone(tz).date()
-            if any(closed for closed, _s, _e in excs_by_date.get(local_day, [])):
-                continue
-            remaining = sess.capacity - used_by_session.get(sess.id, 0)  # type: ignore[arg-type]
-            if remaining > 0:
-                out.append(SlotView(sess.start_at, sess.end_at, remaining))
-                if limit is not None and len(out) >= limit:
-                    break
-        return out
-    rules_by_wd: dict[int, list[tuple[dt.time, dt.time]]] = defaultdict(list)
-    for r in rules:
-        rules_by_wd[r.weekday].append((r.start_time, r.end_time))
-    cap = capacity if capacity is not None else bookable.capacity
-    own = _Usage(o for o in occupants if o.bookable_id == bookable.id)
-    other = _Usage(Occupant(o.bookable_id, None, o.block_start, o.block_end, 1)
-                   for o in occupants if o.bookable_id != bookable.id)
-    dur_td = dt.timedelta(minutes=bookable.duration_minutes)
-    has_other = bool(other.rows)
-    dur = bookable.duration_minutes * 60
-    before = bookable.buffer_before_minutes * 60
-    after = bookable.buffer_after_minutes * 60
-    earliest_t, latest_t = math.ceil(earliest.timestamp()), _ts(latest)
-    for day in _dates(date_from, date_to):
-        for r_start, r_end in open_ranges(day, tz, rules_by_wd, excs_by_date):
-            t, end = _ts(r_start), _ts(r_end)
-            if t < earliest_t:  # jump over the past in whole steps
-                t += -(-(earliest_t - t) // dur) * dur
-            while t + dur <= end and t <= latest_t:
-                a, b = t - before, t + dur + after
-                if not (has_other and other.used(a, b)):
-                    remaining = cap - own.used(a, b)
-                    if remaining > 0:
-                        start = _from_ts(t)
-                        out.append(SlotView(start, start + dur_td, remaining))
-                        if limit is not None and len(out) >= limit:
-                            return out
-                t += dur
-    return out
-
-
-# ---------------------------------------------------------------------------------------
-# queries
-# ---------------------------------------------------------------------------------------
+# date search: up to this many candidates open that day are all checked (exact total);
+# beyond, only until the page is full (total = upper bound, see free_on_day)
+EXACT_DATE_TOTAL_MAX = 1000
+DATE_CHUNK_MIN = 64  # first chunk of the lazy scan: at least this many (then doubling, ≤ 800)
 
 def _epoch(session: Session, column: Any) -> Any:
     """A timestamp column as integer epoch seconds, computed in SQL."""
@@ -254,7 +68,7 @@ def _epoch(session: Session, column: Any) -> Any:
     return cast(func.strftime("%s", column), Integer)
 
 
-def _booking_columns(session: Session) -> tuple:
+def booking_columns(session: Session) -> tuple:
     return (Booking.bookable_id, Booking.session_id, _epoch(session, Booking.block_start_at),
             _epoch(session, Booking.block_end_at), Booking.quantity)
 
@@ -292,17 +106,16 @@ def load_occupants(session: Session, bookable: Bookable, a: dt.datetime, b: dt.d
         cond = [Booking.session_id == session_id, *active]
     else:
         service = bookable.kind == "service"
-        cond = [*_scope_window(service, bookable.provider_id if service else bookable.id, a - _LOOKBACK, b + _LOOKAHEAD),
+        cond = [*_scope_window(service, bookable.provider_id if service else bookable.id, a - LOOKBACK, b + LOOKAHEAD),
                 Booking.block_start_at < b, Booking.block_end_at > a, *active]
     if exclude_booking_id is not None:
         cond.append(Booking.id != exclude_booking_id)
-    rows = session.connection().execute(select(*_booking_columns(session)).where(*cond)).all()  # Core: no ORM overhead
+    rows = session.connection().execute(select(*booking_columns(session)).where(*cond)).all()  # Core: no ORM overhead
     return [Occupant(*r) for r in rows]
 
 
 def validate_range(date_from: Any, date_to: Any) -> tuple[dt.date, dt.date]:
-    from booking_app.services.catalog import parse_date
-
+    """Two local dates (inclusive, at most MAX_RANGE_DAYS days) → (from, to); else InvalidInput."""
     d1 = parse_date(date_from, field="from")
     d2 = parse_date(date_to, field="to")
     if d2 < d1:
@@ -323,8 +136,6 @@ def slots(
     """Free slots of a bookable between two local dates (both inclusive), ordered by start.
 
     Inactive/unknown bookable → NotFound; bad or too long range (> 366 days) → InvalidInput."""
-    from booking_app.services.catalog import load_bookable
-
     d1, d2 = validate_range(date_from, date_to)
     now = now or utcnow()
     with db.read_session() as s:
@@ -333,7 +144,7 @@ def slots(
 
 
 def _slots_in_session(s: Session, b: Bookable, d1: dt.date, d2: dt.date, now: dt.datetime) -> list[SlotView]:
-    tz = zoneinfo.ZoneInfo(b.timezone)
+    tz = zone(b.timezone)
     lo, hi = day_bounds(d1, d2, tz)
     earliest = now + dt.timedelta(minutes=b.min_notice_minutes)
     latest = now + dt.timedelta(days=b.max_advance_days)
@@ -349,7 +160,7 @@ def _slots_in_session(s: Session, b: Bookable, d1: dt.date, d2: dt.date, now: dt
         ids = [x.id for x in sessions]
         occ: list[Occupant] = []
         if ids:
-            rows = s.connection().execute(select(*_booking_columns(s)).where(  # type: ignore[call-overload]
+            rows = s.connection().execute(select(*booking_columns(s)).where(  # type: ignore[call-overload]
                 Booking.bookable_id == b.id, Booking.session_id.in_(ids),  # type: ignore[union-attr]
                 Booking.status.in_(ACTIVE_STATUSES), active_clause(now))).all()  # type: ignore[attr-defined]
             occ = [Occupant(*r) for r in rows]
@@ -414,17 +225,17 @@ def bookables_with_free_slot(s: Session, candidates: Sequence[Any], day: dt.date
     by_provider: dict[int, list[Occupant]] = defaultdict(list)
     for chunk in _chunks(open_ids):
         cond = Booking.bookable_id.in_(chunk)  # type: ignore[attr-defined]
-        rows = s.connection().execute(select(*_booking_columns(s), Booking.provider_id).where(  # type: ignore[call-overload]
+        rows = s.connection().execute(select(*booking_columns(s), Booking.provider_id).where(  # type: ignore[call-overload]
             cond, Booking.status.in_(ACTIVE_STATUSES), active_clause(now),  # type: ignore[attr-defined]
-            Booking.start_at >= wide_lo - _LOOKBACK, Booking.start_at < wide_hi + _LOOKAHEAD)).all()
+            Booking.start_at >= wide_lo - LOOKBACK, Booking.start_at < wide_hi + LOOKAHEAD)).all()
         for bid, sid, bs, be, q, _pid in rows:
             occ[bid].append(Occupant(bid, sid, bs, be, q))
     for chunk in _chunks(providers):
         services = select(Bookable.id).where(Bookable.provider_id.in_(chunk), Bookable.kind == "service")  # type: ignore[attr-defined]
-        rows = s.connection().execute(select(*_booking_columns(s), Booking.provider_id).where(  # type: ignore[call-overload]
+        rows = s.connection().execute(select(*booking_columns(s), Booking.provider_id).where(  # type: ignore[call-overload]
             Booking.provider_id.in_(chunk), Booking.bookable_id.in_(services),  # type: ignore[attr-defined]
             Booking.status.in_(ACTIVE_STATUSES), active_clause(now),  # type: ignore[attr-defined]
-            Booking.start_at >= wide_lo - _LOOKBACK, Booking.start_at < wide_hi + _LOOKAHEAD)).all()
+            Booking.start_at >= wide_lo - LOOKBACK, Booking.start_at < wide_hi + LOOKAHEAD)).all()
         for bid, sid, bs, be, q, pid in rows:
             by_provider[pid].append(Occupant(bid, sid, bs, be, q))
     found: set[int] = set()
@@ -440,37 +251,135 @@ def bookables_with_free_slot(s: Session, candidates: Sequence[Any], day: dt.date
     return found
 
 
-# ---------------------------------------------------------------------------------------
-# used by the booking service
-# ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SlotShape:
-    """Where a requested start lands: its end, its block (buffers) and, for events, the session."""
-
-    start: dt.datetime
-    end: dt.datetime
-    block_start: dt.datetime
-    block_end: dt.datetime
-    capacity: int
-    session_id: int | None
 
 
-def _check_window(b: Bookable, start: dt.datetime, now: dt.datetime) -> None:
-    if start < now:
-        raise NotAvailable(N_("This time is in the past."))
-    if start < now + dt.timedelta(minutes=b.min_notice_minutes):
-        raise NotAvailable(Np_("This service must be booked at least {minutes} minute in advance.",
-                               "This service must be booked at least {minutes} minutes in advance.", "minutes"),
-                           minutes=b.min_notice_minutes)
-    if start > now + dt.timedelta(days=b.max_advance_days):
-        raise NotAvailable(Np_("This service cannot be booked more than {days} day in advance.",
-                               "This service cannot be booked more than {days} days in advance.", "days"),
-                           days=b.max_advance_days)
+_SLOT_COLS = (Bookable.id, Bookable.provider_id, Bookable.kind, Bookable.timezone, Bookable.capacity,
+              Bookable.duration_minutes, Bookable.buffer_before_minutes, Bookable.buffer_after_minutes,
+              Bookable.min_notice_minutes, Bookable.max_advance_days)
 
 
-def _tz(name: str) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(name)  # cached by zoneinfo itself
+def _in_ids(s: Session, column: Any, ids: Sequence[int]) -> Any:
+    """`column IN ids`; on PostgreSQL as `= ANY(array)`: one bind parameter instead of one
+    per id (rendering hundreds of parameters cost more than the query)."""
+    if db.is_postgres(s):
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+    return column.in_(ids)
+
+
+def free_on_day(s: Session, filters: list[Any], order: tuple, day: dt.date, now: dt.datetime,
+                 *, need: int) -> tuple[list[int], int]:
+    """The bookables matching `filters` with at least one free slot on the local date `day`
+    (exactly what availability.slots() would say), scanned lazily in `order`.
+
+    → (ids of at least the first `need` matches in order — fewer when there are no more, total),
+    where `total` is exact when the scan reached the last candidate (always when there are at
+    most EXACT_DATE_TOTAL_MAX candidates open that day, and when fewer than `need` match, i.e.
+    on the last page) and otherwise an upper bound: the matches found plus the unchecked
+    candidates that are open that day (a weekly range on that weekday or an open date
+    exception, no closed one; events: a session near that day). It only over-counts
+    bookables that are full (or past notice/advance) that day; paging by offset stays exact.
+
+    Set-based: one SQL query lists the ids of the candidates open that day in `order`
+    (weekday/exception/session pre-filter); then, chunk by chunk until `need` matches are
+    found, one query for the chunk's columns and one each for their rules, exceptions,
+    sessions and competing active bookings (own; for services also the provider's other
+    services), grouped in Python, and `compute_slots(limit=1)` per
+    bookable. Bookables without a competing booking that day share the result of an
+    identical configuration (zone, notice, advance, duration, hours/sessions of the day):
+    exact, since the computation is a pure function of those values then.
+    """
+    R, E, S = AvailabilityRule, AvailabilityException, EventSession
+    # the local date `day` lies within [day 00:00 UTC - 14 h, day+1 00:00 UTC + 12 h] in any zone
+    wide_lo = dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc) - dt.timedelta(hours=15)
+    wide_hi = dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc) + dt.timedelta(days=1, hours=15)
+    run = s.connection().execute  # plain rows: the ORM layer costs more than the queries here
+    wd = day.weekday()
+    has_rule = select(R.bookable_id).where(R.weekday == wd)
+    has_open_exc = select(E.bookable_id).where(E.date == day, E.closed == False)  # noqa: E712
+    has_closed_exc = select(E.bookable_id).where(E.date == day, E.closed == True)  # noqa: E712
+    has_session = select(S.bookable_id).where(S.start_at >= wide_lo, S.start_at < wide_hi,  # type: ignore[operator]
+                                              S.is_cancelled == False)  # noqa: E712
+    can_open = and_(Bookable.id.not_in(has_closed_exc), or_(  # type: ignore[union-attr]
+        (Bookable.kind == "event") & Bookable.id.in_(has_session),  # type: ignore[union-attr]
+        (Bookable.kind != "event") & (Bookable.id.in_(has_rule) | Bookable.id.in_(has_open_exc)),  # type: ignore[union-attr]
+    ))
+    candidate_ids = list(run(select(Bookable.id).where(*filters, can_open).order_by(*order)).scalars())
+    n_candidates = len(candidate_ids)
+    # a slot's block reaches at most one buffer (≤ 1 day) beyond the day; the bookings whose
+    # block overlaps it start within the slot engine's look-back/look-ahead of that
+    buffer = dt.timedelta(minutes=MAX_BUFFER_MINUTES)
+    b_lo, b_hi = wide_lo - buffer - LOOKBACK, wide_hi + buffer + LOOKAHEAD
+    active = [Booking.status.in_(ACTIVE_STATUSES), active_clause(now),  # type: ignore[attr-defined]
+              Booking.start_at >= b_lo, Booking.start_at < b_hi]  # type: ignore[operator]
+    memo: dict[tuple, bool] = {}
+
+    def check(chunk: Sequence[Any]) -> list[int]:
+        ids = [b.id for b in chunk]
+        rules: dict[int, list[Any]] = {}
+        excs: dict[int, list[Any]] = {}
+        sessions: dict[int, list[Any]] = {}
+        for r in run(select(R.bookable_id, R.weekday, R.start_time, R.end_time).where(  # type: ignore[call-overload]
+                R.weekday == wd, _in_ids(s, R.bookable_id, ids)).order_by(R.bookable_id, R.start_time)).all():  # type: ignore[attr-defined]
+            rules.setdefault(r.bookable_id, []).append(r)
+        for e in run(select(E.bookable_id, E.date, E.closed, E.start_time, E.end_time).where(  # type: ignore[call-overload]
+                E.date == day, _in_ids(s, E.bookable_id, ids)).order_by(E.bookable_id, E.start_time)).all():  # type: ignore[attr-defined]
+            excs.setdefault(e.bookable_id, []).append(e)
+        event_ids = [b.id for b in chunk if b.kind == "event"]
+        if event_ids:
+            for x in run(select(S.id, S.bookable_id, S.start_at, S.end_at, S.capacity, S.is_cancelled).where(  # type: ignore[call-overload]
+                    S.start_at >= wide_lo, S.start_at < wide_hi, S.is_cancelled == False,  # type: ignore[operator]  # noqa: E712
+                    _in_ids(s, S.bookable_id, event_ids)).order_by(S.bookable_id, S.start_at)).all():  # type: ignore[attr-defined]
+                sessions.setdefault(x.bookable_id, []).append(x)
+        occ: dict[int, list[Any]] = {}
+        for bid, sid, bs, be, q in run(select(*booking_columns(s)).where(
+                *active, _in_ids(s, Booking.bookable_id, ids))).all():  # type: ignore[attr-defined]
+            occ.setdefault(bid, []).append(Occupant(bid, sid, bs, be, q))
+        by_provider: dict[int, list[Any]] = {}
+        providers = sorted({b.provider_id for b in chunk if b.kind == "service"})
+        if providers:
+            services = select(Bookable.id).where(Bookable.kind == "service", _in_ids(s, Bookable.provider_id, providers))  # type: ignore[attr-defined]
+            for bid, sid, bs, be, q, pid in run(select(*booking_columns(s), Booking.provider_id).where(
+                    *active, _in_ids(s, Booking.provider_id, providers), Booking.bookable_id.in_(services))).all():  # type: ignore[attr-defined]
+                by_provider.setdefault(pid, []).append(Occupant(bid, sid, bs, be, q))
+        found: list[int] = []
+        for b in chunk:
+            i = b.id
+            if b.kind == "service":
+                competitors = [o for o in by_provider.get(b.provider_id, ()) if o.bookable_id != i] + occ.get(i, [])
+            else:
+                competitors = occ.get(i, [])
+            day_rules, day_excs, day_sessions = rules.get(i, []), excs.get(i, []), sessions.get(i, [])
+            if competitors:
+                free = bool(compute_slots(b, date_from=day, date_to=day, now=now, rules=day_rules,
+                                          exceptions=day_excs, sessions=day_sessions, occupants=competitors, limit=1))
+            else:
+                # rows come ordered by start (SQL), so equal configurations give equal keys
+                key = (b.kind, b.timezone, b.min_notice_minutes, b.max_advance_days, b.duration_minutes,
+                       tuple((r.start_time, r.end_time) for r in day_rules),
+                       tuple((e.closed, e.start_time, e.end_time) for e in day_excs),
+                       tuple((x.start_at, x.end_at, x.capacity) for x in day_sessions))
+                hit = memo.get(key)
+                if hit is None:
+                    hit = memo[key] = bool(compute_slots(
+                        b, date_from=day, date_to=day, now=now, rules=day_rules, exceptions=day_excs,
+                        sessions=day_sessions, occupants=(), limit=1))
+                free = hit
+            if free:
+                found.append(i)
+        return found
+
+    matches: list[int] = []
+    exact = n_candidates <= EXACT_DATE_TOTAL_MAX
+    pos, size = 0, 800 if exact else max(need + need // 4, DATE_CHUNK_MIN)
+    while pos < n_candidates and (exact or len(matches) < need):
+        ids = candidate_ids[pos:pos + size]
+        rows = {r.id: r for r in run(select(*_SLOT_COLS).where(_in_ids(s, Bookable.id, ids))).all()}  # type: ignore[union-attr]
+        matches += check([rows[i] for i in ids if i in rows])
+        pos += len(ids)
+        size = min(size * 2, 800)  # bounded IN lists
+    total = len(matches) + max(n_candidates - pos, 0)
+    return matches, total
+
 
 
 # --- prebuilt statements of the booking hot path ------------------------------------------
@@ -523,7 +432,7 @@ def _usage_stmt(*, service: bool, by_session: bool, exclude: bool, expired_holds
 
 def _usage_params(b: Bookable, shape: "SlotShape", now: dt.datetime, exclude_booking_id: int | None) -> dict:
     return {"bid": b.id, "pid": b.provider_id, "now": now, "sid": shape.session_id,
-            "lo": shape.block_start - _LOOKBACK, "hi": shape.block_end + _LOOKAHEAD,
+            "lo": shape.block_start - LOOKBACK, "hi": shape.block_end + LOOKAHEAD,
             "a": shape.block_start, "z": shape.block_end, "excl": exclude_booking_id}
 
 
@@ -599,10 +508,8 @@ def _slot_queries(b: Bookable, start: dt.datetime, now: dt.datetime, quantity: i
     alone; the hours only say whether it is one, so its usage can be read together with
     them), the bookable's local day, and the statements reading the hours and the usage
     (an event: its session with the usage)."""
-    local_day = start.astimezone(_tz(b.timezone)).date()
-    dur = dt.timedelta(minutes=b.duration_minutes)
-    block = SlotShape(start, start + dur, start - dt.timedelta(minutes=b.buffer_before_minutes),
-                      start + dur + dt.timedelta(minutes=b.buffer_after_minutes), b.capacity, None)
+    local_day = start.astimezone(zone(b.timezone)).date()
+    block = shape_at(b, start)
     if b.kind == "event":
         return block, local_day, [(_event_stmt(), {"bid": b.id, "day": local_day, "start": start, "now": now,
                                                    "q": quantity})]
@@ -627,9 +534,9 @@ def slot_queries_pg(b: Any, start: dt.datetime, now: dt.datetime, quantity: int 
 def _resolve(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime, *, check_window: bool,
              usage: bool, quantity: int, prefetched: list[list[tuple]] | None = None) -> tuple[SlotShape, int, bool]:
     if check_window:
-        _check_window(b, start, now)
+        check_booking_window(b, start, now)
     block, local_day, statements = _slot_queries(b, start, now, quantity)
-    tz = _tz(b.timezone)
+    tz = zone(b.timezone)
     dur = block.end - block.start
     usage_row: Any = None
     if usage and db.is_postgres(s):
@@ -658,16 +565,15 @@ def _resolve(s: Session, b: Bookable, start: dt.datetime, now: dt.datetime, *, c
             excs_by_date[local_day].append((bool(closed_flag), _as_time(st), _as_time(en)))
         else:
             rules_by_wd[local_day.weekday()].append((_as_time(st), _as_time(en)))
-    for r_start, r_end in open_ranges(local_day, tz, rules_by_wd, excs_by_date):
-        if r_start <= start and start + dur <= r_end and (start - r_start) % dur == dt.timedelta(0):
-            if not usage:
-                return block, 0, False
-            if usage_row is None:
-                usage_row = s.connection().execute(*statements[1]).one()
-            own, other, *expired = usage_row
-            # a booking of the provider's other service overlapping the block takes the whole capacity
-            return block, (block.capacity if other else int(own or 0)), bool(expired and expired[0])
-    raise NotAvailable(N_("This time is not one of the available slots."))
+    if not starts_slot(start, dur, open_ranges(local_day, tz, rules_by_wd, excs_by_date)):
+        raise NotAvailable(N_("This time is not one of the available slots."))
+    if not usage:
+        return block, 0, False
+    if usage_row is None:
+        usage_row = s.connection().execute(*statements[1]).one()
+    own, other, *expired = usage_row
+    # a booking of the provider's other service overlapping the block takes the whole capacity
+    return block, (block.capacity if other else int(own or 0)), bool(expired and expired[0])
 
 
 def _pg_pipeline(s: Session, statements: list[tuple[Any, dict[str, Any]]]) -> list[list[tuple]]:
@@ -738,29 +644,3 @@ def seats_used(s: Session, b: Bookable, shape: SlotShape, now: dt.datetime, *,
     return _usage(s, b, shape, now, exclude_booking_id=exclude_booking_id)[0]
 
 
-def bookings_outside_hours(b: Bookable, rules: Sequence[AvailabilityRule], exceptions: Sequence[AvailabilityException],
-                           sessions: Sequence[EventSession], bookings: Sequence[Booking], *,
-                           now: dt.datetime) -> list[Booking]:
-    """The active future bookings that the given hours (or sessions) no longer cover."""
-    tz = zoneinfo.ZoneInfo(b.timezone)
-    rules_by_wd: dict[int, list] = defaultdict(list)
-    for r in rules:
-        rules_by_wd[r.weekday].append((r.start_time, r.end_time))
-    excs_by_date: dict[dt.date, list] = defaultdict(list)
-    for e in exceptions:
-        excs_by_date[e.date].append((e.closed, e.start_time, e.end_time))
-    live_sessions = {x.id for x in sessions if not x.is_cancelled}
-    out = []
-    for bk in bookings:
-        if not is_active(bk.status, bk.hold_expires_at, now) or bk.end_at <= now:
-            continue
-        day = bk.start_at.astimezone(tz).date()
-        if b.kind == "event":
-            closed = any(c for c, _s, _e in excs_by_date.get(day, []))
-            if closed or (bk.session_id is not None and bk.session_id not in live_sessions):
-                out.append(bk)
-            continue
-        ranges = open_ranges(day, tz, rules_by_wd, excs_by_date)
-        if not any(a <= bk.start_at and bk.end_at <= z for a, z in ranges):
-            out.append(bk)
-    return out

@@ -38,9 +38,8 @@ from booking_app.config import get_settings
 from booking_app.i18n import Np_
 from booking_app.models import Bookable, Booking
 from booking_app.services import availability, outbox
-from booking_app.services.availability import _LOOKAHEAD as LOOKAHEAD  # (to be published by availability)
-from booking_app.services.availability import _LOOKBACK as LOOKBACK
-from booking_app.services.availability import SlotShape, seats_used
+from booking_app.services.availability import seats_used
+from booking_app.services.slots import LOOKAHEAD, LOOKBACK, SlotShape
 from booking_app.services.errors import Busy, NotAvailable
 
 #: Test-only switches. `LOCKING = False` skips the advisory lock (the control test shows

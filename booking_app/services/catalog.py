@@ -8,14 +8,11 @@ services/errors.py (InvalidInput, NotFound, Forbidden, Conflict).
 from __future__ import annotations
 
 import datetime as dt
-import re
-import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Integer, and_, any_, bindparam, func, or_
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from booking_app import db
@@ -31,14 +28,21 @@ from booking_app.models import (
     User,
 )
 from booking_app.models.base import utcnow
-from booking_app.services import audit, outbox, validation
+from booking_app.services import audit, availability, reminders, slots, validation
 from booking_app.services.actors import Actor
-from booking_app.services.errors import Forbidden, InvalidInput, NotFound
+from booking_app.services.bookable_access import can_manage, load_bookable
+from booking_app.services.errors import Forbidden, InvalidInput
+from booking_app.services.slots import MAX_BUFFER_MINUTES, MAX_DURATION_MINUTES
+from booking_app.services.validation import (
+    fmt_hhmm,
+    parse_aware_datetime,
+    parse_date,
+    parse_end_time,
+    parse_hhmm,
+    parse_int,
+)
 
-# sane upper bounds (also what the slot engine relies on: a booking's block never spans
-# more than duration + buffers, each at most a day)
-MAX_DURATION_MINUTES = 24 * 60
-MAX_BUFFER_MINUTES = 24 * 60
+# sane upper bounds (the duration's and buffers' are the slot math's: services/slots.py)
 MAX_CAPACITY = 100_000
 MAX_PRICE_CENTS = 100_000_000
 MAX_MIN_NOTICE_MINUTES = 365 * 24 * 60
@@ -47,15 +51,10 @@ MAX_CANCEL_CUTOFF_HOURS = 365 * 24
 MAX_WEEKLY_RANGES = 7 * 24
 MAX_EXCEPTIONS = 1000
 MAX_PAGE = 200
-MAX_REMINDER_OFFSETS = outbox.MAX_REMINDERS  # reminders per booking
-MAX_REMINDER_OFFSET_MINUTES = outbox.MAX_REMINDER_OFFSET_MINUTES
-# date search: up to this many candidates open that day are all checked (exact total);
-# beyond, only until the page is full (total = upper bound, see _free_on_day)
-EXACT_DATE_TOTAL_MAX = 1000
-DATE_CHUNK_MIN = 64  # first chunk of the lazy scan: at least this many (then doubling, ≤ 800)
+MAX_REMINDER_OFFSETS = reminders.MAX_REMINDERS  # reminders per booking
+MAX_REMINDER_OFFSET_MINUTES = reminders.MAX_REMINDER_OFFSET_MINUTES
 
 KINDS = tuple(k.value for k in BookableKind)
-_TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
 # ---------------------------------------------------------------------------------------
@@ -138,58 +137,10 @@ class SessionView:
 # validation helpers
 # ---------------------------------------------------------------------------------------
 
-def _int(value: Any, *, field: str, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            if isinstance(value, bool) or value is None or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            value = int(value)
-        except (TypeError, ValueError):
-            raise InvalidInput(N_("Enter a whole number."), field=field) from None
-    if value < lo or value > hi:
-        raise InvalidInput(N_("Must be between {min} and {max}."), field=field, min=lo, max=hi)
-    return value
-
-
 def _kind(value: Any) -> str:
     if value not in KINDS:
         raise InvalidInput(N_("Kind must be one of room, service or event."), field="kind")
     return value
-
-
-def parse_hhmm(value: Any, *, field: str) -> dt.time:
-    """'HH:MM' (24 h) → time. A dt.time is accepted as is (seconds must be 0)."""
-    if isinstance(value, dt.time):
-        if value.second or value.microsecond or value.tzinfo:
-            raise InvalidInput(N_("Times must be written as HH:MM."), field=field)
-        return value
-    if not isinstance(value, str) or not _TIME_RE.match(value.strip()):
-        raise InvalidInput(N_("Times must be written as HH:MM."), field=field)
-    h, m = value.strip().split(":")
-    return dt.time(int(h), int(m))
-
-
-def _end_time(value: Any, *, field: str) -> dt.time:
-    """Like parse_hhmm but also accepts "24:00" (end of day), stored as 23:59:59."""
-    if isinstance(value, str) and value.strip() == "24:00":
-        return dt.time(23, 59, 59)
-    return parse_hhmm(value, field=field)
-
-
-def fmt_hhmm(value: dt.time) -> str:
-    if value == dt.time(23, 59, 59):
-        return "24:00"
-    return value.strftime("%H:%M")
-
-
-def parse_date(value: Any, *, field: str) -> dt.date:
-    """A date or 'YYYY-MM-DD' within the input bounds (services/validation.py)."""
-    return validation.date(value, field=field)
-
-
-def parse_aware_datetime(value: Any, *, field: str) -> dt.datetime:
-    """An aware datetime (or ISO 8601 string with offset) within the input bounds → aware UTC."""
-    return validation.aware_datetime(value, field=field)
 
 
 def _ranges_overlap(ranges: list[tuple[dt.time, dt.time]]) -> bool:
@@ -210,9 +161,9 @@ def validate_weekly(weekly: Iterable[Any] | None) -> list[tuple[int, dt.time, dt
     if len(items) > MAX_WEEKLY_RANGES:
         raise InvalidInput(N_("Too many opening-hour ranges (at most {max})."), field="weekly", max=MAX_WEEKLY_RANGES)
     for i, item in enumerate(items):
-        weekday = _int(_get(item, "weekday"), field=f"weekly[{i}].weekday", lo=0, hi=6)
+        weekday = parse_int(_get(item, "weekday"), field=f"weekly[{i}].weekday", lo=0, hi=6)
         start = parse_hhmm(_get(item, "start"), field=f"weekly[{i}].start")
-        end = _end_time(_get(item, "end"), field=f"weekly[{i}].end")
+        end = parse_end_time(_get(item, "end"), field=f"weekly[{i}].end")
         if not start < end:
             raise InvalidInput(N_("The start time must be before the end time."), field=f"weekly[{i}]")
         out.append((weekday, start, end))
@@ -242,7 +193,7 @@ def validate_exceptions(exceptions: Iterable[Any] | None) -> list[tuple[dt.date,
         if start is None or end is None:
             raise InvalidInput(N_("Give either closed: true or a start and an end time."), field=f"exceptions[{i}]")
         s = parse_hhmm(start, field=f"exceptions[{i}].start")
-        e = _end_time(end, field=f"exceptions[{i}].end")
+        e = parse_end_time(end, field=f"exceptions[{i}].end")
         if not s < e:
             raise InvalidInput(N_("The start time must be before the end time."), field=f"exceptions[{i}]")
         out.append((day, False, s, e))
@@ -297,47 +248,22 @@ def _clean_fields(values: dict[str, Any]) -> dict[str, Any]:
             raise InvalidInput(N_("Must be true or false."), field="is_active")
         out["is_active"] = values["is_active"]
     if values.get("buffer_minutes") is not None:
-        b = _int(values["buffer_minutes"], field="buffer_minutes", lo=0, hi=MAX_BUFFER_MINUTES)
+        b = parse_int(values["buffer_minutes"], field="buffer_minutes", lo=0, hi=MAX_BUFFER_MINUTES)
         out["buffer_before_minutes"] = b
         out["buffer_after_minutes"] = b
     for name, (lo, hi) in _FIELD_RULES.items():
         if name in values and values[name] is not None:
-            out[name] = _int(values[name], field=name, lo=lo, hi=hi)
+            out[name] = parse_int(values[name], field=name, lo=lo, hi=hi)
         elif name in values and name not in ("buffer_before_minutes", "buffer_after_minutes"):
             raise InvalidInput(N_("This field is required."), field=name)
     if "reminder_offsets" in values:
-        out["reminder_offsets"] = outbox.normalize_reminder_offsets(values["reminder_offsets"])
+        out["reminder_offsets"] = reminders.normalize_reminder_offsets(values["reminder_offsets"])
     return out
 
 
 def default_reminder_offsets() -> list[int]:
     """The reminder offsets (minutes before the start) of a bookable without its own."""
-    return outbox.reminder_offsets(None)
-
-
-# ---------------------------------------------------------------------------------------
-# authorization helpers (also used by availability / bookings)
-# ---------------------------------------------------------------------------------------
-
-def can_manage(actor: Actor, bookable: Bookable) -> bool:
-    return actor.is_admin or (actor.is_provider and actor.id is not None and actor.id == bookable.provider_id)
-
-
-def load_bookable(session: Session, bookable_id: Any, actor: Actor | None = None, *, manage: bool = False) -> Bookable:
-    """The bookable, or NotFound (inactive ones are visible only to who may manage them)."""
-    if isinstance(bookable_id, bool) or not isinstance(bookable_id, int):
-        raise NotFound(N_("This service does not exist."))
-    bookable = session.get(Bookable, bookable_id)
-    if bookable is None:
-        raise NotFound(N_("This service does not exist."))
-    manager = actor is not None and can_manage(actor, bookable)
-    if not bookable.is_active and not manager:
-        raise NotFound(N_("This service does not exist."))
-    if manage and not manager:
-        if actor is not None and (actor.is_admin or actor.is_provider):
-            raise Forbidden(N_("Only the provider of this service can change it."))
-        raise Forbidden(N_("You are not allowed to do that."))
-    return bookable
+    return reminders.reminder_offsets(None)
 
 
 def _view(b: Bookable, provider_name: str = "") -> BookableView:
@@ -350,7 +276,7 @@ def _view(b: Bookable, provider_name: str = "") -> BookableView:
         buffer_before_minutes=b.buffer_before_minutes, buffer_after_minutes=b.buffer_after_minutes,
         min_notice_minutes=b.min_notice_minutes, max_advance_days=b.max_advance_days,
         cancel_cutoff_hours=b.cancel_cutoff_hours, refund_percent=b.refund_percent,
-        reminder_offsets=outbox.parse_offsets(b.reminder_offsets),
+        reminder_offsets=reminders.parse_offsets(b.reminder_offsets),
         created_at=b.created_at, updated_at=b.updated_at,
     )
 
@@ -517,13 +443,13 @@ def search_bookables(
     Returns (page of items ordered by name, total).
 
     With `date`, candidates are checked lazily in order until the page is full, so `total`
-    is exact when at most EXACT_DATE_TOTAL_MAX bookables are open that day (or on the last
+    is exact when at most availability.EXACT_DATE_TOTAL_MAX bookables are open that day (or on the last
     page); above that it is an upper bound that only over-counts fully booked bookables
     (the items and offset paging are always exact; a page shorter than `limit` is the last).
     """
 
-    limit = _int(limit, field="limit", lo=1, hi=MAX_PAGE)
-    offset = _int(offset, field="offset", lo=0, hi=10_000_000)
+    limit = parse_int(limit, field="limit", lo=1, hi=MAX_PAGE)
+    offset = parse_int(offset, field="offset", lo=0, hi=10_000_000)
     if kind not in (None, ""):
         kind = _kind(kind)
     day = parse_date(date, field="date") if date not in (None, "") else None
@@ -539,7 +465,7 @@ def search_bookables(
     if kind:
         filters.append(Bookable.kind == kind)
     if provider_id is not None:
-        filters.append(Bookable.provider_id == _int(provider_id, field="provider_id", lo=1, hi=2**31))
+        filters.append(Bookable.provider_id == parse_int(provider_id, field="provider_id", lo=1, hi=2**31))
     if loc_text:
         filters.append(func.lower(Bookable.location).contains(loc_text.lower(), autoescape=True))
     if q_text:
@@ -555,150 +481,12 @@ def search_bookables(
             total = s.exec(select(func.count()).select_from(Bookable).where(*filters)).one()
             rows = s.exec(select(Bookable).where(*filters).order_by(*order).offset(offset).limit(limit)).all()
         else:
-            matching, total = _free_on_day(s, filters, order, day, now or utcnow(), need=offset + limit)
+            matching, total = availability.free_on_day(s, filters, order, day, now or utcnow(), need=offset + limit)
             page_ids = matching[offset:offset + limit]
             by_id = {b.id: b for b in s.exec(select(Bookable).where(Bookable.id.in_(page_ids))).all()} if page_ids else {}  # type: ignore[union-attr]
             rows = [by_id[i] for i in page_ids]
         names = _provider_names(s, [b.provider_id for b in rows])
         return [_view(b, names.get(b.provider_id, "")) for b in rows], int(total)
-
-
-# Columns compute_slots reads from a bookable (light rows, no ORM objects).
-_SLOT_COLS = (Bookable.id, Bookable.provider_id, Bookable.kind, Bookable.timezone, Bookable.capacity,
-              Bookable.duration_minutes, Bookable.buffer_before_minutes, Bookable.buffer_after_minutes,
-              Bookable.min_notice_minutes, Bookable.max_advance_days)
-
-
-def _in_ids(s: Session, column: Any, ids: Sequence[int]) -> Any:
-    """`column IN ids`; on PostgreSQL as `= ANY(array)`: one bind parameter instead of one
-    per id (rendering hundreds of parameters cost more than the query)."""
-    if db.is_postgres(s):
-        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
-    return column.in_(ids)
-
-
-def _free_on_day(s: Session, filters: list[Any], order: tuple, day: dt.date, now: dt.datetime,
-                 *, need: int) -> tuple[list[int], int]:
-    """The bookables matching `filters` with at least one free slot on the local date `day`
-    (exactly what availability.slots() would say), scanned lazily in `order`.
-
-    → (ids of at least the first `need` matches in order — fewer when there are no more, total),
-    where `total` is exact when the scan reached the last candidate (always when there are at
-    most EXACT_DATE_TOTAL_MAX candidates open that day, and when fewer than `need` match, i.e.
-    on the last page) and otherwise an upper bound: the matches found plus the unchecked
-    candidates that are open that day (a weekly range on that weekday or an open date
-    exception, no closed one; events: a session near that day). It only over-counts
-    bookables that are full (or past notice/advance) that day; paging by offset stays exact.
-
-    Set-based: one SQL query lists the ids of the candidates open that day in `order`
-    (weekday/exception/session pre-filter); then, chunk by chunk until `need` matches are
-    found, one query for the chunk's columns and one each for their rules, exceptions,
-    sessions and competing active bookings (own; for services also the provider's other
-    services), grouped in Python, and `compute_slots(limit=1)` per
-    bookable. Bookables without a competing booking that day share the result of an
-    identical configuration (zone, notice, advance, duration, hours/sessions of the day):
-    exact, since the computation is a pure function of those values then.
-    """
-    from booking_app.services.availability import (
-        _LOOKAHEAD,
-        _LOOKBACK,
-        Occupant,
-        _booking_columns,
-        active_clause,
-        compute_slots,
-    )
-
-    R, E, S = AvailabilityRule, AvailabilityException, EventSession
-    # the local date `day` lies within [day 00:00 UTC - 14 h, day+1 00:00 UTC + 12 h] in any zone
-    wide_lo = dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc) - dt.timedelta(hours=15)
-    wide_hi = dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc) + dt.timedelta(days=1, hours=15)
-    run = s.connection().execute  # plain rows: the ORM layer costs more than the queries here
-    wd = day.weekday()
-    has_rule = select(R.bookable_id).where(R.weekday == wd)
-    has_open_exc = select(E.bookable_id).where(E.date == day, E.closed == False)  # noqa: E712
-    has_closed_exc = select(E.bookable_id).where(E.date == day, E.closed == True)  # noqa: E712
-    has_session = select(S.bookable_id).where(S.start_at >= wide_lo, S.start_at < wide_hi,  # type: ignore[operator]
-                                              S.is_cancelled == False)  # noqa: E712
-    can_open = and_(Bookable.id.not_in(has_closed_exc), or_(  # type: ignore[union-attr]
-        (Bookable.kind == "event") & Bookable.id.in_(has_session),  # type: ignore[union-attr]
-        (Bookable.kind != "event") & (Bookable.id.in_(has_rule) | Bookable.id.in_(has_open_exc)),  # type: ignore[union-attr]
-    ))
-    candidate_ids = list(run(select(Bookable.id).where(*filters, can_open).order_by(*order)).scalars())
-    n_candidates = len(candidate_ids)
-    # a slot's block reaches at most one buffer (≤ 1 day) beyond the day; the bookings whose
-    # block overlaps it start within the slot engine's look-back/look-ahead of that
-    buffer = dt.timedelta(minutes=MAX_BUFFER_MINUTES)
-    b_lo, b_hi = wide_lo - buffer - _LOOKBACK, wide_hi + buffer + _LOOKAHEAD
-    active = [Booking.status.in_(ACTIVE_STATUSES), active_clause(now),  # type: ignore[attr-defined]
-              Booking.start_at >= b_lo, Booking.start_at < b_hi]  # type: ignore[operator]
-    memo: dict[tuple, bool] = {}
-
-    def check(chunk: Sequence[Any]) -> list[int]:
-        ids = [b.id for b in chunk]
-        rules: dict[int, list[Any]] = {}
-        excs: dict[int, list[Any]] = {}
-        sessions: dict[int, list[Any]] = {}
-        for r in run(select(R.bookable_id, R.weekday, R.start_time, R.end_time).where(  # type: ignore[call-overload]
-                R.weekday == wd, _in_ids(s, R.bookable_id, ids)).order_by(R.bookable_id, R.start_time)).all():  # type: ignore[attr-defined]
-            rules.setdefault(r.bookable_id, []).append(r)
-        for e in run(select(E.bookable_id, E.date, E.closed, E.start_time, E.end_time).where(  # type: ignore[call-overload]
-                E.date == day, _in_ids(s, E.bookable_id, ids)).order_by(E.bookable_id, E.start_time)).all():  # type: ignore[attr-defined]
-            excs.setdefault(e.bookable_id, []).append(e)
-        event_ids = [b.id for b in chunk if b.kind == "event"]
-        if event_ids:
-            for x in run(select(S.id, S.bookable_id, S.start_at, S.end_at, S.capacity, S.is_cancelled).where(  # type: ignore[call-overload]
-                    S.start_at >= wide_lo, S.start_at < wide_hi, S.is_cancelled == False,  # type: ignore[operator]  # noqa: E712
-                    _in_ids(s, S.bookable_id, event_ids)).order_by(S.bookable_id, S.start_at)).all():  # type: ignore[attr-defined]
-                sessions.setdefault(x.bookable_id, []).append(x)
-        occ: dict[int, list[Any]] = {}
-        for bid, sid, bs, be, q in run(select(*_booking_columns(s)).where(
-                *active, _in_ids(s, Booking.bookable_id, ids))).all():  # type: ignore[attr-defined]
-            occ.setdefault(bid, []).append(Occupant(bid, sid, bs, be, q))
-        by_provider: dict[int, list[Any]] = {}
-        providers = sorted({b.provider_id for b in chunk if b.kind == "service"})
-        if providers:
-            services = select(Bookable.id).where(Bookable.kind == "service", _in_ids(s, Bookable.provider_id, providers))  # type: ignore[attr-defined]
-            for bid, sid, bs, be, q, pid in run(select(*_booking_columns(s), Booking.provider_id).where(
-                    *active, _in_ids(s, Booking.provider_id, providers), Booking.bookable_id.in_(services))).all():  # type: ignore[attr-defined]
-                by_provider.setdefault(pid, []).append(Occupant(bid, sid, bs, be, q))
-        found: list[int] = []
-        for b in chunk:
-            i = b.id
-            if b.kind == "service":
-                competitors = [o for o in by_provider.get(b.provider_id, ()) if o.bookable_id != i] + occ.get(i, [])
-            else:
-                competitors = occ.get(i, [])
-            day_rules, day_excs, day_sessions = rules.get(i, []), excs.get(i, []), sessions.get(i, [])
-            if competitors:
-                free = bool(compute_slots(b, date_from=day, date_to=day, now=now, rules=day_rules,
-                                          exceptions=day_excs, sessions=day_sessions, occupants=competitors, limit=1))
-            else:
-                # rows come ordered by start (SQL), so equal configurations give equal keys
-                key = (b.kind, b.timezone, b.min_notice_minutes, b.max_advance_days, b.duration_minutes,
-                       tuple((r.start_time, r.end_time) for r in day_rules),
-                       tuple((e.closed, e.start_time, e.end_time) for e in day_excs),
-                       tuple((x.start_at, x.end_at, x.capacity) for x in day_sessions))
-                hit = memo.get(key)
-                if hit is None:
-                    hit = memo[key] = bool(compute_slots(
-                        b, date_from=day, date_to=day, now=now, rules=day_rules, exceptions=day_excs,
-                        sessions=day_sessions, occupants=(), limit=1))
-                free = hit
-            if free:
-                found.append(i)
-        return found
-
-    matches: list[int] = []
-    exact = n_candidates <= EXACT_DATE_TOTAL_MAX
-    pos, size = 0, 800 if exact else max(need + need // 4, DATE_CHUNK_MIN)
-    while pos < n_candidates and (exact or len(matches) < need):
-        ids = candidate_ids[pos:pos + size]
-        rows = {r.id: r for r in run(select(*_SLOT_COLS).where(_in_ids(s, Bookable.id, ids))).all()}  # type: ignore[union-attr]
-        matches += check([rows[i] for i in ids if i in rows])
-        pos += len(ids)
-        size = min(size * 2, 800)  # bounded IN lists
-    total = len(matches) + max(n_candidates - pos, 0)
-    return matches, total
 
 
 # ---------------------------------------------------------------------------------------
@@ -737,8 +525,6 @@ def set_availability(
     exceptions ([{date, closed: true}] or [{date, start, end}]). Existing bookings are never
     touched: the result's `outside_bookings` lists the future active bookings that now fall
     outside the hours, for the provider to handle. `end` may be "24:00"."""
-    from booking_app.services import availability
-
     rules = validate_weekly(weekly)
     excs = validate_exceptions(exceptions)
     now = now or utcnow()
@@ -763,7 +549,7 @@ def set_availability(
             Booking.bookable_id == b.id, Booking.status.in_(ACTIVE_STATUSES),  # type: ignore[attr-defined]
             Booking.end_at > now).order_by(Booking.start_at)).all()
         sessions = s.exec(select(EventSession).where(EventSession.bookable_id == b.id)).all() if b.kind == "event" else []
-        outside = availability.bookings_outside_hours(b, new_rules, new_excs, sessions, future, now=now)
+        outside = slots.bookings_outside_hours(b, new_rules, new_excs, sessions, future, now=now)
         view.outside_bookings = [OutsideBooking(id=x.id, reference=x.reference, start=x.start_at, end=x.end_at,  # type: ignore[arg-type]
                                                 status=x.status, quantity=x.quantity) for x in outside]
         return view
@@ -788,7 +574,7 @@ def add_event_session(*, actor: Actor, bookable_id: int, start: dt.datetime | st
         b = load_bookable(s, bookable_id, actor, manage=True)
         if b.kind != BookableKind.event.value:
             raise InvalidInput(N_("Sessions can only be added to events."), field="start")
-        cap = b.capacity if capacity is None else _int(capacity, field="capacity", lo=1, hi=MAX_CAPACITY)
+        cap = b.capacity if capacity is None else parse_int(capacity, field="capacity", lo=1, hi=MAX_CAPACITY)
         if start_at < utcnow() - dt.timedelta(minutes=1):
             raise InvalidInput(N_("The session must start in the future."), field="start")
         dup = s.exec(select(EventSession.id).where(EventSession.bookable_id == b.id,
@@ -809,7 +595,7 @@ def list_event_sessions(*, bookable_id: int, actor: Actor | None = None,
     """Sessions of an event (not cancelled), optionally within local dates (inclusive)."""
     with db.read_session() as s:
         b = load_bookable(s, bookable_id, actor)
-        tz = zoneinfo.ZoneInfo(b.timezone)
+        tz = validation.zone(b.timezone)
         stmt = select(EventSession).where(EventSession.bookable_id == b.id, EventSession.is_cancelled == False)  # noqa: E712
         if date_from not in (None, ""):
             d = parse_date(date_from, field="from")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
+from typing import Any
 
 from booking_app.config import SUPPORTED_LOCALES
 from booking_app.i18n import N_
@@ -211,3 +212,69 @@ def aware_datetime(value: object, *, field: str) -> dt.datetime:
     if not MIN_DATE <= value.date() <= max_date():
         raise _out_of_range(field)
     return value.astimezone(dt.timezone.utc)
+
+
+#: the same parsers under the names the services call them by
+parse_date = date
+parse_aware_datetime = aware_datetime
+
+
+# --- numbers and times of day -----------------------------------------------------------------
+
+def parse_int(value: Any, *, field: str, lo: int, hi: int) -> int:
+    """A whole number (int, or text/float holding one; never a bool) within [lo, hi]."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            if isinstance(value, bool) or value is None or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            value = int(value)
+        except (TypeError, ValueError):
+            raise InvalidInput(N_("Enter a whole number."), field=field) from None
+    if value < lo or value > hi:
+        raise InvalidInput(N_("Must be between {min} and {max}."), field=field, min=lo, max=hi)
+    return value
+
+
+_TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+#: how an end time of "24:00" (the end of the day) is stored
+END_OF_DAY = dt.time(23, 59, 59)
+
+
+def parse_hhmm(value: Any, *, field: str) -> dt.time:
+    """'HH:MM' (24 h) → time. A dt.time is accepted as is (seconds must be 0)."""
+    if isinstance(value, dt.time):
+        if value.second or value.microsecond or value.tzinfo:
+            raise InvalidInput(N_("Times must be written as HH:MM."), field=field)
+        return value
+    if not isinstance(value, str) or not _TIME_RE.match(value.strip()):
+        raise InvalidInput(N_("Times must be written as HH:MM."), field=field)
+    h, m = value.strip().split(":")
+    return dt.time(int(h), int(m))
+
+
+def parse_end_time(value: Any, *, field: str) -> dt.time:
+    """Like parse_hhmm but also accepts "24:00" (end of day), stored as END_OF_DAY."""
+    if isinstance(value, str) and value.strip() == "24:00":
+        return END_OF_DAY
+    return parse_hhmm(value, field=field)
+
+
+def fmt_hhmm(value: dt.time) -> str:
+    """A stored time of day → 'HH:MM' (END_OF_DAY → '24:00')."""
+    if value == END_OF_DAY:
+        return "24:00"
+    return value.strftime("%H:%M")
+
+
+# --- time zones -------------------------------------------------------------------------------
+
+def zone(name: str | None, default: str = "UTC") -> zoneinfo.ZoneInfo:
+    """The IANA zone `name` as a tzinfo; `default` (else UTC) when `name` is empty or
+    unknown. The one helper for turning a stored zone name into a zone (zoneinfo caches)."""
+    for candidate in (name, default):
+        if candidate:
+            try:
+                return zoneinfo.ZoneInfo(candidate)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+                pass
+    return zoneinfo.ZoneInfo("UTC")
