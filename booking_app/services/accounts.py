@@ -33,11 +33,11 @@ from booking_app.models import (
     User,
     utcnow,
 )
-from booking_app.services import audit, auth, authcache, clientip, ratelimit, validation
+from booking_app.services import audit, auth, authcache, clientip, mfa, outbox, passwords, ratelimit, sessions, validation
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from booking_app.services.notifications import revoke_disallowed_feeds
-from booking_app.services.passwords import check_password_strength, hash_password, verify_password
+from booking_app.services.feeds import revoke_disallowed_feeds
+from booking_app.services.passwords import check_password_strength, hash_password
 
 def create_user(
     *,
@@ -171,30 +171,12 @@ def _load_user(s: Session, user_id: int, *, for_update: bool = False) -> User:
     return user
 
 
-WRONG_CURRENT_PASSWORD = N_("Your current password is not correct.")
+WRONG_CURRENT_PASSWORD = passwords.WRONG_CURRENT_PASSWORD
 
 
 def _check_current_password(user: User, current_password: str | None) -> None:
-    if not current_password or not isinstance(current_password, str) or len(current_password) > 1024 \
-            or validation.text_problem(current_password, multiline=True) \
-:
-        raise InvalidInput(WRONG_CURRENT_PASSWORD, field="current_password")
-    # wrong answers are throttled per account (growing delays): a stolen session can't be
-    # used to guess the password at full speed; the attempt counts until it proves right
-    key = f"password:user:{user.id}"
-    if ratelimit.enabled():
-        settings = get_settings()
-        with db.unit_of_work() as s:
-            ratelimit.attempt(s, {key: ratelimit.Backoff(
-                free=settings.current_password_max_failures, base=settings.login_delay_base_seconds,
-                cap=settings.current_password_delay_max_seconds,
-                window=dt.timedelta(minutes=settings.login_failure_window_minutes))})
-    if not verify_password(current_password, user.password_hash):
-        audit.record_now(actor_id=user.id, action="user.reauth_failed", entity="user", entity_id=user.id)
-        raise InvalidInput(WRONG_CURRENT_PASSWORD, field="current_password")
-    if ratelimit.enabled():
-        with db.unit_of_work() as s:
-            ratelimit.clear(s, key)
+    passwords.check_current_password(user_id=user.id, password_hash=user.password_hash,  # type: ignore[arg-type]
+                                     given=current_password)
 
 
 def get_profile(*, actor: Actor) -> User:
@@ -324,6 +306,7 @@ def delete_account(*, actor: Actor, current_password: str | None) -> None:
         s.exec(update(Notification).where(Notification.user_id == user_id).values(to="", context={}))
         for table in (PasswordResetToken, CalendarFeedToken):
             s.exec(table.__table__.delete().where(table.user_id == user_id))  # type: ignore[attr-defined]
+        mfa.remove(s, user_id=user_id)
         auth.revoke_all(s, user_id=user_id, reason="account_deleted")
         audit.record(s, actor_id=user_id, action="user.deleted", entity="user", entity_id=user_id)
 
@@ -389,9 +372,11 @@ def get_user(*, actor: Actor, user_id: int) -> User:
 
 
 def set_role(*, actor: Actor, user_id: int, role: str) -> User:
+    """Change a user's role (a sensitive action: the admin re-authenticates)."""
     _require_admin(actor)
     if role not in ROLES:
         raise InvalidInput(N_("Unknown role."), field="role")
+    sessions.require_recent_auth(actor)
     with db.unit_of_work() as s:
         user = _load_user(s, user_id, for_update=True)
         if user.role == role:
@@ -415,6 +400,8 @@ def set_active(*, actor: Actor, user_id: int, active: bool) -> User:
     _require_admin(actor)
     if not isinstance(active, bool):
         raise InvalidInput(N_("The input is not valid."), field="active")
+    if not active:
+        sessions.require_recent_auth(actor)
     with db.unit_of_work() as s:
         user = _load_user(s, user_id, for_update=True)
         if user.is_active == active:
@@ -433,6 +420,26 @@ def set_active(*, actor: Actor, user_id: int, active: bool) -> User:
         audit.record(s, actor_id=actor.id, action="user.activated" if active else "user.deactivated",
                      entity="user", entity_id=user_id)
     return user
+
+
+def reset_2fa(*, actor: Actor, user_id: int) -> None:
+    """An admin turns off another user's two-factor sign-in (a lost phone and recovery codes):
+    the admin re-authenticates, the user's sessions end, the user is told by email; audited.
+    NotFound for an unknown user, Conflict when it isn't on."""
+    _require_admin(actor)
+    sessions.require_recent_auth(actor)
+    with db.unit_of_work() as s:
+        user = _load_user(s, user_id, for_update=True)
+        if not mfa.remove(s, user_id=user_id):
+            raise Conflict(mfa.NOT_ENABLED)
+        auth.revoke_all(s, user_id=user_id, actor_id=actor.id, reason="mfa_reset")
+        outbox.enqueue(
+            s, channel="email", to=user.email, template="mfa_reset", locale=user.locale,
+            context={"username": user.username, "name": user.full_name or user.username,
+                     "account_url": f"{get_settings().public_url.rstrip('/')}/account"},
+            dedupe_key=f"mfa_reset:{user_id}:{utcnow().isoformat()}", user_id=user_id,
+        )
+        audit.record(s, actor_id=actor.id, action="user.mfa_reset", entity="user", entity_id=user_id)
 
 
 def user_audit(*, actor: Actor, user_id: int, limit: int = 50, offset: int = 0) -> tuple[list[AuditEvent], int]:

@@ -1,8 +1,17 @@
-"""Authentication: bearer tokens, login/logout, password reset.
+"""Authentication: bearer tokens (sessions), login with an optional second factor, logout,
+password reset.
 
 Tokens are opaque random strings; only their SHA-256 is stored (`AuthToken`), with an
-expiry (`TOKEN_TTL_MINUTES`). Logout revokes the token; disabling a user, a password
-change or a reset revokes all of theirs. Login is constant-time with respect to whether
+expiry (`TOKEN_TTL_MINUTES`). Admin and provider tokens also end after
+STAFF_SESSION_IDLE_MINUTES without a request and STAFF_SESSION_ABSOLUTE_HOURS after sign-in
+(`last_seen_at` is written at most once a minute). Logout revokes the token; disabling a
+user, a password change or a reset revokes all of theirs.
+
+With two-factor sign-in on (services/mfa.py) a right password answers `MfaRequired` with a
+challenge; `login_mfa` trades it and a code for the token. A user whose role is in
+REQUIRE_2FA_FOR but who has not enrolled gets an enrolment-only token (scope "mfa_enrol",
+MFA_CHALLENGE_MINUTES long) that `authenticate` refuses everywhere but the enrolment
+endpoints (`allow_enrolment`). Login is constant-time with respect to whether
 the account exists (unknown users are verified against a dummy hash), answers with one
 generic error, and is throttled with growing delays per account and per (client IP,
 account) — never per IP alone, so one client's failures can't lock anyone else out
@@ -26,7 +35,7 @@ from booking_app import db
 from booking_app.config import get_settings
 from booking_app.i18n import N_
 from booking_app.models import AuthToken, PasswordResetToken, User, utcnow
-from booking_app.services import audit, authcache, clientip, outbox, ratelimit, validation
+from booking_app.services import audit, authcache, clientip, mfa, outbox, ratelimit, validation
 from booking_app.services.actors import Actor
 from booking_app.services.errors import InvalidInput, Unauthorized
 from booking_app.services.passwords import (
@@ -46,6 +55,36 @@ LOGIN_FAILED = N_("Wrong username or password.")
 SESSION_INVALID = N_("Your session is invalid or has expired. Please sign in again.")
 RESET_INVALID = N_("This password reset link is invalid or has expired.")
 RESET_WINDOW = dt.timedelta(hours=1)
+MFA_REQUIRED = N_("Enter the code from your authenticator app.")
+ENROLMENT_REQUIRED = N_("Set up two-factor sign-in to continue.")
+STAFF_ROLES = frozenset({"admin", "provider"})
+#: `last_seen_at` is written when it is older than this (not on every request)
+SEEN_GRANULARITY = dt.timedelta(seconds=60)
+MAX_USER_AGENT = 300
+
+
+class MfaRequired(Unauthorized):
+    """The password was right; a code is due (`POST /api/users/login/mfa` with `challenge`)."""
+
+    code = "mfa_required"
+    default_message = MFA_REQUIRED
+
+    def __init__(self, challenge: str) -> None:
+        super().__init__(MFA_REQUIRED)
+        self.challenge = challenge
+        self.problem_fields = {"challenge": challenge}
+
+
+class EnrolmentRequired(Unauthorized):
+    """An enrolment-only token used for anything but enrolling in two-factor sign-in."""
+
+    code = "mfa_enrolment_required"
+    default_message = ENROLMENT_REQUIRED
+
+
+def required_roles() -> frozenset[str]:
+    """REQUIRE_2FA_FOR as a set of roles."""
+    return frozenset(r.strip() for r in get_settings().require_2fa_for.split(",") if r.strip())
 
 
 def hash_token(token: str) -> str:
@@ -62,28 +101,51 @@ class LoginResult:
     expires_in: int
     user_id: int
     token_type: str = "bearer"
+    #: an enrolment-only token (REQUIRE_2FA_FOR): enrol before anything else
+    mfa_enrolment_required: bool = False
 
 
 @dataclass(frozen=True)
 class Authenticated:
     actor: Actor
     token_hash: str
+    enrolment_only: bool = False
 
 
 # --- tokens ---------------------------------------------------------------------------
 
-def issue_token(session: Session, *, user_id: int) -> tuple[str, int]:
-    """Create a token for `user_id` inside the caller's transaction: (token, expires_in s)."""
-    ttl = get_settings().token_ttl_minutes
+def issue_token(session: Session, *, user_id: int, role: str | None = None, ip: str | None = None,
+                user_agent: str = "", scope: str | None = None) -> tuple[str, int]:
+    """Create a token for `user_id` inside the caller's transaction: (token, expires_in s).
+    Staff tokens live at most STAFF_SESSION_ABSOLUTE_HOURS, enrolment-only ones minutes."""
+    settings = get_settings()
+    if role is None:
+        user = session.get(User, user_id)
+        role = user.role if user is not None else ""
+    ttl = dt.timedelta(minutes=settings.token_ttl_minutes)
+    if role in STAFF_ROLES:
+        ttl = min(ttl, dt.timedelta(hours=settings.staff_session_absolute_hours))
+    if scope == mfa.ENROL_SCOPE:
+        ttl = min(ttl, dt.timedelta(minutes=settings.mfa_challenge_minutes * 3))
     token = new_token()
-    session.add(AuthToken(user_id=user_id, token_hash=hash_token(token), expires_at=utcnow() + dt.timedelta(minutes=ttl)))
-    return token, ttl * 60
+    now = utcnow()
+    session.add(AuthToken(user_id=user_id, token_hash=hash_token(token), expires_at=now + ttl, last_seen_at=now,
+                          ip=ip, user_agent=(user_agent or "")[:MAX_USER_AGENT], scope=scope))
+    return token, int(ttl.total_seconds())
 
 
-def authenticate(token: str) -> Authenticated:
-    """The actor behind a bearer token; Unauthorized when unknown, expired, revoked or disabled.
-    Served from a short-lived cache when it can (services/authcache.py)."""
-    cached = authenticate_cached(token)
+def staff_deadline(created_at: dt.datetime, last_seen_at: dt.datetime | None) -> dt.datetime:
+    """When a staff session ends: idle limit after its last request, absolute after sign-in."""
+    settings = get_settings()
+    return min((last_seen_at or created_at) + dt.timedelta(minutes=settings.staff_session_idle_minutes),
+               created_at + dt.timedelta(hours=settings.staff_session_absolute_hours))
+
+
+def authenticate(token: str, *, allow_enrolment: bool = False) -> Authenticated:
+    """The actor behind a bearer token; Unauthorized when unknown, expired (staff: also idle
+    too long), revoked or disabled; EnrolmentRequired for an enrolment-only token unless
+    `allow_enrolment`. Served from a short-lived cache when it can (services/authcache.py)."""
+    cached = authenticate_cached(token, allow_enrolment=allow_enrolment)
     if cached is not None:
         return cached
     token_hash = hash_token(token)
@@ -93,29 +155,49 @@ def authenticate(token: str) -> Authenticated:
         row = conn.execute(_TOKEN_LOOKUP, {"h": token_hash}).first()
     if row is None:
         raise Unauthorized(SESSION_INVALID)
-    user_id, role, locale, timezone, is_active, revoked_at, expires_at = row
-    if revoked_at is not None or expires_at <= utcnow() or not is_active:
+    user_id, role, locale, timezone, is_active, revoked_at, expires_at, created_at, last_seen_at, scope = row
+    now = utcnow()
+    if revoked_at is not None or expires_at <= now or not is_active:
         raise Unauthorized(SESSION_INVALID)
-    actor = Actor(id=user_id, role=role, locale=locale, timezone=timezone)
-    authcache.put(token_hash, user_id=user_id, expires_ts=expires_at.timestamp(), value=actor)
-    return Authenticated(actor, token_hash)
+    valid_until = expires_at
+    if role in STAFF_ROLES:
+        valid_until = min(valid_until, staff_deadline(created_at, last_seen_at))
+        if valid_until <= now:
+            raise Unauthorized(SESSION_INVALID)
+    if last_seen_at is None or now - last_seen_at >= SEEN_GRANULARITY:
+        with db.get_engine().begin() as conn:
+            conn.execute(_TOKEN_SEEN, {"h": token_hash, "now": now})
+    actor = Actor(id=user_id, role=role, locale=locale, timezone=timezone, token_hash=token_hash)
+    who = Authenticated(actor, token_hash, enrolment_only=scope == mfa.ENROL_SCOPE)
+    authcache.put(token_hash, user_id=user_id, expires_ts=valid_until.timestamp(), value=who)
+    return _allowed(who, allow_enrolment)
 
 
-def authenticate_cached(token: str) -> Authenticated | None:
+def _allowed(who: Authenticated, allow_enrolment: bool) -> Authenticated:
+    if who.enrolment_only and not allow_enrolment:
+        raise EnrolmentRequired()
+    return who
+
+
+def authenticate_cached(token: str, *, allow_enrolment: bool = False) -> Authenticated | None:
     """`authenticate` from the cache only (no database: safe on the event loop); None when
     the token isn't cached. Unauthorized for a malformed token."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise Unauthorized(SESSION_INVALID)
     token_hash = hash_token(token)
-    actor = authcache.get(token_hash)
-    return Authenticated(actor, token_hash) if actor is not None else None
+    who = authcache.get(token_hash)
+    return _allowed(who, allow_enrolment) if who is not None else None
 
 
 _TOKEN_LOOKUP = (
     sa_select(User.id, User.role, User.locale, User.timezone, User.is_active, AuthToken.revoked_at,  # type: ignore[arg-type]
-              AuthToken.expires_at)
+              AuthToken.expires_at, AuthToken.created_at, AuthToken.last_seen_at, AuthToken.scope)
     .join(User, User.id == AuthToken.user_id)  # type: ignore[arg-type]
     .where(AuthToken.token_hash == bindparam("h"))
+)
+_TOKEN_SEEN = (
+    update(AuthToken).where(AuthToken.token_hash == bindparam("h"))
+    .values(last_seen_at=bindparam("now"))
 )
 
 
@@ -188,9 +270,11 @@ def _find_user(session: Session, identifier: str) -> User | None:
     ).first()
 
 
-def login(*, identifier: str, password: str, ip: str | None = None) -> LoginResult:
+def login(*, identifier: str, password: str, ip: str | None = None, user_agent: str = "") -> LoginResult:
     """A token for the right password of an active account; Unauthorized (one message) for
-    anything else; RateLimited while this client or account must wait (_login_rules)."""
+    anything else; RateLimited while this client or account must wait (_login_rules).
+    MfaRequired (with a challenge, no token) when the account has two-factor sign-in on; an
+    enrolment-only token when its role must have it (REQUIRE_2FA_FOR) and it hasn't yet."""
     # control characters (NUL…) can't be in any account's name or password: refused as input
     identifier = validation.clean_text(identifier or "", field="username").strip()
     if not isinstance(password, str):
@@ -217,19 +301,51 @@ def login(*, identifier: str, password: str, ip: str | None = None) -> LoginResu
         raise Unauthorized(LOGIN_FAILED)
     assert user.id is not None
     new_hash = hash_password(password) if needs_rehash(user.password_hash) else None
+    challenge = None
     with db.unit_of_work() as s:
-        token, expires_in = issue_token(s, user_id=user.id)
-        values: dict = {"last_login_at": utcnow()}
+        second_factor = mfa.enabled(s, user.id)
+        enrol = not second_factor and user.role in required_roles()
+        if second_factor:
+            challenge = mfa.new_challenge(s, user_id=user.id, ip=ip, user_agent=user_agent)
+        else:
+            token, expires_in = issue_token(s, user_id=user.id, role=user.role, ip=ip, user_agent=user_agent,
+                                            scope=mfa.ENROL_SCOPE if enrol else None)
+        values: dict = {} if second_factor else {"last_login_at": utcnow()}
         if new_hash:
             values["password_hash"] = new_hash
-        s.exec(update(User).where(User.id == user.id).values(**values))  # type: ignore[call-overload]
+        if values:
+            s.exec(update(User).where(User.id == user.id).values(**values))  # type: ignore[call-overload]
         if rules:  # right password: this client's and the account's failures are forgiven
             ratelimit.clear(s, account, *rules)
             if client := clientip.bucket(ip):
                 ratelimit.remember(s, f"{account}:client:{client}")
+        audit.record(s, actor_id=user.id, action="user.login_password_ok" if second_factor else "user.login",
+                     entity="user", entity_id=user.id,
+                     data={"ip": ip, "rehashed": bool(new_hash), **({"enrolment_only": True} if enrol else {})})
+    if challenge is not None:
+        raise MfaRequired(challenge)
+    return LoginResult(access_token=token, expires_in=expires_in, user_id=user.id, mfa_enrolment_required=enrol)
+
+
+def login_mfa(*, challenge: str, code: str, ip: str | None = None, user_agent: str = "") -> LoginResult:
+    """The second step of a sign-in: a right TOTP or recovery code with the challenge of
+    `login` issues the token (the challenge works once). Unauthorized for an unknown or
+    expired challenge or a wrong code; RateLimited while wrong codes must wait."""
+    pending = mfa.challenge_user(challenge)
+    try:
+        kind = mfa.verify(user_id=pending.user_id, code=code, purpose="login")
+    except InvalidInput as exc:
+        raise Unauthorized(exc.message, field="code") from None
+    with db.unit_of_work() as s:
+        user = s.get(User, pending.user_id)
+        if user is None or not user.is_active or not mfa.consume_challenge(s, pending.id):  # type: ignore[arg-type]
+            raise Unauthorized(mfa.CHALLENGE_INVALID)
+        token, expires_in = issue_token(s, user_id=user.id, role=user.role, ip=ip or pending.ip,  # type: ignore[arg-type]
+                                        user_agent=user_agent or pending.user_agent)
+        s.exec(update(User).where(User.id == user.id).values(last_login_at=utcnow()))  # type: ignore[call-overload]
         audit.record(s, actor_id=user.id, action="user.login", entity="user", entity_id=user.id,
-                     data={"ip": ip, "rehashed": bool(new_hash)})
-    return LoginResult(access_token=token, expires_in=expires_in, user_id=user.id)
+                     data={"ip": ip, "second_factor": kind})
+    return LoginResult(access_token=token, expires_in=expires_in, user_id=user.id)  # type: ignore[arg-type]
 
 
 # --- password reset ---------------------------------------------------------------------

@@ -118,7 +118,7 @@ def exchange(*, code: str) -> BrowserSession:
             raise InvalidInput(HANDOFF_INVALID, field="code")
     token = _unseal(row.sealed_token, code)
     try:
-        auth.authenticate(token)  # revoked meanwhile (signed out elsewhere): no cookie
+        auth.authenticate(token, allow_enrolment=True)  # revoked meanwhile (signed out elsewhere): no cookie
     except Unauthorized as exc:
         raise InvalidInput(HANDOFF_INVALID, field="code") from exc
     max_age = int((row.token_expires_at - now).total_seconds())
