@@ -16,7 +16,7 @@ from sqlmodel import select
 from booking_app import db
 from booking_app.integrations import stripe_gateway as gw
 from booking_app.models import Booking, Notification, Payment, ProcessedWebhookEvent, Refund
-from booking_app.services import bookings, payments
+from booking_app.services import bookings, payments, refunds, stripe_webhooks
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotAvailable, NotFound, PaymentError
 from tests.factories import (actor_for, make_admin, make_bookable, make_customer, make_event, make_provider,
@@ -93,12 +93,12 @@ def refund_rows(payment_id: int) -> list[Refund]:
         return list(s.exec(select(Refund).where(Refund.payment_id == payment_id).order_by(Refund.id)).all())
 
 
-def deliver(stub: StripeStub, event_type: str, obj: dict, *, event_id: str | None = None) -> payments.WebhookResult:
+def deliver(stub: StripeStub, event_type: str, obj: dict, *, event_id: str | None = None) -> stripe_webhooks.WebhookResult:
     payload, header = stub.event(event_type, obj, event_id=event_id)
-    return payments.handle_stripe_webhook(payload=payload.encode(), signature=header)
+    return stripe_webhooks.handle_stripe_webhook(payload=payload.encode(), signature=header)
 
 
-def pay(stub: StripeStub, view: payments.PaymentView, *, event_id: str | None = None) -> payments.WebhookResult:
+def pay(stub: StripeStub, view: payments.PaymentView, *, event_id: str | None = None) -> stripe_webhooks.WebhookResult:
     """The customer pays on the hosted page; Stripe sends checkout.session.completed."""
     with db.read_session() as s:
         session_id = s.get(Payment, view.payment_id).provider_ref
@@ -396,12 +396,12 @@ def test_bad_signature_is_rejected(sqlite_db, stripe_on):
     payload, header = stripe_on.event("checkout.session.completed", {"id": "cs_x", "metadata": {}})
     for sig in (None, "", "t=1,v1=abc", header.replace("v1=", "v1=00"),
                 stripe_on.event("checkout.session.completed", {"id": "cs_x"}, secret="whsec_other")[1]):
-        with pytest.raises(payments.WebhookRejected) as err:
-            payments.handle_stripe_webhook(payload=payload.encode(), signature=sig)
+        with pytest.raises(stripe_webhooks.WebhookRejected) as err:
+            stripe_webhooks.handle_stripe_webhook(payload=payload.encode(), signature=sig)
         assert err.value.status == 400
     old = gw.sign_webhook(payload, stripe_on.webhook_secret, timestamp=1_000_000)
-    with pytest.raises(payments.WebhookRejected):
-        payments.handle_stripe_webhook(payload=payload.encode(), signature=old)
+    with pytest.raises(stripe_webhooks.WebhookRejected):
+        stripe_webhooks.handle_stripe_webhook(payload=payload.encode(), signature=old)
     with db.read_session() as s:
         assert s.exec(select(ProcessedWebhookEvent)).all() == []
 
@@ -413,8 +413,8 @@ def test_replayed_event_has_no_second_effect(db_url, stripe_on):
     sid = payment_rows(bk.id)[0].provider_ref
     session = stripe_on.complete_session(sid)
     payload, header = stripe_on.event("checkout.session.completed", session, event_id="evt_replay_1")
-    first = payments.handle_stripe_webhook(payload=payload.encode(), signature=header)
-    second = payments.handle_stripe_webhook(payload=payload.encode(), signature=header)
+    first = stripe_webhooks.handle_stripe_webhook(payload=payload.encode(), signature=header)
+    second = stripe_webhooks.handle_stripe_webhook(payload=payload.encode(), signature=header)
     assert (first.outcome, second.outcome) == ("processed", "replayed")
     assert booking_row(bk.id).version == booking_row(bk.id).version
     with db.read_session() as s:
@@ -486,7 +486,7 @@ def test_late_payment_after_hold_expired_and_seat_resold_is_refunded(db_url, str
     assert len(refund_calls) == 1 and refund_calls[0].params["amount"] == str(PRICE)
     with db.read_session() as s:
         msgs = s.exec(select(Notification).where(
-            Notification.template.in_([payments.UNAVAILABLE_TEMPLATE, "payment_refunded"]),
+            Notification.template.in_([stripe_webhooks.UNAVAILABLE_TEMPLATE, "payment_refunded"]),
             Notification.booking_id == bk.id)).all()
     assert len(msgs) == 1 and msgs[0].to == w.customer.email  # the customer is told, once
 
@@ -504,7 +504,7 @@ def test_concurrent_duplicate_deliveries_have_one_effect(pg_db, stripe_on):
     def go():
         barrier.wait()
         try:
-            outcomes.append(payments.handle_stripe_webhook(payload=payload.encode(), signature=header).outcome)
+            outcomes.append(stripe_webhooks.handle_stripe_webhook(payload=payload.encode(), signature=header).outcome)
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -576,9 +576,9 @@ def test_cancellation_refund_follows_policy(sqlite_db, stripe_on, percent, expec
     pay(stripe_on, view)
     cancelled = bookings.cancel(actor=w.customer_actor, booking_id=bk.id)
     assert cancelled.refund_due_cents == expected
-    made = payments.refund_for_cancellation(booking_id=bk.id)
+    made = refunds.refund_for_cancellation(booking_id=bk.id)
     assert sum(r.amount_cents for r in made) == expected
-    assert payments.refund_for_cancellation(booking_id=bk.id) == []  # once only
+    assert refunds.refund_for_cancellation(booking_id=bk.id) == []  # once only
     p = payments.get_payment_by_id(view.payment_id)
     assert p.refunded_cents == expected
     assert p.status == {PRICE: "refunded", 0: "succeeded"}.get(expected, "partially_refunded")
@@ -593,7 +593,7 @@ def test_provider_cancellation_refunds_in_full_on_postgres(pg_db, stripe_on):
     view = payments.process(actor=w.customer_actor, booking_id=bk.id, method="card")
     pay(stripe_on, view)
     bookings.cancel(actor=actor_for(w.provider), booking_id=bk.id)
-    payments.refund_for_cancellation(booking_id=bk.id)
+    refunds.refund_for_cancellation(booking_id=bk.id)
     assert payments.get_payment_by_id(view.payment_id).status == "refunded"
 
 
@@ -604,7 +604,7 @@ def test_on_site_refund_is_recorded_without_stripe(sqlite_db, stripe_on):
     payments.mark_paid(actor=actor_for(w.provider), booking_id=bk.id)
     n_calls = len(stripe_on.calls("POST", "/v1/refunds"))
     bookings.cancel(actor=w.customer_actor, booking_id=bk.id)
-    made = payments.refund_for_cancellation(booking_id=bk.id)
+    made = refunds.refund_for_cancellation(booking_id=bk.id)
     assert [(r.amount_cents, r.status) for r in made] == [(PRICE // 2, "succeeded")]
     assert len(stripe_on.calls("POST", "/v1/refunds")) == n_calls
     assert payments.get_payment(actor=w.customer_actor, booking_id=bk.id).status == "partially_refunded"
@@ -616,7 +616,7 @@ def test_cancelling_an_unpaid_booking_ends_its_session(sqlite_db, stripe_on):
     payments.process(actor=w.customer_actor, booking_id=bk.id, method="card")
     sid = payment_rows(bk.id)[0].provider_ref
     bookings.cancel(actor=w.customer_actor, booking_id=bk.id)
-    assert payments.refund_for_cancellation(booking_id=bk.id) == []
+    assert refunds.refund_for_cancellation(booking_id=bk.id) == []
     assert stripe_on.sessions[sid]["status"] == "expired"
     assert payment_rows(bk.id)[0].status == "cancelled"
     # paid anyway (the page was open): refunded, never confirmed
@@ -632,21 +632,21 @@ def test_manual_refund_by_provider_and_admin(sqlite_db, stripe_on):
     bk = w.book()
     view = payments.process(actor=w.customer_actor, booking_id=bk.id, method="card")
     with pytest.raises(Conflict):
-        payments.refund(actor=actor_for(w.provider), booking_id=bk.id)  # nothing paid yet
+        refunds.refund(actor=actor_for(w.provider), booking_id=bk.id)  # nothing paid yet
     pay(stripe_on, view)
     with pytest.raises(Forbidden):
-        payments.refund(actor=w.customer_actor, booking_id=bk.id)
+        refunds.refund(actor=w.customer_actor, booking_id=bk.id)
     with pytest.raises(NotFound):
-        payments.refund(actor=actor_for(make_provider()), booking_id=bk.id)
+        refunds.refund(actor=actor_for(make_provider()), booking_id=bk.id)
     for bad in (0, -5, PRICE + 1, "100", 1.5, True):
         with pytest.raises(InvalidInput):
-            payments.refund(actor=actor_for(w.provider), booking_id=bk.id, amount_cents=bad)
-    part = payments.refund(actor=actor_for(w.provider), booking_id=bk.id, amount_cents=1000, note="late start")
+            refunds.refund(actor=actor_for(w.provider), booking_id=bk.id, amount_cents=bad)
+    part = refunds.refund(actor=actor_for(w.provider), booking_id=bk.id, amount_cents=1000, note="late start")
     assert part.status == "partially_refunded" and part.refunded_cents == 1000
-    rest = payments.refund(actor=actor_for(make_admin()), booking_id=bk.id)
+    rest = refunds.refund(actor=actor_for(make_admin()), booking_id=bk.id)
     assert rest.status == "refunded" and rest.refunded_cents == PRICE
     with pytest.raises(Conflict):
-        payments.refund(actor=actor_for(w.provider), booking_id=bk.id, amount_cents=1)
+        refunds.refund(actor=actor_for(w.provider), booking_id=bk.id, amount_cents=1)
 
 
 def test_refund_while_stripe_is_down_is_retried_by_the_sweep(sqlite_db, stripe_on):
@@ -655,15 +655,15 @@ def test_refund_while_stripe_is_down_is_retried_by_the_sweep(sqlite_db, stripe_o
     view = payments.process(actor=w.customer_actor, booking_id=bk.id, method="card")
     pay(stripe_on, view)
     stripe_on.fail_next(500, times=4, path_contains="/v1/refunds")
-    out = payments.refund(actor=actor_for(w.provider), booking_id=bk.id)
+    out = refunds.refund(actor=actor_for(w.provider), booking_id=bk.id)
     assert out.status == "succeeded" and out.refunds[0].status == "pending"  # queued, not lost
     stripe_on.clear_faults()
-    assert payments.process_pending_refunds() == 0  # not due yet (backoff)
+    assert refunds.process_pending_refunds() == 0  # not due yet (backoff)
     with db.unit_of_work() as s:
         for r in s.exec(select(Refund)).all():
             r.claimed_until = None
             s.add(r)
-    assert payments.process_pending_refunds() == 1
+    assert refunds.process_pending_refunds() == 1
     p = payments.get_payment_by_id(view.payment_id)
     assert p.status == "refunded" and p.refunds[0].status == "succeeded"
     pi = payment_rows(bk.id)[0].payment_intent_ref
@@ -676,7 +676,7 @@ def test_sweep_refunds_cancellations_nobody_refunded(sqlite_db, stripe_on):
     view = payments.process(actor=w.customer_actor, booking_id=bk.id, method="card")
     pay(stripe_on, view)
     bookings.cancel(actor=w.customer_actor, booking_id=bk.id)  # no refund call after it
-    assert payments.process_pending_refunds() >= 0
+    assert refunds.process_pending_refunds() >= 0
     assert payments.get_payment_by_id(view.payment_id).status == "refunded"
 
 
@@ -722,7 +722,7 @@ def test_refund_whose_answer_was_lost_is_not_made_twice(sqlite_db, fast_gateway,
     view = payments.process(actor=w.customer_actor, booking_id=bk.id, method="card")
     pay(stripe_on, view)
     stripe_on.delay_next(1.0, path_contains="/v1/refunds")  # Stripe refunds, the answer comes too late
-    out = payments.refund(actor=actor_for(w.provider), booking_id=bk.id)
+    out = refunds.refund(actor=actor_for(w.provider), booking_id=bk.id)
     assert out.refunds[0].status == "pending"
     import time
 
@@ -731,7 +731,7 @@ def test_refund_whose_answer_was_lost_is_not_made_twice(sqlite_db, fast_gateway,
         for r in s.exec(select(Refund)).all():
             r.claimed_until = None
             s.add(r)
-    assert payments.process_pending_refunds() == 1
+    assert refunds.process_pending_refunds() == 1
     assert payments.get_payment_by_id(view.payment_id).status == "refunded"
     pi = payment_rows(bk.id)[0].payment_intent_ref
     assert stripe_on.payment_intent(pi)["amount_refunded"] == PRICE
@@ -758,10 +758,10 @@ def test_in_memory_fake_gateway_drives_the_same_flow(sqlite_db, monkeypatch):
 
         payload = json.dumps({"id": "evt_fake_1", "type": "checkout.session.completed", "created": 1,
                               "data": {"object": session}})
-        result = payments.handle_stripe_webhook(payload=payload.encode(),
+        result = stripe_webhooks.handle_stripe_webhook(payload=payload.encode(),
                                                 signature=gw.sign_webhook(payload, "whsec_fake"))
         assert result.outcome == "processed" and booking_row(bk.id).status == "confirmed"
-        refunded = payments.refund(actor=actor_for(w.provider), booking_id=bk.id, amount_cents=500)
+        refunded = refunds.refund(actor=actor_for(w.provider), booking_id=bk.id, amount_cents=500)
         assert refunded.status == "partially_refunded" and fake.refunds[0]["amount"] == 500
     finally:
         gw.set_gateway(None)

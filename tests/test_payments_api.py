@@ -205,7 +205,7 @@ def test_methods_listing(sqlite_client, stripe_on):
 
 def test_cancel_then_refund_for_cancellation(sqlite_client, stripe_on):
     """What the DELETE /api/bookings/{id} route is expected to trigger after the cancel."""
-    from booking_app.services import payments
+    from booking_app.services import refunds
 
     client = sqlite_client
     _provider, customer, booking = setup_booking(client, refund_percent=50)
@@ -215,7 +215,7 @@ def test_cancel_then_refund_for_cancellation(sqlite_client, stripe_on):
     assert webhook(client, stripe_on, "checkout.session.completed", session).status_code == 200
     r = client.delete(f"/api/bookings/{booking['id']}", headers=customer.headers)
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
-    payments.refund_for_cancellation(booking_id=booking["id"])  # idempotent if the route did it already
+    refunds.refund_for_cancellation(booking_id=booking["id"])  # idempotent if the route did it already
     got = client.get(f"/api/payments/{booking['id']}", headers=customer.headers).json()
     assert got["status"] == "partially_refunded" and got["refunded_cents"] == PRICE // 2
 

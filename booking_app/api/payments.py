@@ -1,6 +1,7 @@
 """Payment routes (Payment Service): /api/payments…
 
-Thin: parse, call services/payments.py, shape the answer. The amount is never taken from
+Thin: parse, call services/payments.py (refunds: services/refunds.py; the webhook:
+services/stripe_webhooks.py), shape the answer. The amount is never taken from
 the client (request models forbid unknown fields, so a sent `amount_cents` is a 422).
 `POST /process` honours `Idempotency-Key` (booking_app/api/idempotency.py). The Stripe
 webhook reads the raw body (the signature covers the exact bytes).
@@ -15,12 +16,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import Field, StringConstraints
 
-from booking_app.api import idempotency
+import booking_app.api.idempotency as idempotency
 from booking_app.api.deps import get_actor, get_locale, require_user
 from booking_app.api.errors import problem
 from booking_app.api.schemas import MAX_ID, ApiModel, IdPath, MultiLineStr, RequestModel, UtcDateTime, problem_responses
 from booking_app.i18n import N_, translate
-from booking_app.services import payments
+from booking_app.services import payments, refunds, stripe_webhooks
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Unauthorized
 
@@ -142,7 +143,7 @@ def mark_paid(booking_id: IdPath, actor: Actor = Depends(require_user),
 def refund(booking_id: IdPath, body: RefundIn | None = None, actor: Actor = Depends(require_user),
            _locale: str = Depends(get_locale)) -> PaymentOut:
     body = body or RefundIn()
-    return _out(payments.refund(actor=actor, booking_id=booking_id, amount_cents=body.amount_cents, note=body.note))
+    return _out(refunds.refund(actor=actor, booking_id=booking_id, amount_cents=body.amount_cents, note=body.note))
 
 
 @router.post("/webhook/stripe", response_model=WebhookOut, summary="Stripe webhook (signed events)",
@@ -155,5 +156,5 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     if len(payload) > MAX_WEBHOOK_BYTES:
         return problem(request, 413, translate(N_("Request too large"), None), code="too_large")
     signature = request.headers.get("stripe-signature")
-    result = await run_in_threadpool(payments.handle_stripe_webhook, payload=payload, signature=signature)
+    result = await run_in_threadpool(stripe_webhooks.handle_stripe_webhook, payload=payload, signature=signature)
     return JSONResponse({"received": True, "event_id": result.event_id, "outcome": result.outcome})
