@@ -13,7 +13,13 @@ import argparse
 import pathlib
 import sys
 
+from booking_app import backup
+from booking_app.config import get_settings
+from booking_app.jobs.scheduler import run_forever
 from booking_app.logs import configure_logging
+from booking_app.services import accounts
+from booking_app.services.demo import seed_demo
+from booking_app.services.errors import ServiceError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -33,8 +39,6 @@ def migrate(revision: str = "head") -> None:
 
 
 def _cmd_migrate(args) -> int:
-    from booking_app.config import get_settings
-
     migrate(args.revision)
     print(f"database is at {args.revision}: {_redact(get_settings().database_url)}")
     return 0
@@ -47,8 +51,6 @@ def _redact(url: str) -> str:
 
 
 def _cmd_seed_demo(args) -> int:
-    from booking_app.services.demo import seed_demo
-
     result = seed_demo()
     print("demo data loaded" if result.created else "demo data already present (nothing changed)")
     for role, username, password in result.credentials:
@@ -57,9 +59,6 @@ def _cmd_seed_demo(args) -> int:
 
 
 def _cmd_create_user(args) -> int:
-    from booking_app.services import accounts
-    from booking_app.services.errors import ServiceError
-
     try:
         user = accounts.create_user(
             username=args.username,
@@ -77,16 +76,11 @@ def _cmd_create_user(args) -> int:
 
 
 def _cmd_run_jobs(args) -> int:
-    from booking_app.jobs.scheduler import run_forever
-
     run_forever(once=args.once)
     return 0
 
 
 def _cmd_backup(args) -> int:
-    from booking_app import backup
-    from booking_app.config import get_settings
-
     try:
         done = backup.backup(args.output)
     except backup.BackupError as exc:
@@ -98,9 +92,6 @@ def _cmd_backup(args) -> int:
 
 
 def _cmd_restore(args) -> int:
-    from booking_app import backup
-    from booking_app.config import get_settings
-
     try:
         done = backup.restore(args.file, force=args.force)
     except backup.BackupError as exc:

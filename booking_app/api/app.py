@@ -9,11 +9,28 @@ import contextlib
 
 from fastapi import FastAPI
 
+# siblings as `import booking_app.api.x as x`, never `from booking_app.api import x`: that names
+# the package, whose __init__ imports this module (tests/test_architecture.py: no cycles)
+import booking_app.api.audit as audit
+import booking_app.api.bodylimit as bodylimit
+import booking_app.api.bookings as bookings
+import booking_app.api.browser_session as browser_session
+import booking_app.api.catalog as catalog
+import booking_app.api.docs as docs
+import booking_app.api.errors as errors
+import booking_app.api.health as health
+import booking_app.api.logredact as logredact
+import booking_app.api.metrics as metrics
+import booking_app.api.notifications as notifications
+import booking_app.api.openapi as openapi
+import booking_app.api.payments as payments
+import booking_app.api.queryparams as queryparams
+import booking_app.api.ready as ready
+import booking_app.api.reports as reports
+import booking_app.api.requestlog as requestlog
+import booking_app.api.security as security
+import booking_app.api.users as users
 from booking_app import __version__, logs, telemetry
-from booking_app.api import logredact
-from booking_app.api import bodylimit, docs, errors, health, openapi, queryparams, requestlog, security
-from booking_app.api import (audit, bookings, browser_session, catalog, metrics, notifications, payments, ready,
-                             reports, users)
 from booking_app.api.loadshed import LoadShedMiddleware
 from booking_app.api.metrics import MetricsMiddleware
 from booking_app.jobs.scheduler import jobs_lifespan

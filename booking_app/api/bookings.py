@@ -1,7 +1,8 @@
 """Booking routes (Booking Service): /api/bookings…
 
-Thin: parse, call services/bookings.py (which decides who may see or change what, and
-never oversells), shape the answer. `Idempotency-Key` on POST is handled by the service in
+Thin: parse, call the booking services (bookings.py: book and change, never oversells;
+booking_queries.py: reads and who may see what; guest_bookings.py: guest requests and
+manage links), shape the answer. `Idempotency-Key` on POST is handled by the service in
 the booking's own transaction (the record and the booking commit together), so a retry
 after a lost response replays the booking instead of booking twice. Guests book with
 `guest: {name, email, phone?}` and manage their booking with the signed `token` from the
@@ -14,11 +15,11 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from booking_app.api import idempotency
-from booking_app.api import schemas_bookings as sb
+import booking_app.api.idempotency as idempotency
+import booking_app.api.schemas_bookings as sb
 from booking_app.api.deps import client_ip, get_actor, require_user
 from booking_app.api.schemas import IdPath, MultiLineStr, SingleLineStr, problem_responses
-from booking_app.services import bookings, payments
+from booking_app.services import booking_queries, bookings, guest_bookings, payments
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Unauthorized
 
@@ -46,7 +47,7 @@ CREATED_LINKS = {
 }
 
 
-def _out(view: bookings.BookingView) -> sb.BookingOut:
+def _out(view: booking_queries.BookingView) -> sb.BookingOut:
     return sb.BookingOut.model_validate(view)  # from_attributes: no dataclass copy
 
 
@@ -65,10 +66,10 @@ def list_bookings(
     date_from: SingleLineStr | None = Query(default=None, alias="from", **DATE_QUERY),
     date_to: SingleLineStr | None = Query(default=None, alias="to", **DATE_QUERY),
     service_id: int | None = Query(default=None, ge=1, le=2**31 - 1),
-    limit: int = Query(default=50, ge=1, le=bookings.MAX_PAGE),
+    limit: int = Query(default=50, ge=1, le=booking_queries.MAX_PAGE),
     offset: int = Query(default=0, ge=0, le=10_000_000),
 ) -> sb.BookingPageOut:
-    items, total = bookings.list_bookings(actor=actor, scope=scope, status=status, date_from=date_from,
+    items, total = booking_queries.list_bookings(actor=actor, scope=scope, status=status, date_from=date_from,
                                           date_to=date_to, service_id=service_id, limit=limit, offset=offset)
     return sb.BookingPageOut(items=[_out(v) for v in items], total=total)
 
@@ -92,8 +93,8 @@ def create_booking(body: sb.BookingCreateIn, request: Request, actor: Actor = De
         raise Unauthorized()
     guest = body.guest.model_dump() if body.guest is not None else None
     ip = client_ip(request) if actor.is_guest else None
-    if bookings.guest_email_confirmation_required(actor):
-        pending = bookings.request_guest_booking(
+    if guest_bookings.guest_email_confirmation_required(actor):
+        pending = guest_bookings.request_guest_booking(
             actor=actor, service_id=body.service_id, start=body.start, quantity=body.quantity,
             notes=body.notes or "", guest=guest, payment_method=body.payment_method, client_ip=ip)
         return Response(sb.GuestRequestOut.model_validate(pending).model_dump_json(), status_code=202,
@@ -119,7 +120,7 @@ def confirm_guest_booking(body: sb.ConfirmEmailIn) -> sb.BookingOut:
              description="Answers 204 whether or not the email address and reference match a booking.",
              responses=problem_responses(429))
 def request_manage_link(body: sb.ManageLinkIn, request: Request) -> Response:
-    bookings.request_manage_link(email=body.email, reference=body.reference, client_ip=client_ip(request))
+    guest_bookings.request_manage_link(email=body.email, reference=body.reference, client_ip=client_ip(request))
     return Response(status_code=204)
 
 
@@ -127,7 +128,7 @@ def request_manage_link(body: sb.ManageLinkIn, request: Request) -> Response:
              summary="Staff: revoke a guest booking's manage link and email the guest a new one",
              responses=problem_responses(403, 409))
 def reissue_manage_link(id: IdPath, actor: Actor = Depends(require_user)) -> Response:  # noqa: A002
-    bookings.reissue_manage_link(actor=actor, booking_id=id)
+    guest_bookings.reissue_manage_link(actor=actor, booking_id=id)
     return Response(status_code=204)
 
 
@@ -136,7 +137,7 @@ def reissue_manage_link(id: IdPath, actor: Actor = Depends(require_user)) -> Res
 def get_booking(id: IdPath, actor: Actor = Depends(get_actor),  # noqa: A002
                 token: str | None = MANAGE_TOKEN) -> sb.BookingOut:
     _identified(actor, token)
-    return _out(bookings.get_booking(actor=actor, booking_id=id, manage_token=token))
+    return _out(booking_queries.get_booking(actor=actor, booking_id=id, manage_token=token))
 
 
 @router.put("/{id}", operation_id="update_booking", response_model=sb.BookingOut,

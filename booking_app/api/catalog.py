@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from booking_app.api import schemas_catalog as sc
+import booking_app.api.schemas_catalog as sc
 from booking_app.api.deps import get_actor, get_locale, require_role, require_user
 from booking_app.api.schemas import IdPath, SingleLineStr, problem_responses
 from booking_app.services import availability, catalog

@@ -8,15 +8,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import RouteContext, iter_route_contexts
-from sqlalchemy.exc import DataError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import Receive, Scope, Send
 
-from booking_app import db
 from booking_app.config import get_settings
 from booking_app.i18n import N_, negotiate_locale, translate
+from booking_app.services import dbhealth
 from booking_app.services.errors import Busy, RateLimited, ServiceError
 
 log = logging.getLogger(__name__)
@@ -169,7 +167,7 @@ async def _pool_timeout(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    """The database can't be reached (restart, failover, a dropped connection: db.UNAVAILABLE_ERRORS):
+    """The database can't be reached (restart, failover, a dropped connection: dbhealth.UNAVAILABLE_ERRORS):
     503 + Retry-After, never a 500. The pool heals by itself; a client retrying a POST with its
     Idempotency-Key gets the first answer replayed if the change did commit."""
     log.warning("database unavailable on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__,
@@ -234,10 +232,10 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(PoolTimeout, _pool_timeout)  # type: ignore[arg-type]
-    for unusable in (DataError, OverflowError, UnicodeEncodeError):
+    app.add_exception_handler(dbhealth.POOL_TIMEOUT_ERROR, _pool_timeout)  # type: ignore[arg-type]
+    for unusable in (*dbhealth.INPUT_REFUSED_ERRORS, OverflowError, UnicodeEncodeError):
         app.add_exception_handler(unusable, _unusable_input)  # type: ignore[arg-type]
-    for unavailable in db.UNAVAILABLE_ERRORS:
-        if unavailable is not PoolTimeout:
+    for unavailable in dbhealth.UNAVAILABLE_ERRORS:
+        if unavailable is not dbhealth.POOL_TIMEOUT_ERROR:
             app.add_exception_handler(unavailable, _database_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unhandled)

@@ -4,9 +4,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
 
-from booking_app import __version__, db
+from booking_app import __version__
+from booking_app.services import dbhealth
 
 router = APIRouter(tags=["health"])
 
@@ -15,11 +15,7 @@ router = APIRouter(tags=["health"])
             responses={503: {"description": "the database is unreachable (same body, status \"unavailable\")",
                              "content": {"application/json": {}}}})
 async def health(request: Request) -> JSONResponse:
-    try:
-        await run_in_threadpool(db.ping)
-        database = "ok"
-    except SQLAlchemyError:
-        database = "unreachable"
+    database = await run_in_threadpool(dbhealth.database_status)
     ok = database == "ok"
     return JSONResponse(
         {"status": "ok" if ok else "unavailable", "database": database, "version": __version__},

@@ -27,6 +27,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from booking_app.config import get_settings
 from booking_app.i18n import N_, negotiate_locale, translate
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,6 @@ def inflight() -> int:
 
 
 def _drain_delay() -> float:
-    from booking_app.config import get_settings
-
     return get_settings().shutdown_drain_seconds
 
 
@@ -132,8 +131,6 @@ def limit_worker_threads() -> int:
     the same advisory lock). Requests beyond it wait, in order, for a thread on the event
     loop, where LoadShedMiddleware bounds them. Call from the running event loop."""
     import anyio.to_thread
-
-    from booking_app.config import get_settings
 
     settings = get_settings()
     threads = settings.api_threads or settings.db_pool_size + settings.db_max_overflow + 2
@@ -216,8 +213,6 @@ class LoadShedMiddleware:
     def _limit(self) -> int:
         if self._fixed_limit is not None:
             return self._fixed_limit
-        from booking_app.config import get_settings
-
         return get_settings().max_inflight_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -2,7 +2,8 @@
 
 Ready when the database answers within READY_DB_TIMEOUT_SECONDS and the process is not
 shutting down. While the database is away (restart, failover) it answers 503, and 200 again
-as soon as a connection works (the pool replaces its dead connections by itself: see db.py). After SIGTERM (see api/loadshed.py) it answers 503 so a proxy or an
+as soon as a connection works (the pool replaces its dead connections by itself: see db.py).
+After SIGTERM (see api/loadshed.py) it answers 503 so a proxy or an
 orchestrator drains the process while its in-flight requests finish. Liveness stays
 `GET /api/health`. Neither probe is ever shed by the overload guard.
 """
@@ -13,10 +14,10 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
 
-from booking_app import __version__, db
-from booking_app.api import loadshed
+import booking_app.api.loadshed as loadshed
+from booking_app import __version__
+from booking_app.services import dbhealth
 
 router = APIRouter(tags=["health"])
 
@@ -26,12 +27,9 @@ READY_DB_TIMEOUT_SECONDS = 2.0
 
 async def _database() -> str:
     try:
-        await asyncio.wait_for(run_in_threadpool(db.ping), timeout=READY_DB_TIMEOUT_SECONDS)
+        return await asyncio.wait_for(run_in_threadpool(dbhealth.database_status), timeout=READY_DB_TIMEOUT_SECONDS)
     except asyncio.TimeoutError:
         return "timeout"
-    except (SQLAlchemyError, *db.UNAVAILABLE_ERRORS):  # (psycopg's own, from a connection it dropped)
-        return "unreachable"
-    return "ok"
 
 
 @router.get("/api/ready", summary="Readiness: database reachable and not shutting down (503 otherwise)",

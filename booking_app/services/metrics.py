@@ -50,8 +50,11 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from sqlalchemy import func, select
 
+from booking_app import db
 from booking_app.config import get_settings
+from booking_app.models import Booking, BookingStatus, Notification, NotificationStatus
 
 log = logging.getLogger(__name__)
 
@@ -441,8 +444,6 @@ class PoolStats:
 
 def pool_stats() -> PoolStats:
     """The SQLAlchemy pool of this process's engine (DATABASE_URL)."""
-    from booking_app import db
-
     pool = db.get_engine().pool
 
     def _num(name: str) -> int:
@@ -464,11 +465,6 @@ def job_lag_seconds(now: dt.datetime | None = None) -> dict[str, float]:
       not been released yet.
     0 means nothing is overdue. Both are index lookups (status + due time).
     """
-    from sqlalchemy import func, select
-
-    from booking_app import db
-    from booking_app.models import Booking, BookingStatus, Notification, NotificationStatus
-
     now = now or dt.datetime.now(dt.timezone.utc)
     with db.read_session() as s:
         oldest_due = s.execute(
