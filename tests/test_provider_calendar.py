@@ -8,7 +8,7 @@ import zoneinfo
 
 import pytest
 
-from booking_app.ui.state.provider import add_months, free_spans, month_grid, month_title, span_minutes
+from booking_app.ui.state.calendar_math import add_months, free_spans, month_grid, month_title, span_minutes
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")

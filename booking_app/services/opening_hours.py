@@ -2,27 +2,19 @@
 
 The provider's calendars show them behind the bookings (week bands, a month's free time).
 Each bookable's weekly hours and date exceptions are read through the catalog (which checks
-who may see them) and expanded by the availability engine's `open_ranges`, the same rule
-the slots use. Events have sessions, not hours, and are left out.
+who may see them) and expanded by `slots.open_ranges`, the same rule the slots use. Events have sessions, not hours, and are left out.
 """
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 
-from booking_app.services import availability, catalog
+from booking_app.services import catalog
 from booking_app.services.actors import Actor
+from booking_app.services.slots import open_ranges
+from booking_app.services.validation import zone
 
 Span = tuple[dt.datetime, dt.datetime]
 MAX_BOOKABLES = 50  # the provider's bookables read (catalog.search_bookables' page)
-
-
-def zone_or_utc(name: str | None) -> zoneinfo.ZoneInfo:
-    """The IANA zone `name`, or UTC when it is empty or unknown."""
-    try:
-        return zoneinfo.ZoneInfo(name or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
 
 
 def _bookable_spans(actor: Actor, bookable_id: int, timezone: str, first: dt.date, last: dt.date) -> list[Span]:
@@ -35,11 +27,11 @@ def _bookable_spans(actor: Actor, bookable_id: int, timezone: str, first: dt.dat
     for e in av.exceptions:
         excs.setdefault(e.date, []).append((e.closed, dt.time.fromisoformat(e.start) if e.start else None,
                                             dt.time.fromisoformat(e.end) if e.end else None))
-    zone = zone_or_utc(timezone)
+    bookable_zone = zone(timezone)
     spans: list[Span] = []
     day = first
     while day <= last:
-        spans += availability.open_ranges(day, zone, rules, excs)
+        spans += open_ranges(day, bookable_zone, rules, excs)
         day += dt.timedelta(days=1)
     return spans
 
@@ -49,7 +41,7 @@ def provider_open_hours(*, actor: Actor, provider_id: int, date_from: dt.date, d
     """date → the sorted, non-overlapping open (start, end) in `tz` of the provider's own
     rooms and services, for every local date `date_from`…`date_to` of `tz` (the hours of
     all of them merged; a range past midnight is split at it)."""
-    zone = zone_or_utc(tz)
+    view_zone = zone(tz)
     views, _total = catalog.search_bookables(actor=actor, provider_id=provider_id, limit=MAX_BOOKABLES)
     spans: list[Span] = []
     for v in views:
@@ -60,10 +52,10 @@ def provider_open_hours(*, actor: Actor, provider_id: int, date_from: dt.date, d
     out: dict[dt.date, list[Span]] = {}
     day = date_from
     while day <= date_to:
-        lo = dt.datetime.combine(day, dt.time(0), tzinfo=zone)
-        hi = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
+        lo = dt.datetime.combine(day, dt.time(0), tzinfo=view_zone)
+        hi = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=view_zone)
         merged: list[list[dt.datetime]] = []
-        for a, b in sorted((max(a.astimezone(zone), lo), min(b.astimezone(zone), hi)) for a, b in spans):
+        for a, b in sorted((max(a.astimezone(view_zone), lo), min(b.astimezone(view_zone), hi)) for a, b in spans):
             if b <= a:
                 continue
             if merged and a <= merged[-1][1]:

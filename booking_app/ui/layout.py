@@ -9,17 +9,17 @@ import reflex as rx
 
 from booking_app.config import get_settings
 from booking_app.i18n import N_
-from booking_app.ui import routes
+from booking_app.ui import paths
 from booking_app.ui.browser_bridge import browser_bridge
 from booking_app.ui.components import T
 from booking_app.ui.state.base import LANGUAGES, AppState
 
 # Navigation entries: (msgid, route, who sees it: "all" | "user" | "staff")
 NAV_ITEMS: list[tuple[str, str, str]] = [
-    (N_("Find & book"), routes.SEARCH, "all"),
-    (N_("My bookings"), routes.MY_BOOKINGS, "user"),
-    (N_("Provider"), routes.PROVIDER, "provider"),
-    (N_("Admin"), routes.ADMIN_DASHBOARD, "admin"),
+    (N_("Find & book"), paths.SEARCH, "all"),
+    (N_("My bookings"), paths.MY_BOOKINGS, "user"),
+    (N_("Provider"), paths.PROVIDER, "provider"),
+    (N_("Admin"), paths.ADMIN_DASHBOARD, "admin"),
 ]
 
 # the full header (brand, up to four sections, language, account) needs ~800 px: below
@@ -60,15 +60,15 @@ def _auth_area() -> rx.Component:
         rx.hstack(
             rx.link(rx.hstack(rx.icon("circle_user", size=18), rx.text(AppState.display_name, class_name="user-name"),
                               spacing="1", align="center"),
-                    href=routes.ACCOUNT, underline="none", custom_attrs={"data-testid": "user-menu"}),
+                    href=paths.ACCOUNT, underline="none", custom_attrs={"data-testid": "user-menu"}),
             rx.button(T("Sign out"), on_click=AppState.sign_out, variant="soft", size="2",
                       custom_attrs={"data-testid": "sign-out"}),
             spacing="3", align="center",
         ),
         rx.hstack(
-            rx.link(T("Sign in"), href=routes.SIGN_IN, class_name="nav-link", underline="none",
+            rx.link(T("Sign in"), href=paths.SIGN_IN, class_name="nav-link", underline="none",
                     custom_attrs={"data-testid": "sign-in-link"}),
-            rx.link(rx.button(T("Sign up"), size="2"), href=routes.SIGN_UP),
+            rx.link(rx.button(T("Sign up"), size="2"), href=paths.SIGN_UP),
             spacing="3", align="center",
         ),
     )
@@ -86,13 +86,13 @@ def _phone_menu() -> rx.Component:
                 rx.cond(
                     AppState.signed_in,
                     rx.vstack(
-                        rx.link(T("My account"), href=routes.ACCOUNT, class_name="menu-link", underline="none"),
+                        rx.link(T("My account"), href=paths.ACCOUNT, class_name="menu-link", underline="none"),
                         rx.button(T("Sign out"), on_click=AppState.sign_out, variant="soft", width="100%"),
                         width="100%", spacing="2",
                     ),
                     rx.vstack(
-                        rx.link(T("Sign in"), href=routes.SIGN_IN, class_name="menu-link", underline="none"),
-                        rx.link(rx.button(T("Sign up"), width="100%"), href=routes.SIGN_UP, width="100%"),
+                        rx.link(T("Sign in"), href=paths.SIGN_IN, class_name="menu-link", underline="none"),
+                        rx.link(rx.button(T("Sign up"), width="100%"), href=paths.SIGN_UP, width="100%"),
                         width="100%", spacing="2",
                     ),
                 ),
@@ -112,7 +112,7 @@ def header() -> rx.Component:
                 rx.hstack(rx.icon("calendar_check", size=24, color=rx.color("accent", 9)),
                           rx.text(get_settings().app_name, weight="bold", size="5"),
                           spacing="2", align="center"),
-                href=routes.HOME, underline="none", color="inherit", custom_attrs={"data-testid": "brand"},
+                href=paths.HOME, underline="none", color="inherit", custom_attrs={"data-testid": "brand"},
             ),
             rx.el.nav(
                 rx.hstack(*[_visible(who, nav_link(msgid, href)) for msgid, href, who in NAV_ITEMS],
@@ -147,7 +147,7 @@ def footer() -> rx.Component:
             rx.text(T("Open-source booking for rooms, services and events."), size="2", color_scheme="gray"),
             rx.spacer(display=DESKTOP),
             rx.hstack(
-                rx.link(T("Find & book"), href=routes.SEARCH, size="2"),
+                rx.link(T("Find & book"), href=paths.SEARCH, size="2"),
                 rx.link(T("API"), href="/api/docs", size="2", is_external=False),
                 spacing="4",
             ),

@@ -255,7 +255,7 @@ def new_provider_with_hours(tz_name: str):
 def test_provider_month_calendar(page, size, live_db):
     from booking_app.services import bookings
     from booking_app.ui.state import fmt
-    from booking_app.ui.state.provider import month_title
+    from booking_app.ui.state.calendar_math import month_title
 
     tz_name = "Europe/Madrid"
     tz = zoneinfo.ZoneInfo(tz_name)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import reflex as rx
 
 from booking_app.i18n import N_
-from booking_app.ui import routes
+from booking_app.ui import paths
 from booking_app.ui.components import T, error_callout
-from booking_app.ui.pages.provider import (
+from booking_app.ui.components.staff import (
     ADMIN_TABS,
     empty_row,
     guarded,
@@ -123,7 +123,7 @@ def _user_detail() -> rx.Component:
 def users_page() -> rx.Component:
     S = AdminUsersState
     return guarded(S, rx.vstack(
-        staff_header(N_("Users"), ADMIN_TABS, routes.ADMIN_USERS),
+        staff_header(N_("Users"), ADMIN_TABS, paths.ADMIN_USERS),
         rx.form(
             rx.flex(
                 rx.input(name="q", placeholder=T("Name, username or email"), default_value=S.q, size="3",
@@ -180,7 +180,7 @@ def _outbox_row(n: dict) -> rx.Component:
 def outbox_page() -> rx.Component:
     S = OutboxState
     return guarded(S, rx.vstack(
-        staff_header(N_("Outbox"), ADMIN_TABS, routes.ADMIN_OUTBOX,
+        staff_header(N_("Outbox"), ADMIN_TABS, paths.ADMIN_OUTBOX,
                      rx.button(rx.icon("refresh_cw", size=16), T("Refresh"), variant="soft", on_click=S.refresh)),
         rx.form(
             rx.flex(
@@ -255,7 +255,7 @@ def reports_page() -> rx.Component:
     S = ReportsState
     grid = dict(columns=rx.breakpoints(initial="2", md="4"), spacing="3", width="100%")
     return guarded(S, rx.vstack(
-        staff_header(N_("Reports"), ADMIN_TABS, routes.ADMIN_REPORTS),
+        staff_header(N_("Reports"), ADMIN_TABS, paths.ADMIN_REPORTS),
         rx.form(
             rx.flex(
                 rx.vstack(rx.el.label(T("From"), html_for="r-from", class_name="field-label"),
@@ -345,7 +345,7 @@ def dashboard_page() -> rx.Component:
     grid = dict(columns=rx.breakpoints(initial="2", md="4"), spacing="3", width="100%")
     return guarded(S, rx.vstack(
         staff_header(
-            N_("Dashboard"), ADMIN_TABS, routes.ADMIN_DASHBOARD,
+            N_("Dashboard"), ADMIN_TABS, paths.ADMIN_DASHBOARD,
             rx.hstack(
                 rx.cond(S.live,
                         rx.badge(rx.icon("radio", size=14), T("Live"), color_scheme="grass",
@@ -387,7 +387,7 @@ def dashboard_page() -> rx.Component:
 
 
 def register(add) -> None:
-    add(users_page, routes.ADMIN_USERS, (N_("Users"), N_("Admin")), AdminUsersState.load)
-    add(outbox_page, routes.ADMIN_OUTBOX, (N_("Outbox"), N_("Admin")), OutboxState.load)
-    add(reports_page, routes.ADMIN_REPORTS, (N_("Reports"), N_("Admin")), ReportsState.load)
-    add(dashboard_page, routes.ADMIN_DASHBOARD, (N_("Dashboard"), N_("Admin")), DashboardState.load)
+    add(users_page, paths.ADMIN_USERS, (N_("Users"), N_("Admin")), AdminUsersState.load)
+    add(outbox_page, paths.ADMIN_OUTBOX, (N_("Outbox"), N_("Admin")), OutboxState.load)
+    add(reports_page, paths.ADMIN_REPORTS, (N_("Reports"), N_("Admin")), ReportsState.load)
+    add(dashboard_page, paths.ADMIN_DASHBOARD, (N_("Dashboard"), N_("Admin")), DashboardState.load)

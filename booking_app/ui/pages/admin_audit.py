@@ -5,9 +5,9 @@ from __future__ import annotations
 import reflex as rx
 
 from booking_app.i18n import N_
-from booking_app.ui import routes
+from booking_app.ui import paths
 from booking_app.ui.components import T, error_callout
-from booking_app.ui.pages.provider import ADMIN_TABS, guarded, staff_header
+from booking_app.ui.components.staff import ADMIN_TABS, guarded, staff_header
 from booking_app.ui.state.audit import AuditState
 
 
@@ -63,7 +63,7 @@ def _event_card(e: dict) -> rx.Component:
 def audit_page() -> rx.Component:
     S = AuditState
     return guarded(S, rx.vstack(
-        staff_header(N_("Audit trail"), ADMIN_TABS, routes.ADMIN_AUDIT,
+        staff_header(N_("Audit trail"), ADMIN_TABS, paths.ADMIN_AUDIT,
                      rx.button(rx.icon("download", size=16), T("Download CSV"), variant="soft",
                                on_click=S.download_csv, custom_attrs={"data-testid": "audit-csv"})),
         rx.form(
@@ -113,4 +113,4 @@ def audit_page() -> rx.Component:
 
 
 def register(add) -> None:
-    add(audit_page, routes.ADMIN_AUDIT, (N_("Audit trail"), N_("Admin")), AuditState.load)
+    add(audit_page, paths.ADMIN_AUDIT, (N_("Audit trail"), N_("Admin")), AuditState.load)

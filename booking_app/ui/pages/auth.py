@@ -4,7 +4,7 @@ from __future__ import annotations
 import reflex as rx
 
 from booking_app.i18n import N_
-from booking_app.ui import routes
+from booking_app.ui import paths as routes
 from booking_app.ui.components import T, error_callout, field
 from booking_app.ui.state.auth import AuthFormState, PasswordResetState
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import reflex as rx
 
 from booking_app.i18n import N_
-from booking_app.ui import routes
+from booking_app.ui import paths
 from booking_app.ui.components import T
 from booking_app.ui.state.search import SearchState
 
@@ -39,7 +39,7 @@ def kind_tile(kind: str, msgid: str, icon: str, text_msgid: str) -> rx.Component
             ),
             width="100%", class_name="hover-card",
         ),
-        href=f"{routes.SEARCH}?kind={kind}", underline="none", color="inherit", width="100%",
+        href=f"{paths.SEARCH}?kind={kind}", underline="none", color="inherit", width="100%",
     )
 
 

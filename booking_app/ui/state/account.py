@@ -16,7 +16,7 @@ import reflex as rx
 from booking_app.i18n import N_, normalize_locale, translate
 from booking_app.services import accounts, auth
 from booking_app.services.errors import ServiceError
-from booking_app.ui import routes
+from booking_app.ui import paths as routes
 from booking_app.ui.state.base import AppState
 
 COMMON_TIMEZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})

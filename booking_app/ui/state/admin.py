@@ -9,22 +9,22 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import sys
 import time
+from decimal import Decimal
 
 import plotly.graph_objects as go
 import reflex as rx
+from babel.dates import format_time
+from babel.numbers import format_currency, format_decimal, format_percent
 
-from booking_app.i18n import N_, Np_, translate
-from booking_app.services import accounts, bookings, notifications, reports
+from booking_app.i18n import N_, Np_, babel_locale, translate
+from booking_app.services import accounts, bookings, outbox_admin, reports
 from booking_app.services.errors import ServiceError
+from booking_app.services.validation import zone
+from booking_app.ui import paths
 from booking_app.ui.state import fmt
-from booking_app.ui.state.provider import (
-    PAYMENT_LABELS,
-    STATUS_LABELS,
-    StaffState,
-    _tz,
-    row_action,
-)
+from booking_app.ui.state.staff import PAYMENT_LABELS, STATUS_LABELS, StaffState, row_action
 
 ROLE_LABELS = {"admin": N_("Administrator"), "provider": N_("Provider"), "customer": N_("Customer")}
 ROLE_COLORS = {"admin": "crimson", "provider": "indigo", "customer": "gray"}
@@ -37,10 +37,6 @@ DASHBOARD_MAX_SECONDS = 4 * 3600  # a forgotten tab stops refreshing after this 
 
 
 def _pct(value: float | None, locale: str) -> str:
-    from babel.numbers import format_percent
-
-    from booking_app.i18n import babel_locale
-
     if value is None:
         return "—"
     return format_percent(value, format="#,##0.#%", locale=babel_locale(locale))
@@ -48,20 +44,10 @@ def _pct(value: float | None, locale: str) -> str:
 
 def _money(cents: int, currency: str, locale: str) -> str:
     """Like fmt.money, but zero is "€0.00" (a figure, not a price)."""
-    from decimal import Decimal
-
-    from babel.numbers import format_currency
-
-    from booking_app.i18n import babel_locale
-
     return format_currency(Decimal(int(cents or 0)) / 100, currency, locale=babel_locale(locale))
 
 
 def _num(value, locale: str, digits: int = 0) -> str:
-    from babel.numbers import format_decimal
-
-    from booking_app.i18n import babel_locale
-
     if value is None:
         return "—"
     fmt_ = "#,##0" + ("." + "#" * digits if digits else "")
@@ -92,11 +78,9 @@ class AdminUsersState(StaffState):
 
     @rx.event
     def load(self):
-        from booking_app.ui import routes
-
         self.error = self.detail_error = self.detail_message = ""
         self.detail_busy = False
-        actor, redirect = self._staff_actor(routes.ADMIN_USERS, admin_only=True)
+        actor, redirect = self._staff_actor(paths.ADMIN_USERS, admin_only=True)
         if redirect:
             return redirect
         if actor is None:
@@ -237,11 +221,9 @@ class OutboxState(StaffState):
 
     @rx.event
     def load(self):
-        from booking_app.ui import routes
-
         self.error = self.message = ""
         self.busy_id = 0
-        actor, redirect = self._staff_actor(routes.ADMIN_OUTBOX, admin_only=True)
+        actor, redirect = self._staff_actor(paths.ADMIN_OUTBOX, admin_only=True)
         if redirect:
             return redirect
         if actor is None:
@@ -250,7 +232,7 @@ class OutboxState(StaffState):
 
     def _fetch(self, actor) -> None:
         try:
-            page = notifications.list_notifications(actor=actor, status=self.status or None, q=self.q or None,
+            page = outbox_admin.list_notifications(actor=actor, status=self.status or None, q=self.q or None,
                                                     limit=100)
         except ServiceError as exc:
             self.error = self._error_text(exc)
@@ -282,7 +264,7 @@ class OutboxState(StaffState):
     @rx.event
     async def retry(self, notification_id: str):
         async for update in row_action(
-                self, notification_id, lambda actor, nid: notifications.retry_notification(actor=actor, notification_id=nid),
+                self, notification_id, lambda actor, nid: outbox_admin.retry_notification(actor=actor, notification_id=nid),
                 lambda _view: translate("The message is queued again.", self.locale)):
             yield update
 
@@ -329,16 +311,14 @@ class ReportsState(StaffState):
 
     @rx.event
     def load(self):
-        from booking_app.ui import routes
-
         self.error = ""
-        actor, redirect = self._staff_actor(routes.ADMIN_REPORTS, admin_only=True)
+        actor, redirect = self._staff_actor(paths.ADMIN_REPORTS, admin_only=True)
         if redirect:
             return redirect
         if actor is None:
             return
         params = self.router.url.query_parameters
-        today = dt.datetime.now(_tz(self._view_tz())).date()
+        today = dt.datetime.now(zone(self._view_tz())).date()
         self.date_from = str(params.get("from", "") or "")[:10] or self.date_from or \
             (today - dt.timedelta(days=29)).isoformat()
         self.date_to = str(params.get("to", "") or "")[:10] or self.date_to or today.isoformat()
@@ -478,17 +458,11 @@ class ReportsState(StaffState):
 # ---------------------------------------------------------------------------------------
 
 def _clock(tz: str, locale: str) -> str:
-    from babel.dates import format_time
-
-    from booking_app.i18n import babel_locale
-
     return format_time(fmt.local(dt.datetime.now(dt.timezone.utc), tz), format="medium", locale=babel_locale(locale))
 
 
 def _client_connected(token: str) -> bool:
     """Is the browser tab of this state still connected? (True when it can't be told.)"""
-    import sys
-
     module = sys.modules.get("booking_app.booking_app")  # the running app (never imported from here)
     if module is None:
         return True
@@ -511,10 +485,8 @@ class DashboardState(StaffState):
 
     @rx.event
     def load(self):
-        from booking_app.ui import routes
-
         self.error = ""
-        actor, redirect = self._staff_actor(routes.ADMIN_DASHBOARD, admin_only=True)
+        actor, redirect = self._staff_actor(paths.ADMIN_DASHBOARD, admin_only=True)
         if redirect:
             return redirect
         if actor is None:
@@ -590,8 +562,6 @@ class DashboardState(StaffState):
     async def refresh_loop(self):
         """Refresh the snapshot every DASHBOARD_INTERVAL seconds until the page is left,
         the tab disconnects, or another loop of this tab takes over."""
-        from booking_app.ui import routes
-
         async with self:
             run_id = self._run_id
             token = self.router.session.client_token
@@ -606,7 +576,7 @@ class DashboardState(StaffState):
                 return
             async with self:
                 if not self.live or self._run_id != run_id or \
-                        str(self.router.page.path).rstrip("/") != routes.ADMIN_DASHBOARD:
+                        str(self.router.page.path).rstrip("/") != paths.ADMIN_DASHBOARD:
                     log.debug("dashboard loop %s ends: page left or superseded", run_id)
                     return
                 actor = self._actor()

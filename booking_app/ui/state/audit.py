@@ -10,9 +10,9 @@ import reflex as rx
 
 from booking_app.services import audit
 from booking_app.services.errors import InvalidInput, ServiceError
-from booking_app.ui import routes
+from booking_app.ui import paths
 from booking_app.ui.state import fmt
-from booking_app.ui.state.provider import StaffState
+from booking_app.ui.state.staff import StaffState
 
 PAGE_SIZE = 50
 FILTER_FIELDS = ("actor_id", "user_id", "action", "from", "to", "ip")
@@ -46,7 +46,7 @@ class AuditState(StaffState):
     def load(self):
         self.error = ""
         self.errors = {}
-        actor, redirect = self._staff_actor(routes.ADMIN_AUDIT, admin_only=True)
+        actor, redirect = self._staff_actor(paths.ADMIN_AUDIT, admin_only=True)
         if redirect:
             return redirect
         if actor is None:

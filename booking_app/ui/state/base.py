@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import zoneinfo
 
 import reflex as rx
 
@@ -34,6 +35,7 @@ from booking_app.i18n import (
 from booking_app.services import accounts, audit, auth, browser_sessions, clientip
 from booking_app.services.actors import Actor
 from booking_app.services.errors import ServiceError, Unauthorized
+from booking_app.ui import paths
 from booking_app.ui.browser_bridge import command as bridge_command
 
 LOCALE_COOKIE = "booking_locale"
@@ -116,8 +118,6 @@ class AppState(rx.State):
             return Actor.guest(locale=self.locale, timezone=tz)
 
     def _valid_browser_tz(self) -> str | None:
-        import zoneinfo
-
         try:
             zoneinfo.ZoneInfo(self.browser_tz)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -232,11 +232,9 @@ class AppState(rx.State):
         self._refresh_page_title()
 
     def _refresh_page_title(self) -> None:
-        """The tab's title in the page's language (routes.page_title); <html lang dir> follow
+        """The tab's title in the page's language (paths.page_title); <html lang dir> follow
         `locale` and `dir` (ui/browser_bridge)."""
-        from booking_app.ui import routes
-
-        self.page_title = routes.page_title(str(self.router.url.path or "/"), self.locale)
+        self.page_title = paths.page_title(str(self.router.url.path or "/"), self.locale)
 
     @rx.event
     def toggle_nav(self):

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from decimal import Decimal
 
 from babel.dates import format_date, format_datetime, format_skeleton, format_time
 from babel.numbers import format_currency
 
 from booking_app.i18n import N_, Np_, babel_locale, translate
+from booking_app.services.validation import zone
 
 KIND_LABELS = {"room": N_("Room"), "service": N_("Service"), "event": N_("Event")}
 
@@ -33,15 +33,8 @@ def kind_label(kind: str, locale: str) -> str:
     return translate(KIND_LABELS.get(kind, kind), locale)
 
 
-def _tz(name: str | None) -> dt.tzinfo:
-    try:
-        return zoneinfo.ZoneInfo(name or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return dt.timezone.utc
-
-
 def local(value: dt.datetime, tz_name: str | None) -> dt.datetime:
-    return value.astimezone(_tz(tz_name))
+    return value.astimezone(zone(tz_name))
 
 
 def time_(value: dt.datetime, tz_name: str | None, locale: str) -> str:

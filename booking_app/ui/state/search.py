@@ -10,7 +10,7 @@ import reflex as rx
 from booking_app.i18n import Np_, translate
 from booking_app.services import availability, catalog
 from booking_app.services.errors import ServiceError
-from booking_app.ui import routes
+from booking_app.ui import paths
 from booking_app.ui.state import fmt
 from booking_app.ui.state.base import AppState
 
@@ -34,7 +34,7 @@ class SearchState(AppState):
     @rx.event
     def submit_home(self, form: dict):
         query = {"q": _clean(form.get("q"))}
-        return rx.redirect(f"{routes.SEARCH}?{urlencode({k: v for k, v in query.items() if v})}".rstrip("?"))
+        return rx.redirect(f"{paths.SEARCH}?{urlencode({k: v for k, v in query.items() if v})}".rstrip("?"))
 
     @rx.event
     def apply_filters(self, form: dict):
@@ -45,7 +45,7 @@ class SearchState(AppState):
             "date": _clean(form.get("date"), 10),
         }
         qs = urlencode({k: v for k, v in query.items() if v})
-        return rx.redirect(f"{routes.SEARCH}?{qs}" if qs else routes.SEARCH)
+        return rx.redirect(f"{paths.SEARCH}?{qs}" if qs else paths.SEARCH)
 
     @rx.event
     def load(self):
@@ -82,7 +82,7 @@ class SearchState(AppState):
         for item in self.items:
             out.append({
                 "id": str(item["id"]),
-                "href": f"{routes.BOOKABLE}?id={item['id']}",
+                "href": f"{paths.BOOKABLE}?id={item['id']}",
                 "name": item["name"],
                 "kind": fmt.kind_label(item["kind"], self.locale),
                 "kind_code": item["kind"],

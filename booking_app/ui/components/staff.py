@@ -1,0 +1,77 @@
+"""The pieces the provider and admin pages share: section tabs, the staff page header,
+scrolling tables, callouts, the access-denied message and status filter options."""
+from __future__ import annotations
+
+import reflex as rx
+
+from booking_app.i18n import N_
+from booking_app.ui import paths
+from booking_app.ui.components import T
+from booking_app.ui.state.base import AppState
+
+PROVIDER_TABS = [(N_("My bookables"), paths.PROVIDER), (N_("Bookings"), paths.PROVIDER_BOOKINGS)]
+ADMIN_TABS = [(N_("Dashboard"), paths.ADMIN_DASHBOARD), (N_("Reports"), paths.ADMIN_REPORTS),
+              (N_("Users"), paths.ADMIN_USERS), (N_("Outbox"), paths.ADMIN_OUTBOX),
+              (N_("Audit trail"), paths.ADMIN_AUDIT),
+              (N_("Catalog"), paths.PROVIDER)]
+
+
+def section_tabs(tabs: list[tuple[str, str]], current: str) -> rx.Component:
+    """Sub-navigation of a staff area (scrolls sideways on a phone, never the page)."""
+    return rx.box(
+        rx.hstack(
+            *[rx.link(T(msgid), href=href, underline="none", class_name="nav-link", white_space="nowrap",
+                      weight=("bold" if href == current else "regular"),
+                      aria_current=("page" if href == current else None),
+                      color=(rx.color("accent", 11) if href == current else rx.color("gray", 12)))
+              for msgid, href in tabs],
+            spacing="5", padding_bottom="0.25rem",
+        ),
+        overflow_x="auto", width="100%", border_bottom=f"1px solid {rx.color('gray', 5)}",
+        custom_attrs={"data-testid": "section-tabs"},
+    )
+
+
+def staff_header(msgid: str, tabs: list[tuple[str, str]], current: str, *extra) -> rx.Component:
+    return rx.vstack(
+        rx.cond(AppState.role == "admin", section_tabs(ADMIN_TABS, current), section_tabs(tabs, current)),
+        rx.flex(rx.heading(T(msgid), size="7", as_="h1"), rx.spacer(), *extra, align="center", wrap="wrap",
+                spacing="3", width="100%"),
+        spacing="3", width="100%",
+    )
+
+
+def scroll_table(*children, testid: str = "table", **props) -> rx.Component:
+    """A table that scrolls inside its own box on narrow screens."""
+    return rx.box(
+        rx.table.root(*children, variant="surface", size="2", width="100%", **props),
+        overflow_x="auto", width="100%", max_width="100%",
+        custom_attrs={"data-testid": testid, "tabindex": "0"},
+    )
+
+
+def th(msgid: str, **props) -> rx.Component:
+    return rx.table.column_header_cell(T(msgid), white_space="nowrap", **props)
+
+
+def ok_callout(message: rx.Var) -> rx.Component:
+    return rx.cond(message != "", rx.callout(message, icon="circle_check", color_scheme="grass", width="100%",
+                                             role="status", custom_attrs={"data-testid": "form-ok"}))
+
+
+def denied(message: rx.Var) -> rx.Component:
+    return rx.callout(message, icon="lock", color_scheme="amber", width="100%", role="alert",
+                      custom_attrs={"data-testid": "denied"})
+
+
+def empty_row(colspan: int, msgid: str) -> rx.Component:
+    return rx.table.row(rx.table.cell(rx.text(T(msgid), color_scheme="gray", size="2"), col_span=colspan))
+
+
+def guarded(state, body: rx.Component) -> rx.Component:
+    return rx.cond(state.denied != "", denied(state.denied), body)
+
+
+def status_options(all_msgid: str, labels: dict[str, str]) -> list[rx.Component]:
+    return [rx.el.option(T(all_msgid), value="")] + [rx.el.option(T(label), value=key)
+                                                       for key, label in labels.items()]

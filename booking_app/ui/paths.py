@@ -1,0 +1,45 @@
+"""The pages' paths and titles: constants that states, pages and the layout link to.
+
+The bottom layer of ui/ (it imports no page or state), so a state can redirect to any page
+without importing the pages; ui/routes.py registers the pages under these paths.
+"""
+from __future__ import annotations
+
+from booking_app.i18n import translate
+
+HOME = "/"
+SEARCH = "/search"
+BOOKABLE = "/service"          # ?id=<bookable id>
+BOOK = "/book"                 # ?id=<bookable id>&start=<ISO start>
+CONFIRMATION = "/booking"      # ?id=<booking id>
+CONFIRM_EMAIL = "/booking/confirm"   # ?token=… (a guest's emailed link, services/bookings.py: confirm_url)
+MANAGE_LINK = "/booking/new-link"    # a guest asks for a new manage link
+MY_BOOKINGS = "/my-bookings"
+ACCOUNT = "/account"
+SIGN_IN = "/sign-in"
+SIGN_UP = "/sign-up"
+# provider and admin pages (issue 8)
+PROVIDER = "/provider"
+PROVIDER_BOOKABLE = "/provider/bookable"  # ?id=<bookable id>; without: a new one
+PROVIDER_BOOKINGS = "/provider/bookings"
+ADMIN_DASHBOARD = "/admin/dashboard"
+ADMIN_REPORTS = "/admin/reports"
+ADMIN_USERS = "/admin/users"
+ADMIN_OUTBOX = "/admin/outbox"
+ADMIN_AUDIT = "/admin/audit"
+FORGOT_PASSWORD = "/forgot-password"
+RESET_PASSWORD = "/reset-password"  # ?token=… (the emailed link, services/auth.py)
+
+
+#: route → its page title: msgids, most specific first; the brand follows. The static
+#: title (English) is what the page is served with; once loaded, and at every language
+#: switch, the page sets document.title in its language (AppState.init_page). Filled by
+#: ui/routes.py as it registers each page.
+PAGE_TITLES: dict[str, tuple[str, ...]] = {}
+BRAND = "Booking"
+
+
+def page_title(path: str, locale: str) -> str:
+    """The title of the page at `path` in `locale` (the brand alone for an unknown page)."""
+    parts = PAGE_TITLES.get(path.rstrip("/") or "/", ())
+    return " · ".join([translate(part, locale) for part in parts] + [BRAND])

@@ -1,0 +1,77 @@
+"""What the provider and admin states share: who may be on a staff page (StaffState),
+a row button's busy/run/reload cycle (row_action), and the booking status labels."""
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlencode
+
+import reflex as rx
+
+from booking_app.i18n import N_, translate
+from booking_app.services.errors import ServiceError
+from booking_app.ui import paths
+from booking_app.ui.state import fmt
+from booking_app.ui.state.base import AppState
+
+WEEKDAYS = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"),
+            N_("Sunday"))
+STATUS_LABELS = {
+    "pending": N_("Pending"),
+    "confirmed": N_("Confirmed"),
+    "cancelled": N_("Cancelled"),
+    "completed": N_("Completed"),
+    "no_show": N_("No-show"),
+}
+PAYMENT_LABELS = {
+    "none": N_("No payment"),
+    "pending": N_("To pay"),
+    "requires_action": N_("Awaiting customer"),
+    "succeeded": N_("Paid"),
+    "failed": N_("Failed"),
+    "cancelled": N_("Cancelled"),
+    "refunded": N_("Refunded"),
+    "partially_refunded": N_("Partly refunded"),
+}
+
+
+def sign_in_redirect(path: str) -> rx.event.EventSpec:
+    return rx.redirect(f"{paths.SIGN_IN}?{urlencode({'next': path})}")
+
+
+async def row_action(state, row_id: str, call, done):
+    """A button on one row of a list (a bookable, a booking): mark that row busy (one at a
+    time), run `call(actor, id)` off the event loop, show `done(result)` or the service's
+    error, then reload the list. The state has `busy_id`, `error`, `message`, `_fetch`."""
+    rid = fmt.int_param(row_id)
+    if rid is None or state.busy_id:
+        return
+    state.busy_id = rid
+    state.error = state.message = ""
+    yield
+    actor = state._actor()
+    try:
+        state.message = done(await asyncio.to_thread(call, actor, rid))
+    except ServiceError as exc:
+        state.error = state._error_text(exc)
+    state.busy_id = 0
+    state._fetch(actor)
+
+
+class StaffState(AppState):
+    """Shared by the provider and admin pages: who may be here."""
+
+    denied: str = ""
+
+    def _staff_actor(self, path: str, *, admin_only: bool = False):
+        """(actor, redirect): the signed-in provider/admin, or a redirect / a denial message."""
+        actor = self._actor()
+        if actor.is_guest:
+            return None, sign_in_redirect(path)
+        allowed = actor.is_admin or (actor.is_provider and not admin_only)
+        if not allowed:
+            msgid = (N_("This page is for administrators only.") if admin_only
+                     else N_("This page is for providers and administrators."))
+            self.denied = translate(msgid, self.locale)
+            return None, None
+        self.denied = ""
+        return actor, None
