@@ -1,6 +1,6 @@
 """Money as text: a price typed by a person ↔ integer minor units of its currency.
 
-The one home of price parsing: "12.50" EUR → 1250, "1200" JPY → 1200 (the currency's
+The one home of price parsing and of a currency's minor unit: "12.50" EUR → 1250, "1200" JPY → 1200 (the currency's
 exponent, from Babel's currency data). The catalog checks the stored amount's range.
 """
 from __future__ import annotations
@@ -44,6 +44,11 @@ def parse_price(text: str, currency: str) -> int:
     if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal(1).scaleb(-digits)):
         raise bad
     return int(amount.scaleb(digits))
+
+
+def to_decimal(minor: int, currency: str) -> Decimal:
+    """Minor units → the amount: 1250 EUR → Decimal("12.50"), 1200 JPY → Decimal("1200")."""
+    return Decimal(int(minor or 0)).scaleb(-exponent(currency))
 
 
 def format_price(minor: int, currency: str) -> str:

@@ -11,7 +11,6 @@ import json
 import logging
 import sys
 import time
-from decimal import Decimal
 
 import plotly.graph_objects as go
 import reflex as rx
@@ -21,6 +20,7 @@ from babel.numbers import format_currency, format_decimal, format_percent
 from booking_app.i18n import N_, Np_, babel_locale, translate
 from booking_app.services import accounts, bookings, outbox_admin, reports
 from booking_app.services.errors import ServiceError
+from booking_app.services.money import to_decimal
 from booking_app.services.validation import zone
 from booking_app.ui import paths
 from booking_app.ui.state import fmt
@@ -44,7 +44,7 @@ def _pct(value: float | None, locale: str) -> str:
 
 def _money(cents: int, currency: str, locale: str) -> str:
     """Like fmt.money, but zero is "€0.00" (a figure, not a price)."""
-    return format_currency(Decimal(int(cents or 0)) / 100, currency, locale=babel_locale(locale))
+    return format_currency(to_decimal(cents, currency), currency, locale=babel_locale(locale))
 
 
 def _num(value, locale: str, digits: int = 0) -> str:
@@ -386,7 +386,7 @@ class ReportsState(StaffState):
         for row in r["revenue_day"].rows:
             by_cur.setdefault(row["currency"], {})[row["day"]] = row["net_cents"]
         for cur, values in sorted(by_cur.items()):
-            fig.add_trace(go.Bar(x=days, y=[values.get(d, 0) / 100 for d in days], name=f"{translate('Net', lc)} {cur}"))
+            fig.add_trace(go.Bar(x=days, y=[float(to_decimal(values.get(d, 0), cur)) for d in days], name=f"{translate('Net', lc)} {cur}"))
         if not by_cur:  # an empty period still shows its days
             fig.add_trace(go.Bar(x=days, y=[0] * len(days), name=translate("Net", lc), showlegend=False))
         self.revenue_fig = _layout(fig)

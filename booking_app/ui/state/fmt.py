@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 from babel.dates import format_date, format_datetime, format_skeleton, format_time
 from babel.numbers import format_currency
 
 from booking_app.i18n import N_, Np_, babel_locale, translate
+from booking_app.services.money import to_decimal
 from booking_app.services.validation import zone
 
 KIND_LABELS = {"room": N_("Room"), "service": N_("Service"), "event": N_("Event")}
@@ -16,7 +16,7 @@ KIND_LABELS = {"room": N_("Room"), "service": N_("Service"), "event": N_("Event"
 def money(cents: int, currency: str, locale: str) -> str:
     if not cents:
         return translate("Free", locale)
-    return format_currency(Decimal(int(cents)) / 100, currency, locale=babel_locale(locale))
+    return format_currency(to_decimal(cents, currency), currency, locale=babel_locale(locale))
 
 
 def duration(minutes: int, locale: str) -> str:
