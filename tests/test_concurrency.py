@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from booking_app import db
 from booking_app.models import Booking
-from booking_app.services import bookings, catalog
+from booking_app.services import bookings, capacity, catalog
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Busy, NotAvailable
 from tests.factories import ALL_WEEK, actor_for, make_bookable, make_event, make_provider, next_day_at
@@ -180,8 +180,8 @@ def no_lock(monkeypatch):
             except threading.BrokenBarrierError:
                 pass
 
-        monkeypatch.setattr(bookings, "_LOCKING", locking)
-        monkeypatch.setattr(bookings, "_RACE_HOOK", hook)
+        monkeypatch.setattr(capacity, "LOCKING", locking)
+        monkeypatch.setattr(capacity, "RACE_HOOK", hook)
     return install
 
 
@@ -315,7 +315,7 @@ def test_a_booking_that_fails_after_expiring_holds_leaves_them_as_they_were(pg_d
     from booking_app.models import AuditEvent, Notification
 
     if not together:
-        monkeypatch.setattr(bookings, "_explicit_transaction", lambda s: None)
+        monkeypatch.setattr(capacity, "explicit_transaction", lambda s: None)
     room, start, held, later = _room_with_a_lapsed_hold(monkeypatch, DB_LOCK_TIMEOUT_MS="300")
 
     def book_now():
@@ -332,7 +332,7 @@ def test_a_booking_that_fails_after_expiring_holds_leaves_them_as_they_were(pg_d
 
     raw = pg_db.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(raw, autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s, %s)", bookings.lock_key(room))  # the room's capacity lock
+        other.execute("SELECT pg_advisory_lock(%s, %s)", capacity.lock_key(room))  # the room's capacity lock
         with pytest.raises(Busy):
             book_now()
         if together:
@@ -433,7 +433,7 @@ def test_lock_wait_beyond_the_timeout_is_busy_and_changes_nothing(db_url, monkey
         import psycopg
 
         holder = psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://"))
-        holder.execute("SELECT pg_advisory_xact_lock(%s, %s)", bookings.lock_key(catalog_bookable(room.id)))
+        holder.execute("SELECT pg_advisory_xact_lock(%s, %s)", capacity.lock_key(catalog_bookable(room.id)))
     else:
         import sqlite3
 
@@ -529,7 +529,7 @@ def test_a_booking_hands_its_connection_back_in_transactions(pg_db, monkeypatch)
     import psycopg
 
     holder = psycopg.connect(pg_db.replace("postgresql+psycopg://", "postgresql://"))
-    holder.execute("SELECT pg_advisory_xact_lock(%s, %s)", bookings.lock_key(catalog_bookable(room.id)))
+    holder.execute("SELECT pg_advisory_xact_lock(%s, %s)", capacity.lock_key(catalog_bookable(room.id)))
     try:
         with pytest.raises(Busy):
             guest_book(room.id, start + dt.timedelta(hours=2))(2)
@@ -591,13 +591,13 @@ def test_bookings_refused_by_their_writes_leave_the_connection_usable(pg_db, mon
 
     # psycopg counts a statement's runs from its first success on (a failed first run is forgotten)
     assert guest_book(room.id, next_day_at(7))(7).status == "confirmed"
-    monkeypatch.setattr(bookings, "_RACE_HOOK", slip_in)
+    monkeypatch.setattr(capacity, "RACE_HOOK", slip_in)
     for hour in range(8, 15):  # runs 2 to 8: past any prepare threshold up to 7
         taken.append(next_day_at(hour))
         with pytest.raises(NotAvailable):
             guest_book(room.id, taken[-1])(hour)
         committers[-1].join()
-    monkeypatch.setattr(bookings, "_RACE_HOOK", None)
+    monkeypatch.setattr(capacity, "RACE_HOOK", None)
     for hour in (17, 18):
         assert guest_book(room.id, next_day_at(hour))(hour).status == "confirmed"
 
@@ -685,7 +685,7 @@ def test_the_backstop_firing_inside_the_booking_pipeline_is_not_available_and_wr
                 " 1, 'confirmed', 0, 'EUR', '', 0, now(), now(), 1, 0)",
                 (room.id, room.provider_id, start, start + dt.timedelta(hours=1), start, start + dt.timedelta(hours=1)))
 
-    monkeypatch.setattr(bookings, "_RACE_HOOK", sneak_in)
+    monkeypatch.setattr(capacity, "RACE_HOOK", sneak_in)
     with pytest.raises(NotAvailable):
         guest_book(room.id, start)(0)
     assert [r.reference for r in active_rows(room.id)] == ["SNEAKIN1"]
@@ -705,9 +705,9 @@ def test_the_write_statement_refuses_a_too_long_value_instead_of_cutting_it(pg_d
 
     table = AuditEvent.__table__
     columns = ("action", "entity", "entity_id", "data", "at")
-    spec = ((table.name, columns, bookings._pg_types(table, columns), None, 1),)
+    spec = ((table.name, columns, capacity.pg_types(table, columns), None, 1),)
     assert all("(" not in t for t in spec[0][2])
-    sql = bookings._pg_writes_then_lock_sql(spec, lock=False)
+    sql = capacity.pg_writes_then_lock_sql(spec, lock=False)
     row = ["booking.created", "booking", "x" * 65, psycopg.types.json.Json({}), dt.datetime.now(UTC)]
     with psycopg.connect(pg_db.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
         with pytest.raises(psycopg.errors.StringDataRightTruncation):
@@ -731,14 +731,14 @@ def test_the_session_check_fits_by_its_counter_and_counts_a_missing_session_as_f
     params = {"sid": session.id, "excl": 0, "now": now}
     with psycopg.connect(pg_db.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
         conn.execute("UPDATE event_sessions SET seats_taken = 2 WHERE id = %s", (session.id,))  # ours included
-        assert conn.execute(bookings._PG_CHECK_SESSION, {**params, "q": 1}).fetchone()[0] == 1
+        assert conn.execute(capacity.PG_CHECK_SESSION, {**params, "q": 1}).fetchone()[0] == 1
         # over the capacity by the counter: the bookings themselves are counted (there are none)
         conn.execute("UPDATE event_sessions SET seats_taken = 3 WHERE id = %s", (session.id,))
-        assert conn.execute(bookings._PG_CHECK_SESSION, {**params, "q": 1}).fetchone()[0] == 0
+        assert conn.execute(capacity.PG_CHECK_SESSION, {**params, "q": 1}).fetchone()[0] == 0
         with pytest.raises(psycopg.errors.DivisionByZero):
-            conn.execute(bookings._PG_CHECK_SESSION, {**params, "q": 3}).fetchone()
+            conn.execute(capacity.PG_CHECK_SESSION, {**params, "q": 3}).fetchone()
         with pytest.raises(psycopg.errors.DivisionByZero):
-            conn.execute(bookings._PG_CHECK_SESSION, {**params, "sid": session.id + 1000, "q": 1}).fetchone()
+            conn.execute(capacity.PG_CHECK_SESSION, {**params, "sid": session.id + 1000, "q": 1}).fetchone()
 
 
 @pytest.mark.postgres
@@ -759,7 +759,7 @@ def test_a_capacity_lowered_during_a_booking_is_the_one_counted(pg_db, monkeypat
         with psycopg.connect(raw, autocommit=True) as conn:
             conn.execute("UPDATE event_sessions SET capacity = 2 WHERE id = %s", (session.id,))
 
-    monkeypatch.setattr(bookings, "_RACE_HOOK", lower_it)
+    monkeypatch.setattr(capacity, "RACE_HOOK", lower_it)
     with pytest.raises(NotAvailable):
         guest_book(event.id, start)(9)
     assert sum(r.quantity for r in active_rows(event.id)) == 2
@@ -784,7 +784,7 @@ def test_the_hold_sweep_takes_session_counters_in_id_order(pg_db, monkeypatch, o
 
     reset_settings_cache()
     if not ordered:
-        monkeypatch.setattr(bookings, "_lock_session_counters", lambda s, ids: None)
+        monkeypatch.setattr(capacity, "lock_session_counters", lambda s, ids: None)
     low_start, high_start = next_day_at(18), next_day_at(18, days=2)
     event, (low, high) = make_event(sessions=[low_start, high_start], capacity=5, price_cents=1000)
     assert low.id < high.id

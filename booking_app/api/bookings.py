@@ -70,7 +70,8 @@ def list_bookings(
     offset: int = Query(default=0, ge=0, le=10_000_000),
 ) -> sb.BookingPageOut:
     items, total = booking_queries.list_bookings(actor=actor, scope=scope, status=status, date_from=date_from,
-                                          date_to=date_to, service_id=service_id, limit=limit, offset=offset)
+                                                 date_to=date_to, service_id=service_id, limit=limit,
+                                                 offset=offset)
     return sb.BookingPageOut(items=[_out(v) for v in items], total=total)
 
 

@@ -1,4 +1,5 @@
-"""`Idempotency-Key` support for POST routes (POST /api/bookings, POST /api/payments/process).
+"""`Idempotency-Key` for POST routes: the HTTP side (header, `?token=`, replayed responses) of
+services/idempotency.py, which keeps the records.
 
 The first request with a key claims an `IdempotencyRecord` (scope + key, unique) holding
 the SHA-256 of its canonical body; when it succeeds, its status and JSON body are stored
@@ -11,7 +12,8 @@ Replays re-check access (`check_access`, the service's own rule): a stored answe
 to a caller who may see its resource now — not to someone else who sent the same key and
 body with a wrong manage token, nor to a user who has since lost the access. Anyone else
 gets the route's own 404, as if the key were unknown, before learning whether it was used.
-(POST /api/bookings replays in services/bookings.py, which re-checks access the same way;
+(POST /api/bookings replays in services/bookings.py, in the booking's own transaction, with
+the same records and scope rule, and re-checks access the same way;
 its guests pass their manage token as `?token=`: `query_token`, `TOKEN_DOC`.)
 
 Usage in a route:
@@ -23,30 +25,24 @@ Usage in a route:
 """
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import delete, select
 
-from booking_app import db
 from booking_app.i18n import N_
-from booking_app.models import IdempotencyRecord, utcnow
+from booking_app.services import idempotency as records
 from booking_app.services import validation
 from booking_app.services.errors import Conflict, InvalidInput
+from booking_app.services.idempotency import MAX_KEY, fingerprint, scope_for
+
+__all__ = ["HEADER", "HEADER_DOC", "MAX_KEY", "TOKEN_DOC", "Outcome", "fingerprint", "header_key", "query_token",
+           "run", "scope_for"]
 
 HEADER = "Idempotency-Key"
-MAX_KEY = 200
 KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")  # visible ASCII, no spaces
-#: a claim without a stored response older than this is taken over by a retry (the first
-#: request died between its commit and storing its answer, or before doing anything)
-STALE_AFTER = dt.timedelta(seconds=60)
 
 Outcome = tuple[int, dict[str, Any], int | None]  # status, JSON body, resource id
 
@@ -91,67 +87,9 @@ def header_key(request: Request) -> str | None:
     return key
 
 
-def fingerprint(body: Any) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
-
-
-def scope_for(prefix: str, *, user_id: int | None = None, email: str | None = None) -> str:
-    if user_id is not None:
-        return f"{prefix}:user:{user_id}"
-    digest = hashlib.sha256((email or "").strip().lower().encode("utf-8")).hexdigest()[:40]
-    return f"{prefix}:guest:{digest}"
-
-
-def _replay(record: IdempotencyRecord) -> JSONResponse:
+def _replay(record: records.StoredAnswer) -> JSONResponse:
     return JSONResponse(record.response, status_code=record.status_code or 200,
                         headers={"Idempotent-Replayed": "true"})
-
-
-def _claim(scope: str, key: str, request_hash: str) -> int | JSONResponse:
-    """Claim the key (returns the record id) or answer from an earlier request."""
-    for _attempt in range(2):
-        try:
-            with db.unit_of_work() as s:
-                record = s.exec(select(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
-                                                                IdempotencyRecord.key == key)).first()
-                if record is not None:
-                    if record.request_hash != request_hash:
-                        raise InvalidInput(N_("This Idempotency-Key was already used with a different request."),
-                                           field=HEADER)
-                    if record.status_code is not None:
-                        return _replay(record)
-                    if utcnow() - record.created_at < STALE_AFTER:
-                        raise Conflict(N_("A request with this Idempotency-Key is still being processed. "
-                                          "Try again in a moment."))
-                    record.created_at = utcnow()
-                    s.add(record)
-                    assert record.id is not None
-                    return record.id
-                record = IdempotencyRecord(scope=scope, key=key, request_hash=request_hash)
-                s.add(record)
-                s.flush()
-                assert record.id is not None
-                return record.id
-        except IntegrityError:
-            continue  # a concurrent request claimed it first: look again
-    raise Conflict(N_("A request with this Idempotency-Key is still being processed. Try again in a moment."))
-
-
-def _complete(record_id: int, outcome: Outcome) -> None:
-    status, payload, resource_id = outcome
-    with db.unit_of_work() as s:
-        record = s.get(IdempotencyRecord, record_id)
-        if record is not None:
-            record.status_code = status
-            record.response = payload
-            record.resource_id = resource_id
-            s.add(record)
-
-
-def _abandon(record_id: int) -> None:
-    with db.unit_of_work() as s:
-        s.exec(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))  # type: ignore[call-overload]
 
 
 def run(*, key: str | None, scope: str, body: Any, call: Callable[[], Outcome],
@@ -164,19 +102,19 @@ def run(*, key: str | None, scope: str, body: Any, call: Callable[[], Outcome],
         status, payload, _rid = call()
         return JSONResponse(payload, status_code=status)
     try:
-        claimed = _claim(scope[:100], key, fingerprint(body))
+        claimed = records.claim(scope, key, fingerprint(body), field=HEADER)
     except (InvalidInput, Conflict):
         if check_access is not None:
             check_access()
         raise
-    if isinstance(claimed, JSONResponse):
+    if not isinstance(claimed, int):
         if check_access is not None:
             check_access()
-        return claimed
+        return _replay(claimed)
     try:
         outcome = call()
     except BaseException:
-        _abandon(claimed)
+        records.abandon(claimed)
         raise
-    _complete(claimed, outcome)
+    records.complete(claimed, *outcome)
     return JSONResponse(outcome[1], status_code=outcome[0])

@@ -42,6 +42,9 @@ from booking_app.services.availability import seats_used
 from booking_app.services.slots import LOOKAHEAD, LOOKBACK, SlotShape
 from booking_app.services.errors import Busy, NotAvailable
 
+MAX_QUANTITY = 1000
+AT_MOST_SEATS = Np_("At most {max} seat can be booked at once.", "At most {max} seats can be booked at once.", "max")
+
 #: Test-only switches. `LOCKING = False` skips the advisory lock (the control test shows
 #: the race then oversells); `RACE_HOOK` runs between the insert and the re-count.
 LOCKING = True
