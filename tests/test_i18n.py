@@ -139,7 +139,7 @@ def test_translate_with_params_and_fallbacks():
 def test_plural_messages_take_the_languages_form_for_the_number():
     """"1 seat", "2 seats" — and Arabic's six forms (0, 1, 2, 3–10, 11–99, 100…); a number
     missing from the parameters gets the general form, an unknown language English."""
-    from booking_app.services.bookings import _AT_MOST_SEATS
+    from booking_app.services.capacity import AT_MOST_SEATS as _AT_MOST_SEATS
 
     left = i18n.Np_("Only {remaining} seat is left at that time.", "Only {remaining} seats are left at that time.",
                     "remaining")
@@ -198,7 +198,7 @@ def test_a_plural_message_survives_copies_and_pickles():
     import copy
     import pickle
 
-    from booking_app.services.bookings import _AT_MOST_SEATS
+    from booking_app.services.capacity import AT_MOST_SEATS as _AT_MOST_SEATS
     from booking_app.services.errors import InvalidInput
 
     for clone in (copy.deepcopy(_AT_MOST_SEATS), pickle.loads(pickle.dumps(_AT_MOST_SEATS))):

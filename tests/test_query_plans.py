@@ -16,7 +16,7 @@ import json
 import psycopg
 import pytest
 
-from booking_app.services import availability, bookings
+from booking_app.services import availability, booking_rows, bookings, capacity, slots
 from tests.factories import ALL_WEEK, make_bookable, make_event, make_provider, next_day_at
 
 pytestmark = pytest.mark.postgres
@@ -71,7 +71,7 @@ def _raw(url: str):
 
 def _check_params(b, shape, now: dt.datetime) -> dict:
     return {"bid": b.id, "pid": b.provider_id, "sid": shape.session_id, "excl": 0, "now": now,
-            "lo": shape.block_start - bookings._LOOKBACK, "hi": shape.block_end + bookings._LOOKAHEAD,
+            "lo": shape.block_start - slots.LOOKBACK, "hi": shape.block_end + slots.LOOKAHEAD,
             "a": shape.block_start, "z": shape.block_end, "q": 1}
 
 
@@ -89,8 +89,8 @@ def test_a_slot_check_reads_only_its_own_bookings_behind_stale_statistics(pg_db,
         _fill(conn, bookable_id=busy.id, provider_id=busy.provider_id, day=day)
         shape = availability.SlotShape(start, start + dt.timedelta(hours=1), start, start + dt.timedelta(hours=1), 1, None)
         # the first statement of a booking, with the slot check riding along
-        first = bookings._people_query(ours.id, None, availability.slot_queries_pg(ours, start, now))
-        recount_sql = bookings._PG_CHECK_SERVICE if kind == "service" else bookings._PG_CHECK_ROOM
+        first = booking_rows.people_query(ours.id, None, availability.slot_queries_pg(ours, start, now))
+        recount_sql = capacity.PG_CHECK_SERVICE if kind == "service" else capacity.PG_CHECK_ROOM
         assert _booking_rows_read(conn, *first) <= 5
         assert _booking_rows_read(conn, recount_sql, _check_params(ours, shape, now)) <= 5
 
@@ -103,9 +103,9 @@ def test_a_session_recount_reads_only_that_sessions_bookings_behind_stale_statis
         _fill(conn, bookable_id=event.id, provider_id=event.provider_id, day=start + dt.timedelta(days=1), session_id=busy.id)
         shape = availability.SlotShape(start, start + dt.timedelta(hours=1), start, start + dt.timedelta(hours=1),
                                        5000, ours.id)
-        assert _booking_rows_read(conn, *bookings._people_query(event.id, None,
+        assert _booking_rows_read(conn, *booking_rows.people_query(event.id, None,
                                                                  availability.slot_queries_pg(event, start, now))) <= 5
-        assert _booking_rows_read(conn, bookings._PG_CHECK_SESSION, _check_params(event, shape, now)) <= 5
+        assert _booking_rows_read(conn, capacity.PG_CHECK_SESSION, _check_params(event, shape, now)) <= 5
 
 
 def test_the_first_statement_reads_the_slot_check_rows_the_separate_queries_would(pg_db):
@@ -134,8 +134,8 @@ def test_the_first_statement_reads_the_slot_check_rows_the_separate_queries_woul
             block, _day, statements = availability._slot_queries(b, at, now, 2)
             separately = availability._pg_pipeline(s, statements)
             pg = s.connection().connection.driver_connection
-            row = pg.execute(*svc._people_query(b.id, None, ahead), binary=True).fetchone()
-            together = svc._slot_rows(row, ahead)
+            row = pg.execute(*booking_rows.people_query(b.id, None, ahead), binary=True).fetchone()
+            together = booking_rows.slot_rows(row, ahead)
             # (times come back as text from the JSON array: the slot check parses either)
             normal = [[tuple(availability._as_time(v) if isinstance(v, str) else v for v in r) for r in rows]
                       for rows in together]
