@@ -2,7 +2,10 @@
 
 - `get_actor`: the Actor of the `Authorization: Bearer <token>` header, or `Actor.guest()`
   without one. A token that is unknown, expired or revoked (or whose user is disabled)
-  is a 401 problem+json, never silently a guest.
+  is a 401 problem+json, never silently a guest. An enrolment-only token (REQUIRE_2FA_FOR,
+  services/auth.py) is accepted only by the two-factor enrolment routes (ENROLMENT_PATHS)
+  and sign-out; anywhere else it is a 401 `mfa_enrolment_required`. The `X-Reauth` header
+  (password or code) is kept for the request's re-authentication (services/sessions.py).
 - `require_user`: 401 for guests. `require_role("admin", ...)`: 403 for other roles.
 - `get_locale`: the user's setting, else Accept-Language, else DEFAULT_LOCALE; it also
   sets `request.state.user_locale` so that errors are translated for the user. Routes
@@ -19,12 +22,15 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from booking_app.i18n import negotiate_locale
-from booking_app.services import audit, auth, clientip
+from booking_app.services import audit, auth, clientip, sessions
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Forbidden, Unauthorized
 
 #: the OpenAPI security scheme of `Authorization: Bearer <token>` (see api/openapi.py)
 BEARER_SCHEME = {"type": "http", "scheme": "bearer", "description": "Access token from POST /api/users/login"}
+#: where an enrolment-only token works
+ENROLMENT_PATHS = frozenset({"/api/users/profile/2fa", "/api/users/profile/2fa/confirm", "/api/users/logout"})
+MAX_REAUTH_HEADER = 1024
 
 
 def _bearer_token(request: Request) -> str | None:
@@ -46,6 +52,8 @@ async def get_actor(request: Request) -> Actor:
         return cached
     # the audit rows this request writes carry its client IP (services/audit.py)
     audit.request_ip.set(client_ip(request))
+    proof = request.headers.get("x-reauth")
+    sessions.reauth_input.set(proof if proof and len(proof) <= MAX_REAUTH_HEADER else None)
     token = _bearer_token(request)
     if token is None:
         locale = negotiate_locale(None, request.headers.get("accept-language"))
@@ -53,9 +61,12 @@ async def get_actor(request: Request) -> Actor:
         request.state.token_hash = None
     else:
         # a cached lookup needs no database and no worker thread
-        authenticated = auth.authenticate_cached(token) or await run_in_threadpool(auth.authenticate, token)
+        enrolling = request.url.path in ENROLMENT_PATHS
+        authenticated = auth.authenticate_cached(token, allow_enrolment=enrolling) \
+            or await run_in_threadpool(lambda: auth.authenticate(token, allow_enrolment=enrolling))
         actor = authenticated.actor
         request.state.token_hash = authenticated.token_hash
+        request.state.enrolment_only = authenticated.enrolment_only
         request.state.user_locale = actor.locale
     request.state.actor = actor
     return actor
@@ -97,6 +108,11 @@ def get_token_hash(request: Request) -> str | None:
     return getattr(request.state, "token_hash", None)
 
 
+def is_enrolment_only(request: Request) -> bool:
+    """Whether this request came with an enrolment-only token (after get_actor ran)."""
+    return bool(getattr(request.state, "enrolment_only", False))
+
+
 def client_ip(request: Request) -> str | None:
     """The client's address: the peer, or what a proxy in TRUSTED_PROXIES forwarded
     (services/clientip.py: the same rule as the UI's event socket)."""
@@ -104,6 +120,6 @@ def client_ip(request: Request) -> str | None:
 
 
 __all__ = [
-    "BEARER_SCHEME", "client_ip", "get_actor", "get_locale", "get_token_hash", "require_admin",
+    "BEARER_SCHEME", "client_ip", "get_actor", "get_locale", "get_token_hash", "is_enrolment_only", "require_admin",
     "require_provider", "require_role", "require_user",
 ]
