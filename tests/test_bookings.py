@@ -43,7 +43,7 @@ def rows(model, **where):
 def customer_messages(booking_id: int) -> list[Notification]:
     """The outbox rows of the customer-facing booking events (the notifications service may
     add more rows, e.g. for the provider or reminders)."""
-    from booking_app.services.outbox import BOOKING_EVENTS
+    from booking_app.services.notify import BOOKING_EVENTS
 
     return sorted((n for n in rows(Notification, booking_id=booking_id) if n.template in BOOKING_EVENTS),
                   key=lambda n: n.id)

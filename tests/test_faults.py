@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from booking_app.services.notifications import LEASE_SECONDS
+from booking_app.services.relay import LEASE_SECONDS
 from tests.conftest import ThrowawayCluster, free_port, point_app_at
 from tests.test_scaleout import CONSOLE_EMAIL_LINE, ApiProcess, guest_body, sql, start_all
 
@@ -447,7 +447,7 @@ def test_a_message_sent_as_the_database_goes_away_is_recorded_once_it_is_back_no
     import datetime as dt
 
     from booking_app import db
-    from booking_app.services import notifications
+    from booking_app.services import relay
 
     _queue_messages(5, "outage")
     real = db.unit_of_work
@@ -470,15 +470,15 @@ def test_a_message_sent_as_the_database_goes_away_is_recorded_once_it_is_back_no
     email = _Recorder(on_send=goes_away_after)
     now = dt.datetime.now(dt.timezone.utc)
     t0 = time.monotonic()
-    stats = notifications.relay_once(now=now, email_sender=email, sms_sender=_Recorder())
+    stats = relay.relay_once(now=now, email_sender=email, sms_sender=_Recorder())
     assert down["refused"] == 4 and time.monotonic() - t0 < 10
     assert stats.sent == 5 and stats.claimed == 5
     assert sorted(m.to for m in email.sent) == [f"outage-{i}@example.com" for i in range(5)]
     rows = sql(pg_db, "SELECT status, claimed_until FROM notifications WHERE dedupe_key LIKE 'outage-%'")
     assert [(r[0], r[1]) for r in rows] == [("sent", None)] * 5
     # long after every lease would have run out, nothing goes out again
-    later = now + dt.timedelta(seconds=notifications.LEASE_SECONDS + 1)
-    assert notifications.relay_once(now=later, email_sender=email, sms_sender=_Recorder()).claimed == 0
+    later = now + dt.timedelta(seconds=relay.LEASE_SECONDS + 1)
+    assert relay.relay_once(now=later, email_sender=email, sms_sender=_Recorder()).claimed == 0
     assert len(email.sent) == 5
 
 
@@ -492,7 +492,7 @@ def test_a_claim_whose_commit_answer_was_lost_is_handed_back_not_left_to_its_lea
     from sqlalchemy import exc as sa_exc
 
     from booking_app import db
-    from booking_app.services import notifications
+    from booking_app.services import relay
 
     _queue_messages(3, "lost-claim")
     real = db.unit_of_work
@@ -510,11 +510,11 @@ def test_a_claim_whose_commit_answer_was_lost_is_handed_back_not_left_to_its_lea
     email = _Recorder()
     now = dt.datetime.now(dt.timezone.utc)
     with pytest.raises(sa_exc.OperationalError):
-        notifications.relay_once(now=now, email_sender=email, sms_sender=_Recorder())
+        relay.relay_once(now=now, email_sender=email, sms_sender=_Recorder())
     assert email.sent == []
     rows = sql(pg_db, "SELECT status, attempts, claimed_until FROM notifications WHERE dedupe_key LIKE 'lost-claim-%'")
     assert [tuple(r) for r in rows] == [("pending", 0, None)] * 3
-    assert notifications.relay_once(now=now, email_sender=email, sms_sender=_Recorder()).sent == 3
+    assert relay.relay_once(now=now, email_sender=email, sms_sender=_Recorder()).sent == 3
     assert len(email.sent) == 3
 
 
@@ -529,9 +529,9 @@ def test_the_relay_waits_for_the_database_a_bounded_time_then_leaves_the_batch_t
     from sqlalchemy import exc as sa_exc
 
     from booking_app import db
-    from booking_app.services import notifications
+    from booking_app.services import relay
 
-    monkeypatch.setattr(notifications, "DB_WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(relay, "DB_WAIT_SECONDS", 0.5)
     _queue_messages(3, "long-outage")
     real = db.unit_of_work
     down = {"on": False}
@@ -548,14 +548,14 @@ def test_the_relay_waits_for_the_database_a_bounded_time_then_leaves_the_batch_t
     now = dt.datetime.now(dt.timezone.utc)
     t0 = time.monotonic()
     with pytest.raises(sa_exc.OperationalError):
-        notifications.relay_once(now=now, email_sender=email, sms_sender=_Recorder())
+        relay.relay_once(now=now, email_sender=email, sms_sender=_Recorder())
     assert time.monotonic() - t0 < 3
     assert len(email.sent) == 1
     rows = sql(pg_db, "SELECT status FROM notifications WHERE dedupe_key LIKE 'long-outage-%'")
     assert [r[0] for r in rows] == ["sending"] * 3  # still claimed: nothing lost, nothing failed
     down["on"] = False
-    assert notifications.relay_once(now=now, email_sender=email, sms_sender=_Recorder()).claimed == 0
-    later = now + dt.timedelta(seconds=notifications.LEASE_SECONDS + 1)
-    assert notifications.relay_once(now=later, email_sender=email, sms_sender=_Recorder()).sent == 3
+    assert relay.relay_once(now=now, email_sender=email, sms_sender=_Recorder()).claimed == 0
+    later = now + dt.timedelta(seconds=relay.LEASE_SECONDS + 1)
+    assert relay.relay_once(now=later, email_sender=email, sms_sender=_Recorder()).sent == 3
     assert sorted(m.to for m in email.sent) == sorted(
         ["long-outage-0@example.com"] + [f"long-outage-{i}@example.com" for i in range(3)])

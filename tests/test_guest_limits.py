@@ -13,7 +13,7 @@ from sqlmodel import select
 from booking_app import db
 from booking_app.config import reset_settings_cache
 from booking_app.models import Booking, Notification, Payment
-from booking_app.services import availability, bookings, notifications
+from booking_app.services import availability, bookings, messages
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, InvalidInput, NotAvailable, NotFound, RateLimited
 from tests.factories import ALL_WEEK, actor_for, make_bookable, make_customer, make_event, make_provider
@@ -221,7 +221,7 @@ def test_confirmation_mode_holds_nothing_until_the_link_then_books(db_url, monke
     message = outbox("guest_booking_request")[-1]
     assert message.to == "gina@example.com"
     token = _confirm_token()
-    assert message.context["confirm_url"] in notifications.render_email(message.template, "en", message.context).text
+    assert message.context["confirm_url"] in messages.render_email(message.template, "en", message.context).text
     made = bookings.confirm_guest_request(token=token, now=NOW + dt.timedelta(minutes=5))
     assert (made.status, made.guest_email, made.start) == ("confirmed", "gina@example.com", AT)
     assert [r.id for r in active_guest_rows(room.id)] == [made.id]
@@ -309,7 +309,7 @@ def test_a_re_issued_manage_link_revokes_the_old_one(db_url, monkeypatch):
     assert len(sent) == 1 and sent[0].to == "Gina@example.com"
     new = sent[0].context["manage_url"].partition("token=")[2]
     assert new != old and bookings.get_booking(actor=Actor.guest(), booking_id=bk.id, manage_token=new).id == bk.id
-    assert new in notifications.render_email(sent[0].template, sent[0].locale, sent[0].context).text
+    assert new in messages.render_email(sent[0].template, sent[0].locale, sent[0].context).text
     # reminders still waiting carry the new link, not the revoked one
     reminders = [n for n in outbox("reminder") if n.booking_id == bk.id and n.status == "pending"]
     assert reminders and all(n.context["manage_url"].endswith(new) for n in reminders)

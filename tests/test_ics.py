@@ -11,7 +11,7 @@ from icalendar import Calendar
 
 from booking_app import db
 from booking_app.integrations import ics
-from booking_app.services import auth, bookings, notifications, outbox
+from booking_app.services import auth, bookings, messages, outbox, relay
 from tests.factories import actor_for
 from tests.stubs.notify_helpers import book, fast_password_hashing, make_world, outbox_rows
 
@@ -67,7 +67,7 @@ def test_reschedule_invitation_bumps_sequence(sqlite_db):
     b = book(w, START)
     bookings.reschedule(actor=actor_for(w.customer), booking_id=b.id, start=START + dt.timedelta(hours=2))
     (row,) = outbox_rows(booking_id=b.id, template="booking_rescheduled")
-    rendered = notifications.render_email(row.template, row.locale, row.context)
+    rendered = messages.render_email(row.template, row.locale, row.context)
     (ev,) = Calendar.from_ical(rendered.ics).walk("VEVENT")
     assert int(ev["SEQUENCE"]) == 1 and ev.decoded("DTSTART") == START + dt.timedelta(hours=2)
     assert "Previous time:" in rendered.text
@@ -177,5 +177,5 @@ def test_admin_outbox_list_detail_and_retry(client):
     problem(client.post(f"/api/admin/notifications/{row.id}/retry", headers=headers_for(w.customer)), 403)
     r = client.post(f"/api/admin/notifications/{row.id}/retry", headers=ha)
     assert r.status_code == 200 and r.json()["status"] == "pending" and r.json()["attempts"] == 0
-    assert notifications.relay_once().sent >= 1
+    assert relay.relay_once().sent >= 1
     assert outbox_rows(dedupe_key="admin-view-1")[0].status == "sent"

@@ -20,7 +20,7 @@ from sqlmodel import select
 
 from booking_app import db
 from booking_app.models import Bookable, Booking
-from booking_app.services import notifications, outbox
+from booking_app.services import messages, outbox, relay, reminders
 from tests.conftest import ROOT
 from tests.stubs.notify_helpers import SmtpSink, fast_password_hashing, make_world, outbox_rows
 
@@ -54,21 +54,21 @@ def queue_reminders(ids: list[int], *, at: dt.datetime) -> None:
     with freeze_time(at), db.unit_of_work() as s:
         for booking_id in ids:
             bk = s.get(Booking, booking_id)
-            outbox.schedule_reminders(s, bk)
+            reminders.schedule_reminders(s, bk)
 
 
 # --- two processes, one PostgreSQL ------------------------------------------------------------------
 
 WORKER = r"""
 import json, os, sys, time
-from booking_app.services import notifications
+from booking_app.services import relay
 go = sys.argv[1]
 while not os.path.exists(go):
     time.sleep(0.01)
-total = notifications.RelayStats()
+total = relay.RelayStats()
 idle = 0
 while idle < 3:
-    stats = notifications.relay_once(batch_size=10)
+    stats = relay.relay_once(batch_size=10)
     total.add(stats)
     idle = idle + 1 if stats.claimed == 0 else 0
     if stats.claimed == 0:
@@ -134,7 +134,7 @@ def test_sqlite_concurrent_relays_claim_each_row_once(sqlite_db):
     def worker():
         barrier.wait()
         try:
-            while notifications.relay_once(batch_size=5, email_sender=Sender()).claimed:
+            while relay.relay_once(batch_size=5, email_sender=Sender()).claimed:
                 pass
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
@@ -180,7 +180,7 @@ def test_hold_expiry_job_releases_and_tells_the_customer(db_url):
         bk = s.get(Booking, booking_id)
         assert bk.status == "cancelled" and bk.cancel_reason == "hold_expired"
     (row,) = outbox_rows(booking_id=booking_id, template="booking_cancelled")
-    email = notifications.render_email(row.template, row.locale, row.context)
+    email = messages.render_email(row.template, row.locale, row.context)
     assert "The reservation expired before the payment was completed." in email.text
 
 

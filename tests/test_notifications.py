@@ -15,10 +15,12 @@ from sqlmodel import select
 
 from booking_app import db
 from booking_app.i18n import translate
-from booking_app.integrations.email import ConsoleEmailSender, DeliveryError
+from booking_app.integrations.delivery import DeliveryError
+from booking_app.integrations.email import ConsoleEmailSender
 from booking_app.integrations.sms import ConsoleSmsSender
 from booking_app.models import Booking, Notification
-from booking_app.services import bookings, notifications, outbox
+from booking_app.services import bookings, capacity, messages, notify, outbox, outbox_admin, reminders
+from booking_app.services import relay as outbox_relay
 from booking_app.services.actors import Actor
 from booking_app.services.errors import NotAvailable
 from tests.factories import actor_for
@@ -55,7 +57,7 @@ class RecordingSms(RecordingEmail):
 
 
 def relay(now: dt.datetime, email=None, sms=None):
-    return notifications.relay_once(now=now, email_sender=email or RecordingEmail(), sms_sender=sms or RecordingSms())
+    return outbox_relay.relay_once(now=now, email_sender=email or RecordingEmail(), sms_sender=sms or RecordingSms())
 
 
 def ics_of(message) -> Calendar:
@@ -119,11 +121,11 @@ def test_per_bookable_reminder_offsets_override_the_defaults(sqlite_db):
 def test_reminder_offsets_validation_for_the_catalog():
     from booking_app.services.errors import InvalidInput
 
-    assert outbox.normalize_reminder_offsets("60, 1440,60") == "1440,60"
-    assert outbox.normalize_reminder_offsets([15]) == "15" and outbox.normalize_reminder_offsets(None) == ""
-    for bad in ("0", "abc", "-5", "1,2,3,4,5,6", [True], str(outbox.MAX_REMINDER_OFFSET_MINUTES + 1)):
+    assert reminders.normalize_reminder_offsets("60, 1440,60") == "1440,60"
+    assert reminders.normalize_reminder_offsets([15]) == "15" and reminders.normalize_reminder_offsets(None) == ""
+    for bad in ("0", "abc", "-5", "1,2,3,4,5,6", [True], str(reminders.MAX_REMINDER_OFFSET_MINUTES + 1)):
         with pytest.raises(InvalidInput):
-            outbox.normalize_reminder_offsets(bad)
+            reminders.normalize_reminder_offsets(bad)
 
 
 def test_outbox_contexts_hold_plain_json_with_times_in_utc(db_url):
@@ -253,7 +255,7 @@ def test_confirmation_renders_in_recipient_locale_timezone_and_currency(sqlite_d
 
 
 def test_arabic_message_is_right_to_left(sqlite_db):
-    rendered = notifications.render_email("booking_confirmed", "ar", {
+    rendered = messages.render_email("booking_confirmed", "ar", {
         "reference": "R1", "service": "Room", "start": START.isoformat(), "end": (START + dt.timedelta(hours=1)).isoformat(),
         "timezone": "Asia/Dubai", "price_cents": 5000, "currency": "AED", "url": "http://x/booking?id=1", "name": "Ali"})
     assert 'dir="rtl"' in rendered.html and "text-align:right" in rendered.html
@@ -261,9 +263,9 @@ def test_arabic_message_is_right_to_left(sqlite_db):
 
 
 def test_money_uses_the_currency_minor_units():
-    assert notifications.format_money(1234, "JPY", "en") == "¥1,234"
-    assert notifications.format_money(1234, "USD", "en") == "$12.34"
-    assert notifications.format_money(1234, "EUR", "fr").replace("\u202f", " ").replace("\xa0", " ") == "12,34 €"
+    assert messages.format_money(1234, "JPY", "en") == "¥1,234"
+    assert messages.format_money(1234, "USD", "en") == "$12.34"
+    assert messages.format_money(1234, "EUR", "fr").replace("\u202f", " ").replace("\xa0", " ") == "12,34 €"
 
 
 def test_cancellation_email_has_refund_and_cancel_ics_with_same_uid_and_higher_sequence(sqlite_db):
@@ -279,7 +281,7 @@ def test_cancellation_email_has_refund_and_cancel_ics_with_same_uid_and_higher_s
         bk.sequence += 1
         bk.version += 1
         s.add(bk)
-        outbox.booking_event(s, booking=bk, event="booking_cancelled", extra={"refund_due_cents": 4000})
+        notify.booking_event(s, booking=bk, event="booking_cancelled", extra={"refund_due_cents": 4000})
     email = RecordingEmail()
     relay(T0, email=email)
     (msg,) = [m for m in email.sent if m.subject.startswith("Booking cancelled") and m.to == w.customer.email]
@@ -365,7 +367,7 @@ def test_failures_back_off_then_fail_and_admin_retry_sends(db_url, monkeypatch):
     assert row.status == "failed" and row.attempts == 3 and "451" in row.last_error
 
     admin = Actor(id=None, role="admin")
-    view = notifications.retry_notification(actor=admin, notification_id=row.id)
+    view = outbox_admin.retry_notification(actor=admin, notification_id=row.id)
     assert view.status == "pending" and view.attempts == 0
     good = RecordingEmail()
     assert relay(dt.datetime.now(UTC), email=good).sent == 1
@@ -374,8 +376,8 @@ def test_failures_back_off_then_fail_and_admin_retry_sends(db_url, monkeypatch):
 
 
 def test_backoff_is_capped():
-    assert notifications.backoff_delay(30) <= dt.timedelta(seconds=notifications.BACKOFF_CAP_SECONDS * 1.1)
-    assert notifications.backoff_delay(30) >= dt.timedelta(seconds=notifications.BACKOFF_CAP_SECONDS * 0.9)
+    assert outbox_relay.backoff_delay(30) <= dt.timedelta(seconds=outbox_relay.BACKOFF_CAP_SECONDS * 1.1)
+    assert outbox_relay.backoff_delay(30) >= dt.timedelta(seconds=outbox_relay.BACKOFF_CAP_SECONDS * 0.9)
 
 
 def test_rendering_bug_is_retried_not_lost(sqlite_db):
@@ -403,7 +405,7 @@ def test_crashed_sender_lease_expires_and_row_is_sent_once(db_url):
         outbox.enqueue(s, channel="email", to="a@example.com", template="password_reset", locale="en",
                        context={"username": "a", "reset_url": "http://x/r", "expires_minutes": 60}, dedupe_key="lease-1")
     now = dt.datetime.now(UTC)
-    claimed = notifications.claim_due(now=now, lease_seconds=60)  # a relay claims it, then dies
+    claimed = outbox_relay.claim_due(now=now, lease_seconds=60)  # a relay claims it, then dies
     assert [c.attempts for c in claimed] == [1]
     email = RecordingEmail()
     assert relay(now + dt.timedelta(seconds=30), email=email).claimed == 0  # still leased
@@ -411,7 +413,7 @@ def test_crashed_sender_lease_expires_and_row_is_sent_once(db_url):
     (row,) = outbox_rows(dedupe_key="lease-1")
     assert row.status == "sent" and row.attempts == 2 and len(email.sent) == 1
     # the dead relay's late "sent" must not override anything (its lease is gone)
-    assert notifications._finish(claimed[0], status="failed") is False
+    assert outbox_relay._finish(claimed[0], status="failed") is False
 
 
 def test_relay_hands_back_rows_it_has_no_lease_time_left_for(sqlite_db):
@@ -429,7 +431,7 @@ def test_relay_hands_back_rows_it_has_no_lease_time_left_for(sqlite_db):
             return super().send(message)
 
     now = dt.datetime.now(UTC)
-    stats = notifications.relay_batch(now=now, lease_seconds=2.0, email_sender=Slow(), sms_sender=RecordingSms())
+    stats = outbox_relay.relay_batch(now=now, lease_seconds=2.0, email_sender=Slow(), sms_sender=RecordingSms())
     assert stats.sent >= 1 and stats.released >= 1 and stats.sent + stats.released == 4
     rows = outbox_rows()
     assert sorted(r.status for r in rows) == sorted(["sent"] * stats.sent + ["pending"] * stats.released)
@@ -445,7 +447,7 @@ def test_rolled_back_booking_queues_no_message(db_url, monkeypatch):
     def lost_race(*args, **kwargs):
         raise NotAvailable()
 
-    monkeypatch.setattr(bookings, "_recount_or_fail", lost_race)  # fails after booking_event ran
+    monkeypatch.setattr(capacity, "recount_or_fail", lost_race)  # fails after booking_event ran
     with freeze_time(T0), pytest.raises(NotAvailable):
         book(w, START)
     with db.read_session() as s:
@@ -464,7 +466,7 @@ def test_rolled_back_unit_of_work_leaves_no_outbox_row(db_url):
         bk.sequence += 1
         bk.status = "cancelled"
         s.add(bk)
-        outbox.booking_event(s, booking=bk, event="booking_cancelled")
+        notify.booking_event(s, booking=bk, event="booking_cancelled")
         s.flush()
         raise RuntimeError("boom")
     assert len(outbox_rows()) == before
@@ -490,9 +492,9 @@ def test_reminders_across_a_dst_change(db_url):
     relay(dt.datetime(2026, 3, 20, 12, 0, tzinfo=UTC), email=email)
     email.sent.clear()
     with freeze_time(r24.next_attempt_at - dt.timedelta(minutes=1)):
-        assert notifications.relay_once(email_sender=email, sms_sender=RecordingSms()).sent == 0
+        assert outbox_relay.relay_once(email_sender=email, sms_sender=RecordingSms()).sent == 0
     with freeze_time(r24.next_attempt_at):
-        assert notifications.relay_once(email_sender=email, sms_sender=RecordingSms()).sent == 1
+        assert outbox_relay.relay_once(email_sender=email, sms_sender=RecordingSms()).sent == 1
     (msg,) = email.sent
     assert "10:00\u202fAM" in msg.text and "Central European Summer Time" in msg.text
     assert "starts in 1 day" in msg.text
@@ -509,10 +511,10 @@ def test_reminder_sweep_backfills_missing_and_cancels_stale_without_duplicates(d
                .values(dedupe_key=Notification.dedupe_key + ":gone", status="cancelled"))
         s.exec(update(Booking).where(Booking.id == other.id).values(status="cancelled"))
     now = START - dt.timedelta(hours=24, minutes=10)  # the 24 h reminder is due in 10 min
-    assert notifications.sweep_reminders(now=now) == 1 + 2  # 1 queued, 2 stale cancelled
-    assert notifications.sweep_reminders(now=now) == 0  # repeat-safe
+    assert reminders.sweep_reminders(now=now) == 1 + 2  # 1 queued, 2 stale cancelled
+    assert reminders.sweep_reminders(now=now) == 0  # repeat-safe
     (new,) = [r for r in outbox_rows(booking_id=b.id, template="reminder") if r.status == "pending"]
     assert new.next_attempt_at == START - dt.timedelta(hours=24)
     assert [r.status for r in outbox_rows(booking_id=other.id, template="reminder")] == ["cancelled", "cancelled"]
     # the 1 h reminder is queued by a later sweep, when it comes into the window
-    assert notifications.sweep_reminders(now=START - dt.timedelta(minutes=70)) == 1
+    assert reminders.sweep_reminders(now=START - dt.timedelta(minutes=70)) == 1

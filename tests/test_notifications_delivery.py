@@ -17,7 +17,7 @@ from booking_app.integrations.email import email_sender_from_settings
 from booking_app.integrations.email_sendgrid import SendGridEmailSender
 from booking_app.integrations.email_smtp import parse_smtp_url
 from booking_app.integrations.sms import TwilioSmsSender, sms_sender_from_settings
-from booking_app.services import notifications
+from booking_app.services import outbox_admin, relay
 from booking_app.services.actors import Actor
 from tests.stubs.notify_helpers import SmtpSink, book, fast_password_hashing, make_world, outbox_rows, set_user
 from tests.stubs.provider_stub import SendGridStub, TwilioStub
@@ -51,7 +51,7 @@ def booked_world(**customer):
 
 
 def run_relay(now: dt.datetime, **kw):
-    return notifications.relay_once(now=now, **kw)
+    return relay.relay_once(now=now, **kw)
 
 
 # --- SMTP ------------------------------------------------------------------------------------------
@@ -201,7 +201,7 @@ def test_sendgrid_errors_retry_with_backoff_then_fail_then_admin_retry_sends(sql
                 now = row.next_attempt_at
         assert row.status == "failed"
         assert len(sg.calls()) == 3  # one request per attempt, none lost, none extra
-        notifications.retry_notification(actor=Actor(id=None, role="admin"), notification_id=row.id)
+        outbox_admin.retry_notification(actor=Actor(id=None, role="admin"), notification_id=row.id)
         assert run_relay(dt.datetime.now(UTC), email_sender=sender).sent == 1
         assert sg.calls()[-1].status == 202
     (row,) = outbox_rows(booking_id=b.id, template="booking_confirmed")
@@ -263,7 +263,7 @@ def test_twilio_errors_retry_then_fail_never_lost(sqlite_db, monkeypatch, fault)
         assert row.status == "failed" and row.attempts == 2
         assert ("unreachable" if fault == "timeout" else f"HTTP {fault}") in row.last_error
         assert len(tw.calls()) == 2
-        notifications.retry_notification(actor=Actor(id=None, role="admin"), notification_id=row.id)
+        outbox_admin.retry_notification(actor=Actor(id=None, role="admin"), notification_id=row.id)
         assert run_relay(dt.datetime.now(UTC), sms_sender=sender).sent == 1
         assert tw.calls()[-1].status == 201
 

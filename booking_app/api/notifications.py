@@ -1,4 +1,5 @@
-"""Notification Service routes: calendar feeds and the admin's outbox view.
+"""Notification routes: calendar feeds (services/feeds.py) and the admin's outbox view
+(services/outbox_admin.py).
 
 - GET    /api/calendar/{token}.ics          the feed (secret token in the URL, no login)
 - POST   /api/calendar/feeds                 new feed URL for the signed-in user (shown once)
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Body, Depends, Query, Response
 
 from booking_app.api.deps import require_admin, require_user
 from booking_app.api.schemas import ApiModel, IdPath, RequestModel, SingleLineStr, UtcDateTime, problem_responses
-from booking_app.services import notifications
+from booking_app.services import feeds, outbox_admin
 from booking_app.services.actors import Actor
 
 router = APIRouter(prefix="/api", responses=problem_responses(422, 503))
@@ -80,7 +81,7 @@ def calendar_feed(token: str) -> Response:
     """404 for an unknown or revoked token, and whenever its owner may no longer have this
     feed: checked against the owner's current role and state on every read (a provider
     demoted to customer loses their schedule at once)."""
-    body = notifications.feed_ics(token=token)
+    body = feeds.feed_ics(token=token)
     return Response(content=body, media_type="text/calendar; charset=utf-8",
                     headers={"Cache-Control": "private, max-age=300", "Content-Disposition": 'inline; filename="calendar.ics"',
                              "X-Robots-Tag": "noindex"})
@@ -90,20 +91,20 @@ def calendar_feed(token: str) -> Response:
              summary="Create a secret feed URL: your bookings, or (providers) your schedule",
              responses=problem_responses(401, 403))
 def create_feed(body: FeedCreateIn | None = Body(default=None), actor: Actor = Depends(require_user)) -> FeedCreatedOut:
-    feed = notifications.create_feed_token(actor=actor, scope=body.scope if body else "bookings")
+    feed = feeds.create_feed_token(actor=actor, scope=body.scope if body else "bookings")
     return FeedCreatedOut.model_validate(feed)
 
 
 @router.get("/calendar/feeds", response_model=FeedListOut, tags=["calendar"], summary="Your feed URLs (tokens hidden)",
             responses=problem_responses(401))
 def list_feeds(actor: Actor = Depends(require_user)) -> FeedListOut:
-    return FeedListOut(items=[FeedOut.model_validate(f) for f in notifications.list_feed_tokens(actor=actor)])
+    return FeedListOut(items=[FeedOut.model_validate(f) for f in feeds.list_feed_tokens(actor=actor)])
 
 
 @router.delete("/calendar/feeds/{id}", status_code=204, response_class=Response, tags=["calendar"],
                summary="Revoke a feed URL", responses=problem_responses(401, 404))
 def revoke_feed(id: IdPath, actor: Actor = Depends(require_user)) -> Response:  # noqa: A002
-    notifications.revoke_feed_token(actor=actor, token_id=id)
+    feeds.revoke_feed_token(actor=actor, token_id=id)
     return Response(status_code=204)
 
 
@@ -121,7 +122,7 @@ def admin_list_notifications(
     offset: int = Query(default=0, ge=0, le=10_000_000),
     actor: Actor = Depends(require_admin),
 ) -> NotificationPageOut:
-    page = notifications.list_notifications(actor=actor, status=status, channel=channel, template=template,
+    page = outbox_admin.list_notifications(actor=actor, status=status, channel=channel, template=template,
                                             booking_id=booking_id, q=q, limit=limit, offset=offset)
     return NotificationPageOut(items=[NotificationOut.model_validate(n) for n in page.items], total=page.total)
 
@@ -129,10 +130,10 @@ def admin_list_notifications(
 @router.get("/admin/notifications/{id}", response_model=NotificationDetailOut, tags=["admin"],
             summary="One outbox row with a preview of its message", responses=problem_responses(401, 403, 404))
 def admin_get_notification(id: IdPath, actor: Actor = Depends(require_admin)) -> NotificationDetailOut:  # noqa: A002
-    return NotificationDetailOut.model_validate(notifications.get_notification(actor=actor, notification_id=id))
+    return NotificationDetailOut.model_validate(outbox_admin.get_notification(actor=actor, notification_id=id))
 
 
 @router.post("/admin/notifications/{id}/retry", response_model=NotificationOut, tags=["admin"],
              summary="Send a failed or cancelled message again", responses=problem_responses(401, 403, 404, 409))
 def admin_retry_notification(id: IdPath, actor: Actor = Depends(require_admin)) -> NotificationOut:  # noqa: A002
-    return NotificationOut.model_validate(notifications.retry_notification(actor=actor, notification_id=id))
+    return NotificationOut.model_validate(outbox_admin.retry_notification(actor=actor, notification_id=id))

@@ -7,7 +7,8 @@ from __future__ import annotations
 import base64
 from email.utils import parseaddr
 
-from booking_app.integrations.email import DEFAULT_TIMEOUT_SECONDS, DeliveryError, EmailMessage, safe_message
+from booking_app.integrations.delivery import DEFAULT_TIMEOUT_SECONDS, DeliveryError
+from booking_app.integrations.email_message import EmailMessage, safe_message
 
 
 class SendGridEmailSender:

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from booking_app.integrations.email import DEFAULT_TIMEOUT_SECONDS, DeliveryError, EmailMessage, to_mime
+from booking_app.integrations.delivery import DEFAULT_TIMEOUT_SECONDS, DeliveryError
+from booking_app.integrations.email_message import EmailMessage, to_mime
 
 _TRUE = {"1", "true", "yes", "on"}
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from booking_app.integrations.email import DEFAULT_TIMEOUT_SECONDS, ConsoleRecorder, DeliveryError
+from booking_app.config import get_settings
+from booking_app.integrations.delivery import DEFAULT_TIMEOUT_SECONDS, ConsoleRecorder, DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +132,6 @@ class TwilioSmsSender:
 
 def sms_sender_from_settings(settings=None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> SmsSender:
     if settings is None:
-        from booking_app.config import get_settings
-
         settings = get_settings()
     if settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from:
         return TwilioSmsSender(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from,

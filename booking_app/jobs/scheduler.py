@@ -16,6 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from starlette.concurrency import run_in_threadpool
 
 from booking_app import db, telemetry
+from booking_app.config import get_settings
 from booking_app.logs import configure_logging
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ JOBS: list[JobSpec] = [
     JobSpec("reminders", "booking_app.jobs.sweeps:sweep_reminders", 60.0),
     JobSpec("hold_expiry", "booking_app.jobs.sweeps:expire_holds", 30.0),
     JobSpec("complete_bookings", "booking_app.jobs.sweeps:complete_past_bookings", 300.0),
-    JobSpec("payment_refunds", "booking_app.services.payments:process_pending_refunds", 60.0),
+    JobSpec("payment_refunds", "booking_app.services.refunds:process_pending_refunds", 60.0),
     JobSpec("purge_credentials", "booking_app.services.auth:purge_expired", 3600.0),
     JobSpec("purge_guest_requests", "booking_app.services.bookings:purge_guest_requests", 3600.0),
 ]
@@ -68,8 +69,6 @@ def run_all_once() -> dict[str, int]:
 
 
 def create_scheduler() -> AsyncIOScheduler:
-    from booking_app.config import get_settings
-
     settings = get_settings()
     # A sweep that is still busy when its next tick comes (a long outbox backlog) is the
     # design, not a fault: max_instances=1 + coalesce skip that tick. APScheduler logs each
@@ -101,8 +100,6 @@ async def jobs_lifespan():
     of the mounted API. One scheduler per process, whichever starts first.
     """
     global _running
-    from booking_app.config import get_settings
-
     if not get_settings().jobs_enabled or _running is not None or not JOBS:
         yield
         return

@@ -22,7 +22,7 @@ from booking_app import db
 from booking_app.integrations import stripe_gateway as gw
 from booking_app.integrations.email import ConsoleEmailSender
 from booking_app.models import AuditEvent, Bookable, IdempotencyRecord, ProcessedWebhookEvent, User
-from booking_app.services import bookings, notifications
+from booking_app.services import bookings, relay
 from tests.api.conftest import assert_problem, make_account, set_env
 from tests.conftest import ROOT, free_port
 from tests.factories import make_bookable, next_day_at
@@ -333,7 +333,7 @@ def _assert_single_line(subject: str) -> None:
 def test_a_service_name_with_cr_lf_still_sends_a_single_line_subject_console(db_url):
     ConsoleEmailSender.clear()
     w = _booked_with_broken_name()
-    stats = notifications.relay_once(now=T0)
+    stats = relay.relay_once(now=T0)
     assert stats.sent == 1, stats
     (msg,) = ConsoleEmailSender.recent()
     assert msg.to == w.customer.email
@@ -344,7 +344,7 @@ def test_a_service_name_with_cr_lf_still_sends_a_single_line_subject_smtp(sqlite
     with SmtpSink() as smtp:
         set_env(monkeypatch, SMTP_URL=smtp.url)
         w = _booked_with_broken_name()
-        stats = notifications.relay_once(now=T0)
+        stats = relay.relay_once(now=T0)
         assert stats.sent == 1, stats
         (msg,) = smtp.messages
     assert msg["To"] == w.customer.email and msg["Bcc"] is None and msg["X-Evil"] is None
@@ -375,7 +375,8 @@ def test_every_adapter_sends_single_line_headers_and_refuses_a_broken_recipient(
     """Adapter level (defence in depth, whatever a caller passes): SendGrid gets a clean
     subject, sender name and extra header; an SMS keeps line feeds but no other control
     character; a recipient address with a line break is refused for good, never guessed at."""
-    from booking_app.integrations.email import DeliveryError, EmailMessage
+    from booking_app.integrations.delivery import DeliveryError
+    from booking_app.integrations.email_message import EmailMessage
     from booking_app.integrations.email_sendgrid import SendGridEmailSender
     from booking_app.integrations.sms import SmsMessage, TwilioSmsSender
     from tests.stubs.provider_stub import SendGridStub, TwilioStub

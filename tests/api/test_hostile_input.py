@@ -411,7 +411,7 @@ def test_far_dates_are_a_422(client, fast_hash, monkeypatch):
 # --- focused: the services the UI calls refuse the same input ---------------------------------------
 
 def test_ui_facing_services_refuse_the_same_input(db_url, fast_hash, monkeypatch):
-    from booking_app.services import accounts, auth, availability, bookings, catalog, notifications, reports
+    from booking_app.services import accounts, auth, availability, bookings, catalog, outbox_admin, reports
     from booking_app.services.actors import Actor
     from booking_app.services.errors import InvalidInput
 
@@ -431,7 +431,7 @@ def test_ui_facing_services_refuse_the_same_input(db_url, fast_hash, monkeypatch
         "reset.email": lambda: auth.request_password_reset(email="a\x00@example.com"),
         "reset.token": lambda: auth.confirm_password_reset(token="tok\x00en", new_password=PASSWORD),
         "users.q": lambda: accounts.list_users(actor=admin, q="x\x00"),
-        "outbox.q": lambda: notifications.list_notifications(actor=admin, q="x\ud800"),
+        "outbox.q": lambda: outbox_admin.list_notifications(actor=admin, q="x\ud800"),
         "bookable.name": lambda: catalog.create_bookable(actor=prov, name="A\r\nB", kind="room", duration_minutes=30,
                                                          capacity=1, price_cents=0, currency="EUR", timezone="UTC"),
         "bookable.location": lambda: catalog.update_bookable(actor=prov, bookable_id=world["room"], location="x\x00"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from booking_app.services.outbox import MAX_REMINDER_OFFSET_MINUTES
+from booking_app.services.reminders import MAX_REMINDER_OFFSET_MINUTES
 from tests.api.conftest import assert_problem, make_account
 
 ROOM = {"name": "Room", "kind": "room", "duration_minutes": 60, "capacity": 1, "price_cents": 0,

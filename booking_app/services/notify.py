@@ -1,0 +1,121 @@
+"""What each booking and payment event tells whom, queued in the caller's transaction.
+
+Services call `booking_event(session, booking=..., event=...)` or `payment_event(...)`;
+the rows go to the outbox (services/outbox.py) and are sent after commit by
+services/relay.py. Reminders follow the booking (services/reminders.py).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from booking_app.models import Bookable, Booking, User, utcnow
+from booking_app.services import outbox, reminders
+
+BOOKING_EVENTS = (
+    "booking_confirmed",
+    "booking_pending",
+    "booking_rescheduled",
+    "booking_cancelled",
+    "booking_completed",
+    "booking_no_show",
+)
+PAYMENT_EVENTS = ("payment_received", "payment_failed", "payment_refunded")
+
+#: what each booking event tells whom: (customer email template, customer SMS?, provider template)
+_EVENT_MESSAGES: dict[str, tuple[str | None, bool, str | None]] = {
+    "booking_confirmed": ("booking_confirmed", True, "provider_new_booking"),
+    "booking_pending": ("booking_pending", False, None),
+    "booking_rescheduled": ("booking_rescheduled", True, "provider_booking_rescheduled"),
+    "booking_cancelled": ("booking_cancelled", True, "provider_booking_cancelled"),
+    "booking_completed": (None, False, None),
+    "booking_no_show": (None, False, None),
+}
+
+
+def booking_event(session: Session, *, booking: Booking, event: str, extra: dict[str, Any] | None = None,
+                  bookable: Bookable | None = None, customer: User | None = None, provider: User | None = None) -> None:
+    """Queue the messages of a booking state change, in the caller's transaction.
+
+    Customer: email (if they want email) and a short SMS (if opted in with a phone).
+    Provider: a "new booking / moved / cancelled" notice. Reminders follow the booking:
+    scheduled on confirmation, re-scheduled on reschedule, dropped on cancellation.
+    `extra` may carry `previous_start` (reschedule, ISO), `reason`, `refund_due_cents`,
+    `actor_id` (the provider then gets no notice of their own change). Guests get their
+    signed manage link (scrubbed from the row once sent). `bookable`, `customer` (the
+    booking's user) and `provider` (user): when the caller has them at hand.
+    """
+    if booking.id is None:
+        session.flush()
+    if event in ("booking_rescheduled", "booking_cancelled", "booking_completed", "booking_no_show"):
+        assert booking.id is not None
+        reminders.cancel_pending_reminders(session, booking.id, reason=f"superseded: {event}")
+    outbox.insert_values(session, booking_event_values(session, booking=booking, event=event, extra=extra,
+                                                       bookable=bookable, customer=customer, provider=provider))
+
+
+def booking_event_values(session: Session, *, booking: Booking, event: str, extra: dict[str, Any] | None = None,
+                         bookable: Bookable | None = None, customer: User | None = None,
+                         provider: User | None = None) -> list[dict[str, Any]]:
+    """The outbox rows (`notification_values`) of a booking event, without writing them or
+    touching older rows: `booking_event` minus its writes, for a new booking whose caller
+    batches its inserts (then nothing is pending for it yet)."""
+    if event not in BOOKING_EVENTS:
+        raise ValueError(f"unknown booking event {event}")
+    assert booking.id is not None
+    extra = dict(extra or {})
+    if bookable is None or bookable.id != booking.bookable_id:
+        bookable = session.get(Bookable, booking.bookable_id)
+    customer_r = outbox.customer_of(session, booking, bookable, customer)
+    customer_template, with_sms, provider_template = _EVENT_MESSAGES[event]
+    base: dict[str, Any] | None = None
+    provider_r: outbox.Recipient | None = None
+    if customer_template is not None or event in ("booking_confirmed", "booking_rescheduled"):
+        provider_r = outbox.provider_of(session, booking, provider)
+        base = outbox.booking_snapshot(session, booking, bookable, customer=customer_r, provider=provider_r)
+    rows: list[dict[str, Any]] = []
+    if event in ("booking_confirmed", "booking_rescheduled"):
+        rows.extend(reminders.expected_reminders(session, booking, bookable, now=utcnow(), customer=customer_r,
+                                                 base=base))
+    if customer_template is None or base is None:
+        return outbox.notification_values(rows, json_safe=True)
+    actor_id = extra.pop("actor_id", None)
+    base.update(outbox.jsonable(extra))
+    key = f"{event}:{booking.id}:{booking.version}"
+    if customer_r.wants_email:
+        rows.append(dict(channel="email", to=customer_r.email or "", template=customer_template,
+                         locale=customer_r.locale, context=outbox.personal(base, customer_r), dedupe_key=f"email:{key}",
+                         booking_id=booking.id, user_id=customer_r.user_id))
+    if with_sms and customer_r.wants_sms:
+        rows.append(dict(channel="sms", to=customer_r.phone or "", template=customer_template,
+                         locale=customer_r.locale, context=outbox.personal(base, customer_r), dedupe_key=f"sms:{key}",
+                         booking_id=booking.id, user_id=customer_r.user_id))
+    provider_base = {k: v for k, v in base.items() if k != "manage_url"}
+    if (provider_template and provider_r is not None and provider_r.wants_email
+            and (actor_id is None or actor_id != provider_r.user_id)):
+        rows.append(dict(channel="email", to=provider_r.email or "", template=provider_template,
+                         locale=provider_r.locale, context=outbox.personal(provider_base, provider_r),
+                         dedupe_key=f"email:provider:{key}", booking_id=booking.id, user_id=provider_r.user_id))
+    return outbox.notification_values(rows, json_safe=True)  # (a snapshot, `extra` and names: JSON-safe)
+
+
+def payment_event(session: Session, *, booking: Booking, event: str, amount_cents: int, currency: str,
+                  ref: str | int) -> None:
+    """Queue the customer's email about a payment (received, failed, refunded).
+
+    `ref` identifies the payment or refund, so each one is told once.
+    """
+    if event not in PAYMENT_EVENTS:
+        raise ValueError(f"unknown payment event {event}")
+    if booking.id is None:
+        session.flush()
+    bookable = session.get(Bookable, booking.bookable_id)
+    customer = outbox.customer_of(session, booking, bookable)
+    if not customer.wants_email:
+        return
+    context = outbox.personal(outbox.booking_snapshot(session, booking, bookable), customer,
+                              amount_cents=int(amount_cents), amount_currency=currency)
+    outbox.enqueue(session, channel="email", to=customer.email or "", template=event, locale=customer.locale,
+                   context=context, dedupe_key=f"email:{event}:{booking.id}:{ref}", booking_id=booking.id,
+                   user_id=customer.user_id)
