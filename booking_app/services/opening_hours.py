@@ -11,7 +11,7 @@ import datetime as dt
 from booking_app.services import catalog
 from booking_app.services.actors import Actor
 from booking_app.services.slots import open_ranges
-from booking_app.services.validation import zone
+from booking_app.services.validation import parse_end_time, parse_hhmm, zone
 
 Span = tuple[dt.datetime, dt.datetime]
 MAX_BOOKABLES = 50  # the provider's bookables read (catalog.search_bookables' page)
@@ -21,12 +21,12 @@ def _bookable_spans(actor: Actor, bookable_id: int, timezone: str, first: dt.dat
     """The open ranges (UTC) of one bookable on the local dates `first`…`last` of its zone."""
     av = catalog.get_availability(bookable_id=bookable_id, actor=actor)
     rules: dict[int, list[tuple[dt.time, dt.time]]] = {}
-    for r in av.weekly:
-        rules.setdefault(r.weekday, []).append((dt.time.fromisoformat(r.start), dt.time.fromisoformat(r.end)))
+    for r in av.weekly:  # (an end may be "24:00": the next midnight)
+        rules.setdefault(r.weekday, []).append((parse_hhmm(r.start, field="start"), parse_end_time(r.end, field="end")))
     excs: dict[dt.date, list[tuple[bool, dt.time | None, dt.time | None]]] = {}
     for e in av.exceptions:
-        excs.setdefault(e.date, []).append((e.closed, dt.time.fromisoformat(e.start) if e.start else None,
-                                            dt.time.fromisoformat(e.end) if e.end else None))
+        excs.setdefault(e.date, []).append((e.closed, parse_hhmm(e.start, field="start") if e.start else None,
+                                            parse_end_time(e.end, field="end") if e.end else None))
     bookable_zone = zone(timezone)
     spans: list[Span] = []
     day = first
