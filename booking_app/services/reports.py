@@ -1,28 +1,7 @@
 """Report Service: bookings, revenue, users, utilization, cancellation/no-show rates and
-the live dashboard, computed with SQL aggregates on PostgreSQL and SQLite (never by
-reading the rows into Python).
-
-Periods
-    `date_from`/`date_to` are inclusive calendar dates in the report timezone `tz`
-    (default: the actor's timezone, else UTC), at most 366 days apart. They become the half-open UTC interval
-    [date_from 00:00 tz, date_to + 1 day 00:00 tz), which is what the indexed timestamp
-    columns are filtered on.
-
-Daily buckets in the report timezone
-    PostgreSQL: `CAST(timezone('<tz>', ts) AS DATE)` (= `ts AT TIME ZONE '<tz>'`), exact.
-    SQLite has no time-zone database, so the local days' UTC bounds (or the UTC offsets
-    of `tz` in force during the period) are computed in Python (zoneinfo) once. The
-    bookings and active users per day are aggregated per day of a grid of those bounds
-    (see `_day_grid`); other buckets are
-    `date(ts, CASE WHEN ts < <transition 1> THEN '+60 minutes' WHEN … ELSE '+120 minutes' END)`.
-    A period of at most 366 days has only a handful of DST transitions, so the CASE is tiny.
-    Both are exact, whatever the zone.
-
-Speed
-    Every report of a year over 100,000 bookings answers within a few dozen milliseconds
-    on both databases (`bench/bench_reports.py`): each query range-scans an index that
-    covers the columns it reads (see the models' indexes), and on SQLite the large
-    groupings avoid its sort of every input row (see `_day_grid`).
+the live dashboard, computed with SQL aggregates on PostgreSQL and SQLite (never by reading
+the rows into Python). Periods and the per-day / per-bookable SQL: services/report_sql.py;
+speed figures: docs/performance.md ("Reports").
 
 What counts
     - bookings: by `start_at` (the day the booking takes place) or, with basis="created",
@@ -46,27 +25,19 @@ Every function requires an admin actor (Forbidden otherwise) and returns plain d
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
-import functools
 import io
-import json
-import re
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
-    Date,
     Float,
-    String,
     and_,
     case,
     cast,
-    column,
     distinct,
     func,
     literal,
@@ -76,8 +47,7 @@ from sqlalchemy import (
     text,
     union_all,
 )
-from sqlalchemy.sql import operators
-from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from booking_app import db
@@ -97,14 +67,30 @@ from booking_app.models import (
     PaymentStatus,
     Refund,
     User,
-    UTCDateTime,
     utcnow,
 )
 from booking_app.services import audit, metrics, validation
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Forbidden, InvalidInput
+from booking_app.services.report_sql import (
+    BOOKING_STATUSES,
+    MAX_RANGE_DAYS,
+    Period,
+    as_int,
+    day_grid,
+    day_str,
+    local_day,
+    make_period,
+    per_bookable,
+    per_day,
+    plain,
+    ratio,
+    seconds_between,
+    status_sums,
+    valid_zone_name,
+    value_at,
+)
 
-MAX_RANGE_DAYS = 366
 TOP_CUSTOMERS_LIMIT = 10
 
 #: Payment statuses that mean money was received (possibly refunded later).
@@ -118,12 +104,10 @@ REFUND_SUCCEEDED = "succeeded"
 #: Audit actions written on a successful sign-in (services/accounts.py / auth).
 LOGIN_ACTIONS = ("user.login",)
 
-BOOKING_STATUSES = tuple(s.value for s in BookingStatus)
 BOOKING_GROUPS = ("day", "service", "status")
 REVENUE_GROUPS = ("day", "service", "method")
 BOOKING_BASES = ("start", "created")
 
-_TZ_RE = re.compile(r"^[A-Za-z0-9_+\-/]{1,64}$")
 
 
 # ---------------------------------------------------------------------------------------
@@ -178,232 +162,16 @@ def export_csv(*, actor: Actor, report: Report) -> str:
 _csv_cell = audit.csv_cell  # one rule for every CSV the admin downloads
 
 
-# ---------------------------------------------------------------------------------------
-# Periods, timezones and dialect-aware day buckets
-# ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Period:
-    date_from: dt.date
-    date_to: dt.date
-    tz: str
-
-    @property
-    def zone(self) -> zoneinfo.ZoneInfo:
-        return zoneinfo.ZoneInfo(self.tz)
-
-    @property
-    def start_utc(self) -> dt.datetime:
-        return _local_midnight_utc(self.date_from, self.zone)
-
-    @property
-    def end_utc(self) -> dt.datetime:
-        """Exclusive end: midnight after `date_to`."""
-        return _local_midnight_utc(self.date_to + dt.timedelta(days=1), self.zone)
-
-    @property
-    def days(self) -> list[dt.date]:
-        n = (self.date_to - self.date_from).days + 1
-        return [self.date_from + dt.timedelta(days=i) for i in range(n)]
-
-    def within(self, column) -> ColumnElement[bool]:
-        return and_(column >= self.start_utc, column < self.end_utc)
-
-    def in_zone(self, tz: str) -> "Period":
-        return Period(self.date_from, self.date_to, tz)
-
-
-def _local_midnight_utc(day: dt.date, zone: zoneinfo.ZoneInfo) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(0, 0), tzinfo=zone).astimezone(dt.timezone.utc)
-
-
-def _parse_date(value: dt.date | str | None, field_name: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str) and value.strip():
-        return validation.date(value, field=field_name)
-    raise InvalidInput(N_("This field is required."), field=field_name)
-
-
-def make_period(date_from: dt.date | str | None, date_to: dt.date | str | None, tz: str | None = None) -> Period:
-    """Validate a report period: both dates, from ≤ to, at most 366 days, a known timezone."""
-    start = _parse_date(date_from, "from")
-    end = _parse_date(date_to, "to")
-    tz = tz or "UTC"
-    validation.timezone(tz, field="tz")
-    if not _TZ_RE.match(tz):
-        raise InvalidInput(N_("Unknown time zone."), field="tz")
-    for value, name in ((start, "from"), (end, "to")):
-        validation.bounded_date(value, field=name)  # the dates any input may name
-    if start > end:
-        raise InvalidInput(N_("The start date must not be after the end date."), field="from")
-    if (end - start).days + 1 > MAX_RANGE_DAYS:
-        raise InvalidInput(N_("The date range may span at most {max} days."), field="to", max=MAX_RANGE_DAYS)
-    return Period(start, end, tz)
-
-
-@contextlib.contextmanager
-def _read() -> Iterator[Session]:
-    """A read-only session for report queries. On PostgreSQL the JIT compiler is switched
-    off for it: these are short aggregates over at most a year of rows, where compiling
-    costs more (hundreds of ms) than it ever saves."""
-    with db.read_session(transaction=True) as s:  # (SET LOCAL needs one)
-        if db.is_postgres(s):
-            s.execute(text("SET LOCAL jit = off"))
-        yield s
+def _no_jit(s: Session) -> None:
+    """PostgreSQL: no JIT compilation in this transaction (short aggregates over at most a
+    year of rows, where compiling costs more than it saves; see docs/performance.md)."""
+    if db.is_postgres(s):
+        s.execute(text("SET LOCAL jit = off"))
 
 
 def _require_admin(actor: Actor) -> None:
     if actor is None or not actor.is_admin:
         raise Forbidden(N_("Only administrators can see reports."))
-
-
-@functools.lru_cache(maxsize=256)
-def _offset_segments(zone: zoneinfo.ZoneInfo, start: dt.datetime, end: dt.datetime) -> tuple[tuple[dt.datetime, int], ...]:
-    """((utc instant from which it applies, utc offset in minutes), …) covering [start, end).
-    Cached: a year takes a few milliseconds of zoneinfo look-ups, and reports ask again."""
-
-    def offset(t: dt.datetime) -> int:
-        return int(t.astimezone(zone).utcoffset().total_seconds() // 60)
-
-    segments = [(start, offset(start))]
-    t = start
-    step = dt.timedelta(hours=6)
-    while t < end:
-        nxt = min(t + step, end)
-        if offset(nxt) != offset(t):
-            lo, hi = t, nxt  # offset(lo) != offset(hi): find the first second of the new offset
-            while (hi - lo) > dt.timedelta(seconds=1):
-                mid = lo + (hi - lo) / 2
-                mid = mid.replace(microsecond=0)
-                if mid <= lo:
-                    break
-                if offset(mid) == offset(lo):
-                    lo = mid
-                else:
-                    hi = mid
-            segments.append((hi, offset(hi)))
-        t = nxt
-    return tuple(segments)
-
-
-def _modifier(minutes: int) -> str:
-    return f"{minutes:+d} minutes"
-
-
-def local_day(session: Session, column, period: Period) -> ColumnElement:
-    """The calendar date of a UTC timestamp column in the period's timezone, as SQL."""
-    if db.is_postgres(session):
-        tz = literal(period.tz, literal_execute=True)
-        return cast(func.timezone(tz, column), Date)
-    segments = _offset_segments(period.zone, period.start_utc, period.end_utc)
-    if len(segments) == 1:
-        minutes = segments[0][1]
-        return func.date(column) if minutes == 0 else func.date(column, _modifier(minutes))
-    whens = [(column < literal(segments[i + 1][0], UTCDateTime()), _modifier(segments[i][1]))
-             for i in range(len(segments) - 1)]
-    return func.date(column, case(*whens, else_=_modifier(segments[-1][1])))
-
-
-def _plain(session: Session, column) -> ColumnElement:
-    """`+column` on SQLite: its documented way to keep a term from using an index (here:
-    the single-column status indexes, which would make the planner fetch most table rows
-    one by one instead of range-scanning a covering index). The column on PostgreSQL."""
-    if db.is_postgres(session):
-        return column
-    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
-
-
-def _day_bounds(period: Period) -> list[tuple[str, dt.datetime, dt.datetime]]:
-    """(local day, UTC start, UTC end) for every day of the period in its timezone; the
-    intervals are half-open and adjacent (a DST change makes a day 23 or 25 hours long)."""
-    zone = period.zone
-    days = period.days
-    edges = [_local_midnight_utc(d, zone) for d in days] + [period.end_utc]
-    return [(d.isoformat(), edges[i], edges[i + 1]) for i, d in enumerate(days)]
-
-
-# Aggregating per day or per bookable takes a different SQL shape on each database:
-# - PostgreSQL: GROUP BY (the local day, the bookable). It aggregates by hashing, and its
-#   correlated subqueries run as one index scan with heap visits per outer row (slower).
-# - SQLite: a GROUP BY sorts every input row first (most of a year-long report's time), so
-#   the groups are listed instead — the period's days (`_day_grid`) or the bookables — and
-#   each group's aggregates come from one correlated scalar subquery, a range scan of an
-#   index that covers the columns read (several aggregates travel as one JSON array, as a
-#   scalar subquery returns a single value). No per-row date arithmetic, no sort.
-
-def _day_grid(session: Session, period: Period):
-    """SQLite: the period's days as a CTE `days(day, lo, hi)` with each day's half-open UTC
-    interval, as stored timestamps are (text). The days travel as one JSON parameter (a
-    VALUES list of a year is 1,100 bind parameters, slower to build than the query runs)."""
-    dialect = session.get_bind().dialect
-    stored = UTCDateTime().dialect_impl(dialect).bind_processor(dialect) or str
-    payload = json.dumps([[d, stored(lo), stored(hi)] for d, lo, hi in _day_bounds(period)])
-    sql = ("SELECT json_extract(value, '$[0]') AS day, json_extract(value, '$[1]') AS lo, "
-           "json_extract(value, '$[2]') AS hi FROM json_each(:grid)")
-    return (text(sql).bindparams(grid=payload)
-            .columns(column("day", String()), column("lo", UTCDateTime()), column("hi", UTCDateTime())).cte("days"))
-
-
-def _per_day(session: Session, period: Period, ts, measures: list, *where) -> dict[str, list]:
-    """{local day: [aggregate values]} of the rows whose timestamp `ts` falls on each day
-    of the period (days without rows may be missing, or have a count of 0). On SQLite,
-    `ts` must lead an index that covers the measured columns."""
-    if db.is_postgres(session):
-        day = local_day(session, ts, period).label("day")
-        stmt = select(day, *measures).where(period.within(ts), *where).group_by(day)
-        return {_day_str(r[0]): list(r[1:]) for r in session.execute(stmt)}
-    grid = _day_grid(session, period)
-    cell = select(func.json_array(*measures)).where(ts >= grid.c.lo, ts < grid.c.hi, *where).scalar_subquery()
-    return {r.day: json.loads(r.cell) for r in session.execute(select(grid.c.day, cell.label("cell")))}
-
-
-def _seconds(session: Session, start_col, end_col) -> ColumnElement:
-    """end − start in seconds, as SQL."""
-    if db.is_postgres(session):
-        return func.extract("epoch", end_col - start_col)
-    return (func.julianday(end_col) - func.julianday(start_col)) * 86400.0
-
-
-def _day_str(value: Any) -> str:
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()[:10]
-    return str(value)
-
-
-def _int(value: Any) -> int:
-    return int(value or 0)
-
-
-def _ratio(num: float, den: float, digits: int = 4) -> float | None:
-    return round(num / den, digits) if den else None
-
-
-def _status_sums() -> list:
-    return [func.sum(case((Booking.status == s, 1), else_=0)).label(s) for s in BOOKING_STATUSES]
-
-
-def _at(values_: list, i: int) -> Any:
-    return values_[i] if i < len(values_) else None
-
-
-def _per_bookable(session: Session, period: Period, ts, measures: list, *where) -> list[tuple[int, str, str, list]]:
-    """[(bookable id, name, kind, [aggregate values])] over the bookings whose `ts` is in
-    the period (bookables without such bookings may be missing, or have a count of 0).
-    On SQLite by start_at: one range scan per bookable of the covering (bookable, start)
-    index; by created_at: grouped from a range scan of the covering created_at index."""
-    if db.is_postgres(session) or ts is not Booking.start_at:
-        grouped = (select(Booking.bookable_id.label("bookable_id"), *measures).where(period.within(ts), *where)
-                   .group_by(Booking.bookable_id).subquery("per_bookable"))
-        stmt = (select(Bookable.id, Bookable.name, Bookable.kind, *list(grouped.c)[1:])
-                .join(grouped, grouped.c.bookable_id == Bookable.id))
-        return [(r[0], r[1], r[2], list(r[3:])) for r in session.execute(stmt)]
-    cell = (select(func.json_array(*measures)).where(Booking.bookable_id == Bookable.id, period.within(ts), *where)
-            .scalar_subquery())
-    return [(r.id, r.name, r.kind, json.loads(r.cell))
-            for r in session.execute(select(Bookable.id, Bookable.name, Bookable.kind, cell.label("cell")))]
 
 
 # ---------------------------------------------------------------------------------------
@@ -422,31 +190,32 @@ def bookings(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date 
     ts = Booking.start_at if basis == "start" else Booking.created_at
     count = func.count(Booking.id).label("bookings")
     quantity = func.coalesce(func.sum(Booking.quantity), 0).label("quantity")
-    with _read() as s:
+    with db.read_session(transaction=True) as s:  # (one transaction: SET LOCAL)
+        _no_jit(s)
         if group_by == "day":
             # per day through the covering index on `ts` (start_at or created_at)
-            found = _per_day(s, period, ts, [count, quantity, *_status_sums()])
+            found = per_day(s, period, ts, [count, quantity, *status_sums()])
             rows = []
             for d in period.days:  # every day of the period, zeros included (charts)
                 v = found.get(d.isoformat()) or []
-                rows.append({"day": d.isoformat(), "bookings": _int(_at(v, 0)), "quantity": _int(_at(v, 1)),
-                             **{st: _int(_at(v, 2 + i)) for i, st in enumerate(BOOKING_STATUSES)}})
+                rows.append({"day": d.isoformat(), "bookings": as_int(value_at(v, 0)), "quantity": as_int(value_at(v, 1)),
+                             **{st: as_int(value_at(v, 2 + i)) for i, st in enumerate(BOOKING_STATUSES)}})
             columns = ("day", "bookings", "quantity", *BOOKING_STATUSES)
         elif group_by == "service":
             rows = []
-            for bid, name, kind, v in _per_bookable(s, period, ts, [count, quantity, *_status_sums()]):
-                if _int(v[0]):
-                    rows.append({"service_id": bid, "service_name": name, "kind": kind, "bookings": _int(v[0]),
-                                 "quantity": _int(v[1]),
-                                 **{st: _int(v[2 + i]) for i, st in enumerate(BOOKING_STATUSES)}})
+            for bid, name, kind, v in per_bookable(s, period, ts, [count, quantity, *status_sums()]):
+                if as_int(v[0]):
+                    rows.append({"service_id": bid, "service_name": name, "kind": kind, "bookings": as_int(v[0]),
+                                 "quantity": as_int(v[1]),
+                                 **{st: as_int(v[2 + i]) for i, st in enumerate(BOOKING_STATUSES)}})
             rows.sort(key=lambda r: (-r["bookings"], r["service_id"]))
             columns = ("service_id", "service_name", "kind", "bookings", "quantity", *BOOKING_STATUSES)
         else:
-            status = _plain(s, Booking.status).label("status")
+            status = plain(s, Booking.status).label("status")
             stmt = (select(status, count, quantity).where(period.within(ts)).group_by(status))
             found = {r.status: r for r in s.execute(stmt)}
             order = list(BOOKING_STATUSES) + sorted(set(found) - set(BOOKING_STATUSES))
-            rows = [{"status": st, "bookings": _int(found[st].bookings), "quantity": _int(found[st].quantity)}
+            rows = [{"status": st, "bookings": as_int(found[st].bookings), "quantity": as_int(found[st].quantity)}
                     for st in order if st in found]
             columns = ("status", "bookings", "quantity")
     total = sum(r["bookings"] for r in rows)
@@ -468,7 +237,7 @@ def _money_lines(s: Session, period: Period) -> list:
     from the refunds table (small), and the partial index of refunded payments
     (`refunded_cents > 0`, written literally so that the planner can match it) with the
     recorded refunds summed per payment (covering)."""
-    paid = _plain(s, Payment.status).in_(PAID_STATUSES)
+    paid = plain(s, Payment.status).in_(PAID_STATUSES)
     recorded_cents = (select(func.coalesce(func.sum(Refund.amount_cents), 0))
                       .where(Refund.payment_id == Payment.id, Refund.status == REFUND_SUCCEEDED)
                       .scalar_subquery())
@@ -515,10 +284,10 @@ def _revenue_rows(s: Session, period: Period, group_by: str | None) -> list[dict
         if group_by == "service":
             stmt = stmt.join(Booking, Booking.id == m.c.booking_id)
         for r in s.execute(stmt.group_by(*keys, m.c.currency)):
-            key = tuple(_day_str(v) if group_by == "day" and i == 0 else v for i, v in enumerate(r[:len(keys) + 1]))
+            key = tuple(day_str(v) if group_by == "day" and i == 0 else v for i, v in enumerate(r[:len(keys) + 1]))
             acc = merged.setdefault(key, [0, 0, 0])
             for i, v in enumerate(r[len(keys) + 1:]):
-                acc[i] += _int(v)
+                acc[i] += as_int(v)
 
     def money(currency: str, n: int, gross: int, refunds: int) -> dict[str, Any]:
         return {"currency": currency, "payments": n, "gross_cents": gross, "refunds_cents": refunds,
@@ -552,7 +321,8 @@ def revenue(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date |
     period = make_period(date_from, date_to, tz or actor.timezone)
     if group_by not in REVENUE_GROUPS:
         raise InvalidInput(N_("Unknown grouping {value}."), field="group_by", value=group_by)
-    with _read() as s:
+    with db.read_session(transaction=True) as s:  # (one transaction: SET LOCAL)
+        _no_jit(s)
         rows = _revenue_rows(s, period, group_by)
     key = {"day": ("day",), "service": ("service_id", "service_name"), "method": ("method",)}[group_by]
     columns = (*key, "currency", "payments", "gross_cents", "refunds_cents", "net_cents")
@@ -590,8 +360,8 @@ def _daily_activity(s: Session, period: Period) -> dict[str, tuple[int, int]]:
         ).subquery("activity")
         stmt = (select(act.c.day, func.count(distinct(act.c.user_id)).label("active"),
                        func.sum(act.c.booking).label("made")).group_by(act.c.day))
-        return {_day_str(r.day): (_int(r.active), _int(r.made)) for r in s.execute(stmt)}
-    grid = _day_grid(s, period)
+        return {day_str(r.day): (as_int(r.active), as_int(r.made)) for r in s.execute(stmt)}
+    grid = day_grid(s, period)
     users_of_day = union_all(
         select(Booking.user_id.label("user_id"))
         .where(Booking.created_at >= grid.c.lo, Booking.created_at < grid.c.hi).correlate(grid),
@@ -602,7 +372,7 @@ def _daily_activity(s: Session, period: Period) -> dict[str, tuple[int, int]]:
     active = select(func.count(distinct(users_of_day.c.user_id))).scalar_subquery()
     made = (select(func.count(Booking.id))
             .where(Booking.created_at >= grid.c.lo, Booking.created_at < grid.c.hi).scalar_subquery())
-    return {r.day: (_int(r.active), _int(r.made))
+    return {r.day: (as_int(r.active), as_int(r.made))
             for r in s.execute(select(grid.c.day, active.label("active"), made.label("made")))}
 
 
@@ -614,9 +384,10 @@ def users(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date | s
     period = make_period(date_from, date_to, tz or actor.timezone)
     if not isinstance(top, int) or isinstance(top, bool) or not 1 <= top <= 100:
         raise InvalidInput(N_("Enter a number between {min} and {max}."), field="top", min=1, max=100)
-    with _read() as s:
+    with db.read_session(transaction=True) as s:  # (one transaction: SET LOCAL)
+        _no_jit(s)
         reg_day = local_day(s, User.created_at, period).label("day")
-        registrations = {_day_str(r.day): _int(r.n) for r in s.execute(
+        registrations = {day_str(r.day): as_int(r.n) for r in s.execute(
             select(reg_day, func.count(User.id).label("n")).where(period.within(User.created_at)).group_by(reg_day))}
         daily = _daily_activity(s, period)
         # one pass per user; window aggregates give the totals along with the top rows
@@ -630,19 +401,19 @@ def users(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date | s
                    func.sum(case((per_user.c.bookings > 0, 1), else_=0)).over().label("customers"),
                    func.sum(per_user.c.bookings).over().label("customer_bookings"))
             .order_by(per_user.c.bookings.desc(), per_user.c.user_id).limit(top)).all()
-        top_ids = [r.user_id for r in ranked if _int(r.bookings) > 0]
+        top_ids = [r.user_id for r in ranked if as_int(r.bookings) > 0]
         names = {u.id: u for u in s.execute(
             select(User.id, User.username, User.full_name, User.email).where(User.id.in_(top_ids)))} if top_ids else {}
-        total_users = _int(s.execute(select(func.count(User.id)).where(User.created_at < period.end_utc)).scalar())
+        total_users = as_int(s.execute(select(func.count(User.id)).where(User.created_at < period.end_utc)).scalar())
     rows = []
     for d in period.days:
         active, made = daily.get(d.isoformat(), (0, 0))
         rows.append({"day": d.isoformat(), "registrations": registrations.get(d.isoformat(), 0),
                      "active_users": active, "bookings": made})
     bookings_made = sum(r["bookings"] for r in rows)
-    active_total = _int(ranked[0].active_total) if ranked else 0
-    customers = _int(ranked[0].customers) if ranked else 0
-    customer_bookings = _int(ranked[0].customer_bookings) if ranked else 0
+    active_total = as_int(ranked[0].active_total) if ranked else 0
+    customers = as_int(ranked[0].customers) if ranked else 0
+    customer_bookings = as_int(ranked[0].customer_bookings) if ranked else 0
     summary = {
         "registrations": sum(registrations.values()),
         "active_users": active_total,
@@ -650,10 +421,10 @@ def users(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date | s
         "bookings": bookings_made,
         "guest_bookings": bookings_made - customer_bookings,
         "customers_with_bookings": customers,
-        "bookings_per_user": _ratio(customer_bookings, customers, 2),
+        "bookings_per_user": ratio(customer_bookings, customers, 2),
         "top_customers": [{"user_id": r.user_id, "username": names[r.user_id].username,
                            "full_name": names[r.user_id].full_name, "email": names[r.user_id].email,
-                           "bookings": _int(r.bookings), "quantity": _int(r.quantity)}
+                           "bookings": as_int(r.bookings), "quantity": as_int(r.quantity)}
                           for r in ranked if r.user_id in names],
     }
     return Report("users", period.date_from, period.date_to, period.tz, "day",
@@ -684,13 +455,13 @@ def _utilization_rows(s: Session, period: Period, now: dt.datetime) -> list[dict
         return []
     by_tz: dict[str, list[int]] = defaultdict(list)  # effective zone → bookables
     for b in catalog.values():
-        by_tz[b.timezone if _valid_tz(b.timezone) else "UTC"].append(b.id)
+        by_tz[b.timezone if valid_zone_name(b.timezone) else "UTC"].append(b.id)
 
     # booked seat-hours per bookable, each over its period in its own zone. SQLite: for
     # each zone, one range scan per bookable of the covering (bookable, start) index.
     # PostgreSQL: one pass over the bookings of all zones (a query per zone would visit
     # the table's pages once per zone).
-    dur = _seconds(s, Booking.start_at, Booking.end_at)
+    dur = seconds_between(s, Booking.start_at, Booking.end_at)
     bookable = Booking.bookable_id.label("bookable_id")
     measures = (bookable, func.sum(cast(dur, Float) * Booking.quantity).label("seat_seconds"),
                 func.sum(Booking.quantity).label("seats"), func.count(Booking.id).label("n"))
@@ -702,14 +473,14 @@ def _utilization_rows(s: Session, period: Period, now: dt.datetime) -> list[dict
     booked: dict[int, tuple[float, int, int]] = {}
     for query in queries:
         for r in s.execute(query):
-            booked[r.bookable_id] = (float(r.seat_seconds or 0), _int(r.seats), _int(r.n))
+            booked[r.bookable_id] = (float(r.seat_seconds or 0), as_int(r.seats), as_int(r.n))
     sessions: dict[int, dict[str, tuple[float, int]]] = defaultdict(dict)
     for tz, ids in by_tz.items():
         local = period.in_zone(tz)
         event_ids = [i for i in ids if catalog[i].kind == BookableKind.event.value]
         if event_ids:
             sday = local_day(s, EventSession.start_at, local).label("day")
-            sdur = _seconds(s, EventSession.start_at, EventSession.end_at)
+            sdur = seconds_between(s, EventSession.start_at, EventSession.end_at)
             for r in s.execute(
                 select(EventSession.bookable_id, sday,
                        func.sum(cast(sdur, Float) * EventSession.capacity).label("seat_seconds"),
@@ -718,7 +489,7 @@ def _utilization_rows(s: Session, period: Period, now: dt.datetime) -> list[dict
                        local.within(EventSession.start_at))
                 .group_by(EventSession.bookable_id, sday)
             ):
-                sessions[r.bookable_id][_day_str(r.day)] = (float(r.seat_seconds or 0), _int(r.seats))
+                sessions[r.bookable_id][day_str(r.day)] = (float(r.seat_seconds or 0), as_int(r.seats))
 
     ids = list(catalog)
     weekly: dict[int, list[float]] = defaultdict(lambda: [0.0] * 7)
@@ -762,19 +533,11 @@ def _utilization_rows(s: Session, period: Period, now: dt.datetime) -> list[dict
             "service_id": bid, "service_name": b.name, "kind": b.kind, "capacity": b.capacity,
             "timezone": b.timezone, "open_hours": None if open_hours is None else round(open_hours, 2),
             "available_hours": round(available_seconds / 3600, 2), "booked_hours": round(seat_seconds / 3600, 2),
-            "utilization": _ratio(seat_seconds, available_seconds),
+            "utilization": ratio(seat_seconds, available_seconds),
             "bookings": n, "booked_seats": seats, "available_seats": available_seats,
         })
     rows.sort(key=lambda r: (-(r["utilization"] or 0), r["service_id"]))
     return rows
-
-
-def _valid_tz(tz: str) -> bool:
-    try:
-        zoneinfo.ZoneInfo(tz)
-        return bool(_TZ_RE.match(tz))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return False
 
 
 UTILIZATION_COLUMNS = ("service_id", "service_name", "kind", "capacity", "timezone", "open_hours", "available_hours",
@@ -788,12 +551,13 @@ def utilization(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.da
     _require_admin(actor)
     period = make_period(date_from, date_to, tz or actor.timezone)
     now = now or utcnow()
-    with _read() as s:
+    with db.read_session(transaction=True) as s:  # (one transaction: SET LOCAL)
+        _no_jit(s)
         rows = _utilization_rows(s, period, now)
     available = sum(r["available_hours"] for r in rows)
     booked = sum(r["booked_hours"] for r in rows)
     summary = {"available_hours": round(available, 2), "booked_hours": round(booked, 2),
-               "utilization": _ratio(booked, available)}
+               "utilization": ratio(booked, available)}
     return Report("utilization", period.date_from, period.date_to, period.tz, "service", UTILIZATION_COLUMNS, rows, summary)
 
 
@@ -809,14 +573,15 @@ def rates(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date | s
     count = func.count(Booking.id).label("bookings")
     sums = [func.sum(case((Booking.status == s_, 1), else_=0)).label(s_) for s_ in
             (BookingStatus.cancelled.value, BookingStatus.no_show.value, BookingStatus.completed.value)]
-    with _read() as s:
-        result = [r for r in _per_bookable(s, period, Booking.start_at, [count, *sums]) if _int(r[3][0])]
+    with db.read_session(transaction=True) as s:  # (one transaction: SET LOCAL)
+        _no_jit(s)
+        result = [r for r in per_bookable(s, period, Booking.start_at, [count, *sums]) if as_int(r[3][0])]
 
     def rate_row(total: int, cancelled: int, no_show: int, completed: int) -> dict[str, Any]:
         return {"bookings": total, "cancelled": cancelled, "no_show": no_show, "completed": completed,
-                "cancellation_rate": _ratio(cancelled, total), "no_show_rate": _ratio(no_show, completed + no_show)}
+                "cancellation_rate": ratio(cancelled, total), "no_show_rate": ratio(no_show, completed + no_show)}
 
-    rows = [{"service_id": bid, "service_name": name, "kind": kind, **rate_row(*(_int(x) for x in v[:4]))}
+    rows = [{"service_id": bid, "service_name": name, "kind": kind, **rate_row(*(as_int(x) for x in v[:4]))}
             for bid, name, kind, v in result]
     rows.sort(key=lambda r: (-r["bookings"], r["service_id"]))
     summary = rate_row(sum(r["bookings"] for r in rows), sum(r["cancelled"] for r in rows),
@@ -840,22 +605,23 @@ def dashboard_snapshot(*, actor: Actor, now: dt.datetime | None = None, tz: str 
     tz = tz or actor.timezone or "UTC"
     today = now.astimezone(zoneinfo.ZoneInfo(validation.timezone(tz, field="tz") or "UTC")).date()
     period = make_period(today, today, tz)
-    with _read() as s:
-        created_today = _int(s.execute(select(func.count(Booking.id)).where(period.within(Booking.created_at))).scalar())
+    with db.read_session(transaction=True) as s:  # (one transaction: SET LOCAL)
+        _no_jit(s)
+        created_today = as_int(s.execute(select(func.count(Booking.id)).where(period.within(Booking.created_at))).scalar())
         sched = s.execute(
             select(func.count(Booking.id).label("n"), func.coalesce(func.sum(Booking.quantity), 0).label("q"))
             .where(period.within(Booking.start_at), Booking.status != BookingStatus.cancelled.value)).one()
-        cancelled_today = _int(s.execute(select(func.count(Booking.id)).where(  # partial cancelled_at index
-            _plain(s, Booking.status) == BookingStatus.cancelled.value, period.within(Booking.cancelled_at))).scalar())
+        cancelled_today = as_int(s.execute(select(func.count(Booking.id)).where(  # partial cancelled_at index
+            plain(s, Booking.status) == BookingStatus.cancelled.value, period.within(Booking.cancelled_at))).scalar())
         revenue_today = _revenue_rows(s, period, None)
         pending = s.execute(
             select(Payment.currency, func.count(Payment.id).label("n"), func.sum(Payment.amount_cents).label("amount"))
             .where(Payment.status.in_(PENDING_PAYMENT_STATUSES)).group_by(Payment.currency)
             .order_by(Payment.currency)).all()
-        held = _int(s.execute(select(func.count(Booking.id)).where(
+        held = as_int(s.execute(select(func.count(Booking.id)).where(
             Booking.status == BookingStatus.pending.value,
             or_(Booking.hold_expires_at.is_(None), Booking.hold_expires_at > now))).scalar())
-        notif = {r.status: _int(r.n) for r in s.execute(
+        notif = {r.status: as_int(r.n) for r in s.execute(
             select(Notification.status, func.count(Notification.id).label("n"))
             .where(Notification.status.in_((NotificationStatus.failed.value, NotificationStatus.pending.value)))
             .group_by(Notification.status))}
@@ -866,13 +632,13 @@ def dashboard_snapshot(*, actor: Actor, now: dt.datetime | None = None, tz: str 
         "generated_at": now.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
         "date": today.isoformat(),
         "tz": tz,
-        "bookings_today": {"created": created_today, "scheduled": _int(sched.n), "seats": _int(sched.q),
+        "bookings_today": {"created": created_today, "scheduled": as_int(sched.n), "seats": as_int(sched.q),
                            "cancelled": cancelled_today},
         "revenue_today": revenue_today,
         "occupancy_today": {"available_hours": round(available, 2), "booked_hours": round(booked, 2),
-                            "rate": _ratio(booked, available)},
-        "pending_payments": {"count": sum(_int(r.n) for r in pending),
-                             "by_currency": [{"currency": r.currency, "count": _int(r.n), "amount_cents": _int(r.amount)}
+                            "rate": ratio(booked, available)},
+        "pending_payments": {"count": sum(as_int(r.n) for r in pending),
+                             "by_currency": [{"currency": r.currency, "count": as_int(r.n), "amount_cents": as_int(r.amount)}
                                              for r in pending],
                              "bookings_on_hold": held},
         "notifications": {"failed": notif.get(NotificationStatus.failed.value, 0),
