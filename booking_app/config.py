@@ -16,7 +16,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "change-me-insecure-development-secret"
-SUPPORTED_LOCALES = ("en", "es", "fr", "de", "ar")
+SUPPORTED_LOCALES = ("en", "es", "fr", "de", "ar", "it", "pt_BR", "nl", "pl", "tr")
 RTL_LOCALES = frozenset({"ar"})
 
 

@@ -95,6 +95,29 @@ def test_english_catalog_and_template_exist():
     assert (i18n.LOCALES_DIR / "en" / "LC_MESSAGES" / "messages.po").exists()
 
 
+def test_ten_languages_each_with_a_catalog_and_a_name_in_itself():
+    """What the switcher lists: every supported locale has a catalog (and no catalog ships
+    unsupported), named in its own language."""
+    assert set(SUPPORTED_LOCALES) == {"en", "es", "fr", "de", "ar", "it", "pt_BR", "nl", "pl", "tr"}
+    on_disk = {p.parent.parent.name for p in i18n.LOCALES_DIR.glob("*/LC_MESSAGES/messages.po")}
+    assert on_disk == set(SUPPORTED_LOCALES)
+    assert set(i18n.LANGUAGE_NAMES) == set(SUPPORTED_LOCALES)
+    assert [i18n.LANGUAGE_NAMES[code] for code in ("it", "pt_BR", "nl", "pl", "tr")] == [
+        "Italiano", "Português (Brasil)", "Nederlands", "Polski", "Türkçe"]
+
+
+@pytest.mark.parametrize("locale", SHIPPED)
+def test_plural_forms_header_is_babels_for_the_language(locale):
+    """The header's Plural-Forms is the one Babel writes from CLDR (Polish 3 forms; Italian,
+    Portuguese, Spanish and French 3 with the "many" form for millions; Turkish, Dutch and
+    German 2; Arabic 6), so `translate` picks the right form."""
+    from babel.messages.plurals import get_plural
+
+    po = _po(locale)
+    rule = get_plural(locale)
+    assert (po.num_plurals, po.plural_expr) == (rule.num_plurals, rule.plural_expr)
+
+
 # --- negotiation --------------------------------------------------------------------------
 
 def test_parse_accept_language_orders_by_quality():
@@ -122,8 +145,45 @@ def test_negotiate_prefers_user_setting_then_browser_then_default(monkeypatch):
 def test_normalize_locale():
     assert i18n.normalize_locale("es-MX") == "es"
     assert i18n.normalize_locale("AR_eg") == "ar"
-    assert i18n.normalize_locale("pt") is None
+    assert i18n.normalize_locale("ja") is None
     assert i18n.normalize_locale("") is None
+    # Portuguese ships for Brazil: every Portuguese tag takes it
+    assert [i18n.normalize_locale(v) for v in ("pt-BR", "pt_BR", "pt-br", "pt", "pt-PT", "PT")] == ["pt_BR"] * 6
+    assert [i18n.normalize_locale(v) for v in ("nl-BE", "nl", "pl-PL", "tr-TR", "it-CH")] == [
+        "nl", "nl", "pl", "tr", "it"]
+    assert i18n.language_tag("pt_BR") == "pt-BR"
+    assert i18n.language_tag("pl") == "pl"
+
+
+def test_negotiate_the_new_languages_from_the_browser():
+    assert i18n.negotiate_locale(None, "pt-BR,pt;q=0.9,en;q=0.5") == "pt_BR"
+    assert i18n.negotiate_locale(None, "pt-PT") == "pt_BR"
+    assert i18n.negotiate_locale(None, "ja, nl-BE;q=0.8") == "nl"
+    assert i18n.negotiate_locale(None, "tr-TR,tr;q=0.9") == "tr"
+    assert i18n.negotiate_locale(None, "pl") == "pl"
+    assert i18n.negotiate_locale(None, "it-IT,it;q=0.9") == "it"
+    assert i18n.negotiate_locale("pt_BR", "de") == "pt_BR"  # a stored user setting
+
+
+def test_babel_locale_formats_dates_numbers_and_money_by_locale():
+    """pt_BR is Babel's Brazilian locale (not Portugal's); each new language its own formats."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from babel.dates import format_date
+    from babel.numbers import format_currency, format_decimal
+
+    assert str(i18n.babel_locale("pt_BR")) == "pt_BR"
+    assert str(i18n.babel_locale("pt-PT")) == "pt_BR"
+    assert format_currency(Decimal("1234.5"), "BRL", locale=i18n.babel_locale("pt_BR")) == "R$\xa01.234,50"
+    assert format_decimal(1234.5, locale=i18n.babel_locale("pl")) == "1\xa0234,5"
+    assert format_decimal(1234.5, locale=i18n.babel_locale("tr")) == "1.234,5"
+    assert format_decimal(1234.5, locale=i18n.babel_locale("nl")) == "1.234,5"
+    assert format_currency(Decimal("12.5"), "EUR", locale=i18n.babel_locale("it")) == "12,50\xa0€"
+    day = dt.date(2026, 3, 2)
+    assert format_date(day, format="long", locale=i18n.babel_locale("pt_BR")) == "2 de março de 2026"
+    assert format_date(day, format="long", locale=i18n.babel_locale("tr")) == "2 Mart 2026"
+    assert format_date(day, format="long", locale=i18n.babel_locale("pl")) == "2 marca 2026"
 
 
 def test_translate_with_params_and_fallbacks():
@@ -157,6 +217,27 @@ def test_plural_messages_take_the_languages_form_for_the_number():
     assert i18n.translate(_AT_MOST_SEATS, "xx", max=1) == "At most 1 seat can be booked at once."
     assert i18n.translate(_AT_MOST_SEATS, "de") == "Es können höchstens {max} Plätze auf einmal gebucht werden."
     assert i18n.translate(_AT_MOST_SEATS, "en", max=True) == "At most True seats can be booked at once."
+
+
+def test_plural_forms_of_the_new_languages():
+    """Polish: 1 / 2–4 (not 12–14) / 5+ (0, 12, 25); Turkish, Dutch: singular for 1 only;
+    Brazilian Portuguese: 0 and 1 singular (CLDR); Italian: 1 singular."""
+    seats = i18n.Np_("{count} seat", "{count} seats", "count")
+    assert [i18n.translate(seats, "pl", count=n) for n in (1, 2, 4, 5, 12, 22, 25, 0)] == [
+        "1 miejsce", "2 miejsca", "4 miejsca", "5 miejsc", "12 miejsc", "22 miejsca", "25 miejsc", "0 miejsc"]
+    results = i18n.Np_("{count} result", "{count} results", "count")
+    assert [i18n.translate(results, "pt_BR", count=n) for n in (0, 1, 2)] == [
+        "0 resultado", "1 resultado", "2 resultados"]
+    assert [i18n.translate(results, "it", count=n) for n in (1, 2, 1_000_000)] == [
+        "1 risultato", "2 risultati", "1000000 risultati"]
+    assert [i18n.translate(results, "nl", count=n) for n in (1, 2)] == ["1 resultaat", "2 resultaten"]
+    assert [i18n.translate(results, "tr", count=n) for n in (1, 2)] == ["1 sonuç", "2 sonuç"]
+    at_most = i18n.Np_("At most {max} seat can be booked at once.", "At most {max} seats can be booked at once.",
+                       "max")
+    assert i18n.translate(at_most, "pl", max=3) == "Jednorazowo można zarezerwować najwyżej 3 miejsca."
+    assert i18n.translate("Sign in", "tr") == "Giriş yap"
+    assert i18n.translate("Password must be at least {min} characters.", "it", min=8) == \
+        "La password deve contenere almeno 8 caratteri."
 
 
 def test_rtl_only_for_arabic():

@@ -8,7 +8,11 @@ Babel (`make i18n-extract i18n-update i18n-compile`).
   seats"; Arabic has six forms). It is a `Plural` (a str: the singular), translated by
   `translate` like any msgid.
 - `negotiate_locale(user_locale, accept_language)` picks the user's setting, else the
-  browser's Accept-Language, else DEFAULT_LOCALE.
+  browser's Accept-Language, else DEFAULT_LOCALE. A language shipped for one region only
+  takes every region of its language (`pt`, `pt-PT`, `pt-BR` → `pt_BR`).
+- `language_tag(locale)` is the BCP 47 tag for HTML and HTTP (`pt_BR` → `pt-BR`).
+
+Adding a language: docs/i18n.md.
 """
 from __future__ import annotations
 
@@ -33,7 +37,17 @@ LANGUAGE_NAMES = {
     "fr": "Français",
     "de": "Deutsch",
     "ar": "العربية",
+    "it": "Italiano",
+    "pt_BR": "Português (Brasil)",
+    "nl": "Nederlands",
+    "pl": "Polski",
+    "tr": "Türkçe",
 }
+
+# language → its supported locale ("pt" → "pt_BR"; the first one listed when there are several)
+_BY_LANGUAGE: dict[str, str] = {}
+for _code in SUPPORTED_LOCALES:
+    _BY_LANGUAGE.setdefault(_code.split("_")[0], _code)
 
 
 def N_(msgid: str) -> str:
@@ -109,11 +123,22 @@ def reload_catalogs() -> None:
 
 
 def normalize_locale(value: str | None) -> str | None:
-    """'es-MX' → 'es'; unknown → None."""
+    """The supported locale for a language tag: 'es-MX' → 'es', 'pt-BR' / 'pt' / 'pt-PT' →
+    'pt_BR' (the exact region when it is shipped, else the language's locale); unknown → None."""
     if not value:
         return None
-    lang = value.strip().replace("_", "-").split("-")[0].lower()
-    return lang if lang in SUPPORTED_LOCALES else None
+    parts = value.strip().replace("_", "-").split("-")
+    lang = parts[0].lower()
+    if len(parts) > 1:
+        exact = f"{lang}_{parts[1].upper()}"
+        if exact in SUPPORTED_LOCALES:
+            return exact
+    return _BY_LANGUAGE.get(lang)
+
+
+def language_tag(locale: str | None) -> str:
+    """The BCP 47 tag of a locale for <html lang> and Content-Language ('pt_BR' → 'pt-BR')."""
+    return (normalize_locale(locale) or get_settings().default_locale).replace("_", "-")
 
 
 def parse_accept_language(header: str | None) -> list[str]:
