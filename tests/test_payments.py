@@ -19,6 +19,7 @@ from booking_app.models import Booking, Notification, Payment, ProcessedWebhookE
 from booking_app.services import bookings, payments, refunds, stripe_webhooks
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotAvailable, NotFound, PaymentError
+from booking_app.ui.state.booking import refund_preview_text
 from tests.factories import (actor_for, make_admin, make_bookable, make_customer, make_event, make_provider,
                              next_day_at)
 from tests.stubs.stripe_stub import StripeStub
@@ -765,3 +766,142 @@ def test_in_memory_fake_gateway_drives_the_same_flow(sqlite_db, monkeypatch):
         assert refunded.status == "partially_refunded" and fake.refunds[0]["amount"] == 500
     finally:
         gw.set_gateway(None)
+
+
+# ---------------------------------------------------------------------------------------
+# the refund shown before a cancel is the refund made (one rule: refunds.refund_due)
+# ---------------------------------------------------------------------------------------
+
+def _refunded_for_cancellation(booking_id: int) -> int:
+    with db.read_session() as s:
+        rows = s.exec(select(Refund).join(Payment, Payment.id == Refund.payment_id).where(
+            Payment.booking_id == booking_id, Refund.reason == "cancellation")).all()
+        return sum(r.amount_cents for r in rows)
+
+
+@pytest.mark.parametrize("who, percent, partly_refunded", [
+    ("customer", 50, 0),  # within the cut-off: the policy's share
+    ("customer", 50, 700),  # a manual refund was made first: the share of what is left
+    ("provider", 0, 700),  # managers refund in full what is left, whatever the policy
+    ("admin", 30, 0),
+])
+def test_cancellation_quote_is_the_refund_made(sqlite_db, stripe_on, who, percent, partly_refunded):
+    w = World(refund_percent=percent)
+    bk = w.book()
+    pay(stripe_on, payments.process(actor=w.customer_actor, booking_id=bk.id, method="card"))
+    if partly_refunded:
+        refunds.refund(actor=actor_for(w.provider), booking_id=bk.id, amount_cents=partly_refunded)
+    actor = {"customer": w.customer_actor, "provider": actor_for(w.provider), "admin": actor_for(make_admin())}[who]
+    quote = payments.cancellation_quote(actor=actor, booking_id=bk.id)
+    left = PRICE - partly_refunded
+    expected = left if who != "customer" else left * percent // 100
+    assert (quote.amount_cents, quote.currency, quote.paid_cents) == (expected, "EUR", left)
+    assert quote.may_cancel and not quote.cutoff_passed and quote.by_manager == (who != "customer")
+    view = payments.cancel_and_refund(actor=actor, booking_id=bk.id)
+    assert view.refund_due_cents == quote.amount_cents == _refunded_for_cancellation(bk.id)
+
+
+def test_cancellation_quote_after_the_cutoff_is_nothing_and_cancel_is_refused(sqlite_db, stripe_on):
+    provider, customer = make_provider(), make_customer()
+    b = make_bookable(provider, price_cents=PRICE, refund_percent=100, cancel_cutoff_hours=72)
+    bk = bookings.book(actor=actor_for(customer), service_id=b.id, start=next_day_at(10), payment_method="card")
+    pay(stripe_on, payments.process(actor=actor_for(customer), booking_id=bk.id, method="card"))
+    quote = payments.cancellation_quote(actor=actor_for(customer), booking_id=bk.id)
+    assert quote.cutoff_passed and not quote.may_cancel and quote.amount_cents == 0 and quote.paid_cents == PRICE
+    assert quote.cutoff_at == bk.start - dt.timedelta(hours=72) and quote.cutoff_hours == 72
+    with pytest.raises(Forbidden):
+        payments.cancel_and_refund(actor=actor_for(customer), booking_id=bk.id)
+    assert _refunded_for_cancellation(bk.id) == 0
+    # its provider may still cancel, refunding everything: the quote says so first
+    manager_quote = payments.cancellation_quote(actor=actor_for(provider), booking_id=bk.id)
+    assert manager_quote.may_cancel and manager_quote.amount_cents == PRICE
+    payments.cancel_and_refund(actor=actor_for(provider), booking_id=bk.id)
+    assert _refunded_for_cancellation(bk.id) == PRICE
+
+
+def test_cancellation_quote_of_an_unpaid_on_site_booking_is_zero(sqlite_db, stripe_on):
+    w = World(refund_percent=100)
+    bk = w.book(method="on_site")
+    payments.process(actor=w.customer_actor, booking_id=bk.id, method="on_site")
+    quote = payments.cancellation_quote(actor=w.customer_actor, booking_id=bk.id)
+    assert (quote.amount_cents, quote.paid_cents, quote.may_cancel) == (0, 0, True)
+    view = payments.cancel_and_refund(actor=w.customer_actor, booking_id=bk.id)
+    assert view.refund_due_cents == 0 and _refunded_for_cancellation(bk.id) == 0
+
+
+def test_cancellation_quote_needs_access_to_the_booking(sqlite_db, stripe_on):
+    w = World()
+    bk = w.book()
+    with pytest.raises(NotFound):
+        payments.cancellation_quote(actor=actor_for(make_customer()), booking_id=bk.id)
+    with pytest.raises(NotFound):
+        payments.cancellation_quote(actor=actor_for(make_provider()), booking_id=bk.id)
+
+
+# ---------------------------------------------------------------------------------------
+# book then pay: one call; a payment that does not start is reported, never swallowed
+# ---------------------------------------------------------------------------------------
+
+def test_book_and_pay_online_returns_the_checkout(sqlite_db, stripe_on):
+    w = World()
+    result = payments.book_and_pay(actor=w.customer_actor, service_id=w.bookable.id, start=w.start,
+                                   payment_method="card", idempotency_key="k-online")
+    assert result.booking.status == "pending" and result.payment_error is None and result.manage_token == ""
+    assert result.checkout_url and result.payment is not None and result.payment.method == "card"
+    again = payments.book_and_pay(actor=w.customer_actor, service_id=w.bookable.id, start=w.start,
+                                  payment_method="card", idempotency_key="k-online")
+    assert again.booking.id == result.booking.id and again.payment.payment_id == result.payment.payment_id
+
+
+def test_book_and_pay_on_site_records_the_payment(sqlite_db, stripe_on):
+    w = World()
+    result = payments.book_and_pay(actor=w.customer_actor, service_id=w.bookable.id, start=w.start,
+                                   payment_method="on_site")
+    assert result.booking.status == "confirmed" and result.payment_error is None and result.checkout_url is None
+    assert [(p.method, p.status) for p in payment_rows(result.booking.id)] == [("on_site", "pending")]
+
+
+def test_book_and_pay_free_booking_needs_no_payment(sqlite_db, stripe_on):
+    w = World(price=0)
+    result = payments.book_and_pay(actor=w.customer_actor, service_id=w.bookable.id, start=w.start,
+                                   payment_method="on_site")
+    assert result.booking.status == "confirmed" and result.payment is None and result.payment_error is None
+    assert payment_rows(result.booking.id) == []
+
+
+def test_book_and_pay_reports_a_gateway_failure_and_keeps_the_booking(sqlite_db, stripe_on):
+    w = World()
+    stripe_on.fail_next(500, times=4, path_contains="/checkout/sessions")
+    result = payments.book_and_pay(actor=w.customer_actor, service_id=w.bookable.id, start=w.start,
+                                   payment_method="card")
+    assert result.booking.status == "pending" and result.payment is None and result.checkout_url is None
+    assert isinstance(result.payment_error, PaymentError)
+
+
+def test_book_and_pay_reports_an_on_site_failure(sqlite_db, stripe_on, monkeypatch):
+    w = World()
+
+    def refuse(**_kw):
+        raise Conflict("This booking can no longer be paid.")
+
+    monkeypatch.setattr(payments, "process", refuse)
+    result = payments.book_and_pay(actor=w.customer_actor, service_id=w.bookable.id, start=w.start,
+                                   payment_method="on_site")
+    assert result.booking.status == "confirmed" and isinstance(result.payment_error, Conflict)
+
+
+def test_book_and_pay_booking_errors_are_raised(sqlite_db, stripe_on):
+    w = World()
+    w.book(make_customer())
+    with pytest.raises(NotAvailable):
+        payments.book_and_pay(actor=w.customer_actor, service_id=w.bookable.id, start=w.start, payment_method="card")
+
+
+def test_the_cancel_dialog_shows_the_quoted_refund(sqlite_db, stripe_on):
+    w = World(refund_percent=50)
+    bk = w.book()
+    pay(stripe_on, payments.process(actor=w.customer_actor, booking_id=bk.id, method="card"))
+    quote = payments.cancellation_quote(actor=w.customer_actor, booking_id=bk.id)
+    assert refund_preview_text(quote, bk.start, "en") == "You get €12.50 back."
+    payments.cancel_and_refund(actor=w.customer_actor, booking_id=bk.id)
+    assert _refunded_for_cancellation(bk.id) == 1250

@@ -1,21 +1,24 @@
 """Customer booking pages: bookable (date + slots), review & confirm, confirmation,
 My bookings, cancel. Every handler calls the catalog / availability / bookings / payments
-services; the database is never touched here."""
+services; the database is never touched here. Booking and paying is one service call
+(payments.book_and_pay), the refund shown before a cancel is the service's quote
+(payments.cancellation_quote), the figure the cancellation then refunds."""
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import uuid
-import zoneinfo
 from urllib.parse import urlencode
 
 import reflex as rx
 
 from booking_app.config import get_settings
 from booking_app.i18n import N_, Np_, translate
-from booking_app.services import availability, bookings, catalog, payments
+from booking_app.integrations import ics
+from booking_app.services import availability, bookings, catalog, payments, refunds
 from booking_app.services.errors import NotAvailable, ServiceError
-from booking_app.ui import routes
+from booking_app.services.validation import zone
+from booking_app.ui import paths as routes
 from booking_app.ui.state import fmt
 from booking_app.ui.state.base import AppState
 
@@ -55,13 +58,6 @@ def _bookable_dict(v: catalog.BookableView) -> dict:
             "duration_minutes": v.duration_minutes, "capacity": v.capacity, "price_cents": v.price_cents,
             "currency": v.currency, "timezone": v.timezone, "cancel_cutoff_hours": v.cancel_cutoff_hours,
             "refund_percent": v.refund_percent, "provider_name": v.provider_name}
-
-
-def _tz(name: str) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
 
 
 def _bookable_summary(svc: dict, locale: str) -> dict[str, str]:
@@ -112,7 +108,7 @@ class BookableState(AppState):
             self.not_found = self._error_text(exc)
             return
         self.svc = _bookable_dict(view)
-        today = dt.datetime.now(_tz(view.timezone)).date()
+        today = dt.datetime.now(zone(view.timezone)).date()
         requested = params.get("date", "")
         try:
             wanted = dt.date.fromisoformat(requested) if requested else None
@@ -135,7 +131,7 @@ class BookableState(AppState):
         except ServiceError as exc:
             self.error = self._error_text(exc)
             found = []
-        tz = _tz(self.svc["timezone"])
+        tz = zone(self.svc["timezone"])
         by_day: dict[str, list[dict]] = {(first + dt.timedelta(days=i)).isoformat(): [] for i in range(DAYS_SHOWN)}
         for slot in found:
             key = slot.start.astimezone(tz).date().isoformat()
@@ -362,7 +358,7 @@ class BookState(AppState):
         return f"{routes.SIGN_UP}?{urlencode({'next': str(self.router.url.path) + '?' + str(self.router.url.query)})}"
 
     def _nearest(self, wanted: dt.datetime) -> list[str]:
-        tz = _tz(self.svc["timezone"])
+        tz = zone(self.svc["timezone"])
         day = wanted.astimezone(tz).date()
         try:
             found = availability.slots(bookable_id=int(self.svc["id"]), date_from=day - dt.timedelta(days=1),
@@ -415,8 +411,8 @@ class BookState(AppState):
             self.busy = False
             return
         try:
-            view = await asyncio.to_thread(
-                bookings.book, actor=actor, service_id=int(self.svc["id"]), start=self.start,
+            result = await asyncio.to_thread(
+                payments.book_and_pay, actor=actor, service_id=int(self.svc["id"]), start=self.start,
                 quantity=self.quantity, notes=notes, guest=guest, idempotency_key=self._idem,
                 payment_method=method, client_ip=ip)
         except NotAvailable as exc:
@@ -429,28 +425,19 @@ class BookState(AppState):
             self.error = self._error_text(exc)
             self.busy = False
             return
-        token = bookings.booking_manage_token(view.id, view.link_version) if actor.is_guest else ""
-        if method and method != "on_site" and view.status == "pending":
-            try:
-                payment = await asyncio.to_thread(payments.process, actor=actor, booking_id=view.id, method=method,
-                                                  manage_token=token or None)
-            except ServiceError as exc:
-                self.busy = False
-                yield rx.redirect(_booking_url(view.id, token) + "&" + urlencode({"notice": exc.code}))
-                return
-            if payment.checkout_url:
-                self.busy = False
-                yield rx.redirect(payment.checkout_url)
-                return
-        elif method == "on_site":
-            # record the on-site payment the provider will collect (the booking is confirmed already)
-            try:
-                await asyncio.to_thread(payments.process, actor=actor, booking_id=view.id, method="on_site",
-                                        manage_token=token or None)
-            except ServiceError:
-                pass  # nothing to do for the customer: the booking stands and is paid at the venue
         self.busy = False
-        yield rx.redirect(_booking_url(view.id, token))
+        url = _booking_url(result.booking.id, result.manage_token)
+        if result.payment_error is not None:
+            # the booking stands but its payment did not start: the booking's page says why
+            # (and offers the online methods again)
+            confirmation = await self.get_state(ConfirmationState)
+            confirmation._payment_notice = self._error_text(result.payment_error)
+            yield rx.redirect(url + "&" + urlencode({"notice": result.payment_error.code}))
+            return
+        if result.checkout_url:
+            yield rx.redirect(result.checkout_url)
+            return
+        yield rx.redirect(url)
 
 
 def _raw(v: bookings.BookingView) -> dict:
@@ -493,8 +480,6 @@ def _booking_card(b: dict, locale: str, tz: str, token: str = "") -> dict[str, s
 
 
 def _ics_for(v: bookings.BookingView, locale: str) -> bytes:
-    from booking_app.integrations import ics
-
     settings = get_settings()
     event = ics.IcsEvent(
         uid=ics.booking_uid(v.reference, settings.public_url),
@@ -503,6 +488,21 @@ def _ics_for(v: bookings.BookingView, locale: str) -> bytes:
         description=translate("Booking reference: {reference}", locale, reference=v.reference),
     )
     return ics.invitation(event, method=ics.METHOD_PUBLISH)
+
+
+def refund_preview_text(quote: refunds.CancellationQuote, start: dt.datetime, locale: str) -> str:
+    """The sentence shown before a cancel: exactly the quote's refund, or why there is none."""
+    if quote.cutoff_passed:
+        if dt.datetime.now(dt.timezone.utc) >= start:
+            return translate("This booking has already started.", locale)
+        return translate(Np_("Bookings can no longer be cancelled less than {hours} hour before the start.",
+                             "Bookings can no longer be cancelled less than {hours} hours before the start.",
+                             "hours"), locale, hours=quote.cutoff_hours)
+    if quote.paid_cents <= 0:
+        return translate("Nothing has been paid, so there is nothing to refund.", locale)
+    if quote.amount_cents <= 0:
+        return translate("The policy of this booking gives no refund.", locale)
+    return translate("You get {amount} back.", locale, amount=fmt.money(quote.amount_cents, quote.currency, locale))
 
 
 class ManageState(AppState):
@@ -517,17 +517,13 @@ class ManageState(AppState):
     _token: str = ""
 
     def _refund_preview(self, v: bookings.BookingView) -> str:
+        """What cancelling refunds now: the service's quote, the rule the cancellation applies."""
         try:
-            svc = catalog.get_bookable(bookable_id=v.service_id, actor=self._actor())
+            quote = payments.cancellation_quote(actor=self._actor(), booking_id=v.id,
+                                                manage_token=self._token or None)
         except ServiceError:
             return ""
-        paid = v.price_cents if v.payment_status in ("succeeded",) else 0
-        if not paid:
-            return translate("Nothing has been paid, so there is nothing to refund.", self.locale)
-        refund = paid * svc.refund_percent // 100
-        if refund <= 0:
-            return translate("The policy of this booking gives no refund.", self.locale)
-        return translate("You get {amount} back.", self.locale, amount=fmt.money(refund, v.currency, self.locale))
+        return refund_preview_text(quote, v.start, self.locale)
 
     @rx.event
     def ask_cancel(self, booking_id: str):
@@ -595,6 +591,8 @@ class ConfirmationState(ManageState):
     link_refused: bool = False
     # staff re-issued the guest's link
     link_notice: str = ""
+    # why the payment chosen when booking did not start (set by BookState before it comes here)
+    _payment_notice: str = ""
 
     @rx.event
     def load(self):
@@ -616,9 +614,11 @@ class ConfirmationState(ManageState):
             return
         self.booking = {**_raw(v), "token": token}
         if params.get("notice"):
-            # the booking was made but starting the online payment failed: say so, offer to retry
-            self.cancel_error = translate("The payment could not be started. Please try again later or choose "
-                                          "another payment method.", self.locale)
+            # the booking was made but its payment did not start: say why, offer to retry
+            self.cancel_error = self._payment_notice or translate(
+                "The payment could not be started. Please try again later or choose another payment method.",
+                self.locale)
+        self._payment_notice = ""
 
     @rx.var
     def card(self) -> dict[str, str]:
