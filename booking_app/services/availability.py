@@ -84,12 +84,8 @@ def _scope_window(service: bool, key: Any, lo: Any, hi: Any) -> list:
     """Bookings that compete with a bookable (its own; for a service, the provider's
     services: `key` is then the provider's id) starting in [lo, hi).
 
-    The start range is written as a row comparison on (bookable_id | provider_id, start_at):
-    only the index that leads with those two columns can serve it. With a plain
-    `start_at >= lo AND start_at < hi` the planner may pick the reports' start_at index
-    whenever it believes the table small (a new table filling up faster than autovacuum
-    analyses it, or a generic plan made then) and read every booking of the whole day —
-    measured: 2,500 rows filtered per booking check, 1.8 ms of PostgreSQL instead of 0.05."""
+    The start range is a row comparison on (bookable_id | provider_id, start_at), so only
+    the index leading with those two columns can serve it (why: docs/performance.md)."""
     col = Booking.provider_id if service else Booking.bookable_id
     cond = [col == key, tuple_(col, Booking.start_at) >= tuple_(key, lo), tuple_(col, Booking.start_at) < tuple_(key, hi)]
     if service:
@@ -267,9 +263,9 @@ def _in_ids(s: Session, column: Any, ids: Sequence[int]) -> Any:
 
 
 def free_on_day(s: Session, filters: list[Any], order: tuple, day: dt.date, now: dt.datetime,
-                 *, need: int) -> tuple[list[int], int]:
+                *, need: int) -> tuple[list[int], int]:
     """The bookables matching `filters` with at least one free slot on the local date `day`
-    (exactly what availability.slots() would say), scanned lazily in `order`.
+    (exactly what slots() would say), scanned lazily in `order` (search by date).
 
     → (ids of at least the first `need` matches in order — fewer when there are no more, total),
     where `total` is exact when the scan reached the last candidate (always when there are at
@@ -279,14 +275,8 @@ def free_on_day(s: Session, filters: list[Any], order: tuple, day: dt.date, now:
     exception, no closed one; events: a session near that day). It only over-counts
     bookables that are full (or past notice/advance) that day; paging by offset stays exact.
 
-    Set-based: one SQL query lists the ids of the candidates open that day in `order`
-    (weekday/exception/session pre-filter); then, chunk by chunk until `need` matches are
-    found, one query for the chunk's columns and one each for their rules, exceptions,
-    sessions and competing active bookings (own; for services also the provider's other
-    services), grouped in Python, and `compute_slots(limit=1)` per
-    bookable. Bookables without a competing booking that day share the result of an
-    identical configuration (zone, notice, advance, duration, hours/sessions of the day):
-    exact, since the computation is a pure function of those values then.
+    Set-based, chunk by chunk until `need` match, then `compute_slots(limit=1)` per bookable
+    (the query plan: docs/performance.md, "Slot queries").
     """
     R, E, S = AvailabilityRule, AvailabilityException, EventSession
     # the local date `day` lies within [day 00:00 UTC - 14 h, day+1 00:00 UTC + 12 h] in any zone

@@ -163,14 +163,8 @@ def _day_bounds(period: Period) -> list[tuple[str, dt.datetime, dt.datetime]]:
     return [(d.isoformat(), edges[i], edges[i + 1]) for i, d in enumerate(days)]
 
 
-# Aggregating per day or per bookable takes a different SQL shape on each database:
-# - PostgreSQL: GROUP BY (the local day, the bookable). It aggregates by hashing, and its
-#   correlated subqueries run as one index scan with heap visits per outer row (slower).
-# - SQLite: a GROUP BY sorts every input row first (most of a year-long report's time), so
-#   the groups are listed instead — the period's days (`day_grid`) or the bookables — and
-#   each group's aggregates come from one correlated scalar subquery, a range scan of an
-#   index that covers the columns read (several aggregates travel as one JSON array, as a
-#   scalar subquery returns a single value). No per-row date arithmetic, no sort.
+# Aggregating per day or per bookable: GROUP BY on PostgreSQL; on SQLite the groups are listed
+# (the period's days, the bookables) with one correlated scalar subquery each (docs/performance.md).
 
 def day_grid(session: Session, period: Period):
     """SQLite: the period's days as a CTE `days(day, lo, hi)` with each day's half-open UTC
