@@ -77,12 +77,24 @@ ROWS = [
     Row("POST", "/api/users/password-reset", everyone(202), body=lambda w, role: {"email": "someone@example.com"}),
     Row("POST", "/api/users/password-reset/confirm", everyone(422),
         body=lambda w, role: {"token": "not-a-token", "password": "another-passphrase-1"}),
+    # two-factor sign-in and sessions (a fresh world: nobody has 2FA on yet)
+    Row("POST", "/api/users/login/mfa", everyone(401), body=lambda w, role: {"challenge": "unknown", "code": "123456"}),
+    Row("GET", "/api/users/profile/2fa", signed_in(200)),
+    Row("POST", "/api/users/profile/2fa", signed_in(201), body=lambda w, role: {"password": PASSWORD}),
+    Row("POST", "/api/users/profile/2fa/confirm", signed_in(409), body=lambda w, role: {"code": "123456"}),
+    Row("POST", "/api/users/profile/2fa/recovery-codes", signed_in(422), body=lambda w, role: {"code": "123456"}),
+    Row("DELETE", "/api/users/profile/2fa", signed_in(409),
+        body=lambda w, role: {"password": PASSWORD, "code": "123456"}),
+    Row("GET", "/api/users/sessions", signed_in(200)),
+    Row("DELETE", "/api/users/sessions", signed_in(204), params={"others": "true"}),
+    Row("DELETE", "/api/users/sessions/999999", signed_in(404)),
     # --- admin
     Row("GET", "/api/admin/users", admin_only(200)),
     Row("GET", "/api/admin/users/{customer}", admin_only(200)),
     Row("PUT", "/api/admin/users/{customer}/role", admin_only(200), body=lambda w, role: {"role": "provider"}),
     Row("PUT", "/api/admin/users/{other_customer}/active", admin_only(200), body=lambda w, role: {"active": False}),
     Row("GET", "/api/admin/users/{customer}/audit", admin_only(200)),
+    Row("DELETE", "/api/admin/users/{customer}/2fa", admin_only(409)),  # not on: nothing to reset
     Row("GET", "/api/admin/audit", admin_only(200), params={"action": "user.*", "from": "2026-01-01"}),
     Row("GET", "/api/admin/audit", admin_only(200), params={"format": "csv"}),
     # --- catalog
