@@ -5,7 +5,6 @@ NotFound for anyone else — existence is not revealed), one booking and listing
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,7 @@ from booking_app.models import Bookable, Booking, BookingStatus, Payment, User
 from booking_app.services.actors import Actor, is_manager
 from booking_app.services.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from booking_app.services.manage_links import LINK_NOT_VALID, manage_token_grants
-from booking_app.services.validation import parse_aware_datetime, parse_date, parse_int
+from booking_app.services.validation import parse_aware_datetime, parse_date, parse_int, zone
 
 MAX_PAGE = 200
 STATUSES = tuple(s.value for s in BookingStatus)
@@ -166,11 +165,7 @@ def _to_utc_bound(value: Any, *, field: str, tz_name: str, end: bool) -> dt.date
     day = parse_date(value, field=field)
     if end:
         day += dt.timedelta(days=1)
-    try:
-        tz = zoneinfo.ZoneInfo(tz_name)
-    except Exception:
-        tz = zoneinfo.ZoneInfo("UTC")
-    return dt.datetime.combine(day, dt.time(0), tzinfo=tz).astimezone(dt.timezone.utc)
+    return dt.datetime.combine(day, dt.time(0), tzinfo=zone(tz_name)).astimezone(dt.timezone.utc)
 
 
 def list_bookings(

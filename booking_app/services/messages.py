@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import html
-import zoneinfo
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +18,7 @@ from booking_app.config import get_settings
 from booking_app.i18n import N_, Np_, babel_locale, text_direction, translate
 from booking_app.integrations import ics
 from booking_app.models import BookingStatus, utcnow
+from booking_app.services.validation import zone
 
 # --- templates -----------------------------------------------------------------------------------
 
@@ -179,13 +179,6 @@ class RenderedEmail:
 
 # --- formatting (Babel) ----------------------------------------------------------------------------
 
-def _tz(name: str | None) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(name or get_settings().default_timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
-
-
 def parse_dt(value: Any) -> dt.datetime | None:
     """A context value (ISO text or datetime) → an aware datetime (UTC if naive); None if empty."""
     if not value:
@@ -206,7 +199,7 @@ def format_money(cents: int, currency: str, locale: str) -> str:
 def format_when(start: dt.datetime, end: dt.datetime | None, tz_name: str, locale: str) -> str:
     """'Sunday, March 29, 2026, 10:00 AM–11:00 AM (Central European Summer Time)' in `locale`."""
     loc = babel_locale(locale)
-    tz = _tz(tz_name)
+    tz = zone(tz_name, get_settings().default_timezone)
     s = start.astimezone(tz)
     e = (end or start).astimezone(tz)
     tzname = get_timezone_name(s, width="long", locale=loc)
@@ -237,7 +230,7 @@ def _reason(value: Any, locale: str) -> str:
 def _params(context: dict[str, Any], locale: str, now: dt.datetime) -> dict[str, Any]:
     loc = babel_locale(locale)
     tz_name = context.get("timezone") or context.get("service_timezone") or "UTC"
-    tz = _tz(tz_name)
+    tz = zone(tz_name, get_settings().default_timezone)
     start = parse_dt(context.get("start"))
     end = parse_dt(context.get("end"))
     params: dict[str, Any] = {k: v for k, v in context.items() if isinstance(v, (str, int))}

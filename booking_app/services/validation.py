@@ -269,12 +269,9 @@ def fmt_hhmm(value: dt.time) -> str:
 # --- time zones -------------------------------------------------------------------------------
 
 def zone(name: str | None, default: str = "UTC") -> zoneinfo.ZoneInfo:
-    """The IANA zone `name` as a tzinfo; `default` (else UTC) when `name` is empty or
-    unknown. The one helper for turning a stored zone name into a zone (zoneinfo caches)."""
-    for candidate in (name, default):
-        if candidate:
-            try:
-                return zoneinfo.ZoneInfo(candidate)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-                pass
-    return zoneinfo.ZoneInfo("UTC")
+    """The IANA zone `name` (or `default` when it is empty) as a tzinfo; UTC when that is not
+    a known zone. The one helper for turning a stored zone name into a zone (zoneinfo caches)."""
+    try:
+        return zoneinfo.ZoneInfo(name or default)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return zoneinfo.ZoneInfo("UTC")
