@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from booking_app.i18n import N_
+from booking_app.i18n import N_, translate
 from booking_app.ui import layout, paths
 from booking_app.ui.pages import (
     account,
@@ -26,12 +26,23 @@ from booking_app.ui.state.base import AppState
 from booking_app.ui.state.search import SearchState
 
 
+#: route → its meta description (msgid; the served HTML carries the English text); other
+#: pages get DEFAULT_DESCRIPTION, the footer's line
+PAGE_DESCRIPTIONS: dict[str, str] = {
+    paths.HOME: N_("Book rooms, services and events online: see the free times and confirm in a few taps."),
+    paths.SEARCH: N_("Search rooms, services and events by name, kind and place, and book a free time."),
+    paths.BOOKABLE: N_("See the free times of this room, service or event and book one online."),
+}
+DEFAULT_DESCRIPTION = N_("Open-source booking for rooms, services and events.")
+
+
 def register_pages(app: rx.App) -> None:
     def _add(content, route: str, title: "str | tuple[str, ...]", on_load=None) -> None:
         """`title`: the page's msgid(s), most specific first (without the brand)."""
         events = [AppState.init_page] + (on_load if isinstance(on_load, list) else [on_load] if on_load else [])
         paths.PAGE_TITLES[route] = (title,) if isinstance(title, str) else tuple(title)
-        app.add_page(layout.page(content), route=route, title=paths.page_title(route, "en"), on_load=events)
+        app.add_page(layout.page(content), route=route, title=paths.page_title(route, "en"), on_load=events,
+                     description=translate(PAGE_DESCRIPTIONS.get(route, DEFAULT_DESCRIPTION), "en"))
 
     _add(home.content, paths.HOME, ())
     _add(auth.sign_in, paths.SIGN_IN, N_("Sign in"))
