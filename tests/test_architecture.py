@@ -45,7 +45,7 @@ def tree(name: str) -> ast.Module:
 
 
 def _is_package(name: str) -> bool:
-    return modules()[name].name == "__init__.py"
+    return name in modules() and modules()[name].name == "__init__.py"
 
 
 def _absolute(name: str, node: ast.ImportFrom) -> str:
@@ -79,10 +79,10 @@ def _walk(node: ast.AST, in_function: bool = False):
                                                                      ast.Lambda)))
 
 
-def imports(name: str) -> list[tuple[str, ast.stmt, bool]]:
+def imports(name: str, source: ast.Module | None = None) -> list[tuple[str, ast.stmt, bool]]:
     """(imported module, node, inside a function?) for each module `name` imports."""
     out = []
-    for node, in_function in _walk(tree(name)):
+    for node, in_function in _walk(source or tree(name)):
         if isinstance(node, ast.Import):
             out += [(alias.name, node, in_function) for alias in node.names]
             continue
@@ -135,7 +135,7 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 
 def _where(name: str, node: ast.AST) -> str:
-    return f"{modules()[name].relative_to(ROOT)}:{node.lineno}"
+    return f"{modules()[name].relative_to(ROOT) if name in modules() else name}:{node.lineno}"
 
 
 def _layer(name: str) -> str:
@@ -163,10 +163,13 @@ def test_cycle_finder_finds_a_cycle():
 
 # -- 2. lazy imports ---------------------------------------------------------------------------
 
+def lazy_imports(name: str, source: ast.Module | None = None) -> list[str]:
+    return sorted({f"{_where(name, node)}: {ast.unparse(node)}" for target, node, in_function in imports(name, source)
+                   if in_function and (target == "booking_app" or target.startswith("booking_app."))})
+
+
 def test_no_function_level_import_of_booking_app():
-    bad = sorted({f"{_where(name, node)}: {ast.unparse(node)}"
-                  for name in modules() for target, node, in_function in imports(name)
-                  if in_function and (target == "booking_app" or target.startswith("booking_app."))})
+    bad = [line for name in modules() for line in lazy_imports(name)]
     assert not bad, "imports inside functions (move the shared piece down a layer):\n" + "\n".join(bad)
 
 
@@ -196,30 +199,57 @@ def _private(attr: str) -> bool:
     return attr.startswith("_") and not (attr.startswith("__") and attr.endswith("__"))
 
 
-def test_no_private_names_across_modules():
+def private_uses(name: str, source: ast.Module | None = None) -> list[str]:
+    """`from booking_app.x import _name` and `x._name` (x a booking_app module) in module `name`."""
+    source = source or tree(name)
     bad = []
-    for name in modules():
-        aliases: dict[str, str] = {}  # local name -> booking_app module it is bound to
-        for target, node, _ in imports(name):
-            if not target.startswith("booking_app"):
-                continue
-            if isinstance(node, ast.ImportFrom):
-                for alias in node.names:
-                    full = f"{target}.{alias.name}"
-                    if full in modules():
-                        aliases[alias.asname or alias.name] = full
-                    elif full.rsplit(".", 1)[0] == target and _private(alias.name) and target != name:
-                        bad.append(f"{_where(name, node)} imports {target}.{alias.name}")
-            else:
-                for alias in node.names:
-                    if alias.asname and alias.name == target:
-                        aliases[alias.asname] = target
-        for node in ast.walk(tree(name)):
-            if (isinstance(node, ast.Attribute) and _private(node.attr) and isinstance(node.value, ast.Name)
-                    and node.value.id in aliases and aliases[node.value.id] != name):
-                bad.append(f"{_where(name, node)} uses {aliases[node.value.id]}.{node.attr}")
-    assert not bad, "private names used across modules (make them public or move them):\n" + "\n".join(
-        sorted(set(bad)))
+    aliases: dict[str, str] = {}  # local name -> the booking_app module it is bound to
+    for target, node, _ in imports(name, source):
+        if not target.startswith("booking_app"):
+            continue
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                full = f"{target}.{alias.name}"
+                if full in modules():
+                    aliases[alias.asname or alias.name] = full
+                elif _private(alias.name) and target != name:
+                    bad.append(f"{_where(name, node)} imports {full}")
+        else:
+            for alias in node.names:
+                if alias.asname and alias.name == target:
+                    aliases[alias.asname] = target
+    for node in ast.walk(source):
+        if (isinstance(node, ast.Attribute) and _private(node.attr) and isinstance(node.value, ast.Name)
+                and node.value.id in aliases and aliases[node.value.id] != name):
+            bad.append(f"{_where(name, node)} uses {aliases[node.value.id]}.{node.attr}")
+    return sorted(set(bad))
+
+
+def test_no_private_names_across_modules():
+    bad = [line for name in modules() for line in private_uses(name)]
+    assert not bad, "private names used across modules (make them public or move them):\n" + "\n".join(bad)
+
+
+def test_the_checks_catch_what_they_should():
+    source = ast.parse(
+        "from booking_app.services.catalog import _int\n"
+        "from booking_app.services import availability\n"
+        "import booking_app.services.slots as sl\n"
+        "def f():\n"
+        "    from booking_app.services import bookings\n"
+        "    return availability._LOOKAHEAD, sl._Usage, availability.__name__\n"
+        "if TYPE_CHECKING:\n"
+        "    from booking_app.api import app\n")
+    name = "booking_app.services.example"
+    assert lazy_imports(name, source) == [f"{name}:5: from booking_app.services import bookings"]
+    assert private_uses(name, source) == [
+        f"{name}:1 imports booking_app.services.catalog._int",
+        f"{name}:6 uses booking_app.services.availability._LOOKAHEAD",
+        f"{name}:6 uses booking_app.services.slots._Usage",
+    ]
+    assert "booking_app.api.app" not in {target for target, _, _ in imports(name, source)}
+    assert {"booking_app.services", "booking_app.services.availability"} <= {
+        target for target, _, _ in imports(name, source)}
 
 
 # -- 5. layering -------------------------------------------------------------------------------
