@@ -3,7 +3,7 @@
 Two entry points, used by every service:
 
 - `unit_of_work()` — THE write unit of work: one transaction, committed on success, rolled
-  back on any error. On SQLite it takes this process's writer turn, then BEGIN IMMEDIATE
+  back on any error. On SQLite its first statement takes this process's writer turn, then BEGIN IMMEDIATE
   (one writer at a time, check-then-insert is serialised); `lock_timeout=True` bounds the
   transaction's lock waits on PostgreSQL (`SET LOCAL lock_timeout`). A lock wait that ran
   out raises OperationalError, which `is_busy` recognises (services map it to `Busy`:
@@ -67,8 +67,12 @@ def _make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # pragma: no cover - trivial
-            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            options = conn.get_execution_options()
+            turn = options.get("writer_turn")
+            if turn is not None:  # a unit_of_work's writer: this process's turn first
+                _sqlite_writer_turn()
+                turn["held"] = True
+            conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
 
         return engine
     engine = create_engine(
@@ -285,8 +289,8 @@ def _sqlite_writer_turn() -> None:
 def unit_of_work(*, write: bool = True, lock_timeout: bool = False) -> Iterator[Session]:
     """One business transaction: commit on success, roll back on any error.
 
-    On SQLite a writing unit of work takes this process's writer turn, then starts with
-    BEGIN IMMEDIATE, which takes the database's write lock up front (waiting up to
+    On SQLite a writing unit of work, at its first statement, takes this process's writer
+    turn, then starts with BEGIN IMMEDIATE, which takes the database's write lock up front (waiting up to
     busy_timeout), so check-then-insert sequences are serialised. On PostgreSQL callers lock
     what they need explicitly; `lock_timeout=True` bounds those waits first (set_local_lock_timeout).
     Lock waits that run out raise OperationalError (`is_busy`).
@@ -296,12 +300,14 @@ def unit_of_work(*, write: bool = True, lock_timeout: bool = False) -> Iterator[
         with _transaction(engine.connect(), lock_timeout) as session:
             yield session
         return
-    _sqlite_writer_turn()
+    turn: dict[str, bool] = {}  # (taken when the transaction begins: _sqlite_begin)
     try:
-        with _transaction(engine.connect().execution_options(sqlite_begin="IMMEDIATE"), False) as session:
+        with _transaction(engine.connect().execution_options(sqlite_begin="IMMEDIATE", writer_turn=turn),
+                          False) as session:
             yield session
     finally:
-        _sqlite_writer.release()
+        if turn:
+            _sqlite_writer.release()
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from sqlmodel import select
 from booking_app import db
 from booking_app.config import reset_settings_cache
 from booking_app.models import Booking, Notification, Payment
-from booking_app.services import availability, bookings, messages
+from booking_app.services import availability, bookings, manage_links, messages
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, InvalidInput, NotAvailable, NotFound, RateLimited
 from tests.factories import ALL_WEEK, actor_for, make_bookable, make_customer, make_event, make_provider
@@ -288,7 +288,7 @@ def test_a_manage_link_expires_after_the_booking_ended(db_url, monkeypatch):
         row = s.get(Booking, bk.id)
     assert bookings.manage_token_grants(token, row, now=end + dt.timedelta(days=29))
     assert not bookings.manage_token_grants(token, row, now=end + dt.timedelta(days=30, seconds=1))
-    monkeypatch.setattr(bookings, "utcnow", lambda: end + dt.timedelta(days=31))
+    monkeypatch.setattr(manage_links, "utcnow", lambda: end + dt.timedelta(days=31))
     with pytest.raises(NotFound) as err:
         bookings.get_booking(actor=Actor.guest(), booking_id=bk.id, manage_token=token)
     assert err.value.message == bookings.LINK_NOT_VALID

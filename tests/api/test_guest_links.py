@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from booking_app import db
 from booking_app.models import Notification
-from booking_app.services import bookings
+from booking_app.services import bookings, manage_links
 from tests.api.conftest import assert_problem, make_account, set_env
 from tests.factories import make_bookable, make_event, next_day_at
 
@@ -106,7 +106,7 @@ def test_an_expired_manage_link_is_refused(client, monkeypatch):
     token = bookings.booking_manage_token(made["id"])
     assert client.get(f"/api/bookings/{made['id']}", params={"token": token}).status_code == 200
     end = dt.datetime.fromisoformat(made["end"].replace("Z", "+00:00"))
-    monkeypatch.setattr(bookings, "utcnow", lambda: end + dt.timedelta(days=31))  # the clock moved on
+    monkeypatch.setattr(manage_links, "utcnow", lambda: end + dt.timedelta(days=31))  # the clock moved on
     body = assert_problem(client.get(f"/api/bookings/{made['id']}", params={"token": token},
                                      headers={"Accept-Language": "de"}), 404)
     assert "abgelaufen" in body["detail"]
