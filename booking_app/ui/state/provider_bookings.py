@@ -16,6 +16,7 @@ import reflex as rx
 from booking_app.i18n import N_, translate
 from booking_app.services import availability, bookings, opening_hours, payments
 from booking_app.services.errors import ServiceError
+from booking_app.services.slots import is_active
 from booking_app.services.validation import zone
 from booking_app.ui import paths
 from booking_app.ui.state import fmt
@@ -25,8 +26,13 @@ from booking_app.ui.state.staff import PAYMENT_LABELS, STATUS_LABELS, WEEKDAYS, 
 MONTH_PAGE = 200  # bookings per list_bookings call (its maximum)
 MONTH_MAX_BOOKINGS = 4000  # a month grid reads at most this many bookings
 MONTH_PREVIEW = 3  # bookings listed in a month cell; the rest is "+N more"
-# bookings that take the bookable's time (a pending one only while its hold lasts)
-TAKES_TIME = ("pending", "confirmed", "completed", "no_show")
+# bookings that took the bookable's time; a pending or confirmed one takes it while the
+# capacity engine counts it (slots.is_active: a pending one only while its hold lasts)
+TOOK_TIME = ("completed", "no_show")
+
+
+def _takes_time(view: bookings.BookingView, now: dt.datetime) -> bool:
+    return view.status in TOOK_TIME or is_active(view.status, view.hold_expires_at, now)
 
 
 @dataclasses.dataclass
@@ -47,7 +53,7 @@ class MonthDay:
     label: str = ""  # what a screen reader says: date, bookings, free time
     in_month: bool = True
     today: bool = False
-    count: int = 0  # bookings that take time (see TAKES_TIME)
+    count: int = 0  # bookings that take time (see _takes_time)
     previews: list[dict[str, str]] = dataclasses.field(default_factory=list)  # the first MONTH_PREVIEW
     more: str = ""  # "+2 more"
     state: str = ""  # "open" | "full" | "closed"; "" when no opening hours are known for the grid
@@ -216,8 +222,7 @@ class ProviderBookingsState(StaffState):
         per_day: dict[dt.date, list] = {d: [] for d in dates}
         busy: dict[dt.date, list[Span]] = {d: [] for d in dates}
         for v in views:
-            if v.status not in TAKES_TIME or (v.status == "pending" and v.hold_expires_at is not None
-                                              and v.hold_expires_at <= now):
+            if not _takes_time(v, now):
                 continue
             day = fmt.local(v.start, tz).date()
             if day in per_day:
