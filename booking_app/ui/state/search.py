@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from urllib.parse import urlencode
 
 import reflex as rx
@@ -10,6 +9,7 @@ import reflex as rx
 from booking_app.i18n import Np_, translate
 from booking_app.services import availability, catalog
 from booking_app.services.errors import ServiceError
+from booking_app.services.validation import zone
 from booking_app.ui import paths
 from booking_app.ui.state import fmt
 from booking_app.ui.state.base import AppState
@@ -109,10 +109,7 @@ class SearchState(AppState):
 
 def _next_free(view: catalog.BookableView, actor) -> str:
     """ISO start of the next free slot within two weeks (in the bookable's own days), or ''."""
-    try:
-        today = dt.datetime.now(zoneinfo.ZoneInfo(view.timezone)).date()
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(zone(view.timezone)).date()
     try:
         found = availability.slots(bookable_id=view.id, date_from=today, date_to=today + dt.timedelta(days=13),
                                    actor=actor)
