@@ -69,7 +69,7 @@ def _make_engine(url: str) -> Engine:
         def _sqlite_begin(conn):  # pragma: no cover - trivial
             options = conn.get_execution_options()
             turn = options.get("writer_turn")
-            if turn is not None:  # a unit_of_work's writer: this process's turn first
+            if turn is not None and not turn:  # a unit_of_work's writer: this process's turn first
                 _sqlite_writer_turn()
                 turn["held"] = True
             conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
