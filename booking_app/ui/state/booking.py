@@ -260,6 +260,11 @@ class BookableState(AppState):
         yield rx.redirect(_booking_url(view.id, self._manage_token))
 
 
+def _online_methods() -> list[str]:
+    """The online payment methods a customer may choose now (the payment service's list)."""
+    return [m.method for m in payments.available_methods() if m.online]
+
+
 def _booking_url(booking_id: int, token: str = "") -> str:
     query = {"id": booking_id}
     if token:
@@ -637,12 +642,12 @@ class ConfirmationState(ManageState):
         if not b or b["status"] != "pending" or b["payment_status"] == "succeeded":
             return []
         return [{"value": m, "label": translate(METHOD_LABELS.get(m, m), self.locale)}
-                for m in get_settings().online_payment_methods]
+                for m in _online_methods()]
 
     @rx.event
     async def pay(self, method: str):
         b = self.booking
-        if self.cancel_busy or not b or method not in get_settings().online_payment_methods:
+        if self.cancel_busy or not b or method not in _online_methods():
             return
         self.cancel_busy = True
         self.cancel_error = ""
