@@ -87,7 +87,7 @@ def test_a_slot_check_reads_only_its_own_bookings_behind_stale_statistics(pg_db,
     now = dt.datetime.now(dt.timezone.utc)
     with _raw(pg_db) as conn:
         _fill(conn, bookable_id=busy.id, provider_id=busy.provider_id, day=day)
-        shape = availability.SlotShape(start, start + dt.timedelta(hours=1), start, start + dt.timedelta(hours=1), 1, None)
+        shape = slots.SlotShape(start, start + dt.timedelta(hours=1), start, start + dt.timedelta(hours=1), 1, None)
         # the first statement of a booking, with the slot check riding along
         first = booking_rows.people_query(ours.id, None, availability.slot_queries_pg(ours, start, now))
         recount_sql = capacity.PG_CHECK_SERVICE if kind == "service" else capacity.PG_CHECK_ROOM
@@ -101,7 +101,7 @@ def test_a_session_recount_reads_only_that_sessions_bookings_behind_stale_statis
     now = dt.datetime.now(dt.timezone.utc)
     with _raw(pg_db) as conn:
         _fill(conn, bookable_id=event.id, provider_id=event.provider_id, day=start + dt.timedelta(days=1), session_id=busy.id)
-        shape = availability.SlotShape(start, start + dt.timedelta(hours=1), start, start + dt.timedelta(hours=1),
+        shape = slots.SlotShape(start, start + dt.timedelta(hours=1), start, start + dt.timedelta(hours=1),
                                        5000, ours.id)
         assert _booking_rows_read(conn, *booking_rows.people_query(event.id, None,
                                                                  availability.slot_queries_pg(event, start, now))) <= 5

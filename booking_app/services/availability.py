@@ -46,14 +46,11 @@ from booking_app.services.slots import (
     check_booking_window,
     compute_slots,
     day_bounds,
-    is_active,
     open_ranges,
     shape_at,
     starts_slot,
 )
 from booking_app.services.validation import parse_date, zone
-
-__all__ = ["LOOKAHEAD", "LOOKBACK", "Occupant", "SlotShape", "SlotView", "is_active", "open_ranges"]  # (slots')
 
 MAX_RANGE_DAYS = 366
 # date search: up to this many candidates open that day are all checked (exact total);

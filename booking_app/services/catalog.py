@@ -30,7 +30,7 @@ from booking_app.models import (
 from booking_app.models.base import utcnow
 from booking_app.services import audit, availability, reminders, slots, validation
 from booking_app.services.actors import Actor
-from booking_app.services.bookable_access import can_manage, load_bookable
+from booking_app.services.bookable_access import load_bookable
 from booking_app.services.errors import Forbidden, InvalidInput
 from booking_app.services.slots import MAX_BUFFER_MINUTES, MAX_DURATION_MINUTES
 from booking_app.services.validation import (
