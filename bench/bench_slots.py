@@ -13,7 +13,7 @@ Then times (median of --runs after a warm-up):
 - `availability.slots()` for 60 days of that room (target ≤ 20 ms),
 - `catalog.search_bookables()` by text, by text + date (has a free slot that day) and by
   date only over every bookable (target ≤ 100 ms; its total is exact up to
-  catalog.EXACT_DATE_TOTAL_MAX candidates open that day, an upper bound beyond).
+  availability.EXACT_DATE_TOTAL_MAX candidates open that day, an upper bound beyond).
 Prints a table. Not part of the test suite.
 """
 from __future__ import annotations
