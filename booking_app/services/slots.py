@@ -39,6 +39,7 @@ MAX_BUFFER_MINUTES = 24 * 60
 LOOKBACK = dt.timedelta(days=3)
 LOOKAHEAD = dt.timedelta(days=1, minutes=1)
 
+
 @dataclass(frozen=True)
 class SlotView:
     start: dt.datetime  # aware UTC
