@@ -296,22 +296,12 @@ def unit_of_work(*, write: bool = True, lock_timeout: bool = False) -> Iterator[
     Lock waits that run out raise OperationalError (`is_busy`).
     """
     engine = get_engine()
-    if not (write and engine.dialect.name == "sqlite"):
-        with _transaction(engine.connect(), lock_timeout) as session:
-            yield session
-        return
-    turn: dict[str, bool] = {}  # (taken when the transaction begins: _sqlite_begin)
-    try:
-        with _transaction(engine.connect().execution_options(sqlite_begin="IMMEDIATE", writer_turn=turn),
-                          False) as session:
-            yield session
-    finally:
-        if turn:
-            _sqlite_writer.release()
-
-
-@contextlib.contextmanager
-def _transaction(conn: Connection, lock_timeout: bool) -> Iterator[Session]:
+    turn: dict[str, bool] | None = None
+    if write and engine.dialect.name == "sqlite":
+        turn = {}  # (taken when the transaction begins: _sqlite_begin)
+        conn = engine.connect().execution_options(sqlite_begin="IMMEDIATE", writer_turn=turn)
+    else:
+        conn = engine.connect()
     try:
         with Session(bind=conn, expire_on_commit=False) as session:
             try:
@@ -326,6 +316,8 @@ def _transaction(conn: Connection, lock_timeout: bool) -> Iterator[Session]:
                 raise
     finally:
         conn.close()
+        if turn:
+            _sqlite_writer.release()
 
 
 #: SQLSTATEs of a lock wait that ran out: lock timeout, deadlock, serialization failure, cancel

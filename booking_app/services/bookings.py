@@ -162,7 +162,7 @@ def _book_checked(*, actor: Actor, service_id: int, start: dt.datetime | str, qu
         guest_name, guest_email, guest_phone = guest_fields(guest)
     if isinstance(service_id, bool) or not isinstance(service_id, int):
         raise NotFound(N_("This service does not exist."))
-    scope = idempotency.scope_for("booking", user_id=actor.id, email=guest_email)
+    scope = "" if key is None else idempotency.scope_for("booking", user_id=actor.id, email=guest_email)
     req_hash = "" if key is None else idempotency.fingerprint(  # (only an idempotency key needs it)
         {"service_id": service_id, "start": start_at.isoformat(), "quantity": quantity, "notes": notes_text,
          "guest": [guest_name, guest_email, guest_phone], "payment_method": method})

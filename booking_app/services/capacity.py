@@ -73,9 +73,15 @@ def transaction(*, set_lock_timeout: bool = True) -> Iterator[Session]:
     bounded; lock trouble → Busy, an exclusion constraint violation (the PostgreSQL
     backstop) → NotAvailable. `set_lock_timeout=False`: the caller bounds lock waits itself
     in the statement that takes its first lock (`pg_writes_then_lock_sql`; saves a statement)."""
-    try:
-        with busy_on_lock_wait(), db.unit_of_work(lock_timeout=set_lock_timeout) as s:
+    try:  # (busy_on_lock_wait's mapping, inline: one context manager less on the hot path)
+        with db.unit_of_work(lock_timeout=set_lock_timeout) as s:
             yield s
+    except OperationalError as exc:
+        if is_busy(exc):
+            raise Busy(retry_after=1) from None
+        raise
+    except PoolTimeout:
+        raise Busy(retry_after=1) from None
     except IntegrityError as exc:
         if db.sqlstate(exc) == "23P01" or "exclusion" in str(exc.orig).lower():
             raise NotAvailable() from None
