@@ -18,6 +18,8 @@ MY_BOOKINGS = "/my-bookings"
 ACCOUNT = "/account"
 SIGN_IN = "/sign-in"
 SIGN_UP = "/sign-up"
+SIGN_IN_CODE = "/sign-in/code"    # the second sign-in step (two-factor code), after the password
+MFA_SETUP = "/account/two-factor"  # two-factor enrolment (also where REQUIRE_2FA_FOR sends new sign-ins)
 # provider and admin pages (issue 8)
 PROVIDER = "/provider"
 PROVIDER_BOOKABLE = "/provider/bookable"  # ?id=<bookable id>; without: a new one

@@ -17,11 +17,12 @@ from booking_app.ui.pages import (
     auth,
     customer,
     home,
+    mfa,
     provider,
     provider_bookings,
     search,
 )
-from booking_app.ui.state.account import AccountState
+from booking_app.ui.state.account import AccountState, MfaSetupState
 from booking_app.ui.state.base import AppState
 from booking_app.ui.state.search import SearchState
 
@@ -46,12 +47,14 @@ def register_pages(app: rx.App) -> None:
 
     _add(home.content, paths.HOME, ())
     _add(auth.sign_in, paths.SIGN_IN, N_("Sign in"))
+    _add(auth.sign_in_code, paths.SIGN_IN_CODE, N_("Enter your code"))
     _add(auth.sign_up, paths.SIGN_UP, N_("Sign up"))
     _add(auth.forgot_password, paths.FORGOT_PASSWORD, N_("Forgot password"))
     _add(auth.reset_password, paths.RESET_PASSWORD, N_("Reset password"))
     _add(search.content, paths.SEARCH, N_("Find & book"), SearchState.load)
     customer.register(_add)  # issue 7
     _add(account.content, paths.ACCOUNT, N_("My account"), AccountState.load)
+    _add(mfa.content, paths.MFA_SETUP, (N_("Set up two-factor sign-in"), N_("My account")), MfaSetupState.load)
     # provider and admin pages (issue 8)
     provider.register(_add)
     provider_bookings.register(_add)

@@ -1,10 +1,13 @@
-"""My account: profile, language, timezone, notifications, password, export, delete."""
+"""My account: profile, language, timezone, notifications, password, two-factor sign-in,
+signed-in devices, export, delete."""
 from __future__ import annotations
 
 import reflex as rx
 
 from booking_app.i18n import N_
+from booking_app.ui import paths
 from booking_app.ui.components import T, error_callout, field
+from booking_app.ui.pages.auth import code_field
 from booking_app.ui.state.account import AccountState
 from booking_app.ui.state.base import LANGUAGES
 
@@ -80,6 +83,93 @@ def _password() -> rx.Component:
     )
 
 
+def _two_factor() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading(T("Two-factor sign-in"), size="5", as_="h2"),
+            _ok(AccountState.mfa_message),
+            error_callout(AccountState.mfa_error),
+            rx.cond(
+                AccountState.mfa_enabled,
+                rx.vstack(
+                    rx.text(T("On: signing in asks for a code from your authenticator app."), size="2",
+                            custom_attrs={"data-testid": "mfa-on"}),
+                    rx.text(T("Recovery codes left:"), " ", AccountState.recovery_left, size="2",
+                            color_scheme="gray"),
+                    rx.form(
+                        rx.vstack(
+                            rx.text(T("To turn it off, enter your password and a code."), size="2"),
+                            field(N_("Current password"), name="password", type="password",
+                                  autocomplete="current-password", input_id="field-mfa-off-password"),
+                            rx.cond(AccountState.mfa_field_errors.contains("password"),
+                                    rx.text(AccountState.mfa_field_errors["password"], size="2", color_scheme="red",
+                                            role="alert")),
+                            code_field(N_("Code"), name="code", error=AccountState.mfa_field_errors.get("code", ""),
+                                       input_id="field-mfa-off-code"),
+                            rx.button(T("Turn off two-factor sign-in"), type="submit", variant="soft",
+                                      color_scheme="red", loading=AccountState.busy, disabled=AccountState.busy,
+                                      custom_attrs={"data-testid": "mfa-disable"}),
+                            spacing="3", width="100%", align="stretch",
+                        ),
+                        on_submit=AccountState.disable_mfa, reset_on_submit=True, width="100%",
+                    ),
+                    spacing="3", width="100%",
+                ),
+                rx.vstack(
+                    rx.text(T("Off. Protect your account with a code from an authenticator app as well as "
+                              "your password."), size="2", custom_attrs={"data-testid": "mfa-off"}),
+                    rx.link(rx.button(T("Set up two-factor sign-in"), size="3", variant="soft", tab_index=-1),
+                            href=paths.MFA_SETUP, custom_attrs={"data-testid": "mfa-setup"}),
+                    spacing="3", width="100%",
+                ),
+            ),
+            spacing="3", width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _session_row(item: rx.Var) -> rx.Component:
+    return rx.el.li(
+        rx.flex(
+            rx.vstack(
+                rx.text(item["device"], weight="medium", size="2"),
+                rx.text(rx.cond(item["ip"] != "", item["ip"] + " · ", ""), T("Last seen"), " ", item["seen"],
+                        size="1", color_scheme="gray"),
+                spacing="0",
+            ),
+            rx.cond(
+                item["current"] != "",
+                rx.badge(T("This device"), color_scheme="grass"),
+                rx.button(T("Sign out"), size="1", variant="soft", color_scheme="gray",
+                          on_click=AccountState.sign_out_session(item["id"]),
+                          custom_attrs={"data-testid": "session-sign-out"}),
+            ),
+            justify="between", align="center", gap="3", width="100%",
+        ),
+        style={"padding": "0.5rem 0", "border_bottom": "1px solid var(--gray-a5)"},
+        custom_attrs={"data-testid": "session"},
+    )
+
+
+def _sessions() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading(T("Where you are signed in"), size="5", as_="h2"),
+            _ok(AccountState.sessions_message),
+            error_callout(AccountState.sessions_error),
+            rx.el.ul(rx.foreach(AccountState.sessions, _session_row),
+                     style={"list_style": "none", "padding": "0", "margin": "0", "width": "100%"}),
+            rx.cond(AccountState.sessions.length() > 1,
+                    rx.button(T("Sign out all other sessions"), variant="soft", color_scheme="red",
+                              on_click=AccountState.sign_out_others,
+                              custom_attrs={"data-testid": "sign-out-others"})),
+            spacing="3", width="100%",
+        ),
+        width="100%",
+    )
+
+
 def _data() -> rx.Component:
     return rx.card(
         rx.vstack(
@@ -131,7 +221,7 @@ def content() -> rx.Component:
         rx.heading(T("My account"), size="7", as_="h1"),
         rx.grid(
             _profile(),
-            rx.vstack(_password(), _data(), spacing="4", width="100%"),
+            rx.vstack(_password(), _two_factor(), _sessions(), _data(), spacing="4", width="100%"),
             columns=rx.breakpoints(initial="1", md="2"), spacing="4", width="100%",
         ),
         spacing="4", width="100%",

@@ -1,4 +1,4 @@
-"""Sign-in and sign-up pages."""
+"""Sign-in (password, then a two-factor code when it is on) and sign-up pages."""
 from __future__ import annotations
 
 import reflex as rx
@@ -33,6 +33,52 @@ def sign_in() -> rx.Component:
         rx.text(T("New here?"), " ",
                 rx.link(T("Create an account"), href=routes.SIGN_UP + AuthFormState.next_query), size="2"),
         rx.link(T("Forgot your password?"), href=routes.FORGOT_PASSWORD, size="2"),
+    )
+
+
+def code_field(label_msgid: str, *, name: str, error: rx.Var, hint: rx.Var | str | None = None,
+               input_id: str | None = None, autocomplete: str = "one-time-code") -> rx.Component:
+    """A labelled code input whose error sits right under it (aria-invalid, aria-describedby)."""
+    input_id = input_id or f"field-{name}"
+    return rx.vstack(
+        rx.el.label(T(label_msgid), html_for=input_id, class_name="field-label"),
+        rx.input(id=input_id, name=name, required=True, size="3", width="100%", auto_complete=autocomplete,
+                 input_mode="text", spell_check=False, max_length=64,
+                 custom_attrs={"aria-invalid": rx.cond(error != "", "true", "false"),
+                               "aria-describedby": f"{input_id}-help"}),
+        rx.cond(error != "",
+                rx.text(error, id=f"{input_id}-help", size="2", color_scheme="red", role="alert",
+                        custom_attrs={"data-testid": f"{name}-error"}),
+                rx.text(hint if hint is not None else "", id=f"{input_id}-help", size="1", color_scheme="gray")),
+        spacing="1", width="100%", align="stretch",
+    )
+
+
+def sign_in_code() -> rx.Component:
+    """The second sign-in step: a code from the authenticator app, or a recovery code."""
+    return rx.center(
+        rx.card(
+            rx.vstack(
+                rx.heading(T("Enter your code"), size="6", as_="h1"),
+                rx.text(T("Open your authenticator app and enter the 6-digit code for this site."), size="2",
+                        color_scheme="gray"),
+                error_callout(AuthFormState.error),
+                rx.form(
+                    rx.vstack(
+                        code_field(N_("Code"), name="code", error=AuthFormState.code_error,
+                                   hint=T("Lost your phone? Enter one of your recovery codes instead.")),
+                        rx.button(T("Sign in"), type="submit", size="3", width="100%", loading=AuthFormState.busy,
+                                  disabled=AuthFormState.busy, custom_attrs={"data-testid": "code-submit"}),
+                        spacing="3", width="100%",
+                    ),
+                    on_submit=AuthFormState.sign_in_with_code, reset_on_submit=True, width="100%",
+                ),
+                rx.link(T("Back to sign in"), href=routes.SIGN_IN, size="2"),
+                spacing="4", width="100%",
+            ),
+            width="100%", max_width="420px", size="3",
+        ),
+        width="100%", on_mount=AuthFormState.open_code_step,
     )
 
 

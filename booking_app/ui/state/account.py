@@ -1,4 +1,5 @@
-"""Account page: profile, language, timezone, notifications, password, export, delete.
+"""Account page: profile, language, timezone, notifications, password, two-factor sign-in,
+signed-in devices (sessions), export, delete; and the two-factor enrolment page.
 
 A password change ends every session of the user, this browser's too, and then signs this
 browser in again with a fresh token (a new HttpOnly cookie, AppState._hand_off): a token
@@ -14,15 +15,21 @@ from urllib.parse import urlencode
 import reflex as rx
 
 from booking_app.i18n import N_, normalize_locale, translate
-from booking_app.services import accounts, auth
-from booking_app.services.errors import ServiceError
+from booking_app.services import accounts, auth, mfa, sessions
+from booking_app.services.actors import Actor
+from booking_app.services.errors import ServiceError, Unauthorized
 from booking_app.ui import paths as routes
+from booking_app.ui.state import fmt
 from booking_app.ui.state.base import AppState
 
 COMMON_TIMEZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
 #: the query of the account page loaded after a password change (it shows the message)
 PASSWORD_CHANGED = "password=changed"
 PASSWORD_CHANGED_TEXT = N_("Your password is changed. Other sessions were signed out.")
+MFA_OFF_TEXT = N_("Two-factor sign-in is off.")
+OTHERS_SIGNED_OUT = N_("Your other sessions are signed out.")
+SESSION_SIGNED_OUT = N_("That session is signed out.")
+UNKNOWN_DEVICE = N_("Unknown device")
 
 
 class AccountState(AppState):
@@ -39,6 +46,15 @@ class AccountState(AppState):
     delete_error: str = ""
     busy: bool = False
     delete_open: bool = False
+    # two-factor sign-in and sessions
+    mfa_enabled: bool = False
+    recovery_left: int = 0
+    mfa_message: str = ""
+    mfa_error: str = ""
+    mfa_field_errors: dict[str, str] = {}
+    sessions: list[dict[str, str]] = []
+    sessions_message: str = ""
+    sessions_error: str = ""
 
     @rx.var(cache=True)
     def timezones(self) -> list[str]:
@@ -65,6 +81,68 @@ class AccountState(AppState):
         self.user_timezone = user.timezone
         self.notify_email = bool(user.notify_email)
         self.notify_sms = bool(user.notify_sms)
+        self.mfa_message = self.mfa_error = self.sessions_message = self.sessions_error = ""
+        self.mfa_field_errors = {}
+        self._load_security(actor)
+
+    def _load_security(self, actor: Actor) -> None:
+        status = mfa.status(actor=actor)
+        self.mfa_enabled = bool(status["enabled"])
+        self.recovery_left = int(status["recovery_codes_left"])
+        tz = self._view_tz()
+        self.sessions = [
+            {"id": str(x.id), "device": x.device or translate(UNKNOWN_DEVICE, self.locale), "ip": x.ip or "",
+             "seen": fmt.datetime_(x.last_seen_at or x.created_at, tz, self.locale),
+             "current": "1" if x.current else ""}
+            for x in sessions.list_sessions(actor=actor)
+        ]
+
+    @rx.event
+    async def disable_mfa(self, form: dict):
+        if self.busy:
+            return
+        self.busy = True
+        self.mfa_message = self.mfa_error = ""
+        self.mfa_field_errors = {}
+        yield
+        actor = self._actor()
+        try:
+            await asyncio.to_thread(mfa.disable, actor=actor, password=str(form.get("password", "")) or None,
+                                    code=str(form.get("code", "")))
+        except ServiceError as exc:
+            message = self._error_text(exc)
+            if exc.field in ("password", "code"):
+                self.mfa_field_errors = {exc.field: message}
+            else:
+                self.mfa_error = message
+            self.busy = False
+            return
+        self.mfa_message = translate(MFA_OFF_TEXT, self.locale)
+        self._load_security(actor)
+        self.busy = False
+
+    @rx.event
+    def sign_out_session(self, session_id: str):
+        self.sessions_message = self.sessions_error = ""
+        actor = self._actor()
+        try:
+            sessions.revoke_session(actor=actor, session_id=int(session_id))
+            self.sessions_message = translate(SESSION_SIGNED_OUT, self.locale)
+            self._load_security(actor)
+        except (ServiceError, ValueError) as exc:
+            self.sessions_error = self._error_text(exc) if isinstance(exc, ServiceError) else ""
+
+    @rx.event
+    def sign_out_others(self):
+        self.sessions_message = self.sessions_error = ""
+        actor = self._actor()
+        try:
+            sessions.revoke_others(actor=actor)
+        except ServiceError as exc:
+            self.sessions_error = self._error_text(exc)
+            return
+        self.sessions_message = translate(OTHERS_SIGNED_OUT, self.locale)
+        self._load_security(actor)
 
     @rx.event
     def set_notify_email(self, value: bool):
@@ -183,3 +261,111 @@ class AccountState(AppState):
         self.busy = False
         self.delete_open = False
         self._end_session(routes.HOME)
+
+
+class MfaSetupState(AppState):
+    """The two-factor enrolment page: password → QR code and secret → first code → the ten
+    recovery codes, shown once. Also reached with an enrolment-only session (REQUIRE_2FA_FOR):
+    then no password is asked (it was just proven) and nothing else works until it is done."""
+
+    step: str = ""  # "password" | "scan" | "codes"
+    secret: str = ""
+    qr_svg: str = ""
+    recovery_codes: list[str] = []
+    required: bool = False
+    setup_error: str = ""
+    field_errors: dict[str, str] = {}
+    busy: bool = False
+
+    def _enrolling_actor(self) -> tuple[Actor, bool]:
+        """The actor of this browser's session, enrolment-only sessions included (and whether
+        it is one); a guest when signed out."""
+        token = self._session_token()
+        if not token:
+            return Actor.guest(locale=self.locale), False
+        try:
+            who = auth.authenticate(token, allow_enrolment=True)
+        except Unauthorized:
+            return Actor.guest(locale=self.locale), False
+        return who.actor, who.enrolment_only
+
+    def _next(self) -> str:
+        nxt = self.router.url.query_parameters.get("next", "")
+        return nxt if nxt.startswith("/") and not nxt.startswith("//") else routes.ACCOUNT
+
+    @rx.event
+    def load(self):
+        self.step = self.secret = self.qr_svg = self.setup_error = ""
+        self.recovery_codes = []
+        self.field_errors = {}
+        self.busy = False
+        actor, enrolling = self._enrolling_actor()
+        if actor.is_guest:
+            return rx.redirect(f"{routes.SIGN_IN}?{urlencode({'next': routes.MFA_SETUP})}")
+        self.required = enrolling
+        if mfa.status(actor=actor)["enabled"]:
+            return rx.redirect(routes.ACCOUNT)
+        if enrolling:
+            self._begin(actor, None, enrolling)
+        else:
+            self.step = "password"
+
+    def _begin(self, actor: Actor, password: str | None, enrolling: bool) -> None:
+        try:
+            enrolment = mfa.begin_enrolment(actor=actor, password=password, enrolment_token=enrolling)
+        except ServiceError as exc:
+            message = self._error_text(exc)
+            if exc.field == "password":
+                self.field_errors = {"password": message}
+            else:
+                self.setup_error = message
+            return
+        self.secret = " ".join(enrolment.secret[i:i + 4] for i in range(0, len(enrolment.secret), 4))
+        self.qr_svg = enrolment.qr_svg
+        self.step = "scan"
+
+    @rx.event
+    async def start(self, form: dict):
+        if self.busy:
+            return
+        self.busy = True
+        self.setup_error = ""
+        self.field_errors = {}
+        yield
+        actor, enrolling = self._enrolling_actor()
+        if actor.is_guest:
+            self.busy = False
+            yield rx.redirect(routes.SIGN_IN)
+            return
+        await asyncio.to_thread(self._begin, actor, str(form.get("password", "")) or None, enrolling)
+        self.busy = False
+
+    @rx.event
+    async def confirm(self, form: dict):
+        if self.busy:
+            return
+        self.busy = True
+        self.setup_error = ""
+        self.field_errors = {}
+        yield
+        actor, _enrolling = self._enrolling_actor()
+        try:
+            codes = await asyncio.to_thread(mfa.confirm_enrolment, actor=actor, code=str(form.get("code", "")),
+                                            token_hash=actor.token_hash)
+        except ServiceError as exc:
+            message = self._error_text(exc)
+            if exc.field == "code":
+                self.field_errors = {"code": message}
+            else:
+                self.setup_error = message
+            self.busy = False
+            return
+        self.recovery_codes = codes
+        self.secret = self.qr_svg = ""
+        self.step = "codes"
+        self.busy = False
+
+    @rx.event
+    def finish(self):
+        self.recovery_codes = []
+        return rx.redirect(self._next())

@@ -2,6 +2,10 @@
 
 A successful sign-in hands the new session to the browser as an HttpOnly cookie
 (AppState._hand_off): the page trades a single-use code for it, then loads the next page.
+With two-factor sign-in on, the password leads to the code step (/sign-in/code): the
+challenge stays on the server (a backend var), the code trades it for the session. A user
+who must enrol (REQUIRE_2FA_FOR) is signed in with an enrolment-only session and sent to the
+enrolment page.
 """
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ from urllib.parse import urlsplit
 
 import reflex as rx
 
-from booking_app.services import accounts, auth, browser_sessions
 from booking_app.i18n import translate
+from booking_app.services import accounts, auth, browser_sessions
 from booking_app.services.errors import ServiceError
+from booking_app.ui import paths as routes
 from booking_app.ui.state.base import AppState
 
 
@@ -30,6 +35,9 @@ class AuthFormState(AppState):
     error: str = ""
     field_errors: dict[str, str] = {}
     busy: bool = False
+    code_error: str = ""
+    #: the sign-in waiting for its code (never sent to the browser)
+    _challenge: str = ""
 
     def _next(self) -> str:
         return _safe_next(self.router.url.query_parameters.get("next"))
@@ -58,12 +66,57 @@ class AuthFormState(AppState):
         password = str(form.get("password", ""))
         ip = self._client_ip()
         try:
-            result = await asyncio.to_thread(auth.login, identifier=identifier, password=password, ip=ip)
-            await self._hand_off(result, self._next(), AuthFormState.hand_off_done)
+            result = await asyncio.to_thread(auth.login, identifier=identifier, password=password, ip=ip,
+                                             user_agent=self._user_agent())
+            await self._hand_off(result, self._after_sign_in(result), AuthFormState.hand_off_done)
+        except auth.MfaRequired as exc:
+            self._challenge = exc.challenge
+            self.busy = False
+            self.code_error = ""
+            yield rx.redirect(routes.SIGN_IN_CODE + self.next_query)
         except ServiceError as exc:
             self.error = self._error_text(exc)
             self.busy = False
         # on success the form stays busy until the next page loads
+
+    def _user_agent(self) -> str:
+        return str(self.router.headers.user_agent or "")[:auth.MAX_USER_AGENT]
+
+    def _after_sign_in(self, result: auth.LoginResult) -> str:
+        """Where a new session goes: the page asked for, or first the enrolment page."""
+        if result.mfa_enrolment_required:
+            return routes.MFA_SETUP + (f"?next={self._next()}" if self._next() != "/" else "")
+        return self._next()
+
+    @rx.event
+    def open_code_step(self):
+        """The code page: only with a sign-in waiting for its code, else back to the password."""
+        self.code_error = ""
+        self.busy = False
+        if not self._challenge:
+            return rx.redirect(routes.SIGN_IN + self.next_query)
+
+    @rx.event
+    async def sign_in_with_code(self, form: dict):
+        if self.busy:
+            return
+        self.busy = True
+        self.code_error = self.error = ""
+        yield
+        try:
+            result = await asyncio.to_thread(auth.login_mfa, challenge=self._challenge,
+                                             code=str(form.get("code", "")), ip=self._client_ip(),
+                                             user_agent=self._user_agent())
+            self._challenge = ""
+            await self._hand_off(result, self._next(), AuthFormState.hand_off_done)
+        except ServiceError as exc:
+            if exc.field == "code":
+                self.code_error = self._error_text(exc)
+            else:  # the sign-in expired: start again
+                self._challenge = ""
+                self.error = self._error_text(exc)
+                yield rx.redirect(routes.SIGN_IN + self.next_query)
+            self.busy = False
 
     @rx.event
     async def sign_up(self, form: dict):
@@ -83,8 +136,9 @@ class AuthFormState(AppState):
                 accounts.register, username=username, email=email, password=password,
                 full_name=full_name or None, locale=self.locale, timezone=timezone, ip=self._client_ip(),
             )
-            result = await asyncio.to_thread(auth.login, identifier=username, password=password, ip=self._client_ip())
-            await self._hand_off(result, self._next(), AuthFormState.hand_off_done)
+            result = await asyncio.to_thread(auth.login, identifier=username, password=password, ip=self._client_ip(),
+                                             user_agent=self._user_agent())
+            await self._hand_off(result, self._after_sign_in(result), AuthFormState.hand_off_done)
         except ServiceError as exc:
             message = self._error_text(exc)
             if exc.field:
