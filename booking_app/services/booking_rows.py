@@ -20,8 +20,8 @@ from booking_app.services import availability, capacity
 
 class PlainRow(SimpleNamespace):
     """A plain row object with the model's attribute names: what the hot path reads rows
-    into instead of building ORM instances (a SQLModel table instance costs ~25 µs, four of
-    them were a tenth of a booking's CPU). Never added to a session."""
+    into instead of building ORM instances, which cost far more CPU (docs/performance.md).
+    Never added to a session."""
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         super().__init__(**values)
@@ -115,7 +115,7 @@ def _people_sql(slot_parts: tuple[tuple[str, int, bool], ...]) -> str:
     most one row; from availability.slot_queries_pg, parameters renamed q<i>_<name>): one
     of at most one row as a LEFT JOIN LATERAL (its columns follow; NULL first column: no
     row), one of several rows as a JSON array of arrays. One statement instead of three
-    costs the app ~2 × 110,000 instructions less (psycopg's work per statement)."""
+    saves psycopg's work per statement (docs/performance.md)."""
     columns, joins = [_PG_PEOPLE_COLUMNS], []
     for i, (sql, n, one_row) in enumerate(slot_parts):
         sql = availability.PG_PARAM.sub(lambda m, i=i: f"%(q{i}_{m.group(1)})s", sql)
