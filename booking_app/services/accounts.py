@@ -328,6 +328,7 @@ def export_user_data(*, actor: Actor) -> dict[str, Any]:
         bookables = s.exec(select(Bookable).where(Bookable.provider_id == user_id).order_by(Bookable.id)).all()
         tokens = s.exec(select(AuthToken).where(AuthToken.user_id == user_id).order_by(AuthToken.id)).all()
         events = s.exec(select(AuditEvent).where(AuditEvent.actor_id == user_id).order_by(AuditEvent.id)).all()
+    two_factor = mfa.status(actor=actor)
     audit.record_now(actor_id=user_id, action="user.data_exported", entity="user", entity_id=user_id)
     return {
         "exported_at": utcnow().isoformat().replace("+00:00", "Z"),
@@ -337,6 +338,8 @@ def export_user_data(*, actor: Actor) -> dict[str, Any]:
         "notifications": [_row(n, exclude={"context"}) for n in notifications],
         "services": [_row(b) for b in bookables],
         "sessions": [_row(t, exclude={"token_hash"}) for t in tokens],
+        "two_factor": {"enabled": two_factor["enabled"], "recovery_codes_left": two_factor["recovery_codes_left"],
+                       "enabled_at": two_factor["enabled_at"].isoformat() if two_factor["enabled_at"] else None},
         "activity": [_row(e) for e in events],
     }
 

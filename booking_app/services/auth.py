@@ -432,14 +432,15 @@ TOKEN_RETENTION = dt.timedelta(days=7)
 
 def purge_expired(*, now: dt.datetime | None = None) -> int:
     """Delete tokens that expired or were revoked more than a week ago, used or expired
-    password-reset tokens of the same age, and rate-limit events older than any window.
-    Repeat-safe; returns how many rows went."""
+    password-reset tokens of the same age, expired sign-in challenges, and rate-limit events
+    older than any window. Repeat-safe; returns how many rows went."""
     cutoff = (now or utcnow()) - TOKEN_RETENTION
     with db.unit_of_work() as s:
         n = s.exec(delete(AuthToken).where(or_(AuthToken.expires_at < cutoff,  # type: ignore[call-overload]
                                                AuthToken.revoked_at < cutoff))).rowcount or 0
         n += s.exec(delete(PasswordResetToken).where(or_(PasswordResetToken.expires_at < cutoff,  # type: ignore[call-overload]
                                                          PasswordResetToken.used_at < cutoff))).rowcount or 0
+        n += mfa.purge_challenges(s, before=now or utcnow())
         # a sign-in client is remembered LOGIN_KNOWN_CLIENT_DAYS (exempt from account-wide waits)
         n += ratelimit.prune(s, known_for=dt.timedelta(days=get_settings().login_known_client_days))
     return n

@@ -215,6 +215,11 @@ def new_challenge(session: Session, *, user_id: int, ip: str | None, user_agent:
     return challenge
 
 
+def purge_challenges(session: Session, *, before: dt.datetime) -> int:
+    """Delete challenges that expired before `before` (housekeeping); how many went."""
+    return session.exec(delete(MfaChallenge).where(MfaChallenge.expires_at < before)).rowcount or 0  # type: ignore[call-overload, arg-type]
+
+
 def challenge_user(challenge: str) -> MfaChallenge:
     """The pending sign-in of a challenge; Unauthorized when unknown or expired."""
     if not isinstance(challenge, str) or not challenge or len(challenge) > 100:
