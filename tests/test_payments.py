@@ -785,7 +785,7 @@ def _refunded_for_cancellation(booking_id: int) -> int:
     ("provider", 0, 700),  # managers refund in full what is left, whatever the policy
     ("admin", 30, 0),
 ])
-def test_cancellation_quote_is_the_refund_made(sqlite_db, stripe_on, who, percent, partly_refunded):
+def test_cancellation_quote_is_the_refund_made(db_url, stripe_on, who, percent, partly_refunded):
     w = World(refund_percent=percent)
     bk = w.book()
     pay(stripe_on, payments.process(actor=w.customer_actor, booking_id=bk.id, method="card"))
