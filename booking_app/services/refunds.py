@@ -85,6 +85,12 @@ def free_cancellation_until(booking: Booking, bookable: Bookable) -> dt.datetime
     return booking.start_at - dt.timedelta(hours=bookable.cancel_cutoff_hours or 0)
 
 
+def customer_cutoff_passed(booking: Booking, bookable: Bookable, now: dt.datetime) -> bool:
+    """The customer may no longer cancel (or change) the booking themselves: it started, or
+    the bookable's cut-off before the start has passed."""
+    return now >= booking.start_at or now > free_cancellation_until(booking, bookable)
+
+
 @dataclass(frozen=True)
 class CancellationQuote:
     """What cancelling the booking would do now, for the actor asking."""
@@ -108,7 +114,7 @@ def quote_for(s: Session, booking: Booking, *, by_manager: bool, now: dt.datetim
     bookable = s.get(Bookable, booking.bookable_id)
     assert bookable is not None and booking.id is not None
     until = free_cancellation_until(booking, bookable)
-    cutoff_passed = not by_manager and (now >= booking.start_at or now > until)
+    cutoff_passed = not by_manager and customer_cutoff_passed(booking, bookable, now)
     active = booking.status in (BookingStatus.pending.value, BookingStatus.confirmed.value)
     may_cancel = active and not cutoff_passed
     return CancellationQuote(
