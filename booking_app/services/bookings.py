@@ -42,7 +42,7 @@ from booking_app.models import (
 )
 from booking_app.models.base import utcnow
 from booking_app.models.booking import GuestBookingRequest
-from booking_app.services import audit, capacity, idempotency, notify, outbox, refunds, reminders, validation
+from booking_app.services import audit, capacity, idempotency, notify, outbox, refunds, validation
 from booking_app.services.actors import Actor
 from booking_app.services.availability import resolve_start, resolve_start_with_usage
 from booking_app.services.booking_queries import (  # noqa: F401 - also this service's public read API
@@ -572,8 +572,8 @@ def complete_past_bookings(*, now: dt.datetime | None = None, after: dt.timedelt
             .returning(Booking.id)
         )
         done = [row[0] for row in result.all()]
+        notify.bookings_completed(s, done)  # (reminders dropped, webhook events queued)
         for booking_id in done:
-            reminders.cancel_pending_reminders(s, booking_id, reason="superseded: booking_completed")
             audit.record(s, actor_id=None, action="booking.completed", entity="booking", entity_id=booking_id,
                          data={"by": "job"})
     return len(done)
