@@ -196,6 +196,13 @@ class Settings(BaseSettings):
     outbox_interval_seconds: float = Field(5.0, gt=0)
     outbox_max_attempts: int = Field(8, ge=1)
 
+    # --- outgoing webhooks (services/webhooks.py, services/url_safety.py) -------------------
+    #: allow webhook (and calendar subscription) targets on loopback, private or link-local
+    #: addresses: tests and on-premises receivers only
+    webhook_allow_private_targets: bool = False
+    #: how long a rotated-out webhook secret still signs (both signatures are sent meanwhile)
+    webhook_secret_overlap_hours: float = Field(24.0, ge=0, le=24 * 30)
+
     @field_validator("default_locale")
     @classmethod
     def _known_locale(cls, v: str) -> str:

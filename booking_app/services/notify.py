@@ -2,16 +2,18 @@
 
 Services call `booking_event(session, booking=..., event=...)` or `payment_event(...)`;
 the rows go to the outbox (services/outbox.py) and are sent after commit by
-services/relay.py. Reminders follow the booking (services/reminders.py).
+services/relay.py. Reminders follow the booking (services/reminders.py). Webhook
+endpoints subscribed to the event get an outbox row each too (services/webhooks.py:
+`WEBHOOK_EVENTS` maps our events to theirs).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from booking_app.models import Bookable, Booking, User, utcnow
-from booking_app.services import outbox, reminders
+from booking_app.services import outbox, reminders, webhooks
 
 BOOKING_EVENTS = (
     "booking_confirmed",
@@ -22,6 +24,18 @@ BOOKING_EVENTS = (
     "booking_no_show",
 )
 PAYMENT_EVENTS = ("payment_received", "payment_failed", "payment_refunded")
+
+#: the webhook event (services/webhooks.EVENTS) each of our events fires, if any; a new
+#: booking also fires "booking.created" first (`booking_event_values`)
+WEBHOOK_EVENTS: dict[str, str] = {
+    "booking_confirmed": "booking.confirmed",
+    "booking_rescheduled": "booking.rescheduled",
+    "booking_cancelled": "booking.cancelled",
+    "booking_completed": "booking.completed",
+    "booking_no_show": "booking.no_show",
+    "payment_received": "payment.succeeded",
+    "payment_refunded": "payment.refunded",
+}
 
 #: what each booking event tells whom: (customer email template, customer SMS?, provider template)
 _EVENT_MESSAGES: dict[str, tuple[str | None, bool, str | None]] = {
@@ -51,8 +65,8 @@ def booking_event(session: Session, *, booking: Booking, event: str, extra: dict
     if event in ("booking_rescheduled", "booking_cancelled", "booking_completed", "booking_no_show"):
         assert booking.id is not None
         reminders.cancel_pending_reminders(session, booking.id, reason=f"superseded: {event}")
-    outbox.insert_values(session, booking_event_values(session, booking=booking, event=event, extra=extra,
-                                                       bookable=bookable, customer=customer, provider=provider))
+    outbox.insert_values(session, _event_values(session, booking=booking, event=event, extra=extra, bookable=bookable,
+                                                customer=customer, provider=provider, created=False))
 
 
 def booking_event_values(session: Session, *, booking: Booking, event: str, extra: dict[str, Any] | None = None,
@@ -60,7 +74,15 @@ def booking_event_values(session: Session, *, booking: Booking, event: str, extr
                          provider: User | None = None) -> list[dict[str, Any]]:
     """The outbox rows (`notification_values`) of a booking event, without writing them or
     touching older rows: `booking_event` minus its writes, for a new booking whose caller
-    batches its inserts (then nothing is pending for it yet)."""
+    batches its inserts (then nothing is pending for it yet). A new booking also fires the
+    webhook event "booking.created"."""
+    return _event_values(session, booking=booking, event=event, extra=extra, bookable=bookable, customer=customer,
+                         provider=provider, created=True)
+
+
+def _event_values(session: Session, *, booking: Booking, event: str, extra: dict[str, Any] | None,
+                  bookable: Bookable | None, customer: User | None, provider: User | None,
+                  created: bool) -> list[dict[str, Any]]:
     if event not in BOOKING_EVENTS:
         raise ValueError(f"unknown booking event {event}")
     assert booking.id is not None
@@ -78,6 +100,16 @@ def booking_event_values(session: Session, *, booking: Booking, event: str, extr
     if event in ("booking_confirmed", "booking_rescheduled"):
         rows.extend(reminders.expected_reminders(session, booking, bookable, now=utcnow(), customer=customer_r,
                                                  base=base))
+    types = (["booking.created"] if created else []) + ([WEBHOOK_EVENTS[event]] if event in WEBHOOK_EVENTS else [])
+    if types:
+        data = {"booking": webhooks.booking_data(booking, bookable, customer_name=customer_r.name,
+                                                 customer_email=customer_r.email)}
+        if extra.get("previous_start") is not None:
+            data["previous_start"] = outbox.jsonable(extra["previous_start"])
+        for kind in types:
+            rows.extend(webhooks.event_rows(session, event=kind, provider_id=booking.provider_id,
+                                            booking_id=booking.id, data=data,
+                                            dedupe=f"{kind}:{booking.id}:{booking.version}"))
     if customer_template is None or base is None:
         return outbox.notification_values(rows, json_safe=True)
     actor_id = extra.pop("actor_id", None)
@@ -102,7 +134,8 @@ def booking_event_values(session: Session, *, booking: Booking, event: str, extr
 
 def payment_event(session: Session, *, booking: Booking, event: str, amount_cents: int, currency: str,
                   ref: str | int) -> None:
-    """Queue the customer's email about a payment (received, failed, refunded).
+    """Queue the customer's email about a payment (received, failed, refunded), and the
+    webhook event ("payment.succeeded" / "payment.refunded").
 
     `ref` identifies the payment or refund, so each one is told once.
     """
@@ -112,6 +145,14 @@ def payment_event(session: Session, *, booking: Booking, event: str, amount_cent
         session.flush()
     bookable = session.get(Bookable, booking.bookable_id)
     customer = outbox.customer_of(session, booking, bookable)
+    kind = WEBHOOK_EVENTS.get(event)
+    if kind is not None:
+        data = {"booking": webhooks.booking_data(booking, bookable, customer_name=customer.name,
+                                                 customer_email=customer.email),
+                "payment": {"amount_cents": int(amount_cents), "currency": currency, "ref": str(ref)}}
+        outbox.enqueue_many(session, webhooks.event_rows(session, event=kind, provider_id=booking.provider_id,
+                                                         booking_id=booking.id, data=data,
+                                                         dedupe=f"{kind}:{booking.id}:{ref}"))
     if not customer.wants_email:
         return
     context = outbox.personal(outbox.booking_snapshot(session, booking, bookable), customer,
@@ -119,3 +160,16 @@ def payment_event(session: Session, *, booking: Booking, event: str, amount_cent
     outbox.enqueue(session, channel="email", to=customer.email or "", template=event, locale=customer.locale,
                    context=context, dedupe_key=f"email:{event}:{booking.id}:{ref}", booking_id=booking.id,
                    user_id=customer.user_id)
+
+
+def bookings_completed(session: Session, booking_ids: list[int]) -> None:
+    """The completion sweep's bookings (completed by one UPDATE, services/bookings.py):
+    their reminders dropped and, when any endpoint listens, their "booking.completed"
+    webhook events queued (no messages: `booking_completed` tells nobody by email)."""
+    for booking_id in booking_ids:
+        reminders.cancel_pending_reminders(session, booking_id, reason="superseded: booking_completed")
+    if not booking_ids or not webhooks.anyone_listens(session, "booking.completed"):
+        return
+    for booking in session.exec(select(Booking).where(Booking.id.in_(booking_ids)).order_by(Booking.id)).all():  # type: ignore[union-attr]
+        outbox.insert_values(session, _event_values(session, booking=booking, event="booking_completed", extra=None,
+                                                    bookable=None, customer=None, provider=None, created=False))

@@ -3,7 +3,9 @@
 Claim due rows in a short transaction (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one
 writer + a conditional UPDATE) with a lease, send after commit, then mark each `sent`, back
 to `pending` with backoff, or `failed` after OUTBOX_MAX_ATTEMPTS (at-least-once; the dedupe
-key keeps one row per message). Run by booking_app/jobs (sweeps.relay_outbox).
+key keeps one row per message). Run by booking_app/jobs (sweeps.relay_outbox). Webhook
+events (channel "webhook") are not claimed here: `relay_once` hands them to
+services/webhooks.py, which keeps each endpoint's deliveries in order.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from booking_app.integrations.email import email_sender_from_settings
 from booking_app.integrations.email_message import Attachment, EmailMessage, EmailSender
 from booking_app.integrations.sms import SmsMessage, SmsSender, is_e164, sms_sender_from_settings
 from booking_app.models import Notification, NotificationStatus, User, utcnow
-from booking_app.services import outbox, reminders
+from booking_app.services import outbox, reminders, webhooks
 from booking_app.services.messages import render_email, render_sms
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ class RelayStats:
     failed: int = 0
     skipped: int = 0
     released: int = 0
+    webhooks_delivered: int = 0
 
     def add(self, other: "RelayStats") -> None:
         for f in dataclasses.fields(self):
@@ -106,10 +109,10 @@ def _release_claim(lease: dt.datetime) -> int:
 
 
 def _due_condition(now: dt.datetime):
-    return or_(
+    return and_(or_(
         and_(Notification.status == NotificationStatus.pending.value, Notification.next_attempt_at <= now),
         and_(Notification.status == NotificationStatus.sending.value, Notification.claimed_until < now),
-    )
+    ), Notification.channel != webhooks.CHANNEL)
 
 
 def claim_due(*, now: dt.datetime, limit: int = BATCH_SIZE, lease_seconds: float = LEASE_SECONDS) -> list[ClaimedRow]:
@@ -306,7 +309,8 @@ def _deliver_rows(rows: list[ClaimedRow], stats: RelayStats, *, now: dt.datetime
 def relay_once(*, now: dt.datetime | None = None, batch_size: int = BATCH_SIZE, max_batches: int = 50,
                lease_seconds: float = LEASE_SECONDS, email_sender: EmailSender | None = None,
                sms_sender: SmsSender | None = None) -> RelayStats:
-    """Deliver everything that is due now (in batches), the job's one tick."""
+    """Deliver everything that is due now (in batches), the job's one tick: messages, then
+    webhook deliveries (services/webhooks.relay_webhooks)."""
     total = RelayStats()
     for _ in range(max_batches):
         stats = relay_batch(now=now, batch_size=batch_size, lease_seconds=lease_seconds,
@@ -314,4 +318,5 @@ def relay_once(*, now: dt.datetime | None = None, batch_size: int = BATCH_SIZE, 
         total.add(stats)
         if stats.claimed < batch_size:
             break
+    total.webhooks_delivered = webhooks.relay_webhooks(now=now).delivered
     return total
