@@ -53,35 +53,42 @@ RACE_HOOK: Callable[[], None] | None = None
 is_busy = db.is_busy
 
 
+def busy_error(exc: BaseException) -> Busy | None:
+    """The one "lock wait → Busy" rule: a lock wait that ran out (OperationalError,
+    `is_busy`) or no pooled connection free in time (PoolTimeout) is `Busy(retry_after=1)`
+    — nothing was changed, a retry may work; None for any other error."""
+    if isinstance(exc, PoolTimeout) or (isinstance(exc, OperationalError) and is_busy(exc)):
+        return Busy(retry_after=1)
+    return None
+
+
 @contextlib.contextmanager
 def busy_on_lock_wait() -> Iterator[None]:
-    """Inside: a lock wait that ran out (OperationalError, `is_busy`) or no pooled
-    connection free in time (PoolTimeout) → `Busy(retry_after=1)`. The one such mapping."""
+    """Inside: lock waits that ran out and pool timeouts → Busy (`busy_error`)."""
     try:
         yield
-    except OperationalError as exc:
-        if is_busy(exc):
-            raise Busy(retry_after=1) from None
-        raise
-    except PoolTimeout:
-        raise Busy(retry_after=1) from None
+    except (OperationalError, PoolTimeout) as exc:
+        busy = busy_error(exc)
+        if busy is None:
+            raise
+        raise busy from None
 
 
 @contextlib.contextmanager
 def transaction(*, set_lock_timeout: bool = True) -> Iterator[Session]:
     """The unit of work of a capacity change: `db.unit_of_work()` with its lock waits
-    bounded; lock trouble → Busy, an exclusion constraint violation (the PostgreSQL
-    backstop) → NotAvailable. `set_lock_timeout=False`: the caller bounds lock waits itself
-    in the statement that takes its first lock (`pg_writes_then_lock_sql`; saves a statement)."""
-    try:  # (busy_on_lock_wait's mapping, inline: one context manager less on the hot path)
+    bounded; lock trouble → Busy (`busy_error`), an exclusion constraint violation (the
+    PostgreSQL backstop) → NotAvailable. `set_lock_timeout=False`: the caller bounds lock
+    waits itself in the statement that takes its first lock (`pg_writes_then_lock_sql`;
+    saves a statement)."""
+    try:  # (busy_on_lock_wait, inline: one context manager less on the hot path)
         with db.unit_of_work(lock_timeout=set_lock_timeout) as s:
             yield s
-    except OperationalError as exc:
-        if is_busy(exc):
-            raise Busy(retry_after=1) from None
-        raise
-    except PoolTimeout:
-        raise Busy(retry_after=1) from None
+    except (OperationalError, PoolTimeout) as exc:
+        busy = busy_error(exc)
+        if busy is None:
+            raise
+        raise busy from None
     except IntegrityError as exc:
         if db.sqlstate(exc) == "23P01" or "exclusion" in str(exc.orig).lower():
             raise NotAvailable() from None
@@ -262,7 +269,7 @@ def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity:
     except psycopg.errors.UniqueViolation:
         raise DuplicateRequest() from None
     except psycopg.Error as exc:
-        if getattr(exc, "sqlstate", None) in db.BUSY_SQLSTATES:
+        if is_busy(exc):  # (psycopg's own error: the same rule as busy_error's)
             raise Busy(retry_after=1) from None
         raise
 
