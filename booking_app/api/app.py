@@ -15,6 +15,7 @@ import booking_app.api.audit as audit
 import booking_app.api.bodylimit as bodylimit
 import booking_app.api.bookings as bookings
 import booking_app.api.browser_session as browser_session
+import booking_app.api.calendar_subscriptions as calendar_subscriptions
 import booking_app.api.catalog as catalog
 import booking_app.api.docs as docs
 import booking_app.api.errors as errors
@@ -30,6 +31,7 @@ import booking_app.api.reports as reports
 import booking_app.api.requestlog as requestlog
 import booking_app.api.security as security
 import booking_app.api.users as users
+import booking_app.api.webhooks as webhooks
 from booking_app import __version__, logs, telemetry
 from booking_app.api.loadshed import LoadShedMiddleware
 from booking_app.api.metrics import MetricsMiddleware
@@ -81,7 +83,7 @@ def _module_routers():
     """Routers of the service modules. Order matters for speed only: a request is matched
     against the routes in order, so the busiest (booking, then catalog reads) come first."""
     return [m.router for m in (bookings, catalog, payments, users, reports, notifications, audit, metrics, ready,
-                               browser_session)]
+                               browser_session, webhooks, calendar_subscriptions)]
 
 
 api = create_api()
