@@ -141,7 +141,20 @@ OTHER_MODULE_ROWS = [
         body=lambda w, role: {"booking_id": w["booking"], "method": "on_site"}),
 ]
 
-ALL_ROWS = ROWS + _bookings_rows() + OTHER_MODULE_ROWS
+HOOK_URL = "https://93.184.216.34/hook"  # a public address literal: no DNS lookup
+WEBHOOK_ROWS = [
+    Row("POST", "/api/webhooks", expect(401, 403, 403, 201, 201, 201),
+        body=lambda w, role: {"url": HOOK_URL, "events": ["booking.created"]}),
+    Row("GET", "/api/webhooks", expect(401, 403, 403, 200, 200, 200)),
+    Row("GET", "/api/webhooks/{webhook}", expect(401, 403, 403, 200, 404, 200)),
+    Row("PUT", "/api/webhooks/{webhook}", expect(401, 403, 403, 200, 404, 200), body=lambda w, role: {"active": True}),
+    Row("DELETE", "/api/webhooks/{webhook}", expect(401, 403, 403, 204, 404, 204)),
+    Row("POST", "/api/webhooks/{webhook}/rotate-secret", expect(401, 403, 403, 200, 404, 200)),
+    Row("GET", "/api/webhooks/{webhook}/deliveries", expect(401, 403, 403, 200, 404, 200)),
+    Row("POST", "/api/webhooks/{webhook}/deliveries/{delivery}/redeliver", expect(401, 403, 403, 202, 404, 202)),
+]
+
+ALL_ROWS = ROWS + _bookings_rows() + OTHER_MODULE_ROWS + WEBHOOK_ROWS
 
 
 def _build_world() -> dict[str, Any]:
@@ -162,12 +175,18 @@ def _build_world() -> dict[str, Any]:
     world.update(room=room.id, inactive=inactive.id, event=event.id, customer_id=world["customer"].id)
     day = dt.date.today() + dt.timedelta(days=20)
     world["free_starts"] = [f"{day.isoformat()}T{9 + i:02d}:00:00Z" for i in range(len(ROLES))]
-    from booking_app.services import bookings
+    from booking_app.models import utcnow
+    from booking_app.services import bookings, webhooks
 
+    new_webhook = lambda: webhooks.create_endpoint(actor=prov, url=HOOK_URL, events=["booking.created"]).id  # noqa: E731
+    world["webhook"] = new_webhook()
+    world["new_webhook"] = new_webhook
     cust = Actor(id=world["customer"].id, role="customer")
     booked = bookings.book(actor=cust, service_id=room.id,
                            start=dt.datetime.combine(day, dt.time(17), tzinfo=dt.timezone.utc))
     world["booking"] = booked.id
+    webhooks.promote(now=utcnow())  # the booking's event: a delivery of the provider's endpoint
+    world["delivery"] = webhooks.list_deliveries(actor=prov, endpoint_id=world["webhook"])[0].id
     world["new_booking"] = lambda hour: bookings.book(
         actor=cust, service_id=room.id, start=dt.datetime.combine(day + dt.timedelta(days=1), dt.time(hour),
                                                                   tzinfo=dt.timezone.utc)).id
@@ -178,7 +197,7 @@ def _path(row: Row, world: dict[str, Any]) -> str:
     path = row.path
     for key in ("customer", "other_customer"):
         path = path.replace("{" + key + "}", str(world[key].id))
-    for key in ("room", "inactive", "event", "booking"):
+    for key in ("room", "inactive", "event", "booking", "webhook", "delivery"):
         if "{" + key + "}" in path:
             path = path.replace("{" + key + "}", str(world[key]))
     return path
@@ -205,6 +224,8 @@ def test_permission_matrix(client, fast_hash, monkeypatch, row: Row):
     for i, role in enumerate(ROLES):
         if row.method == "DELETE" and "{booking}" in row.path:
             world["booking"] = world["new_booking"](8 + i)  # each role cancels a booking of its own
+        if row.method == "DELETE" and "{webhook}" in row.path:
+            world["webhook"] = world["new_webhook"]()  # each role removes an endpoint of its own
         acct = world[role]
         headers = acct.headers if acct else {}
         kwargs: dict[str, Any] = {"headers": headers, "params": row.params}
