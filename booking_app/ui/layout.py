@@ -44,7 +44,7 @@ def nav_link(msgid: str, href: str, **props) -> rx.Component:
 
 def language_switcher(testid: str = "language-switcher") -> rx.Component:
     return rx.el.select(
-        *[rx.el.option(name, value=code, lang=code) for code, name in LANGUAGES],
+        *[rx.el.option(name, value=code, lang=code.replace("_", "-")) for code, name in LANGUAGES],  # BCP 47: pt-BR
         value=AppState.locale,
         on_change=AppState.set_language,
         aria_label=T("Language"),
