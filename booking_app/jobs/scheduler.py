@@ -39,6 +39,8 @@ JOBS: list[JobSpec] = [
     JobSpec("payment_refunds", "booking_app.services.refunds:process_pending_refunds", 60.0),
     JobSpec("purge_credentials", "booking_app.services.auth:purge_expired", 3600.0),
     JobSpec("purge_guest_requests", "booking_app.services.bookings:purge_guest_requests", 3600.0),
+    # due subscriptions (each CALENDAR_SYNC_INTERVAL_MINUTES) are looked for every minute
+    JobSpec("calendar_sync", "booking_app.services.calendar_sync:sync_due", 60.0),
 ]
 
 

@@ -2,6 +2,7 @@
 from booking_app.models.audit import AuditEvent, IdempotencyRecord
 from booking_app.models.base import UTCDateTime, utcnow
 from booking_app.models.booking import ACTIVE_STATUSES, Booking, BookingStatus
+from booking_app.models.calendar_subscription import CalendarBusyInterval, CalendarSubscription
 from booking_app.models.catalog import (
     AvailabilityException,
     AvailabilityRule,
@@ -26,8 +27,8 @@ from booking_app.models.webhook import WebhookDelivery, WebhookDeliveryStatus, W
 
 __all__ = [
     "ACTIVE_STATUSES", "AuditEvent", "AuthToken", "AvailabilityException", "AvailabilityRule",
-    "Bookable", "BrowserSessionHandoff", "BookableKind", "Booking", "BookingStatus",
-    "CalendarFeedToken", "EventSession",
+    "Bookable", "BrowserSessionHandoff", "BookableKind", "Booking", "BookingStatus", "CalendarBusyInterval",
+    "CalendarFeedToken", "CalendarSubscription", "EventSession",
     "IdempotencyRecord", "MfaChallenge", "MfaRecoveryCode", "Notification", "NotificationStatus", "PasswordResetToken", "Payment",
     "PaymentStatus", "ProcessedWebhookEvent", "RateLimitEvent", "Refund", "Role", "User",
     "UserMfa", "UTCDateTime", "utcnow", "WebhookDelivery", "WebhookDeliveryStatus", "WebhookEndpoint",

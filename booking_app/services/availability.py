@@ -6,6 +6,10 @@ statements as possible, and hand them to it.
   date (search by date), batched: a few IN queries per chunk, never one per bookable.
 - `resolve_start*`, `seats_used`, `slot_queries_pg`: the booking service's checks of one
   requested start (prebuilt statements; see docs/performance.md for why they look so).
+- Busy times from outside calendars (services/calendar_sync.py) are read with the bookings:
+  each busy interval of the provider (all their bookables, or the one it names) is an
+  occupant of no bookable (BUSY_BOOKABLE), which the slot math counts as taking the whole
+  capacity; the usage statements fold it into their "other" column (an EXISTS).
 """
 from __future__ import annotations
 
@@ -16,8 +20,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import (BigInteger, Integer, and_, any_, bindparam, case, cast, func, literal, literal_column, or_,
-                        tuple_, union_all)
+from sqlalchemy import (BigInteger, Integer, and_, any_, bindparam, case, cast, exists, func, literal, literal_column,
+                        null, or_, tuple_, union_all)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, select
 
@@ -29,9 +33,11 @@ from booking_app.models import (
     AvailabilityRule,
     Bookable,
     Booking,
+    CalendarBusyInterval,
     EventSession,
 )
 from booking_app.models.base import UTCDateTime, utcnow
+from booking_app.models.calendar_subscription import MAX_BUSY_PIECE as MAX_PIECE
 from booking_app.services.actors import Actor
 from booking_app.services.bookable_access import load_bookable
 from booking_app.services.errors import InvalidInput, NotAvailable
@@ -91,9 +97,48 @@ def _scope_window(service: bool, key: Any, lo: Any, hi: Any) -> list:
     return cond
 
 
+#: the Occupant.bookable_id of a busy interval: no bookable's, so it takes the whole capacity
+BUSY_BOOKABLE = 0
+
+
+def _busy_overlap(lo: Any, a: Any, z: Any) -> list:
+    """Busy pieces overlapping [a, z): as each is at most MAX_PIECE long, they start in
+    [a - MAX_PIECE, z) — `lo` ≤ a - MAX_PIECE bounds the (provider_id, start_at) index range."""
+    B = CalendarBusyInterval
+    return [B.start_at >= lo, B.start_at < z, B.end_at > a]
+
+
+def _busy_for(provider_id: Any, bookable_id: Any) -> Any:
+    B = CalendarBusyInterval
+    return and_(B.provider_id == provider_id, or_(B.bookable_id.is_(None), B.bookable_id == bookable_id))  # type: ignore[union-attr]
+
+
+def busy_occupants_by_provider(s: Session, provider_ids: Sequence[int], a: dt.datetime, z: dt.datetime
+                               ) -> dict[int, list[tuple[int | None, Occupant]]]:
+    """The busy intervals of these providers overlapping [a, z): provider → [(the bookable it
+    is limited to or None, occupant)]. One query per chunk of providers."""
+    B = CalendarBusyInterval
+    out: dict[int, list[tuple[int | None, Occupant]]] = defaultdict(list)
+    for chunk in _chunks(list(provider_ids)):
+        rows = s.connection().execute(select(B.provider_id, B.bookable_id, _epoch(s, B.start_at), _epoch(s, B.end_at)).where(
+            _in_ids(s, B.provider_id, chunk), *_busy_overlap(a - MAX_PIECE, a, z))).all()
+        for pid, bid, bs, be in rows:
+            out[pid].append((bid, Occupant(BUSY_BOOKABLE, None, bs, be, 1)))
+    return out
+
+
+def busy_for_bookable(busy: dict[int, list[tuple[int | None, Occupant]]], b: Any) -> list[Occupant]:
+    """The occupants of `busy_occupants_by_provider` that concern bookable `b` (not an event:
+    event sessions are scheduled by the provider, outside calendars don't move them)."""
+    if b.kind == "event":
+        return []
+    return [o for bid, o in busy.get(b.provider_id, ()) if bid is None or bid == b.id]
+
+
 def load_occupants(session: Session, bookable: Bookable, a: dt.datetime, b: dt.datetime, now: dt.datetime,
                    *, exclude_booking_id: int | None = None, session_id: int | None = None) -> list[Occupant]:
-    """One query: the active bookings competing with `bookable` whose block overlaps [a, b)."""
+    """One query: the active bookings competing with `bookable` whose block overlaps [a, b),
+    and (rooms, services) the busy intervals from outside calendars overlapping it."""
     active = [Booking.status.in_(ACTIVE_STATUSES), active_clause(now)]  # type: ignore[attr-defined]
     if session_id is not None:  # (a session is of one bookable: its own index, whatever the statistics)
         cond = [Booking.session_id == session_id, *active]
@@ -103,7 +148,13 @@ def load_occupants(session: Session, bookable: Bookable, a: dt.datetime, b: dt.d
                 Booking.block_start_at < b, Booking.block_end_at > a, *active]
     if exclude_booking_id is not None:
         cond.append(Booking.id != exclude_booking_id)
-    rows = session.connection().execute(select(*booking_columns(session)).where(*cond)).all()  # Core: no ORM overhead
+    stmt: Any = select(*booking_columns(session)).where(*cond)
+    if session_id is None and bookable.kind != "event":
+        B = CalendarBusyInterval
+        stmt = union_all(stmt, select(literal(BUSY_BOOKABLE), cast(null(), Integer), _epoch(session, B.start_at),
+                                      _epoch(session, B.end_at), literal(1)).where(
+            _busy_for(bookable.provider_id, bookable.id), *_busy_overlap(a - MAX_PIECE, a, b)))
+    rows = session.connection().execute(stmt).all()  # Core: no ORM overhead
     return [Occupant(*r) for r in rows]
 
 
@@ -231,6 +282,8 @@ def bookables_with_free_slot(s: Session, candidates: Sequence[Any], day: dt.date
             Booking.start_at >= wide_lo - LOOKBACK, Booking.start_at < wide_hi + LOOKAHEAD)).all()
         for bid, sid, bs, be, q, pid in rows:
             by_provider[pid].append(Occupant(bid, sid, bs, be, q))
+    busy = busy_occupants_by_provider(s, sorted({by_id[i].provider_id for i in open_ids if by_id[i].kind != "event"}),
+                                      wide_lo - LOOKBACK, wide_hi + LOOKAHEAD)
     found: set[int] = set()
     for i in open_ids:
         b = by_id[i]
@@ -238,6 +291,7 @@ def bookables_with_free_slot(s: Session, candidates: Sequence[Any], day: dt.date
             competitors = [o for o in by_provider.get(b.provider_id, []) if o.bookable_id != b.id] + occ.get(i, [])
         else:
             competitors = occ.get(i, [])
+        competitors += busy_for_bookable(busy, b)
         if compute_slots(b, date_from=day, date_to=day, now=now, rules=rules.get(i, []), exceptions=excs.get(i, []),
                          sessions=sessions.get(i, []), occupants=competitors, limit=1):
             found.add(i)  # type: ignore[arg-type]
@@ -328,6 +382,7 @@ def free_on_day(s: Session, filters: list[Any], order: tuple, day: dt.date, now:
             for bid, sid, bs, be, q, pid in run(select(*booking_columns(s), Booking.provider_id).where(
                     *active, _in_ids(s, Booking.provider_id, providers), Booking.bookable_id.in_(services))).all():  # type: ignore[attr-defined]
                 by_provider.setdefault(pid, []).append(Occupant(bid, sid, bs, be, q))
+        busy = busy_occupants_by_provider(s, sorted({b.provider_id for b in chunk if b.kind != "event"}), b_lo, b_hi)
         found: list[int] = []
         for b in chunk:
             i = b.id
@@ -335,6 +390,7 @@ def free_on_day(s: Session, filters: list[Any], order: tuple, day: dt.date, now:
                 competitors = [o for o in by_provider.get(b.provider_id, ()) if o.bookable_id != i] + occ.get(i, [])
             else:
                 competitors = occ.get(i, [])
+            competitors += busy_for_bookable(busy, b)
             day_rules, day_excs, day_sessions = rules.get(i, []), excs.get(i, []), sessions.get(i, [])
             if competitors:
                 free = bool(compute_slots(b, date_from=day, date_to=day, now=now, rules=day_rules,
@@ -402,8 +458,16 @@ def _usage_cols_p(*, expired_holds: bool) -> list:
     return cols
 
 
+def _busy_exists_p():
+    """Whether a busy interval from an outside calendar overlaps the block (parameters pid,
+    bid, lo, a, z): an index probe, and nothing to find for a provider without subscriptions."""
+    return exists().where(_busy_for(bindparam("pid"), bindparam("bid")), *_busy_overlap(
+        bindparam("lo", type_=UTCDateTime()), bindparam("a", type_=UTCDateTime()), bindparam("z", type_=UTCDateTime())))
+
+
 @functools.lru_cache(maxsize=None)
 def _usage_stmt(*, service: bool, by_session: bool, exclude: bool, expired_holds: bool):
+    cols = _usage_cols_p(expired_holds=expired_holds)
     if by_session:
         cond = [Booking.session_id == bindparam("sid")]
     else:  # a service: the provider's services share the provider's time
@@ -411,10 +475,12 @@ def _usage_stmt(*, service: bool, by_session: bool, exclude: bool, expired_holds
                                bindparam("hi", type_=UTCDateTime())),
                 Booking.block_start_at < bindparam("z", type_=UTCDateTime()),
                 Booking.block_end_at > bindparam("a", type_=UTCDateTime())]
+        # a busy interval from an outside calendar counts like another service's booking
+        cols[1] = case((_busy_exists_p(), 1), else_=cols[1])
     cond.append(_status_active())
     if exclude:
         cond.append(Booking.id != bindparam("excl"))
-    return select(*_usage_cols_p(expired_holds=expired_holds)).where(*cond)
+    return select(*cols).where(*cond)
 
 
 def _usage_params(b: Bookable, shape: "SlotShape", now: dt.datetime, exclude_booking_id: int | None) -> dict:
