@@ -425,6 +425,13 @@ def set_active(*, actor: Actor, user_id: int, active: bool) -> User:
     return user
 
 
+def two_factor_on(*, actor: Actor, user_id: int) -> bool:
+    """Whether a user has two-factor sign-in on (admins: the user page's reset button)."""
+    _require_admin(actor)
+    with db.read_session() as s:
+        return mfa.enabled(s, user_id)
+
+
 def reset_2fa(*, actor: Actor, user_id: int) -> None:
     """An admin turns off another user's two-factor sign-in (a lost phone and recovery codes):
     the admin re-authenticates, the user's sessions end, the user is told by email; audited.

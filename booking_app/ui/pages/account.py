@@ -7,7 +7,7 @@ import reflex as rx
 from booking_app.i18n import N_
 from booking_app.ui import paths
 from booking_app.ui.components import T, error_callout, field
-from booking_app.ui.pages.auth import code_field
+from booking_app.ui.components.security import code_field
 from booking_app.ui.state.account import AccountState
 from booking_app.ui.state.base import LANGUAGES
 

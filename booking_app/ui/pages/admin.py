@@ -6,6 +6,7 @@ import reflex as rx
 from booking_app.i18n import N_
 from booking_app.ui import paths
 from booking_app.ui.components import T, error_callout
+from booking_app.ui.components.security import reauth_dialog
 from booking_app.ui.components.staff import (
     ADMIN_TABS,
     empty_row,
@@ -79,6 +80,10 @@ def _user_detail() -> rx.Component:
                               loading=S.detail_busy, disabled=S.detail_busy,
                               custom_attrs={"data-testid": "reactivate-user"}),
                 ),
+                rx.cond(u["mfa"] != "",
+                        rx.button(T("Turn off two-factor sign-in"), size="2", variant="soft", color_scheme="orange",
+                                  on_click=S.reset_two_factor, loading=S.detail_busy, disabled=S.detail_busy,
+                                  custom_attrs={"data-testid": "reset-2fa"})),
                 spacing="3", align="center", wrap="wrap",
             ),
             rx.heading(T("Bookings"), size="4", as_="h3"),
@@ -124,6 +129,7 @@ def users_page() -> rx.Component:
     S = AdminUsersState
     return guarded(S, rx.vstack(
         staff_header(N_("Users"), ADMIN_TABS, paths.ADMIN_USERS),
+        reauth_dialog(),
         rx.form(
             rx.flex(
                 rx.input(name="q", placeholder=T("Name, username or email"), default_value=S.q, size="3",

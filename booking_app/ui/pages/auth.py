@@ -6,6 +6,7 @@ import reflex as rx
 from booking_app.i18n import N_
 from booking_app.ui import paths as routes
 from booking_app.ui.components import T, error_callout, field
+from booking_app.ui.components.security import code_field
 from booking_app.ui.state.auth import AuthFormState, PasswordResetState
 
 
@@ -33,24 +34,6 @@ def sign_in() -> rx.Component:
         rx.text(T("New here?"), " ",
                 rx.link(T("Create an account"), href=routes.SIGN_UP + AuthFormState.next_query), size="2"),
         rx.link(T("Forgot your password?"), href=routes.FORGOT_PASSWORD, size="2"),
-    )
-
-
-def code_field(label_msgid: str, *, name: str, error: rx.Var, hint: rx.Var | str | None = None,
-               input_id: str | None = None, autocomplete: str = "one-time-code") -> rx.Component:
-    """A labelled code input whose error sits right under it (aria-invalid, aria-describedby)."""
-    input_id = input_id or f"field-{name}"
-    return rx.vstack(
-        rx.el.label(T(label_msgid), html_for=input_id, class_name="field-label"),
-        rx.input(id=input_id, name=name, required=True, size="3", width="100%", auto_complete=autocomplete,
-                 input_mode="text", spell_check=False, max_length=64,
-                 custom_attrs={"aria-invalid": rx.cond(error != "", "true", "false"),
-                               "aria-describedby": f"{input_id}-help"}),
-        rx.cond(error != "",
-                rx.text(error, id=f"{input_id}-help", size="2", color_scheme="red", role="alert",
-                        custom_attrs={"data-testid": f"{name}-error"}),
-                rx.text(hint if hint is not None else "", id=f"{input_id}-help", size="1", color_scheme="gray")),
-        spacing="1", width="100%", align="stretch",
     )
 
 

@@ -18,12 +18,13 @@ from babel.dates import format_time
 from babel.numbers import format_currency, format_decimal, format_percent
 
 from booking_app.i18n import N_, Np_, babel_locale, translate
-from booking_app.services import accounts, bookings, outbox_admin, reports
+from booking_app.services import accounts, bookings, outbox_admin, reports, sessions
 from booking_app.services.errors import ServiceError
 from booking_app.services.money import to_decimal
 from booking_app.services.validation import zone
 from booking_app.ui import paths
 from booking_app.ui.state import fmt
+from booking_app.ui.state.reauth import ask_reauth
 from booking_app.ui.state.staff import PAYMENT_LABELS, STATUS_LABELS, StaffState, row_action
 
 ROLE_LABELS = {"admin": N_("Administrator"), "provider": N_("Provider"), "customer": N_("Customer")}
@@ -132,6 +133,7 @@ class AdminUsersState(StaffState):
             "role_label": translate(ROLE_LABELS.get(u.role, u.role), self.locale),
             "role_color": ROLE_COLORS.get(u.role, "gray"), "active": "1" if u.is_active else "",
             "locale": u.locale, "timezone": u.timezone, "created": fmt.datetime_(u.created_at, tz, loc, "medium"),
+            "mfa": "1" if accounts.two_factor_on(actor=actor, user_id=user_id) else "",
         }
         self.role_choice = u.role
         self.user_bookings_total = total
@@ -172,7 +174,7 @@ class AdminUsersState(StaffState):
         if value in ROLE_LABELS:
             self.role_choice = value
 
-    async def _change(self, fn, done_msgid: str, **kwargs):
+    async def _change(self, fn, done_msgid: str, retry=None, **kwargs):
         uid = fmt.int_param(self.user.get("id"))
         if uid is None or self.detail_busy:
             return
@@ -183,6 +185,8 @@ class AdminUsersState(StaffState):
         try:
             await asyncio.to_thread(fn, actor=actor, user_id=uid, **kwargs)
             self.detail_message = translate(done_msgid, self.locale)
+        except sessions.ReauthRequired:  # the password or a code first; then `retry` runs again
+            await ask_reauth(self, retry=retry)
         except ServiceError as exc:
             self.detail_error = self._error_text(exc)
         self.detail_busy = False
@@ -191,13 +195,22 @@ class AdminUsersState(StaffState):
 
     @rx.event
     async def save_role(self):
-        async for update in self._change(accounts.set_role, N_("The role is changed."), role=self.role_choice):
+        async for update in self._change(accounts.set_role, N_("The role is changed."),
+                                         retry=AdminUsersState.save_role, role=self.role_choice):
             yield update
 
     @rx.event
     async def deactivate_user(self):
         async for update in self._change(accounts.set_active, N_("The account is deactivated and signed out "
-                                                                 "everywhere."), active=False):
+                                                                 "everywhere."), retry=AdminUsersState.deactivate_user,
+                                         active=False):
+            yield update
+
+    @rx.event
+    async def reset_two_factor(self):
+        async for update in self._change(accounts.reset_2fa, N_("Two-factor sign-in is off for this user; they "
+                                                                "were signed out and told by email."),
+                                         retry=AdminUsersState.reset_two_factor):
             yield update
 
     @rx.event
