@@ -57,9 +57,10 @@ USER_AGENT = "booking-app calendar sync"
 
 TOO_MANY = N_("You can add at most {max} calendar subscriptions.")
 PASSWORD_WITHOUT_USER = N_("Enter the user name that goes with the password.")
-CREDENTIAL_TOO_LONG = N_("This is too long.")
+CREDENTIAL_TOO_LONG = N_("This field is too long (at most {max} characters).")
 SUBSCRIPTION_NOT_FOUND = N_("This calendar subscription does not exist.")
 PROVIDERS_ONLY = N_("Only providers can add calendar subscriptions.")
+NOT_FOR_EVENTS = N_("Busy times apply to rooms and services, not to events.")
 
 
 # --- registration ----------------------------------------------------------------------------
@@ -87,7 +88,7 @@ def _seal_credentials(username: Any, password: Any) -> str | None:
         return None
     for field, value in (("username", username), ("password", password)):
         if len(value) > MAX_CREDENTIAL_LENGTH:
-            raise InvalidInput(CREDENTIAL_TOO_LONG, field=field)
+            raise InvalidInput(CREDENTIAL_TOO_LONG, field=field, max=MAX_CREDENTIAL_LENGTH)
     return mfa.seal(json.dumps([username, password]))  # (ASCII: json escapes the rest)
 
 
@@ -119,7 +120,10 @@ def add(*, actor: Actor, url: Any, service_id: Any = None, username: Any = None,
     with db.unit_of_work() as s:
         owner_id = actor.id
         if service_id is not None:
-            owner_id = load_bookable(s, service_id, actor, manage=True).provider_id
+            bookable = load_bookable(s, service_id, actor, manage=True)
+            if bookable.kind == "event":
+                raise InvalidInput(NOT_FOR_EVENTS, field="service_id")
+            owner_id = bookable.provider_id
         count = s.exec(select(func.count()).select_from(CalendarSubscription)
                        .where(CalendarSubscription.owner_id == owner_id)).one()
         if count >= MAX_PER_OWNER:
@@ -172,6 +176,18 @@ def remove(*, actor: Actor, subscription_id: Any) -> None:
         sub = _load(s, actor, subscription_id)
         s.exec(delete(CalendarBusyInterval).where(CalendarBusyInterval.subscription_id == sub.id))  # type: ignore[call-overload]
         s.delete(sub)
+
+
+def bookable_choices(*, actor: Actor) -> list[tuple[int, str]]:
+    """(id, name) of the bookables a subscription of the actor may be limited to: their own
+    rooms and services (events keep their sessions, whatever outside calendars say)."""
+    if actor.id is None:
+        return []
+    B = Bookable
+    with db.read_session() as s:
+        rows = s.exec(select(B.id, B.name).where(B.provider_id == actor.id, B.kind != "event")
+                      .order_by(B.name, B.id)).all()
+        return [(int(i), str(n)) for i, n in rows]
 
 
 def busy_for(*, actor: Actor, subscription_id: Any) -> list[tuple[dt.datetime, dt.datetime]]:

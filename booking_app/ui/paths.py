@@ -29,6 +29,7 @@ ADMIN_REPORTS = "/admin/reports"
 ADMIN_USERS = "/admin/users"
 ADMIN_OUTBOX = "/admin/outbox"
 ADMIN_AUDIT = "/admin/audit"
+PROVIDER_CALENDARS = "/provider/calendars"  # outside calendars whose busy times block slots
 FORGOT_PASSWORD = "/forgot-password"
 RESET_PASSWORD = "/reset-password"  # ?token=… (the emailed link, services/auth.py)
 

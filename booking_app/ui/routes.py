@@ -15,6 +15,7 @@ from booking_app.ui.pages import (
     admin,
     admin_audit,
     auth,
+    calendar_subscriptions,
     customer,
     home,
     mfa,
@@ -60,3 +61,4 @@ def register_pages(app: rx.App) -> None:
     provider_bookings.register(_add)
     admin.register(_add)
     admin_audit.register(_add)
+    calendar_subscriptions.register(_add)  # issue 25: outside calendars
