@@ -29,6 +29,8 @@ ADMIN_REPORTS = "/admin/reports"
 ADMIN_USERS = "/admin/users"
 ADMIN_OUTBOX = "/admin/outbox"
 ADMIN_AUDIT = "/admin/audit"
+STAFF_WEBHOOKS = "/provider/webhooks"  # a provider's webhook endpoints (an admin: everyone's)
+ADMIN_WEBHOOKS = "/admin/webhooks"     # the same page under the admin section
 PROVIDER_CALENDARS = "/provider/calendars"  # outside calendars whose busy times block slots
 FORGOT_PASSWORD = "/forgot-password"
 RESET_PASSWORD = "/reset-password"  # ?token=… (the emailed link, services/auth.py)

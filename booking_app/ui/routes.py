@@ -22,6 +22,7 @@ from booking_app.ui.pages import (
     provider,
     provider_bookings,
     search,
+    webhooks,
 )
 from booking_app.ui.state.account import AccountState, MfaSetupState
 from booking_app.ui.state.base import AppState
@@ -62,3 +63,4 @@ def register_pages(app: rx.App) -> None:
     admin.register(_add)
     admin_audit.register(_add)
     calendar_subscriptions.register(_add)  # issue 25: outside calendars
+    webhooks.register(_add)  # issue 25

@@ -1,0 +1,205 @@
+"""Staff webhooks page (/provider/webhooks, and /admin/webhooks for admins): add an endpoint
+(its signing secret shown once), the endpoints as stacked cards with their actions, and
+the chosen endpoint's recent deliveries with "redeliver". Cards, not tables: every field
+stays visible at 390 px."""
+from __future__ import annotations
+
+import reflex as rx
+
+from booking_app.i18n import N_
+from booking_app.ui import paths
+from booking_app.ui.components import T, error_callout
+from booking_app.ui.components.staff import PROVIDER_TABS, guarded, staff_header
+from booking_app.ui.state.webhooks import WebhooksState
+
+
+def _secret_callout() -> rx.Component:
+    S = WebhooksState
+    return rx.cond(
+        S.new_secret != "",
+        rx.callout.root(
+            rx.vstack(
+                rx.text(S.secret_endpoint, size="2", weight="bold", word_break="break-all"),
+                rx.code(S.new_secret, size="3", word_break="break-all", custom_attrs={"data-testid": "webhook-secret"}),
+                rx.text(T("Copy this secret now: it will not be shown again."), size="2"),
+                rx.button(T("Done"), size="2", variant="soft", on_click=S.dismiss_secret,
+                          custom_attrs={"data-testid": "webhook-secret-done"}),
+                spacing="2", width="100%",
+            ),
+            color_scheme="green", width="100%", role="status",
+        ),
+    )
+
+
+def _event_box(name: rx.Var) -> rx.Component:
+    return rx.el.label(
+        rx.el.input(type="checkbox", name="event-" + name, custom_attrs={"data-testid": "webhook-event-" + name}),
+        rx.code(name, size="2"),
+        display="inline-flex", gap="0.4rem", align_items="center", min_height="2.25rem", padding_right="0.75rem",
+    )
+
+
+def _create_form() -> rx.Component:
+    S = WebhooksState
+    return rx.card(
+        rx.form(
+            rx.vstack(
+                rx.heading(T("Add an endpoint"), size="4", as_="h2"),
+                rx.vstack(
+                    rx.el.label(T("Endpoint URL"), html_for="webhook-url", class_name="field-label"),
+                    rx.input(id="webhook-url", name="url", type="url", required=True, size="3", width="100%",
+                             placeholder="https://example.com/hooks/booking",
+                             custom_attrs={"data-testid": "webhook-url",
+                                           "aria-invalid": rx.cond(S.url_error != "", "true", "false")}),
+                    rx.cond(S.url_error != "", rx.text(S.url_error, color_scheme="red", size="2", role="alert",
+                                                       custom_attrs={"data-testid": "webhook-url-error"})),
+                    spacing="1", width="100%",
+                ),
+                rx.el.fieldset(
+                    rx.el.legend(T("Events"), class_name="field-label"),
+                    rx.flex(rx.foreach(S.event_names, _event_box), wrap="wrap", width="100%"),
+                    rx.cond(S.events_error != "", rx.text(S.events_error, color_scheme="red", size="2", role="alert",
+                                                          custom_attrs={"data-testid": "webhook-events-error"})),
+                    border="none", padding="0", margin="0", min_width="0", width="100%",
+                ),
+                rx.button(rx.icon("plus", size=16), T("Add endpoint"), type="submit", size="3",
+                          custom_attrs={"data-testid": "webhook-add"}),
+                spacing="3", width="100%",
+            ),
+            on_submit=S.create, reset_on_submit=False, width="100%", key=S.form_key.to_string(),
+        ),
+        width="100%",
+    )
+
+
+def _fact(msgid: str, value: rx.Var, testid: str) -> rx.Component:
+    return rx.hstack(
+        rx.text(T(msgid), size="2", color_scheme="gray", white_space="nowrap"),
+        rx.text(value, size="2", word_break="break-word", custom_attrs={"data-testid": testid}),
+        spacing="2", align="baseline", wrap="wrap",
+    )
+
+
+def _endpoint_card(e: dict) -> rx.Component:
+    S = WebhooksState
+    busy = S.busy_id.to_string() == e["id"]
+    return rx.el.li(
+        rx.card(
+            rx.vstack(
+                rx.flex(
+                    rx.code(e["url"], word_break="break-all", custom_attrs={"data-testid": "endpoint-url"}),
+                    rx.spacer(),
+                    rx.badge(e["status"], color_scheme=rx.cond(e["active"] == "1", "green", "gray"),
+                             custom_attrs={"data-testid": "endpoint-status"}),
+                    wrap="wrap", spacing="2", width="100%", align="center",
+                ),
+                _fact(N_("Events"), e["events"], "endpoint-events"),
+                _fact(N_("Scope"), e["scope"], "endpoint-scope"),
+                rx.cond(e["rotating"] != "", rx.text(e["rotating"], size="2", color_scheme="amber")),
+                rx.flex(
+                    rx.button(T("Deliveries"), size="2", variant="soft", on_click=S.show_deliveries(e["id"]),
+                              custom_attrs={"data-testid": "endpoint-deliveries"}),
+                    rx.button(T("Rotate secret"), size="2", variant="soft", on_click=S.rotate(e["id"]),
+                              custom_attrs={"data-testid": "endpoint-rotate"}),
+                    rx.cond(e["active"] == "1",
+                            rx.button(T("Deactivate"), size="2", variant="soft", color_scheme="gray", loading=busy,
+                                      on_click=S.set_active(e["id"], False),
+                                      custom_attrs={"data-testid": "endpoint-deactivate"}),
+                            rx.button(T("Activate"), size="2", variant="soft", loading=busy,
+                                      on_click=S.set_active(e["id"], True),
+                                      custom_attrs={"data-testid": "endpoint-activate"})),
+                    rx.button(T("Remove"), size="2", variant="soft", color_scheme="red", loading=busy,
+                              on_click=S.remove(e["id"]), custom_attrs={"data-testid": "endpoint-remove"}),
+                    spacing="2", wrap="wrap", width="100%",
+                ),
+                spacing="2", width="100%",
+            ),
+            width="100%",
+        ),
+        list_style="none", width="100%", custom_attrs={"data-testid": "webhook-endpoint"},
+    )
+
+
+def _delivery_card(d: dict) -> rx.Component:
+    S = WebhooksState
+    color = rx.match(d["status"], ("delivered", "green"), ("failed", "red"), "amber")
+    return rx.el.li(
+        rx.card(
+            rx.vstack(
+                rx.flex(
+                    rx.code(d["event"], custom_attrs={"data-testid": "delivery-event"}),
+                    rx.badge(d["status_label"], color_scheme=color, custom_attrs={"data-testid": "delivery-status"}),
+                    rx.spacer(),
+                    rx.text(d["at"], size="2", color_scheme="gray", custom_attrs={"data-testid": "delivery-at"}),
+                    wrap="wrap", spacing="2", width="100%", align="center",
+                ),
+                rx.flex(
+                    _fact(N_("Response"), d["code"], "delivery-code"),
+                    _fact(N_("Attempts"), d["attempts"], "delivery-attempts"),
+                    spacing="4", wrap="wrap",
+                ),
+                rx.cond(d["error"] != "", rx.text(d["error"], size="1", color_scheme="red", word_break="break-all",
+                                                  custom_attrs={"data-testid": "delivery-error"})),
+                rx.button(rx.icon("rotate_cw", size=14), T("Redeliver"), size="2", variant="soft",
+                          on_click=S.redeliver(d["id"]), custom_attrs={"data-testid": "delivery-redeliver"}),
+                spacing="2", width="100%",
+            ),
+            width="100%",
+        ),
+        list_style="none", width="100%", custom_attrs={"data-testid": "webhook-delivery"},
+    )
+
+
+def _deliveries() -> rx.Component:
+    S = WebhooksState
+    return rx.cond(
+        S.selected_id != 0,
+        rx.vstack(
+            rx.flex(
+                rx.heading(T("Deliveries"), size="5", as_="h2"),
+                rx.spacer(),
+                rx.button(rx.icon("refresh_cw", size=14), T("Refresh"), size="2", variant="soft",
+                          on_click=S.refresh_deliveries, custom_attrs={"data-testid": "deliveries-refresh"}),
+                align="center", wrap="wrap", width="100%", spacing="2",
+            ),
+            rx.code(S.selected_url, word_break="break-all"),
+            rx.cond(
+                S.deliveries.length() == 0,
+                rx.text(T("No deliveries yet."), size="2", color_scheme="gray",
+                        custom_attrs={"data-testid": "deliveries-empty"}),
+                rx.el.ul(rx.foreach(S.deliveries, _delivery_card), padding="0", margin="0", width="100%",
+                         display="flex", flex_direction="column", gap="0.5rem",
+                         custom_attrs={"data-testid": "webhook-deliveries"}),
+            ),
+            spacing="3", width="100%", custom_attrs={"data-testid": "deliveries-section"},
+        ),
+    )
+
+
+def webhooks_page() -> rx.Component:
+    S = WebhooksState
+    return guarded(S, rx.vstack(
+        staff_header(N_("Webhooks"), PROVIDER_TABS, paths.STAFF_WEBHOOKS),
+        rx.text(T("When a booking or payment changes, we send a signed POST request to your endpoints."),
+                size="2", color_scheme="gray"),
+        _secret_callout(),
+        error_callout(S.error),
+        rx.cond(S.message != "", rx.callout(S.message, icon="check", color_scheme="green", role="status",
+                                            width="100%", custom_attrs={"data-testid": "webhook-message"})),
+        _create_form(),
+        rx.cond(
+            S.endpoints.length() == 0,
+            rx.text(T("No webhook endpoints yet."), size="2", color_scheme="gray",
+                    custom_attrs={"data-testid": "endpoints-empty"}),
+            rx.el.ul(rx.foreach(S.endpoints, _endpoint_card), padding="0", margin="0", width="100%",
+                     display="flex", flex_direction="column", gap="0.5rem",
+                     custom_attrs={"data-testid": "webhook-endpoints"}),
+        ),
+        _deliveries(),
+        spacing="4", width="100%",
+    ))
+
+
+def register(add) -> None:
+    add(webhooks_page, paths.STAFF_WEBHOOKS, N_("Webhooks"), WebhooksState.load)
+    add(webhooks_page, paths.ADMIN_WEBHOOKS, (N_("Webhooks"), N_("Admin")), WebhooksState.load)
