@@ -4,8 +4,9 @@
   without one. A token that is unknown, expired or revoked (or whose user is disabled)
   is a 401 problem+json, never silently a guest. An enrolment-only token (REQUIRE_2FA_FOR,
   services/auth.py) is accepted only by the two-factor enrolment routes (ENROLMENT_PATHS)
-  and sign-out; anywhere else it is a 401 `mfa_enrolment_required`. The `X-Reauth` header
-  (password or code) is kept for the request's re-authentication (services/sessions.py).
+  and sign-out; anywhere else it is a 401 `mfa_enrolment_required`. An `X-Reauth` header
+  (password or code) re-authenticates the session before the route runs (a wrong one is a
+  401 `reauth_required`), so that sensitive actions see a recent proof (services/sessions.py).
 - `require_user`: 401 for guests. `require_role("admin", ...)`: 403 for other roles.
 - `get_locale`: the user's setting, else Accept-Language, else DEFAULT_LOCALE; it also
   sets `request.state.user_locale` so that errors are translated for the user. Routes
@@ -52,8 +53,6 @@ async def get_actor(request: Request) -> Actor:
         return cached
     # the audit rows this request writes carry its client IP (services/audit.py)
     audit.request_ip.set(client_ip(request))
-    proof = request.headers.get("x-reauth")
-    sessions.reauth_input.set(proof if proof and len(proof) <= MAX_REAUTH_HEADER else None)
     token = _bearer_token(request)
     if token is None:
         locale = negotiate_locale(None, request.headers.get("accept-language"))
@@ -67,6 +66,9 @@ async def get_actor(request: Request) -> Actor:
         actor = authenticated.actor
         request.state.token_hash = authenticated.token_hash
         request.state.enrolment_only = authenticated.enrolment_only
+        proof = request.headers.get("x-reauth")
+        if proof:
+            await run_in_threadpool(sessions.reauthenticate, actor=actor, proof=proof[:MAX_REAUTH_HEADER])
         request.state.user_locale = actor.locale
     request.state.actor = actor
     return actor

@@ -5,18 +5,17 @@ User-Agent), its IP and when it was last seen. Revocations are audited.
 
 Sensitive actions (a role change, a deactivation, a 2FA reset, a large refund, a price
 change) call `require_recent_auth(actor)`: the actor's session must have signed in or proven
-the password or a code within REAUTH_MINUTES, or the request carries that proof (`X-Reauth`
-on the API, put in `reauth_input` for the request; the UI's prompt calls `reauthenticate`).
-Otherwise `ReauthRequired` (401, code "reauth_required"). An actor without a session (a job,
-the CLI, a direct service call) needs none. Wrong proofs are throttled and audited.
+the password or a code (`reauthenticate`) within REAUTH_MINUTES, else `ReauthRequired` (401,
+code "reauth_required"). The proof comes first, on its own: the API checks an `X-Reauth`
+header before the route runs (api/deps.py), the UI's prompt calls `reauthenticate`; so the
+check itself is one read and may sit inside the action's transaction. An actor without a
+session (a job, the CLI, a direct service call) needs none. Wrong proofs are throttled and
+audited.
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import dataclasses
 import datetime as dt
-from typing import Iterator
 
 from sqlalchemy import update
 from sqlmodel import select
@@ -33,25 +32,11 @@ from booking_app.services.passwords import check_current_password
 REAUTH_REQUIRED = N_("Please confirm it is you: enter your password or a code from your authenticator app.")
 SESSION_NOT_FOUND = N_("Session not found.")
 
-#: the proof (password or code) sent with the request being served (API: `X-Reauth`)
-reauth_input: contextvars.ContextVar[str | None] = contextvars.ContextVar("reauth_input", default=None)
-
-
 class ReauthRequired(Unauthorized):
     """A sensitive action without a recent sign-in or a proof of the password or a code."""
 
     code = "reauth_required"
     default_message = REAUTH_REQUIRED
-
-
-@contextlib.contextmanager
-def with_reauth(proof: str | None) -> Iterator[None]:
-    """Use `proof` (password or code) for re-authentication inside the block."""
-    reset = reauth_input.set(proof or None)
-    try:
-        yield
-    finally:
-        reauth_input.reset(reset)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,13 +159,8 @@ def reauthenticate(*, actor: Actor, proof: str | None) -> None:
 
 def require_recent_auth(actor: Actor) -> None:
     """Let a sensitive action through only for a recently proven session (see the module's
-    docstring); ReauthRequired otherwise."""
+    docstring); ReauthRequired otherwise. One read; safe inside a transaction."""
     if actor.token_hash is None:
         return  # a job, the CLI, a direct service call: no session to prove
-    if _recent(actor.token_hash):
-        return
-    proof = reauth_input.get()
-    if proof:
-        reauthenticate(actor=actor, proof=proof)
-        return
-    raise ReauthRequired()
+    if not _recent(actor.token_hash):
+        raise ReauthRequired()
