@@ -1,7 +1,8 @@
 """Calendar subscriptions (busy times from outside calendars): thin layer over
 booking_app/services/calendar_sync.py.
 
-- POST   /api/calendar/subscriptions            add a feed URL (provider; admin) → 201, synced once
+- POST   /api/calendar/subscriptions            add a feed URL (provider; admin) → 201; the sync job
+                                                fetches it within a minute (or POST …/sync)
 - GET    /api/calendar/subscriptions            the caller's subscriptions (admin: all)
 - DELETE /api/calendar/subscriptions/{id}       remove one (its owner, admin)
 - POST   /api/calendar/subscriptions/{id}/sync  fetch it again now (its owner, admin)
@@ -46,11 +47,12 @@ class SubscriptionListOut(ApiModel):
 
 
 @router.post("", status_code=201, response_model=SubscriptionOut,
-             summary="Add an outside calendar whose busy times block your slots (fetched once right away)",
+             summary="Add an outside calendar whose busy times block your slots (fetched by the sync job "
+                     "within a minute; POST …/{id}/sync fetches it at once)",
              responses=problem_responses(401, 403, 404))
 def add_subscription(body: SubscriptionIn, actor: Actor = Depends(require_provider)) -> SubscriptionOut:
     sub = calendar_sync.add(actor=actor, url=body.url, service_id=body.service_id, username=body.username,
-                            password=body.password)
+                            password=body.password, sync=False)
     return SubscriptionOut.model_validate(sub)
 
 

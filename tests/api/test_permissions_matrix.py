@@ -154,7 +154,18 @@ WEBHOOK_ROWS = [
     Row("POST", "/api/webhooks/{webhook}/deliveries/{delivery}/redeliver", expect(401, 403, 403, 202, 404, 202)),
 ]
 
-ALL_ROWS = ROWS + _bookings_rows() + OTHER_MODULE_ROWS + WEBHOOK_ROWS
+CALENDAR_URL = "https://93.184.216.34/busy.ics"  # a public address literal: no DNS lookup (and never fetched here)
+CALENDAR_ROWS = [
+    Row("POST", "/api/calendar/subscriptions", expect(401, 403, 403, 201, 201, 201),
+        body=lambda w, role: {"url": CALENDAR_URL}),
+    Row("POST", "/api/calendar/subscriptions", expect(401, 403, 403, 201, 403, 201),
+        body=lambda w, role: {"url": CALENDAR_URL, "service_id": w["room"]}),
+    Row("GET", "/api/calendar/subscriptions", expect(401, 403, 403, 200, 200, 200)),
+    Row("DELETE", "/api/calendar/subscriptions/{calendar}", expect(401, 403, 403, 204, 404, 204)),
+    Row("POST", "/api/calendar/subscriptions/{calendar}/sync", expect(401, 403, 403, 200, 404, 200)),
+]
+
+ALL_ROWS = ROWS + _bookings_rows() + OTHER_MODULE_ROWS + WEBHOOK_ROWS + CALENDAR_ROWS
 
 
 def _build_world() -> dict[str, Any]:
@@ -187,6 +198,14 @@ def _build_world() -> dict[str, Any]:
     world["booking"] = booked.id
     webhooks.promote(now=utcnow())  # the booking's event: a delivery of the provider's endpoint
     world["delivery"] = webhooks.list_deliveries(actor=prov, endpoint_id=world["webhook"])[0].id
+    from booking_app.services import calendar_sync
+
+    def new_calendar() -> int:
+        sub_id = calendar_sync.add(actor=prov, url=CALENDAR_URL, sync=False)["id"]
+        calendar_sync.claim(now=utcnow(), ids=[sub_id])  # as if a sync were running: "sync now" fetches nothing
+        return sub_id
+    world["calendar"] = new_calendar()
+    world["new_calendar"] = new_calendar
     world["new_booking"] = lambda hour: bookings.book(
         actor=cust, service_id=room.id, start=dt.datetime.combine(day + dt.timedelta(days=1), dt.time(hour),
                                                                   tzinfo=dt.timezone.utc)).id
@@ -197,7 +216,7 @@ def _path(row: Row, world: dict[str, Any]) -> str:
     path = row.path
     for key in ("customer", "other_customer"):
         path = path.replace("{" + key + "}", str(world[key].id))
-    for key in ("room", "inactive", "event", "booking", "webhook", "delivery"):
+    for key in ("room", "inactive", "event", "booking", "webhook", "delivery", "calendar"):
         if "{" + key + "}" in path:
             path = path.replace("{" + key + "}", str(world[key]))
     return path
@@ -226,6 +245,8 @@ def test_permission_matrix(client, fast_hash, monkeypatch, row: Row):
             world["booking"] = world["new_booking"](8 + i)  # each role cancels a booking of its own
         if row.method == "DELETE" and "{webhook}" in row.path:
             world["webhook"] = world["new_webhook"]()  # each role removes an endpoint of its own
+        if row.method == "DELETE" and "{calendar}" in row.path:
+            world["calendar"] = world["new_calendar"]()  # each role removes a subscription of its own
         acct = world[role]
         headers = acct.headers if acct else {}
         kwargs: dict[str, Any] = {"headers": headers, "params": row.params}
