@@ -92,13 +92,22 @@ def _seal_credentials(username: Any, password: Any) -> str | None:
     return mfa.seal(json.dumps([username, password]))  # (ASCII: json escapes the rest)
 
 
-def _credentials(sealed: str | None) -> tuple[str, str] | None:
+def _credentials(subscription_id: int, sealed: str | None) -> tuple[str, str] | None:
+    """The subscription's (username, password); sealed with SECRET_KEY_PREVIOUS, they are
+    sealed again with the current key (as two-factor secrets are)."""
     if not sealed:
         return None
     try:
-        username, password = json.loads(mfa.unseal(sealed)[0])
+        opened, old = mfa.unseal(sealed)
+        username, password = json.loads(opened)
     except ValueError:
-        raise FetchError("the stored credentials can't be opened (SECRET_KEY changed?)") from None
+        raise FetchError("the stored credentials can't be opened (SECRET_KEY changed without "
+                         "SECRET_KEY_PREVIOUS?): add the calendar again") from None
+    if old:
+        with db.unit_of_work() as s:
+            s.exec(update(CalendarSubscription).where(  # type: ignore[call-overload]
+                CalendarSubscription.id == subscription_id, CalendarSubscription.credentials_sealed == sealed)
+                .values(credentials_sealed=mfa.seal(opened)))
     return str(username), str(password)
 
 
@@ -394,7 +403,7 @@ def _sync_claimed(c: Claimed, now: dt.datetime) -> str:
         conditional = c.expanded_until is not None and c.expanded_until >= hi - HORIZON_SLACK
         fetched = fetch(c.url, etag=c.etag if conditional else None,
                         last_modified=c.last_modified if conditional else None,
-                        credentials=_credentials(c.credentials_sealed))
+                        credentials=_credentials(c.id, c.credentials_sealed))
         if fetched.body is None:
             _finish(c, now, last_synced_at=now, last_error=None)
             return "unchanged"
