@@ -379,3 +379,26 @@ def test_redirects_are_not_followed(sqlite_db, receiver):
     (d,) = deliveries(ep.id)
     assert (d.status, d.response_code) == ("pending", 302) and "redirect" in d.last_error
     assert len(receiver.requests) == 1
+
+
+def test_secret_sealed_with_the_previous_key_is_sealed_again(sqlite_db, receiver, monkeypatch):
+    from booking_app.config import get_settings
+    from booking_app.services import mfa
+
+    w = make_world()
+    ep = endpoint_for(w, receiver, ["booking.created"])
+    with db.read_session() as s:
+        before = s.get(WebhookEndpoint, ep.id).secret_sealed
+    monkeypatch.setenv("SECRET_KEY_PREVIOUS", get_settings().secret_key)
+    monkeypatch.setenv("SECRET_KEY", "a-new-secret-key-of-enough-length-0123456789")
+    reset_settings_cache()
+    book(w, future())
+    webhooks.relay_webhooks()
+    (req,) = receiver.requests
+    assert webhooks.verify(req["body"], req["headers"]["Booking-Signature"], ep.secret)
+    with db.read_session() as s:
+        after = s.get(WebhookEndpoint, ep.id).secret_sealed
+    assert after != before
+    monkeypatch.delenv("SECRET_KEY_PREVIOUS")
+    reset_settings_cache()
+    assert mfa.unseal(after) == (ep.secret, False)

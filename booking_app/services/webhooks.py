@@ -467,10 +467,22 @@ def _finish(row: Claimed, **values: Any) -> bool:
 
 
 def signing_secrets(ep: WebhookEndpoint, now: dt.datetime) -> list[str]:
-    """The secrets that sign now: the current one, and the previous one during the overlap."""
-    out = [mfa.unseal(ep.secret_sealed)[0]]
+    """The secrets that sign now: the current one, and the previous one during the overlap.
+    A secret still sealed with SECRET_KEY_PREVIOUS is sealed again with SECRET_KEY."""
+    current, old_key = mfa.unseal(ep.secret_sealed)
+    out = [current]
+    previous = None
     if ep.previous_secret_sealed and ep.previous_secret_until is not None and ep.previous_secret_until > now:
-        out.append(mfa.unseal(ep.previous_secret_sealed)[0])
+        previous, old_prev = mfa.unseal(ep.previous_secret_sealed)
+        old_key = old_key or old_prev
+        out.append(previous)
+    if old_key:
+        values: dict[str, Any] = {"secret_sealed": mfa.seal(current)}
+        if previous is not None:
+            values["previous_secret_sealed"] = mfa.seal(previous)
+        with db.unit_of_work() as s:
+            s.exec(update(WebhookEndpoint).where(WebhookEndpoint.id == ep.id,  # type: ignore[call-overload]
+                                                 WebhookEndpoint.secret_sealed == ep.secret_sealed).values(**values))
     return out
 
 
