@@ -101,14 +101,15 @@ def _event_values(session: Session, *, booking: Booking, event: str, extra: dict
         rows.extend(reminders.expected_reminders(session, booking, bookable, now=utcnow(), customer=customer_r,
                                                  base=base))
     types = (["booking.created"] if created else []) + ([WEBHOOK_EVENTS[event]] if event in WEBHOOK_EVENTS else [])
-    if types:
+    heard_by = webhooks.listeners(session, provider_id=booking.provider_id) if types else []  # (one query)
+    if heard_by:
         data = {"booking": webhooks.booking_data(booking, bookable, customer_name=customer_r.name,
                                                  customer_email=customer_r.email)}
         if extra.get("previous_start") is not None:
             data["previous_start"] = outbox.jsonable(extra["previous_start"])
         for kind in types:
             rows.extend(webhooks.event_rows(session, event=kind, provider_id=booking.provider_id,
-                                            booking_id=booking.id, data=data,
+                                            booking_id=booking.id, data=data, heard_by=heard_by,
                                             dedupe=f"{kind}:{booking.id}:{booking.version}"))
     if customer_template is None or base is None:
         return outbox.notification_values(rows, json_safe=True)
