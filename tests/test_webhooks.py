@@ -158,7 +158,7 @@ def test_rotation_signs_with_both_secrets_during_the_overlap(sqlite_db, receiver
 
 # --- retries and ordering ----------------------------------------------------------------------
 
-def test_retry_with_backoff_then_delivered(sqlite_db, receiver):
+def test_retry_with_backoff_then_delivered(db_url, receiver):
     w = make_world()
     ep = endpoint_for(w, receiver, ["booking.created"])
     book(w, future())
@@ -181,7 +181,7 @@ def test_backoff_gives_up_after_about_a_day():
     assert webhooks.RETRY_DELAYS[0] <= 60 and dt.timedelta(hours=20) < dt.timedelta(seconds=total) < dt.timedelta(hours=30)
 
 
-def test_deliveries_of_an_endpoint_go_out_in_order(sqlite_db, receiver):
+def test_deliveries_of_an_endpoint_go_out_in_order(db_url, receiver):
     """A later event waits while an earlier one of the same endpoint is being retried."""
     w = make_world()
     ep = endpoint_for(w, receiver, ["booking.created", "booking.cancelled", "booking.rescheduled"])
@@ -199,6 +199,39 @@ def test_deliveries_of_an_endpoint_go_out_in_order(sqlite_db, receiver):
     assert [e["type"] for e in receiver.events()] == ["booking.created"] * 3 + ["booking.rescheduled",
                                                                               "booking.cancelled"]
     assert [d.status for d in deliveries(ep.id)] == ["delivered"] * 3
+
+
+def test_concurrent_relays_keep_each_endpoints_order(db_url, receiver):
+    """Several relays at once (threads; on PostgreSQL each claims with SKIP LOCKED): every
+    event arrives once, and each endpoint's in the order they were queued."""
+    w = make_world()
+    first = endpoint_for(w, receiver, ["booking.created", "booking.cancelled"])
+    second = endpoint_for(w, receiver, ["booking.created", "booking.cancelled"])
+    made = [book(w, future(48 + i)) for i in range(4)]
+    for bk in made:
+        bookings.cancel(actor=actor_for(w.customer), booking_id=bk.id)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            for _ in range(3):
+                webhooks.relay_webhooks()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    webhooks.relay_webhooks()
+    expected = [("booking.created", bk.id) for bk in made] + [("booking.cancelled", bk.id) for bk in made]
+    for ep in (first, second):
+        got = [(json.loads(r["body"])["type"], json.loads(r["body"])["data"]["booking"]["id"])
+               for r in receiver.requests if r["headers"]["Booking-Delivery"] in {str(d.id) for d in deliveries(ep.id)}]
+        assert got == expected
+    assert len(receiver.requests) == 2 * len(expected)
 
 
 def test_given_up_delivery_no_longer_blocks_and_can_be_redelivered(sqlite_db, receiver, monkeypatch):
@@ -221,7 +254,7 @@ def test_given_up_delivery_no_longer_blocks_and_can_be_redelivered(sqlite_db, re
 
 # --- every path fires, a rollback fires nothing --------------------------------------------------
 
-def test_jobs_fire_events_hold_expiry_and_completion(sqlite_db, receiver):
+def test_jobs_fire_events_hold_expiry_and_completion(db_url, receiver):
     w = make_world()
     ep = endpoint_for(w, receiver, ["booking.cancelled", "booking.completed"])
     held = book(w, future(48))
@@ -255,7 +288,7 @@ def test_payment_events(sqlite_db, receiver):
     assert event["data"]["payment"] == {"amount_cents": 2500, "currency": "EUR", "ref": "pay-1"}
 
 
-def test_rolled_back_transaction_sends_nothing(sqlite_db, receiver):
+def test_rolled_back_transaction_sends_nothing(db_url, receiver):
     w = make_world()
     ep = endpoint_for(w, receiver, ["booking.cancelled"])
     bk = book(w, future())
