@@ -17,14 +17,8 @@ from booking_app.ui.components.staff import (
     status_options,
     th,
 )
-from booking_app.ui.state.admin import (
-    OUTBOX_LABELS,
-    ROLE_LABELS,
-    AdminUsersState,
-    DashboardState,
-    OutboxState,
-    ReportsState,
-)
+from booking_app.ui.state.admin import OUTBOX_LABELS, ROLE_LABELS, AdminUsersState, OutboxState
+from booking_app.ui.state.admin_reports import DashboardState, ReportsState
 
 
 # ---- users -----------------------------------------------------------------------------------
