@@ -61,7 +61,9 @@ class WebhooksState(StaffState):
         self.endpoints = [{
             "id": str(v.id), "url": v.url, "events": ", ".join(v.events), "active": "1" if v.active else "",
             "status": translate("Active", loc) if v.active else translate("Inactive", loc),
-            "scope": translate("All bookables", loc) if v.all_bookables else translate("My bookables", loc),
+            "scope": (translate("All bookables", loc) if v.all_bookables
+                      else translate("My bookables", loc) if v.owner_id == actor.id
+                      else translate("Bookables of provider #{id}", loc, id=v.owner_id)),
             "rotating": (translate("The previous secret also signs until {time}.", loc,
                                    time=fmt.datetime_(v.previous_secret_until, self._view_tz(), loc, "medium"))
                          if v.previous_secret_until else ""),
