@@ -334,3 +334,22 @@ def test_a_booking_racing_a_freshly_imported_busy_interval_is_refused(pg_db, mon
     monkeypatch.setattr(capacity, "RACE_HOOK", None)
     with db.read_session() as s:
         assert s.exec(select(availability.Booking).where(availability.Booking.bookable_id == room.id)).all() == []
+
+
+def test_search_by_date_leaves_out_a_bookable_whose_only_slot_is_busy(db_url):
+    from booking_app.services import catalog
+
+    busy_provider, other_provider = make_provider(), make_provider()
+    one_hour = [{"weekday": 0, "start": "09:00", "end": "10:00"}]  # 15 March 2027 is a Monday
+    blocked = make_bookable(busy_provider, name="Blocked room", weekly=one_hour, max_advance_days=730)
+    free = make_bookable(other_provider, name="Free room", weekly=one_hour, max_advance_days=730)
+    event_of_busy = make_bookable(busy_provider, name="Busy provider's event", kind="event", max_advance_days=730)
+    catalog.add_event_session(actor=actor_for(busy_provider), bookable_id=event_of_busy.id, start=utc(2027, 3, 15, 9))
+    now = utc(2027, 3, 1)
+    names = lambda: {x.name for x in catalog.search_bookables(date=dt.date(2027, 3, 15), now=now)[0]}  # noqa: E731
+    assert names() == {"Blocked room", "Free room", "Busy provider's event"}
+    _insert_busy(busy_provider.id, utc(2027, 3, 15, 9, 30), utc(2027, 3, 15, 10))
+    assert names() == {"Free room", "Busy provider's event"}  # event sessions are not blocked
+    with db.read_session() as s:
+        rows = [s.get(availability.Bookable, b.id) for b in (blocked, free)]
+        assert availability.bookables_with_free_slot(s, rows, dt.date(2027, 3, 15), now) == {free.id}
