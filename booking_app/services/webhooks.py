@@ -385,6 +385,13 @@ class WebhookStats:
     failed: int = 0
 
 
+def _queued(now: dt.datetime):
+    """Queued events: pending webhook outbox rows (due at once: bounded by `now` so that the
+    status/due index skips the many pending reminders of later days)."""
+    return and_(Notification.status == NotificationStatus.pending.value, Notification.next_attempt_at <= now,
+                Notification.channel == CHANNEL)
+
+
 def promote(*, now: dt.datetime, limit: int = 500) -> int:
     """Turn queued outbox rows (channel "webhook") into deliveries, in outbox id order. On
     PostgreSQL the rows are locked (waiting, not skipping), so two relays promote one after
@@ -392,8 +399,7 @@ def promote(*, now: dt.datetime, limit: int = 500) -> int:
     with db.unit_of_work() as s:
         q = (select(Notification.id, Notification.context, Notification.template, Notification.booking_id,
                     Notification.created_at)
-             .where(Notification.channel == CHANNEL, Notification.status == NotificationStatus.pending.value)
-             .order_by(Notification.id).limit(limit))  # type: ignore[arg-type]
+             .where(_queued(utcnow())).order_by(Notification.id).limit(limit))  # type: ignore[arg-type]
         if db.is_postgres(s):
             q = q.with_for_update()
         rows = s.exec(q).all()
@@ -419,6 +425,14 @@ def promote(*, now: dt.datetime, limit: int = 500) -> int:
                .values(status=NotificationStatus.sent.value, sent_at=now, transport=CHANNEL, attempts=1,
                        claimed_until=None))
         return len(values)
+
+
+def _work_waiting(now: dt.datetime) -> bool:
+    """Whether a queued event or a due delivery is waiting."""
+    with db.read_session() as s:
+        queued = s.exec(select(Notification.id).where(_queued(utcnow())).limit(1)).first()
+        return queued is not None or s.exec(
+            select(WebhookDelivery.id).where(_due(WebhookDelivery, now)).limit(1)).first() is not None
 
 
 def encode(event: dict[str, Any]) -> str:
@@ -600,6 +614,8 @@ def relay_webhooks(*, now: dt.datetime | None = None, max_rounds: int = 100) -> 
     round takes the first due delivery of each endpoint; rounds repeat while any went)."""
     now = now or utcnow()
     stats = WebhookStats()
+    if not _work_waiting(now):  # (a read: the usual tick takes no write lock)
+        return stats
     stats.queued = promote(now=now)
     for _ in range(max_rounds):
         rows = claim_due(now=now)
