@@ -353,3 +353,28 @@ def test_search_by_date_leaves_out_a_bookable_whose_only_slot_is_busy(db_url):
     with db.read_session() as s:
         rows = [s.get(availability.Bookable, b.id) for b in (blocked, free)]
         assert availability.bookables_with_free_slot(s, rows, dt.date(2027, 3, 15), now) == {free.id}
+
+
+def test_concurrent_claims_never_take_the_same_subscription(db_url):
+    """Two job runs at once (PostgreSQL: SKIP LOCKED; SQLite: the conditional UPDATE under its
+    single writer) share the due subscriptions out, each one to exactly one of them."""
+    provider = make_provider()
+    ids = {calendar_sync.add(actor=actor_for(provider), url=f"https://93.184.216.34/{i}.ics", sync=False)["id"]
+           for i in range(6)}
+    now = calendar_sync.utcnow()
+    barrier = threading.Barrier(2)
+    got: list[list[int]] = []
+
+    def run() -> None:
+        barrier.wait()
+        got.append([c.id for c in calendar_sync.claim(now=now, limit=4)])
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    first, second = got
+    assert not set(first) & set(second)
+    assert set(first) | set(second) <= ids and len(first) + len(second) >= 4
+    assert calendar_sync.claim(now=now, ids=first) == []  # held: not claimed again
