@@ -10,7 +10,7 @@ from sqlmodel import select
 from booking_app import db
 from booking_app.config import reset_settings_cache
 from booking_app.models import AuditEvent, Booking, Notification, Payment
-from booking_app.services import bookings, catalog
+from booking_app.services import booking_queries, bookings, catalog, manage_links
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotAvailable, NotFound, Unauthorized
 from tests.factories import actor_for, make_admin, make_bookable, make_customer, make_event, make_provider
@@ -96,15 +96,15 @@ def test_guest_booking_and_manage_token(db_url):
     assert (bk.user_id, bk.guest_name, bk.guest_email, bk.guest_phone) == (None, "Gina Guest", "Gina@example.com",
                                                                            "+34600000000")
     assert customer_messages(bk.id)[0].to == "Gina@example.com"
-    token = bookings.booking_manage_token(bk.id)
-    assert bookings.verify_manage_token(token) == bk.id
+    token = manage_links.booking_manage_token(bk.id)
+    assert manage_links.verify_manage_token(token) == bk.id
     for bad in (None, "", "x", f"{bk.id}.AAAA", f"{bk.id + 1}.{token.split('.')[1]}", token + "x"):
-        assert bookings.verify_manage_token(bad) is None
+        assert manage_links.verify_manage_token(bad) is None
     with pytest.raises(NotFound):
-        bookings.get_booking(actor=Actor.guest(), booking_id=bk.id)
-    assert bookings.get_booking(actor=Actor.guest(), booking_id=bk.id, manage_token=token).id == bk.id
+        booking_queries.get_booking(actor=Actor.guest(), booking_id=bk.id)
+    assert booking_queries.get_booking(actor=Actor.guest(), booking_id=bk.id, manage_token=token).id == bk.id
     with pytest.raises(NotFound):  # a token is for one booking only
-        bookings.get_booking(actor=Actor.guest(), booking_id=bk.id, manage_token=bookings.booking_manage_token(bk.id + 1))
+        booking_queries.get_booking(actor=Actor.guest(), booking_id=bk.id, manage_token=manage_links.booking_manage_token(bk.id + 1))
     moved = bookings.reschedule(actor=Actor.guest(), booking_id=bk.id, start=AT + dt.timedelta(hours=2),
                                 manage_token=token, now=NOW)
     assert moved.start == AT + dt.timedelta(hours=2)
@@ -184,7 +184,7 @@ def test_reschedule_is_atomic(db_url):
         bookings.reschedule(actor=c, booking_id=mine.id, start=AT + dt.timedelta(hours=3), now=NOW)
     with pytest.raises(NotAvailable):
         bookings.reschedule(actor=c, booking_id=mine.id, start=AT + dt.timedelta(hours=2), now=NOW)
-    unchanged = bookings.get_booking(actor=c, booking_id=mine.id)
+    unchanged = booking_queries.get_booking(actor=c, booking_id=mine.id)
     assert (unchanged.start, unchanged.version, unchanged.status) == (AT, 1, "confirmed")
     moved = bookings.reschedule(actor=c, booking_id=mine.id, start=AT + dt.timedelta(hours=5), notes="later", now=NOW)
     assert (moved.start, moved.notes, moved.version, moved.sequence) == (AT + dt.timedelta(hours=5), "later", 2, 1)
@@ -224,14 +224,14 @@ def test_reschedule_and_cancel_access(db_url):
     bk = book(actor_for(owner), b)
     for fn in (lambda a: bookings.reschedule(actor=a, booking_id=bk.id, start=AT + dt.timedelta(hours=1), now=NOW),
                lambda a: bookings.cancel(actor=a, booking_id=bk.id, now=NOW),
-               lambda a: bookings.get_booking(actor=a, booking_id=bk.id)):
+               lambda a: booking_queries.get_booking(actor=a, booking_id=bk.id)):
         for who in (actor_for(stranger), actor_for(make_provider()), Actor.guest()):
             with pytest.raises(NotFound):
                 fn(who)
-    assert bookings.get_booking(actor=actor_for(provider), booking_id=bk.id).id == bk.id
-    assert bookings.get_booking(actor=actor_for(make_admin()), booking_id=bk.id).id == bk.id
+    assert booking_queries.get_booking(actor=actor_for(provider), booking_id=bk.id).id == bk.id
+    assert booking_queries.get_booking(actor=actor_for(make_admin()), booking_id=bk.id).id == bk.id
     with pytest.raises(NotFound):
-        bookings.get_booking(actor=actor_for(owner), booking_id=999_999)
+        booking_queries.get_booking(actor=actor_for(owner), booking_id=999_999)
 
 
 # --- cancel ----------------------------------------------------------------------------------------
@@ -294,24 +294,24 @@ def test_confirm_payment_and_expired_holds(db_url, stripe_on):
     b = make_bookable(price_cents=900)
     held = book(c, b, payment_method="card")
     assert bookings.confirm_payment(booking_id=held.id, now=NOW + dt.timedelta(minutes=5)) is True
-    assert bookings.get_booking(actor=c, booking_id=held.id).status == "confirmed"
+    assert booking_queries.get_booking(actor=c, booking_id=held.id).status == "confirmed"
     assert bookings.confirm_payment(booking_id=held.id, now=NOW) is True  # idempotent
 
     late = book(c, b, payment_method="card", start=AT + dt.timedelta(hours=1))
     assert bookings.release_expired_holds(now=NOW + dt.timedelta(minutes=14)) == 0
     assert bookings.release_expired_holds(now=NOW + dt.timedelta(minutes=16)) == 1
     assert bookings.release_expired_holds(now=NOW + dt.timedelta(minutes=17)) == 0
-    swept = bookings.get_booking(actor=c, booking_id=late.id)
+    swept = booking_queries.get_booking(actor=c, booking_id=late.id)
     assert (swept.status, swept.cancel_reason) == ("cancelled", "hold_expired")
     # paid after expiry but the seat is still free: confirmed after all
     assert bookings.confirm_payment(booking_id=late.id, now=NOW + dt.timedelta(minutes=20)) is True
-    assert bookings.get_booking(actor=c, booking_id=late.id).status == "confirmed"
+    assert booking_queries.get_booking(actor=c, booking_id=late.id).status == "confirmed"
 
     resold = book(c, b, payment_method="card", start=AT + dt.timedelta(hours=2))
     later = NOW + dt.timedelta(minutes=30)
     book(actor_for(make_customer()), b, payment_method="on_site", start=AT + dt.timedelta(hours=2), now=later)
     assert bookings.confirm_payment(booking_id=resold.id, now=later) is False
-    assert bookings.get_booking(actor=c, booking_id=resold.id).status == "cancelled"
+    assert booking_queries.get_booking(actor=c, booking_id=resold.id).status == "cancelled"
 
     cancelled = book(c, b, payment_method="card", start=AT + dt.timedelta(hours=3))
     bookings.cancel(actor=c, booking_id=cancelled.id, now=NOW)
@@ -325,7 +325,7 @@ def test_payment_status_comes_from_the_latest_payment(db_url):
     bk = book(c, make_bookable(price_cents=100))
     add_payment(bk.id, 100, status="failed")
     add_payment(bk.id, 100, status="succeeded")
-    assert bookings.get_booking(actor=c, booking_id=bk.id).payment_status == "succeeded"
+    assert booking_queries.get_booking(actor=c, booking_id=bk.id).payment_status == "succeeded"
 
 
 # --- listings --------------------------------------------------------------------------------------
@@ -339,25 +339,25 @@ def test_list_bookings_scopes_filters_and_paging(db_url):
     book(actor_for(c2), b2)
     x = book(actor_for(c2), b1, start=AT + dt.timedelta(days=1))
     bookings.cancel(actor=actor_for(c2), booking_id=x.id, now=NOW)
-    assert bookings.list_bookings(actor=actor_for(c1))[1] == 3
-    assert bookings.list_bookings(actor=actor_for(c2))[1] == 2
-    assert bookings.list_bookings(actor=actor_for(p1), scope="provider")[1] == 4
-    assert bookings.list_bookings(actor=actor_for(admin), scope="provider")[1] == 5
-    assert bookings.list_bookings(actor=actor_for(admin), scope="all")[1] == 5
-    assert bookings.list_bookings(actor=actor_for(p1), scope="provider", status="cancelled")[1] == 1
-    items, total = bookings.list_bookings(actor=actor_for(c1), limit=2, offset=1)
+    assert booking_queries.list_bookings(actor=actor_for(c1))[1] == 3
+    assert booking_queries.list_bookings(actor=actor_for(c2))[1] == 2
+    assert booking_queries.list_bookings(actor=actor_for(p1), scope="provider")[1] == 4
+    assert booking_queries.list_bookings(actor=actor_for(admin), scope="provider")[1] == 5
+    assert booking_queries.list_bookings(actor=actor_for(admin), scope="all")[1] == 5
+    assert booking_queries.list_bookings(actor=actor_for(p1), scope="provider", status="cancelled")[1] == 1
+    items, total = booking_queries.list_bookings(actor=actor_for(c1), limit=2, offset=1)
     assert total == 3 and [i.start for i in items] == [AT + dt.timedelta(hours=1), AT + dt.timedelta(hours=2)]
-    assert bookings.list_bookings(actor=actor_for(p1), scope="provider", date_from="2027-02-02", date_to="2027-02-02")[1] == 1
-    assert bookings.list_bookings(actor=actor_for(p1), scope="provider", date_to="2027-02-01")[1] == 3
+    assert booking_queries.list_bookings(actor=actor_for(p1), scope="provider", date_from="2027-02-02", date_to="2027-02-02")[1] == 1
+    assert booking_queries.list_bookings(actor=actor_for(p1), scope="provider", date_to="2027-02-01")[1] == 3
     with pytest.raises(Forbidden):
-        bookings.list_bookings(actor=actor_for(c1), scope="provider")
+        booking_queries.list_bookings(actor=actor_for(c1), scope="provider")
     with pytest.raises(Forbidden):
-        bookings.list_bookings(actor=actor_for(p1), scope="all")
+        booking_queries.list_bookings(actor=actor_for(p1), scope="all")
     with pytest.raises(Unauthorized):
-        bookings.list_bookings(actor=Actor.guest())
+        booking_queries.list_bookings(actor=Actor.guest())
     for bad in (dict(scope="everything"), dict(status="lost"), dict(date_from="yesterday"), dict(limit=0)):
         with pytest.raises(InvalidInput):
-            bookings.list_bookings(actor=actor_for(c1), **bad)
+            booking_queries.list_bookings(actor=actor_for(c1), **bad)
 
 
 def test_slot_check_follows_an_edited_bookable(db_url, stripe_on):
@@ -376,7 +376,7 @@ def test_slot_check_follows_an_edited_bookable(db_url, stripe_on):
     later = NOW + dt.timedelta(minutes=20)
     nine = book(c, b, start=AT - dt.timedelta(hours=1), payment_method="on_site", now=later)
     assert (nine.status, nine.end) == ("confirmed", AT)
-    assert bookings.get_booking(actor=c, booking_id=hold.id).cancel_reason == "hold_expired"
+    assert booking_queries.get_booking(actor=c, booking_id=hold.id).cancel_reason == "hold_expired"
     # and the other way round: the buffer gone again, 11:00 is free next to 09:00-10:00 (+60)
     catalog.update_bookable(actor=actor_for(prov), bookable_id=b.id, buffer_after_minutes=0)
     assert book(c, b, start=AT + dt.timedelta(hours=1), payment_method="on_site", now=later).status == "confirmed"
@@ -389,9 +389,9 @@ def test_late_payment_revives_a_hold_over_another_expired_hold(db_url, stripe_on
     a = book(Actor.guest(), b, payment_method="card", guest={"name": "A", "email": "a@example.com"})
     later = NOW + dt.timedelta(minutes=16)
     other = book(Actor.guest(), b, payment_method="card", guest={"name": "B", "email": "b@example.com"}, now=later)
-    assert bookings.get_booking(actor=Actor.system(), booking_id=a.id).cancel_reason == "hold_expired"
+    assert booking_queries.get_booking(actor=Actor.system(), booking_id=a.id).cancel_reason == "hold_expired"
     much_later = NOW + dt.timedelta(minutes=40)  # B's hold has expired too, not swept yet
     assert bookings.confirm_payment(booking_id=a.id, now=much_later) is True
-    assert bookings.get_booking(actor=Actor.system(), booking_id=a.id).status == "confirmed"
-    assert bookings.get_booking(actor=Actor.system(), booking_id=other.id).status == "cancelled"
+    assert booking_queries.get_booking(actor=Actor.system(), booking_id=a.id).status == "confirmed"
+    assert booking_queries.get_booking(actor=Actor.system(), booking_id=other.id).status == "cancelled"
     assert bookings.confirm_payment(booking_id=other.id, now=much_later) is False  # A holds the seat now

@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from booking_app import db
 from booking_app.models import Booking
-from booking_app.services import bookings, capacity, catalog
+from booking_app.services import booking_queries, bookings, capacity, catalog
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Busy, NotAvailable
 from tests.factories import ALL_WEEK, actor_for, make_bookable, make_event, make_provider, next_day_at
@@ -296,7 +296,7 @@ def test_expired_unswept_hold_does_not_block_a_new_booking(db_url, monkeypatch):
     taken = bookings.book(actor=Actor.guest(), service_id=room.id, start=start, payment_method="on_site",
                           guest={"name": "H", "email": "new@example.com"}, now=later)
     assert taken.status == "confirmed"
-    assert bookings.get_booking(actor=Actor.system(), booking_id=held.id).status == "cancelled"
+    assert booking_queries.get_booking(actor=Actor.system(), booking_id=held.id).status == "cancelled"
     # the late payment of the expired hold can't take the resold seat back
     assert bookings.confirm_payment(booking_id=held.id, now=later) is False
 

@@ -11,9 +11,9 @@ import pytest
 from sqlmodel import select
 
 from booking_app import db
-from booking_app.config import reset_settings_cache
+from booking_app.config import get_settings, reset_settings_cache
 from booking_app.models import Booking, Notification, Payment
-from booking_app.services import availability, bookings, manage_links, messages
+from booking_app.services import availability, booking_queries, bookings, guest_bookings, manage_links, messages
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, InvalidInput, NotAvailable, NotFound, RateLimited
 from tests.factories import ALL_WEEK, actor_for, make_bookable, make_customer, make_event, make_provider
@@ -79,7 +79,7 @@ def test_a_guest_cannot_grow_a_booking_past_the_guest_maximum_by_its_link(db_url
     env(monkeypatch, GUEST_MAX_QUANTITY="3")
     event = event_at()
     bk = gbook(event, quantity=2)
-    token = bookings.booking_manage_token(bk.id)
+    token = manage_links.booking_manage_token(bk.id)
     with pytest.raises(InvalidInput) as err:
         bookings.reschedule(actor=Actor.guest(), booking_id=bk.id, quantity=4, manage_token=token, now=NOW)
     assert err.value.field == "quantity"
@@ -149,7 +149,7 @@ def test_a_guest_hold_lasts_the_guest_hold_time(db_url, monkeypatch, stripe_on):
     monkeypatch.delenv("HOLD_MINUTES")
     reset_settings_cache()
     assert gbook(event, email="x@example.com", payment_method="card").hold_expires_at - NOW \
-        < dt.timedelta(minutes=bookings.get_settings().hold_minutes)
+        < dt.timedelta(minutes=get_settings().hold_minutes)
 
 
 def test_guest_bookings_are_rate_limited_per_email_and_per_ip_and_can_be_switched_off(db_url, monkeypatch):
@@ -203,7 +203,7 @@ def test_ordinary_guest_names_are_accepted(sqlite_db, name):
 
 def _confirm_token() -> str:
     url = outbox("guest_booking_request")[-1].context["confirm_url"]
-    assert url.startswith(bookings.get_settings().public_url.rstrip("/") + "/booking/confirm?token=")
+    assert url.startswith(get_settings().public_url.rstrip("/") + "/booking/confirm?token=")
     return url.partition("token=")[2]
 
 
@@ -212,7 +212,7 @@ def test_confirmation_mode_holds_nothing_until_the_link_then_books(db_url, monke
     room = make_bookable(weekly=ALL_WEEK)
     with pytest.raises(InvalidInput):  # no direct guest booking in this mode
         gbook(room)
-    pending = bookings.request_guest_booking(actor=Actor.guest(), service_id=room.id, start=AT,
+    pending = guest_bookings.request_guest_booking(actor=Actor.guest(), service_id=room.id, start=AT,
                                              guest=guest(), client_ip="192.0.2.9", now=NOW)
     assert pending.email == "gina@example.com" and pending.expires_at > NOW
     assert active_guest_rows(room.id) == []
@@ -233,7 +233,7 @@ def test_confirmation_mode_holds_nothing_until_the_link_then_books(db_url, monke
 def test_a_confirmation_link_after_the_slot_filled_is_not_available(db_url, monkeypatch):
     env(monkeypatch, GUEST_EMAIL_CONFIRMATION="true")
     room = make_bookable(weekly=ALL_WEEK)
-    bookings.request_guest_booking(actor=Actor.guest(), service_id=room.id, start=AT, guest=guest(), now=NOW)
+    guest_bookings.request_guest_booking(actor=Actor.guest(), service_id=room.id, start=AT, guest=guest(), now=NOW)
     token = _confirm_token()
     bookings.book(actor=actor_for(make_customer()), service_id=room.id, start=AT, now=NOW)
     with pytest.raises(NotAvailable):
@@ -244,7 +244,7 @@ def test_a_confirmation_link_after_the_slot_filled_is_not_available(db_url, monk
 def test_a_wrong_or_expired_confirmation_link_is_not_found(db_url, monkeypatch):
     env(monkeypatch, GUEST_EMAIL_CONFIRMATION="true", GUEST_CONFIRMATION_MINUTES="30")
     room = make_bookable(weekly=ALL_WEEK)
-    bookings.request_guest_booking(actor=Actor.guest(), service_id=room.id, start=AT, guest=guest(), now=NOW)
+    guest_bookings.request_guest_booking(actor=Actor.guest(), service_id=room.id, start=AT, guest=guest(), now=NOW)
     token = _confirm_token()
     request_id, _, sig = token.partition(".")
     for bad in (f"{request_id}.{sig[:-2]}xx", f"{int(request_id) + 1}.{sig}", "", "nonsense"):
@@ -258,10 +258,10 @@ def test_a_wrong_or_expired_confirmation_link_is_not_found(db_url, monkeypatch):
 def test_expired_booking_requests_are_purged(db_url, monkeypatch):
     env(monkeypatch, GUEST_EMAIL_CONFIRMATION="true", GUEST_CONFIRMATION_MINUTES="60")
     room = make_bookable(weekly=ALL_WEEK)
-    bookings.request_guest_booking(actor=Actor.guest(), service_id=room.id, start=AT, guest=guest(), now=NOW)
+    guest_bookings.request_guest_booking(actor=Actor.guest(), service_id=room.id, start=AT, guest=guest(), now=NOW)
     token = _confirm_token()
-    assert bookings.purge_guest_requests(now=NOW + dt.timedelta(hours=2)) == 0  # kept a day past its expiry
-    assert bookings.purge_guest_requests(now=NOW + dt.timedelta(days=2)) == 1
+    assert guest_bookings.purge_guest_requests(now=NOW + dt.timedelta(hours=2)) == 0  # kept a day past its expiry
+    assert guest_bookings.purge_guest_requests(now=NOW + dt.timedelta(days=2)) == 1
     with pytest.raises(NotFound):
         bookings.confirm_guest_request(token=token, now=NOW + dt.timedelta(minutes=1))
 
@@ -270,9 +270,9 @@ def test_booking_requests_are_rate_limited(db_url, monkeypatch):
     env(monkeypatch, GUEST_EMAIL_CONFIRMATION="true", GUEST_RATE_PER_EMAIL="2")
     room = make_bookable(weekly=ALL_WEEK)
     for _ in range(2):
-        bookings.request_guest_booking(actor=Actor.guest(), service_id=room.id, start=AT, guest=guest(), now=NOW)
+        guest_bookings.request_guest_booking(actor=Actor.guest(), service_id=room.id, start=AT, guest=guest(), now=NOW)
     with pytest.raises(RateLimited):
-        bookings.request_guest_booking(actor=Actor.guest(), service_id=room.id, start=AT, guest=guest(), now=NOW)
+        guest_bookings.request_guest_booking(actor=Actor.guest(), service_id=room.id, start=AT, guest=guest(), now=NOW)
     assert len(outbox("guest_booking_request")) == 2
 
 
@@ -282,33 +282,33 @@ def test_a_manage_link_expires_after_the_booking_ended(db_url, monkeypatch):
     env(monkeypatch, MANAGE_LINK_TTL_DAYS="30")
     room = make_bookable()
     bk = gbook(room)
-    token = bookings.booking_manage_token(bk.id)
+    token = manage_links.booking_manage_token(bk.id)
     end = bk.end
     with db.read_session() as s:
         row = s.get(Booking, bk.id)
-    assert bookings.manage_token_grants(token, row, now=end + dt.timedelta(days=29))
-    assert not bookings.manage_token_grants(token, row, now=end + dt.timedelta(days=30, seconds=1))
+    assert manage_links.manage_token_grants(token, row, now=end + dt.timedelta(days=29))
+    assert not manage_links.manage_token_grants(token, row, now=end + dt.timedelta(days=30, seconds=1))
     monkeypatch.setattr(manage_links, "utcnow", lambda: end + dt.timedelta(days=31))
     with pytest.raises(NotFound) as err:
-        bookings.get_booking(actor=Actor.guest(), booking_id=bk.id, manage_token=token)
-    assert err.value.message == bookings.LINK_NOT_VALID
+        booking_queries.get_booking(actor=Actor.guest(), booking_id=bk.id, manage_token=token)
+    assert err.value.message == manage_links.LINK_NOT_VALID
 
 
 def test_a_re_issued_manage_link_revokes_the_old_one(db_url, monkeypatch):
     room = make_bookable()
     bk = gbook(room, email="Gina@Example.com")
-    old = bookings.booking_manage_token(bk.id)
-    assert bookings.get_booking(actor=Actor.guest(), booking_id=bk.id, manage_token=old).id == bk.id
+    old = manage_links.booking_manage_token(bk.id)
+    assert booking_queries.get_booking(actor=Actor.guest(), booking_id=bk.id, manage_token=old).id == bk.id
     # a wrong address: nothing happens (and nothing says so)
-    bookings.request_manage_link(email="someone@example.com", reference=bk.reference)
-    assert bookings.verify_manage_token(old) == bk.id
-    bookings.request_manage_link(email="gina@example.com", reference=bk.reference.lower(), client_ip="192.0.2.4")
+    guest_bookings.request_manage_link(email="someone@example.com", reference=bk.reference)
+    assert manage_links.verify_manage_token(old) == bk.id
+    guest_bookings.request_manage_link(email="gina@example.com", reference=bk.reference.lower(), client_ip="192.0.2.4")
     with pytest.raises(NotFound):
-        bookings.get_booking(actor=Actor.guest(), booking_id=bk.id, manage_token=old)
+        booking_queries.get_booking(actor=Actor.guest(), booking_id=bk.id, manage_token=old)
     sent = outbox("guest_manage_link")
     assert len(sent) == 1 and sent[0].to == "Gina@example.com"
     new = sent[0].context["manage_url"].partition("token=")[2]
-    assert new != old and bookings.get_booking(actor=Actor.guest(), booking_id=bk.id, manage_token=new).id == bk.id
+    assert new != old and booking_queries.get_booking(actor=Actor.guest(), booking_id=bk.id, manage_token=new).id == bk.id
     assert new in messages.render_email(sent[0].template, sent[0].locale, sent[0].context).text
     # reminders still waiting carry the new link, not the revoked one
     reminders = [n for n in outbox("reminder") if n.booking_id == bk.id and n.status == "pending"]
@@ -316,9 +316,9 @@ def test_a_re_issued_manage_link_revokes_the_old_one(db_url, monkeypatch):
     # staff re-issue too; then the guest's second link stops working as well
     provider = make_provider()
     with pytest.raises(NotFound):
-        bookings.reissue_manage_link(actor=actor_for(provider), booking_id=bk.id)
-    bookings.reissue_manage_link(actor=Actor.system(), booking_id=bk.id)
-    assert bookings.verify_manage_token(new) is None
+        guest_bookings.reissue_manage_link(actor=actor_for(provider), booking_id=bk.id)
+    guest_bookings.reissue_manage_link(actor=Actor.system(), booking_id=bk.id)
+    assert manage_links.verify_manage_token(new) is None
     assert len(outbox("guest_manage_link")) == 2
 
 
@@ -327,16 +327,16 @@ def test_manage_link_requests_are_rate_limited(db_url, monkeypatch):
     room = make_bookable()
     bk = gbook(room)
     for _ in range(2):
-        bookings.request_manage_link(email="gina@example.com", reference=bk.reference)
+        guest_bookings.request_manage_link(email="gina@example.com", reference=bk.reference)
     with pytest.raises(RateLimited):
-        bookings.request_manage_link(email="gina@example.com", reference=bk.reference)
+        guest_bookings.request_manage_link(email="gina@example.com", reference=bk.reference)
 
 
 def test_a_customer_booking_has_no_manage_link_to_re_issue(db_url):
     room = make_bookable()
     bk = bookings.book(actor=actor_for(make_customer()), service_id=room.id, start=AT, now=NOW)
     with pytest.raises(Conflict):
-        bookings.reissue_manage_link(actor=Actor.system(), booking_id=bk.id)
+        guest_bookings.reissue_manage_link(actor=Actor.system(), booking_id=bk.id)
 
 
 # --- under concurrency --------------------------------------------------------------------

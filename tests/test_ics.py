@@ -12,6 +12,7 @@ from icalendar import Calendar
 from booking_app import db
 from booking_app.integrations import ics
 from booking_app.services import auth, bookings, messages, outbox, relay
+from booking_app.services.actors import Actor
 from tests.factories import actor_for
 from tests.stubs.notify_helpers import book, fast_password_hashing, make_world, outbox_rows
 
@@ -107,7 +108,7 @@ def test_customer_feed_lists_upcoming_bookings_and_can_be_revoked(client):
 def test_provider_schedule_feed_shows_customers(client):
     w = make_world()
     b = book(w, START)
-    guest = bookings.book(actor=bookings.Actor.guest(), service_id=w.bookable.id, start=START + dt.timedelta(hours=1),
+    guest = bookings.book(actor=Actor.guest(), service_id=w.bookable.id, start=START + dt.timedelta(hours=1),
                           guest={"name": "Gus Guest", "email": "gus@example.com"})
     r = client.post("/api/calendar/feeds", headers=headers_for(w.provider), json={"scope": "schedule"})
     assert r.status_code == 201, r.text

@@ -19,7 +19,7 @@ from booking_app.integrations.delivery import DeliveryError
 from booking_app.integrations.email import ConsoleEmailSender
 from booking_app.integrations.sms import ConsoleSmsSender
 from booking_app.models import Booking, Notification
-from booking_app.services import bookings, capacity, messages, notify, outbox, outbox_admin, reminders
+from booking_app.services import bookings, capacity, manage_links, messages, notify, outbox, outbox_admin, reminders
 from booking_app.services import relay as outbox_relay
 from booking_app.services.actors import Actor
 from booking_app.services.errors import NotAvailable
@@ -302,7 +302,7 @@ def test_guest_gets_signed_manage_link_which_is_scrubbed_after_sending(sqlite_db
     email = RecordingEmail()
     relay(T0, email=email)
     (msg,) = [m for m in email.sent if m.to == "gus@example.com"]
-    token = bookings.booking_manage_token(b.id)
+    token = manage_links.booking_manage_token(b.id)
     assert f"/booking?id={b.id}&token={token}" in msg.text
     (notice,) = [m for m in email.sent if m.to == w.provider.email]
     assert token not in notice.text and "Gus Guest" in notice.text

@@ -223,7 +223,7 @@ def test_cancel_then_refund_for_cancellation(sqlite_client, stripe_on):
 def test_guest_pays_with_the_manage_token(sqlite_client, stripe_on):
     from booking_app import db
     from booking_app.models import User
-    from booking_app.services import bookings
+    from booking_app.services import manage_links
 
     client = sqlite_client
     provider = make_account("provider")
@@ -237,11 +237,11 @@ def test_guest_pays_with_the_manage_token(sqlite_client, stripe_on):
     body = {"booking_id": booking_id, "method": "card"}
     assert_problem(client.post("/api/payments/process", json=body), 401)
     assert_problem(client.post("/api/payments/process?token=1.bad", json=body), 404)
-    token = bookings.booking_manage_token(booking_id)
+    token = manage_links.booking_manage_token(booking_id)
     r = client.post(f"/api/payments/process?token={token}", json=body)
     assert r.status_code == 201 and r.json()["checkout_url"]
     (session,) = stripe_on.sessions.values()
     assert session["customer_email"] == "gus@example.com"
     assert client.get(f"/api/payments/{booking_id}?token={token}").json()["status"] == "pending"
-    other = bookings.booking_manage_token(booking_id + 1)
+    other = manage_links.booking_manage_token(booking_id + 1)
     assert_problem(client.get(f"/api/payments/{booking_id}?token={other}"), 404)

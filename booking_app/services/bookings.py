@@ -29,7 +29,7 @@ from sqlmodel import Session, select
 
 from booking_app import db
 from booking_app.config import get_settings
-from booking_app.i18n import N_, Np_
+from booking_app.i18n import N_
 from booking_app.models import (
     ACTIVE_STATUSES,
     AuditEvent,
@@ -38,60 +38,30 @@ from booking_app.models import (
     BookingStatus,
     EventSession,
     Notification,
-    Payment,
 )
 from booking_app.models.base import utcnow
 from booking_app.models.booking import GuestBookingRequest
-from booking_app.services import audit, capacity, idempotency, notify, outbox, refunds, validation
+from booking_app.services import audit, capacity, idempotency, notify, refunds, validation
 from booking_app.services.actors import Actor
 from booking_app.services.availability import resolve_start, resolve_start_with_usage
-from booking_app.services.booking_queries import (  # noqa: F401 - also this service's public read API
-    MAX_PAGE,
-    PAYMENT_METHODS,
-    STATUSES,
-    BookingView,
-    access,
-    booking_view,
-    check_payment_method,
-    full_view,
-    get_booking,
-    list_bookings,
-    may_see,
-    may_see_booking,
-)
+from booking_app.services.booking_queries import BookingView, access, booking_view, check_payment_method, full_view, may_see
 from booking_app.services.booking_rows import PlainRow, load_bookable_and_people
 from booking_app.services.errors import Busy, Conflict, Forbidden, InvalidInput, NotAvailable, NotFound, Unauthorized
-from booking_app.services.guest_bookings import (  # noqa: F401 - also this service's public guest API
+from booking_app.services.guest_bookings import (
     CONFIRM_FIRST,
     GUEST_QUANTITY,
     REQUEST_NOT_VALID,
     GuestLimits,
-    GuestRequestView,
     check_guest_caps,
     count_guest_request,
-    guest_email_confirmation_required,
     guest_fields,
     guest_ip_key,
-    guest_request_token,
     lock_guest,
-    purge_guest_requests,
-    reissue_manage_link,
-    request_guest_booking,
-    request_manage_link,
     request_signature,
 )
-from booking_app.services.manage_links import (  # noqa: F401 - also this service's public link API
-    LINK_NOT_VALID,
-    booking_manage_token,
-    manage_link_expires_at,
-    manage_token_grants,
-    token_id,
-    verify_manage_token,
-)
+from booking_app.services.manage_links import token_id
 from booking_app.services.slots import SlotShape, is_active
 from booking_app.services.validation import parse_aware_datetime, parse_int
-
-MAX_QUANTITY = capacity.MAX_QUANTITY
 
 
 def book(
@@ -188,7 +158,7 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
           req_hash: str, now: dt.datetime, limits: GuestLimits | None = None) -> BookingView:
     settings = get_settings()
     customer_id = actor.id if actor.id is not None and guest[1] is None else None
-    # (lock waits: bounded by the write statement's own lock timeout, _pg_writes_then_lock_sql)
+    # (lock waits: bounded by the write statement's own lock timeout, capacity.pg_writes_then_lock_sql)
     with capacity.transaction(set_lock_timeout=False) as s, capacity.implicit_transactions(s) as implicit:
         writes = capacity.BookingWrites(s)
         # one query: the bookable, its provider, the booking customer (and on PostgreSQL the
@@ -359,7 +329,7 @@ def reschedule(
         moving = new_start is not None and new_start != bk.start_at
         resizing = new_qty is not None and new_qty != bk.quantity
         if (moving or resizing) and not manager:
-            _customer_cutoff(bk, b, now, what="change")
+            refunds.check_customer_cutoff(bk, b, now, what="change")
         if not (moving or resizing):
             if new_notes is not None and new_notes != bk.notes:
                 bk.notes = new_notes
@@ -374,7 +344,7 @@ def reschedule(
         if qty > shape.capacity:
             raise InvalidInput(capacity.AT_MOST_SEATS, field="quantity", max=shape.capacity)
         new_price = b.price_cents * qty if resizing else bk.price_cents
-        if resizing and new_price != bk.price_cents and _paid_cents(s, bk.id) > 0:
+        if resizing and new_price != bk.price_cents and refunds.paid_cents(s, bk.id) > 0:
             raise Conflict(N_("The number of seats of a paid booking cannot be changed; cancel it and book again."))
         _sweep_overlapping_holds(s, b, shape, now, exclude_id=bk.id)
         old = {"start": bk.start_at.isoformat(), "quantity": bk.quantity}
@@ -423,7 +393,7 @@ def cancel(
         if bk.status not in ACTIVE_STATUSES:
             raise Conflict(N_("This booking can no longer be cancelled."))
         if not manager:
-            _customer_cutoff(bk, b, now, what="cancel")
+            refunds.check_customer_cutoff(bk, b, now, what="cancel")
         refund = refunds.refund_due(s, bk, b, by_manager=manager)
         bk.status = BookingStatus.cancelled.value
         bk.cancel_reason = reason_text or ("cancelled_by_provider" if manager and not owner else "cancelled_by_customer")
@@ -613,25 +583,6 @@ def _shape_of(s: Session, bk: Booking, b: Bookable) -> SlotShape:
         sess = s.get(EventSession, bk.session_id)
         cap = sess.capacity if sess is not None else cap
     return SlotShape(bk.start_at, bk.end_at, bk.block_start_at, bk.block_end_at, cap, bk.session_id)
-
-
-def _customer_cutoff(bk: Booking, b: Bookable, now: dt.datetime, *, what: str) -> None:
-    if now >= bk.start_at:
-        raise Forbidden(N_("This booking has already started."))
-    if b.cancel_cutoff_hours and now > bk.start_at - dt.timedelta(hours=b.cancel_cutoff_hours):
-        if what == "cancel":
-            raise Forbidden(Np_("Bookings can no longer be cancelled less than {hours} hour before the start.",
-                                "Bookings can no longer be cancelled less than {hours} hours before the start.", "hours"),
-                            hours=b.cancel_cutoff_hours)
-        raise Forbidden(Np_("Bookings can no longer be changed less than {hours} hour before the start.",
-                            "Bookings can no longer be changed less than {hours} hours before the start.", "hours"),
-                        hours=b.cancel_cutoff_hours)
-
-
-def _paid_cents(s: Session, booking_id: int) -> int:
-    rows = s.exec(select(Payment.amount_cents, Payment.refunded_cents, Payment.status).where(  # type: ignore[call-overload]
-        Payment.booking_id == booking_id)).all()
-    return sum(max(a - (r or 0), 0) for a, r, st in rows if st in ("succeeded", "partially_refunded"))
 
 
 def _may_replay(actor: Actor, bk: Booking, first_at: dt.datetime, manage_token: str | None,

@@ -24,7 +24,7 @@ from booking_app.config import get_settings
 from booking_app.i18n import N_
 from booking_app.integrations import stripe_gateway as gw
 from booking_app.models import Bookable, Booking, BookingStatus, Payment, PaymentStatus, User, utcnow
-from booking_app.services import audit, bookings, refunds
+from booking_app.services import audit, booking_queries, bookings, manage_links, refunds
 from booking_app.services.actors import Actor, is_manager, is_viewer
 from booking_app.services.capacity import lock_booking, lock_capacity_of
 from booking_app.services.errors import (
@@ -91,7 +91,7 @@ def _is_owner(actor: Actor, booking: Booking, manage_token: str | None) -> bool:
     signed manage link of the booking."""
     if booking.user_id is not None:
         return actor.id is not None and actor.id == booking.user_id
-    return manage_token is not None and bookings.manage_token_grants(manage_token, booking)
+    return manage_token is not None and manage_links.manage_token_grants(manage_token, booking)
 
 
 def _confirm_booking(booking_id: int) -> bool:
@@ -379,7 +379,7 @@ def cancellation_quote(*, actor: Actor, booking_id: int, manage_token: str | Non
     """What cancelling `booking_id` by `actor` would refund now (refunds.refund_due, the
     rule the cancellation itself applies), and whether/until when they may cancel. Same
     access as seeing the booking (NotFound otherwise)."""
-    bookings.get_booking(actor=actor, booking_id=booking_id, manage_token=manage_token)  # access check
+    booking_queries.get_booking(actor=actor, booking_id=booking_id, manage_token=manage_token)  # access check
     with db.read_session() as s:
         booking = s.get(Booking, booking_id)
         if booking is None:
@@ -388,7 +388,7 @@ def cancellation_quote(*, actor: Actor, booking_id: int, manage_token: str | Non
 
 
 def cancel_and_refund(*, actor: Actor, booking_id: int, reason: str | None = None,
-                      manage_token: str | None = None) -> bookings.BookingView:
+                      manage_token: str | None = None) -> booking_queries.BookingView:
     """Cancel a booking and refund what its policy gives back — the one call behind the
     API's DELETE /api/bookings/{id} and the UI's cancel button. The refund runs after the
     cancellation committed; if the provider is down it stays pending and the refund job
@@ -400,7 +400,7 @@ def cancel_and_refund(*, actor: Actor, booking_id: int, reason: str | None = Non
             refunds.refund_for_cancellation(booking_id=booking_id)
         except ServiceError:
             log.warning("refund after cancelling booking %s deferred to the refund job", booking_id, exc_info=True)
-        view = bookings.get_booking(actor=actor, booking_id=booking_id, manage_token=manage_token)
+        view = booking_queries.get_booking(actor=actor, booking_id=booking_id, manage_token=manage_token)
     return view
 
 
@@ -409,7 +409,7 @@ class CheckoutResult:
     """`book_and_pay`'s answer. The booking stands even when its payment did not start:
     `payment_error` then says why (to be shown to the customer)."""
 
-    booking: bookings.BookingView
+    booking: booking_queries.BookingView
     manage_token: str  # a guest's manage link token ("" for signed-in users)
     payment: PaymentView | None
     payment_error: ServiceError | None = None
@@ -430,7 +430,7 @@ def book_and_pay(*, actor: Actor, service_id: int, start: dt.datetime | str, qua
     view = bookings.book(actor=actor, service_id=service_id, start=start, quantity=quantity, notes=notes,
                          guest=guest, idempotency_key=idempotency_key, payment_method=payment_method,
                          client_ip=client_ip)
-    token = bookings.booking_manage_token(view.id, view.link_version) if actor.is_guest else ""
+    token = manage_links.booking_manage_token(view.id, view.link_version) if actor.is_guest else ""
     method = payment_method
     if not method or view.price_cents <= 0 or (method != ON_SITE and view.status != BookingStatus.pending.value):
         return CheckoutResult(booking=view, manage_token=token, payment=None)

@@ -20,7 +20,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from booking_app import db
-from booking_app.i18n import N_
+from booking_app.i18n import N_, Np_
 from booking_app.integrations import stripe_gateway as gw
 from booking_app.models import Bookable, Booking, BookingStatus, Payment, PaymentStatus, Refund, utcnow
 from booking_app.services import audit
@@ -89,6 +89,23 @@ def customer_cutoff_passed(booking: Booking, bookable: Bookable, now: dt.datetim
     """The customer may no longer cancel (or change) the booking themselves: it started, or
     the bookable's cut-off before the start has passed."""
     return now >= booking.start_at or now > free_cancellation_until(booking, bookable)
+
+
+def check_customer_cutoff(booking: Booking, bookable: Bookable, now: dt.datetime, *, what: str) -> None:
+    """Forbidden when the customer may no longer `what` ("cancel" or "change") the booking
+    themselves (`customer_cutoff_passed`); the booking service calls it for a cancel and a
+    reschedule by its customer (its provider and admins are not bound by it)."""
+    if not customer_cutoff_passed(booking, bookable, now):
+        return
+    if now >= booking.start_at:
+        raise Forbidden(N_("This booking has already started."))
+    if what == "cancel":
+        raise Forbidden(Np_("Bookings can no longer be cancelled less than {hours} hour before the start.",
+                            "Bookings can no longer be cancelled less than {hours} hours before the start.", "hours"),
+                        hours=bookable.cancel_cutoff_hours)
+    raise Forbidden(Np_("Bookings can no longer be changed less than {hours} hour before the start.",
+                        "Bookings can no longer be changed less than {hours} hours before the start.", "hours"),
+                    hours=bookable.cancel_cutoff_hours)
 
 
 @dataclass(frozen=True)

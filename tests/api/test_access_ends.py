@@ -22,7 +22,7 @@ from booking_app import db
 from booking_app.integrations import stripe_gateway as gw
 from booking_app.integrations.email import ConsoleEmailSender
 from booking_app.models import AuditEvent, Bookable, IdempotencyRecord, ProcessedWebhookEvent, User
-from booking_app.services import bookings, relay
+from booking_app.services import bookings, guest_bookings, manage_links, relay
 from tests.api.conftest import assert_problem, make_account, set_env
 from tests.conftest import ROOT, free_port
 from tests.factories import make_bookable, next_day_at
@@ -116,7 +116,7 @@ def _secret_urls(client) -> tuple[list[str], list[str]]:
     password reset and an email confirmation link."""
     provider = make_account("provider")
     feed = _new_feed(client, provider, "schedule")
-    manage = bookings.booking_manage_token(12345)
+    manage = manage_links.booking_manage_token(12345)
     reset, code = secrets.token_urlsafe(32), secrets.token_urlsafe(16)
     paths = [_feed_path(feed), f"/api/bookings/12345?token={manage}", f"/api/payments/12345?lang=en&token={manage}",
              f"/reset-password?token={reset}", f"/api/bookings/confirm?code={code}&x=1",
@@ -236,7 +236,7 @@ def test_a_payment_replay_with_another_guests_token_is_404(client, stripe_on):
     theirs = _guest_booking(client, service.id, 12, "eve@example.com", method="card").json()["id"]
     body = {"booking_id": mine, "method": "card"}
     key = {"Idempotency-Key": "pay-guest-1"}
-    my_token, their_token = bookings.booking_manage_token(mine), bookings.booking_manage_token(theirs)
+    my_token, their_token = manage_links.booking_manage_token(mine), manage_links.booking_manage_token(theirs)
     first = client.post(f"/api/payments/process?token={my_token}", json=body, headers=key)
     assert first.status_code == 201, first.text
     for wrong in (their_token, f"{mine}.forged"):
@@ -263,7 +263,7 @@ def test_a_guest_booking_replay_needs_the_right_token_after_the_retry_window(cli
     # a token is held to what the document says (at most 100 characters, no control characters)
     assert_problem(_guest_booking(client, service.id, 11, "gus@example.com", key="book-guest-1", token="x" * 101), 422)
     # a wrong token never replays
-    for wrong in (bookings.booking_manage_token(other), f"{booking_id}.forged"):
+    for wrong in (manage_links.booking_manage_token(other), f"{booking_id}.forged"):
         assert_problem(_guest_booking(client, service.id, 11, "gus@example.com", key="book-guest-1", token=wrong), 404)
     # after the retry window, without a token: 404, as if the key were unknown
     with db.unit_of_work() as s:
@@ -273,7 +273,7 @@ def test_a_guest_booking_replay_needs_the_right_token_after_the_retry_window(cli
     # … nor learns that the key was used, with another body
     assert_problem(_guest_booking(client, service.id, 13, "gus@example.com", key="book-guest-1"), 404)
     right = _guest_booking(client, service.id, 11, "gus@example.com", key="book-guest-1",
-                           token=bookings.booking_manage_token(booking_id))
+                           token=manage_links.booking_manage_token(booking_id))
     assert right.status_code == 201 and right.json()["id"] == booking_id
     with db.read_session() as s:  # nothing was booked twice
         from booking_app.models import Booking
@@ -360,9 +360,9 @@ def test_a_confirmation_link_opened_again_after_the_window_still_shows_its_booki
 
     set_env(monkeypatch, GUEST_EMAIL_CONFIRMATION="true")
     service = _service(price_cents=0)
-    req = bookings.request_guest_booking(actor=Actor.guest(), service_id=service.id, start=next_day_at(11),
+    req = guest_bookings.request_guest_booking(actor=Actor.guest(), service_id=service.id, start=next_day_at(11),
                                          guest={"name": "Gus Guest", "email": "gus@example.com"})
-    token = bookings.guest_request_token(req.id, req.expires_at)
+    token = guest_bookings.guest_request_token(req.id, req.expires_at)
     first = bookings.confirm_guest_request(token=token)
     with db.unit_of_work() as s:  # as if the process died between the booking and recording it
         s.exec(update(GuestBookingRequest).where(GuestBookingRequest.id == req.id).values(booking_id=None))

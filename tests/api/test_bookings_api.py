@@ -101,7 +101,7 @@ def test_guest_booking_and_manage_token(client, room):
     assert r.status_code == 201, r.text
     bk = r.json()
     assert bk["user_id"] is None and bk["status"] == "confirmed"
-    from booking_app.services.bookings import booking_manage_token
+    from booking_app.services.manage_links import booking_manage_token
 
     assert_problem(client.get(f"/api/bookings/{bk['id']}"), 401)
     assert_problem(client.get(f"/api/bookings/{bk['id']}", params={"token": "1.forged"}), 404)

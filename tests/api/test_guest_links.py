@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from booking_app import db
 from booking_app.models import Notification
-from booking_app.services import bookings, manage_links
+from booking_app.services import manage_links
 from tests.api.conftest import assert_problem, make_account, set_env
 from tests.factories import make_bookable, make_event, next_day_at
 
@@ -103,7 +103,7 @@ def test_a_stale_confirmation_link_after_the_slot_filled_is_409(client, monkeypa
 def test_an_expired_manage_link_is_refused(client, monkeypatch):
     room = make_bookable(price_cents=500)
     made = client.post("/api/bookings", json=guest_body(room.id)).json()
-    token = bookings.booking_manage_token(made["id"])
+    token = manage_links.booking_manage_token(made["id"])
     assert client.get(f"/api/bookings/{made['id']}", params={"token": token}).status_code == 200
     end = dt.datetime.fromisoformat(made["end"].replace("Z", "+00:00"))
     monkeypatch.setattr(manage_links, "utcnow", lambda: end + dt.timedelta(days=31))  # the clock moved on
@@ -120,7 +120,7 @@ def test_an_expired_manage_link_is_refused(client, monkeypatch):
 def test_a_re_issued_link_revokes_the_old_one(client, monkeypatch):
     room = make_bookable()
     made = client.post("/api/bookings", json=guest_body(room.id)).json()
-    old = bookings.booking_manage_token(made["id"])
+    old = manage_links.booking_manage_token(made["id"])
     r = client.post("/api/bookings/manage-link", json={"email": "nobody@example.com", "reference": made["reference"]})
     assert r.status_code == 204  # the same answer when nothing matched
     assert client.get(f"/api/bookings/{made['id']}", params={"token": old}).status_code == 200

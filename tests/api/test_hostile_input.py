@@ -411,7 +411,7 @@ def test_far_dates_are_a_422(client, fast_hash, monkeypatch):
 # --- focused: the services the UI calls refuse the same input ---------------------------------------
 
 def test_ui_facing_services_refuse_the_same_input(db_url, fast_hash, monkeypatch):
-    from booking_app.services import accounts, auth, availability, bookings, catalog, outbox_admin, reports
+    from booking_app.services import accounts, auth, availability, booking_queries, bookings, catalog, outbox_admin, reports
     from booking_app.services.actors import Actor
     from booking_app.services.errors import InvalidInput
 
@@ -451,7 +451,7 @@ def test_ui_facing_services_refuse_the_same_input(db_url, fast_hash, monkeypatch
                                                  guest={"name": "G\r\nBcc: x", "email": "g@example.com"}),
         "book.start": lambda: bookings.book(actor=cust, service_id=world["room"], start="9999-12-31T10:00:00Z"),
         "reschedule.notes": lambda: bookings.reschedule(actor=cust, booking_id=world["booking"], notes="\x01"),
-        "list.to": lambda: bookings.list_bookings(actor=cust, date_to="9999-12-31"),
+        "list.to": lambda: booking_queries.list_bookings(actor=cust, date_to="9999-12-31"),
         "report.from": lambda: reports.bookings(actor=admin, date_from="1999-12-31", date_to="2000-01-05"),
     }
     for name, call in calls.items():

@@ -60,13 +60,13 @@ def _confirm_path(email: str) -> str:
 
 @pytest.mark.parametrize("size", ["desktop"], indirect=True)
 def test_a_guest_gets_a_new_link_and_the_old_one_says_why_it_stopped(page: Page, live_db):
-    from booking_app.services import bookings
+    from booking_app.services import bookings, manage_links
     from booking_app.services.actors import Actor
 
     room = _bookable_id("Meeting room Atlas")
     made = bookings.book(actor=Actor.guest(), service_id=room, start=_free_starts(room)[-1],
                          guest={"name": "Lou Link", "email": "lou-link@example.com"})
-    old_path = f"/booking?id={made.id}&token={bookings.booking_manage_token(made.id)}"
+    old_path = f"/booking?id={made.id}&token={manage_links.booking_manage_token(made.id)}"
     goto(page, old_path)
     expect(page.get_by_test_id("reference")).to_have_text(made.reference)
 
@@ -79,21 +79,21 @@ def test_a_guest_gets_a_new_link_and_the_old_one_says_why_it_stopped(page: Page,
                   "Earlier links no longer work.", "en"))
 
     goto(page, old_path)
-    expect(page.get_by_test_id("not-found")).to_have_text(translate(bookings.LINK_NOT_VALID, "en"))
+    expect(page.get_by_test_id("not-found")).to_have_text(translate(manage_links.LINK_NOT_VALID, "en"))
     page.get_by_test_id("new-link").click()
     page.wait_for_url(re.compile(r"/booking/new-link"))
     assert page.console_errors == []
 
     # its provider sends the guest yet another link from the booking's page
     second = _latest_manage_token(made.id)
-    assert bookings.verify_manage_token(second) == made.id
+    assert manage_links.verify_manage_token(second) == made.id
     sign_in(page, "provider", "demo-provider-pass")
     goto(page, f"/booking?id={made.id}")
     page.get_by_test_id("reissue-link").click()
     expect(page.get_by_test_id("link-notice")).to_have_text(
         translate("A new link is on its way to the guest. Earlier links no longer work.", "en"))
-    assert bookings.verify_manage_token(second) is None
-    assert bookings.verify_manage_token(_latest_manage_token(made.id)) == made.id
+    assert manage_links.verify_manage_token(second) is None
+    assert manage_links.verify_manage_token(_latest_manage_token(made.id)) == made.id
 
 
 def _latest_manage_token(booking_id: int) -> str:
@@ -111,18 +111,18 @@ def _latest_manage_token(booking_id: int) -> str:
 
 @pytest.mark.parametrize("size", ["desktop"], indirect=True)
 def test_a_confirmation_link_books_or_says_the_time_is_gone(page: Page, live_db):
-    from booking_app.services import bookings
+    from booking_app.services import bookings, guest_bookings
     from booking_app.services.actors import Actor
 
     room = _bookable_id("Meeting room Atlas")
     first, second = _free_starts(room)[-2:]
-    bookings.request_guest_booking(actor=Actor.guest(), service_id=room, start=first, payment_method="on_site",
+    guest_bookings.request_guest_booking(actor=Actor.guest(), service_id=room, start=first, payment_method="on_site",
                                    guest={"name": "Cora Confirm", "email": "cora@example.com"})
     goto(page, _confirm_path("cora@example.com"))
     page.wait_for_url(re.compile(r"/booking\?id=\d+&token="))
     expect(page.get_by_test_id("status")).to_have_text("Confirmed")
 
-    bookings.request_guest_booking(actor=Actor.guest(), service_id=room, start=second,
+    guest_bookings.request_guest_booking(actor=Actor.guest(), service_id=room, start=second,
                                    guest={"name": "Stan Stale", "email": "stan@example.com"})
     bookings.book(actor=Actor.guest(), service_id=room, start=second,
                   guest={"name": "Quick", "email": "quick@example.com"})

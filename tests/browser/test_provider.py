@@ -57,7 +57,7 @@ def fill_form(page: Page, values: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("size", ["desktop"], indirect=True)
 def test_provider_creates_a_service_sets_hours_and_handles_bookings(page, size, live_db):
-    from booking_app.services import availability, bookings
+    from booking_app.services import availability, booking_queries, bookings
 
     name = f"Massage {uuid.uuid4().hex[:6]}"
     sign_in(page, "provider", "demo-provider-pass")
@@ -127,7 +127,7 @@ def test_provider_creates_a_service_sets_hours_and_handles_bookings(page, size, 
                                              date_to=now.date() + dt.timedelta(days=1), now=earlier)
                if s.start <= now - dt.timedelta(minutes=1)]
     past = bookings.book(actor=customer_actor(), service_id=bookable_id, start=started[-1].start, now=earlier)
-    future_ref = bookings.get_booking(actor=customer_actor(), booking_id=future["id"]).reference
+    future_ref = booking_queries.get_booking(actor=customer_actor(), booking_id=future["id"]).reference
 
     # both appear in the provider's bookings list
     goto(page, "/provider/bookings")
@@ -176,7 +176,7 @@ def test_provider_creates_a_service_sets_hours_and_handles_bookings(page, size, 
     expect(page.get_by_test_id("form-ok")).to_have_text(
         translate("The booking is moved and the customer is told.", "en"))
     expect(future_row.locator("td").first).not_to_have_text(when_before)
-    moved = bookings.get_booking(actor=customer_actor(), booking_id=future["id"])
+    moved = booking_queries.get_booking(actor=customer_actor(), booking_id=future["id"])
     assert moved.start == dt.datetime.fromisoformat(new_start)
 
     # closing its day warns about it (and keeps it)
@@ -199,7 +199,7 @@ def test_provider_creates_a_service_sets_hours_and_handles_bookings(page, size, 
     expect(page.get_by_test_id("form-ok")).to_have_text(
         translate("The booking is cancelled and the customer is told.", "en"))
     expect(future_row).to_have_count(0)  # no longer "confirmed"
-    cancelled = bookings.get_booking(actor=customer_actor(), booking_id=future["id"])
+    cancelled = booking_queries.get_booking(actor=customer_actor(), booking_id=future["id"])
     assert cancelled.status == "cancelled" and cancelled.cancel_reason == "Closed for maintenance"
 
     # deactivate (hidden from customers, still listed for the provider), then activate again

@@ -10,7 +10,7 @@ import json
 import reflex as rx
 
 from booking_app.i18n import N_, translate
-from booking_app.services import accounts, bookings, outbox_admin, sessions
+from booking_app.services import accounts, booking_queries, outbox_admin, sessions
 from booking_app.services.errors import ServiceError
 from booking_app.ui import paths
 from booking_app.ui.state import fmt
@@ -89,7 +89,7 @@ class AdminUsersState(StaffState):
         self.detail_error = ""
         try:
             u = accounts.get_user(actor=actor, user_id=user_id)
-            views, total = bookings.list_bookings(actor=actor, scope="all", user_id=user_id, limit=50)
+            views, total = booking_queries.list_bookings(actor=actor, scope="all", user_id=user_id, limit=50)
             events, audit_total = accounts.user_audit(actor=actor, user_id=user_id, limit=50)
         except ServiceError as exc:
             self.user = {}

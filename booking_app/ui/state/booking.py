@@ -15,7 +15,7 @@ import reflex as rx
 from booking_app.config import get_settings
 from booking_app.i18n import N_, Np_, translate
 from booking_app.integrations import ics
-from booking_app.services import availability, bookings, catalog, payments, refunds
+from booking_app.services import availability, booking_queries, bookings, catalog, guest_bookings, manage_links, payments, refunds
 from booking_app.services.errors import NotAvailable, ServiceError
 from booking_app.services.validation import zone
 from booking_app.ui import paths as routes
@@ -398,10 +398,10 @@ class BookState(AppState):
         notes = str(form.get("notes", ""))[:2000]
         method = self.method if self.methods else None
         ip = self._client_ip() if actor.is_guest else None
-        if bookings.guest_email_confirmation_required(actor):
+        if guest_bookings.guest_email_confirmation_required(actor):
             try:
                 pending = await asyncio.to_thread(
-                    bookings.request_guest_booking, actor=actor, service_id=int(self.svc["id"]), start=self.start,
+                    guest_bookings.request_guest_booking, actor=actor, service_id=int(self.svc["id"]), start=self.start,
                     quantity=self.quantity, notes=notes, guest=guest, payment_method=method, client_ip=ip)
             except ServiceError as exc:
                 self.error = self._error_text(exc)
@@ -445,7 +445,7 @@ class BookState(AppState):
         yield rx.redirect(url)
 
 
-def _raw(v: bookings.BookingView) -> dict:
+def _raw(v: booking_queries.BookingView) -> dict:
     """A booking as plain JSON-able values for the UI state."""
     return {"id": v.id, "reference": v.reference, "service_id": v.service_id, "service_name": v.service_name,
             "service_kind": v.service_kind, "start": v.start.isoformat(), "end": v.end.isoformat(),
@@ -484,7 +484,7 @@ def _booking_card(b: dict, locale: str, tz: str, token: str = "") -> dict[str, s
     }
 
 
-def _ics_for(v: bookings.BookingView, locale: str) -> bytes:
+def _ics_for(v: booking_queries.BookingView, locale: str) -> bytes:
     settings = get_settings()
     event = ics.IcsEvent(
         uid=ics.booking_uid(v.reference, settings.public_url),
@@ -521,7 +521,7 @@ class ManageState(AppState):
     cancel_busy: bool = False
     _token: str = ""
 
-    def _refund_preview(self, v: bookings.BookingView) -> str:
+    def _refund_preview(self, v: booking_queries.BookingView) -> str:
         """What cancelling refunds now: the service's quote, the rule the cancellation applies."""
         try:
             quote = payments.cancellation_quote(actor=self._actor(), booking_id=v.id,
@@ -538,7 +538,7 @@ class ManageState(AppState):
             return
         self._token = str(self.router.url.query_parameters.get("token", ""))[:100]
         try:
-            v = bookings.get_booking(actor=self._actor(), booking_id=bid, manage_token=self._token or None)
+            v = booking_queries.get_booking(actor=self._actor(), booking_id=bid, manage_token=self._token or None)
         except ServiceError as exc:
             self.cancel_error = self._error_text(exc)
             return
@@ -582,7 +582,7 @@ class ManageState(AppState):
             return
         token = str(self.router.url.query_parameters.get("token", ""))[:100]
         try:
-            v = bookings.get_booking(actor=self._actor(), booking_id=bid, manage_token=token or None)
+            v = booking_queries.get_booking(actor=self._actor(), booking_id=bid, manage_token=token or None)
         except ServiceError as exc:
             self.cancel_error = self._error_text(exc)
             return
@@ -612,7 +612,7 @@ class ConfirmationState(ManageState):
             self.not_found = translate("This booking does not exist.", self.locale)
             return
         try:
-            v = bookings.get_booking(actor=self._actor(), booking_id=bid, manage_token=token or None)
+            v = booking_queries.get_booking(actor=self._actor(), booking_id=bid, manage_token=token or None)
         except ServiceError as exc:
             self.not_found = self._error_text(exc)
             self.link_refused = bool(token)
@@ -673,7 +673,7 @@ class ConfirmationState(ManageState):
         self.cancel_error, self.link_notice = "", ""
         yield
         try:
-            await asyncio.to_thread(bookings.reissue_manage_link, actor=self._actor(), booking_id=int(b["id"]))
+            await asyncio.to_thread(guest_bookings.reissue_manage_link, actor=self._actor(), booking_id=int(b["id"]))
         except ServiceError as exc:
             self.cancel_error = self._error_text(exc)
         else:
@@ -696,7 +696,7 @@ class MyBookingsState(ManageState):
         if actor.is_guest:
             return rx.redirect(f"{routes.SIGN_IN}?{urlencode({'next': routes.MY_BOOKINGS})}")
         try:
-            items, _total = bookings.list_bookings(actor=actor, scope="mine", limit=200)
+            items, _total = booking_queries.list_bookings(actor=actor, scope="mine", limit=200)
         except ServiceError as exc:
             self.error = self._error_text(exc)
             return
@@ -740,7 +740,7 @@ class ConfirmEmailState(AppState):
         except ServiceError as exc:
             self.error = self._error_text(exc)
             return
-        yield rx.redirect(_booking_url(view.id, bookings.booking_manage_token(view.id, view.link_version)))
+        yield rx.redirect(_booking_url(view.id, manage_links.booking_manage_token(view.id, view.link_version)))
 
 
 class ManageLinkState(AppState):
@@ -763,7 +763,7 @@ class ManageLinkState(AppState):
         self.error = ""
         yield
         try:
-            await asyncio.to_thread(bookings.request_manage_link, email=str(form.get("email", "")).strip(),
+            await asyncio.to_thread(guest_bookings.request_manage_link, email=str(form.get("email", "")).strip(),
                                     reference=str(form.get("reference", "")).strip(), client_ip=self._client_ip())
         except ServiceError as exc:
             self.error = self._error_text(exc)

@@ -14,7 +14,7 @@ from dataclasses import replace
 import reflex as rx
 
 from booking_app.i18n import N_, translate
-from booking_app.services import availability, bookings, opening_hours, payments
+from booking_app.services import availability, booking_queries, bookings, opening_hours, payments
 from booking_app.services.errors import ServiceError
 from booking_app.services.slots import is_active
 from booking_app.services.validation import zone
@@ -31,7 +31,7 @@ MONTH_PREVIEW = 3  # bookings listed in a month cell; the rest is "+N more"
 TOOK_TIME = ("completed", "no_show")
 
 
-def _takes_time(view: bookings.BookingView, now: dt.datetime) -> bool:
+def _takes_time(view: booking_queries.BookingView, now: dt.datetime) -> bool:
     return view.status in TOOK_TIME or is_active(view.status, view.hold_expires_at, now)
 
 
@@ -132,7 +132,7 @@ class ProviderBookingsState(StaffState):
         last = first + dt.timedelta(days=6)
         tz, loc = self._view_tz(), self.locale
         try:
-            views, _total = bookings.list_bookings(actor=replace(actor, timezone=tz), scope="provider",
+            views, _total = booking_queries.list_bookings(actor=replace(actor, timezone=tz), scope="provider",
                                                    date_from=first, date_to=last, limit=200)
         except ServiceError as exc:
             self.error = self._error_text(exc)
@@ -181,7 +181,7 @@ class ProviderBookingsState(StaffState):
         page; True when there were more than MONTH_MAX_BOOKINGS."""
         found: list = []
         while True:
-            page, total = bookings.list_bookings(actor=replace(actor, timezone=tz), scope="provider",
+            page, total = booking_queries.list_bookings(actor=replace(actor, timezone=tz), scope="provider",
                                                  date_from=first, date_to=last, limit=MONTH_PAGE,
                                                  offset=len(found))
             found += page
@@ -317,7 +317,7 @@ class ProviderBookingsState(StaffState):
     def _fetch_list(self, actor) -> None:
         try:
             # dates are read in the viewer's timezone
-            views, total = bookings.list_bookings(
+            views, total = booking_queries.list_bookings(
                 actor=replace(actor, timezone=self._view_tz()), scope="provider", status=self.status or None,
                 date_from=self.date_from or None, date_to=self.date_to or None, limit=200)
         except ServiceError as exc:
