@@ -1,8 +1,11 @@
 """Two-factor sign-in in the browser, at phone and desktop sizes: enrol from the account page
 (codes computed from the secret the page shows) → sign out → sign in with a code → sign out →
-sign in with a recovery code → turn it off; a wrong code is told next to the field."""
+sign in with a recovery code → turn it off; a wrong code is told next to the field. And an
+admin whose sign-in is no longer recent confirms it is them before turning off a user's
+two-factor sign-in (the action then runs by itself)."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 import pathlib
 import time
@@ -12,7 +15,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from booking_app.i18n import translate
-from tests.browser.helpers import assert_no_horizontal_scroll, goto, open_menu_if_phone, sign_up, unique_user
+from tests.browser.helpers import assert_no_horizontal_scroll, goto, open_menu_if_phone, sign_in, sign_up, unique_user
+from tests.browser.test_provider import live_db  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -121,6 +125,21 @@ def test_enrol_sign_in_with_code_and_recovery_code_then_disable(page, size):
     goto(page, "/account")
     expect(page.get_by_test_id("mfa-on")).to_be_visible()
 
+    # a new password signs every session out, this one too: it comes back through the code step
+    new_password = user["password"] + "-new"
+    form = page.locator("form").filter(has=page.locator("#field-new_password"))
+    form.locator("input[name=current_password]").fill(user["password"])
+    form.locator("input[name=new_password]").fill(new_password)
+    form.locator("input[name=new_password_again]").fill(new_password)
+    form.get_by_role("button").click()
+    page.wait_for_url(lambda url: "/sign-in/code" in url, timeout=20_000)
+    page.wait_for_selector("#field-code")
+    page.fill("#field-code", codes.next())
+    page.get_by_test_id("code-submit").click()
+    page.wait_for_url(lambda url: "/account" in url and "/sign-in" not in url, timeout=20_000)
+    expect(page.get_by_test_id("form-ok").filter(has_text="Your password is changed.")).to_be_visible()
+    user["password"] = new_password
+
     # turn it off: password and a code
     page.fill("#field-mfa-off-password", user["password"])
     page.fill("#field-mfa-off-code", codes.next())
@@ -133,4 +152,53 @@ def test_enrol_sign_in_with_code_and_recovery_code_then_disable(page, size):
     page.fill("#field-password", user["password"])
     page.get_by_test_id("sign-in-submit").click()
     page.wait_for_url(lambda url: "/sign-in" not in url, timeout=20_000)
+    assert page.console_errors == []
+
+
+def two_factor_on(user_id: int) -> bool:
+    from booking_app import db
+    from booking_app.services import mfa
+
+    with db.read_session() as s:
+        return mfa.enabled(s, user_id)
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"], indirect=True)
+def test_admin_confirms_it_is_them_then_resets_a_users_two_factor(page, size, live_db):  # noqa: F811
+    from sqlalchemy import update
+    from sqlmodel import select
+
+    from booking_app import db
+    from booking_app.models import AuthToken, User, utcnow
+    from booking_app.services import accounts, mfa
+    from booking_app.services.actors import Actor
+
+    person = unique_user()
+    user = accounts.create_user(username=person["username"], email=person["email"], password=person["password"])
+    actor = Actor(id=user.id, role="customer")
+    secret = mfa.begin_enrolment(actor=actor, password=person["password"]).secret
+    mfa.confirm_enrolment(actor=actor, code=Codes(secret).next())
+    assert two_factor_on(user.id)
+
+    sign_in(page, "admin", "demo-admin-pass")
+    with db.unit_of_work() as s:  # the admin signed in 10 minutes ago: no longer recent
+        admin_id = s.exec(select(User.id).where(User.username == "admin")).one()
+        s.exec(update(AuthToken).where(AuthToken.user_id == admin_id)
+               .values(created_at=utcnow() - dt.timedelta(minutes=10), reauth_at=None))
+    goto(page, f"/admin/users?id={user.id}")
+    page.get_by_test_id("reset-2fa").click()
+    proof = page.locator("#field-reauth-proof")
+    expect(proof).to_be_visible()
+    expect(proof).to_be_focused()
+    shot(page, size, "6-reauth-dialog")
+    proof.fill("not the password")
+    page.get_by_test_id("reauth-confirm").click()
+    expect(page.get_by_test_id("proof-error")).to_have_text(translate("Your current password is not correct.", "en"))
+    assert_no_horizontal_scroll(page)
+    page.locator("#field-reauth-proof").fill("demo-admin-pass")
+    page.get_by_test_id("reauth-confirm").click()
+    expect(page.locator("#field-reauth-proof")).to_have_count(0)
+    expect(page.get_by_test_id("form-ok").filter(has_text="Two-factor sign-in is off for this user")).to_be_visible()
+    expect(page.get_by_test_id("reset-2fa")).to_have_count(0)
+    assert not two_factor_on(user.id)
     assert page.console_errors == []

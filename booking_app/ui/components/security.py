@@ -11,7 +11,7 @@ from booking_app.ui.state.reauth import ReauthState
 
 def code_field(label_msgid: str, *, name: str, error: rx.Var, hint: rx.Var | str | None = None,
                input_id: str | None = None, autocomplete: str = "one-time-code",
-               secret: bool = False) -> rx.Component:
+               secret: bool = False, auto_focus: bool = False) -> rx.Component:
     """A labelled code (or password) input whose error sits right under it (aria-invalid,
     aria-describedby)."""
     input_id = input_id or f"field-{name}"
@@ -19,6 +19,7 @@ def code_field(label_msgid: str, *, name: str, error: rx.Var, hint: rx.Var | str
         rx.el.label(T(label_msgid), html_for=input_id, class_name="field-label"),
         rx.input(id=input_id, name=name, required=True, size="3", width="100%", auto_complete=autocomplete,
                  type="password" if secret else "text", spell_check=False, max_length=1024 if secret else 64,
+                 auto_focus=auto_focus,
                  custom_attrs={"aria-invalid": rx.cond(error != "", "true", "false"),
                                "aria-describedby": f"{input_id}-help"}),
         rx.cond(error != "",
@@ -30,22 +31,24 @@ def code_field(label_msgid: str, *, name: str, error: rx.Var, hint: rx.Var | str
 
 
 def reauth_dialog() -> rx.Component:
-    """Put once on a page whose actions may need re-authentication."""
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title(T("Confirm it is you")),
-            rx.alert_dialog.description(
+    """Put once on a page whose actions may need re-authentication. (A dialog, not an alert
+    dialog: it opens with the focus in its field, and Escape cancels.)"""
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(T("Confirm it is you")),
+            rx.dialog.description(
                 T("Please confirm it is you: enter your password or a code from your authenticator app.")),
             rx.form(
                 rx.vstack(
                     code_field(N_("Password or code"), name="proof", error=ReauthState.reauth_error,
-                               input_id="field-reauth-proof", autocomplete="current-password", secret=True),
+                               input_id="field-reauth-proof", autocomplete="current-password", secret=True,
+                               auto_focus=True),
                     rx.flex(
-                        rx.alert_dialog.cancel(rx.button(T("Cancel"), variant="soft", color_scheme="gray",
-                                                         type="button")),
+                        rx.dialog.close(rx.button(T("Cancel"), variant="soft", color_scheme="gray",
+                                                  type="button")),
                         rx.button(T("Confirm"), type="submit", loading=ReauthState.reauth_busy,
                                   disabled=ReauthState.reauth_busy, custom_attrs={"data-testid": "reauth-confirm"}),
-                        spacing="3", justify="end", wrap="wrap",
+                        spacing="3", justify="end", wrap="wrap", width="100%",
                     ),
                     spacing="3", width="100%", margin_top="1rem",
                 ),

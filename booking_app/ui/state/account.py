@@ -20,6 +20,7 @@ from booking_app.services.actors import Actor
 from booking_app.services.errors import ServiceError, Unauthorized
 from booking_app.ui import paths as routes
 from booking_app.ui.state import fmt
+from booking_app.ui.state.auth import AuthFormState
 from booking_app.ui.state.base import AppState
 
 COMMON_TIMEZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
@@ -210,9 +211,16 @@ class AccountState(AppState):
             self.busy = False
             return
         # every token of the user is revoked now, this browser's too: sign it in afresh
+        after = f"{routes.ACCOUNT}?{PASSWORD_CHANGED}"
         try:
-            result = await asyncio.to_thread(auth.login, identifier=user.username, password=new, ip=self._client_ip())
-            await self._hand_off(result, f"{routes.ACCOUNT}?{PASSWORD_CHANGED}", AccountState.hand_off_done)
+            result = await asyncio.to_thread(auth.login, identifier=user.username, password=new, ip=self._client_ip(),
+                                             user_agent=str(self.router.headers.user_agent or ""))
+            await self._hand_off(result, after, AccountState.hand_off_done)
+        except auth.MfaRequired as exc:  # two-factor sign-in on: the code step, then back here
+            sign_in = await self.get_state(AuthFormState)
+            sign_in._challenge = exc.challenge
+            self.busy = False
+            yield rx.redirect(f"{routes.SIGN_IN_CODE}?{urlencode({'next': after})}")
         except ServiceError:
             self._signed_out_to_sign_in()
 
