@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import exists, func, or_
 from sqlmodel import Session, select
 
 from booking_app import db
@@ -436,10 +436,13 @@ def search_bookables(
     limit: int = 50,
     offset: int = 0,
     now: dt.datetime | None = None,
+    bookable_only: bool = False,
 ) -> tuple[list[BookableView], int]:
     """Active bookables matching text (name/description/location), kind, location and — when
     `date` is given — having at least one free slot that day (in each bookable's timezone).
     `include_inactive` only works for admins (all) and providers (their own).
+    `bookable_only` (customer search): only bookables that can be booked at all — with weekly
+    hours, special opening hours or an event session (indexed EXISTS checks per row).
     Returns (page of items ordered by name, total).
 
     With `date`, candidates are checked lazily in order until the page is full, so `total`
@@ -474,6 +477,13 @@ def search_bookables(
             func.lower(Bookable.name).contains(needle, autoescape=True),
             func.lower(Bookable.description).contains(needle, autoescape=True),
             func.lower(Bookable.location).contains(needle, autoescape=True),
+        ))
+    if bookable_only:
+        filters.append(or_(
+            exists().where(AvailabilityRule.bookable_id == Bookable.id),
+            exists().where(AvailabilityException.bookable_id == Bookable.id,
+                           AvailabilityException.closed == False),  # noqa: E712
+            exists().where(EventSession.bookable_id == Bookable.id),
         ))
     order = (Bookable.name, Bookable.id)
     with db.read_session() as s:

@@ -8,7 +8,86 @@
 //      hand_off    POST {code} to url (same origin: its Set-Cookie is stored), then load next
 //      end_session DELETE url (the server clears the cookie), then load next
 //      scroll_to   bring the element with id `target` into view
+//  - after a client-side page change: focus moves to the page's <h1> (tabindex=-1) and its
+//    text is announced in the shell's live region (#route-announcer), unless the new page
+//    already put focus somewhere in its content
+//  - roving tabindex: a strip of buttons marked data-roving (the booking page's day chips)
+//    is one Tab stop; the arrow keys, Home and End move between its enabled buttons
 import { useEffect, useRef } from "react";
+
+const ROVING = "[data-roving], [data-testid=day-strip]"; // the day strip until it carries data-roving
+let lastPath = null; // the page this window showed last (module state outlives page components)
+
+function focusHeading() {
+  let tries = 0;
+  const attempt = () => {
+    const ready = document.querySelector("[data-testid=app-root][data-ready=true]");
+    const heading = document.querySelector("main h1");
+    if (!ready || !heading) {
+      if (++tries < 40) setTimeout(attempt, 100);
+      return;
+    }
+    const active = document.activeElement;
+    const main = document.querySelector("main");
+    if (active && active !== document.body && main && main.contains(active)) return; // the page chose
+    if (!heading.hasAttribute("tabindex")) heading.setAttribute("tabindex", "-1");
+    heading.focus();
+    const announcer = document.getElementById("route-announcer");
+    if (announcer) announcer.textContent = heading.textContent || document.title;
+  };
+  setTimeout(attempt, 50);
+}
+
+function rovingItems(strip) {
+  return Array.from(strip.querySelectorAll("button")).filter((b) => !b.disabled);
+}
+
+function arrangeRoving() {
+  document.querySelectorAll(ROVING).forEach((strip) => {
+    const items = rovingItems(strip);
+    if (!items.length) return;
+    const active = items.find((b) => b === document.activeElement) ||
+      items.find((b) => b.getAttribute("aria-pressed") === "true") || items[0];
+    strip.querySelectorAll("button").forEach((b) => b.setAttribute("tabindex", b === active ? "0" : "-1"));
+  });
+}
+
+function onRovingKey(event) {
+  const strip = event.target.closest && event.target.closest(ROVING);
+  if (!strip) return;
+  const items = rovingItems(strip);
+  const index = items.indexOf(event.target);
+  if (index < 0) return;
+  const rtl = getComputedStyle(strip).direction === "rtl";
+  const step = { ArrowRight: rtl ? -1 : 1, ArrowLeft: rtl ? 1 : -1, ArrowDown: 1, ArrowUp: -1 }[event.key];
+  let next = null;
+  if (step) next = items[(index + step + items.length) % items.length];
+  else if (event.key === "Home") next = items[0];
+  else if (event.key === "End") next = items[items.length - 1];
+  if (!next) return;
+  event.preventDefault();
+  items.forEach((b) => b.setAttribute("tabindex", b === next ? "0" : "-1"));
+  next.focus();
+  next.scrollIntoView({ block: "nearest", inline: "nearest" });
+}
+
+let rovingStarted = false;
+function startRoving() {
+  if (rovingStarted) return;
+  rovingStarted = true;
+  document.addEventListener("keydown", onRovingKey);
+  let queued = false;
+  new MutationObserver(() => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => {
+      queued = false;
+      arrangeRoving();
+    });
+  }).observe(document.body, { childList: true, subtree: true, attributes: true,
+    attributeFilter: ["aria-pressed", "disabled"] });
+  arrangeRoving();
+}
 
 const DONE_KEY = "booking.browserCommands";
 
@@ -70,6 +149,16 @@ export function BrowserBridge({ pageLang, pageDir, pageTitle, command, onTimezon
     if (pageDir) root.dir = pageDir;
     if (pageTitle) document.title = pageTitle;
   }, [pageLang, pageDir, pageTitle]);
+
+  useEffect(() => {
+    startRoving();
+  }, []);
+
+  useEffect(() => {
+    const path = window.location.pathname;
+    if (lastPath !== null && lastPath !== path) focusHeading();
+    lastPath = path;
+  }, [pageTitle]);
 
   const tzSent = useRef(false);
   useEffect(() => {

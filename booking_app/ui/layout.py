@@ -1,5 +1,7 @@
 """The app shell: header (product name, navigation, language switcher, sign-in area),
-the page content, and the footer. On a phone the navigation collapses into a menu."""
+the page content, and the footer. On a phone the navigation collapses into a menu. After a
+client-side page change focus goes to the page's h1, announced in a live region
+(ui/browser_bridge.jsx)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -166,6 +168,10 @@ def shell(content: rx.Component) -> rx.Component:
                        command=AppState.browser_command, on_timezone=AppState.set_browser_tz,
                        on_command_done=AppState.browser_command_done),
         rx.el.a(T("Skip to content"), href="#main", class_name="skip-link"),
+        # after a client-side page change the bridge moves focus to the page's h1 and puts
+        # its text here, so screen readers hear where they are
+        rx.el.div(id="route-announcer", role="status", aria_live="polite", aria_atomic="true",
+                  class_name="sr-only", custom_attrs={"data-testid": "route-announcer"}),
         header(),
         rx.el.main(
             rx.box(content, width="100%", max_width="1100px", margin_x="auto", padding_x="1rem", padding_y="1.5rem"),

@@ -41,17 +41,28 @@ def staff_header(msgid: str, tabs: list[tuple[str, str]], current: str, *extra) 
     )
 
 
-def scroll_table(*children, testid: str = "table", **props) -> rx.Component:
-    """A table that scrolls inside its own box on narrow screens."""
+def scroll_table(*children, testid: str = "table", label: str = N_("Table"), stack: bool = False,
+                 **props) -> rx.Component:
+    """A table that scrolls inside its own box on narrow screens: a focusable region named
+    by `label` (a msgid), so keyboard users can scroll it too. `stack`: on a phone each row
+    is a card and each cell shows its column's name (cells made with `td`; the CSS is the
+    "stacked tables" block of assets/styles.css), so no column is off-screen."""
     return rx.box(
         rx.table.root(*children, variant="surface", size="2", width="100%", **props),
-        overflow_x="auto", width="100%", max_width="100%",
+        overflow_x="auto", width="100%", max_width="100%", role="region", aria_label=T(label),
+        class_name="stack-table" if stack else None,
         custom_attrs={"data-testid": testid, "tabindex": "0"},
     )
 
 
 def th(msgid: str, **props) -> rx.Component:
     return rx.table.column_header_cell(T(msgid), white_space="nowrap", **props)
+
+
+def td(msgid: str, *children, **props) -> rx.Component:
+    """A cell of a `stack` table: `msgid` is its column's name, shown above it on a phone."""
+    custom = {"data-label": T(msgid), **props.pop("custom_attrs", {})}
+    return rx.table.cell(*children, custom_attrs=custom, **props)
 
 
 def ok_callout(message: rx.Var) -> rx.Component:

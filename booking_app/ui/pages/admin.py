@@ -15,6 +15,7 @@ from booking_app.ui.components.staff import (
     scroll_table,
     staff_header,
     status_options,
+    td,
     th,
 )
 from booking_app.ui.state.admin import OUTBOX_LABELS, ROLE_LABELS, AdminUsersState, OutboxState
@@ -26,15 +27,15 @@ from booking_app.ui.state.admin_reports import DashboardState, ReportsState
 def _user_row(u: dict) -> rx.Component:
     S = AdminUsersState
     return rx.table.row(
-        rx.table.cell(rx.text(u["full_name"], weight="medium"), rx.text(u["username"], size="1",
-                                                                       color_scheme="gray")),
-        rx.table.cell(u["email"]),
-        rx.table.cell(rx.badge(u["role_label"], color_scheme=u["role_color"], custom_attrs={"data-testid": "role"})),
-        rx.table.cell(rx.cond(u["active"] != "", rx.badge(T("Active"), color_scheme="grass"),
-                              rx.badge(T("Deactivated"), color_scheme="gray"))),
-        rx.table.cell(u["created"], white_space="nowrap"),
-        rx.table.cell(rx.button(T("Details"), size="1", variant="soft", on_click=S.open_user(u["id"]),
-                                custom_attrs={"data-testid": "open-user"})),
+        td(N_("Name"), rx.text(u["full_name"], weight="medium"), rx.text(u["username"], size="1",
+                                                                        color_scheme="gray")),
+        td(N_("Email"), rx.text(u["email"], word_break="break-all")),
+        td(N_("Role"), rx.badge(u["role_label"], color_scheme=u["role_color"], custom_attrs={"data-testid": "role"})),
+        td(N_("Status"), rx.cond(u["active"] != "", rx.badge(T("Active"), color_scheme="grass"),
+                                 rx.badge(T("Deactivated"), color_scheme="gray"))),
+        td(N_("Joined"), u["created"], white_space="nowrap"),
+        td(N_("Actions"), rx.button(T("Details"), size="1", variant="soft", on_click=S.open_user(u["id"]),
+                                    custom_attrs={"data-testid": "open-user"})),
         custom_attrs={"data-testid": "user-row", "data-username": u["username"]},
     )
 
@@ -86,16 +87,17 @@ def _user_detail() -> rx.Component:
                                              th(N_("Reference")), th(N_("Status")), th(N_("Price")))),
                 rx.table.body(
                     rx.foreach(S.user_bookings, lambda b: rx.table.row(
-                        rx.table.cell(b["when"], white_space="nowrap"), rx.table.cell(b["service"]),
-                        rx.table.cell(rx.text(b["customer"]), rx.text(b["contact"], size="1", color_scheme="gray")),
-                        rx.table.cell(b["reference"]),
-                        rx.table.cell(rx.badge(b["status_label"], color_scheme=b["status_color"])),
-                        rx.table.cell(rx.text(b["price"], white_space="nowrap"),
-                                      rx.text(b["payment_label"], size="1", color_scheme="gray")),
+                        td(N_("When"), b["when"], white_space="nowrap"), td(N_("Bookable"), b["service"]),
+                        td(N_("Customer"), rx.text(b["customer"]), rx.text(b["contact"], size="1",
+                                                                          color_scheme="gray")),
+                        td(N_("Reference"), b["reference"]),
+                        td(N_("Status"), rx.badge(b["status_label"], color_scheme=b["status_color"])),
+                        td(N_("Price"), rx.text(b["price"], white_space="nowrap"),
+                           rx.text(b["payment_label"], size="1", color_scheme="gray")),
                     )),
                     rx.cond(S.user_bookings.length() == 0, empty_row(6, N_("No bookings."))),
                 ),
-                testid="user-bookings",
+                testid="user-bookings", label=N_("Bookings"), stack=True,
             ),
             rx.heading(T("Audit trail"), size="4", as_="h3"),
             scroll_table(
@@ -103,15 +105,16 @@ def _user_detail() -> rx.Component:
                                              th(N_("Details")))),
                 rx.table.body(
                     rx.foreach(S.audit, lambda e: rx.table.row(
-                        rx.table.cell(e["at"], white_space="nowrap"),
-                        rx.table.cell(rx.code(e["action"])), rx.table.cell(e["entity"], white_space="nowrap"),
-                        rx.table.cell(e["by"]),
-                        rx.table.cell(rx.text(e["data"], size="1", class_name="clamp-2", max_width="24rem")),
+                        td(N_("When"), e["at"], white_space="nowrap"),
+                        td(N_("Action"), rx.code(e["action"])), td(N_("Object"), e["entity"], white_space="nowrap"),
+                        td(N_("By"), e["by"]),
+                        td(N_("Details"), rx.text(e["data"], size="1", class_name="clamp-2", max_width="24rem",
+                                                  word_break="break-all")),
                         custom_attrs={"data-testid": "audit-row"},
                     )),
                     rx.cond(S.audit.length() == 0, empty_row(5, N_("Nothing recorded."))),
                 ),
-                testid="user-audit",
+                testid="user-audit", label=N_("Audit trail"), stack=True,
             ),
             spacing="3", width="100%",
         ),
@@ -148,7 +151,7 @@ def users_page() -> rx.Component:
                 rx.foreach(S.users, _user_row),
                 rx.cond(S.users.length() == 0, empty_row(6, N_("No users match."))),
             ),
-            testid="users",
+            testid="users", label=N_("Users"), stack=True,
         ),
         spacing="4", width="100%",
     ))
@@ -163,7 +166,7 @@ def _outbox_row(n: dict) -> rx.Component:
         rx.table.cell(n["created"], white_space="nowrap"),
         rx.table.cell(rx.badge(n["channel"], variant="outline")),
         rx.table.cell(rx.text(n["to"], max_width="14rem", class_name="clamp-2", word_break="break-all")),
-        rx.table.cell(rx.code(n["template"])),
+        rx.table.cell(rx.text(n["template"], title=n["template_key"])),
         rx.table.cell(rx.badge(n["status_label"], color_scheme=n["status_color"],
                                custom_attrs={"data-testid": "status"})),
         rx.table.cell(n["attempts"]),
@@ -205,7 +208,7 @@ def outbox_page() -> rx.Component:
                 rx.foreach(S.rows, _outbox_row),
                 rx.cond(S.rows.length() == 0, empty_row(9, N_("No messages."))),
             ),
-            testid="outbox",
+            testid="outbox", label=N_("Outbox"),
         ),
         spacing="4", width="100%",
     ))
@@ -239,15 +242,23 @@ def _chart(msgid: str, fig, testid: str) -> rx.Component:
     )
 
 
+#: each report table's name (its focusable scrolling region's label)
+REPORT_TABLE_LABELS = {"report-services": N_("Bookings per service"), "report-revenue": N_("Revenue"),
+                       "report-methods": N_("Revenue per payment method"), "report-top": N_("Top customers"),
+                       "report-utilization": N_("Utilization"),
+                       "report-rates": N_("Cancellation and no-show rates")}
+
+
 def _simple_table(testid: str, headers: list[str], rows, keys: list[str], empty_msgid: str) -> rx.Component:
+    label = REPORT_TABLE_LABELS.get(testid, N_("Reports"))
     return scroll_table(
         rx.table.header(rx.table.row(*[th(h) for h in headers])),
         rx.table.body(
-            rx.foreach(rows, lambda r: rx.table.row(*[rx.table.cell(r[k]) for k in keys],
+            rx.foreach(rows, lambda r: rx.table.row(*[td(h, r[k]) for h, k in zip(headers, keys)],
                                                     custom_attrs={"data-testid": "report-row"})),
             rx.cond(rows.length() == 0, empty_row(len(headers), empty_msgid)),
         ),
-        testid=testid,
+        testid=testid, label=label, stack=True,
     )
 
 

@@ -291,6 +291,23 @@ def _hours_card() -> rx.Component:
     )
 
 
+def _new_hours_card() -> rx.Component:
+    """A new room or service's weekly hours (Monday–Friday 9–17 to start), saved with it."""
+    S = BookableEditorState
+    return rx.card(
+        rx.vstack(
+            rx.heading(T("Opening hours"), size="5", as_="h2"),
+            rx.text(T("Customers can book inside these hours (in the bookable's time zone)."), size="2",
+                    color_scheme="gray"),
+            rx.text(T("They are saved when you create the bookable; closed days can be added afterwards."),
+                    size="2", color_scheme="gray"),
+            rx.box(rx.foreach(S.days, _day_row), width="100%"),
+            spacing="3", width="100%", align="start",
+        ),
+        width="100%", custom_attrs={"data-testid": "new-hours"},
+    )
+
+
 def _sessions_card() -> rx.Component:
     S = BookableEditorState
     return rx.card(
@@ -336,7 +353,8 @@ def bookable_page() -> rx.Component:
             ),
             _details_form(),
             rx.cond(~S.is_new, rx.cond(S.is_event, rx.vstack(_sessions_card(), _hours_card(), spacing="4",
-                                                             width="100%"), _hours_card())),
+                                                             width="100%"), _hours_card()),
+                    rx.cond(~S.is_event, _new_hours_card())),
             spacing="4", width="100%",
         ),
     ))

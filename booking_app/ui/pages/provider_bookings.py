@@ -15,6 +15,7 @@ from booking_app.ui.components.staff import (
     scroll_table,
     staff_header,
     status_options,
+    td,
     th,
 )
 from booking_app.ui.state.provider_bookings import ProviderBookingsState
@@ -26,17 +27,17 @@ def _booking_row(row: dict) -> rx.Component:
     busy = S.busy_id.to_string() == row["id"]
     disabled = S.busy_id > 0
     return rx.table.row(
-        rx.table.cell(rx.text(row["when"], white_space="nowrap"), rx.text(row["reference"], size="1",
-                                                                           color_scheme="gray")),
-        rx.table.cell(row["service"]),
-        rx.table.cell(rx.text(row["customer"]), rx.text(row["contact"], size="1", color_scheme="gray")),
-        rx.table.cell(row["seats"]),
-        rx.table.cell(rx.badge(row["status_label"], color_scheme=row["status_color"],
-                               custom_attrs={"data-testid": "status"})),
-        rx.table.cell(rx.text(row["price"], white_space="nowrap"),
-                      rx.text(row["payment_label"], size="1", color_scheme="gray",
-                              custom_attrs={"data-testid": "payment"})),
-        rx.table.cell(rx.hstack(
+        td(N_("When"), rx.text(row["when"], white_space="nowrap", title=row["zone"],
+                               custom_attrs={"data-testid": "when"}),
+           rx.text(row["reference"], size="1", color_scheme="gray")),
+        td(N_("Bookable"), row["service"]),
+        td(N_("Customer"), rx.text(row["customer"]), rx.text(row["contact"], size="1", color_scheme="gray")),
+        td(N_("Seats"), row["seats"]),
+        td(N_("Status"), rx.badge(row["status_label"], color_scheme=row["status_color"],
+                                  custom_attrs={"data-testid": "status"})),
+        td(N_("Price"), rx.text(row["price"], white_space="nowrap"),
+           rx.text(row["payment_label"], size="1", color_scheme="gray", custom_attrs={"data-testid": "payment"})),
+        td(N_("Actions"), rx.hstack(
             rx.cond(row["can_pay"] != "", rx.button(T("Paid on site"), size="1", variant="soft", loading=busy,
                                                     disabled=disabled, on_click=S.mark_paid(row["id"]),
                                                     custom_attrs={"data-testid": "mark-paid"})),
@@ -54,7 +55,7 @@ def _booking_row(row: dict) -> rx.Component:
             rx.cond(row["can_cancel"] != "", rx.button(T("Cancel"), size="1", variant="soft", color_scheme="red",
                                                        disabled=disabled, on_click=S.ask_cancel(row["id"]),
                                                        custom_attrs={"data-testid": "cancel"})),
-            spacing="2",
+            spacing="2", wrap="wrap", min_width="8rem",
         )),
         custom_attrs={"data-testid": "booking-row", "data-reference": row["reference"]},
     )
@@ -225,6 +226,8 @@ def _month_day(day) -> rx.Component:
     S = ProviderBookingsState
     wide = rx.breakpoints(initial="none", sm="flex")
     return rx.el.button(
+        # the name is this text plus what is visible (no aria-label that would replace it)
+        rx.el.span(day.label, class_name="sr-only"),
         rx.hstack(
             rx.box(
                 rx.text(day.number, size="2", weight=rx.cond(day.today, "bold", "medium")),
@@ -251,7 +254,7 @@ def _month_day(day) -> rx.Component:
                            rx.color("gray", 10)),
             custom_attrs={"data-testid": "month-free"})),
         _month_bar(day),
-        type="button", on_click=S.open_day(day.key), aria_label=day.label, title=day.label,
+        type="button", on_click=S.open_day(day.key), title=day.label,
         color=rx.color("gray", 12),
         display="flex", flex_direction="column", gap="0.25rem", align_items="stretch", text_align="start",
         width="100%", min_width="0", overflow="hidden", font="inherit", cursor="pointer",
@@ -313,6 +316,21 @@ def _month_view() -> rx.Component:
     )
 
 
+def _zone_bar() -> rx.Component:
+    """Which zone the times are in; a picker when the bookables' zones differ (week/month)."""
+    S = ProviderBookingsState
+    return rx.flex(
+        rx.icon("globe", size=16, color=rx.color("gray", 11), aria_hidden="true"),
+        rx.text(rx.cond(S.mode == "list", T("Each booking's time is in its bookable's time zone."), S.zone_label),
+                size="2", custom_attrs={"data-testid": "zone-label"}),
+        rx.cond((S.mode != "list") & (S.zone_options.length() > 1), rx.el.select(
+            rx.foreach(S.zone_options, lambda o: rx.el.option(o["label"], value=o["value"])),
+            value=S.zone, on_change=S.set_zone, aria_label=T("Time zone"), class_name="lang-select",
+            max_width="18rem", custom_attrs={"data-testid": "zone-picker"})),
+        spacing="2", align="center", wrap="wrap", width="100%",
+    )
+
+
 def _mode_switch() -> rx.Component:
     S = ProviderBookingsState
     return rx.hstack(
@@ -333,6 +351,7 @@ def bookings_page() -> rx.Component:
     S = ProviderBookingsState
     return guarded(S, rx.vstack(
         staff_header(N_("Bookings"), PROVIDER_TABS, paths.PROVIDER_BOOKINGS, _mode_switch()),
+        _zone_bar(),
         rx.match(S.mode, ("week", _week_view()), ("month", _month_view()), _list_view()),
         _cancel_dialog(),
         _reschedule_dialog(),
@@ -378,7 +397,7 @@ def _list_view() -> rx.Component:
                 rx.foreach(S.rows, _booking_row),
                 rx.cond(S.rows.length() == 0, empty_row(7, N_("No bookings match these filters."))),
             ),
-            testid="provider-bookings",
+            testid="provider-bookings", label=N_("Bookings"), stack=True,
         ),
         spacing="4", width="100%",
     )

@@ -15,7 +15,16 @@ from booking_app.services.errors import ServiceError
 from booking_app.ui import paths
 from booking_app.ui.state import fmt
 from booking_app.ui.state.reauth import ask_reauth
-from booking_app.ui.state.staff import PAYMENT_LABELS, STATUS_LABELS, StaffState, row_action
+from booking_app.ui.state.base import relocalized
+from booking_app.ui.state.staff import (
+    CHANNEL_LABELS,
+    PAYMENT_LABELS,
+    STATUS_LABELS,
+    TEMPLATE_LABELS,
+    StaffState,
+    label,
+    row_action,
+)
 
 ROLE_LABELS = {"admin": N_("Administrator"), "provider": N_("Provider"), "customer": N_("Customer")}
 ROLE_COLORS = {"admin": "crimson", "provider": "indigo", "customer": "gray"}
@@ -28,6 +37,7 @@ OUTBOX_COLORS = {"pending": "amber", "sending": "blue", "sent": "grass", "failed
 # Users
 # ---------------------------------------------------------------------------------------
 
+@relocalized(paths.ADMIN_USERS)
 class AdminUsersState(StaffState):
     q: str = ""
     role_filter: str = ""
@@ -61,6 +71,12 @@ class AdminUsersState(StaffState):
             self._open(actor, uid)
         else:
             self.user = {}
+
+    def _refresh_rows(self, actor) -> None:
+        self._search(actor)
+        uid = fmt.int_param(self.user.get("id"))
+        if uid:
+            self._open(actor, uid)
 
     def _search(self, actor) -> None:
         try:
@@ -192,6 +208,7 @@ class AdminUsersState(StaffState):
 # Outbox
 # ---------------------------------------------------------------------------------------
 
+@relocalized(paths.ADMIN_OUTBOX)
 class OutboxState(StaffState):
     status: str = ""
     q: str = ""
@@ -222,8 +239,9 @@ class OutboxState(StaffState):
         loc, tz = self.locale, self._view_tz()
         self.total = page.total
         self.rows = [{
-            "id": str(n.id), "created": fmt.datetime_(n.created_at, tz, loc, "short"), "channel": n.channel,
-            "to": n.to, "template": n.template, "status": n.status,
+            "id": str(n.id), "created": fmt.datetime_(n.created_at, tz, loc, "short"),
+            "channel": label(CHANNEL_LABELS, n.channel, loc), "to": n.to,
+            "template": label(TEMPLATE_LABELS, n.template, loc), "template_key": n.template, "status": n.status,
             "status_label": translate(OUTBOX_LABELS.get(n.status, n.status), self.locale),
             "status_color": OUTBOX_COLORS.get(n.status, "gray"), "attempts": str(n.attempts),
             "error": n.last_error or "", "sent": fmt.datetime_(n.sent_at, tz, loc, "short") if n.sent_at else "",

@@ -21,7 +21,8 @@ from booking_app.services.money import to_decimal
 from booking_app.services.validation import zone
 from booking_app.ui import paths
 from booking_app.ui.state import fmt
-from booking_app.ui.state.staff import STATUS_LABELS, StaffState
+from booking_app.ui.state.base import relocalized
+from booking_app.ui.state.staff import PAYMENT_METHOD_LABELS, STATUS_LABELS, StaffState, label
 
 log = logging.getLogger(__name__)
 DASHBOARD_INTERVAL = 3.0  # seconds between two dashboard snapshots
@@ -37,6 +38,13 @@ def _pct(value: float | None, locale: str) -> str:
 def _money(cents: int, currency: str, locale: str) -> str:
     """Like fmt.money, but zero is "€0.00" (a figure, not a price)."""
     return format_currency(to_decimal(cents, currency), currency, locale=babel_locale(locale))
+
+
+def _net_total(rows: list[dict], locale: str) -> str:
+    """The net revenue of `rows` (one per currency) as money, each with its currency; none
+    (or all zero) reads as zero in the first currency seen, else the site's default."""
+    text = ", ".join(_money(r["net_cents"], r["currency"], locale) for r in rows if r.get("net_cents"))
+    return text or _money(0, rows[0]["currency"] if rows else fmt.DEFAULT_CURRENCY, locale)
 
 
 def _num(value, locale: str, digits: int = 0) -> str:
@@ -64,6 +72,7 @@ REPORT_NAMES = {"bookings_day": N_("Bookings per day"), "bookings_service": N_("
                 "utilization": N_("Utilization"), "rates": N_("Cancellation and no-show rates")}
 
 
+@relocalized(paths.ADMIN_REPORTS)
 class ReportsState(StaffState):
     date_from: str = ""
     date_to: str = ""
@@ -184,7 +193,8 @@ class ReportsState(StaffState):
                                 "gross": _money(x["gross_cents"], x["currency"], loc),
                                 "refunds": _money(x["refunds_cents"], x["currency"], loc),
                                 "net": _money(x["net_cents"], x["currency"], loc)} for x in totals]
-        self.revenue_by_method = [{"method": row["method"], "currency": row["currency"],
+        self.revenue_by_method = [{"method": label(PAYMENT_METHOD_LABELS, row["method"], loc),
+                                   "currency": row["currency"],
                                    "payments": _num(row["payments"], loc),
                                    "net": _money(row["net_cents"], row["currency"], loc)}
                                   for row in r["revenue_method"].rows]
@@ -200,8 +210,7 @@ class ReportsState(StaffState):
                             "cancellation_rate": _pct(row["cancellation_rate"], loc),
                             "no_show_rate": _pct(row["no_show_rate"], loc)} for row in r["rates"].rows]
         bs, rs, ut = r["bookings_day"].summary, r["rates"].summary, r["utilization"].summary
-        net = ", ".join(_money(x["net_cents"], x["currency"], loc) for x in totals if x["net_cents"]) or \
-            _num(0, loc)
+        net = _net_total(totals, loc)
         self.summary = {
             "bookings": _num(bs["bookings"], loc), "seats": _num(bs["quantity"], loc), "net": net,
             "active_users": _num(us["active_users"], loc), "registrations": _num(us["registrations"], loc),
@@ -209,6 +218,10 @@ class ReportsState(StaffState):
             "cancellation_rate": _pct(rs["cancellation_rate"], loc), "no_show_rate": _pct(rs["no_show_rate"], loc),
         }
         self.loaded = True
+
+    def _refresh_rows(self, actor) -> None:
+        if self.loaded:
+            self._run(actor)
 
     @rx.event
     def download_csv(self):
@@ -252,6 +265,7 @@ def _client_connected(token: str) -> bool:
         return True
 
 
+@relocalized(paths.ADMIN_DASHBOARD)
 class DashboardState(StaffState):
     cards: dict[str, str] = {}
     updated: str = ""
@@ -273,6 +287,9 @@ class DashboardState(StaffState):
         self.live = True
         self._run_id += 1
         return DashboardState.refresh_loop
+
+    def _refresh_rows(self, actor) -> None:
+        self._snapshot(actor)
 
     @rx.event
     def stop(self):
@@ -301,8 +318,7 @@ class DashboardState(StaffState):
         loc = self.locale
         b = snap["bookings_today"]
         rev = snap["revenue_today"]
-        net = ", ".join(_money(r["net_cents"], r["currency"], loc) for r in rev if r.get("net_cents")) or \
-            _num(0, loc)
+        net = _net_total(rev, loc)
         occ = snap["occupancy_today"]
         pend = snap["pending_payments"]
         sysm = snap["system"]

@@ -45,6 +45,21 @@ BROWSER_SESSION_URL = "/api/browser-session"
 # msgids registered by T() calls while the pages are built (in addition to messages.pot)
 UI_MSGIDS: set[str] = set()
 
+#: page states whose rows are formatted in the page's language (dates, statuses, prices):
+#: (state class, the page paths it shows); the language switch has the current page's state
+#: build its rows again (`_relocalize`), so they follow without a reload
+RELOCALIZED: list[tuple[type, tuple[str, ...]]] = []
+
+
+def relocalized(*page_paths: str):
+    """Class decorator: register a page state in RELOCALIZED for `page_paths`."""
+
+    def register(cls):
+        RELOCALIZED.append((cls, page_paths))
+        return cls
+
+    return register
+
 
 class AppState(rx.State):
     """Language and the signed-in user; every page state derives from this one."""
@@ -217,8 +232,11 @@ class AppState(rx.State):
         if isinstance(tz, str) and len(tz) <= 64:
             self.browser_tz = tz
 
+    def _relocalize(self) -> None:
+        """Build this page's language-dependent rows again (page states override it)."""
+
     @rx.event
-    def set_language(self, lang: str):
+    async def set_language(self, lang: str):
         lang = normalize_locale(lang) or self.locale
         self.locale = lang
         self.locale_choice = lang
@@ -230,6 +248,11 @@ class AppState(rx.State):
             except ServiceError:
                 pass  # the page still switches; the stored setting stays as it was
         self._refresh_page_title()
+        path = str(self.router.url.path or "/").rstrip("/") or "/"
+        for cls, page_paths in RELOCALIZED:
+            if path in page_paths:
+                state = await self.get_state(cls)
+                state._relocalize()
 
     def _refresh_page_title(self) -> None:
         """The tab's title in the page's language (paths.page_title); <html lang dir> follow

@@ -19,6 +19,7 @@ from booking_app.services.validation import zone
 from booking_app.services.bookable_access import can_manage
 from booking_app.ui import paths
 from booking_app.ui.state import fmt
+from booking_app.ui.state.base import relocalized
 from booking_app.ui.state.staff import STATUS_LABELS, WEEKDAYS, StaffState
 
 ALL_TIMEZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
@@ -52,13 +53,19 @@ class DateException:
     end: str = "13:00"
 
 
+#: a new bookable's weekly hours (editable before it is created, saved with it)
+DEFAULT_HOURS = {weekday: [("09:00", "17:00")] for weekday in range(5)}
+
+
 def _empty_form(timezone: str) -> dict[str, str]:
     return {"kind": "service", "name": "", "description": "", "location": "", "duration_minutes": "60",
-            "capacity": "1", "price": "0.00", "currency": "EUR", "timezone": timezone, "buffer_minutes": "0",
+            "capacity": "1", "price": "0.00", "currency": fmt.DEFAULT_CURRENCY, "timezone": timezone,
+            "buffer_minutes": "0",
             "min_notice_minutes": "0", "max_advance_days": "365", "cancel_cutoff_hours": "0",
             "refund_percent": "100", "reminder_hours": ""}
 
 
+@relocalized(paths.PROVIDER_BOOKABLE)
 class BookableEditorState(StaffState):
     bookable_id: int = 0
     kind: str = "service"
@@ -128,8 +135,9 @@ class BookableEditorState(StaffState):
             self.kind = "service"
             self.is_active = True
             self.title = translate("New bookable", self.locale)
-            self.form = _empty_form(self.timezone or "UTC")
-            self.days, self.exceptions, self.sessions = [], [], []
+            self.form = _empty_form(self._new_zone(actor))
+            self.days = self._day_rows({d: [TimeRange(a, b) for a, b in r] for d, r in DEFAULT_HOURS.items()})
+            self.exceptions, self.sessions = [], []
             return
         bid = fmt.int_param(raw_id)
         try:
@@ -157,9 +165,42 @@ class BookableEditorState(StaffState):
             "reminder_hours": reminders.reminder_hours_text(view.reminder_offsets),
         }
         self._set_hours(avail)
+        if params.get("created") == "1":
+            self.saved = translate("“{name}” is created. Customers can book it inside its opening hours.",
+                                   self.locale, name=view.name)
+        elif params.get("created") == "2":
+            self.saved = translate("“{name}” is created.", self.locale, name=view.name)
+            self.hours_error = translate("Its opening hours could not be saved: check them and save them again.",
+                                         self.locale)
         self.session_capacity = str(view.capacity)
         self.session_date = (dt.datetime.now(zone(view.timezone)).date() + dt.timedelta(days=7)).isoformat()
         self._load_sessions(actor)
+
+    def _new_zone(self, actor) -> str:
+        """A new bookable's zone: the provider's own (their profile's, unless it was left at
+        UTC), else that of their latest bookable, else the browser's, else UTC."""
+        if self.timezone and self.timezone != "UTC":
+            return self.timezone
+        try:
+            views, _total = catalog.search_bookables(actor=actor, provider_id=actor.id, include_inactive=True,
+                                                     limit=catalog.MAX_PAGE)
+        except ServiceError:
+            views = []
+        latest = max(views, key=lambda v: v.id, default=None)
+        return (latest.timezone if latest else None) or self._valid_browser_tz() or self.timezone or "UTC"
+
+    def _day_rows(self, ranges: dict[int, list[TimeRange]]) -> list[DayHours]:
+        return [DayHours(weekday=i, label=translate(WEEKDAYS[i], self.locale), ranges=list(ranges.get(i, [])))
+                for i in range(7)]
+
+    def _refresh_rows(self, actor) -> None:
+        """The language switch: weekday names, the title of a new one, sessions' dates."""
+        self.days = [DayHours(weekday=d.weekday, label=translate(WEEKDAYS[d.weekday], self.locale),
+                              ranges=d.ranges) for d in self.days]
+        if not self.bookable_id:
+            self.title = translate("New bookable", self.locale)
+        else:
+            self._load_sessions(actor)
 
     # ---- details -------------------------------------------------------------------------
     @rx.event
@@ -188,6 +229,15 @@ class BookableEditorState(StaffState):
             else:
                 kind = str(data.get("kind", self.kind) or self.kind)
                 view = await asyncio.to_thread(catalog.create_bookable, actor=actor, kind=kind, **fields)
+                created = "1"
+                if kind != "event":  # the hours set on the new form (events are booked by sessions)
+                    weekly = [{"weekday": d.weekday, "start": r.start, "end": r.end}
+                              for d in self.days for r in d.ranges]
+                    try:
+                        await asyncio.to_thread(catalog.set_availability, actor=actor, bookable_id=view.id,
+                                                weekly=weekly, exceptions=[])
+                    except ServiceError:
+                        created = "2"
         except InvalidInput as exc:
             name = FIELD_ALIASES.get(exc.field or "", exc.field or "")
             if name in FORM_FIELDS or name == "kind":
@@ -203,7 +253,7 @@ class BookableEditorState(StaffState):
             return
         self.saving = False
         if not self.bookable_id:
-            yield rx.redirect(f"{paths.PROVIDER_BOOKABLE}?id={view.id}&created=1")
+            yield rx.redirect(f"{paths.PROVIDER_BOOKABLE}?id={view.id}&created={created}")
             return
         self.title = view.name
         self.form["price"] = money.format_price(view.price_cents, view.currency)
@@ -212,10 +262,10 @@ class BookableEditorState(StaffState):
 
     # ---- availability --------------------------------------------------------------------
     def _set_hours(self, avail: catalog.AvailabilityView) -> None:
-        days = [DayHours(weekday=i, label=translate(WEEKDAYS[i], self.locale), ranges=[]) for i in range(7)]
+        ranges: dict[int, list[TimeRange]] = {}
         for r in avail.weekly:
-            days[r.weekday].ranges.append(TimeRange(start=r.start, end=r.end))
-        self.days = days
+            ranges.setdefault(r.weekday, []).append(TimeRange(start=r.start, end=r.end))
+        self.days = self._day_rows(ranges)
         self.exceptions = [DateException(date=e.date.isoformat(), closed=e.closed, start=e.start or "09:00",
                                          end=e.end or "13:00") for e in avail.exceptions]
 

@@ -10,6 +10,7 @@ from booking_app.i18n import N_, Np_, babel_locale, translate
 from booking_app.services.money import to_decimal
 from booking_app.services.validation import zone
 
+DEFAULT_CURRENCY = "EUR"  # a new bookable's, and a money figure's when nothing was paid yet
 KIND_LABELS = {"room": N_("Room"), "service": N_("Service"), "event": N_("Event")}
 
 

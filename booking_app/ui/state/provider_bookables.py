@@ -9,11 +9,13 @@ from booking_app.services import catalog
 from booking_app.services.errors import ServiceError
 from booking_app.ui import paths
 from booking_app.ui.state import fmt
+from booking_app.ui.state.base import relocalized
 from booking_app.ui.state.staff import StaffState, row_action
 
 PAGE_SIZE = 100
 
 
+@relocalized(paths.PROVIDER)
 class ProviderBookablesState(StaffState):
     items: list[dict[str, str]] = []
     total: int = 0

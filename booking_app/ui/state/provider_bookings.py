@@ -3,10 +3,16 @@
 The list has the row actions (mark paid on site, completed, no-show, cancel with a reason,
 reschedule to a free time); the week shows each day's bookings over the opening hours; the
 month shows per day the bookings that take time and the free time left
-(services/opening_hours.py minus the bookings, ui/state/calendar_math.py)."""
+(services/opening_hours.py minus the bookings, ui/state/calendar_math.py).
+
+Times are the bookables' own (where their hours are set and the move dialog offers times):
+each list row in its bookable's zone with the zone's abbreviation; the week and month in one
+zone for the whole view — the zone of most of the bookables shown, or the one picked when
+they differ — named above the view."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import datetime as dt
 from dataclasses import replace
@@ -21,6 +27,7 @@ from booking_app.services.validation import zone
 from booking_app.ui import paths
 from booking_app.ui.state import fmt
 from booking_app.ui.state.calendar_math import Span, add_months, free_spans, month_grid, month_title, span_minutes
+from booking_app.ui.state.base import relocalized
 from booking_app.ui.state.staff import PAYMENT_LABELS, STATUS_LABELS, WEEKDAYS, StaffState, row_action
 
 MONTH_PAGE = 200  # bookings per list_bookings call (its maximum)
@@ -61,8 +68,24 @@ class MonthDay:
     free_width: str = "0%"  # the free share of the open time (the bar under the day)
 
 
+def zone_name(tz: str, at: dt.datetime | None = None) -> str:
+    """"Europe/Berlin (CET)": the zone and its abbreviation at `at` (now)."""
+    abbr = zone_abbr(tz, at)
+    return f"{tz} ({abbr})" if abbr and abbr != tz else tz
+
+
+def zone_abbr(tz: str, at: dt.datetime | None = None) -> str:
+    """"CET" / "CEST" / "EST" (or "+03" where the zone has no letters) at `at` (now)."""
+    return fmt.local(at or dt.datetime.now(dt.timezone.utc), tz).tzname() or ""
+
+
+@relocalized(paths.PROVIDER_BOOKINGS)
 class ProviderBookingsState(StaffState):
     status: str = ""
+    zone: str = ""  # the week and month views' zone (see the module docstring)
+    zone_choice: str = ""  # the one picked, when the bookables' zones differ
+    zone_label: str = ""  # "Times in Europe/Berlin (CET)"
+    zone_options: list[dict[str, str]] = []  # {"value", "label"}; empty when all share one zone
     date_from: str = ""
     date_to: str = ""
     rows: list[dict[str, str]] = []
@@ -102,6 +125,7 @@ class ProviderBookingsState(StaffState):
             return redirect
         if actor is None:
             return
+        self._pick_zone(actor)
         if not self.date_from:
             today = dt.datetime.now(zone(self._view_tz())).date()
             self.date_from = (today - dt.timedelta(days=7)).isoformat()
@@ -111,6 +135,35 @@ class ProviderBookingsState(StaffState):
             self.week_from = (today - dt.timedelta(days=today.weekday())).isoformat()
         if not self.month_from:
             self.month_from = dt.datetime.now(zone(self._view_tz())).date().replace(day=1).isoformat()
+        self._fetch(actor)
+
+    def _view_tz(self) -> str:
+        """The calendar's zone (the bookables'), else the viewer's."""
+        return self.zone or super()._view_tz()
+
+    def _pick_zone(self, actor) -> None:
+        """The zone of the bookables shown: the most common one (the picked one if offered)."""
+        try:
+            views, _total = catalog.search_bookables(actor=actor, provider_id=None if actor.is_admin else actor.id,
+                                                     include_inactive=True, limit=opening_hours.MAX_BOOKABLES)
+        except ServiceError:
+            views = []
+        counts = collections.Counter(v.timezone for v in views)
+        zones = [z for z, _n in counts.most_common()]
+        self.zone = self.zone_choice if self.zone_choice in zones else (zones[0] if zones else "")
+        self.zone_options = ([{"value": z, "label": zone_name(z)} for z in sorted(zones)] if len(zones) > 1 else [])
+        self.zone_label = translate("Times in {zone}", self.locale, zone=zone_name(self._view_tz()))
+
+    @rx.event
+    def set_zone(self, value: str):
+        if any(o["value"] == value for o in self.zone_options):
+            self.zone_choice = self.zone = str(value)
+            self.zone_label = translate("Times in {zone}", self.locale, zone=zone_name(self.zone))
+            self.error = self.message = ""
+            self._fetch(self._actor())
+
+    def _refresh_rows(self, actor) -> None:
+        self.zone_label = translate("Times in {zone}", self.locale, zone=zone_name(self._view_tz()))
         self._fetch(actor)
 
     def _fetch(self, actor) -> None:
@@ -325,7 +378,7 @@ class ProviderBookingsState(StaffState):
             self.rows, self.total = [], 0
             return
         now = dt.datetime.now(dt.timezone.utc)
-        loc, tz = self.locale, self._view_tz()
+        loc = self.locale
         rows = []
         for v in views:
             active = v.status in ("pending", "confirmed")
@@ -334,7 +387,10 @@ class ProviderBookingsState(StaffState):
                 "id": str(v.id), "reference": v.reference, "service": v.service_name,
                 "service_id": str(v.service_id), "tz": v.timezone,
                 "local_date": fmt.local(v.start, v.timezone).date().isoformat(),
-                "when": f"{fmt.date_(v.start, loc, 'medium', tz)} {fmt.time_(v.start, tz, loc)}",
+                # in the bookable's own zone, named: what its hours and the move dialog use
+                "when": f"{fmt.date_(v.start, loc, 'medium', v.timezone)} {fmt.time_(v.start, v.timezone, loc)} "
+                        f"{zone_abbr(v.timezone, v.start)}",
+                "zone": zone_name(v.timezone, v.start),
                 "customer": customer, "contact": v.customer_email or "", "seats": str(v.quantity),
                 "status": v.status, "status_label": translate(STATUS_LABELS.get(v.status, v.status), self.locale),
                 "status_color": fmt.STATUS_COLORS.get(v.status, "gray"),

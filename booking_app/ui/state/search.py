@@ -60,6 +60,7 @@ class SearchState(AppState):
             views, total = catalog.search_bookables(
                 actor=actor, q=self.q or None, kind=self.kind or None,
                 location=self.location or None, date=self.date or None, limit=50,
+                bookable_only=True,  # a bookable without hours or sessions has nothing to offer yet
             )
         except ServiceError as exc:
             self.items, self.total = [], 0

@@ -1,5 +1,7 @@
 """What the provider and admin states share: who may be on a staff page (StaffState),
-a row button's busy/run/reload cycle (row_action), and the booking status labels."""
+a row button's busy/run/reload cycle (row_action), rows built again in a new language
+(StaffState._relocalize), and the labels of stored keys (statuses, payment methods,
+outbox templates and channels): a table never shows a raw key."""
 from __future__ import annotations
 
 import asyncio
@@ -32,6 +34,33 @@ PAYMENT_LABELS = {
     "refunded": N_("Refunded"),
     "partially_refunded": N_("Partly refunded"),
 }
+PAYMENT_METHOD_LABELS = {"on_site": N_("On site"), "card": N_("Card"), "paypal": N_("PayPal")}
+#: the outbox's message templates (services/messages.py TEMPLATES) by what they tell
+TEMPLATE_LABELS = {
+    "booking_confirmed": N_("Booking confirmed"),
+    "booking_pending": N_("Booking awaiting payment"),
+    "booking_rescheduled": N_("Booking moved"),
+    "booking_cancelled": N_("Booking cancelled"),
+    "reminder": N_("Reminder"),
+    "payment_received": N_("Payment received"),
+    "payment_failed": N_("Payment failed"),
+    "payment_refunded": N_("Refund"),
+    "payment_refunded_unavailable": N_("Refund (bookable gone)"),
+    "password_reset": N_("Password reset"),
+    "mfa_reset": N_("Two-factor sign-in turned off"),
+    "guest_booking_request": N_("Guest booking link"),
+    "guest_manage_link": N_("Guest manage link"),
+    "provider_new_booking": N_("New booking (provider)"),
+    "provider_booking_rescheduled": N_("Booking moved (provider)"),
+    "provider_booking_cancelled": N_("Booking cancelled (provider)"),
+}
+CHANNEL_LABELS = {"email": N_("Email"), "sms": N_("SMS")}
+
+
+def label(labels: dict[str, str], key: str, locale: str) -> str:
+    """The translated label of a stored key; an unknown key reads as words ("on_site" → "on site")."""
+    msgid = labels.get(key)
+    return translate(msgid, locale) if msgid else str(key or "").replace("_", " ")
 
 
 def sign_in_redirect(path: str) -> rx.event.EventSpec:
@@ -75,3 +104,16 @@ class StaffState(AppState):
             return None, None
         self.denied = ""
         return actor, None
+
+    def _relocalize(self) -> None:
+        """After a language switch (AppState.set_language): the rows again, in the new language."""
+        actor = self._actor()
+        if actor.is_guest or self.denied:
+            return
+        self._refresh_rows(actor)
+
+    def _refresh_rows(self, actor) -> None:
+        """Build the page's rows (states override it; most have a `_fetch`)."""
+        fetch = getattr(self, "_fetch", None)
+        if fetch is not None:
+            fetch(actor)
