@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 
 from booking_app.i18n import negotiate_locale
@@ -32,6 +32,9 @@ BEARER_SCHEME = {"type": "http", "scheme": "bearer", "description": "Access toke
 #: where an enrolment-only token works
 ENROLMENT_PATHS = frozenset({"/api/users/profile/2fa", "/api/users/profile/2fa/confirm", "/api/users/logout"})
 MAX_REAUTH_HEADER = 1024
+#: a sensitive route's parameter that documents `X-Reauth` (get_actor checks it before the route runs)
+REAUTH_HEADER = Header(default=None, alias="X-Reauth", max_length=MAX_REAUTH_HEADER,
+                       description="your password or a current code, when your sign-in is not recent")
 
 
 def _bearer_token(request: Request) -> str | None:
@@ -122,6 +125,6 @@ def client_ip(request: Request) -> str | None:
 
 
 __all__ = [
-    "BEARER_SCHEME", "client_ip", "get_actor", "get_locale", "get_token_hash", "is_enrolment_only", "require_admin",
+    "BEARER_SCHEME", "REAUTH_HEADER", "client_ip", "get_actor", "get_locale", "get_token_hash", "is_enrolment_only", "require_admin",
     "require_provider", "require_role", "require_user",
 ]

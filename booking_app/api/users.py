@@ -12,13 +12,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 import booking_app.api.schemas as schemas
 from pydantic import Field
 
-from booking_app.api.deps import client_ip, get_token_hash, is_enrolment_only, require_admin, require_user
+from booking_app.api.deps import (
+    REAUTH_HEADER,
+    client_ip,
+    get_token_hash,
+    is_enrolment_only,
+    require_admin,
+    require_user,
+)
 from booking_app.api.errors import request_locale
 from booking_app.api.schemas import problem_responses
 from booking_app.i18n import N_, translate
@@ -30,11 +37,6 @@ router = APIRouter(prefix="/api", responses=problem_responses(422, 503))
 
 USER_PROBLEMS = problem_responses(401)
 ADMIN_PROBLEMS = problem_responses(401, 403, 404)
-
-
-#: documents the header; api/deps.py `get_actor` checks it before the route runs
-REAUTH_HEADER = Header(default=None, alias="X-Reauth", max_length=1024,
-                       description="your password or a current code, when your sign-in is not recent")
 
 
 class LoginOut(schemas.TokenOut):
