@@ -91,12 +91,15 @@ def test_provider_creates_a_service_sets_hours_and_handles_bookings(page, size, 
     expect(page.locator("#field-reminder_hours")).to_have_value("24, 2")
     bookable_id = int(page.url.split("id=")[1].split("&")[0])
 
-    # opening hours: every day 00:00–23:59 (Monday, copied to Mon–Fri, then the weekend)
+    # opening hours: every day 00:00–23:59 (Monday, copied to Mon–Fri, then the weekend);
+    # a new service starts open Monday–Friday 09:00–17:00
     days = page.get_by_test_id("day-row")
     expect(days).to_have_count(7)
+    expect(page.get_by_test_id("range-start")).to_have_count(5)
     for index in (0, 5, 6):
         day = days.nth(index)
-        day.get_by_test_id("add-range").click()
+        if index != 0:
+            day.get_by_test_id("add-range").click()
         day.get_by_test_id("range-start").fill("00:00")
         day.get_by_test_id("range-end").fill("23:59")
         if index == 0:
@@ -288,7 +291,7 @@ def test_provider_month_calendar(page, size, live_db):
     expect(cell.get_by_test_id("month-count")).to_have_text("2")
     free = translate("Free {duration}", "en", duration=fmt.duration(6 * 60, "en"))  # 8 h open − 2 h booked
     expect(cell).to_have_attribute("data-state", "open")
-    expect(cell).to_have_attribute("aria-label", re.compile(re.escape(translate("Bookings: {count}", "en", count=2))
+    expect(cell).to_have_accessible_name(re.compile(re.escape(translate("Bookings: {count}", "en", count=2))
                                                             + r".*" + re.escape(free)))
     expect(page.locator(f'[data-testid=month-day][data-day="{saturday.isoformat()}"]')).to_have_attribute(
         "data-state", "closed")

@@ -40,7 +40,7 @@ def _money(cents: int, currency: str, locale: str) -> str:
     return format_currency(to_decimal(cents, currency), currency, locale=babel_locale(locale))
 
 
-def _net_total(rows: list[dict], locale: str) -> str:
+def net_total(rows: list[dict], locale: str) -> str:
     """The net revenue of `rows` (one per currency) as money, each with its currency; none
     (or all zero) reads as zero in the first currency seen, else the site's default."""
     text = ", ".join(_money(r["net_cents"], r["currency"], locale) for r in rows if r.get("net_cents"))
@@ -210,7 +210,7 @@ class ReportsState(StaffState):
                             "cancellation_rate": _pct(row["cancellation_rate"], loc),
                             "no_show_rate": _pct(row["no_show_rate"], loc)} for row in r["rates"].rows]
         bs, rs, ut = r["bookings_day"].summary, r["rates"].summary, r["utilization"].summary
-        net = _net_total(totals, loc)
+        net = net_total(totals, loc)
         self.summary = {
             "bookings": _num(bs["bookings"], loc), "seats": _num(bs["quantity"], loc), "net": net,
             "active_users": _num(us["active_users"], loc), "registrations": _num(us["registrations"], loc),
@@ -318,7 +318,7 @@ class DashboardState(StaffState):
         loc = self.locale
         b = snap["bookings_today"]
         rev = snap["revenue_today"]
-        net = _net_total(rev, loc)
+        net = net_total(rev, loc)
         occ = snap["occupancy_today"]
         pend = snap["pending_payments"]
         sysm = snap["system"]
