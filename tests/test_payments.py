@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import select
 
 from booking_app import db
-from booking_app.integrations import stripe_gateway as gw
+from booking_app.integrations import stripe_gateway
 from booking_app.models import Booking, Notification, Payment, ProcessedWebhookEvent, Refund
 from booking_app.services import bookings, payments, refunds, stripe_webhooks
 from booking_app.services.actors import Actor
@@ -44,18 +44,18 @@ def stripe_on(stub, monkeypatch):
     monkeypatch.setenv("STRIPE_PAYMENT_METHODS", "card,paypal,sepa_debit")
     reset_settings_cache()
     stub.clear_faults()
-    gw.set_gateway(None)
+    stripe_gateway.set_gateway(None)
     yield stub
     stub.clear_faults()
-    gw.set_gateway(None)
+    stripe_gateway.set_gateway(None)
 
 
 @pytest.fixture
 def fast_gateway(stripe_on):
     """The real gateway with a short timeout and no SDK retries (for timeout tests)."""
-    g = gw.StripeGateway(secret_key="sk_test_payments", webhook_secret=stripe_on.webhook_secret,
+    g = stripe_gateway.StripeGateway(secret_key="sk_test_payments", webhook_secret=stripe_on.webhook_secret,
                          api_base=stripe_on.url, timeout=0.4, max_network_retries=0)
-    gw.set_gateway(g)
+    stripe_gateway.set_gateway(g)
     return g
 
 
@@ -400,7 +400,7 @@ def test_bad_signature_is_rejected(sqlite_db, stripe_on):
         with pytest.raises(stripe_webhooks.WebhookRejected) as err:
             stripe_webhooks.handle_stripe_webhook(payload=payload.encode(), signature=sig)
         assert err.value.status == 400
-    old = gw.sign_webhook(payload, stripe_on.webhook_secret, timestamp=1_000_000)
+    old = stripe_gateway.sign_webhook(payload, stripe_on.webhook_secret, timestamp=1_000_000)
     with pytest.raises(stripe_webhooks.WebhookRejected):
         stripe_webhooks.handle_stripe_webhook(payload=payload.encode(), signature=old)
     with db.read_session() as s:
@@ -744,12 +744,12 @@ def test_in_memory_fake_gateway_drives_the_same_flow(sqlite_db, monkeypatch):
 
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_fake")
     reset_settings_cache()
-    fake = gw.FakeGateway(webhook_secret="whsec_fake")
-    gw.set_gateway(fake)
+    fake = stripe_gateway.FakeGateway(webhook_secret="whsec_fake")
+    stripe_gateway.set_gateway(fake)
     try:
         w = World()
         bk = w.book()
-        fake.fail_with(gw.GatewayError("down", kind="network"))
+        fake.fail_with(stripe_gateway.GatewayError("down", kind="network"))
         with pytest.raises(PaymentError):
             payments.process(actor=w.customer_actor, booking_id=bk.id, method="card")
         view = payments.process(actor=w.customer_actor, booking_id=bk.id, method="card")
@@ -760,12 +760,12 @@ def test_in_memory_fake_gateway_drives_the_same_flow(sqlite_db, monkeypatch):
         payload = json.dumps({"id": "evt_fake_1", "type": "checkout.session.completed", "created": 1,
                               "data": {"object": session}})
         result = stripe_webhooks.handle_stripe_webhook(payload=payload.encode(),
-                                                signature=gw.sign_webhook(payload, "whsec_fake"))
+                                                signature=stripe_gateway.sign_webhook(payload, "whsec_fake"))
         assert result.outcome == "processed" and booking_row(bk.id).status == "confirmed"
         refunded = refunds.refund(actor=actor_for(w.provider), booking_id=bk.id, amount_cents=500)
         assert refunded.status == "partially_refunded" and fake.refunds[0]["amount"] == 500
     finally:
-        gw.set_gateway(None)
+        stripe_gateway.set_gateway(None)
 
 
 # ---------------------------------------------------------------------------------------

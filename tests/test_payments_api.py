@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from booking_app.integrations import stripe_gateway as gw
+from booking_app.integrations import stripe_gateway
 from tests.api.conftest import assert_problem, make_account
 from tests.factories import make_bookable, next_day_at
 from tests.stubs.stripe_stub import StripeStub
@@ -22,9 +22,9 @@ def stripe_on(monkeypatch):
         monkeypatch.setenv("STRIPE_API_BASE", stub.url)
         monkeypatch.setenv("STRIPE_PAYMENT_METHODS", "card,paypal")
         reset_settings_cache()
-        gw.set_gateway(None)
+        stripe_gateway.set_gateway(None)
         yield stub
-    gw.set_gateway(None)
+    stripe_gateway.set_gateway(None)
 
 
 @pytest.fixture

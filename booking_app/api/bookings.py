@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 import booking_app.api.idempotency as idempotency
-import booking_app.api.schemas_bookings as sb
+import booking_app.api.schemas_bookings as schemas_bookings
 from booking_app.api.deps import client_ip, get_actor, require_user
 from booking_app.api.schemas import IdPath, MultiLineStr, SingleLineStr, problem_responses
 from booking_app.services import booking_queries, bookings, guest_bookings, payments
@@ -47,8 +47,8 @@ CREATED_LINKS = {
 }
 
 
-def _out(view: booking_queries.BookingView) -> sb.BookingOut:
-    return sb.BookingOut.model_validate(view)  # from_attributes: no dataclass copy
+def _out(view: booking_queries.BookingView) -> schemas_bookings.BookingOut:
+    return schemas_bookings.BookingOut.model_validate(view)  # from_attributes: no dataclass copy
 
 
 def _identified(actor: Actor, token: str | None) -> None:
@@ -57,25 +57,26 @@ def _identified(actor: Actor, token: str | None) -> None:
         raise Unauthorized()
 
 
-@router.get("", response_model=sb.BookingPageOut, summary="My bookings, my services' bookings, or all (admin)",
+@router.get("", response_model=schemas_bookings.BookingPageOut,
+            summary="My bookings, my services' bookings, or all (admin)",
             responses=problem_responses(403))
 def list_bookings(
     actor: Actor = Depends(require_user),  # signed-in only: the OpenAPI document says so
     scope: Literal["mine", "provider", "all"] = Query(default="mine"),
-    status: sb.BookingStatusName | None = Query(default=None),
+    status: schemas_bookings.BookingStatusName | None = Query(default=None),
     date_from: SingleLineStr | None = Query(default=None, alias="from", **DATE_QUERY),
     date_to: SingleLineStr | None = Query(default=None, alias="to", **DATE_QUERY),
     service_id: int | None = Query(default=None, ge=1, le=2**31 - 1),
     limit: int = Query(default=50, ge=1, le=booking_queries.MAX_PAGE),
     offset: int = Query(default=0, ge=0, le=10_000_000),
-) -> sb.BookingPageOut:
+) -> schemas_bookings.BookingPageOut:
     items, total = booking_queries.list_bookings(actor=actor, scope=scope, status=status, date_from=date_from,
                                                  date_to=date_to, service_id=service_id, limit=limit,
                                                  offset=offset)
-    return sb.BookingPageOut(items=[_out(v) for v in items], total=total)
+    return schemas_bookings.BookingPageOut(items=[_out(v) for v in items], total=total)
 
 
-@router.post("", status_code=201, response_model=sb.BookingOut, operation_id="create_booking",
+@router.post("", status_code=201, response_model=schemas_bookings.BookingOut, operation_id="create_booking",
              summary="Book a slot (409 when it is not available)",
              description="Guests (no token): at most GUEST_MAX_QUANTITY places (422), at most "
                          "GUEST_MAX_HOLDS_PER_EMAIL / _PER_IP active unpaid guest bookings (409), "
@@ -83,12 +84,13 @@ def list_bookings(
                          "a guest's booking is 202: nothing is held until the emailed link is opened "
                          "(POST /api/bookings/confirm-email).",
              responses={**problem_responses(409, 429), 201: CREATED_LINKS,
-                        202: {"model": sb.GuestRequestOut,
+                        202: {"model": schemas_bookings.GuestRequestOut,
                               "description": "Guest: confirm your email address by the emailed link"}},
              # (the header is read and checked by idempotency.header_key: a declared Header
              # parameter would cost every booking a round of FastAPI's parameter validation)
              openapi_extra={"parameters": [idempotency.HEADER_DOC, idempotency.TOKEN_DOC]})
-def create_booking(body: sb.BookingCreateIn, request: Request, actor: Actor = Depends(get_actor)) -> Response:
+def create_booking(body: schemas_bookings.BookingCreateIn, request: Request,
+                   actor: Actor = Depends(get_actor)) -> Response:
     key = idempotency.header_key(request)
     if actor.is_guest and body.guest is None:
         raise Unauthorized()
@@ -98,7 +100,7 @@ def create_booking(body: sb.BookingCreateIn, request: Request, actor: Actor = De
         pending = guest_bookings.request_guest_booking(
             actor=actor, service_id=body.service_id, start=body.start, quantity=body.quantity,
             notes=body.notes or "", guest=guest, payment_method=body.payment_method, client_ip=ip)
-        return Response(sb.GuestRequestOut.model_validate(pending).model_dump_json(), status_code=202,
+        return Response(schemas_bookings.GuestRequestOut.model_validate(pending).model_dump_json(), status_code=202,
                         media_type="application/json")
     view = bookings.book(
         actor=actor, service_id=body.service_id, start=body.start, quantity=body.quantity, notes=body.notes or "",
@@ -109,10 +111,11 @@ def create_booking(body: sb.BookingCreateIn, request: Request, actor: Actor = De
     return Response(_out(view).model_dump_json(), status_code=201, media_type="application/json")
 
 
-@router.post("/confirm-email", status_code=201, response_model=sb.BookingOut, operation_id="confirm_guest_booking",
+@router.post("/confirm-email", status_code=201, response_model=schemas_bookings.BookingOut,
+             operation_id="confirm_guest_booking",
              summary="Guest: open the emailed confirmation link — books now (409 when no longer available)",
              responses=problem_responses(409, 429))
-def confirm_guest_booking(body: sb.ConfirmEmailIn) -> sb.BookingOut:
+def confirm_guest_booking(body: schemas_bookings.ConfirmEmailIn) -> schemas_bookings.BookingOut:
     return _out(bookings.confirm_guest_request(token=body.token))
 
 
@@ -120,7 +123,7 @@ def confirm_guest_booking(body: sb.ConfirmEmailIn) -> sb.BookingOut:
              summary="Guest: email me a new manage link (the old one stops working)",
              description="Answers 204 whether or not the email address and reference match a booking.",
              responses=problem_responses(429))
-def request_manage_link(body: sb.ManageLinkIn, request: Request) -> Response:
+def request_manage_link(body: schemas_bookings.ManageLinkIn, request: Request) -> Response:
     guest_bookings.request_manage_link(email=body.email, reference=body.reference, client_ip=client_ip(request))
     return Response(status_code=204)
 
@@ -134,28 +137,28 @@ def reissue_manage_link(id: IdPath, actor: Actor = Depends(require_user)) -> Res
 
 
 @router.get("/{id}", operation_id="get_booking",
-            response_model=sb.BookingOut, summary="One booking (owner, its provider, admin)")
+            response_model=schemas_bookings.BookingOut, summary="One booking (owner, its provider, admin)")
 def get_booking(id: IdPath, actor: Actor = Depends(get_actor),  # noqa: A002
-                token: str | None = MANAGE_TOKEN) -> sb.BookingOut:
+                token: str | None = MANAGE_TOKEN) -> schemas_bookings.BookingOut:
     _identified(actor, token)
     return _out(booking_queries.get_booking(actor=actor, booking_id=id, manage_token=token))
 
 
-@router.put("/{id}", operation_id="update_booking", response_model=sb.BookingOut,
+@router.put("/{id}", operation_id="update_booking", response_model=schemas_bookings.BookingOut,
             summary="Reschedule / change seats or notes (atomic: the old slot is kept if the new one is taken)",
             responses=problem_responses(403, 409))
-def update_booking(id: IdPath, body: sb.BookingUpdateIn, actor: Actor = Depends(get_actor),  # noqa: A002
-                   token: str | None = MANAGE_TOKEN) -> sb.BookingOut:
+def update_booking(id: IdPath, body: schemas_bookings.BookingUpdateIn, actor: Actor = Depends(get_actor),  # noqa: A002
+                   token: str | None = MANAGE_TOKEN) -> schemas_bookings.BookingOut:
     _identified(actor, token)
     return _out(bookings.reschedule(actor=actor, booking_id=id, start=body.start, quantity=body.quantity,
                                     notes=body.notes, manage_token=token))
 
 
 @router.delete("/{id}", operation_id="cancel_booking",
-               response_model=sb.BookingOut, summary="Cancel (refund per policy)",
+               response_model=schemas_bookings.BookingOut, summary="Cancel (refund per policy)",
                responses=problem_responses(403, 409))
 def cancel_booking(id: IdPath, actor: Actor = Depends(get_actor),  # noqa: A002
                    token: str | None = MANAGE_TOKEN,
-                   reason: MultiLineStr | None = Query(default=None, max_length=500)) -> sb.BookingOut:
+                   reason: MultiLineStr | None = Query(default=None, max_length=500)) -> schemas_bookings.BookingOut:
     _identified(actor, token)
     return _out(payments.cancel_and_refund(actor=actor, booking_id=id, reason=reason, manage_token=token))

@@ -113,13 +113,20 @@ def check_payment_method(value: Any) -> str | None:
     return value
 
 
+def is_owner(actor: Actor, bk: Booking, manage_token: str | None) -> bool:
+    """Its customer: the signed-in user who booked, or — for a guest booking — whoever holds
+    a current manage link of it."""
+    if bk.user_id is not None:
+        return actor.id is not None and actor.id == bk.user_id
+    return manage_token is not None and manage_token_grants(manage_token, bk)
+
+
 def access(actor: Actor, bk: Booking | None, manage_token: str | None) -> tuple[bool, bool]:
     """(may see/change as its customer, may manage as provider/admin); NotFound otherwise."""
     if bk is None:
         raise NotFound(LINK_NOT_VALID if manage_token is not None else N_("This booking does not exist."))
     manager = is_manager(actor, bk)
-    owner = (actor.id is not None and bk.user_id == actor.id) or (
-        manage_token is not None and bk.user_id is None and manage_token_grants(manage_token, bk))
+    owner = is_owner(actor, bk, manage_token)
     if not (manager or owner):
         if manage_token is not None:  # wrong, re-issued or expired: one answer for all
             raise NotFound(LINK_NOT_VALID)

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from booking_app import db
 from booking_app.i18n import N_
-from booking_app.integrations import stripe_gateway as gw
+from booking_app.integrations import stripe_gateway
 from booking_app.models import Booking, Payment, PaymentStatus, Refund, utcnow
 from booking_app.services import notify
 from booking_app.services.errors import InvalidInput, NotFound
@@ -84,8 +84,8 @@ def get_payment_by_id(payment_id: int) -> PaymentView:
         return payment_view(s, p)
 
 
-def get_gateway() -> gw.PaymentGateway | None:
-    return gw.get_gateway()
+def get_gateway() -> stripe_gateway.PaymentGateway | None:
+    return stripe_gateway.get_gateway()
 
 
 def parse_booking_id(value: Any) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 from booking_app import db
 from booking_app.config import get_settings
 from booking_app.i18n import N_
-from booking_app.integrations import stripe_gateway as gw
+from booking_app.integrations import stripe_gateway
 from booking_app.models import Bookable, Booking, BookingStatus, Payment, PaymentStatus, User, utcnow
 from booking_app.services import audit, booking_queries, bookings, manage_links, refunds
 from booking_app.services.actors import Actor, is_manager, is_viewer
@@ -86,14 +86,6 @@ def _validate_method(method: Any) -> str:
     return method
 
 
-def _is_owner(actor: Actor, booking: Booking, manage_token: str | None) -> bool:
-    """The signed-in customer who booked, or — for a guest booking — whoever holds the
-    signed manage link of the booking."""
-    if booking.user_id is not None:
-        return actor.id is not None and actor.id == booking.user_id
-    return manage_token is not None and manage_links.manage_token_grants(manage_token, booking)
-
-
 def _confirm_booking(booking_id: int) -> bool:
     """Confirm the booking after payment; False if it can't be (seat resold, cancelled)."""
     return bool(bookings.confirm_payment(booking_id=booking_id))
@@ -134,7 +126,7 @@ def _prepare(*, actor: Actor, booking_id: int, method: str, manage_token: str | 
     now = utcnow()
     with db.unit_of_work() as s:
         booking = lock_booking(s, booking_id)
-        if booking is None or not _is_owner(actor, booking, manage_token):
+        if booking is None or not booking_queries.is_owner(actor, booking, manage_token):
             raise NotFound(N_("Booking not found."))
         if booking.price_cents <= 0:
             raise Conflict(N_("This booking is free: no payment is needed."))
@@ -182,7 +174,8 @@ def _prepare(*, actor: Actor, booking_id: int, method: str, manage_token: str | 
                 return _Plan("supersede", p.id or 0, p.provider_ref)
             # an earlier create call failed: retry it with the same key and parameters,
             # unless Stripe would now reject its expiry (then start over)
-            if p.expires_at is not None and p.expires_at - now > gw.CHECKOUT_MIN_LIFETIME + dt.timedelta(seconds=30):
+            min_left = stripe_gateway.CHECKOUT_MIN_LIFETIME + dt.timedelta(seconds=30)
+            if p.expires_at is not None and p.expires_at - now > min_left:
                 return _Plan("checkout", p.id or 0)
             mark_updated(p, PaymentStatus.cancelled.value)
             s.add(p)
@@ -209,11 +202,11 @@ def _prepare(*, actor: Actor, booking_id: int, method: str, manage_token: str | 
 
 def _session_expiry(booking: Booking, now: dt.datetime) -> dt.datetime:
     """max(hold, now + 30 min + a little), at most 24 h: Stripe's limits for a session."""
-    floor = now + gw.CHECKOUT_MIN_LIFETIME + dt.timedelta(minutes=1)
+    floor = now + stripe_gateway.CHECKOUT_MIN_LIFETIME + dt.timedelta(minutes=1)
     expires = floor
     if booking.status == BookingStatus.pending.value and booking.hold_expires_at and booking.hold_expires_at > floor:
         expires = booking.hold_expires_at
-    return min(expires, now + gw.CHECKOUT_MAX_LIFETIME - dt.timedelta(minutes=1)).replace(microsecond=0)
+    return min(expires, now + stripe_gateway.CHECKOUT_MAX_LIFETIME - dt.timedelta(minutes=1)).replace(microsecond=0)
 
 
 def _supersede(payment_id: int, session_id: str | None) -> None:
@@ -222,13 +215,13 @@ def _supersede(payment_id: int, session_id: str | None) -> None:
     if session_id and gateway is not None:
         try:
             gateway.expire_checkout_session(session_id)
-        except gw.GatewayError as exc:
+        except stripe_gateway.GatewayError as exc:
             if exc.retryable or exc.kind == "config":
                 raise PaymentError() from exc
             # not open any more: find out whether the customer paid in the meantime
             try:
                 session = gateway.retrieve_checkout_session(session_id)
-            except gw.GatewayError as exc2:
+            except stripe_gateway.GatewayError as exc2:
                 raise PaymentError() from exc2
             if session.status == "complete":
                 raise Conflict(N_("A payment for this booking is being completed. Please wait a moment."))
@@ -261,7 +254,7 @@ def _create_checkout(payment_id: int) -> PaymentView:
         bookable = s.get(Bookable, booking.bookable_id)
         user = s.get(User, booking.user_id) if booking.user_id else None
         base = settings.public_url.rstrip("/")
-        request = gw.CheckoutRequest(
+        request = stripe_gateway.CheckoutRequest(
             idempotency_key=stripe_idempotency_key("checkout", payment_id, p.created_at),
             booking_id=booking.id, payment_id=payment_id, amount_cents=p.amount_cents, currency=p.currency,
             product_name=f"{bookable.name if bookable else 'Booking'} ({booking.reference})",
@@ -276,7 +269,7 @@ def _create_checkout(payment_id: int) -> PaymentView:
         raise InvalidInput(N_("This payment method is not available."), field="method")
     try:
         session = gateway.create_checkout_session(request)
-    except gw.GatewayError as exc:
+    except stripe_gateway.GatewayError as exc:
         log.warning("checkout session for payment %s failed (%s): %s", payment_id, exc.kind, exc.message)
         with db.unit_of_work() as s:
             p = lock_payment(s, payment_id)
@@ -313,7 +306,7 @@ def _create_checkout(payment_id: int) -> PaymentView:
 # ----------------------------------------------------------------------------------------
 
 def _may_see_payment(actor: Actor, booking: Booking | None, manage_token: str | None) -> bool:
-    return booking is not None and (is_viewer(actor, booking) or _is_owner(actor, booking, manage_token))
+    return booking is not None and (is_viewer(actor, booking) or booking_queries.is_owner(actor, booking, manage_token))
 
 
 def require_payment_access(*, actor: Actor, booking_id: Any, manage_token: str | None = None) -> None:

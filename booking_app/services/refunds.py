@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from booking_app import db
 from booking_app.i18n import N_, Np_
-from booking_app.integrations import stripe_gateway as gw
+from booking_app.integrations import stripe_gateway
 from booking_app.models import Bookable, Booking, BookingStatus, Payment, PaymentStatus, Refund, utcnow
 from booking_app.services import audit
 from booking_app.services.actors import Actor, is_manager, is_viewer
@@ -266,7 +266,7 @@ def _expire_sessions(session_ids: list[str]) -> None:
     for sid in session_ids:
         try:
             gateway.expire_checkout_session(sid)
-        except gw.GatewayError as exc:  # a payment that still lands is refunded by the webhook
+        except stripe_gateway.GatewayError as exc:  # a payment that still lands is refunded by the webhook
             log.info("could not expire checkout session %s: %s", sid, exc.message)
 
 
@@ -298,7 +298,7 @@ def _claim_refund(refund_id: int) -> tuple[Refund, Payment] | None:
         return row, payment
 
 
-def _send_refund(gateway: gw.PaymentGateway, row: Refund, payment: Payment) -> gw.RefundResult:
+def _send_refund(gateway: stripe_gateway.PaymentGateway, row: Refund, payment: Payment) -> stripe_gateway.RefundResult:
     """One attempt. A retry first asks Stripe whether an earlier attempt went through
     (our refund id is in the refund's metadata), then uses a key of its own: Stripe stores
     a 5xx answer under the key, so the first key could never succeed again."""
@@ -321,16 +321,16 @@ def execute_refund(refund_id: int) -> bool:
         return False
     row, payment = claimed
     gateway = get_gateway()
-    error: gw.GatewayError | None = None
-    result: gw.RefundResult | None = None
+    error: stripe_gateway.GatewayError | None = None
+    result: stripe_gateway.RefundResult | None = None
     if gateway is None:
-        error = gw.GatewayError("Stripe is not configured", kind="unavailable")
+        error = stripe_gateway.GatewayError("Stripe is not configured", kind="unavailable")
     elif not payment.payment_intent_ref:
-        error = gw.GatewayError("payment has no PaymentIntent", kind="invalid")
+        error = stripe_gateway.GatewayError("payment has no PaymentIntent", kind="invalid")
     else:
         try:
             result = _send_refund(gateway, row, payment)
-        except gw.GatewayError as exc:
+        except stripe_gateway.GatewayError as exc:
             error = exc
     now = utcnow()
     with db.unit_of_work() as s:

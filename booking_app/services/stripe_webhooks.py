@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 
 from booking_app import db
 from booking_app.i18n import N_
-from booking_app.integrations import stripe_gateway as gw
+from booking_app.integrations import stripe_gateway
 from booking_app.models import Bookable, Booking, BookingStatus, Payment, PaymentStatus, ProcessedWebhookEvent, Refund
 from booking_app.services import audit, bookings, outbox, refunds
 from booking_app.services.actors import Actor
@@ -63,7 +63,7 @@ def handle_stripe_webhook(*, payload: bytes, signature: str | None) -> WebhookRe
         raise WebhookRejected(N_("Stripe payments are not configured."))
     try:
         event = gateway.parse_webhook(payload, signature)
-    except gw.WebhookSignatureError as exc:
+    except stripe_gateway.WebhookSignatureError as exc:
         log.warning("rejected Stripe webhook: %s", exc)
         raise WebhookRejected() from exc
     if _already_processed(event.id):
@@ -86,7 +86,7 @@ def _already_processed(event_id: str) -> bool:
         return s.exec(select(ProcessedWebhookEvent.id).where(ProcessedWebhookEvent.event_id == event_id)).first() is not None
 
 
-def _record_event(event: gw.WebhookEvent, effect: Callable[[Session], str]) -> str:
+def _record_event(event: stripe_gateway.WebhookEvent, effect: Callable[[Session], str]) -> str:
     """Run `effect(session)` and record the event id in one transaction."""
     with db.unit_of_work() as s:
         s.add(ProcessedWebhookEvent(provider=STRIPE, event_id=event.id[:255], event_type=event.type[:100]))
@@ -128,7 +128,7 @@ def _payment_intent_id(obj: dict[str, Any]) -> str | None:
     return str(pi) if pi else None
 
 
-def _on_session_paid(event: gw.WebhookEvent) -> str:
+def _on_session_paid(event: stripe_gateway.WebhookEvent) -> str:
     obj = event.object
     if obj.get("payment_status") not in ("paid", "no_payment_required"):
         # completed but not yet paid (bank debits, vouchers): wait for async_payment_*
@@ -233,7 +233,7 @@ def _release_booking(booking_id: int, reason: str) -> None:
     bookings.cancel(actor=Actor.system(), booking_id=booking_id, reason=reason)
 
 
-def _on_session_ended(event: gw.WebhookEvent, *, status: str) -> str:
+def _on_session_ended(event: stripe_gateway.WebhookEvent, *, status: str) -> str:
     """The session expired (status cancelled) or its async payment failed (failed)."""
     obj = event.object
     release: list[int] = []
@@ -266,7 +266,7 @@ def _on_session_ended(event: gw.WebhookEvent, *, status: str) -> str:
     return outcome
 
 
-def _on_payment_intent_failed(event: gw.WebhookEvent) -> str:
+def _on_payment_intent_failed(event: stripe_gateway.WebhookEvent) -> str:
     obj = event.object
 
     def apply(s: Session) -> str:
@@ -283,7 +283,7 @@ def _on_payment_intent_failed(event: gw.WebhookEvent) -> str:
     return _record_event(event, apply)
 
 
-def _on_charge_refunded(event: gw.WebhookEvent) -> str:
+def _on_charge_refunded(event: stripe_gateway.WebhookEvent) -> str:
     obj = event.object
 
     def apply(s: Session) -> str:
@@ -302,7 +302,7 @@ def _on_charge_refunded(event: gw.WebhookEvent) -> str:
     return _record_event(event, apply)
 
 
-_HANDLERS: dict[str, Callable[[gw.WebhookEvent], str]] = {
+_HANDLERS: dict[str, Callable[[stripe_gateway.WebhookEvent], str]] = {
     "checkout.session.completed": _on_session_paid,
     "checkout.session.async_payment_succeeded": _on_session_paid,
     "checkout.session.async_payment_failed": lambda e: _on_session_ended(e, status=PaymentStatus.failed.value),

@@ -19,7 +19,7 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from booking_app import db
-from booking_app.integrations import stripe_gateway as gw
+from booking_app.integrations import stripe_gateway
 from booking_app.integrations.email import ConsoleEmailSender
 from booking_app.models import AuditEvent, Bookable, IdempotencyRecord, ProcessedWebhookEvent, User
 from booking_app.services import bookings, guest_bookings, manage_links, relay
@@ -304,8 +304,8 @@ def test_the_webhook_tolerance_is_a_setting(client, stripe_on, monkeypatch):
     payload, header = stripe_on.event("customer.created", {"id": "cus_2"}, timestamp=int(time.time()) + 60)
     r = client.post("/api/payments/webhook/stripe", content=payload, headers={"Stripe-Signature": header})
     assert_problem(r, 400)
-    with pytest.raises(gw.WebhookSignatureError):  # two timestamps: which one was meant? refused
-        gw.verify_webhook(payload, f"t=1,{header}", stripe_on.webhook_secret)
+    with pytest.raises(stripe_gateway.WebhookSignatureError):  # two timestamps: which one was meant? refused
+        stripe_gateway.verify_webhook(payload, f"t=1,{header}", stripe_on.webhook_secret)
 
 
 # --- email headers -----------------------------------------------------------------------------------
