@@ -48,7 +48,7 @@ def sign_in_code() -> rx.Component:
                 error_callout(AuthFormState.error),
                 rx.form(
                     rx.vstack(
-                        code_field(N_("Code"), name="code", error=AuthFormState.code_error,
+                        code_field(N_("Code"), name="code", error=AuthFormState.code_error, auto_focus=True,
                                    hint=T("Lost your phone? Enter one of your recovery codes instead.")),
                         rx.button(T("Sign in"), type="submit", size="3", width="100%", loading=AuthFormState.busy,
                                   disabled=AuthFormState.busy, custom_attrs={"data-testid": "code-submit"}),
