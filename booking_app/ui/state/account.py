@@ -20,7 +20,7 @@ from booking_app.services.actors import Actor
 from booking_app.services.errors import ServiceError, Unauthorized
 from booking_app.ui import paths as routes
 from booking_app.ui.state import fmt
-from booking_app.ui.state.auth import AuthFormState
+from booking_app.ui.state.auth import AuthFormState, enrolment_pending
 from booking_app.ui.state.base import AppState
 
 COMMON_TIMEZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
@@ -69,6 +69,8 @@ class AccountState(AppState):
             self.password_message = translate(PASSWORD_CHANGED_TEXT, self.locale)
         actor = self._actor()
         if actor.is_guest:
+            if enrolment_pending(self._session_token()):  # REQUIRE_2FA_FOR: nothing before enrolling
+                return rx.redirect(routes.MFA_SETUP)
             return rx.redirect(f"{routes.SIGN_IN}?{urlencode({'next': routes.ACCOUNT})}")
         try:
             user = accounts.get_profile(actor=actor)

@@ -31,6 +31,16 @@ def _safe_next(value: str | None) -> str:
     return value
 
 
+def enrolment_pending(token: str) -> bool:
+    """Whether `token` is an enrolment-only session (REQUIRE_2FA_FOR): it may only enrol."""
+    if not token:
+        return False
+    try:
+        return auth.authenticate(token, allow_enrolment=True).enrolment_only
+    except ServiceError:
+        return False
+
+
 class AuthFormState(AppState):
     error: str = ""
     field_errors: dict[str, str] = {}
