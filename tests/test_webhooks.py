@@ -19,7 +19,7 @@ from booking_app import db
 from booking_app.config import reset_settings_cache
 from booking_app.models import Booking, Notification, WebhookDelivery, WebhookEndpoint, utcnow
 from booking_app.services import bookings, notify, relay, url_safety, webhooks
-from booking_app.services.errors import InvalidInput
+from booking_app.services.errors import InvalidInput, NotFound
 from tests.factories import actor_for, make_admin
 from tests.stubs.notify_helpers import book, fast_password_hashing, make_world, set_user
 
@@ -435,3 +435,24 @@ def test_secret_sealed_with_the_previous_key_is_sealed_again(sqlite_db, receiver
     monkeypatch.delenv("SECRET_KEY_PREVIOUS")
     reset_settings_cache()
     assert mfa.unseal(after) == (ep.secret, False)
+
+
+def test_deactivating_gives_up_waiting_deliveries_and_stops_new_ones(sqlite_db, receiver):
+    w = make_world()
+    ep = endpoint_for(w, receiver, ["booking.created", "booking.cancelled"])
+    bk = book(w, future())
+    receiver.script = [500]
+    webhooks.relay_webhooks()  # booking.created: waiting for its retry
+    view = webhooks.update_endpoint(actor=actor_for(w.provider), endpoint_id=ep.id, active=False)
+    assert view.active is False
+    bookings.cancel(actor=actor_for(w.customer), booking_id=bk.id)  # not queued for an inactive endpoint
+    webhooks.relay_webhooks(now=utcnow() + dt.timedelta(minutes=5))
+    (d,) = deliveries(ep.id)
+    assert (d.status, d.last_error) == ("failed", "endpoint deactivated") and len(receiver.requests) == 1
+    # another provider can't see, change or redeliver it
+    other = make_world()
+    for call in (lambda a: webhooks.get_endpoint(actor=a, endpoint_id=ep.id),
+                 lambda a: webhooks.update_endpoint(actor=a, endpoint_id=ep.id, active=True),
+                 lambda a: webhooks.redeliver(actor=a, endpoint_id=ep.id, delivery_id=d.id)):
+        with pytest.raises(NotFound):
+            call(actor_for(other.provider))
