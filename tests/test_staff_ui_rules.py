@@ -7,7 +7,8 @@ import datetime as dt
 
 from booking_app.services import catalog
 from booking_app.ui.state.admin_reports import net_total
-from booking_app.ui.state.provider_bookings import zone_abbr, zone_name
+from booking_app.ui.state.fmt import zone_abbr
+from booking_app.ui.state.provider_bookings import zone_name
 from booking_app.ui.state.staff import PAYMENT_METHOD_LABELS, TEMPLATE_LABELS, label
 from tests.factories import actor_for, make_bookable, make_event, make_provider
 

@@ -134,6 +134,13 @@ def test_provider_times_are_the_bookables_with_the_zone_named(page, size, live_d
         f"{fmt.time_(dt.datetime.combine(day, dt.time(12), tzinfo=tz), madrid, 'en')}")
     expect(wednesday.get_by_test_id("week-item")).to_contain_text(ten)
     shot(page, f"provider-week-{size}")
+    page.get_by_test_id("mode-month").click()
+    expect(page.get_by_test_id("month-day").first).to_be_visible()
+    day_button = page.get_by_test_id("month-day").first
+    number = day_button.locator(".rt-Text").first.inner_text()
+    assert number in (day_button.evaluate("el => el.textContent") or "")  # the name holds the visible text
+    assert day_button.get_attribute("aria-label") is None
+    shot(page, f"provider-month-{size}")
 
     # moved to 11:00 in the dialog → 11:00 in the list
     page.get_by_test_id("mode-list").click()

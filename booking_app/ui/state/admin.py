@@ -125,7 +125,9 @@ class AdminUsersState(StaffState):
         self.user_bookings = [{
             "id": str(v.id), "reference": v.reference, "service": v.service_name,
             "customer": v.customer_name or "", "contact": v.customer_email or "",
-            "when": f"{fmt.date_(v.start, loc, 'medium', tz)} {fmt.time_(v.start, tz, loc)}",
+            # in the bookable's zone, named (as on the provider's bookings page)
+            "when": f"{fmt.date_(v.start, loc, 'medium', v.timezone)} {fmt.time_(v.start, v.timezone, loc)} "
+                    f"{fmt.zone_abbr(v.timezone, v.start)}",
             "status_label": translate(STATUS_LABELS.get(v.status, v.status), self.locale),
             "status_color": fmt.STATUS_COLORS.get(v.status, "gray"),
             "payment_label": translate(PAYMENT_LABELS.get(v.payment_status, v.payment_status), self.locale),

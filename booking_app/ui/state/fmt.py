@@ -38,6 +38,11 @@ def local(value: dt.datetime, tz_name: str | None) -> dt.datetime:
     return value.astimezone(zone(tz_name))
 
 
+def zone_abbr(tz_name: str, at: dt.datetime | None = None) -> str:
+    """"CET" / "CEST" / "EST" (or "+03" where the zone has no letters) at `at` (now)."""
+    return local(at or dt.datetime.now(dt.timezone.utc), tz_name).tzname() or ""
+
+
 def time_(value: dt.datetime, tz_name: str | None, locale: str) -> str:
     return format_time(local(value, tz_name), format="short", locale=babel_locale(locale))
 

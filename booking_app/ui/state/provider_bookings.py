@@ -70,13 +70,8 @@ class MonthDay:
 
 def zone_name(tz: str, at: dt.datetime | None = None) -> str:
     """"Europe/Berlin (CET)": the zone and its abbreviation at `at` (now)."""
-    abbr = zone_abbr(tz, at)
+    abbr = fmt.zone_abbr(tz, at)
     return f"{tz} ({abbr})" if abbr and abbr != tz else tz
-
-
-def zone_abbr(tz: str, at: dt.datetime | None = None) -> str:
-    """"CET" / "CEST" / "EST" (or "+03" where the zone has no letters) at `at` (now)."""
-    return fmt.local(at or dt.datetime.now(dt.timezone.utc), tz).tzname() or ""
 
 
 @relocalized(paths.PROVIDER_BOOKINGS)
@@ -389,7 +384,7 @@ class ProviderBookingsState(StaffState):
                 "local_date": fmt.local(v.start, v.timezone).date().isoformat(),
                 # in the bookable's own zone, named: what its hours and the move dialog use
                 "when": f"{fmt.date_(v.start, loc, 'medium', v.timezone)} {fmt.time_(v.start, v.timezone, loc)} "
-                        f"{zone_abbr(v.timezone, v.start)}",
+                        f"{fmt.zone_abbr(v.timezone, v.start)}",
                 "zone": zone_name(v.timezone, v.start),
                 "customer": customer, "contact": v.customer_email or "", "seats": str(v.quantity),
                 "status": v.status, "status_label": translate(STATUS_LABELS.get(v.status, v.status), self.locale),
