@@ -456,3 +456,20 @@ def test_deactivating_gives_up_waiting_deliveries_and_stops_new_ones(sqlite_db, 
                  lambda a: webhooks.redeliver(actor=a, endpoint_id=ep.id, delivery_id=d.id)):
         with pytest.raises(NotFound):
             call(actor_for(other.provider))
+
+
+def test_forget_user_blanks_the_customer_and_drops_own_endpoints(sqlite_db, receiver):
+    w = make_world()
+    ep = endpoint_for(w, receiver, ["booking.created"])
+    book(w, future())
+    webhooks.relay_webhooks()
+    with db.unit_of_work() as s:
+        webhooks.forget_user(s, w.customer.id)
+    (d,) = deliveries(ep.id)
+    customer = json.loads(d.body)["data"]["booking"]["customer"]
+    assert customer["name"] == "" and customer["email"] is None
+    with db.unit_of_work() as s:
+        webhooks.forget_user(s, w.provider.id)
+    with db.read_session() as s:
+        assert s.get(WebhookEndpoint, ep.id) is None
+    assert deliveries(ep.id) == []

@@ -41,8 +41,8 @@ from sqlmodel import Session, select
 from booking_app import db
 from booking_app.config import get_settings
 from booking_app.i18n import N_
-from booking_app.models import Notification, NotificationStatus, User, WebhookDelivery, WebhookDeliveryStatus, \
-    WebhookEndpoint, utcnow
+from booking_app.models import Booking, Notification, NotificationStatus, User, WebhookDelivery, \
+    WebhookDeliveryStatus, WebhookEndpoint, utcnow
 from booking_app.services import audit, mfa, outbox, url_safety
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Forbidden, InvalidInput, NotFound
@@ -285,6 +285,26 @@ def redeliver(*, actor: Actor, endpoint_id: int, delivery_id: int) -> DeliveryVi
                      entity_id=ep.id, data={"delivery_id": delivery_id})
         s.flush()
         return _delivery_view(new)
+
+
+def forget_user(session: Session, user_id: int) -> None:
+    """For an account being deleted (services/accounts.py), in its transaction: its own
+    endpoints go (with their log), and the customer's name and email are blanked in the
+    stored bodies of deliveries about their bookings."""
+    own = list(session.exec(select(WebhookEndpoint.id).where(WebhookEndpoint.owner_id == user_id)).all())
+    if own:
+        session.exec(WebhookDelivery.__table__.delete().where(  # type: ignore[call-overload, attr-defined]
+            WebhookDelivery.__table__.c.endpoint_id.in_(own)))  # type: ignore[attr-defined]
+        session.exec(WebhookEndpoint.__table__.delete().where(  # type: ignore[call-overload, attr-defined]
+            WebhookEndpoint.__table__.c.id.in_(own)))  # type: ignore[attr-defined]
+    booking_ids = select(Booking.id).where(Booking.user_id == user_id)
+    for d in session.exec(select(WebhookDelivery).where(WebhookDelivery.booking_id.in_(booking_ids))).all():  # type: ignore[union-attr]
+        event = json.loads(d.body)
+        customer = ((event.get("data") or {}).get("booking") or {}).get("customer")
+        if isinstance(customer, dict):
+            customer.update(name="", email=None)
+            d.body = encode(event)
+            session.add(d)
 
 
 def _give_up_open(s: Session, endpoint_id: int, now: dt.datetime, reason: str) -> None:
@@ -587,7 +607,9 @@ def deliver(row: Claimed, *, now: dt.datetime) -> tuple[bool, int | None, str | 
     """One attempt: (delivered, response code, error)."""
     with db.read_session() as s:
         ep = s.get(WebhookEndpoint, row.endpoint_id)
-    if ep is None or not ep.active:
+        owner = s.get(User, ep.owner_id) if ep is not None else None
+    if ep is None or not ep.active or owner is None or not owner.is_active \
+            or owner.role not in (("admin",) if ep.all_bookables else ("provider", "admin")):
         return False, None, "endpoint deactivated"
     try:
         keys = signing_secrets(ep, now)
