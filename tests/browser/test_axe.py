@@ -34,6 +34,7 @@ def _patient_expect():
     yield
     expect.set_options(timeout=5_000)
 
+
 AXE_JS = ROOT / "tools" / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 #: set to a folder to keep a screenshot of every state checked (to look at what changed)
@@ -51,8 +52,8 @@ KNOWN_VIOLATIONS: dict[str, dict[str, str]] = {
 }
 
 
-def _axe(page: Page) -> dict[str, int]:
-    """Rule id → number of failing nodes on the page as it is now."""
+def _axe(page: Page) -> dict[str, tuple[int, list[str]]]:
+    """Rule id → (failing nodes, the first three of them and what to fix) on the page as it is."""
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.evaluate(AXE_JS.read_text(encoding="utf-8"))
     result = page.evaluate(
@@ -61,12 +62,7 @@ def _axe(page: Page) -> dict[str, int]:
         " return r.violations.map(v => [v.id, v.nodes.length, v.nodes.slice(0, 3).map(n => n.target.join(' '))"
         "   .concat(v.nodes.slice(0, 1).map(n => n.failureSummary || ''))]); }",
         WCAG_TAGS)
-    page.axe_details = getattr(page, "axe_details", {})  # type: ignore[attr-defined]
-    out = {}
-    for rule, count, details in result:
-        out[rule] = count
-        page.axe_details[rule] = details  # type: ignore[attr-defined]
-    return out
+    return {rule: (count, details) for rule, count, details in result}
 
 
 class Walk:
@@ -79,10 +75,10 @@ class Walk:
         self.details: dict[str, dict[str, list[str]]] = {}
 
     def check(self, state: str) -> None:
-        self.page.axe_details = {}  # type: ignore[attr-defined]
         self.page.wait_for_timeout(300)  # transitions (dialogs, menus) finish
-        self.found[state] = _axe(self.page)
-        self.details[state] = dict(self.page.axe_details)  # type: ignore[attr-defined]
+        found = _axe(self.page)
+        self.found[state] = {rule: count for rule, (count, _) in found.items()}
+        self.details[state] = {rule: details for rule, (_, details) in found.items()}
         if SCREENSHOTS:
             name = re.sub(r"[^a-z0-9]+", "-", f"{self.tag} {state}".lower()).strip("-")
             pathlib.Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
