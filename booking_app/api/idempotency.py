@@ -19,7 +19,8 @@ its guests pass their manage token as `?token=`: `query_token`, `TOKEN_DOC`.)
 Usage in a route:
 
     key = idempotency.header_key(request)              # None when the header is absent
-    return idempotency.run(key=key, scope=f"booking:user:{actor.id}", body=body.model_dump(mode="json"),
+    scope = scope_for("payment", user_id=actor.id)     # services/idempotency.py: the scope rule
+    return idempotency.run(key=key, scope=scope, body=body.model_dump(mode="json"),
                            call=lambda: (201, payload_dict, resource_id),
                            check_access=lambda: service.require_access(...))  # raises NotFound
 """
@@ -36,10 +37,9 @@ from booking_app.i18n import N_
 from booking_app.services import idempotency as records
 from booking_app.services import validation
 from booking_app.services.errors import Conflict, InvalidInput
-from booking_app.services.idempotency import MAX_KEY, fingerprint, scope_for
+from booking_app.services.idempotency import MAX_KEY, fingerprint
 
-__all__ = ["HEADER", "HEADER_DOC", "MAX_KEY", "TOKEN_DOC", "Outcome", "fingerprint", "header_key", "query_token",
-           "run", "scope_for"]
+__all__ = ["HEADER", "HEADER_DOC", "TOKEN_DOC", "Outcome", "header_key", "query_token", "run"]
 
 HEADER = "Idempotency-Key"
 KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")  # visible ASCII, no spaces

@@ -24,6 +24,7 @@ from booking_app.i18n import N_, translate
 from booking_app.services import payments, refunds, stripe_webhooks
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Unauthorized
+from booking_app.services.idempotency import scope_for
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])
 
@@ -113,8 +114,8 @@ def process_payment(request: Request, body: ProcessIn, actor: Actor = Depends(ge
     def may_replay() -> None:  # a stored answer reaches only whoever may see this payment now
         payments.require_payment_access(actor=actor, booking_id=body.booking_id, manage_token=token)
 
-    scope = (idempotency.scope_for("payment", user_id=actor.id) if actor.id is not None
-             else f"payment:guest-booking:{body.booking_id}")
+    scope = (scope_for("payment", user_id=actor.id) if actor.id is not None
+             else scope_for("payment", guest_booking_id=body.booking_id))
     return idempotency.run(key=key, scope=scope, body=body.model_dump(mode="json"), call=call,
                            check_access=may_replay)
 

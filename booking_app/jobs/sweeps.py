@@ -14,9 +14,6 @@ from booking_app.services import bookings, relay, reminders
 
 log = logging.getLogger(__name__)
 
-COMPLETE_AFTER = bookings.COMPLETE_AFTER
-COMPLETE_BATCH = bookings.COMPLETE_BATCH
-
 
 def relay_outbox() -> int:
     """Deliver the due outbox rows (email/SMS)."""
@@ -35,7 +32,7 @@ def expire_holds() -> int:
     return bookings.release_expired_holds()
 
 
-def complete_past_bookings(*, now: dt.datetime | None = None, after: dt.timedelta = COMPLETE_AFTER,
-                           limit: int = COMPLETE_BATCH) -> int:
+def complete_past_bookings(*, now: dt.datetime | None = None, after: dt.timedelta = bookings.COMPLETE_AFTER,
+                           limit: int = bookings.COMPLETE_BATCH) -> int:
     """Mark confirmed bookings that ended more than `after` ago as completed (Booking Service)."""
     return bookings.complete_past_bookings(now=now, after=after, limit=limit)

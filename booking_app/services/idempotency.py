@@ -4,7 +4,8 @@ An `IdempotencyRecord` is (scope, key) — unique — with the SHA-256 of the re
 canonical body (`fingerprint`), and once done its status, answer and resource id.
 `scope_for` is the one scope rule: `<prefix>:user:<id>` for signed-in users,
 `<prefix>:guest:<hash of the lower-cased email>` for guests (no address stored, never
-cut at 100 characters).
+cut at 100 characters), `<prefix>:guest-booking:<id>` for a guest paying with a booking's
+manage link.
 
 Two ways to use it:
 - a route around any call (api/idempotency.py: `claim`, then `complete` or `abandon`);
@@ -41,10 +42,14 @@ def fingerprint(body: Any) -> str:
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
-def scope_for(prefix: str, *, user_id: int | None = None, email: str | None = None) -> str:
-    """Whose keys: a signed-in user's, or a guest's (by email address, hashed)."""
+def scope_for(prefix: str, *, user_id: int | None = None, email: str | None = None,
+              guest_booking_id: int | None = None) -> str:
+    """Whose keys: a signed-in user's, or a guest's — by email address (hashed), or, where
+    the guest acts on one booking with its manage link, by that booking."""
     if user_id is not None:
         return f"{prefix}:user:{user_id}"
+    if guest_booking_id is not None:
+        return f"{prefix}:guest-booking:{guest_booking_id}"
     digest = hashlib.sha256((email or "").strip().lower().encode("utf-8")).hexdigest()[:40]
     return f"{prefix}:guest:{digest}"
 

@@ -75,9 +75,9 @@ def test_in_progress_is_409_and_stale_claims_are_taken_over(db_url):
 
 
 def _hash(body):
-    from booking_app.api import idempotency
+    from booking_app.services.idempotency import fingerprint
 
-    return idempotency.fingerprint(body)
+    return fingerprint(body)
 
 
 def test_header_validation():
