@@ -202,6 +202,8 @@ class Settings(BaseSettings):
     webhook_allow_private_targets: bool = False
     #: how long a rotated-out webhook secret still signs (both signatures are sent meanwhile)
     webhook_secret_overlap_hours: float = Field(24.0, ge=0, le=24 * 30)
+    #: delivered and given-up webhook deliveries are kept this long in the log
+    webhook_log_days: int = Field(30, ge=1, le=3650)
     #: how often a calendar subscription's feed is fetched again (services/calendar_sync.py)
     calendar_sync_interval_minutes: float = Field(15.0, ge=1, le=24 * 60)
 

@@ -473,3 +473,16 @@ def test_forget_user_blanks_the_customer_and_drops_own_endpoints(sqlite_db, rece
     with db.read_session() as s:
         assert s.get(WebhookEndpoint, ep.id) is None
     assert deliveries(ep.id) == []
+
+
+def test_old_finished_deliveries_leave_the_log(sqlite_db, receiver):
+    w = make_world()
+    ep = endpoint_for(w, receiver, ["booking.created", "booking.cancelled"])
+    bk = book(w, future())
+    webhooks.relay_webhooks()
+    receiver.script = [500]
+    bookings.cancel(actor=actor_for(w.customer), booking_id=bk.id)
+    webhooks.relay_webhooks()
+    later = utcnow() + dt.timedelta(days=31)
+    assert webhooks.purge_log(now=later) == 1  # the delivered one; the waiting one stays
+    assert [d.event for d in deliveries(ep.id)] == ["booking.cancelled"]

@@ -631,11 +631,37 @@ def retry_delay(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=base * random.uniform(0.9, 1.1))
 
 
+PURGE_EVERY_SECONDS = 3600.0
+_last_purge = -PURGE_EVERY_SECONDS  # (this process's: the first tick purges)
+
+
+def purge_log(*, now: dt.datetime, limit: int = 1000) -> int:
+    """Remove up to `limit` delivered or given-up deliveries older than WEBHOOK_LOG_DAYS."""
+    cutoff = now - dt.timedelta(days=get_settings().webhook_log_days)
+    done = (WebhookDeliveryStatus.delivered.value, WebhookDeliveryStatus.failed.value)
+    with db.read_session() as s:
+        ids = list(s.exec(select(WebhookDelivery.id).where(WebhookDelivery.status.in_(done),  # type: ignore[attr-defined]
+                                                           WebhookDelivery.created_at < cutoff)
+                          .order_by(WebhookDelivery.id).limit(limit)).all())
+    if not ids:
+        return 0
+    with db.unit_of_work() as s:
+        s.exec(WebhookDelivery.__table__.delete().where(  # type: ignore[call-overload, attr-defined]
+            WebhookDelivery.__table__.c.id.in_(ids),  # type: ignore[attr-defined]
+            WebhookDelivery.__table__.c.status.in_(done)))  # type: ignore[attr-defined]
+    return len(ids)
+
+
 def relay_webhooks(*, now: dt.datetime | None = None, max_rounds: int = 100) -> WebhookStats:
     """Promote queued events, then deliver what is due, endpoint by endpoint in order (a
-    round takes the first due delivery of each endpoint; rounds repeat while any went)."""
+    round takes the first due delivery of each endpoint; rounds repeat while any went).
+    Once an hour (per process) old finished deliveries leave the log (`purge_log`)."""
+    global _last_purge
     now = now or utcnow()
     stats = WebhookStats()
+    if time.monotonic() - _last_purge > PURGE_EVERY_SECONDS:
+        _last_purge = time.monotonic()
+        purge_log(now=now)
     if not _work_waiting(now):  # (a read: the usual tick takes no write lock)
         return stats
     stats.queued = promote(now=now)
