@@ -16,7 +16,7 @@ from sqlmodel import select
 from booking_app import db
 from booking_app.integrations import stripe_gateway
 from booking_app.models import Booking, Notification, Payment, ProcessedWebhookEvent, Refund
-from booking_app.services import bookings, payments, refunds, stripe_webhooks
+from booking_app.services import bookings, payment_records, payments, refunds, stripe_webhooks
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotAvailable, NotFound, PaymentError
 from booking_app.ui.state.booking import refund_preview_text
@@ -99,7 +99,7 @@ def deliver(stub: StripeStub, event_type: str, obj: dict, *, event_id: str | Non
     return stripe_webhooks.handle_stripe_webhook(payload=payload.encode(), signature=header)
 
 
-def pay(stub: StripeStub, view: payments.PaymentView, *, event_id: str | None = None) -> stripe_webhooks.WebhookResult:
+def pay(stub: StripeStub, view: payment_records.PaymentView, *, event_id: str | None = None) -> stripe_webhooks.WebhookResult:
     """The customer pays on the hosted page; Stripe sends checkout.session.completed."""
     with db.read_session() as s:
         session_id = s.get(Payment, view.payment_id).provider_ref
@@ -169,7 +169,7 @@ def test_paypal_and_async_method(sqlite_db, stripe_on):
     session = stripe_on.complete_session(sid, payment_status="paid")
     deliver(stripe_on, "checkout.session.async_payment_succeeded", session)
     assert booking_row(bk2.id).status == "confirmed"
-    assert payments.get_payment_by_id(view2.payment_id).status == "succeeded"
+    assert payment_records.get_payment_by_id(view2.payment_id).status == "succeeded"
 
     # async failure of a third booking → payment failed, hold released
     bk3 = w.book(start=w.start + dt.timedelta(hours=4))
@@ -249,7 +249,7 @@ def test_open_session_is_reused_and_switching_expires_it(sqlite_db, stripe_on):
     assert paypal.payment_id != first.payment_id
     old_session = payment_rows(bk.id)[0].provider_ref
     assert stripe_on.sessions[old_session]["status"] == "expired"
-    assert payments.get_payment_by_id(first.payment_id).status == "cancelled"
+    assert payment_records.get_payment_by_id(first.payment_id).status == "cancelled"
     # the expiry event of the superseded session does not release the hold
     deliver(stripe_on, "checkout.session.expired", stripe_on.sessions[old_session])
     assert booking_row(bk.id).status == "pending"
@@ -421,7 +421,7 @@ def test_replayed_event_has_no_second_effect(db_url, stripe_on):
     with db.read_session() as s:
         assert len(s.exec(select(ProcessedWebhookEvent).where(
             ProcessedWebhookEvent.event_id == "evt_replay_1")).all()) == 1
-    assert payments.get_payment_by_id(view.payment_id).status == "succeeded"
+    assert payment_records.get_payment_by_id(view.payment_id).status == "succeeded"
 
 
 def test_out_of_order_events_are_harmless(sqlite_db, stripe_on):
@@ -479,7 +479,7 @@ def test_late_payment_after_hold_expired_and_seat_resold_is_refunded(db_url, str
     assert pay(stripe_on, view).outcome == "processed"
     assert booking_row(bk.id).status == "cancelled"
     assert booking_row(resold.id).status == "confirmed"  # never an overbooking
-    p = payments.get_payment_by_id(view.payment_id)
+    p = payment_records.get_payment_by_id(view.payment_id)
     assert p.status == "refunded" and p.refunded_cents == PRICE
     assert [(r.reason, r.status, r.amount_cents) for r in p.refunds] == [("unavailable", "succeeded", PRICE)]
     refund_calls = [r for r in stripe_on.calls("POST", "/v1/refunds")
@@ -516,7 +516,7 @@ def test_concurrent_duplicate_deliveries_have_one_effect(pg_db, stripe_on):
         t.join()
     assert not errors, errors
     assert sorted(outcomes) == ["processed", "replayed", "replayed", "replayed"]
-    p = payments.get_payment_by_id(view.payment_id)
+    p = payment_records.get_payment_by_id(view.payment_id)
     assert p.status == "refunded" and len(p.refunds) == 1
     assert stripe_on.payment_intent(session["payment_intent"])["amount_refunded"] == PRICE
 
@@ -532,7 +532,7 @@ def test_late_payment_with_seat_still_free_confirms(sqlite_db, stripe_on):
     bookings.release_expired_holds()
     pay(stripe_on, view)
     assert booking_row(bk.id).status == "confirmed"
-    assert payments.get_payment_by_id(view.payment_id).refunds == ()
+    assert payment_records.get_payment_by_id(view.payment_id).refunds == ()
 
 
 def test_second_payment_for_a_paid_booking_is_refunded(sqlite_db, stripe_on):
@@ -546,8 +546,8 @@ def test_second_payment_for_a_paid_booking_is_refunded(sqlite_db, stripe_on):
     pay(stripe_on, paypal)
     session = stripe_on.complete_session(card_session)
     deliver(stripe_on, "checkout.session.completed", session)
-    assert payments.get_payment_by_id(paypal.payment_id).status == "succeeded"
-    dup = payments.get_payment_by_id(card.payment_id)
+    assert payment_records.get_payment_by_id(paypal.payment_id).status == "succeeded"
+    dup = payment_records.get_payment_by_id(card.payment_id)
     assert dup.status == "refunded" and dup.refunds[0].reason == "duplicate"
     assert payments.get_payment(actor=w.customer_actor, booking_id=bk.id).payment_id == paypal.payment_id
 
@@ -560,7 +560,7 @@ def test_refund_made_in_the_dashboard_is_recorded(sqlite_db, stripe_on):
     pi = payment_rows(bk.id)[0].payment_intent_ref
     stripe_on.payment_intents[pi]["amount_refunded"] = 1000
     deliver(stripe_on, "charge.refunded", stripe_on.charge_for(pi))
-    p = payments.get_payment_by_id(view.payment_id)
+    p = payment_records.get_payment_by_id(view.payment_id)
     assert p.status == "partially_refunded" and p.refunded_cents == 1000
     assert [(r.reason, r.amount_cents) for r in p.refunds] == [("provider", 1000)]
 
@@ -580,7 +580,7 @@ def test_cancellation_refund_follows_policy(sqlite_db, stripe_on, percent, expec
     made = refunds.refund_for_cancellation(booking_id=bk.id)
     assert sum(r.amount_cents for r in made) == expected
     assert refunds.refund_for_cancellation(booking_id=bk.id) == []  # once only
-    p = payments.get_payment_by_id(view.payment_id)
+    p = payment_records.get_payment_by_id(view.payment_id)
     assert p.refunded_cents == expected
     assert p.status == {PRICE: "refunded", 0: "succeeded"}.get(expected, "partially_refunded")
     calls = [r for r in stripe_on.calls("POST", "/v1/refunds")
@@ -595,7 +595,7 @@ def test_provider_cancellation_refunds_in_full_on_postgres(pg_db, stripe_on):
     pay(stripe_on, view)
     bookings.cancel(actor=actor_for(w.provider), booking_id=bk.id)
     refunds.refund_for_cancellation(booking_id=bk.id)
-    assert payments.get_payment_by_id(view.payment_id).status == "refunded"
+    assert payment_records.get_payment_by_id(view.payment_id).status == "refunded"
 
 
 def test_on_site_refund_is_recorded_without_stripe(sqlite_db, stripe_on):
@@ -665,7 +665,7 @@ def test_refund_while_stripe_is_down_is_retried_by_the_sweep(sqlite_db, stripe_o
             r.claimed_until = None
             s.add(r)
     assert refunds.process_pending_refunds() == 1
-    p = payments.get_payment_by_id(view.payment_id)
+    p = payment_records.get_payment_by_id(view.payment_id)
     assert p.status == "refunded" and p.refunds[0].status == "succeeded"
     pi = payment_rows(bk.id)[0].payment_intent_ref
     assert stripe_on.payment_intent(pi)["amount_refunded"] == PRICE  # refunded exactly once
@@ -678,7 +678,7 @@ def test_sweep_refunds_cancellations_nobody_refunded(sqlite_db, stripe_on):
     pay(stripe_on, view)
     bookings.cancel(actor=w.customer_actor, booking_id=bk.id)  # no refund call after it
     assert refunds.process_pending_refunds() >= 0
-    assert payments.get_payment_by_id(view.payment_id).status == "refunded"
+    assert payment_records.get_payment_by_id(view.payment_id).status == "refunded"
 
 
 # ---------------------------------------------------------------------------------------
@@ -714,7 +714,7 @@ def test_paid_amount_differing_from_the_booking_is_refunded(sqlite_db, stripe_on
     session = stripe_on.complete_session(sid)
     deliver(stripe_on, "checkout.session.completed", {**session, "amount_total": 1})
     assert booking_row(bk.id).status == "pending"
-    assert payments.get_payment_by_id(view.payment_id).status == "refunded"
+    assert payment_records.get_payment_by_id(view.payment_id).status == "refunded"
 
 
 def test_refund_whose_answer_was_lost_is_not_made_twice(sqlite_db, fast_gateway, stripe_on):
@@ -733,7 +733,7 @@ def test_refund_whose_answer_was_lost_is_not_made_twice(sqlite_db, fast_gateway,
             r.claimed_until = None
             s.add(r)
     assert refunds.process_pending_refunds() == 1
-    assert payments.get_payment_by_id(view.payment_id).status == "refunded"
+    assert payment_records.get_payment_by_id(view.payment_id).status == "refunded"
     pi = payment_rows(bk.id)[0].payment_intent_ref
     assert stripe_on.payment_intent(pi)["amount_refunded"] == PRICE
     assert len(stripe_on.calls("POST", "/v1/refunds")) == 1  # found by its metadata, not sent again

@@ -21,7 +21,7 @@ from booking_app.api.deps import get_actor, get_locale, require_user
 from booking_app.api.errors import problem
 from booking_app.api.schemas import MAX_ID, ApiModel, IdPath, MultiLineStr, RequestModel, UtcDateTime, problem_responses
 from booking_app.i18n import N_, translate
-from booking_app.services import payments, refunds, stripe_webhooks
+from booking_app.services import payment_records, payments, refunds, stripe_webhooks
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Unauthorized
 from booking_app.services.idempotency import scope_for
@@ -87,7 +87,7 @@ class WebhookOut(ApiModel):
     outcome: str
 
 
-def _out(view: payments.PaymentView) -> PaymentOut:
+def _out(view: payment_records.PaymentView) -> PaymentOut:
     return PaymentOut.model_validate(asdict(view))
 
 

@@ -50,14 +50,12 @@ AT_MOST_SEATS = Np_("At most {max} seat can be booked at once.", "At most {max} 
 LOCKING = True
 RACE_HOOK: Callable[[], None] | None = None
 
-is_busy = db.is_busy
-
 
 def busy_error(exc: BaseException) -> Busy | None:
     """The one "lock wait → Busy" rule: a lock wait that ran out (OperationalError,
-    `is_busy`) or no pooled connection free in time (PoolTimeout) is `Busy(retry_after=1)`
+    `db.is_busy`) or no pooled connection free in time (PoolTimeout) is `Busy(retry_after=1)`
     — nothing was changed, a retry may work; None for any other error."""
-    if isinstance(exc, PoolTimeout) or (isinstance(exc, OperationalError) and is_busy(exc)):
+    if isinstance(exc, PoolTimeout) or (isinstance(exc, OperationalError) and db.is_busy(exc)):
         return Busy(retry_after=1)
     return None
 
@@ -269,7 +267,7 @@ def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity:
     except psycopg.errors.UniqueViolation:
         raise DuplicateRequest() from None
     except psycopg.Error as exc:
-        if is_busy(exc):  # (psycopg's own error: the same rule as busy_error's)
+        if db.is_busy(exc):  # (psycopg's own error: the same rule as busy_error's)
             raise Busy(retry_after=1) from None
         raise
 
