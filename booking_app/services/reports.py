@@ -227,7 +227,7 @@ def bookings(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date 
 # Revenue
 # ---------------------------------------------------------------------------------------
 
-def _money_lines(s: Session, period: Period) -> list:
+def money_lines(s: Session, period: Period) -> list:
     """The money movements of the period, as three row sources with the same columns
     (booking_id, method, currency, gross, refund, n, ts = the time that dates the movement):
     paid payments (+gross), refund rows (+refund) and refunds recorded on a payment without
@@ -266,7 +266,7 @@ def _money_lines(s: Session, period: Period) -> list:
 
 def _revenue_rows(s: Session, period: Period, group_by: str | None) -> list[dict[str, Any]]:
     merged: dict[tuple, list[int]] = {}  # (key…, currency) → [payments, gross, refunds]
-    lines = _money_lines(s, period)
+    lines = money_lines(s, period)
     # PostgreSQL hashes one UNION ALL of the three in one pass; on SQLite each is grouped
     # on its own (its GROUP BY of a union first copies the union into a temporary table)
     sources = ([union_all(*lines).subquery("money")] if db.is_postgres(s)
