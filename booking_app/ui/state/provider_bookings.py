@@ -20,7 +20,7 @@ from dataclasses import replace
 import reflex as rx
 
 from booking_app.i18n import N_, translate
-from booking_app.services import availability, booking_queries, bookings, opening_hours, payments
+from booking_app.services import availability, booking_queries, bookings, catalog, opening_hours, payments
 from booking_app.services.errors import ServiceError
 from booking_app.services.slots import is_active
 from booking_app.services.validation import zone
