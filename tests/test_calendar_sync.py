@@ -75,6 +75,16 @@ def test_a_broken_feed_is_a_feed_error():
         busy_intervals((FIXTURES / "broken.ics").read_bytes(), zone=BERLIN, **WIDE)
 
 
+def test_a_feed_that_would_expand_without_bound_is_an_error_not_a_silent_cut(monkeypatch):
+    from booking_app.services import calendar_expand
+
+    monkeypatch.setattr(calendar_expand, "MAX_OCCURRENCE_STEPS", 1000)
+    every_minute = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART:20000101T000000Z\r\n"
+                    b"DURATION:PT1M\r\nRRULE:FREQ=MINUTELY\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    with pytest.raises(FeedError, match="too many occurrences"):
+        busy_intervals(every_minute, zone=BERLIN, **WIDE)
+
+
 # --- over HTTP ---------------------------------------------------------------------------------
 
 class Feed:

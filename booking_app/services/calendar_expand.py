@@ -179,7 +179,9 @@ def busy_intervals(data: bytes | str, *, zone: zoneinfo.ZoneInfo, window_start: 
                 continue
             for occ in _series(ev, start, moved, zone):
                 steps += 1
-                if steps > MAX_OCCURRENCE_STEPS or not add(occ, length):
+                if steps > MAX_OCCURRENCE_STEPS:
+                    raise FeedError(f"too many occurrences to expand (over {MAX_OCCURRENCE_STEPS})")
+                if not add(occ, length):
                     break
         for evs in overrides.values():
             for ev in evs:
@@ -191,7 +193,10 @@ def busy_intervals(data: bytes | str, *, zone: zoneinfo.ZoneInfo, window_start: 
         raise
     except (ValueError, TypeError, OverflowError, KeyError) as exc:
         raise FeedError(f"event not understood: {str(exc)[:200]}") from None
-    return pieces(found)
+    out = pieces(found)
+    if len(out) >= MAX_PIECES:
+        raise FeedError(f"too many busy times (over {MAX_PIECES} in the booking horizon)")
+    return out
 
 
 def pieces(intervals: Iterable[Interval]) -> list[Interval]:
