@@ -309,8 +309,8 @@ def reschedule(
 ) -> BookingView:
     """Move a booking to another slot and/or change its seats or notes, atomically: if the
     new slot is taken (NotAvailable) the booking is left exactly as it was. Customers
-    (owner, or guest with `manage_token`) respect the cancellation cut-off; its provider
-    and admins don't. Quantity changes of a paid booking → Conflict."""
+    (owner, or guest with `manage_token`) respect the cancellation cut-off
+    (refunds.check_customer_cutoff); its provider and admins don't. Quantity changes of a paid booking → Conflict."""
     now = now or utcnow()
     new_start = parse_aware_datetime(start, field="start") if start is not None else None
     new_qty = parse_int(quantity, field="quantity", lo=1, hi=capacity.MAX_QUANTITY) if quantity is not None else None
@@ -380,7 +380,7 @@ def cancel(
 ) -> BookingView:
     """Cancel a pending or confirmed booking; its seats are free at once. Customers
     (owner, or guest with `manage_token`) can't cancel after the start or inside the
-    cancellation cut-off (Forbidden); the provider and admins may. `refund_due_cents` is
+    cancellation cut-off (Forbidden, refunds.check_customer_cutoff); the provider and admins may. `refund_due_cents` is
     refunds.refund_due (the one refund rule; payments.cancel_and_refund executes it)."""
     now = now or utcnow()
     reason_text = validation.text(reason, field="reason", max_length=500, multiline=True) or None
