@@ -25,6 +25,12 @@ process publishes its window (latency histogram, request and error counts, its a
 p95; requests/s summed over processes). A process that stops publishing drops out when
 its key expires. Without Redis the window is this process's. Redis trouble never fails a
 request or the dashboard: the figures fall back to this process's (logged once).
+
+The dashboard's charts read `request_history()`: each process also counts its requests per
+wall-clock minute (last hour) and quarter hour (last day) in `HISTORIES`, publishes the
+current and previous period to a Redis hash of its own (expiring once the history no longer
+covers it), and the reader sums the periods of all processes (p95 from the summed
+histograms). Without Redis the history is this process's.
 """
 from __future__ import annotations
 
@@ -237,6 +243,99 @@ WINDOW = RequestWindow()
 
 
 # ---------------------------------------------------------------------------------------
+# Per-minute (and per-quarter-hour) history, for the dashboard's charts
+# ---------------------------------------------------------------------------------------
+
+class RequestHistory:
+    """Requests per wall-clock period (`period_seconds`, e.g. each minute) for the last
+    `periods` periods: count, errors and the latency histogram of each. Wall-clock (not
+    monotonic) so that the periods of different processes line up when merged."""
+
+    def __init__(self, period_seconds: int, periods: int, clock=time.time) -> None:
+        self.period_seconds = period_seconds
+        self.periods = periods
+        self.clock = clock
+        self._slots: dict[int, list] = {}  # period index → [requests, errors, buckets]
+        self._lock = threading.Lock()
+
+    def index(self, at: float | None = None) -> int:
+        """The number of the period that contains `at` (now by default)."""
+        return int((self.clock() if at is None else at) // self.period_seconds)
+
+    def add(self, duration: float, error: bool, bucket: int | None = None) -> None:
+        idx = self.index()
+        b = bisect.bisect_left(_WINDOW_BOUNDS, duration) if bucket is None else bucket
+        with self._lock:
+            slot = self._slots.get(idx)
+            if slot is None:
+                slot = self._slots[idx] = [0, 0, [0] * (len(_WINDOW_BOUNDS) + 1)]
+                for old in [k for k in self._slots if k <= idx - self.periods]:
+                    del self._slots[old]
+            slot[0] += 1
+            slot[1] += 1 if error else 0
+            slot[2][b] += 1
+
+    def snapshot(self, indexes: Iterable[int] | None = None) -> dict[int, dict[str, Any]]:
+        """Period index → {requests, errors, buckets as [index, count] pairs} for the
+        periods still kept (or just `indexes`), the format published to Redis."""
+        with self._lock:
+            keys = sorted(self._slots) if indexes is None else [i for i in indexes if i in self._slots]
+            return {i: {"v": _SNAPSHOT_VERSION, "requests": self._slots[i][0], "errors": self._slots[i][1],
+                        "buckets": [[j, n] for j, n in enumerate(self._slots[i][2]) if n]} for i in keys}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._slots.clear()
+
+
+#: per minute for the last hour, per quarter hour for the last day
+HISTORIES: dict[int, RequestHistory] = {60: RequestHistory(60, 60), 900: RequestHistory(900, 96)}
+
+
+def merge_history(period_seconds: int, first: int, count: int, per_process: Iterable[dict[int, dict[str, Any]]],
+                  now: float | None = None) -> list[dict[str, Any]]:
+    """One point per period `first` … `first + count - 1`: requests, requests/s (the current,
+    unfinished period divides by its elapsed seconds), p95 latency (ms, from the summed
+    histograms; None without requests) and errors, summed over the processes' histories."""
+    totals = [[0, 0, [0] * (len(_WINDOW_BOUNDS) + 1)] for _ in range(count)]
+    for history in per_process:
+        for idx, snap in history.items():
+            k = idx - first
+            if 0 <= k < count:
+                totals[k][0] += snap["requests"]
+                totals[k][1] += snap["errors"]
+                for j, n in snap["buckets"]:
+                    totals[k][2][j] += n
+    now = time.time() if now is None else now
+    points = []
+    for k, (requests, errors, buckets) in enumerate(totals):
+        start = (first + k) * period_seconds
+        seconds = min(float(period_seconds), max(1.0, now - start))
+        points.append({
+            "requests": requests, "errors": errors,
+            "requests_per_second": round(requests / seconds, 3),
+            "p95_ms": None if requests == 0 else round(_quantile(buckets, requests, 0.95) * 1000, 2),
+        })
+    return points
+
+
+def _valid_history_entry(data: Any) -> dict[str, Any] | None:
+    """A history period read back from Redis, or None when it is not one of this version."""
+    if not isinstance(data, dict) or data.get("v") != _SNAPSHOT_VERSION:
+        return None
+    try:
+        requests, errors = int(data["requests"]), int(data["errors"])
+        buckets = [(int(i), int(n)) for i, n in data["buckets"]]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if (requests < 0 or not 0 <= errors <= requests
+            or any(not 0 <= i <= len(_WINDOW_BOUNDS) or n < 0 for i, n in buckets)
+            or sum(n for _, n in buckets) != requests):
+        return None
+    return {"requests": requests, "errors": errors, "buckets": buckets}
+
+
+# ---------------------------------------------------------------------------------------
 # The window of every process, through Redis (REDIS_URL)
 # ---------------------------------------------------------------------------------------
 
@@ -255,8 +354,10 @@ class SharedWindow:
     JSON, expiring after `ttl` seconds) and the set `<prefix>:processes` of the ids."""
 
     def __init__(self, window: RequestWindow, client: Any, *, prefix: str = KEY_PREFIX,
-                 process_id: str | None = None, ttl: float = SHARE_TTL_SECONDS) -> None:
+                 process_id: str | None = None, ttl: float = SHARE_TTL_SECONDS,
+                 histories: dict[int, RequestHistory] | None = None) -> None:
         self.window = window
+        self.histories = histories or {}
         self.client = client
         self.prefix = prefix
         self.process_id = process_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -276,6 +377,19 @@ class SharedWindow:
                  px=int(self.ttl * 1000))
         pipe.sadd(self.members_key, self.process_id)
         pipe.expire(self.members_key, 86400)  # the set itself goes once nobody publishes
+        for seconds, history in self.histories.items():
+            # the current period and the one before (its last requests may not be out yet);
+            # the hash lives as long as the history covers, so a stopped process's past
+            # requests stay in the charts until they scroll out
+            current = history.index()
+            entries = history.snapshot((current - 1, current))
+            key, life = self.history_key(seconds, self.process_id), seconds * (history.periods + 1)
+            if entries:
+                pipe.hset(key, mapping={str(i): json.dumps(e, separators=(",", ":")) for i, e in entries.items()})
+            pipe.hdel(key, *(str(current - history.periods - j) for j in range(1, 4)))
+            pipe.expire(key, life)
+            pipe.sadd(self.history_members_key(seconds), self.process_id)
+            pipe.expire(self.history_members_key(seconds), life)
         pipe.execute()
 
     def withdraw(self) -> None:
@@ -311,6 +425,45 @@ class SharedWindow:
 
     def stats(self) -> dict[str, float | int | None]:
         return merge_snapshots(self.snapshots())
+
+    def history_members_key(self, period_seconds: int) -> str:
+        return f"{self.prefix}:history:{period_seconds}:processes"
+
+    def history_key(self, period_seconds: int, process_id: str) -> str:
+        return f"{self.prefix}:history:{period_seconds}:{process_id}"
+
+    def histories_of_all(self, period_seconds: int) -> list[dict[int, dict[str, Any]]]:
+        """The `period_seconds` history of every process that published one within the
+        time it covers: this one's read locally, the others' from Redis (raises on Redis
+        errors)."""
+        mine = self.histories.get(period_seconds)
+        found = [mine.snapshot()] if mine is not None else []
+        members = sorted(m.decode() if isinstance(m, bytes) else str(m)
+                         for m in self.client.smembers(self.history_members_key(period_seconds)))
+        others = [m for m in members if m != self.process_id or mine is None]
+        if not others:
+            return found
+        pipe = self.client.pipeline(transaction=False)
+        for member in others:
+            pipe.hgetall(self.history_key(period_seconds, member))
+        gone = []
+        for member, raw in zip(others, pipe.execute()):
+            if not raw:  # expired: nothing of that process within the covered time
+                gone.append(member)
+                continue
+            history = {}
+            for field, value in raw.items():
+                try:
+                    entry = _valid_history_entry(json.loads(value))
+                    idx = int(field)
+                except ValueError:
+                    continue
+                if entry is not None:
+                    history[idx] = entry
+            found.append(history)
+        if gone:
+            self.client.srem(self.history_members_key(period_seconds), *gone)
+        return found
 
 
 _share_lock = threading.Lock()
@@ -358,7 +511,7 @@ def _start_sharing(key: tuple[int, str]) -> SharedWindow | None:
             _redis_failed(exc)
             _shared, _shared_key = None, key
             return None
-        shared = SharedWindow(WINDOW, client, prefix=KEY_PREFIX)
+        shared = SharedWindow(WINDOW, client, prefix=KEY_PREFIX, histories=HISTORIES)
         _shared, _shared_key = shared, key
         threading.Thread(target=_publish_loop, args=(shared,), name="metrics-window-publisher", daemon=True).start()
         return shared
@@ -412,6 +565,9 @@ def observe_request(*, method: str, route: str, status: int, duration: float) ->
     if children[2] is not None:
         children[2].inc()
     WINDOW.add(duration, error)
+    bucket = bisect.bisect_left(_WINDOW_BOUNDS, duration)
+    for history in HISTORIES.values():
+        history.add(duration, error, bucket)
     _sharing()  # starts the publisher in this process (a dict look-up after that)
 
 
@@ -428,6 +584,25 @@ def window_stats() -> dict[str, float | int | None]:
         except Exception as exc:  # noqa: BLE001 - the dashboard must answer anyway
             _redis_failed(exc)
     return WINDOW.stats()
+
+
+def request_history(period_seconds: int, first: int, count: int, now: float | None = None) -> dict[str, Any]:
+    """Requests/s and p95 latency per period (`period_seconds`: 60 or 900) for the periods
+    numbered `first` … `first + count - 1` (period number = Unix time // period_seconds),
+    as {"points": [...], "shared": bool}: every app process's requests with REDIS_URL set
+    (shared=True), else (or while Redis fails) this process's."""
+    if period_seconds not in HISTORIES:
+        raise ValueError(f"no request history per {period_seconds} s")
+    shared = _sharing()
+    if shared is not None and time.monotonic() >= _redis_down_until:
+        try:
+            histories = shared.histories_of_all(period_seconds)
+            _redis_ok()
+            return {"points": merge_history(period_seconds, first, count, histories, now), "shared": True}
+        except Exception as exc:  # noqa: BLE001 - the dashboard must answer anyway
+            _redis_failed(exc)
+    return {"points": merge_history(period_seconds, first, count, [HISTORIES[period_seconds].snapshot()], now),
+            "shared": False}
 
 
 # ---------------------------------------------------------------------------------------
