@@ -1,7 +1,7 @@
 """Report endpoints (admin only): JSON `{rows, summary, …}` or `?format=csv`.
 
-Thin layer over booking_app/services/reports.py: parse the query, call the service, shape
-the answer. The service validates the period (422 problem+json on bad input).
+Thin layer over booking_app/services/reports.py (and services/dashboard.py for the live
+charts' series): parse the query, call the service, shape the answer. The service validates the period (422 problem+json on bad input).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from booking_app.api.deps import get_locale, require_admin
 from booking_app.api.schemas import SingleLineStr
 from booking_app.i18n import N_
+from booking_app.services import dashboard as dashboard_service
 from booking_app.services import reports
 from booking_app.services.actors import Actor
 from booking_app.services.errors import InvalidInput
@@ -111,3 +112,13 @@ def rates_report(
             responses={k: v for k, v in _RESPONSES.items() if k != 200})
 def dashboard(tz: SingleLineStr | None = TZ, actor: Actor = Depends(require_admin)) -> dict[str, Any]:
     return reports.dashboard_snapshot(actor=actor, tz=tz)
+
+
+@router.get("/dashboard/series", summary="Live dashboard charts: per-minute (hour) or per-quarter-hour (day) series",
+            responses={**{k: v for k, v in _RESPONSES.items() if k != 200}, 422: {"description": "Unknown window"}})
+def dashboard_series(
+    window: Annotated[SingleLineStr, Query(description="`hour` (per minute, the last 60 minutes) or `day` "
+                                                       "(per quarter hour, the last 24 hours)", max_length=8)] = "hour",
+    actor: Actor = Depends(require_admin),
+) -> dict[str, Any]:
+    return dashboard_service.dashboard_series(actor=actor, window=window)

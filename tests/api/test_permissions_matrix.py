@@ -131,8 +131,8 @@ def _bookings_rows() -> list[Row]:
 OTHER_MODULE_ROWS = [
     # reports, notifications admin, calendar feeds, payments (their own issues; the same matrix)
     *[Row("GET", f"/api/reports/{name}", admin_only(200),
-          params={"from": dt.date.today().isoformat(), "to": _future_day(30)} if name != "dashboard" else {})
-      for name in ("bookings", "revenue", "users", "utilization", "rates", "dashboard")],
+          params={"from": dt.date.today().isoformat(), "to": _future_day(30)} if not name.startswith("dashboard") else {})
+      for name in ("bookings", "revenue", "users", "utilization", "rates", "dashboard", "dashboard/series")],
     Row("GET", "/api/admin/notifications", admin_only(200)),
     Row("GET", "/api/calendar/feeds", signed_in(200)),
     Row("POST", "/api/calendar/feeds", signed_in(201)),
