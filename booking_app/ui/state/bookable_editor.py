@@ -339,7 +339,7 @@ class BookableEditorState(StaffState):
         if self.hours_saving or not self.bookable_id:
             return
         self.hours_saving = True
-        self.hours_error = self.hours_saved = ""
+        self.hours_error = self.hours_saved = self.saved = ""  # one confirmation at a time
         self.outside = []
         yield
         weekly = [{"weekday": d.weekday, "start": r.start, "end": r.end} for d in self.days for r in d.ranges]
