@@ -165,8 +165,8 @@ def authenticate(token: str, *, allow_enrolment: bool = False) -> Authenticated:
         if valid_until <= now:
             raise Unauthorized(SESSION_INVALID)
     if last_seen_at is None or now - last_seen_at >= SEEN_GRANULARITY:
-        with db.get_engine().begin() as conn:
-            conn.execute(_TOKEN_SEEN, {"h": token_hash, "now": now})
+        with db.unit_of_work() as s:  # (SQLite: in this process's writer turn, like every write)
+            s.connection().execute(_TOKEN_SEEN, {"h": token_hash, "now": now})
     actor = Actor(id=user_id, role=role, locale=locale, timezone=timezone, token_hash=token_hash)
     who = Authenticated(actor, token_hash, enrolment_only=scope == mfa.ENROL_SCOPE)
     authcache.put(token_hash, user_id=user_id, expires_ts=valid_until.timestamp(), value=who)
