@@ -6,6 +6,7 @@ import reflex as rx
 from booking_app.i18n import N_
 from booking_app.ui import paths
 from booking_app.ui.components import T, error_callout
+from booking_app.ui.components.live_charts import chart_table, live_chart, window_switch
 from booking_app.ui.components.security import reauth_dialog
 from booking_app.ui.components.staff import (
     ADMIN_TABS,
@@ -390,6 +391,19 @@ def dashboard_page() -> rx.Component:
             stat(N_("Messages waiting"), c["queued"], "dash-queued"),
             **grid,
         ),
+        rx.flex(
+            rx.heading(T("Live charts"), size="4", as_="h2"),
+            window_switch(S.series_window, S.set_series_window),
+            justify="between", align="center", wrap="wrap", gap="2", width="100%",
+        ),
+        rx.grid(
+            live_chart("bookings", S.bookings_chart, S.chart_summaries["bookings"]),
+            live_chart("revenue", S.revenue_chart, S.chart_summaries["revenue"]),
+            live_chart("requests", S.requests_chart, S.chart_summaries["requests"]),
+            live_chart("backlog", S.backlog_chart, S.chart_summaries["backlog"]),
+            columns=rx.breakpoints(initial="1", md="2"), spacing="3", width="100%",
+        ),
+        chart_table(S.chart_rows),
         rx.text(T("Figures refresh every few seconds while this page is open."), " ", c["scope"],
                 size="1", color_scheme="gray", custom_attrs={"data-testid": "dash-scope"}),
         spacing="4", width="100%",

@@ -15,11 +15,12 @@ from babel.dates import format_time
 from babel.numbers import format_currency, format_decimal, format_percent
 
 from booking_app.i18n import N_, Np_, babel_locale, translate
-from booking_app.services import reports
+from booking_app.services import dashboard, reports
 from booking_app.services.errors import ServiceError
 from booking_app.services.money import to_decimal
 from booking_app.services.validation import zone
 from booking_app.ui import paths
+from booking_app.ui.components import live_charts
 from booking_app.ui.state import fmt
 from booking_app.ui.state.base import relocalized
 from booking_app.ui.state.staff import PAYMENT_METHOD_LABELS, STATUS_LABELS, StaffState, label
@@ -268,6 +269,15 @@ def _client_connected(token: str) -> bool:
 @relocalized(paths.ADMIN_DASHBOARD)
 class DashboardState(StaffState):
     cards: dict[str, str] = {}
+    # the live charts (ui/components/live_charts.py): figures swapped each refresh, the
+    # layout unchanged, so the browser's Plotly redraws them in place
+    series_window: str = "hour"
+    bookings_chart: go.Figure = go.Figure()
+    revenue_chart: go.Figure = go.Figure()
+    requests_chart: go.Figure = go.Figure()
+    backlog_chart: go.Figure = go.Figure()
+    chart_summaries: dict[str, str] = {}
+    chart_rows: list[dict[str, str]] = []
     updated: str = ""
     error: str = ""
     live: bool = False
@@ -304,15 +314,36 @@ class DashboardState(StaffState):
             self._run_id += 1
             return DashboardState.refresh_loop
 
+    @rx.event
+    def set_series_window(self, window: str):
+        """Per minute over the last hour, or per 15 minutes over the last day."""
+        if window in dashboard.WINDOWS and window != self.series_window:
+            self.series_window = window
+            actor = self._actor()
+            if actor is not None:
+                self._snapshot(actor)
+
     def _snapshot(self, actor) -> None:
         try:
             snap = reports.dashboard_snapshot(actor=actor, tz=self._view_tz())
+            series = dashboard.dashboard_series(actor=actor, window=self.series_window)
         except ServiceError as exc:
             self.error = self._error_text(exc)
             return
         self.error = ""
         self.cards = self._cards(snap)
+        self._charts(series)
         self.updated = _clock(self._view_tz(), self.locale)
+
+    def _charts(self, series: dict) -> None:
+        if series["window"] != self.series_window:  # the switch moved while it was computed
+            return
+        opts = dict(locale=self.locale, default_currency=fmt.DEFAULT_CURRENCY)
+        figs = live_charts.figures(series, tz=self._view_tz(), **opts)
+        self.bookings_chart, self.revenue_chart = figs["bookings"], figs["revenue"]
+        self.requests_chart, self.backlog_chart = figs["requests"], figs["backlog"]
+        self.chart_summaries = live_charts.summaries(series, **opts)
+        self.chart_rows = live_charts.table_rows(series, tz=self._view_tz(), **opts)
 
     def _cards(self, snap: dict) -> dict[str, str]:
         loc = self.locale
@@ -373,8 +404,10 @@ class DashboardState(StaffState):
                     log.debug("dashboard loop %s ends: page left or superseded", run_id)
                     return
                 actor = self._actor()
+                window = self.series_window
             try:
                 snap = await asyncio.to_thread(reports.dashboard_snapshot, actor=actor, tz=self._view_tz())
+                series = await asyncio.to_thread(dashboard.dashboard_series, actor=actor, window=window)
             except ServiceError as exc:
                 async with self:
                     self.error = self._error_text(exc)
@@ -384,5 +417,6 @@ class DashboardState(StaffState):
                 if self._run_id != run_id:
                     return
                 self.cards = self._cards(snap)
+                self._charts(series)
                 self.ticks += 1
                 self.updated = _clock(self._view_tz(), self.locale)
