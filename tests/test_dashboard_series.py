@@ -182,3 +182,21 @@ def test_history_of_two_processes_merged_over_redis(redis_client):
     points = metrics.merge_history(60, 700, 2, a.histories_of_all(60), now=clock[0])
     assert [p["requests"] for p in points] == [10, 1]
     assert client.smembers(a.history_members_key(60)) == {b"a"}
+
+
+def test_rest_series(client):
+    from booking_app.services import auth
+
+    admin = seed()["admin"]
+    with db.unit_of_work() as s:
+        token, _ = auth.issue_token(s, user_id=admin)
+    headers = {"Authorization": f"Bearer {token}"}
+    r = client.get("/api/reports/dashboard/series?window=day", headers=headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["window"] == "day" and len(body["periods"]) == len(body["bookings"]) == 96
+    assert len(body["requests_per_second"]) == len(body["backlog"]) == 96
+    assert client.get("/api/reports/dashboard/series", headers=headers).json()["period_seconds"] == 60
+    r = client.get("/api/reports/dashboard/series?window=week", headers=headers)
+    assert r.status_code == 422 and r.json()["field"] == "window"
+    assert client.get("/api/reports/dashboard/series").status_code == 401
