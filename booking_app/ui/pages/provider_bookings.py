@@ -320,9 +320,12 @@ def _zone_bar() -> rx.Component:
     """Which zone the times are in; a picker when the bookables' zones differ (week/month)."""
     S = ProviderBookingsState
     return rx.flex(
-        rx.icon("globe", size=16, color=rx.color("gray", 11), aria_hidden="true"),
-        rx.text(rx.cond(S.mode == "list", T("Each booking's time is in its bookable's time zone."), S.zone_label),
-                size="2", custom_attrs={"data-testid": "zone-label"}),
+        rx.hstack(
+            rx.icon("globe", size=16, color=rx.color("gray", 11), aria_hidden="true", flex_shrink="0"),
+            rx.text(rx.cond(S.mode == "list", T("Each booking's time is in its bookable's time zone."), S.zone_label),
+                    size="2", custom_attrs={"data-testid": "zone-label"}),
+            spacing="2", align="center",
+        ),
         rx.cond((S.mode != "list") & (S.zone_options.length() > 1), rx.el.select(
             rx.foreach(S.zone_options, lambda o: rx.el.option(o["label"], value=o["value"])),
             value=S.zone, on_change=S.set_zone, aria_label=T("Time zone"), class_name="lang-select",
