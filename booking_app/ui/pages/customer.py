@@ -64,11 +64,32 @@ def _slot_button(slot: dict) -> rx.Component:
     )
 
 
+#: the slot area's reserved height (about three rows of times): the page does not jump when
+#: the times arrive, or when another day has fewer of them
+SLOT_AREA_MIN_HEIGHT = "10.5rem"
+
+
+def _moving_banner() -> rx.Component:
+    """Rescheduling: the booking's current time, and until when it may be changed."""
+    return rx.cond(
+        BookableState.reschedule_id > 0,
+        rx.vstack(
+            rx.cond(BookableState.current_time != "",
+                    _fact("calendar_clock", BookableState.current_time)),
+            rx.cond(BookableState.move_note != "",
+                    rx.text(BookableState.move_note, size="2", color_scheme="gray",
+                            custom_attrs={"data-testid": "move-note"})),
+            spacing="1", width="100%", custom_attrs={"data-testid": "current-time"},
+        ),
+    )
+
+
 def _picker() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.heading(rx.cond(BookableState.reschedule_id > 0, T("Pick a new time"), T("Pick a time")),
                        size="5", as_="h2"),
+            _moving_banner(),
             rx.text(BookableState.tz_note, size="2", color_scheme="gray", custom_attrs={"data-testid": "tz-note"}),
             rx.box(
                 rx.hstack(rx.foreach(BookableState.days, _day_chip), spacing="2", padding_bottom="0.25rem"),
@@ -81,11 +102,14 @@ def _picker() -> rx.Component:
                 spacing="2", align="center", wrap="wrap",
             ),
             rx.text(BookableState.day_title, weight="bold", size="3"),
-            rx.cond(
-                BookableState.day_slots.length() > 0,
-                rx.box(rx.foreach(BookableState.day_slots, _slot_button), class_name="slot-grid"),
-                rx.callout(T("No free times on this day. Pick another day."), icon="calendar_x",
-                           color_scheme="gray", width="100%", custom_attrs={"data-testid": "no-slots"}),
+            rx.box(
+                rx.cond(
+                    BookableState.day_slots.length() > 0,
+                    rx.box(rx.foreach(BookableState.day_slots, _slot_button), class_name="slot-grid"),
+                    rx.callout(T("No free times on this day. Pick another day."), icon="calendar_x",
+                               color_scheme="gray", width="100%", custom_attrs={"data-testid": "no-slots"}),
+                ),
+                min_height=SLOT_AREA_MIN_HEIGHT, width="100%", custom_attrs={"data-testid": "slot-area"},
             ),
             rx.cond(
                 BookableState.selected != "",
@@ -105,11 +129,20 @@ def _picker() -> rx.Component:
                         ),
                     ),
                     rx.text(BookableState.selected_label, weight="medium", custom_attrs={"data-testid": "selected-slot"}),
-                    rx.button(
-                        rx.cond(BookableState.reschedule_id > 0, T("Move my booking here"), T("Continue")),
-                        on_click=BookableState.continue_booking, size="3", width="100%",
-                        loading=BookableState.busy, disabled=BookableState.busy,
-                        custom_attrs={"data-testid": "continue"},
+                    rx.cond(
+                        BookableState.may_move,
+                        rx.button(
+                            rx.cond(BookableState.reschedule_id > 0, T("Move my booking here"), T("Continue")),
+                            on_click=BookableState.continue_booking, size="3", width="100%",
+                            loading=BookableState.busy, disabled=BookableState.busy,
+                            custom_attrs={"data-testid": "continue"},
+                        ),
+                        rx.vstack(
+                            rx.callout(T("This booking can no longer be changed online."), icon="info",
+                                       color_scheme="gray", width="100%", custom_attrs={"data-testid": "move-closed"}),
+                            rx.link(T("Back to the booking"), href=BookableState.booking_href, size="2"),
+                            spacing="2", width="100%",
+                        ),
                     ),
                     spacing="3", width="100%",
                 ),
@@ -153,8 +186,31 @@ def bookable() -> rx.Component:
                 _picker(),
                 columns=rx.breakpoints(initial="1", md="2"), spacing="6", width="100%",
             ),
-            rx.center(rx.spinner(size="3"), padding="3rem"),
+            _bookable_skeleton(),
         ),
+    )
+
+
+def _bookable_skeleton() -> rx.Component:
+    """The bookable page's shape while its state arrives: the same grid, the picker card with
+    its slot area's height reserved, so nothing below moves when the times come in."""
+    def bar(width: str, height: str) -> rx.Component:
+        return rx.box(width=width, height=height, border_radius="var(--radius-2)", background=rx.color("gray", 3))
+
+    return rx.grid(
+        rx.vstack(bar("6rem", "1.2rem"), bar("4.5rem", "1.5rem"), bar("70%", "2.4rem"), bar("100%", "3rem"),
+                  bar("60%", "1.2rem"), bar("5rem", "2rem"), bar("100%", "3.2rem"),
+                  spacing="3", width="100%", align="start"),
+        rx.card(
+            rx.vstack(bar("40%", "1.6rem"), bar("70%", "1rem"), bar("100%", "3.6rem"), bar("60%", "2rem"),
+                      bar("50%", "1.3rem"),
+                      rx.box(rx.spinner(size="3"), min_height=SLOT_AREA_MIN_HEIGHT, width="100%",
+                             display="flex", align_items="center", justify_content="center"),
+                      spacing="3", width="100%"),
+            width="100%",
+        ),
+        columns=rx.breakpoints(initial="1", md="2"), spacing="6", width="100%", aria_busy="true",
+        custom_attrs={"data-testid": "bookable-loading"},
     )
 
 
@@ -216,40 +272,7 @@ def review() -> rx.Component:
                             spacing="2", width="100%", custom_attrs={"data-testid": "review-summary"},
                         ),
                         rx.divider(),
-                        _guest_or_account(),
-                        rx.cond(
-                            BookState.methods.length() > 0,
-                            rx.vstack(
-                                rx.text(T("Payment"), class_name="field-label"),
-                                rx.radio_group.root(
-                                    rx.foreach(BookState.method_options, lambda m: rx.radio_group.item(
-                                        m["label"], value=m["value"])),
-                                    value=BookState.method, on_change=BookState.set_method, name="method",
-                                    direction="column", size="3",
-                                ),
-                                spacing="2", width="100%",
-                            ),
-                        ),
-                        rx.vstack(
-                            rx.el.label(T("Notes for the provider (optional)"), html_for="notes", class_name="field-label"),
-                            rx.text_area(id="notes", name="notes", max_length=500, width="100%", rows="2"),
-                            spacing="1", width="100%",
-                        ),
-                        error_callout(BookState.error),
-                        rx.cond(
-                            BookState.alternatives.length() > 0,
-                            rx.vstack(
-                                rx.text(T("Nearest free times:"), weight="medium", size="2"),
-                                rx.box(rx.foreach(BookState.alternative_slots, lambda a: rx.button(
-                                    a["label"], type="button", variant="outline", on_click=BookState.choose_alternative(a["start"]),
-                                    custom_attrs={"data-testid": "alternative"}, height="auto", padding_y="0.4rem",
-                                    white_space="normal")), class_name="slot-grid wide"),
-                                spacing="2", width="100%", custom_attrs={"data-testid": "alternatives"},
-                            ),
-                        ),
-                        rx.button(T("Confirm booking"), type="submit", size="3", width="100%",
-                                  loading=BookState.busy, disabled=BookState.busy,
-                                  custom_attrs={"data-testid": "confirm"}),
+                        rx.cond(BookState.unavailable != "", _unavailable(), _booking_form()),
                         rx.link(T("Change the time"), href=BookState.back_url, size="2"),
                         spacing="4", width="100%",
                     ),
@@ -262,38 +285,102 @@ def review() -> rx.Component:
     )
 
 
+def _alternatives() -> rx.Component:
+    return rx.cond(
+        BookState.alternatives.length() > 0,
+        rx.vstack(
+            rx.text(T("Nearest free times:"), weight="medium", size="2"),
+            rx.box(rx.foreach(BookState.alternative_slots, lambda a: rx.button(
+                a["label"], type="button", variant="outline", on_click=BookState.choose_alternative(a["start"]),
+                custom_attrs={"data-testid": "alternative"}, height="auto", padding_y="0.4rem",
+                white_space="normal")), class_name="slot-grid wide"),
+            spacing="2", width="100%", custom_attrs={"data-testid": "alternatives"},
+        ),
+    )
+
+
+def _unavailable() -> rx.Component:
+    """The time from the URL can't be booked: say so and lead back to the free times."""
+    return rx.vstack(
+        rx.callout(BookState.unavailable, icon="clock", color_scheme="amber", width="100%", role="status",
+                   custom_attrs={"data-testid": "slot-unavailable"}),
+        _alternatives(),
+        rx.button(rx.link(T("See the free times"), href=BookState.slots_url), as_child=True, size="3",
+                  width="100%", custom_attrs={"data-testid": "see-slots"}),
+        spacing="3", width="100%",
+    )
+
+
+def _booking_form() -> rx.Component:
+    return rx.vstack(
+        _guest_or_account(),
+        rx.cond(
+            BookState.methods.length() > 0,
+            rx.vstack(
+                rx.text(T("Payment"), class_name="field-label"),
+                rx.radio_group.root(
+                    rx.foreach(BookState.method_options, lambda m: rx.radio_group.item(m["label"], value=m["value"])),
+                    value=BookState.method, on_change=BookState.set_method, name="method",
+                    direction="column", size="3",
+                ),
+                spacing="2", width="100%",
+            ),
+        ),
+        rx.vstack(
+            rx.el.label(T("Notes for the provider (optional)"), html_for="notes", class_name="field-label"),
+            rx.text_area(id="notes", name="notes", max_length=500, width="100%", rows="2"),
+            spacing="1", width="100%",
+        ),
+        error_callout(BookState.error),
+        _alternatives(),
+        rx.button(T("Confirm booking"), type="submit", size="3", width="100%",
+                  loading=BookState.busy, disabled=BookState.busy,
+                  custom_attrs={"data-testid": "confirm"}),
+        spacing="4", width="100%",
+    )
+
+
 # ---- confirmation ------------------------------------------------------------------------
 
-def _cancel_dialog(state: type[ManageState]) -> rx.Component:
+def _cancel_button(card: dict, state: type[ManageState]) -> rx.Component:
+    """Cancel, with its own alert dialog: the button is the dialog's trigger, so Radix moves
+    focus into the dialog when it opens ("Keep it"), keeps Tab inside, closes on Esc and
+    gives focus back to this button. It opens once the refund preview is loaded."""
     return rx.alert_dialog.root(
+        rx.alert_dialog.trigger(
+            rx.button(T("Cancel booking"), variant="soft", color_scheme="red", size="2",
+                      on_click=state.ask_cancel(card["id"]), custom_attrs={"data-testid": "cancel"}),
+        ),
         rx.alert_dialog.content(
             rx.alert_dialog.title(T("Cancel this booking?")),
             rx.alert_dialog.description(state.cancel_text, custom_attrs={"data-testid": "cancel-text"}),
             rx.flex(
                 rx.alert_dialog.cancel(rx.button(T("Keep it"), variant="soft", color_scheme="gray",
-                                                 on_click=state.close_cancel)),
-                rx.button(T("Yes, cancel"), color_scheme="red", on_click=state.confirm_cancel,
-                          loading=state.cancel_busy, disabled=state.cancel_busy,
-                          custom_attrs={"data-testid": "confirm-cancel"}),
+                                                 on_click=state.close_cancel, custom_attrs={"data-testid": "keep"})),
+                rx.cond(state.cancel_allowed,
+                        rx.button(T("Yes, cancel"), color_scheme="red", on_click=state.confirm_cancel,
+                                  loading=state.cancel_busy, disabled=state.cancel_busy,
+                                  custom_attrs={"data-testid": "confirm-cancel"})),
                 spacing="3", justify="end", margin_top="1rem", wrap="wrap",
             ),
-            max_width="440px",
+            max_width="440px", custom_attrs={"data-testid": "cancel-dialog"},
         ),
-        open=state.cancel_open,
+        open=state.cancel_open & (state.cancel_id.to_string() == card["id"]),
         on_open_change=state.set_cancel_open,
     )
 
 
 def _actions(card: dict, state: type[ManageState]) -> rx.Component:
+    """What may still be done with the booking: add to calendar while it is going to happen,
+    change time and cancel while the service's cancellation quote allows it."""
     return rx.flex(
-        rx.button(rx.icon("calendar_plus", size=16), T("Add to calendar"), variant="soft", size="2",
-                  on_click=state.download_ics(card["id"]), custom_attrs={"data-testid": "ics"}),
-        rx.cond(card["active"] != "", rx.link(rx.button(T("Change time"), variant="soft", size="2"),
-                                              href=card["reschedule_href"],
-                                              custom_attrs={"data-testid": "reschedule"})),
-        rx.cond(card["active"] != "", rx.button(T("Cancel booking"), variant="soft", color_scheme="red", size="2",
-                                                on_click=state.ask_cancel(card["id"]),
-                                                custom_attrs={"data-testid": "cancel"})),
+        rx.cond(card["calendar"] != "",
+                rx.button(rx.icon("calendar_plus", size=16), T("Add to calendar"), variant="soft", size="2",
+                          on_click=state.download_ics(card["id"]), custom_attrs={"data-testid": "ics"})),
+        rx.cond(card["active"] != "", rx.button(rx.link(T("Change time"), href=card["reschedule_href"]),
+                                                as_child=True, variant="soft", size="2",
+                                                custom_attrs={"data-testid": "reschedule"})),
+        rx.cond(card["active"] != "", _cancel_button(card, state)),
         spacing="2", wrap="wrap",
     )
 
@@ -328,10 +415,21 @@ def confirmation() -> rx.Component:
                                            custom_attrs={"data-testid": "status"}),
                                   rx.cond(card["payment"] != "", rx.badge(card["payment"], variant="outline", size="2")),
                                   spacing="2"),
+                        rx.cond(card["moved"] != "",
+                                rx.callout(card["moved"], icon="circle_check", color_scheme="grass", width="100%",
+                                           role="status", custom_attrs={"data-testid": "moved"})),
                         rx.text(card["service"], weight="bold", size="4"),
                         _fact("calendar", card["when"]),
+                        rx.cond(card["location"] != "",
+                                rx.box(_fact("map_pin", card["location"]), custom_attrs={"data-testid": "location"})),
                         _fact("banknote", card["price"]),
                         rx.cond(card["seats"] != "", _fact("users", card["seats"])),
+                        rx.cond(card["policy"] != "",
+                                rx.text(card["policy"], size="2", color_scheme="gray",
+                                        custom_attrs={"data-testid": "policy"})),
+                        rx.cond(card["cutoff_note"] != "",
+                                rx.text(card["cutoff_note"], size="2", weight="medium",
+                                        custom_attrs={"data-testid": "cutoff-note"})),
                         rx.cond(
                             ConfirmationState.pay_options.length() > 0,
                             rx.vstack(
@@ -365,7 +463,6 @@ def confirmation() -> rx.Component:
                     ),
                     width="100%", max_width="560px", size="3",
                 ),
-                _cancel_dialog(ConfirmationState),
                 width="100%",
             ),
             rx.center(rx.spinner(size="3"), padding="3rem"),
@@ -390,6 +487,9 @@ def _booking_row(card: dict) -> rx.Component:
             _fact("calendar", card["when"]),
             rx.hstack(_fact("banknote", card["price"]), rx.cond(card["seats"] != "", _fact("users", card["seats"])),
                       spacing="4"),
+            rx.cond(card["cutoff_note"] != "",
+                    rx.text(card["cutoff_note"], size="2", color_scheme="gray",
+                            custom_attrs={"data-testid": "cutoff-note"})),
             _actions(card, MyBookingsState),
             spacing="2", width="100%", align="start",
         ),
@@ -423,7 +523,6 @@ def my_bookings() -> rx.Component:
                 spacing="3", width="100%",
             ),
         ),
-        _cancel_dialog(MyBookingsState),
         spacing="4", width="100%",
     )
 

@@ -60,6 +60,29 @@ def _bookable_dict(v: catalog.BookableView) -> dict:
             "refund_percent": v.refund_percent, "provider_name": v.provider_name}
 
 
+def _quote_fields(quote: refunds.CancellationQuote | None) -> dict:
+    """The cancellation quote's answers kept with a booking in the UI state (what the
+    customer may still do and until when: the service's rule, never re-derived here)."""
+    if quote is None:
+        return {"may_cancel": False, "cutoff_at": "", "cutoff_passed": False, "by_manager": False}
+    return {"may_cancel": quote.may_cancel, "cutoff_at": quote.cutoff_at.isoformat(),
+            "cutoff_passed": quote.cutoff_passed, "by_manager": quote.by_manager}
+
+
+def cutoff_note(b: dict, locale: str, tz: str) -> str:
+    """Until when the customer may cancel or change an active booking (or since when they
+    may not), in the viewer's zone, named. Empty for staff and for bookings that are over."""
+    cutoff = _parse_iso(b.get("cutoff_at"))
+    if cutoff is None or b.get("by_manager") or b.get("status") not in ("pending", "confirmed"):
+        return ""
+    when = fmt.when_short(cutoff, tz, locale)
+    if b.get("cutoff_passed"):
+        return translate("You could cancel or change this booking until {when} ({timezone}).", locale,
+                         when=when, timezone=tz)
+    return translate("You can cancel or change this booking until {when} ({timezone}).", locale,
+                     when=when, timezone=tz)
+
+
 def _bookable_summary(svc: dict, locale: str) -> dict[str, str]:
     if not svc:
         return {}
@@ -88,6 +111,9 @@ class BookableState(AppState):
     error: str = ""
     busy: bool = False
     reschedule_id: int = 0
+    # the booking being moved (its start, its quote's answers): "Currently: …", and whether
+    # the customer may still change it
+    moving: dict = {}
     _manage_token: str = ""
 
     @rx.event
@@ -96,6 +122,7 @@ class BookableState(AppState):
         self.svc, self.slots_by_day, self.selected, self.error, self.not_found = {}, {}, "", "", ""
         self.quantity = 1
         self.busy = False
+        self.moving = {}
         self.reschedule_id = fmt.int_param(params.get("reschedule")) or 0
         self._manage_token = str(params.get("token", ""))[:100]
         bookable_id = fmt.int_param(params.get("id"))
@@ -107,6 +134,8 @@ class BookableState(AppState):
         except ServiceError as exc:
             self.not_found = self._error_text(exc)
             return
+        if self.reschedule_id:
+            self._load_moving()
         self.svc = _bookable_dict(view)
         today = dt.datetime.now(zone(view.timezone)).date()
         requested = params.get("date", "")
@@ -122,6 +151,42 @@ class BookableState(AppState):
                 if self.slots_by_day[key]:
                     self.day = key
                     break
+
+    def _load_moving(self) -> None:
+        """The booking to move: its current time and what its cancellation quote allows."""
+        token = self._manage_token or None
+        try:
+            v = booking_queries.get_booking(actor=self._actor(), booking_id=self.reschedule_id, manage_token=token)
+            quote = payments.cancellation_quote(actor=self._actor(), booking_id=v.id, manage_token=token)
+        except ServiceError as exc:
+            self.error = self._error_text(exc)
+            self.moving = {"start": "", "status": "", **_quote_fields(None)}
+            return
+        self.moving = {"start": v.start.isoformat(), "status": v.status, "href": _booking_url(v.id, self._manage_token),
+                       **_quote_fields(quote)}
+
+    @rx.var
+    def current_time(self) -> str:
+        """'Currently: <time>' of the booking being moved, in the viewer's zone."""
+        start = _parse_iso(self.moving.get("start"))
+        if start is None:
+            return ""
+        return translate("Currently: {when}", self.locale, when=fmt.when_short(start, self._view_tz(), self.locale))
+
+    @rx.var
+    def may_move(self) -> bool:
+        """Offer 'Move my booking here' only while the service's quote lets the customer change it."""
+        return not self.reschedule_id or bool(self.moving.get("may_cancel"))
+
+    @rx.var
+    def move_note(self) -> str:
+        if not self.reschedule_id or not self.moving:
+            return ""
+        return cutoff_note(self.moving, self.locale, self._view_tz())
+
+    @rx.var
+    def booking_href(self) -> str:
+        return str(self.moving.get("href", "")) or routes.MY_BOOKINGS
 
     def _load_days(self, first: dt.date) -> None:
         last = first + dt.timedelta(days=DAYS_SHOWN - 1)
@@ -241,7 +306,7 @@ class BookableState(AppState):
             query = urlencode({"id": self.svc["id"], "start": self.selected, "qty": self.quantity})
             yield rx.redirect(f"{routes.BOOK}?{query}")
             return
-        if self.busy:
+        if self.busy or not self.may_move:
             return
         self.busy = True
         self.error = ""
@@ -257,7 +322,7 @@ class BookableState(AppState):
                 self._load_days(dt.date.fromisoformat(self.day))
             return
         self.busy = False
-        yield rx.redirect(_booking_url(view.id, self._manage_token))
+        yield rx.redirect(_booking_url(view.id, self._manage_token) + "&moved=1")
 
 
 def _online_methods() -> list[str]:
@@ -287,6 +352,8 @@ class BookState(AppState):
     method: str = "on_site"
     # GUEST_EMAIL_CONFIRMATION: the guest's request was recorded and the link emailed
     email_sent: str = ""
+    # the time from the URL can't be booked (it has passed, or is not free): no Confirm button
+    unavailable: str = ""
     _idem: str = ""
 
     @rx.event
@@ -294,6 +361,7 @@ class BookState(AppState):
         params = self.router.url.query_parameters
         self.svc, self.error, self.not_found, self.alternatives = {}, "", "", []
         self.email_sent = ""
+        self.unavailable = ""
         self.busy = False
         self._idem = uuid.uuid4().hex
         bookable_id = fmt.int_param(params.get("id"))
@@ -312,6 +380,23 @@ class BookState(AppState):
         options = [m.method for m in payments.available_methods()]
         self.methods = options if view.price_cents else []
         self.method = options[0] if options else "on_site"
+        if not self._bookable_now(start):
+            if start <= dt.datetime.now(dt.timezone.utc):
+                self.unavailable = translate("This time has passed. Pick another time.", self.locale)
+            else:
+                self.unavailable = translate("This time is not free any more. Pick another time.", self.locale)
+                self.alternatives = self._nearest(start)
+
+    def _bookable_now(self, start: dt.datetime) -> bool:
+        """Whether `start` is one of the bookable's free slots now (the availability service
+        decides: opening hours, notice, window, seats)."""
+        day = start.astimezone(zone(self.svc["timezone"])).date()
+        try:
+            found = availability.slots(bookable_id=int(self.svc["id"]), date_from=day, date_to=day,
+                                       actor=self._actor())
+        except ServiceError:
+            return False
+        return any(s.start == start for s in found)
 
     @rx.event
     def set_method(self, value: str):
@@ -355,6 +440,16 @@ class BookState(AppState):
         return f"{routes.BOOKABLE}?id={self.svc['id']}"
 
     @rx.var
+    def slots_url(self) -> str:
+        """The bookable's free times from the wanted day on (today if that day has passed)."""
+        start = _parse_iso(self.start)
+        if not self.svc or start is None:
+            return self.back_url
+        tz = zone(self.svc["timezone"])
+        day = max(start.astimezone(tz).date(), dt.datetime.now(tz).date())
+        return f"{routes.BOOKABLE}?{urlencode({'id': self.svc['id'], 'date': day.isoformat()})}"
+
+    @rx.var
     def sign_in_url(self) -> str:
         return f"{routes.SIGN_IN}?{urlencode({'next': str(self.router.url.path) + '?' + str(self.router.url.query)})}"
 
@@ -380,11 +475,12 @@ class BookState(AppState):
             self.start = start
             self.alternatives = []
             self.error = ""
+            self.unavailable = ""
             self._idem = uuid.uuid4().hex
 
     @rx.event
     async def confirm(self, form: dict):
-        if self.busy or not self.svc:
+        if self.busy or not self.svc or self.unavailable:
             return
         self.busy = True
         self.error = ""
@@ -479,7 +575,11 @@ def _booking_card(b: dict, locale: str, tz: str, token: str = "") -> dict[str, s
         "seats": translate(Np_("{count} place", "{count} places", "count"), locale, count=int(b["quantity"]))
         if int(b["quantity"]) > 1 else "",
         "href": _booking_url(int(b["id"]), token),
-        "active": "1" if status in ("pending", "confirmed") and start > dt.datetime.now(dt.timezone.utc) else "",
+        # cancel / change time: only what the cancellation quote allows (the cut-off is the service's)
+        "active": "1" if b.get("may_cancel") and start > dt.datetime.now(dt.timezone.utc) else "",
+        # add to calendar: only while the booking is still going to happen
+        "calendar": "1" if status in ("pending", "confirmed") else "",
+        "cutoff_note": cutoff_note(b, locale, tz),
         "reschedule_href": f"{routes.BOOKABLE}?{urlencode(reschedule_query)}",
     }
 
@@ -519,7 +619,17 @@ class ManageState(AppState):
     cancel_open: bool = False
     cancel_error: str = ""
     cancel_busy: bool = False
+    # the quote lets this actor cancel now (else the dialog says why and offers no "Yes, cancel")
+    cancel_allowed: bool = False
     _token: str = ""
+
+    def _with_quote(self, v: booking_queries.BookingView, token: str = "") -> dict:
+        """The booking for the UI state with what its cancellation quote allows now."""
+        try:
+            quote = payments.cancellation_quote(actor=self._actor(), booking_id=v.id, manage_token=token or None)
+        except ServiceError:
+            quote = None
+        return {**_raw(v), **_quote_fields(quote)}
 
     def _refund_preview(self, v: booking_queries.BookingView) -> str:
         """What cancelling refunds now: the service's quote, the rule the cancellation applies."""
@@ -527,7 +637,9 @@ class ManageState(AppState):
             quote = payments.cancellation_quote(actor=self._actor(), booking_id=v.id,
                                                 manage_token=self._token or None)
         except ServiceError:
+            self.cancel_allowed = False
             return ""
+        self.cancel_allowed = quote.may_cancel
         return refund_preview_text(quote, v.start, self.locale)
 
     @rx.event
@@ -555,11 +667,15 @@ class ManageState(AppState):
 
     @rx.event
     def set_cancel_open(self, value: bool):
-        self.cancel_open = bool(value)
+        """The dialog's open/close requests: it closes at once (Esc, Keep it); it opens only
+        through ask_cancel, once the refund preview is there."""
+        if not value:
+            self.cancel_open = False
+            self.cancel_busy = False
 
     @rx.event
     async def confirm_cancel(self):
-        if self.cancel_busy or not self.cancel_id:
+        if self.cancel_busy or not self.cancel_id or not self.cancel_allowed:
             return
         self.cancel_busy = True
         yield
@@ -591,6 +707,10 @@ class ManageState(AppState):
 
 class ConfirmationState(ManageState):
     booking: dict = {}
+    # the booking's bookable, for its location and cancellation policy
+    svc: dict = {}
+    # the booking was just moved (reschedule comes here with moved=1)
+    moved: bool = False
     not_found: str = ""
     # the page was opened with a manage link that is wrong, re-issued or expired
     link_refused: bool = False
@@ -603,6 +723,8 @@ class ConfirmationState(ManageState):
     def load(self):
         params = self.router.url.query_parameters
         self.booking, self.not_found, self.cancel_error = {}, "", ""
+        self.svc = {}
+        self.moved = False
         self.cancel_open = False
         self.link_refused = False
         self.link_notice = ""
@@ -617,7 +739,12 @@ class ConfirmationState(ManageState):
             self.not_found = self._error_text(exc)
             self.link_refused = bool(token)
             return
-        self.booking = {**_raw(v), "token": token}
+        self.booking = {**self._with_quote(v, token), "token": token}
+        self.moved = params.get("moved") == "1" and v.status in ("pending", "confirmed")
+        try:
+            self.svc = _bookable_dict(catalog.get_bookable(bookable_id=v.service_id, actor=self._actor()))
+        except ServiceError:
+            self.svc = {}  # (a bookable taken offline: the booking's own facts still show)
         if params.get("notice"):
             # the booking was made but its payment did not start: say why, offer to retry
             self.cancel_error = self._payment_notice or translate(
@@ -633,6 +760,11 @@ class ConfirmationState(ManageState):
         out = _booking_card(b, self.locale, self._view_tz(), b.get("token", ""))
         title = CONFIRMATION_TITLES.get(b["status"], DEFAULT_CONFIRMATION_TITLE)
         out["title"] = translate(title, self.locale)
+        summary = _bookable_summary(self.svc, self.locale)
+        out["location"] = summary.get("location", "")
+        out["policy"] = summary.get("policy", "")
+        out["moved"] = translate("Your booking was moved to {when}.", self.locale, when=out["short_when"]) \
+            if self.moved else ""
         return out
 
 
@@ -703,8 +835,10 @@ class MyBookingsState(ManageState):
         now = dt.datetime.now(dt.timezone.utc)
         upcoming, past = [], []
         for v in items:
-            raw = _raw(v)
-            (upcoming if v.end >= now and v.status in ("pending", "confirmed") else past).append(raw)
+            if v.end >= now and v.status in ("pending", "confirmed"):
+                upcoming.append(self._with_quote(v))
+            else:
+                past.append({**_raw(v), **_quote_fields(None)})
         self.upcoming = upcoming
         self.past = list(reversed(past))
         self.loaded = True
