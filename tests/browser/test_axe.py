@@ -43,12 +43,7 @@ SCREENSHOTS = os.environ.get("AXE_SCREENSHOTS")
 #: state → axe rule ids still failing there (at some size or language), each with why it is
 #: not fixed yet. A ratchet: entries may only be removed.
 KNOWN_VIOLATIONS: dict[str, dict[str, str]] = {
-    "provider: bookings month": {
-        # each day button's aria-label (the full date, bookings, free time) replaces its visible
-        # text (day number, count, previews); tests/browser/test_provider.py reads that label.
-        # Fix in ui/pages/provider_bookings.py: visible text + an sr-only label, no aria-label.
-        "label-content-name-mismatch": "day buttons' accessible name lacks their visible text (35 nodes)",
-    },
+    # e.g. "provider: bookings month": {"label-content-name-mismatch": "why it is not fixed yet"},
 }
 
 
