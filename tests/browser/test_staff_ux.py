@@ -111,6 +111,7 @@ def test_provider_times_are_the_bookables_with_the_zone_named(page, size, live_d
             expect(row.get_by_test_id(action)).to_be_visible()
             assert in_viewport(page, row.get_by_test_id(action)), action
         assert row.evaluate("el => getComputedStyle(el).display") == "block"
+        page.evaluate("window.scrollTo(0, 240)")  # the card, down to its actions
         shot(page, "provider-bookings-phone")
     else:  # the actions fit in their column (Spanish: "Cancelar" whole, not cut off)
         switch_language(page, "es")
