@@ -1,5 +1,6 @@
 """The booking hot path's first read: the bookable, its provider, the customer and the new
-booking's id in one statement — on PostgreSQL with the slot check riding along — read into
+booking's id in one statement — on PostgreSQL with the webhook endpoints listening to the
+provider and the slot check riding along — read into
 plain row objects (`PlainRow`), not ORM instances. Why, and what it saved:
 docs/performance.md.
 """
@@ -16,7 +17,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from booking_app.models import Bookable, User
-from booking_app.services import availability, capacity
+from booking_app.services import availability, capacity, webhooks
 
 class PlainRow(SimpleNamespace):
     """A plain row object with the model's attribute names: what the hot path reads rows
@@ -34,9 +35,10 @@ _BOOKABLE_COLUMNS = tuple(c.key for c in Bookable.__table__.columns)  # type: ig
 
 def load_bookable_and_people(s: Session, service_id: int, customer_id: int | None, start_at: dt.datetime, quantity: int,
                               now: dt.datetime) -> tuple[Bookable | None, User | None, User | None, int | None,
-                                                         list[list[tuple]] | None]:
+                                                         list[list[tuple]] | None, webhooks.Listeners | None]:
     """(bookable, its provider, the customer, the new booking's id or None, the slot
-    check's rows or None) in one round trip; Nones when the bookable is unknown.
+    check's rows or None, the webhook endpoints listening (webhooks.listeners) or None) in
+    one round trip; Nones when the bookable is unknown. (None: the caller asks later.)
 
     On PostgreSQL (the connection in autocommit: `capacity.implicit_transactions`) it is one
     statement outside the booking's write transaction — reads, each statement with its own
@@ -50,26 +52,26 @@ def load_bookable_and_people(s: Session, service_id: int, customer_id: int | Non
     if not capacity.pipelined(s):
         row = s.exec(_people_stmt(), params={"sid": service_id, "cid": customer_id}).first()  # type: ignore[call-overload]
         if row is None:
-            return None, None, None, None, None
-        return row[0], row[1], row[2], None, None
+            return None, None, None, None, None, None
+        return row[0], row[1], row[2], None, None, None
     guess = _slot_fields_seen.get(service_id)
     ahead = availability.slot_queries_pg(guess, start_at, now, quantity) if guess is not None else []
     pg = s.connection().connection.driver_connection
     row = pg.execute(*people_query(service_id, customer_id, ahead), binary=True).fetchone()
     if row is None:  # (no such bookable: the caller stops here)
-        return None, None, None, None, None
+        return None, None, None, None, None, None
     nb, npn = len(_BOOKABLE_COLUMNS), len(_PERSON_COLUMNS)
     b = PlainRow(dict(zip(_BOOKABLE_COLUMNS, row[:nb])))
     people = [PlainRow(dict(zip(_PERSON_COLUMNS, row[i:i + npn]))) if row[i] is not None else None
               for i in (nb, nb + npn)]
-    new_id = row[nb + 2 * npn]
+    new_id, heard_by = row[nb + 2 * npn], webhooks.listeners_of(row[nb + 2 * npn + 1])
     seen = SimpleNamespace(**{f: getattr(b, f) for f in availability.SLOT_QUERY_FIELDS})
     prefetched = slot_rows(row, ahead) if guess is not None and guess == seen else None
     if guess != seen:
         if len(_slot_fields_seen) >= _SLOT_FIELDS_MAX:
             _slot_fields_seen.clear()
         _slot_fields_seen[service_id] = seen
-    return b, people[0], people[1], new_id, prefetched  # type: ignore[return-value]
+    return b, people[0], people[1], new_id, prefetched, heard_by  # type: ignore[return-value]
 
 
 #: per bookable id: its SLOT_QUERY_FIELDS when this process last booked it (a guess that
@@ -81,7 +83,7 @@ _SLOT_FIELDS_MAX = 20_000
 _PG_PEOPLE_COLUMNS = (
     ", ".join(f'b."{c}"' for c in _BOOKABLE_COLUMNS) + ", "
     + ", ".join(f'p."{c}"' for c in _PERSON_COLUMNS) + ", " + ", ".join(f'c."{c}"' for c in _PERSON_COLUMNS)
-    + ", nextval('bookings_id_seq')")
+    + ", nextval('bookings_id_seq'), " + webhooks.LISTENERS_PG_COLUMN.format(provider="b.provider_id"))
 
 
 def people_query(service_id: int, customer_id: int | None, ahead: list[tuple[str, dict[str, Any], int, bool]]
@@ -96,8 +98,8 @@ def people_query(service_id: int, customer_id: int | None, ahead: list[tuple[str
 
 def slot_rows(row: Sequence[Any], ahead: list[tuple[str, dict[str, Any], int, bool]]) -> list[list[tuple]]:
     """The rows of each slot statement `ahead` from the first statement's `row` (laid out
-    by _people_sql after the people columns and the id)."""
-    out, k = [], len(_BOOKABLE_COLUMNS) + 2 * len(_PERSON_COLUMNS) + 1
+    by _people_sql after the people columns, the id and the listeners)."""
+    out, k = [], len(_BOOKABLE_COLUMNS) + 2 * len(_PERSON_COLUMNS) + 2
     for _sql, _params, n, one_row in ahead:
         if one_row:
             out.append([tuple(row[k:k + n])] if row[k] is not None else [])
@@ -111,7 +113,7 @@ def slot_rows(row: Sequence[Any], ahead: list[tuple[str, dict[str, Any], int, bo
 @functools.lru_cache(maxsize=64)
 def _people_sql(slot_parts: tuple[tuple[str, int, bool], ...]) -> str:
     """The first statement of a booking: the bookable, its provider, the customer, the new
-    id — and the slot check's statements `slot_parts` (sql, columns, at
+    id, the webhook endpoints listening (webhooks.LISTENERS_PG_COLUMN) — and the slot check's statements `slot_parts` (sql, columns, at
     most one row; from availability.slot_queries_pg, parameters renamed q<i>_<name>): one
     of at most one row as a LEFT JOIN LATERAL (its columns follow; NULL first column: no
     row), one of several rows as a JSON array of arrays. One statement instead of three

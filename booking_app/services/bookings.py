@@ -162,9 +162,10 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
     with capacity.transaction(set_lock_timeout=False) as s, capacity.implicit_transactions(s) as implicit:
         writes = capacity.BookingWrites(s)
         # one query: the bookable, its provider, the booking customer (and on PostgreSQL the
-        # new booking's id, so that every write can go out in the final round trip)
-        b, provider, user, new_id, prefetched = load_bookable_and_people(s, service_id, customer_id, start_at,
-                                                                          quantity, now)
+        # new booking's id, so that every write can go out in the final round trip, and the
+        # webhook endpoints listening)
+        b, provider, user, new_id, prefetched, heard_by = load_bookable_and_people(s, service_id, customer_id,
+                                                                                    start_at, quantity, now)
         if b is None or not b.is_active:
             raise NotFound(N_("This service does not exist."))
         shape, used, expired_holds = resolve_start_with_usage(s, b, start_at, now, quantity=quantity,
@@ -217,7 +218,8 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
         bk: Any = PlainRow(row)
         writes.insert(_NOTIFICATIONS, notify.booking_event_values(
             s, booking=bk, event="booking_confirmed" if confirmed else "booking_pending",
-            extra={"actor_id": actor.id}, bookable=b, customer=user, provider=provider), on_conflict="dedupe_key")
+            extra={"actor_id": actor.id}, bookable=b, customer=user, provider=provider, heard_by=heard_by),
+                     on_conflict="dedupe_key")
         at = utcnow()
         writes.insert(_AUDIT, [{"actor_id": actor.id, "action": "booking.created", "entity": "booking",
                                 "entity_id": str(bk.id), "at": at,

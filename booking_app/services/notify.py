@@ -71,18 +71,20 @@ def booking_event(session: Session, *, booking: Booking, event: str, extra: dict
 
 def booking_event_values(session: Session, *, booking: Booking, event: str, extra: dict[str, Any] | None = None,
                          bookable: Bookable | None = None, customer: User | None = None,
-                         provider: User | None = None) -> list[dict[str, Any]]:
+                         provider: User | None = None,
+                         heard_by: webhooks.Listeners | None = None) -> list[dict[str, Any]]:
     """The outbox rows (`notification_values`) of a booking event, without writing them or
     touching older rows: `booking_event` minus its writes, for a new booking whose caller
     batches its inserts (then nothing is pending for it yet). A new booking also fires the
-    webhook event "booking.created"."""
+    webhook event "booking.created". `heard_by`: webhooks.listeners of the booking's
+    provider when the caller read them already (saves a query)."""
     return _event_values(session, booking=booking, event=event, extra=extra, bookable=bookable, customer=customer,
-                         provider=provider, created=True)
+                         provider=provider, created=True, heard_by=heard_by)
 
 
 def _event_values(session: Session, *, booking: Booking, event: str, extra: dict[str, Any] | None,
                   bookable: Bookable | None, customer: User | None, provider: User | None,
-                  created: bool) -> list[dict[str, Any]]:
+                  created: bool, heard_by: webhooks.Listeners | None = None) -> list[dict[str, Any]]:
     if event not in BOOKING_EVENTS:
         raise ValueError(f"unknown booking event {event}")
     assert booking.id is not None
@@ -101,7 +103,10 @@ def _event_values(session: Session, *, booking: Booking, event: str, extra: dict
         rows.extend(reminders.expected_reminders(session, booking, bookable, now=utcnow(), customer=customer_r,
                                                  base=base))
     types = (["booking.created"] if created else []) + ([WEBHOOK_EVENTS[event]] if event in WEBHOOK_EVENTS else [])
-    heard_by = webhooks.listeners(session, provider_id=booking.provider_id) if types else []  # (one query)
+    if not types:
+        heard_by = []
+    elif heard_by is None:
+        heard_by = webhooks.listeners(session, provider_id=booking.provider_id)  # (one query)
     if heard_by:
         data = {"booking": webhooks.booking_data(booking, bookable, customer_name=customer_r.name,
                                                  customer_email=customer_r.email)}

@@ -328,6 +328,14 @@ _SUBSCRIBERS = (
 )
 
 
+#: `_SUBSCRIBERS` on PostgreSQL as one JSON column for another statement (the booking's
+#: first one, services/booking_rows.py: no query of its own); {provider}: the provider id's
+#: SQL there. Read by `listeners_of`.
+LISTENERS_PG_COLUMN = (
+    "(SELECT coalesce(json_agg(json_build_array(e.id, e.events, e.all_bookables, o.role)), '[]')"
+    " FROM webhook_endpoints e JOIN users o ON o.id = e.owner_id"
+    " WHERE e.active AND o.is_active AND (e.all_bookables OR e.owner_id = {provider}))")
+
 Listeners = list[tuple[int, list[str]]]
 
 
@@ -335,7 +343,13 @@ def listeners(session: Session, *, provider_id: int | None) -> Listeners:
     """(id, events) of the active endpoints that hear about a bookable of `provider_id`:
     admins' endpoints and the provider's own (their owners still active staff). One query
     for all the events of one change (`event_rows(..., heard_by=)`)."""
-    rows = session.connection().execute(_SUBSCRIBERS, {"provider_id": provider_id if provider_id is not None else -1})
+    return listeners_of(session.connection().execute(
+        _SUBSCRIBERS, {"provider_id": provider_id if provider_id is not None else -1}))
+
+
+def listeners_of(rows: Any) -> Listeners:
+    """The listeners among (id, events, all_bookables, owner's role) rows of `_SUBSCRIBERS`
+    or `LISTENERS_PG_COLUMN`: admins' endpoints and a provider's own."""
     return [(ep_id, list(events or [])) for ep_id, events, all_bookables, role in rows
             if role == "admin" or (not all_bookables and role == "provider")]
 
