@@ -17,7 +17,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 import reflex as rx
-from babel.dates import format_datetime, format_time
+from babel.dates import format_datetime, format_skeleton
 from babel.numbers import format_decimal
 
 from booking_app.i18n import N_, babel_locale, translate
@@ -44,7 +44,7 @@ def _layout(fig: go.Figure, *, y_title: str, y2_title: str | None = None) -> go.
         height=CHART_HEIGHT, margin=dict(l=48, r=48 if y2_title else 12, t=8, b=40), uirevision="live",
         paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)", font=dict(size=12, color="#1f2937"),
         legend=dict(orientation="h", y=-0.22, x=0), showlegend=True, hovermode="x unified", bargap=0.15,
-        xaxis=dict(type="category", nticks=7, tickangle=0, showgrid=False, automargin=True),
+        xaxis=dict(type="category", nticks=6, tickangle=0, showgrid=False, automargin=True),
         yaxis=dict(title=dict(text=y_title, font=dict(size=11)), rangemode="tozero",
                    gridcolor="rgba(107,114,128,0.25)", zeroline=False, automargin=True),
     )
@@ -54,10 +54,19 @@ def _layout(fig: go.Figure, *, y_title: str, y2_title: str | None = None) -> go.
     return fig
 
 
+def _counts_axis(fig: go.Figure, values: list[int]) -> go.Figure:
+    """A count axis: whole-number ticks (no 0.2 bookings), at least 0–4."""
+    top = max(4, max(values, default=0))
+    step = max(1, -(-top // 4))
+    fig.update_yaxes(range=[0, step * 4 * 1.05], dtick=step, tick0=0, tickformat=",d")
+    return fig
+
+
 def _labels(series: dict[str, Any], tz: str, locale: str) -> list[str]:
-    """Each period's start, in the view's zone: "14:05" (hour) or "14:15" (day; hover shows the date)."""
+    """Each period's start, in the view's zone, as the locale's short 24-hour time ("14:05";
+    the hover text shows the date too)."""
     loc = babel_locale(locale)
-    return [format_time(_local(p, tz), format="short", locale=loc) for p in series["periods"]]
+    return [format_skeleton("Hm", _local(p, tz), locale=loc) for p in series["periods"]]
 
 
 def _local(iso: str, tz: str) -> dt.datetime:
@@ -86,7 +95,7 @@ def figures(series: dict[str, Any], *, locale: str, tz: str, default_currency: s
 
     fig = go.Figure(go.Bar(x=x, y=series["bookings"], name=t("Bookings"), marker_color=COLORS["bookings"],
                            customdata=when, hovertemplate="%{customdata}: %{y}<extra></extra>"))
-    out["bookings"] = _layout(fig, y_title=t("Bookings"))
+    out["bookings"] = _counts_axis(_layout(fig, y_title=t("Bookings")), series["bookings"])
 
     fig = go.Figure()
     for i, line in enumerate(_currencies(series, default_currency)):
@@ -114,7 +123,7 @@ def figures(series: dict[str, Any], *, locale: str, tz: str, default_currency: s
                                line=dict(color=COLORS["backlog"], width=2, shape="hv"), fill="tozeroy",
                                fillcolor="rgba(109,40,217,0.12)", customdata=when,
                                hovertemplate="%{customdata}: %{y}<extra></extra>"))
-    out["backlog"] = _layout(fig, y_title=t("Messages waiting"))
+    out["backlog"] = _counts_axis(_layout(fig, y_title=t("Messages waiting")), series["backlog"])
     return out
 
 
