@@ -15,6 +15,9 @@
   hashes, only display data.
 - Substates call `self._actor()` to get the services' `Actor` for the signed-in user (or
   a guest) and never touch the database themselves.
+- Rows a state formats itself (dates, statuses, prices) follow a language switch: the
+  state registers with `@relocalized(<page path>)` and builds them again in `_relocalize`
+  (StaffState: its `_refresh_rows`), which `set_language` calls for the current page.
 """
 from __future__ import annotations
 
