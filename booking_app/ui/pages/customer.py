@@ -344,19 +344,21 @@ def _booking_form() -> rx.Component:
 
 def _cancel_button(card: dict, state: type[ManageState]) -> rx.Component:
     """Cancel, with its own alert dialog: the button is the dialog's trigger, so Radix moves
-    focus into the dialog when it opens ("Keep it"), keeps Tab inside, closes on Esc and
-    gives focus back to this button. It opens once the refund preview is loaded."""
+    focus into the dialog when it opens (to "Keep it", its Cancel), keeps Tab inside, closes
+    on Esc and gives focus back to this button. The trigger and Cancel buttons carry no
+    on_click of their own (Reflex would wrap them in a div, and Radix would focus that):
+    open/close go through on_open_change; it opens once the refund preview is loaded."""
     return rx.alert_dialog.root(
         rx.alert_dialog.trigger(
             rx.button(T("Cancel booking"), variant="soft", color_scheme="red", size="2",
-                      on_click=state.ask_cancel(card["id"]), custom_attrs={"data-testid": "cancel"}),
+                      custom_attrs={"data-testid": "cancel"}),
         ),
         rx.alert_dialog.content(
             rx.alert_dialog.title(T("Cancel this booking?")),
             rx.alert_dialog.description(state.cancel_text, custom_attrs={"data-testid": "cancel-text"}),
             rx.flex(
                 rx.alert_dialog.cancel(rx.button(T("Keep it"), variant="soft", color_scheme="gray",
-                                                 on_click=state.close_cancel, custom_attrs={"data-testid": "keep"})),
+                                                 custom_attrs={"data-testid": "keep"})),
                 rx.cond(state.cancel_allowed,
                         rx.button(T("Yes, cancel"), color_scheme="red", on_click=state.confirm_cancel,
                                   loading=state.cancel_busy, disabled=state.cancel_busy,
@@ -366,7 +368,7 @@ def _cancel_button(card: dict, state: type[ManageState]) -> rx.Component:
             max_width="440px", custom_attrs={"data-testid": "cancel-dialog"},
         ),
         open=state.cancel_open & (state.cancel_id.to_string() == card["id"]),
-        on_open_change=state.set_cancel_open,
+        on_open_change=lambda value: state.cancel_open_change(card["id"], value),
     )
 
 

@@ -644,6 +644,10 @@ class ManageState(AppState):
 
     @rx.event
     def ask_cancel(self, booking_id: str):
+        self._open_cancel(booking_id)
+
+    def _open_cancel(self, booking_id: str) -> None:
+        """Load the refund preview of `booking_id` and open its cancel dialog."""
         self.cancel_error = ""
         bid = fmt.int_param(booking_id)
         if bid is None:
@@ -667,9 +671,18 @@ class ManageState(AppState):
 
     @rx.event
     def set_cancel_open(self, value: bool):
-        """The dialog's open/close requests: it closes at once (Esc, Keep it); it opens only
-        through ask_cancel, once the refund preview is there."""
+        """Close requests of the dialog (Esc, Keep it); it opens through ask_cancel."""
         if not value:
+            self.cancel_open = False
+            self.cancel_busy = False
+
+    @rx.event
+    def cancel_open_change(self, booking_id: str, value: bool):
+        """A booking's cancel dialog asks to open (its trigger button) or close (Esc, Keep
+        it): opening loads the refund preview first, then shows the dialog."""
+        if value:
+            self._open_cancel(booking_id)
+        else:
             self.cancel_open = False
             self.cancel_busy = False
 
