@@ -136,12 +136,12 @@ def summaries(series: dict[str, Any], *, locale: str, default_currency: str) -> 
     p95 = [v for v in series["p95_ms"] if v is not None]
     rps = series["requests_per_second"]
     return {
-        "bookings": t("{span}: {total} bookings made, at most {peak} in one period.", span=span,
+        "bookings": t("{span}: bookings made: {total} (at most {peak} in one period).", span=span,
                       total=_num(sum(series["bookings"]), locale), peak=_num(max(series["bookings"], default=0), locale)),
         "revenue": t("{span}: net revenue {amounts}.", span=span, amounts=money),
-        "requests": t("{span}: now {rps} requests per second; highest p95 latency {p95} ms.", span=span,
+        "requests": t("{span}: requests per second now: {rps}; highest p95 latency: {p95} ms.", span=span,
                       rps=_num(rps[-1] if rps else 0, locale, 2), p95=_num(max(p95) if p95 else None, locale, 1)),
-        "backlog": t("{span}: {now} messages waiting now, at most {peak}.", span=span,
+        "backlog": t("{span}: messages waiting now: {now} (at most {peak}).", span=span,
                      now=_num(series["backlog"][-1] if series["backlog"] else 0, locale),
                      peak=_num(max(series["backlog"], default=0), locale)),
     }
