@@ -53,14 +53,6 @@ def test_live_charts_follow_a_new_booking(page, size, open_page, live_db):  # no
     expect(page.get_by_test_id("chart-revenue-summary")).to_have_text(re.compile(r"[€$£¥]|[A-Z]{3}"))
     page.wait_for_function("() => document.querySelector('[data-testid=chart-bookings] .js-plotly-plot')?.data")
     assert_no_horizontal_scroll(page)
-    if SHOTS:
-        pathlib.Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        # the charts under the sticky header (a full-page shot would paint the header mid-page)
-        page.evaluate("""() => { const el = document.querySelector('[data-testid=chart-window-hour]');
-            window.scrollTo(0, el.getBoundingClientRect().top + window.scrollY - 90); }""")
-        page.wait_for_timeout(800)
-        page.screenshot(path=str(pathlib.Path(SHOTS) / f"dashboard-charts-{size}.png"))
-
     before = _plotted_bookings(page)
     assert before >= 0
     page.evaluate("""() => { window.__still_here = true;
@@ -79,6 +71,13 @@ def test_live_charts_follow_a_new_booking(page, size, open_page, live_db):  # no
     # redrawn in place: the same plot element, the page never reloaded
     assert page.evaluate("() => window.__still_here === true && "
                          "document.querySelector('[data-testid=chart-bookings] .js-plotly-plot').__marked === true")
+    if SHOTS:
+        pathlib.Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        # the charts under the sticky header (a full-page shot would paint the header mid-page)
+        page.evaluate("""() => { const el = document.querySelector('[data-testid=chart-window-hour]');
+            window.scrollTo(0, el.getBoundingClientRect().top + window.scrollY - 90); }""")
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(pathlib.Path(SHOTS) / f"dashboard-charts-{size}.png"))
 
     # per 15 minutes over the last day: 96 periods, the new booking still counted
     page.get_by_test_id("chart-window-day").click()
