@@ -229,4 +229,4 @@ def test_the_bookable_page_does_not_shift_when_its_times_arrive(page: Page, size
     page.wait_for_timeout(800)
     cls = page.evaluate("window.__cls")
     print(f"bookable page CLS at {size}: {cls:.4f}")
-    assert cls < 0.05, cls
+    assert cls < 0.01, cls  # (what is left is the header's, not this page's)

@@ -184,7 +184,7 @@ def bookable() -> rx.Component:
                     spacing="3", width="100%", align="start",
                 ),
                 _picker(),
-                columns=rx.breakpoints(initial="1", md="2"), spacing="6", width="100%",
+                columns=rx.breakpoints(initial="1", md="2"), spacing="6", width="100%", key="bookable",
             ),
             _bookable_skeleton(),
         ),
@@ -193,12 +193,13 @@ def bookable() -> rx.Component:
 
 def _bookable_skeleton() -> rx.Component:
     """The bookable page's shape while its state arrives: the same grid, the picker card with
-    its slot area's height reserved, so nothing below moves when the times come in."""
+    its slot area's height reserved, so nothing moves when the times come in (the left column's
+    placeholders are as tall as a one-line description)."""
     def bar(width: str, height: str) -> rx.Component:
         return rx.box(width=width, height=height, border_radius="var(--radius-2)", background=rx.color("gray", 3))
 
     return rx.grid(
-        rx.vstack(bar("6rem", "1.2rem"), bar("4.5rem", "1.5rem"), bar("70%", "2.4rem"), bar("100%", "3rem"),
+        rx.vstack(bar("6rem", "1.2rem"), bar("4.5rem", "1.5rem"), bar("70%", "2.4rem"), bar("100%", "1.5rem"),
                   bar("60%", "1.2rem"), bar("5rem", "2rem"), bar("100%", "3.2rem"),
                   spacing="3", width="100%", align="start"),
         rx.card(
@@ -210,7 +211,10 @@ def _bookable_skeleton() -> rx.Component:
             width="100%",
         ),
         columns=rx.breakpoints(initial="1", md="2"), spacing="6", width="100%", aria_busy="true",
-        custom_attrs={"data-testid": "bookable-loading"},
+        # a phone shows the top of the page only: the footer stays below the fold until the page is there
+        min_height=rx.breakpoints(initial="100vh", md="0"),
+        # its own key: React replaces the placeholders instead of moving them into the real page
+        key="bookable-loading", custom_attrs={"data-testid": "bookable-loading"},
     )
 
 
