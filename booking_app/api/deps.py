@@ -63,7 +63,7 @@ async def get_actor(request: Request) -> Actor:
         request.state.token_hash = None
     else:
         # a cached lookup needs no database and no worker thread
-        enrolling = request.url.path in ENROLMENT_PATHS
+        enrolling = request.scope["path"] in ENROLMENT_PATHS  # (request.url: a URL built per request)
         authenticated = auth.authenticate_cached(token, allow_enrolment=enrolling) \
             or await run_in_threadpool(lambda: auth.authenticate(token, allow_enrolment=enrolling))
         actor = authenticated.actor
