@@ -254,3 +254,32 @@ def test_day_chips_are_one_tab_stop_with_arrow_keys(page, size):
     expect(page.locator("[data-testid=day-chip][tabindex='0']")).to_have_count(1)
     page.keyboard.press("ArrowLeft")
     assert page.evaluate("document.activeElement.getAttribute('data-day')") == first_day
+
+
+@pytest.mark.parametrize("size", ["desktop"], indirect=True)
+def test_week_zone_picker_when_the_bookables_zones_differ(page, size, live_db):
+    from booking_app.services import catalog
+    from booking_app.ui.state import fmt
+
+    username, password, provider = new_user("provider", "UTC")
+    zones = {"Europe/Madrid": "08:00", "America/New_York": "13:00"}
+    for tz_name, opens in zones.items():
+        b = catalog.create_bookable(actor=provider, kind="service", name=f"Desk {tz_name}", duration_minutes=60,
+                                    capacity=1, price_cents=0, currency="EUR", timezone=tz_name)
+        catalog.set_availability(actor=provider, bookable_id=b.id, exceptions=[],
+                                 weekly=[{"weekday": d, "start": opens, "end": "17:00"} for d in range(5)])
+    sign_in(page, username, password)
+    goto(page, "/provider/bookings")
+    page.get_by_test_id("mode-week").click()
+    picker = page.get_by_test_id("zone-picker")
+    expect(picker.locator("option")).to_have_count(2)
+    picker.select_option("America/New_York")
+    expect(page.get_by_test_id("zone-label")).to_contain_text("America/New_York")
+    tz = zoneinfo.ZoneInfo("America/New_York")
+    monday = page.get_by_test_id("week-day").first
+    day = dt.date.fromisoformat(monday.get_attribute("data-day"))
+    # New York's own hours start at 13:00 there (Madrid's 08:00 is 02:00 in New York)
+    expect(monday.get_by_test_id("week-open")).to_contain_text(
+        fmt.time_(dt.datetime.combine(day, dt.time(13), tzinfo=tz), "America/New_York", "en"))
+    picker.select_option("Europe/Madrid")
+    expect(page.get_by_test_id("zone-label")).to_contain_text("Europe/Madrid")
