@@ -17,9 +17,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from booking_app.i18n import translate
-from booking_app.services import availability, booking_queries, bookings, catalog, manage_links
+from booking_app.services import accounts, availability, booking_queries, bookings, catalog, manage_links
 from booking_app.services.actors import Actor
-from tests.browser.helpers import assert_no_horizontal_scroll, goto
+from tests.browser.helpers import assert_no_horizontal_scroll, goto, sign_in, unique_user
 from tests.conftest import point_app_at
 
 pytestmark = pytest.mark.browser
@@ -130,6 +130,39 @@ def test_booking_page_keeps_location_and_policy_and_a_cancelled_booking_offers_n
     expect(page.get_by_test_id("cutoff-note")).to_have_count(0)
     expect(page.get_by_test_id("location")).to_contain_text("Madrid Centro")  # the facts stay
     _shot(page, "cancelled", size)
+    assert page.console_errors == []
+
+
+def test_my_bookings_offer_only_what_each_booking_allows(page: Page, size, live_db):
+    """My bookings: a booking past its cut-off says until when it could be changed and offers
+    no cancel/change; a cancelled one offers no calendar either; an open one offers all three."""
+    who = unique_user()
+    user = accounts.register(username=who["username"], email=who["email"], password=who["password"],
+                             full_name=who["full_name"], timezone="Europe/Madrid")
+    me = Actor(id=user.id, role="customer", timezone="Europe/Madrid")
+    room, haircut = _late_room(), _bookable_id("Haircut")
+    late = bookings.book(actor=me, service_id=room, start=_free_starts(room)[5])
+    open_one = bookings.book(actor=me, service_id=haircut, start=_free_starts(haircut)[-8])
+    gone = bookings.book(actor=me, service_id=haircut, start=_free_starts(haircut)[-9])
+    bookings.cancel(actor=me, booking_id=gone.id)
+    sign_in(page, who["username"], who["password"])
+    goto(page, "/my-bookings")
+    row = page.get_by_test_id("upcoming").locator(f'[data-reference="{late.reference}"]')
+    expect(row.get_by_test_id("cutoff-note")).to_contain_text("(Europe/Madrid).")
+    expect(row.get_by_test_id("cutoff-note")).to_contain_text("You could cancel or change this booking until")
+    expect(row.get_by_test_id("cancel")).to_have_count(0)
+    expect(row.get_by_test_id("reschedule")).to_have_count(0)
+    expect(row.get_by_test_id("ics")).to_have_count(1)
+    row = page.get_by_test_id("upcoming").locator(f'[data-reference="{open_one.reference}"]')
+    expect(row.get_by_test_id("cutoff-note")).to_contain_text("You can cancel or change this booking until")
+    for action in ("cancel", "reschedule", "ics"):
+        expect(row.get_by_test_id(action)).to_have_count(1)
+    row = page.get_by_test_id("past").locator(f'[data-reference="{gone.reference}"]')
+    expect(row.get_by_test_id("status")).to_have_text("Cancelled")
+    for action in ("cancel", "reschedule", "ics", "cutoff-note"):
+        expect(row.get_by_test_id(action)).to_have_count(0)
+    assert_no_horizontal_scroll(page)
+    _shot(page, "my-bookings", size)
     assert page.console_errors == []
 
 

@@ -665,11 +665,6 @@ class ManageState(AppState):
         self.cancel_open = True
 
     @rx.event
-    def close_cancel(self):
-        self.cancel_open = False
-        self.cancel_busy = False
-
-    @rx.event
     def set_cancel_open(self, value: bool):
         """Close requests of the dialog (Esc, Keep it); it opens through ask_cancel."""
         if not value:
