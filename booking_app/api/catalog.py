@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 import booking_app.api.schemas_catalog as sc
-from booking_app.api.deps import get_actor, get_locale, require_role, require_user
+from booking_app.api.deps import REAUTH_HEADER, get_actor, get_locale, require_role, require_user
 from booking_app.api.schemas import IdPath, SingleLineStr, problem_responses
 from booking_app.services import availability, catalog
 from booking_app.services.actors import Actor
@@ -83,9 +83,11 @@ def create_service(body: sc.BookableCreateIn, actor: Actor = Depends(require_man
 
 
 @router.put("/{id}", operation_id="update_service",
-            response_model=sc.BookableOut, summary="Change a bookable (partial)",
-            responses=MANAGE_PROBLEMS)
-def update_service(id: IdPath, body: sc.BookableUpdateIn, actor: Actor = Depends(require_user)) -> sc.BookableOut:  # noqa: A002
+            response_model=sc.BookableOut, summary="Change a bookable (partial; a new price needs a recent sign-in "
+                                                   "or X-Reauth)",
+            responses={**MANAGE_PROBLEMS, **problem_responses(429)})
+def update_service(id: IdPath, body: sc.BookableUpdateIn, actor: Actor = Depends(require_user),  # noqa: A002
+                   _x_reauth: str | None = REAUTH_HEADER) -> sc.BookableOut:
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     return _bookable(catalog.update_bookable(actor=actor, bookable_id=id, **changes))
 

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, StringConstraints
 
 import booking_app.api.idempotency as idempotency
-from booking_app.api.deps import get_actor, get_locale, require_user
+from booking_app.api.deps import REAUTH_HEADER, get_actor, get_locale, require_user
 from booking_app.api.errors import problem
 from booking_app.api.schemas import MAX_ID, ApiModel, IdPath, MultiLineStr, RequestModel, UtcDateTime, problem_responses
 from booking_app.i18n import N_, translate
@@ -139,10 +139,12 @@ def mark_paid(booking_id: IdPath, actor: Actor = Depends(require_user),
 
 
 @router.post("/{booking_id}/refund", response_model=PaymentOut,
-             summary="Provider/admin: refund (part of) the booking's payment",
-             responses=problem_responses(401, 403, 404, 409, 422, 502))
+             summary="Provider/admin: refund (part of) the booking's payment (above REAUTH_REFUND_ABOVE_CENTS: "
+                     "a recent sign-in or X-Reauth)",
+             responses=problem_responses(401, 403, 404, 409, 422, 429, 502))
 def refund(booking_id: IdPath, body: RefundIn | None = None, actor: Actor = Depends(require_user),
-           _locale: str = Depends(get_locale)) -> PaymentOut:
+           _locale: str = Depends(get_locale),
+           _x_reauth: str | None = REAUTH_HEADER) -> PaymentOut:
     body = body or RefundIn()
     return _out(refunds.refund(actor=actor, booking_id=booking_id, amount_cents=body.amount_cents, note=body.note))
 

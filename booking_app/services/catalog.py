@@ -32,6 +32,7 @@ from booking_app.services import audit, availability, reminders, slots, validati
 from booking_app.services.actors import Actor
 from booking_app.services.bookable_access import load_bookable
 from booking_app.services.errors import Forbidden, InvalidInput
+from booking_app.services.sessions import require_recent_auth
 from booking_app.services.slots import MAX_BUFFER_MINUTES, MAX_DURATION_MINUTES
 from booking_app.services.validation import (
     fmt_hhmm,
@@ -375,6 +376,8 @@ def update_bookable(*, actor: Actor, bookable_id: int, **changes: Any) -> Bookab
     clean = _clean_fields(changes)
     with db.unit_of_work() as s:
         b = load_bookable(s, bookable_id, actor, manage=True)
+        if "price_cents" in clean and clean["price_cents"] != b.price_cents:
+            require_recent_auth(actor)  # a new price: a recent sign-in (issue 23)
         before = {k: getattr(b, k) for k in clean}
         for k, v in clean.items():
             setattr(b, k, v)

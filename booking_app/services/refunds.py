@@ -20,6 +20,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from booking_app import db
+from booking_app.config import get_settings
 from booking_app.i18n import N_, Np_
 from booking_app.integrations import stripe_gateway
 from booking_app.models import Bookable, Booking, BookingStatus, Payment, PaymentStatus, Refund, utcnow
@@ -27,6 +28,7 @@ from booking_app.services import audit
 from booking_app.services.actors import Actor, is_manager, is_viewer
 from booking_app.services.capacity import lock_booking
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
+from booking_app.services.sessions import require_recent_auth
 from booking_app.services.payment_records import (
     LIVE_REFUND_STATUSES,
     OPEN_STATUSES,
@@ -206,6 +208,8 @@ def refund(*, actor: Actor, booking_id: Any, amount_cents: Any = None, note: str
             if amount_cents < 1 or amount_cents > left:
                 raise InvalidInput(N_("The amount must be between 1 and {max} cents."), field="amount_cents", max=left)
             amount = amount_cents
+        if amount > get_settings().reauth_refund_above_cents:  # a large refund: a recent sign-in (issue 23)
+            require_recent_auth(actor)
         row = add_refund(s, paid, amount, reason="manual", actor_id=actor.id)
         if row.status == "succeeded":  # on site: handed back at once
             notify_customer(s, paid, "payment_refunded", amount, f"refund-{row.id}")

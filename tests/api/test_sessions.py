@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import select
 
 from tests.api.conftest import PASSWORD, assert_problem, make_account, set_env
+from tests.test_payments_api import setup_booking, sqlite_client, stripe_on  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -185,3 +186,48 @@ def test_re_auth_with_a_code(client, later, monkeypatch):
     r = client.put(f"/api/admin/users/{user.id}/role", json={"role": "provider"},
                    headers={**admin.headers, "X-Reauth": totp.at(nxt)})
     assert r.status_code == 200, r.text
+
+
+# --- re-authentication of money: large refunds, price changes -----------------------------------
+
+def test_large_refunds_need_re_auth(sqlite_client, stripe_on, later, monkeypatch):
+    set_env(monkeypatch, REAUTH_REFUND_ABOVE_CENTS="1000", AUTH_CACHE_SECONDS="0")
+    client = sqlite_client
+    provider, customer, booking = setup_booking(client, method="on_site")
+    r = client.post("/api/payments/process", json={"booking_id": booking["id"], "method": "on_site"},
+                    headers=customer.headers)
+    assert r.status_code == 201, r.text
+    assert client.post(f"/api/payments/{booking['id']}/mark-paid", headers=provider.headers).status_code == 200
+    later(minutes=6)
+    assert client.get("/api/users/profile", headers=provider.headers).status_code == 200  # not idle
+    # up to the threshold: no question asked
+    r = client.post(f"/api/payments/{booking['id']}/refund", json={"amount_cents": 1000}, headers=provider.headers)
+    assert r.status_code == 200, r.text
+    # above it: the password first
+    body = assert_problem(client.post(f"/api/payments/{booking['id']}/refund", headers=provider.headers), 401)
+    assert body["code"] == "reauth_required"
+    r = client.post(f"/api/payments/{booking['id']}/refund", headers={**provider.headers, "X-Reauth": PASSWORD})
+    assert r.status_code == 200 and r.json()["status"] == "refunded", r.text
+
+
+def test_price_changes_need_re_auth(client, later):
+    provider = make_account("provider")
+    r = client.post("/api/services", json={"name": "Room", "kind": "room", "duration_minutes": 60, "capacity": 1,
+                                           "price_cents": 1500, "currency": "EUR", "timezone": "UTC"},
+                    headers=provider.headers)
+    assert r.status_code == 201, r.text
+    service = r.json()["id"]
+    later(minutes=6)
+    assert client.get("/api/users/profile", headers=provider.headers).status_code == 200
+    # other fields, or the same price again: no question asked
+    assert client.put(f"/api/services/{service}", json={"description": "Quiet"}, headers=provider.headers).status_code == 200
+    assert client.put(f"/api/services/{service}", json={"price_cents": 1500}, headers=provider.headers).status_code == 200
+    body = assert_problem(client.put(f"/api/services/{service}", json={"price_cents": 2500},
+                                     headers=provider.headers), 401)
+    assert body["code"] == "reauth_required"
+    r = client.put(f"/api/services/{service}", json={"price_cents": 2500},
+                   headers={**provider.headers, "X-Reauth": PASSWORD})
+    assert r.status_code == 200 and r.json()["price_cents"] == 2500
+    # a stranger is still refused as before, proven or not
+    other = make_account("provider")
+    assert_problem(client.put(f"/api/services/{service}", json={"price_cents": 100}, headers=other.headers), 403)

@@ -7,6 +7,7 @@ import reflex as rx
 from booking_app.i18n import N_
 from booking_app.ui import paths
 from booking_app.ui.components import T, error_callout
+from booking_app.ui.components.security import reauth_dialog
 from booking_app.ui.components.staff import (
     ADMIN_TABS,
     PROVIDER_TABS,
@@ -352,6 +353,7 @@ def bookable_page() -> rx.Component:
                 spacing="3", align="center", wrap="wrap",
             ),
             _details_form(),
+            reauth_dialog(),
             rx.cond(~S.is_new, rx.cond(S.is_event, rx.vstack(_sessions_card(), _hours_card(), spacing="4",
                                                              width="100%"), _hours_card()),
                     rx.cond(~S.is_event, _new_hours_card())),

@@ -13,13 +13,14 @@ import zoneinfo
 import reflex as rx
 
 from booking_app.i18n import N_, translate
-from booking_app.services import catalog, money, reminders
+from booking_app.services import catalog, money, reminders, sessions
 from booking_app.services.errors import InvalidInput, NotFound, ServiceError
 from booking_app.services.validation import zone
 from booking_app.services.bookable_access import can_manage
 from booking_app.ui import paths
 from booking_app.ui.state import fmt
 from booking_app.ui.state.base import relocalized
+from booking_app.ui.state.reauth import ask_reauth
 from booking_app.ui.state.staff import STATUS_LABELS, WEEKDAYS, StaffState
 
 ALL_TIMEZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
@@ -245,6 +246,10 @@ class BookableEditorState(StaffState):
                 self.form_error = translate("Please correct the marked field.", self.locale)
             else:
                 self.form_error = self._error_text(exc)
+            self.saving = False
+            return
+        except sessions.ReauthRequired:  # a new price: the password or a code first, then save again
+            await ask_reauth(self)
             self.saving = False
             return
         except ServiceError as exc:
