@@ -33,13 +33,13 @@ def _field_error(state, name: str) -> rx.Component:
 # ---- My bookables ----------------------------------------------------------------------------
 
 def _bookable_row(item: dict) -> rx.Component:
-    S = ProviderBookablesState
-    busy = S.busy_id.to_string() == item["id"]
+    state = ProviderBookablesState
+    busy = state.busy_id.to_string() == item["id"]
     return rx.table.row(
         rx.table.cell(rx.link(item["name"], href=paths.PROVIDER_BOOKABLE + "?id=" + item["id"], weight="medium"),
                       custom_attrs={"data-testid": "bookable-name"}),
         rx.table.cell(item["kind"]),
-        rx.cond(S.is_admin_view, rx.table.cell(item["provider"])),
+        rx.cond(state.is_admin_view, rx.table.cell(item["provider"])),
         rx.table.cell(item["duration"], white_space="nowrap"),
         rx.table.cell(item["capacity"]),
         rx.table.cell(item["price"], white_space="nowrap"),
@@ -51,10 +51,10 @@ def _bookable_row(item: dict) -> rx.Component:
                 rx.cond(
                     item["active"] != "",
                     rx.button(T("Deactivate"), size="1", variant="soft", color_scheme="red", loading=busy,
-                              disabled=S.busy_id > 0, on_click=S.deactivate(item["id"]),
+                              disabled=state.busy_id > 0, on_click=state.deactivate(item["id"]),
                               custom_attrs={"data-testid": "deactivate"}),
-                    rx.button(T("Activate"), size="1", variant="soft", loading=busy, disabled=S.busy_id > 0,
-                              on_click=S.reactivate(item["id"]), custom_attrs={"data-testid": "reactivate"}),
+                    rx.button(T("Activate"), size="1", variant="soft", loading=busy, disabled=state.busy_id > 0,
+                              on_click=state.reactivate(item["id"]), custom_attrs={"data-testid": "reactivate"}),
                 ),
                 spacing="2",
             ),
@@ -64,22 +64,22 @@ def _bookable_row(item: dict) -> rx.Component:
 
 
 def bookables_page() -> rx.Component:
-    S = ProviderBookablesState
-    return guarded(S, rx.vstack(
+    state = ProviderBookablesState
+    return guarded(state, rx.vstack(
         staff_header(N_("My bookables"), PROVIDER_TABS, paths.PROVIDER,
                      rx.link(rx.button(rx.icon("plus", size=16), T("New bookable"), size="3"),
                              href=paths.PROVIDER_BOOKABLE, custom_attrs={"data-testid": "new-bookable"})),
-        ok_callout(S.message),
-        error_callout(S.error),
-        rx.checkbox(T("Show inactive ones too"), checked=S.show_inactive, on_change=S.toggle_inactive),
+        ok_callout(state.message),
+        error_callout(state.error),
+        rx.checkbox(T("Show inactive ones too"), checked=state.show_inactive, on_change=state.toggle_inactive),
         scroll_table(
             rx.table.header(rx.table.row(
-                th(N_("Name")), th(N_("Kind")), rx.cond(S.is_admin_view, th(N_("Provider"))), th(N_("Duration")),
+                th(N_("Name")), th(N_("Kind")), rx.cond(state.is_admin_view, th(N_("Provider"))), th(N_("Duration")),
                 th(N_("Capacity")), th(N_("Price")), th(N_("Status")), th(N_("Actions")),
             )),
             rx.table.body(
-                rx.foreach(S.items, _bookable_row),
-                rx.cond(S.items.length() == 0, empty_row(8, N_("Nothing here yet. Create your first bookable."))),
+                rx.foreach(state.items, _bookable_row),
+                rx.cond(state.items.length() == 0, empty_row(8, N_("Nothing here yet. Create your first bookable."))),
             ),
             testid="bookables",
         ),
@@ -101,86 +101,86 @@ def _input(state, msgid: str, name: str, *, type: str = "text", hint: str | None
 
 
 def _details_form() -> rx.Component:
-    S = BookableEditorState
+    state = BookableEditorState
     grid = dict(columns=rx.breakpoints(initial="1", sm="2", md="3"), spacing="3", width="100%")
     return rx.card(
         rx.form(
             rx.vstack(
                 rx.heading(T("Details"), size="5", as_="h2"),
-                ok_callout(S.saved),
-                error_callout(S.form_error),
+                ok_callout(state.saved),
+                error_callout(state.form_error),
                 rx.grid(
                     rx.vstack(
                         rx.el.label(T("Kind"), html_for="field-kind", class_name="field-label"),
                         rx.el.select(
                             rx.el.option(T("Service"), value="service"), rx.el.option(T("Room"), value="room"),
                             rx.el.option(T("Event"), value="event"),
-                            id="field-kind", name="kind", value=S.kind, on_change=S.set_kind,
-                            disabled=~S.is_new, class_name="native-select",
+                            id="field-kind", name="kind", value=state.kind, on_change=state.set_kind,
+                            disabled=~state.is_new, class_name="native-select",
                         ),
-                        rx.cond(S.is_new, rx.text(T("The kind can't be changed later."), size="1",
+                        rx.cond(state.is_new, rx.text(T("The kind can't be changed later."), size="1",
                                                   color_scheme="gray")),
-                        _field_error(S, "kind"),
+                        _field_error(state, "kind"),
                         spacing="1", width="100%",
                     ),
-                    _input(S, N_("Name"), "name", required=True, max_length=200),
-                    _input(S, N_("Location"), "location", max_length=200),
+                    _input(state, N_("Name"), "name", required=True, max_length=200),
+                    _input(state, N_("Location"), "location", max_length=200),
                     **grid,
                 ),
                 rx.vstack(
                     rx.el.label(T("Description"), html_for="field-description", class_name="field-label"),
-                    rx.text_area(id="field-description", name="description", default_value=S.form["description"],
+                    rx.text_area(id="field-description", name="description", default_value=state.form["description"],
                                  rows="3", width="100%", max_length=5000),
-                    _field_error(S, "description"),
+                    _field_error(state, "description"),
                     spacing="1", width="100%",
                 ),
                 rx.grid(
-                    _input(S, N_("Duration (minutes)"), "duration_minutes", type="number", min=1,
+                    _input(state, N_("Duration (minutes)"), "duration_minutes", type="number", min=1,
                            input_mode="numeric"),
-                    _input(S, N_("Capacity"),
+                    _input(state, N_("Capacity"),
                            "capacity", type="number", min=1, hint=N_("How many can book the same time.")),
-                    _input(S, N_("Price"), "price", input_mode="decimal", hint=N_("Per person for events.")),
-                    _input(S, N_("Currency"), "currency", max_length=3, hint=N_("ISO code, e.g. EUR or USD.")),
+                    _input(state, N_("Price"), "price", input_mode="decimal", hint=N_("Per person for events.")),
+                    _input(state, N_("Currency"), "currency", max_length=3, hint=N_("ISO code, e.g. EUR or USD.")),
                     rx.vstack(
                         rx.el.label(T("Time zone"), html_for="field-timezone", class_name="field-label"),
-                        rx.el.select(rx.foreach(S.timezones, lambda tz: rx.el.option(tz, value=tz)),
-                                     id="field-timezone", name="timezone", default_value=S.form["timezone"],
+                        rx.el.select(rx.foreach(state.timezones, lambda tz: rx.el.option(tz, value=tz)),
+                                     id="field-timezone", name="timezone", default_value=state.form["timezone"],
                                      class_name="native-select"),
-                        _field_error(S, "timezone"),
+                        _field_error(state, "timezone"),
                         spacing="1", width="100%",
                     ),
-                    _input(S, N_("Buffer between bookings (minutes)"), "buffer_minutes", type="number", min=0),
+                    _input(state, N_("Buffer between bookings (minutes)"), "buffer_minutes", type="number", min=0),
                     **grid,
                 ),
                 rx.heading(T("Booking policy"), size="4", as_="h3"),
                 rx.grid(
-                    _input(S, N_("Minimum notice (minutes)"), "min_notice_minutes", type="number", min=0),
-                    _input(S, N_("Book at most (days ahead)"), "max_advance_days", type="number", min=1),
-                    _input(S, N_("Cancellation cut-off (hours before)"), "cancel_cutoff_hours", type="number",
+                    _input(state, N_("Minimum notice (minutes)"), "min_notice_minutes", type="number", min=0),
+                    _input(state, N_("Book at most (days ahead)"), "max_advance_days", type="number", min=1),
+                    _input(state, N_("Cancellation cut-off (hours before)"), "cancel_cutoff_hours", type="number",
                            min=0),
-                    _input(S, N_("Refund on cancellation (%)"), "refund_percent", type="number", min=0, max=100),
+                    _input(state, N_("Refund on cancellation (%)"), "refund_percent", type="number", min=0, max=100),
                     **grid,
                 ),
                 rx.heading(T("Reminders"), size="4", as_="h3"),
                 rx.vstack(
                     rx.el.label(T("Hours before the start"), html_for="field-reminder_hours", class_name="field-label"),
-                    rx.input(id="field-reminder_hours", name="reminder_hours", default_value=S.form["reminder_hours"],
+                    rx.input(id="field-reminder_hours", name="reminder_hours", default_value=state.form["reminder_hours"],
                              size="3", width="100%", max_length=200, auto_complete="off",
                              aria_describedby="hint-reminder_hours",
-                             aria_invalid=rx.cond(S.errors.contains("reminder_hours"), "true", "false")),
-                    rx.text(S.reminder_hint, id="hint-reminder_hours", size="1", color_scheme="gray"),
-                    _field_error(S, "reminder_hours"),
+                             aria_invalid=rx.cond(state.errors.contains("reminder_hours"), "true", "false")),
+                    rx.text(state.reminder_hint, id="hint-reminder_hours", size="1", color_scheme="gray"),
+                    _field_error(state, "reminder_hours"),
                     spacing="1", width="100%", max_width="32em", align="stretch",
                 ),
                 rx.flex(
-                    rx.button(rx.cond(S.is_new, T("Create"), T("Save changes")), type="submit", size="3",
-                              loading=S.saving, disabled=S.saving, custom_attrs={"data-testid": "save-bookable"}),
+                    rx.button(rx.cond(state.is_new, T("Create"), T("Save changes")), type="submit", size="3",
+                              loading=state.saving, disabled=state.saving, custom_attrs={"data-testid": "save-bookable"}),
                     rx.link(T("Back to my bookables"), href=paths.PROVIDER, size="2"),
                     spacing="4", align="center", wrap="wrap",
                 ),
                 spacing="3", width="100%", align="stretch",
             ),
-            on_submit=S.save, reset_on_submit=False, key=S.form_key.to_string(),
+            on_submit=state.save, reset_on_submit=False, key=state.form_key.to_string(),
             custom_attrs={"data-testid": "bookable-form", "novalidate": "true"},
         ),
         width="100%",
@@ -188,24 +188,24 @@ def _details_form() -> rx.Component:
 
 
 def _range_row(day, rng, index) -> rx.Component:
-    S = BookableEditorState
+    state = BookableEditorState
     return rx.hstack(
         rx.input(type="time", value=rng.start, size="2", width="7.5rem",
-                 on_change=lambda v: S.set_range(day.weekday, index, "start", v),
+                 on_change=lambda v: state.set_range(day.weekday, index, "start", v),
                  aria_label=T("Opens at"), custom_attrs={"data-testid": "range-start"}),
         rx.text("–"),
         rx.input(type="time", value=rng.end, size="2", width="7.5rem",
-                 on_change=lambda v: S.set_range(day.weekday, index, "end", v),
+                 on_change=lambda v: state.set_range(day.weekday, index, "end", v),
                  aria_label=T("Closes at"), custom_attrs={"data-testid": "range-end"}),
         rx.icon_button(rx.icon("x", size=14), size="1", variant="ghost", color_scheme="gray",
-                       on_click=S.remove_range(day.weekday, index), aria_label=T("Remove these hours"),
+                       on_click=state.remove_range(day.weekday, index), aria_label=T("Remove these hours"),
                        type="button"),
         spacing="2", align="center",
     )
 
 
 def _day_row(day) -> rx.Component:
-    S = BookableEditorState
+    state = BookableEditorState
     return rx.flex(
         rx.text(day.label, weight="medium", min_width="7rem", padding_top="0.35rem"),
         rx.vstack(
@@ -214,10 +214,10 @@ def _day_row(day) -> rx.Component:
             rx.foreach(day.ranges, lambda rng, i: _range_row(day, rng, i)),
             rx.hstack(
                 rx.button(rx.icon("plus", size=14), T("Add hours"), size="1", variant="ghost", type="button",
-                          on_click=S.add_range(day.weekday), custom_attrs={"data-testid": "add-range"}),
+                          on_click=state.add_range(day.weekday), custom_attrs={"data-testid": "add-range"}),
                 rx.cond((day.weekday == 0) & (day.ranges.length() > 0),
                         rx.button(T("Copy to Monday–Friday"), size="1", variant="ghost", type="button",
-                                  on_click=S.copy_to_weekdays(0), custom_attrs={"data-testid": "copy-weekdays"})),
+                                  on_click=state.copy_to_weekdays(0), custom_attrs={"data-testid": "copy-weekdays"})),
                 spacing="2", wrap="wrap",
             ),
             spacing="1",
@@ -229,54 +229,54 @@ def _day_row(day) -> rx.Component:
 
 
 def _exception_row(exc, index) -> rx.Component:
-    S = BookableEditorState
+    state = BookableEditorState
     return rx.flex(
         rx.input(type="date", value=exc.date, size="2", width="10rem",
-                 on_change=lambda v: S.set_exception(index, "date", v), aria_label=T("Date")),
+                 on_change=lambda v: state.set_exception(index, "date", v), aria_label=T("Date")),
         rx.el.select(
             rx.el.option(T("Closed all day"), value="closed"), rx.el.option(T("Special hours"), value="open"),
-            value=rx.cond(exc.closed, "closed", "open"), on_change=lambda v: S.set_exception(index, "closed", v),
+            value=rx.cond(exc.closed, "closed", "open"), on_change=lambda v: state.set_exception(index, "closed", v),
             class_name="lang-select", aria_label=T("Closed or special hours"),
         ),
         rx.cond(~exc.closed, rx.hstack(
             rx.input(type="time", value=exc.start, size="2", width="7.5rem",
-                     on_change=lambda v: S.set_exception(index, "start", v), aria_label=T("Opens at")),
+                     on_change=lambda v: state.set_exception(index, "start", v), aria_label=T("Opens at")),
             rx.text("–"),
             rx.input(type="time", value=exc.end, size="2", width="7.5rem",
-                     on_change=lambda v: S.set_exception(index, "end", v), aria_label=T("Closes at")),
+                     on_change=lambda v: state.set_exception(index, "end", v), aria_label=T("Closes at")),
             spacing="2", align="center",
         )),
         rx.icon_button(rx.icon("trash_2", size=14), size="1", variant="ghost", color_scheme="red", type="button",
-                       on_click=S.remove_exception(index), aria_label=T("Remove this date")),
+                       on_click=state.remove_exception(index), aria_label=T("Remove this date")),
         spacing="2", align="center", wrap="wrap", width="100%", custom_attrs={"data-testid": "exception-row"},
     )
 
 
 def _hours_card() -> rx.Component:
-    S = BookableEditorState
+    state = BookableEditorState
     return rx.card(
         rx.vstack(
             rx.heading(T("Opening hours"), size="5", as_="h2"),
-            rx.cond(S.is_event,
+            rx.cond(state.is_event,
                     rx.text(T("Events are booked by their sessions; weekly hours don't apply to them, but closed "
                               "days do."), size="2", color_scheme="gray"),
                     rx.text(T("Customers can book inside these hours (in the bookable's time zone)."), size="2",
                             color_scheme="gray")),
-            rx.cond(~S.is_event, rx.box(rx.foreach(S.days, _day_row), width="100%")),
+            rx.cond(~state.is_event, rx.box(rx.foreach(state.days, _day_row), width="100%")),
             rx.heading(T("Closed days and special hours"), size="4", as_="h3", margin_top="0.5rem"),
-            rx.cond(S.exceptions.length() == 0, rx.text(T("None."), size="2", color_scheme="gray")),
-            rx.foreach(S.exceptions, _exception_row),
+            rx.cond(state.exceptions.length() == 0, rx.text(T("None."), size="2", color_scheme="gray")),
+            rx.foreach(state.exceptions, _exception_row),
             rx.button(rx.icon("calendar_plus", size=14), T("Add a date"), size="2", variant="soft", type="button",
-                      on_click=S.add_exception, custom_attrs={"data-testid": "add-exception"}),
-            error_callout(S.hours_error),
-            ok_callout(S.hours_saved),
+                      on_click=state.add_exception, custom_attrs={"data-testid": "add-exception"}),
+            error_callout(state.hours_error),
+            ok_callout(state.hours_saved),
             rx.cond(
-                S.outside.length() > 0,
+                state.outside.length() > 0,
                 rx.callout(
                     rx.vstack(
                         rx.text(T("These bookings are now outside the opening hours. They are kept: contact the "
                                   "customers or cancel them."), weight="medium"),
-                        rx.foreach(S.outside, lambda o: rx.text(o["reference"], " · ", o["when"], " · ",
+                        rx.foreach(state.outside, lambda o: rx.text(o["reference"], " · ", o["when"], " · ",
                                                                  o["status"], size="2")),
                         spacing="1",
                     ),
@@ -284,8 +284,8 @@ def _hours_card() -> rx.Component:
                     custom_attrs={"data-testid": "outside-warning"},
                 ),
             ),
-            rx.button(T("Save opening hours"), size="3", on_click=S.save_hours, loading=S.hours_saving,
-                      disabled=S.hours_saving, custom_attrs={"data-testid": "save-hours"}),
+            rx.button(T("Save opening hours"), size="3", on_click=state.save_hours, loading=state.hours_saving,
+                      disabled=state.hours_saving, custom_attrs={"data-testid": "save-hours"}),
             spacing="3", width="100%", align="start",
         ),
         width="100%",
@@ -294,7 +294,7 @@ def _hours_card() -> rx.Component:
 
 def _new_hours_card() -> rx.Component:
     """A new room or service's weekly hours (Monday–Friday 9–17 to start), saved with it."""
-    S = BookableEditorState
+    state = BookableEditorState
     return rx.card(
         rx.vstack(
             rx.heading(T("Opening hours"), size="5", as_="h2"),
@@ -302,7 +302,7 @@ def _new_hours_card() -> rx.Component:
                     color_scheme="gray"),
             rx.text(T("They are saved when you create the bookable; closed days can be added afterwards."),
                     size="2", color_scheme="gray"),
-            rx.box(rx.foreach(S.days, _day_row), width="100%"),
+            rx.box(rx.foreach(state.days, _day_row), width="100%"),
             spacing="3", width="100%", align="start",
         ),
         width="100%", custom_attrs={"data-testid": "new-hours"},
@@ -310,27 +310,27 @@ def _new_hours_card() -> rx.Component:
 
 
 def _sessions_card() -> rx.Component:
-    S = BookableEditorState
+    state = BookableEditorState
     return rx.card(
         rx.vstack(
             rx.heading(T("Sessions"), size="5", as_="h2"),
-            rx.cond(S.sessions.length() == 0, rx.text(T("No upcoming sessions."), size="2", color_scheme="gray")),
-            rx.foreach(S.sessions, lambda x: rx.hstack(rx.icon("calendar", size=14), rx.text(x["when"], size="2"),
+            rx.cond(state.sessions.length() == 0, rx.text(T("No upcoming sessions."), size="2", color_scheme="gray")),
+            rx.foreach(state.sessions, lambda x: rx.hstack(rx.icon("calendar", size=14), rx.text(x["when"], size="2"),
                                                        rx.badge(x["capacity"], variant="soft"), spacing="2",
                                                        align="center", custom_attrs={"data-testid": "session"})),
             rx.flex(
-                rx.input(type="date", value=S.session_date, on_change=S.set_session_date, size="2", width="10rem",
+                rx.input(type="date", value=state.session_date, on_change=state.set_session_date, size="2", width="10rem",
                          aria_label=T("Date")),
-                rx.input(type="time", value=S.session_time, on_change=S.set_session_time, size="2", width="7.5rem",
+                rx.input(type="time", value=state.session_time, on_change=state.set_session_time, size="2", width="7.5rem",
                          aria_label=T("Start time")),
-                rx.input(type="number", value=S.session_capacity, on_change=S.set_session_capacity, size="2",
+                rx.input(type="number", value=state.session_capacity, on_change=state.set_session_capacity, size="2",
                          width="6rem", min=1, aria_label=T("Seats")),
-                rx.button(rx.icon("plus", size=14), T("Add session"), size="2", on_click=S.add_session,
-                          loading=S.session_saving, disabled=S.session_saving,
+                rx.button(rx.icon("plus", size=14), T("Add session"), size="2", on_click=state.add_session,
+                          loading=state.session_saving, disabled=state.session_saving,
                           custom_attrs={"data-testid": "add-session"}),
                 spacing="2", wrap="wrap", align="center",
             ),
-            error_callout(S.session_error),
+            error_callout(state.session_error),
             spacing="3", width="100%",
         ),
         width="100%",
@@ -338,25 +338,25 @@ def _sessions_card() -> rx.Component:
 
 
 def bookable_page() -> rx.Component:
-    S = BookableEditorState
-    return guarded(S, rx.cond(
-        S.not_found != "",
-        rx.vstack(rx.callout(S.not_found, icon="circle_alert", color_scheme="red", width="100%", role="alert",
+    state = BookableEditorState
+    return guarded(state, rx.cond(
+        state.not_found != "",
+        rx.vstack(rx.callout(state.not_found, icon="circle_alert", color_scheme="red", width="100%", role="alert",
                              custom_attrs={"data-testid": "not-found"}),
                   rx.link(T("Back to my bookables"), href=paths.PROVIDER), spacing="3", width="100%"),
         rx.vstack(
             rx.cond(AppState.role == "admin", section_tabs(ADMIN_TABS, paths.PROVIDER),
                     section_tabs(PROVIDER_TABS, paths.PROVIDER)),
             rx.flex(
-                rx.heading(S.title, size="7", as_="h1", dir="auto", custom_attrs={"data-testid": "editor-title"}),
-                rx.cond(~S.is_new & ~S.is_active, rx.badge(T("Inactive"), color_scheme="gray")),
+                rx.heading(state.title, size="7", as_="h1", dir="auto", custom_attrs={"data-testid": "editor-title"}),
+                rx.cond(~state.is_new & ~state.is_active, rx.badge(T("Inactive"), color_scheme="gray")),
                 spacing="3", align="center", wrap="wrap",
             ),
             _details_form(),
             reauth_dialog(),
-            rx.cond(~S.is_new, rx.cond(S.is_event, rx.vstack(_sessions_card(), _hours_card(), spacing="4",
+            rx.cond(~state.is_new, rx.cond(state.is_event, rx.vstack(_sessions_card(), _hours_card(), spacing="4",
                                                              width="100%"), _hours_card()),
-                    rx.cond(~S.is_event, _new_hours_card())),
+                    rx.cond(~state.is_event, _new_hours_card())),
             spacing="4", width="100%",
         ),
     ))

@@ -14,15 +14,15 @@ from booking_app.ui.state.webhooks import WebhooksState
 
 
 def _secret_callout() -> rx.Component:
-    S = WebhooksState
+    state = WebhooksState
     return rx.cond(
-        S.new_secret != "",
+        state.new_secret != "",
         rx.callout.root(
             rx.vstack(
-                rx.text(S.secret_endpoint, size="2", weight="bold", word_break="break-all"),
-                rx.code(S.new_secret, size="3", word_break="break-all", custom_attrs={"data-testid": "webhook-secret"}),
+                rx.text(state.secret_endpoint, size="2", weight="bold", word_break="break-all"),
+                rx.code(state.new_secret, size="3", word_break="break-all", custom_attrs={"data-testid": "webhook-secret"}),
                 rx.text(T("Copy this secret now: it will not be shown again."), size="2"),
-                rx.button(T("Done"), size="2", variant="soft", on_click=S.dismiss_secret,
+                rx.button(T("Done"), size="2", variant="soft", on_click=state.dismiss_secret,
                           custom_attrs={"data-testid": "webhook-secret-done"}),
                 spacing="2", width="100%",
             ),
@@ -40,7 +40,7 @@ def _event_box(name: rx.Var) -> rx.Component:
 
 
 def _create_form() -> rx.Component:
-    S = WebhooksState
+    state = WebhooksState
     return rx.card(
         rx.form(
             rx.vstack(
@@ -50,15 +50,15 @@ def _create_form() -> rx.Component:
                     rx.input(id="webhook-url", name="url", type="url", required=True, size="3", width="100%",
                              placeholder="https://example.com/hooks/booking",
                              custom_attrs={"data-testid": "webhook-url",
-                                           "aria-invalid": rx.cond(S.url_error != "", "true", "false")}),
-                    rx.cond(S.url_error != "", rx.text(S.url_error, color_scheme="red", size="2", role="alert",
+                                           "aria-invalid": rx.cond(state.url_error != "", "true", "false")}),
+                    rx.cond(state.url_error != "", rx.text(state.url_error, color_scheme="red", size="2", role="alert",
                                                        custom_attrs={"data-testid": "webhook-url-error"})),
                     spacing="1", width="100%",
                 ),
                 rx.el.fieldset(
                     rx.el.legend(T("Events"), class_name="field-label"),
-                    rx.flex(rx.foreach(S.event_names, _event_box), wrap="wrap", width="100%"),
-                    rx.cond(S.events_error != "", rx.text(S.events_error, color_scheme="red", size="2", role="alert",
+                    rx.flex(rx.foreach(state.event_names, _event_box), wrap="wrap", width="100%"),
+                    rx.cond(state.events_error != "", rx.text(state.events_error, color_scheme="red", size="2", role="alert",
                                                           custom_attrs={"data-testid": "webhook-events-error"})),
                     border="none", padding="0", margin="0", min_width="0", width="100%",
                 ),
@@ -66,7 +66,7 @@ def _create_form() -> rx.Component:
                           custom_attrs={"data-testid": "webhook-add"}),
                 spacing="3", width="100%",
             ),
-            on_submit=S.create, reset_on_submit=False, width="100%", key=S.form_key.to_string(),
+            on_submit=state.create, reset_on_submit=False, width="100%", key=state.form_key.to_string(),
         ),
         width="100%",
     )
@@ -81,8 +81,8 @@ def _fact(msgid: str, value: rx.Var, testid: str) -> rx.Component:
 
 
 def _endpoint_card(e: dict) -> rx.Component:
-    S = WebhooksState
-    busy = S.busy_id.to_string() == e["id"]
+    state = WebhooksState
+    busy = state.busy_id.to_string() == e["id"]
     return rx.el.li(
         rx.card(
             rx.vstack(
@@ -97,19 +97,19 @@ def _endpoint_card(e: dict) -> rx.Component:
                 _fact(N_("Scope"), e["scope"], "endpoint-scope"),
                 rx.cond(e["rotating"] != "", rx.text(e["rotating"], size="2", color_scheme="amber")),
                 rx.flex(
-                    rx.button(T("Deliveries"), size="2", variant="soft", on_click=S.show_deliveries(e["id"]),
+                    rx.button(T("Deliveries"), size="2", variant="soft", on_click=state.show_deliveries(e["id"]),
                               custom_attrs={"data-testid": "endpoint-deliveries"}),
-                    rx.button(T("Rotate secret"), size="2", variant="soft", on_click=S.rotate(e["id"]),
+                    rx.button(T("Rotate secret"), size="2", variant="soft", on_click=state.rotate(e["id"]),
                               custom_attrs={"data-testid": "endpoint-rotate"}),
                     rx.cond(e["active"] == "1",
                             rx.button(T("Deactivate"), size="2", variant="soft", color_scheme="gray", loading=busy,
-                                      on_click=S.set_active(e["id"], False),
+                                      on_click=state.set_active(e["id"], False),
                                       custom_attrs={"data-testid": "endpoint-deactivate"}),
                             rx.button(T("Activate"), size="2", variant="soft", loading=busy,
-                                      on_click=S.set_active(e["id"], True),
+                                      on_click=state.set_active(e["id"], True),
                                       custom_attrs={"data-testid": "endpoint-activate"})),
                     rx.button(T("Remove"), size="2", variant="soft", color_scheme="red", loading=busy,
-                              on_click=S.remove(e["id"]), custom_attrs={"data-testid": "endpoint-remove"}),
+                              on_click=state.remove(e["id"]), custom_attrs={"data-testid": "endpoint-remove"}),
                     spacing="2", wrap="wrap", width="100%",
                 ),
                 spacing="2", width="100%",
@@ -121,7 +121,7 @@ def _endpoint_card(e: dict) -> rx.Component:
 
 
 def _delivery_card(d: dict) -> rx.Component:
-    S = WebhooksState
+    state = WebhooksState
     color = rx.match(d["status"], ("delivered", "green"), ("failed", "red"), "amber")
     return rx.el.li(
         rx.card(
@@ -141,7 +141,7 @@ def _delivery_card(d: dict) -> rx.Component:
                 rx.cond(d["error"] != "", rx.text(d["error"], size="1", color_scheme="red", word_break="break-all",
                                                   custom_attrs={"data-testid": "delivery-error"})),
                 rx.button(rx.icon("rotate_cw", size=14), T("Redeliver"), size="2", variant="soft",
-                          on_click=S.redeliver(d["id"]), custom_attrs={"data-testid": "delivery-redeliver"}),
+                          on_click=state.redeliver(d["id"]), custom_attrs={"data-testid": "delivery-redeliver"}),
                 spacing="2", width="100%",
             ),
             width="100%",
@@ -151,23 +151,23 @@ def _delivery_card(d: dict) -> rx.Component:
 
 
 def _deliveries() -> rx.Component:
-    S = WebhooksState
+    state = WebhooksState
     return rx.cond(
-        S.selected_id != 0,
+        state.selected_id != 0,
         rx.vstack(
             rx.flex(
                 rx.heading(T("Deliveries"), size="5", as_="h2"),
                 rx.spacer(),
                 rx.button(rx.icon("refresh_cw", size=14), T("Refresh"), size="2", variant="soft",
-                          on_click=S.refresh_deliveries, custom_attrs={"data-testid": "deliveries-refresh"}),
+                          on_click=state.refresh_deliveries, custom_attrs={"data-testid": "deliveries-refresh"}),
                 align="center", wrap="wrap", width="100%", spacing="2",
             ),
-            rx.code(S.selected_url, word_break="break-all"),
+            rx.code(state.selected_url, word_break="break-all"),
             rx.cond(
-                S.deliveries.length() == 0,
+                state.deliveries.length() == 0,
                 rx.text(T("No deliveries yet."), size="2", color_scheme="gray",
                         custom_attrs={"data-testid": "deliveries-empty"}),
-                rx.el.ul(rx.foreach(S.deliveries, _delivery_card), padding="0", margin="0", width="100%",
+                rx.el.ul(rx.foreach(state.deliveries, _delivery_card), padding="0", margin="0", width="100%",
                          display="flex", flex_direction="column", gap="0.5rem",
                          custom_attrs={"data-testid": "webhook-deliveries"}),
             ),
@@ -177,21 +177,21 @@ def _deliveries() -> rx.Component:
 
 
 def webhooks_page() -> rx.Component:
-    S = WebhooksState
-    return guarded(S, rx.vstack(
+    state = WebhooksState
+    return guarded(state, rx.vstack(
         staff_header(N_("Webhooks"), PROVIDER_TABS, paths.STAFF_WEBHOOKS),
         rx.text(T("When a booking or payment changes, we send a signed POST request to your endpoints."),
                 size="2", color_scheme="gray"),
         _secret_callout(),
-        error_callout(S.error),
-        rx.cond(S.message != "", rx.callout(S.message, icon="check", color_scheme="green", role="status",
+        error_callout(state.error),
+        rx.cond(state.message != "", rx.callout(state.message, icon="check", color_scheme="green", role="status",
                                             width="100%", custom_attrs={"data-testid": "webhook-message"})),
         _create_form(),
         rx.cond(
-            S.endpoints.length() == 0,
+            state.endpoints.length() == 0,
             rx.text(T("No webhook endpoints yet."), size="2", color_scheme="gray",
                     custom_attrs={"data-testid": "endpoints-empty"}),
-            rx.el.ul(rx.foreach(S.endpoints, _endpoint_card), padding="0", margin="0", width="100%",
+            rx.el.ul(rx.foreach(state.endpoints, _endpoint_card), padding="0", margin="0", width="100%",
                      display="flex", flex_direction="column", gap="0.5rem",
                      custom_attrs={"data-testid": "webhook-endpoints"}),
         ),
