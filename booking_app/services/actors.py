@@ -1,9 +1,12 @@
 """Who is acting (passed by the API and the UI into every service call that checks rights),
-and the one home of who may manage or see a booking (`is_manager`, `is_viewer`)."""
+the one home of who may manage or see a booking (`is_manager`, `is_viewer`) and of the
+admin-only check (`require_admin`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from booking_app.services.errors import Forbidden, Unauthorized
 
 
 @dataclass(frozen=True)
@@ -52,3 +55,13 @@ def is_viewer(actor: Actor, booking: Any) -> bool:
     if actor.is_admin:
         return True
     return actor.id is not None and actor.id in (booking.user_id, booking.provider_id)
+
+
+def require_admin(actor: Actor | None, message: str | None = None, *, signed_in: bool = False) -> None:
+    """Raise Forbidden (with `message`, else the default text) unless `actor` is an admin.
+    `signed_in`: a guest or an actor without a user id (a job) gets Unauthorized first, for
+    services that answer "please sign in" before "not allowed" (the audit trail)."""
+    if signed_in and (actor is None or actor.is_guest):
+        raise Unauthorized()
+    if actor is None or not actor.is_admin:
+        raise Forbidden(message)

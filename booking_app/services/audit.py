@@ -26,8 +26,8 @@ from booking_app import db
 from booking_app.i18n import N_
 from booking_app.models import AuditEvent
 from booking_app.services import validation
-from booking_app.services.actors import Actor
-from booking_app.services.errors import Forbidden, InvalidInput, Unauthorized
+from booking_app.services.actors import Actor, require_admin
+from booking_app.services.errors import InvalidInput
 
 #: the client IP of the request or UI event being served (None: a job, the CLI)
 request_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit_request_ip", default=None)
@@ -103,13 +103,6 @@ class AuditFilters:
 class AuditPage:
     items: list[AuditEvent]
     total: int
-
-
-def _require_admin(actor: Actor) -> None:
-    if actor is None or actor.is_guest or actor.id is None:
-        raise Unauthorized()
-    if not actor.is_admin:
-        raise Forbidden()
 
 
 def _id(value: Any, field: str) -> int | None:
@@ -189,7 +182,7 @@ def _newest_first():
 def list_events(*, actor: Actor, filters: AuditFilters | None = None, limit: int = 50,
                 offset: int = 0) -> AuditPage:
     """Audit rows matching `filters`, newest first, a page at a time (admins only)."""
-    _require_admin(actor)
+    require_admin(actor, signed_in=True)
     filters = filters or AuditFilters()
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(N_("Limit must be between {min} and {max}."), field="limit", min=1, max=MAX_PAGE)
@@ -221,7 +214,7 @@ def export_csv(*, actor: Actor, filters: AuditFilters | None = None) -> Iterator
     """The filtered rows as CSV (header first, newest first, at most MAX_CSV_ROWS), in
     chunks read a thousand rows at a time. The export itself is audited before any row is
     read."""
-    _require_admin(actor)
+    require_admin(actor, signed_in=True)
     filters = filters or AuditFilters()
     record_now(actor_id=actor.id, action="audit.exported", entity="audit", entity_id="-", data=filters.as_dict())
     return _csv_chunks(filters)

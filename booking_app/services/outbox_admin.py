@@ -11,8 +11,8 @@ from booking_app import db
 from booking_app.i18n import N_
 from booking_app.models import Notification, NotificationStatus, utcnow
 from booking_app.services import audit, outbox, validation
-from booking_app.services.actors import Actor
-from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from booking_app.services.actors import Actor, require_admin
+from booking_app.services.errors import Conflict, InvalidInput, NotFound
 from booking_app.services.messages import render_email, render_sms
 
 @dataclasses.dataclass(frozen=True)
@@ -65,16 +65,11 @@ def _view(n: Notification, *, preview: bool = False) -> NotificationView:
     )
 
 
-def _require_admin(actor: Actor) -> None:
-    if not actor.is_admin:
-        raise Forbidden()
-
-
 def list_notifications(*, actor: Actor, status: str | None = None, channel: str | None = None,
                        template: str | None = None, booking_id: int | None = None, q: str | None = None,
                        limit: int = 50, offset: int = 0) -> NotificationPage:
     """The outbox, newest first (admins)."""
-    _require_admin(actor)
+    require_admin(actor)
     if status is not None and status not in STATUSES:
         raise InvalidInput(N_("Unknown status."), field="status")
     if channel is not None and channel not in ("email", "sms"):
@@ -109,7 +104,7 @@ def list_notifications(*, actor: Actor, status: str | None = None, channel: str 
 
 def get_notification(*, actor: Actor, notification_id: int) -> NotificationView:
     """One outbox row with a rendered preview of its message (secrets masked)."""
-    _require_admin(actor)
+    require_admin(actor)
     with db.read_session() as s:
         n = s.get(Notification, notification_id)
         if n is None:
@@ -121,7 +116,7 @@ def get_notification(*, actor: Actor, notification_id: int) -> NotificationView:
 
 def retry_notification(*, actor: Actor, notification_id: int) -> NotificationView:
     """Queue a failed (or cancelled) message again, with a fresh set of attempts."""
-    _require_admin(actor)
+    require_admin(actor)
     with db.unit_of_work() as s:
         n = s.get(Notification, notification_id)
         if n is None:

@@ -70,8 +70,8 @@ from booking_app.models import (
     utcnow,
 )
 from booking_app.services import audit, metrics, validation
-from booking_app.services.actors import Actor
-from booking_app.services.errors import Forbidden, InvalidInput
+from booking_app.services.actors import Actor, require_admin
+from booking_app.services.errors import InvalidInput
 from booking_app.services.report_sql import (
     BOOKING_STATUSES,
     MAX_RANGE_DAYS,
@@ -152,7 +152,7 @@ def to_csv(report: Report) -> str:
 
 def export_csv(*, actor: Actor, report: Report) -> str:
     """`report` as CSV for `actor` to download; the export is audited (who took which data)."""
-    _require_admin(actor)
+    require_admin(actor, ADMINS_ONLY)
     audit.record_now(actor_id=actor.id, action="report.exported", entity="report", entity_id=report.name,
                      data={"group_by": report.group_by, "from": report.date_from.isoformat(),
                            "to": report.date_to.isoformat()})
@@ -169,9 +169,7 @@ def _no_jit(s: Session) -> None:
         s.execute(text("SET LOCAL jit = off"))
 
 
-def _require_admin(actor: Actor) -> None:
-    if actor is None or not actor.is_admin:
-        raise Forbidden(N_("Only administrators can see reports."))
+ADMINS_ONLY = N_("Only administrators can see reports.")
 
 
 # ---------------------------------------------------------------------------------------
@@ -181,7 +179,7 @@ def _require_admin(actor: Actor) -> None:
 def bookings(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date | str | None,
              group_by: str = "day", tz: str | None = None, basis: str = "start") -> Report:
     """Bookings per day, per bookable or per status: counts, seats (quantity) and counts by status."""
-    _require_admin(actor)
+    require_admin(actor, ADMINS_ONLY)
     period = make_period(date_from, date_to, tz or actor.timezone)
     if group_by not in BOOKING_GROUPS:
         raise InvalidInput(N_("Unknown grouping {value}."), field="group_by", value=group_by)
@@ -317,7 +315,7 @@ def _totals_by_currency(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def revenue(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date | str | None,
             group_by: str = "day", tz: str | None = None) -> Report:
     """Gross, refunds and net per day / bookable / payment method, per currency."""
-    _require_admin(actor)
+    require_admin(actor, ADMINS_ONLY)
     period = make_period(date_from, date_to, tz or actor.timezone)
     if group_by not in REVENUE_GROUPS:
         raise InvalidInput(N_("Unknown grouping {value}."), field="group_by", value=group_by)
@@ -380,7 +378,7 @@ def users(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date | s
           tz: str | None = None, top: int = TOP_CUSTOMERS_LIMIT) -> Report:
     """Per day: registrations, active users (booked or signed in), bookings made.
     Summary: totals, bookings per customer and the top customers by bookings made."""
-    _require_admin(actor)
+    require_admin(actor, ADMINS_ONLY)
     period = make_period(date_from, date_to, tz or actor.timezone)
     if not isinstance(top, int) or isinstance(top, bool) or not 1 <= top <= 100:
         raise InvalidInput(N_("Enter a number between {min} and {max}."), field="top", min=1, max=100)
@@ -548,7 +546,7 @@ def utilization(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.da
                 tz: str | None = None, now: dt.datetime | None = None) -> Report:
     """Booked vs available seat-hours per bookable. The dates are read in each bookable's
     own timezone (where its opening hours live); `tz` only labels the report."""
-    _require_admin(actor)
+    require_admin(actor, ADMINS_ONLY)
     period = make_period(date_from, date_to, tz or actor.timezone)
     now = now or utcnow()
     with db.read_session(transaction=True) as s:  # (one transaction: SET LOCAL)
@@ -568,7 +566,7 @@ def utilization(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.da
 def rates(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date | str | None,
           tz: str | None = None) -> Report:
     """Cancellation and no-show rates per bookable (bookings taking place in the period)."""
-    _require_admin(actor)
+    require_admin(actor, ADMINS_ONLY)
     period = make_period(date_from, date_to, tz or actor.timezone)
     count = func.count(Booking.id).label("bookings")
     sums = [func.sum(case((Booking.status == s_, 1), else_=0)).label(s_) for s_ in
@@ -598,7 +596,7 @@ def rates(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date | s
 def dashboard_snapshot(*, actor: Actor, now: dt.datetime | None = None, tz: str | None = None) -> dict[str, Any]:
     """Today's figures (in `tz`) plus the system metrics (of every app process when
     REDIS_URL is set, else of this one); cheap enough to poll."""
-    _require_admin(actor)
+    require_admin(actor, ADMINS_ONLY)
     now = now or utcnow()
     if now.tzinfo is None:
         raise InvalidInput(N_("The input is not valid."), field="now")
