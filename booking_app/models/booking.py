@@ -58,7 +58,7 @@ class Booking(SQLModel, table=True):
     guest_name: str | None = Field(default=None, max_length=200)
     guest_email: str | None = Field(default=None, max_length=254)
     guest_phone: str | None = Field(default=None, max_length=20)
-    # a guest booking's client IP as a keyed hash (services/bookings.py: guest caps), never the address
+    # a guest booking's client IP as a keyed hash (services/guest_bookings.py: guest caps), never the address
     guest_ip: str | None = Field(default=None, max_length=32)
     # bumped when a guest's manage link is re-issued: links signed for an older version stop working
     manage_link_version: int = 0

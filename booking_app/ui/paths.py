@@ -12,7 +12,7 @@ SEARCH = "/search"
 BOOKABLE = "/service"          # ?id=<bookable id>
 BOOK = "/book"                 # ?id=<bookable id>&start=<ISO start>
 CONFIRMATION = "/booking"      # ?id=<booking id>
-CONFIRM_EMAIL = "/booking/confirm"   # ?token=… (a guest's emailed link, services/bookings.py: confirm_url)
+CONFIRM_EMAIL = "/booking/confirm"   # ?token=… (a guest's emailed link, services/guest_bookings.py: confirm_url)
 MANAGE_LINK = "/booking/new-link"    # a guest asks for a new manage link
 MY_BOOKINGS = "/my-bookings"
 ACCOUNT = "/account"
