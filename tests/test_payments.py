@@ -19,7 +19,7 @@ from booking_app.models import Booking, Notification, Payment, ProcessedWebhookE
 from booking_app.services import bookings, payment_records, payments, refunds, stripe_webhooks
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotAvailable, NotFound, PaymentError
-from booking_app.ui.state.booking import refund_preview_text
+from booking_app.ui.state.booking_common import refund_preview_text
 from tests.factories import (actor_for, make_admin, make_bookable, make_customer, make_event, make_provider,
                              next_day_at)
 from tests.stubs.stripe_stub import StripeStub

@@ -8,9 +8,8 @@ from booking_app.i18n import N_
 from booking_app.ui import paths as routes
 from booking_app.ui.components import T, error_callout, field
 from booking_app.ui.state.base import AppState
-from booking_app.ui.state.booking import (
-    BookableState,
-    BookState,
+from booking_app.ui.state.booking import BookableState, BookState
+from booking_app.ui.state.manage_booking import (
     ConfirmationState,
     ConfirmEmailState,
     ManageLinkState,
