@@ -18,9 +18,9 @@ from sqlmodel import select
 from booking_app import db
 from booking_app.config import reset_settings_cache
 from booking_app.models import Booking, Notification, WebhookDelivery, WebhookEndpoint, utcnow
-from booking_app.services import bookings, notify, relay, url_safety, webhooks
+from booking_app.services import accounts, bookings, notify, relay, url_safety, webhooks
 from booking_app.services.errors import InvalidInput, NotFound
-from tests.factories import actor_for, make_admin
+from tests.factories import DEFAULT_PASSWORD, actor_for, make_admin
 from tests.stubs.notify_helpers import book, fast_password_hashing, make_world, set_user
 
 UTC = dt.timezone.utc
@@ -473,6 +473,23 @@ def test_forget_user_blanks_the_customer_and_drops_own_endpoints(sqlite_db, rece
     with db.read_session() as s:
         assert s.get(WebhookEndpoint, ep.id) is None
     assert deliveries(ep.id) == []
+
+
+def test_deleting_an_account_forgets_it_in_webhooks(sqlite_db, receiver):
+    """Account deletion (accounts.delete_account) blanks the customer in stored deliveries
+    and drops a deleted provider's own endpoints."""
+    w = make_world()
+    ep = endpoint_for(w, receiver, ["booking.created", "booking.cancelled"])
+    bk = book(w, future())
+    bookings.cancel(actor=actor_for(w.customer), booking_id=bk.id)
+    webhooks.relay_webhooks()
+    accounts.delete_account(actor=actor_for(w.customer), current_password=DEFAULT_PASSWORD)
+    for d in deliveries(ep.id):
+        customer = json.loads(d.body)["data"]["booking"]["customer"]
+        assert customer["name"] == "" and customer["email"] is None
+    accounts.delete_account(actor=actor_for(w.provider), current_password=DEFAULT_PASSWORD)
+    with db.read_session() as s:
+        assert s.get(WebhookEndpoint, ep.id) is None
 
 
 def test_old_finished_deliveries_leave_the_log(sqlite_db, receiver):

@@ -33,7 +33,8 @@ from booking_app.models import (
     User,
     utcnow,
 )
-from booking_app.services import audit, auth, authcache, clientip, mfa, outbox, passwords, ratelimit, sessions, validation
+from booking_app.services import (audit, auth, authcache, clientip, mfa, outbox, passwords, ratelimit, sessions,
+                                  validation, webhooks)
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from booking_app.services.feeds import revoke_disallowed_feeds
@@ -307,6 +308,7 @@ def delete_account(*, actor: Actor, current_password: str | None) -> None:
         for table in (PasswordResetToken, CalendarFeedToken):
             s.exec(table.__table__.delete().where(table.user_id == user_id))  # type: ignore[attr-defined]
         mfa.remove(s, user_id=user_id)
+        webhooks.forget_user(s, user_id)
         auth.revoke_all(s, user_id=user_id, reason="account_deleted")
         audit.record(s, actor_id=user_id, action="user.deleted", entity="user", entity_id=user_id)
 
