@@ -176,12 +176,17 @@ _PG_SCOPE_BOOKABLE = ("bookable_id = %(bid)s AND (bookable_id, start_at) >= (%(b
 _PG_SCOPE_PROVIDER = ("provider_id = %(pid)s AND (provider_id, start_at) >= (%(pid)s, %(lo)s) "
                       "AND (provider_id, start_at) < (%(pid)s, %(hi)s) AND bookable_id IN "
                       "(SELECT id FROM bookables WHERE provider_id = %(pid)s AND kind = 'service')")
-# Seats used (a booking of the provider's other service overlapping takes them all); when
-# ours don't fit, the division by zero aborts the transaction, so the COMMIT queued behind
-# it in the pipeline is skipped and nothing is written. The capacity is read here too, under
-# the lock: one lowered since the slot check (a provider's edit) counts.
+# A busy time from an outside calendar overlapping the block (services/calendar_sync.py;
+# pieces are ≤ 1 day, so they start after lo): availability._busy_exists_p in plain SQL. An
+# index probe that finds nothing for a provider without subscriptions.
+_PG_BUSY = ("EXISTS (SELECT 1 FROM calendar_busy_intervals WHERE provider_id = %(pid)s AND start_at >= %(lo)s "
+            "AND start_at < %(z)s AND end_at > %(a)s AND (bookable_id IS NULL OR bookable_id = %(bid)s))")
+# Seats used (a booking of the provider's other service overlapping, or a busy time, takes
+# them all); when ours don't fit, the division by zero aborts the transaction, so the COMMIT
+# queued behind it in the pipeline is skipped and nothing is written. The capacity is read
+# here too, under the lock: one lowered since the slot check (a provider's edit) counts.
 _PG_CHECK = ("SELECT used, 1 / (CASE WHEN used + %(q)s > cap THEN 0 ELSE 1 END) FROM "
-             "(SELECT CASE WHEN other > 0 THEN cap ELSE own END AS used, cap FROM ({recount}) r, "
+             "(SELECT CASE WHEN other > 0 OR " + _PG_BUSY + " THEN cap ELSE own END AS used, cap FROM ({recount}) r, "
              "(SELECT coalesce(({capacity}), 0) AS cap) c) x")  # (no row: capacity 0)
 _PG_BOOKABLE_CAPACITY = "SELECT capacity FROM bookables WHERE id = %(bid)s"
 # A session: its counter (migration 0003), which already holds our seats — the trigger
