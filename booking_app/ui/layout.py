@@ -10,7 +10,7 @@ from typing import Callable
 import reflex as rx
 
 from booking_app.config import get_settings
-from booking_app.i18n import N_
+from booking_app.i18n import N_, language_tag
 from booking_app.ui import paths
 from booking_app.ui.browser_bridge import browser_bridge
 from booking_app.ui.components import T
@@ -46,7 +46,7 @@ def nav_link(msgid: str, href: str, **props) -> rx.Component:
 
 def language_switcher(testid: str = "language-switcher") -> rx.Component:
     return rx.el.select(
-        *[rx.el.option(name, value=code, lang=code.replace("_", "-")) for code, name in LANGUAGES],  # BCP 47: pt-BR
+        *[rx.el.option(name, value=code, lang=language_tag(code)) for code, name in LANGUAGES],  # BCP 47: pt-BR
         value=AppState.locale,
         on_change=AppState.set_language,
         aria_label=T("Language"),
@@ -164,7 +164,7 @@ def footer() -> rx.Component:
 def shell(content: rx.Component) -> rx.Component:
     """Wrap page content in the app shell; `dir`/`lang` flip with the language."""
     return rx.box(
-        browser_bridge(page_lang=AppState.locale, page_dir=AppState.dir, page_title=AppState.page_title,
+        browser_bridge(page_lang=AppState.html_lang, page_dir=AppState.dir, page_title=AppState.page_title,
                        command=AppState.browser_command, on_timezone=AppState.set_browser_tz,
                        on_command_done=AppState.browser_command_done),
         rx.el.a(T("Skip to content"), href="#main", class_name="skip-link"),
@@ -181,7 +181,7 @@ def shell(content: rx.Component) -> rx.Component:
         footer(),
         id="app-root",
         dir=AppState.dir,
-        lang=AppState.locale,
+        lang=AppState.html_lang,
         class_name="app-root",
         custom_attrs={"data-testid": "app-root", "data-ready": rx.cond(AppState.ready, "true", "false")},
     )

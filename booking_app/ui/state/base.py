@@ -30,6 +30,7 @@ import reflex as rx
 from booking_app.config import SUPPORTED_LOCALES, get_settings
 from booking_app.i18n import (
     LANGUAGE_NAMES,
+    language_tag,
     messages_for,
     negotiate_locale,
     normalize_locale,
@@ -93,6 +94,11 @@ class AppState(rx.State):
     @rx.var(cache=True)
     def dir(self) -> str:
         return text_direction(self.locale)
+
+    @rx.var(cache=True)
+    def html_lang(self) -> str:
+        """The page's `lang` (<html> and the app root): BCP 47, 'pt-BR' for the locale 'pt_BR'."""
+        return language_tag(self.locale)
 
     @rx.var(cache=True)
     def signed_in(self) -> bool:
