@@ -12,12 +12,14 @@ from booking_app.services import audit
 from booking_app.services.errors import InvalidInput, ServiceError
 from booking_app.ui import paths
 from booking_app.ui.state import fmt
+from booking_app.ui.state.base import relocalized
 from booking_app.ui.state.staff import StaffState
 
 PAGE_SIZE = 50
 FILTER_FIELDS = ("actor_id", "user_id", "action", "from", "to", "ip")
 
 
+@relocalized(paths.ADMIN_AUDIT)
 class AuditState(StaffState):
     filters: dict[str, str] = {}
     errors: dict[str, str] = {}

@@ -11,6 +11,7 @@ from booking_app.services import webhooks
 from booking_app.services.errors import InvalidInput, ServiceError
 from booking_app.ui import paths
 from booking_app.ui.state import fmt
+from booking_app.ui.state.base import relocalized
 from booking_app.ui.state.staff import StaffState, row_action
 
 DELIVERY_LABELS = {
@@ -21,6 +22,7 @@ DELIVERY_LABELS = {
 }
 
 
+@relocalized(paths.STAFF_WEBHOOKS, paths.ADMIN_WEBHOOKS)
 class WebhooksState(StaffState):
     endpoints: list[dict[str, str]] = []
     deliveries: list[dict[str, str]] = []
