@@ -1,4 +1,7 @@
-"""The admins' view of the outbox: list, inspect (with a rendered preview) and retry messages."""
+"""The admins' view of the outbox: list, inspect (with a rendered preview) and retry messages
+(email and SMS). Queued webhook events share the outbox table (channel "webhook") but are
+not messages: they are left out here (not found by id either, so they can't be retried
+into a second delivery); their deliveries are on the webhooks page (services/webhooks.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +13,7 @@ from sqlmodel import select
 from booking_app import db
 from booking_app.i18n import N_
 from booking_app.models import Notification, NotificationStatus, utcnow
-from booking_app.services import audit, outbox, validation
+from booking_app.services import audit, outbox, validation, webhooks
 from booking_app.services.actors import Actor, require_admin
 from booking_app.services.errors import Conflict, InvalidInput, NotFound
 from booking_app.services.messages import render_email, render_sms
@@ -65,6 +68,13 @@ def _view(n: Notification, *, preview: bool = False) -> NotificationView:
     )
 
 
+def _message(n: Notification | None) -> Notification:
+    """`n` if it is a message (email/SMS); NotFound for none or a queued webhook event."""
+    if n is None or n.channel == webhooks.CHANNEL:
+        raise NotFound(N_("Notification not found."))
+    return n
+
+
 def list_notifications(*, actor: Actor, status: str | None = None, channel: str | None = None,
                        template: str | None = None, booking_id: int | None = None, q: str | None = None,
                        limit: int = 50, offset: int = 0) -> NotificationPage:
@@ -81,7 +91,7 @@ def list_notifications(*, actor: Actor, status: str | None = None, channel: str 
     for name, value in (("template", template), ("q", q)):
         if value is not None and (not isinstance(value, str) or len(value) > 254 or validation.text_problem(value)):
             raise InvalidInput(N_("The input is not valid."), field=name)
-    conditions = []
+    conditions = [Notification.channel != webhooks.CHANNEL]
     if status:
         conditions.append(Notification.status == status)
     if channel:
@@ -106,9 +116,7 @@ def get_notification(*, actor: Actor, notification_id: int) -> NotificationView:
     """One outbox row with a rendered preview of its message (secrets masked)."""
     require_admin(actor)
     with db.read_session() as s:
-        n = s.get(Notification, notification_id)
-        if n is None:
-            raise NotFound(N_("Notification not found."))
+        n = _message(s.get(Notification, notification_id))
         view = _view(n, preview=True)
     audit.record_now(actor_id=actor.id, action="notification.viewed", entity="notification", entity_id=notification_id)
     return view
@@ -118,9 +126,7 @@ def retry_notification(*, actor: Actor, notification_id: int) -> NotificationVie
     """Queue a failed (or cancelled) message again, with a fresh set of attempts."""
     require_admin(actor)
     with db.unit_of_work() as s:
-        n = s.get(Notification, notification_id)
-        if n is None:
-            raise NotFound(N_("Notification not found."))
+        n = _message(s.get(Notification, notification_id))
         if n.status not in (NotificationStatus.failed.value, NotificationStatus.cancelled.value):
             raise Conflict(N_("Only failed or cancelled messages can be retried."), field="status")
         if not n.to:

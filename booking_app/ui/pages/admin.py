@@ -161,7 +161,7 @@ def users_page() -> rx.Component:
 # ---- outbox ----------------------------------------------------------------------------------
 
 def _outbox_row(n: dict) -> rx.Component:
-    S = OutboxState
+    state = OutboxState
     return rx.table.row(
         rx.table.cell(n["id"]),
         rx.table.cell(n["created"], white_space="nowrap"),
@@ -174,40 +174,43 @@ def _outbox_row(n: dict) -> rx.Component:
         rx.table.cell(rx.text(n["error"], size="1", color_scheme="red", max_width="18rem", class_name="clamp-2",
                               title=n["error"])),
         rx.table.cell(rx.cond(n["can_retry"] != "",
-                              rx.button(T("Retry"), size="1", variant="soft", on_click=S.retry(n["id"]),
-                                        loading=S.busy_id.to_string() == n["id"], disabled=S.busy_id > 0,
+                              rx.button(T("Retry"), size="1", variant="soft", on_click=state.retry(n["id"]),
+                                        loading=state.busy_id.to_string() == n["id"], disabled=state.busy_id > 0,
                                         custom_attrs={"data-testid": "retry"}))),
         custom_attrs={"data-testid": "outbox-row"},
     )
 
 
 def outbox_page() -> rx.Component:
-    S = OutboxState
-    return guarded(S, rx.vstack(
+    state = OutboxState
+    return guarded(state, rx.vstack(
         staff_header(N_("Outbox"), ADMIN_TABS, paths.ADMIN_OUTBOX,
-                     rx.button(rx.icon("refresh_cw", size=16), T("Refresh"), variant="soft", on_click=S.refresh)),
+                     rx.button(rx.icon("refresh_cw", size=16), T("Refresh"), variant="soft", on_click=state.refresh)),
         rx.form(
             rx.flex(
                 rx.el.select(*status_options(N_("All statuses"), OUTBOX_LABELS), name="status",
-                             default_value=S.status, class_name="lang-select", aria_label=T("Status"),
+                             default_value=state.status, class_name="lang-select", aria_label=T("Status"),
                              custom_attrs={"data-testid": "outbox-status"}),
-                rx.input(name="q", placeholder=T("Recipient"), default_value=S.q, size="2", type="search",
+                rx.input(name="q", placeholder=T("Recipient"), default_value=state.q, size="2", type="search",
                          flex="1 1 12rem", aria_label=T("Recipient")),
                 rx.button(T("Show"), type="submit", size="2"),
                 spacing="3", align="center", wrap="wrap", width="100%",
             ),
-            on_submit=S.filter, reset_on_submit=False, width="100%",
+            on_submit=state.filter, reset_on_submit=False, width="100%",
         ),
-        ok_callout(S.message),
-        error_callout(S.error),
-        rx.text(T("Messages found:"), " ", S.total, size="2", color_scheme="gray"),
+        ok_callout(state.message),
+        error_callout(state.error),
+        rx.text(T("Messages found:"), " ", state.total, size="2", color_scheme="gray"),
+        rx.text(T("Webhook events are not listed here: their deliveries are on the webhooks page."), " ",
+                rx.link(T("Webhooks"), href=paths.ADMIN_WEBHOOKS, custom_attrs={"data-testid": "outbox-webhooks-link"}),
+                size="2", color_scheme="gray"),
         scroll_table(
             rx.table.header(rx.table.row(th(N_("#")), th(N_("Created")), th(N_("Channel")), th(N_("To")),
                                          th(N_("Template")), th(N_("Status")), th(N_("Attempts")),
                                          th(N_("Last error")), th(N_("Actions")))),
             rx.table.body(
-                rx.foreach(S.rows, _outbox_row),
-                rx.cond(S.rows.length() == 0, empty_row(9, N_("No messages."))),
+                rx.foreach(state.rows, _outbox_row),
+                rx.cond(state.rows.length() == 0, empty_row(9, N_("No messages."))),
             ),
             testid="outbox", label=N_("Outbox"),
         ),
