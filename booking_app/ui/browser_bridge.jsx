@@ -11,8 +11,13 @@
 //  - after a client-side page change: focus moves to the page's <h1> (tabindex=-1) and its
 //    text is announced in the shell's live region (#route-announcer), unless the new page
 //    already put focus somewhere in its content
+//  - section tabs (staff pages, data-testid=section-tabs): the current page's tab is
+//    scrolled into view inside its strip (on a phone the strip is wider than the screen)
 //  - roving tabindex: a strip of buttons marked data-roving (the booking page's day chips)
 //    is one Tab stop; the arrow keys, Home and End move between its enabled buttons
+//  - focus trap: while an element marked data-focus-trap="<opener id>" is shown (the phone
+//    menu), Tab and Shift+Tab cycle through the opener and the element's controls; Esc clicks
+//    the opener (which closes it) and leaves the focus on the opener
 import { useEffect, useRef } from "react";
 
 const ROVING = "[data-roving], [data-testid=day-strip]"; // the day strip until it carries data-roving
@@ -34,6 +39,26 @@ function focusHeading() {
     heading.focus();
     const announcer = document.getElementById("route-announcer");
     if (announcer) announcer.textContent = heading.textContent || document.title;
+  };
+  setTimeout(attempt, 50);
+}
+
+function showCurrentTab() {
+  let tries = 0;
+  const attempt = () => {
+    const strips = document.querySelectorAll("[data-testid=section-tabs]");
+    if (!strips.length) {
+      if (++tries < 40) setTimeout(attempt, 100);
+      return;
+    }
+    strips.forEach((strip) => {
+      const tab = strip.querySelector("[aria-current=page]");
+      if (!tab || strip.scrollWidth <= strip.clientWidth) return;
+      const s = strip.getBoundingClientRect();
+      const r = tab.getBoundingClientRect();
+      if (r.left >= s.left && r.right <= s.right) return;
+      strip.scrollBy({ left: r.left - s.left - (s.width - r.width) / 2 }); // centred (also right to left)
+    });
   };
   setTimeout(attempt, 50);
 }
@@ -71,11 +96,36 @@ function onRovingKey(event) {
   next.scrollIntoView({ block: "nearest", inline: "nearest" });
 }
 
+const FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), " +
+  "textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
+
+function onTrapKey(event) {
+  if (event.key !== "Tab" && event.key !== "Escape") return;
+  const trap = Array.from(document.querySelectorAll("[data-focus-trap]")).find((t) => t.offsetParent !== null);
+  if (!trap) return;
+  const opener = document.getElementById(trap.getAttribute("data-focus-trap"));
+  if (event.key === "Escape") {
+    event.preventDefault();
+    if (opener) {
+      opener.click();
+      opener.focus();
+    }
+    return;
+  }
+  const items = [opener, ...trap.querySelectorAll(FOCUSABLE)].filter((el) => el && el.offsetParent !== null);
+  if (!items.length) return;
+  const index = items.indexOf(document.activeElement);
+  const step = event.shiftKey ? -1 : 1;
+  event.preventDefault();
+  items[index < 0 ? 0 : (index + step + items.length) % items.length].focus();
+}
+
 let rovingStarted = false;
 function startRoving() {
   if (rovingStarted) return;
   rovingStarted = true;
   document.addEventListener("keydown", onRovingKey);
+  document.addEventListener("keydown", onTrapKey);
   let queued = false;
   new MutationObserver(() => {
     if (queued) return;
@@ -157,6 +207,7 @@ export function BrowserBridge({ pageLang, pageDir, pageTitle, command, onTimezon
   useEffect(() => {
     const path = window.location.pathname;
     if (lastPath !== null && lastPath !== path) focusHeading();
+    if (lastPath !== path) showCurrentTab();
     lastPath = path;
   }, [pageTitle]);
 

@@ -176,10 +176,11 @@ def _deliveries() -> rx.Component:
     )
 
 
-def webhooks_page() -> rx.Component:
+def webhooks_page(current: str = paths.STAFF_WEBHOOKS) -> rx.Component:
+    """The endpoints page; `current`: the route it is served under (its tab is marked)."""
     state = WebhooksState
     return guarded(state, rx.vstack(
-        staff_header(N_("Webhooks"), PROVIDER_TABS, paths.STAFF_WEBHOOKS),
+        staff_header(N_("Webhooks"), PROVIDER_TABS, current),
         rx.text(T("When a booking or payment changes, we send a signed POST request to your endpoints."),
                 size="2", color_scheme="gray"),
         _secret_callout(),
@@ -200,6 +201,11 @@ def webhooks_page() -> rx.Component:
     ))
 
 
+def admin_webhooks_page() -> rx.Component:
+    """The same page under the admin section (its tab in ADMIN_TABS)."""
+    return webhooks_page(paths.ADMIN_WEBHOOKS)
+
+
 def register(add) -> None:
     add(webhooks_page, paths.STAFF_WEBHOOKS, N_("Webhooks"), WebhooksState.load)
-    add(webhooks_page, paths.ADMIN_WEBHOOKS, (N_("Webhooks"), N_("Admin")), WebhooksState.load)
+    add(admin_webhooks_page, paths.ADMIN_WEBHOOKS, (N_("Webhooks"), N_("Admin")), WebhooksState.load)
