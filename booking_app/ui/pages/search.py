@@ -7,6 +7,9 @@ from booking_app.ui.components import T, error_callout
 from booking_app.ui.state.search import SearchState
 
 KIND_ICONS = {"room": "door_open", "service": "scissors", "event": "ticket"}
+#: placeholders while the results load: one row on a wide screen, and their usual height
+PLACEHOLDER_CARDS = 3
+CARD_HEIGHT = "11.5rem"  # (a card with a two-line description: 186 px)
 
 
 def _labelled(msgid: str, control: rx.Component, html_for: str) -> rx.Component:
@@ -94,16 +97,32 @@ def content() -> rx.Component:
         rx.heading(T("Find & book"), size="7", as_="h1"),
         _filters(),
         error_callout(SearchState.error),
-        rx.text(SearchState.summary, size="2", color_scheme="gray", custom_attrs={"data-testid": "result-summary"}),
+        # the summary line and the results area keep their space while the results load (no
+        # layout shift when they arrive: placeholder cards until `loaded`)
+        rx.text(SearchState.summary, size="2", color_scheme="gray", min_height="1.25rem",
+                custom_attrs={"data-testid": "result-summary"}),
         rx.cond(
             SearchState.loaded & (SearchState.total == 0) & (SearchState.error == ""),
             rx.callout(T("Nothing matches your search. Try other words, another date or fewer filters."),
                        icon="search_x", color_scheme="gray", width="100%",
                        custom_attrs={"data-testid": "no-results"}),
         ),
-        rx.grid(
-            rx.foreach(SearchState.cards, result_card),
-            columns=rx.breakpoints(initial="1", sm="2", md="3"), spacing="4", width="100%",
+        rx.cond(
+            SearchState.loaded,
+            _results_grid(rx.foreach(SearchState.cards, result_card)),
+            _results_grid(*[_placeholder_card() for _ in range(PLACEHOLDER_CARDS)], aria_busy="true",
+                          custom_attrs={"data-testid": "results-loading"}),
         ),
         spacing="4", width="100%",
     )
+
+
+def _results_grid(*children, **props) -> rx.Component:
+    return rx.grid(*children, columns=rx.breakpoints(initial="1", sm="2", md="3"), spacing="4", width="100%",
+                   **props)
+
+
+def _placeholder_card() -> rx.Component:
+    """A grey box of a result card's usual height, shown while the results load."""
+    return rx.box(height=CARD_HEIGHT, width="100%", border_radius="var(--radius-4)",
+                  background_color=rx.color("gray", 3), aria_hidden="true")
