@@ -18,7 +18,7 @@ from sqlmodel import select
 from booking_app import db
 from booking_app.config import reset_settings_cache
 from booking_app.models import Booking, Notification, WebhookDelivery, WebhookEndpoint, utcnow
-from booking_app.services import accounts, bookings, notify, relay, url_safety, webhooks
+from booking_app.services import accounts, bookings, notify, relay, url_safety, webhook_delivery, webhooks
 from booking_app.services.errors import InvalidInput, NotFound
 from tests.factories import DEFAULT_PASSWORD, actor_for, make_admin
 from tests.stubs.notify_helpers import book, fast_password_hashing, make_world, set_user
@@ -103,11 +103,11 @@ def test_booking_events_are_signed_and_follow_the_schema(sqlite_db, receiver):
     ep = endpoint_for(w, receiver)
     assert ep.secret and ep.secret.startswith("whsec_")
     bk = book(w, future())
-    assert webhooks.relay_webhooks().delivered == 2  # booking.created, booking.confirmed
+    assert webhook_delivery.relay_webhooks().delivered == 2  # booking.created, booking.confirmed
     first, second = receiver.requests
     for req in (first, second):
-        assert webhooks.verify(req["body"], req["headers"]["Booking-Signature"], ep.secret)
-        assert not webhooks.verify(req["body"], req["headers"]["Booking-Signature"], "whsec_wrong")
+        assert webhook_delivery.verify(req["body"], req["headers"]["Booking-Signature"], ep.secret)
+        assert not webhook_delivery.verify(req["body"], req["headers"]["Booking-Signature"], "whsec_wrong")
         assert req["headers"]["Content-Type"] == "application/json"
     created, confirmed = receiver.events()
     assert [created["type"], confirmed["type"]] == ["booking.created", "booking.confirmed"]
@@ -138,21 +138,21 @@ def test_rotation_signs_with_both_secrets_during_the_overlap(sqlite_db, receiver
     rotated = webhooks.rotate_secret(actor=actor_for(w.provider), endpoint_id=ep.id)
     assert rotated.secret and rotated.secret != ep.secret and rotated.previous_secret_until is not None
     bookings.cancel(actor=actor_for(w.customer), booking_id=bk.id)
-    webhooks.relay_webhooks()
+    webhook_delivery.relay_webhooks()
     (req,) = receiver.requests
     header = req["headers"]["Booking-Signature"]
     assert header.count("v1=") == 2
-    assert webhooks.verify(req["body"], header, ep.secret) and webhooks.verify(req["body"], header, rotated.secret)
+    assert webhook_delivery.verify(req["body"], header, ep.secret) and webhook_delivery.verify(req["body"], header, rotated.secret)
     # after the overlap only the new secret signs
     with db.unit_of_work() as s:
         s.exec(update(WebhookEndpoint).where(WebhookEndpoint.id == ep.id)
                .values(previous_secret_until=utcnow() - dt.timedelta(seconds=1)))
     webhooks.redeliver(actor=actor_for(w.provider), endpoint_id=ep.id, delivery_id=deliveries(ep.id)[0].id)
-    webhooks.relay_webhooks()
+    webhook_delivery.relay_webhooks()
     header = receiver.requests[1]["headers"]["Booking-Signature"]
     assert header.count("v1=") == 1
-    assert webhooks.verify(receiver.requests[1]["body"], header, rotated.secret)
-    assert not webhooks.verify(receiver.requests[1]["body"], header, ep.secret)
+    assert webhook_delivery.verify(receiver.requests[1]["body"], header, rotated.secret)
+    assert not webhook_delivery.verify(receiver.requests[1]["body"], header, ep.secret)
     assert receiver.events()[0]["id"] == receiver.events()[1]["id"]  # a redelivery: the same event
 
 
@@ -164,21 +164,21 @@ def test_retry_with_backoff_then_delivered(db_url, receiver):
     book(w, future())
     receiver.script = [500]
     now = utcnow()
-    stats = webhooks.relay_webhooks(now=now)
+    stats = webhook_delivery.relay_webhooks(now=now)
     assert (stats.delivered, stats.retried) == (0, 1)
     (d,) = deliveries(ep.id)
     assert (d.status, d.response_code, d.attempts) == ("pending", 500, 1) and "HTTP 500" in d.last_error
     assert now < d.next_attempt_at <= now + dt.timedelta(minutes=1)  # first retry within a minute
-    assert webhooks.relay_webhooks(now=now + dt.timedelta(seconds=10)).delivered == 0  # not yet due
-    assert webhooks.relay_webhooks(now=now + dt.timedelta(seconds=61)).delivered == 1
+    assert webhook_delivery.relay_webhooks(now=now + dt.timedelta(seconds=10)).delivered == 0  # not yet due
+    assert webhook_delivery.relay_webhooks(now=now + dt.timedelta(seconds=61)).delivered == 1
     (d,) = deliveries(ep.id)
     assert (d.status, d.response_code, d.attempts, d.last_error) == ("delivered", 200, 2, None)
     assert len(receiver.requests) == 2 and receiver.requests[0]["body"] == receiver.requests[1]["body"]
 
 
 def test_backoff_gives_up_after_about_a_day():
-    total = sum(webhooks.RETRY_DELAYS)
-    assert webhooks.RETRY_DELAYS[0] <= 60 and dt.timedelta(hours=20) < dt.timedelta(seconds=total) < dt.timedelta(hours=30)
+    total = sum(webhook_delivery.RETRY_DELAYS)
+    assert webhook_delivery.RETRY_DELAYS[0] <= 60 and dt.timedelta(hours=20) < dt.timedelta(seconds=total) < dt.timedelta(hours=30)
 
 
 def test_deliveries_of_an_endpoint_go_out_in_order(db_url, receiver):
@@ -188,14 +188,14 @@ def test_deliveries_of_an_endpoint_go_out_in_order(db_url, receiver):
     bk = book(w, future())
     receiver.script = [503, 503]
     now = utcnow()
-    webhooks.relay_webhooks(now=now)  # booking.created fails
+    webhook_delivery.relay_webhooks(now=now)  # booking.created fails
     bookings.reschedule(actor=actor_for(w.customer), booking_id=bk.id, start=future(50))
     bookings.cancel(actor=actor_for(w.customer), booking_id=bk.id)
-    webhooks.relay_webhooks(now=now + dt.timedelta(seconds=1))  # nothing may overtake it
+    webhook_delivery.relay_webhooks(now=now + dt.timedelta(seconds=1))  # nothing may overtake it
     assert len(receiver.requests) == 1
-    webhooks.relay_webhooks(now=now + dt.timedelta(seconds=70))  # second attempt fails again
+    webhook_delivery.relay_webhooks(now=now + dt.timedelta(seconds=70))  # second attempt fails again
     assert len(receiver.requests) == 2
-    webhooks.relay_webhooks(now=now + dt.timedelta(minutes=10))
+    webhook_delivery.relay_webhooks(now=now + dt.timedelta(minutes=10))
     assert [e["type"] for e in receiver.events()] == ["booking.created"] * 3 + ["booking.rescheduled",
                                                                               "booking.cancelled"]
     assert [d.status for d in deliveries(ep.id)] == ["delivered"] * 3
@@ -215,7 +215,7 @@ def test_concurrent_relays_keep_each_endpoints_order(db_url, receiver):
     def run() -> None:
         try:
             for _ in range(3):
-                webhooks.relay_webhooks()
+                webhook_delivery.relay_webhooks()
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -225,7 +225,7 @@ def test_concurrent_relays_keep_each_endpoints_order(db_url, receiver):
     for t in threads:
         t.join(60)
     assert errors == []
-    webhooks.relay_webhooks()
+    webhook_delivery.relay_webhooks()
     expected = [("booking.created", bk.id) for bk in made] + [("booking.cancelled", bk.id) for bk in made]
     for ep in (first, second):
         got = [(json.loads(r["body"])["type"], json.loads(r["body"])["data"]["booking"]["id"])
@@ -235,19 +235,19 @@ def test_concurrent_relays_keep_each_endpoints_order(db_url, receiver):
 
 
 def test_given_up_delivery_no_longer_blocks_and_can_be_redelivered(sqlite_db, receiver, monkeypatch):
-    monkeypatch.setattr(webhooks, "MAX_ATTEMPTS", 1)
+    monkeypatch.setattr(webhook_delivery, "MAX_ATTEMPTS", 1)
     w = make_world()
     ep = endpoint_for(w, receiver, ["booking.created", "booking.cancelled"])
     bk = book(w, future())
     receiver.script = [500]
-    webhooks.relay_webhooks()
+    webhook_delivery.relay_webhooks()
     bookings.cancel(actor=actor_for(w.customer), booking_id=bk.id)
-    webhooks.relay_webhooks()
+    webhook_delivery.relay_webhooks()
     first, second = deliveries(ep.id)
     assert (first.status, second.status) == ("failed", "delivered")
     again = webhooks.redeliver(actor=actor_for(w.provider), endpoint_id=ep.id, delivery_id=first.id)
     assert again.status == "pending"
-    webhooks.relay_webhooks()
+    webhook_delivery.relay_webhooks()
     assert [e["type"] for e in receiver.events()] == ["booking.created", "booking.cancelled", "booking.created"]
     assert deliveries(ep.id)[-1].status == "delivered"
 
@@ -282,7 +282,7 @@ def test_payment_events(sqlite_db, receiver):
         row = s.get(Booking, bk.id)
         notify.payment_event(s, booking=row, event="payment_received", amount_cents=2500, currency="EUR", ref="pay-1")
         notify.payment_event(s, booking=row, event="payment_failed", amount_cents=2500, currency="EUR", ref="pay-2")
-    webhooks.relay_webhooks()
+    webhook_delivery.relay_webhooks()
     (event,) = receiver.events()
     assert event["type"] == "payment.succeeded"
     assert event["data"]["payment"] == {"amount_cents": 2500, "currency": "EUR", "ref": "pay-1"}
@@ -310,12 +310,12 @@ def test_scope_other_providers_events_and_admin_endpoints(sqlite_db, receiver):
                                         active=False)
     book(w, future())
     book(other, future())
-    webhooks.relay_webhooks()
+    webhook_delivery.relay_webhooks()
     assert len(deliveries(mine.id)) == 1 and len(deliveries(everything.id)) == 2 and deliveries(inactive.id) == []
     # a deactivated owner's endpoints get nothing
     set_user(w.provider.id, is_active=False)
     book(w, future(60))
-    webhooks.relay_webhooks()
+    webhook_delivery.relay_webhooks()
     assert len(deliveries(mine.id)) == 1 and len(deliveries(everything.id)) == 3
 
 
@@ -380,7 +380,7 @@ def test_delivery_rechecks_the_target_and_never_connects_to_a_refused_one(sqlite
     book(w, future())
     monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE_TARGETS", "false")
     reset_settings_cache()
-    webhooks.relay_webhooks()
+    webhook_delivery.relay_webhooks()
     assert receiver.requests == []
     (d,) = deliveries(ep.id)
     assert d.status == "pending" and d.response_code is None and "target refused" in d.last_error
@@ -397,7 +397,7 @@ def test_delivery_pins_the_checked_address(monkeypatch, receiver):
 
     monkeypatch.setattr(url_safety, "resolve", resolve_once)
     url = receiver.url.replace("127.0.0.1", "hooks.example.test")
-    assert webhooks.post(url, "{}", {"Content-Type": "application/json"}) == 200
+    assert webhook_delivery.post(url, "{}", {"Content-Type": "application/json"}) == 200
     assert seen == ["hooks.example.test"]
     assert receiver.requests[0]["headers"]["Host"].startswith("hooks.example.test:")
 
@@ -408,7 +408,7 @@ def test_redirects_are_not_followed(sqlite_db, receiver):
     book(w, future())
     receiver.script = [302]
     receiver.location = "http://10.0.0.1/internal"
-    webhooks.relay_webhooks()
+    webhook_delivery.relay_webhooks()
     (d,) = deliveries(ep.id)
     assert (d.status, d.response_code) == ("pending", 302) and "redirect" in d.last_error
     assert len(receiver.requests) == 1
@@ -426,9 +426,9 @@ def test_secret_sealed_with_the_previous_key_is_sealed_again(sqlite_db, receiver
     monkeypatch.setenv("SECRET_KEY", "a-new-secret-key-of-enough-length-0123456789")
     reset_settings_cache()
     book(w, future())
-    webhooks.relay_webhooks()
+    webhook_delivery.relay_webhooks()
     (req,) = receiver.requests
-    assert webhooks.verify(req["body"], req["headers"]["Booking-Signature"], ep.secret)
+    assert webhook_delivery.verify(req["body"], req["headers"]["Booking-Signature"], ep.secret)
     with db.read_session() as s:
         after = s.get(WebhookEndpoint, ep.id).secret_sealed
     assert after != before
@@ -442,11 +442,11 @@ def test_deactivating_gives_up_waiting_deliveries_and_stops_new_ones(sqlite_db, 
     ep = endpoint_for(w, receiver, ["booking.created", "booking.cancelled"])
     bk = book(w, future())
     receiver.script = [500]
-    webhooks.relay_webhooks()  # booking.created: waiting for its retry
+    webhook_delivery.relay_webhooks()  # booking.created: waiting for its retry
     view = webhooks.update_endpoint(actor=actor_for(w.provider), endpoint_id=ep.id, active=False)
     assert view.active is False
     bookings.cancel(actor=actor_for(w.customer), booking_id=bk.id)  # not queued for an inactive endpoint
-    webhooks.relay_webhooks(now=utcnow() + dt.timedelta(minutes=5))
+    webhook_delivery.relay_webhooks(now=utcnow() + dt.timedelta(minutes=5))
     (d,) = deliveries(ep.id)
     assert (d.status, d.last_error) == ("failed", "endpoint deactivated") and len(receiver.requests) == 1
     # another provider can't see, change or redeliver it
@@ -462,7 +462,7 @@ def test_forget_user_blanks_the_customer_and_drops_own_endpoints(sqlite_db, rece
     w = make_world()
     ep = endpoint_for(w, receiver, ["booking.created"])
     book(w, future())
-    webhooks.relay_webhooks()
+    webhook_delivery.relay_webhooks()
     with db.unit_of_work() as s:
         webhooks.forget_user(s, w.customer.id)
     (d,) = deliveries(ep.id)
@@ -482,7 +482,7 @@ def test_deleting_an_account_forgets_it_in_webhooks(sqlite_db, receiver):
     ep = endpoint_for(w, receiver, ["booking.created", "booking.cancelled"])
     bk = book(w, future())
     bookings.cancel(actor=actor_for(w.customer), booking_id=bk.id)
-    webhooks.relay_webhooks()
+    webhook_delivery.relay_webhooks()
     accounts.delete_account(actor=actor_for(w.customer), current_password=DEFAULT_PASSWORD)
     for d in deliveries(ep.id):
         customer = json.loads(d.body)["data"]["booking"]["customer"]
@@ -496,10 +496,10 @@ def test_old_finished_deliveries_leave_the_log(sqlite_db, receiver):
     w = make_world()
     ep = endpoint_for(w, receiver, ["booking.created", "booking.cancelled"])
     bk = book(w, future())
-    webhooks.relay_webhooks()
+    webhook_delivery.relay_webhooks()
     receiver.script = [500]
     bookings.cancel(actor=actor_for(w.customer), booking_id=bk.id)
-    webhooks.relay_webhooks()
+    webhook_delivery.relay_webhooks()
     later = utcnow() + dt.timedelta(days=31)
-    assert webhooks.purge_log(now=later) == 1  # the delivered one; the waiting one stays
+    assert webhook_delivery.purge_log(now=later) == 1  # the delivered one; the waiting one stays
     assert [d.event for d in deliveries(ep.id)] == ["booking.cancelled"]

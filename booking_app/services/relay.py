@@ -5,7 +5,7 @@ writer + a conditional UPDATE) with a lease, send after commit, then mark each `
 to `pending` with backoff, or `failed` after OUTBOX_MAX_ATTEMPTS (at-least-once; the dedupe
 key keeps one row per message). Run by booking_app/jobs (sweeps.relay_outbox). Webhook
 events (channel "webhook") are not claimed here: `relay_once` hands them to
-services/webhooks.py, which keeps each endpoint's deliveries in order.
+services/webhook_delivery.py, which keeps each endpoint's deliveries in order.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from booking_app.integrations.email import email_sender_from_settings
 from booking_app.integrations.email_message import Attachment, EmailMessage, EmailSender
 from booking_app.integrations.sms import SmsMessage, SmsSender, is_e164, sms_sender_from_settings
 from booking_app.models import Notification, NotificationStatus, User, utcnow
-from booking_app.services import outbox, reminders, webhooks
+from booking_app.services import outbox, reminders, webhook_delivery, webhooks
 from booking_app.services.messages import render_email, render_sms
 
 log = logging.getLogger(__name__)
@@ -310,7 +310,7 @@ def relay_once(*, now: dt.datetime | None = None, batch_size: int = BATCH_SIZE, 
                lease_seconds: float = LEASE_SECONDS, email_sender: EmailSender | None = None,
                sms_sender: SmsSender | None = None) -> RelayStats:
     """Deliver everything that is due now (in batches), the job's one tick: messages, then
-    webhook deliveries (services/webhooks.relay_webhooks)."""
+    webhook deliveries (services/webhook_delivery.relay_webhooks)."""
     total = RelayStats()
     for _ in range(max_batches):
         stats = relay_batch(now=now, batch_size=batch_size, lease_seconds=lease_seconds,
@@ -318,5 +318,5 @@ def relay_once(*, now: dt.datetime | None = None, batch_size: int = BATCH_SIZE, 
         total.add(stats)
         if stats.claimed < batch_size:
             break
-    total.webhooks_delivered = webhooks.relay_webhooks(now=now).delivered
+    total.webhooks_delivered = webhook_delivery.relay_webhooks(now=now).delivered
     return total

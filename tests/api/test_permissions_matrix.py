@@ -187,7 +187,7 @@ def _build_world() -> dict[str, Any]:
     day = dt.date.today() + dt.timedelta(days=20)
     world["free_starts"] = [f"{day.isoformat()}T{9 + i:02d}:00:00Z" for i in range(len(ROLES))]
     from booking_app.models import utcnow
-    from booking_app.services import bookings, webhooks
+    from booking_app.services import bookings, webhook_delivery, webhooks
 
     new_webhook = lambda: webhooks.create_endpoint(actor=prov, url=HOOK_URL, events=["booking.created"]).id  # noqa: E731
     world["webhook"] = new_webhook()
@@ -196,7 +196,7 @@ def _build_world() -> dict[str, Any]:
     booked = bookings.book(actor=cust, service_id=room.id,
                            start=dt.datetime.combine(day, dt.time(17), tzinfo=dt.timezone.utc))
     world["booking"] = booked.id
-    webhooks.promote(now=utcnow())  # the booking's event: a delivery of the provider's endpoint
+    webhook_delivery.promote(now=utcnow())  # the booking's event: a delivery of the provider's endpoint
     world["delivery"] = webhooks.list_deliveries(actor=prov, endpoint_id=world["webhook"])[0].id
     from booking_app.services import calendar_sync
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from booking_app.services import relay, webhooks
+from booking_app.services import relay, webhook_delivery
 from tests.api.conftest import assert_problem, make_account, set_env
 from tests.api.test_bookings_api import free_starts
 from tests.test_webhooks import Receiver
@@ -55,7 +55,7 @@ def test_webhook_lifecycle_with_a_booking_through_the_api(client, room, receiver
     relay.relay_once()
     assert [e["type"] for e in receiver.events()] == ["booking.created", "booking.cancelled"]
     for req in receiver.requests:
-        assert webhooks.verify(req["body"], req["headers"]["Booking-Signature"], secret)
+        assert webhook_delivery.verify(req["body"], req["headers"]["Booking-Signature"], secret)
     assert receiver.events()[0]["data"]["booking"]["id"] == booking_id
 
     items = client.get(f"/api/webhooks/{hook['id']}/deliveries", headers=provider.headers).json()["items"]
@@ -70,8 +70,8 @@ def test_webhook_lifecycle_with_a_booking_through_the_api(client, room, receiver
     relay.relay_once()
     last = receiver.requests[-1]
     assert receiver.events()[-1]["type"] == "booking.created"
-    assert webhooks.verify(last["body"], last["headers"]["Booking-Signature"], secret)
-    assert webhooks.verify(last["body"], last["headers"]["Booking-Signature"], r.json()["secret"])
+    assert webhook_delivery.verify(last["body"], last["headers"]["Booking-Signature"], secret)
+    assert webhook_delivery.verify(last["body"], last["headers"]["Booking-Signature"], r.json()["secret"])
 
     r = client.put(f"/api/webhooks/{hook['id']}", headers=provider.headers, json={"active": False})
     assert r.status_code == 200 and r.json()["active"] is False

@@ -35,7 +35,7 @@ def test_provider_adds_an_endpoint_sees_a_delivery_and_redelivers(page, size, li
     from booking_app import db
     from booking_app.config import reset_settings_cache
     from booking_app.models import User, WebhookEndpoint
-    from booking_app.services import bookings, webhooks
+    from booking_app.services import bookings, webhook_delivery
     from tests.factories import ALL_WEEK, actor_for, make_bookable
 
     sign_in(page, "provider", "demo-provider-pass")
@@ -77,9 +77,9 @@ def test_provider_adds_an_endpoint_sees_a_delivery_and_redelivers(page, size, li
         start = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3)).replace(hour=10, minute=0, second=0,
                                                                                  microsecond=0)
         booked = bookings.book(actor=actor_for(customer), service_id=room.id, start=start)
-        webhooks.relay_webhooks()
+        webhook_delivery.relay_webhooks()
         (req,) = receiver.requests
-        assert webhooks.verify(req["body"], req["headers"]["Booking-Signature"], secret)
+        assert webhook_delivery.verify(req["body"], req["headers"]["Booking-Signature"], secret)
         assert receiver.events()[0]["data"]["booking"]["id"] == booked.id
 
         goto(page, "/provider/webhooks")  # the secret is not shown again
@@ -99,7 +99,7 @@ def test_provider_adds_an_endpoint_sees_a_delivery_and_redelivers(page, size, li
         delivery.get_by_test_id("delivery-redeliver").click()
         expect(page.get_by_test_id("webhook-message")).to_have_text(translate("The event will be sent again.", "en"))
         expect(delivery).to_have_count(2)
-        webhooks.relay_webhooks()
+        webhook_delivery.relay_webhooks()
         assert len(receiver.requests) == 2 and receiver.events()[1]["id"] == receiver.events()[0]["id"]
         page.get_by_test_id("deliveries-refresh").click()
         expect(delivery.get_by_test_id("delivery-status")).to_have_text([translate("Delivered", "en")] * 2)
