@@ -56,11 +56,12 @@ def create_user(
 ) -> User:
     """A new account. `sign_up`: a visitor's own, limited per hour per client IP
     (`sign_up_ip`) and per email address once the input is valid (_limit_sign_ups)."""
+    problems = validate_registration(username=username, email=email, password=password, full_name=full_name,
+                                     phone=phone, locale=locale, timezone=timezone, role=role)
+    if problems:
+        raise next(iter(problems.values()))
     username = validation.username(username)
     email = validation.email(email)
-    if role not in {r.value for r in Role}:
-        raise InvalidInput(N_("Unknown role."), field="role")
-    check_password_strength(password)
     full_name = validation.text(full_name, field="full_name", max_length=200)
     phone = validation.phone(phone)
     locale = validation.locale(locale) or get_settings().default_locale
@@ -74,6 +75,37 @@ def create_user(
     except IntegrityError:
         # two concurrent sign-ups with the same name: the unique index decides
         raise Conflict(N_("That username or email is already registered."), field="username") from None
+
+
+def validate_registration(*, username: str, email: str, password: str, full_name: str | None = None,
+                          phone: str | None = None, locale: str | None = None, timezone: str | None = None,
+                          role: str = Role.customer.value) -> dict[str, InvalidInput]:
+    """Every problem of a new account's input at once, field -> error (empty: all valid), in
+    the order create_user checks them: the sign-up form shows each next to its field, and
+    create_user raises the first, so the rules live here only. Taken names need the database
+    and are create_user's to report."""
+    checks = (
+        ("username", lambda: validation.username(username)),
+        ("email", lambda: validation.email(email)),
+        ("role", lambda: _check_role(role)),
+        ("password", lambda: check_password_strength(password)),
+        ("full_name", lambda: validation.text(full_name or "", field="full_name", max_length=200)),
+        ("phone", lambda: validation.phone(phone)),
+        ("locale", lambda: validation.locale(locale)),
+        ("timezone", lambda: validation.timezone(timezone)),
+    )
+    problems: dict[str, InvalidInput] = {}
+    for name, check in checks:
+        try:
+            check()
+        except InvalidInput as exc:
+            problems.setdefault(exc.field or name, exc)
+    return problems
+
+
+def _check_role(role: str) -> None:
+    if role not in {r.value for r in Role}:
+        raise InvalidInput(N_("Unknown role."), field="role")
 
 
 def _insert_user(*, username: str, email: str, password_hash: str, role: str, full_name: str, phone: str | None,

@@ -103,6 +103,9 @@ def _phone_menu() -> rx.Component:
             id="phone-menu",
             class_name="phone-menu",
             display=PHONE,
+            # while open, Tab stays in the menu and its button; Esc closes it and focuses the
+            # button (ui/browser_bridge.jsx)
+            custom_attrs={"data-focus-trap": "menu-button"},
         ),
     )
 
@@ -132,6 +135,7 @@ def header() -> rx.Component:
                 aria_label=T("Menu"),
                 aria_expanded=rx.cond(AppState.nav_open, "true", "false"),
                 aria_controls="phone-menu",
+                id="menu-button",
                 custom_attrs={"data-testid": "menu-button"},
             ),
             align="center", spacing="4", width="100%", max_width="1100px", margin_x="auto",

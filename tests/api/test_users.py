@@ -5,6 +5,8 @@ import json
 
 from sqlmodel import select
 
+from booking_app.services import accounts
+
 from tests.api.conftest import PASSWORD, assert_problem, make_account
 
 USER_FIELDS = {"id", "username", "email", "full_name", "phone", "role", "locale", "timezone", "notify_email",
@@ -240,3 +242,17 @@ def test_concurrent_registrations_of_one_name_give_one_account(pg_db, fast_hash)
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["conflict"] * 5 + ["created"]
+
+
+def test_every_sign_up_problem_at_once_and_the_api_reports_the_first(client):
+    """accounts.validate_registration (the sign-up form shows each problem next to its field)
+    holds the rules register() applies: register reports the first of them, as before."""
+    problems = accounts.validate_registration(username="x", email="not-an-email", password="short",
+                                              full_name="ok", phone="12")
+    assert list(problems) == ["username", "email", "password", "phone"]
+    assert all(exc.field == name for name, exc in problems.items())
+    assert accounts.validate_registration(username="casey", email="casey@example.com", password=PASSWORD) == {}
+    body = assert_problem(register(client, username="x", email="not-an-email", password="short"), 422)
+    assert body["field"] == "username"
+    body = assert_problem(register(client, email="not-an-email", password="short"), 422)
+    assert body["field"] == "email"

@@ -41,7 +41,7 @@ def _profile() -> rx.Component:
                       input_id="field-profile-current_password", type="password", autocomplete="current-password", required=False),
                 field(N_("Phone (optional)"), name="phone", type="tel", autocomplete="tel", required=False,
                       default_value=AccountState.phone, key=AccountState.phone),
-                _select(N_("Language"), "locale", AccountState.user_locale,
+                _select(N_("Language"), "locale", AccountState.locale,  # the page's language: follows the header switch
                         *[rx.el.option(name, value=code) for code, name in LANGUAGES]),
                 _select(N_("Time zone"), "timezone", AccountState.user_timezone,
                         rx.foreach(AccountState.timezones, lambda tz: rx.el.option(tz, value=tz))),

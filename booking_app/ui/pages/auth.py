@@ -65,17 +65,31 @@ def sign_in_code() -> rx.Component:
     )
 
 
+def _checked(label_msgid: str, name: str, **props) -> rx.Component:
+    """A sign-up field with its own problem under it: marked aria-invalid and described by the
+    message, so every field's error shows (and is read) at once, next to its field."""
+    message = AuthFormState.field_errors.get(name, "")
+    error_id = f"field-{name}-error"
+    return rx.vstack(
+        field(label_msgid, name=name, aria_invalid=rx.cond(message != "", "true", "false"),
+              custom_attrs={"aria-describedby": rx.cond(message != "", error_id, "")}, **props),
+        rx.cond(message != "", rx.text(message, id=error_id, size="2", color_scheme="red", class_name="field-error",
+                                       custom_attrs={"data-testid": f"error-{name}"})),
+        spacing="1", width="100%", align="stretch",
+    )
+
+
 def sign_up() -> rx.Component:
     return _panel(
         rx.heading(T("Create your account"), size="6", as_="h1"),
         error_callout(AuthFormState.error),
         rx.form(
             rx.vstack(
-                field(N_("Full name"), name="full_name", autocomplete="name", required=False),
-                field(N_("Username"), name="username", autocomplete="username"),
-                field(N_("Email"), name="email", type="email", autocomplete="email"),
-                field(N_("Password"), name="password", type="password", autocomplete="new-password",
-                      hint=T("At least 8 characters.")),
+                _checked(N_("Full name"), "full_name", autocomplete="name", required=False),
+                _checked(N_("Username"), "username", autocomplete="username"),
+                _checked(N_("Email"), "email", type="email", autocomplete="email"),
+                _checked(N_("Password"), "password", type="password", autocomplete="new-password",
+                         hint=T("At least 8 characters.")),
                 rx.button(T("Sign up"), type="submit", size="3", width="100%", loading=AuthFormState.busy,
                           disabled=AuthFormState.busy, custom_attrs={"data-testid": "sign-up-submit"}),
                 spacing="3", width="100%",

@@ -14,11 +14,18 @@ from urllib.parse import urlsplit
 
 import reflex as rx
 
-from booking_app.i18n import translate
+from booking_app.i18n import N_, translate
 from booking_app.services import accounts, auth, browser_sessions
 from booking_app.services.errors import ServiceError
 from booking_app.ui import paths as routes
 from booking_app.ui.state.base import AppState
+
+
+#: the sign-up form's fields: a problem with one of them is shown next to it
+SIGN_UP_FIELDS = ("full_name", "username", "email", "password")
+FIX_FIELDS = N_("Please correct the fields marked below.")
+#: where staff start when no page was asked for
+HOME_BY_ROLE = {"provider": routes.PROVIDER, "admin": routes.ADMIN_DASHBOARD}
 
 
 def _safe_next(value: str | None) -> str:
@@ -78,7 +85,7 @@ class AuthFormState(AppState):
         try:
             result = await asyncio.to_thread(auth.login, identifier=identifier, password=password, ip=ip,
                                              user_agent=self._user_agent())
-            await self._hand_off(result, self._after_sign_in(result), AuthFormState.hand_off_done)
+            await self._hand_off(result, await self._after_sign_in(result), AuthFormState.hand_off_done)
         except auth.MfaRequired as exc:
             self._challenge = exc.challenge
             self.busy = False
@@ -92,11 +99,19 @@ class AuthFormState(AppState):
     def _user_agent(self) -> str:
         return str(self.router.headers.user_agent or "")[:auth.MAX_USER_AGENT]
 
-    def _after_sign_in(self, result: auth.LoginResult) -> str:
-        """Where a new session goes: the page asked for, or first the enrolment page."""
+    async def _after_sign_in(self, result: auth.LoginResult) -> str:
+        """Where a new session goes: first the enrolment page if it must enrol, then the page
+        asked for (`next`), else the role's start page (providers /provider, admins the
+        dashboard, customers home)."""
         if result.mfa_enrolment_required:
             return routes.MFA_SETUP + (f"?next={self._next()}" if self._next() != "/" else "")
-        return self._next()
+        if self.router.url.query_parameters.get("next"):
+            return self._next()
+        try:
+            actor = (await asyncio.to_thread(auth.authenticate, result.access_token)).actor
+        except ServiceError:
+            return self._next()
+        return HOME_BY_ROLE.get(actor.role, self._next())
 
     @rx.event
     def open_code_step(self):
@@ -118,7 +133,7 @@ class AuthFormState(AppState):
                                              code=str(form.get("code", "")), ip=self._client_ip(),
                                              user_agent=self._user_agent())
             self._challenge = ""
-            await self._hand_off(result, self._next(), AuthFormState.hand_off_done)
+            await self._hand_off(result, await self._after_sign_in(result), AuthFormState.hand_off_done)
         except ServiceError as exc:
             if exc.field == "code":
                 self.code_error = self._error_text(exc)
@@ -141,6 +156,13 @@ class AuthFormState(AppState):
         password = str(form.get("password", ""))
         full_name = str(form.get("full_name", "")).strip()
         timezone = self._valid_browser_tz()
+        problems = accounts.validate_registration(username=username, email=email, password=password,
+                                                  full_name=full_name or None)
+        if problems:  # every field's problem at once, each next to its field
+            self.field_errors = {name: exc.translated(self.locale) for name, exc in problems.items()}
+            self.error = translate(FIX_FIELDS, self.locale)
+            self.busy = False
+            return
         try:
             await asyncio.to_thread(
                 accounts.register, username=username, email=email, password=password,
@@ -148,12 +170,14 @@ class AuthFormState(AppState):
             )
             result = await asyncio.to_thread(auth.login, identifier=username, password=password, ip=self._client_ip(),
                                              user_agent=self._user_agent())
-            await self._hand_off(result, self._after_sign_in(result), AuthFormState.hand_off_done)
+            await self._hand_off(result, await self._after_sign_in(result), AuthFormState.hand_off_done)
         except ServiceError as exc:
             message = self._error_text(exc)
-            if exc.field:
+            if exc.field in SIGN_UP_FIELDS:
                 self.field_errors = {exc.field: message}
-            self.error = message
+                self.error = translate(FIX_FIELDS, self.locale)
+            else:
+                self.error = message
             self.busy = False
 
     @rx.event
