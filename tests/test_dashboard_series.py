@@ -1,6 +1,6 @@
 """The live dashboard's chart series (services/dashboard.py) against hand-computed data on
 SQLite and PostgreSQL, and the per-minute request history of several processes merged over
-the real Redis (services/metrics.py)."""
+the real Redis (services/request_stats.py)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,7 +12,7 @@ import pytest
 
 from booking_app import db
 from booking_app.models import Bookable, Booking, Notification, Payment, Refund, User
-from booking_app.services import dashboard, metrics
+from booking_app.services import dashboard, request_stats
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Forbidden, InvalidInput
 
@@ -118,12 +118,12 @@ def test_only_admins_and_known_windows(actor, db_url):
 
 def test_history_of_one_process_per_minute():
     clock = [600.0 * 60 + 5]  # 5 s into minute 600
-    h = metrics.RequestHistory(60, 60, clock=lambda: clock[0])
+    h = request_stats.RequestHistory(60, 60, clock=lambda: clock[0])
     for d in (0.010, 0.010, 0.500):
         h.add(d, False)
     clock[0] += 60  # minute 601
     h.add(0.020, True)
-    points = metrics.merge_history(60, 599, 3, [h.snapshot()], now=clock[0])
+    points = request_stats.merge_history(60, 599, 3, [h.snapshot()], now=clock[0])
     assert [p["requests"] for p in points] == [0, 3, 1]
     assert points[1]["requests_per_second"] == round(3 / 60, 3)
     assert points[2]["requests_per_second"] == round(1 / 5, 3)  # 5 s into the current minute
@@ -153,8 +153,8 @@ def test_history_of_two_processes_merged_over_redis(redis_client):
     clock = [700.0 * 60 + 30]  # 30 s into minute 700
 
     def process(pid: str):
-        hist = metrics.RequestHistory(60, 60, clock=lambda: clock[0])
-        return hist, metrics.SharedWindow(metrics.RequestWindow(), client, prefix=prefix, process_id=pid,
+        hist = request_stats.RequestHistory(60, 60, clock=lambda: clock[0])
+        return hist, request_stats.SharedWindow(request_stats.RequestWindow(), client, prefix=prefix, process_id=pid,
                                           histories={60: hist})
 
     ha, a = process("a")
@@ -170,7 +170,7 @@ def test_history_of_two_processes_merged_over_redis(redis_client):
     ha.add(0.010, False)
     a.publish()
     for reader in (a, b):  # each sees both (its own read locally)
-        points = metrics.merge_history(60, 700, 2, reader.histories_of_all(60), now=clock[0])
+        points = request_stats.merge_history(60, 700, 2, reader.histories_of_all(60), now=clock[0])
         assert [p["requests"] for p in points] == [22, 1]
         assert points[0]["errors"] == 2
         assert points[0]["requests_per_second"] == round(22 / 60, 3)
@@ -179,7 +179,7 @@ def test_history_of_two_processes_merged_over_redis(redis_client):
     # a process that stopped publishing keeps its past minutes until the key expires
     assert client.ttl(a.history_key(60, "b")) > 3000
     client.delete(a.history_key(60, "b"))
-    points = metrics.merge_history(60, 700, 2, a.histories_of_all(60), now=clock[0])
+    points = request_stats.merge_history(60, 700, 2, a.histories_of_all(60), now=clock[0])
     assert [p["requests"] for p in points] == [10, 1]
     assert client.smembers(a.history_members_key(60)) == {b"a"}
 

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from booking_app.api.metrics import MetricsMiddleware
-from booking_app.services import metrics
+from booking_app.services import metrics, request_stats
 
 
 def _value(text: str, name: str, **labels: str) -> float:
@@ -91,7 +91,7 @@ class FakeClock:
 
 def test_window_rate_p95_error_rate_and_expiry():
     clock = FakeClock()
-    w = metrics.RequestWindow(seconds=60, clock=clock)
+    w = request_stats.RequestWindow(seconds=60, clock=clock)
     assert w.stats()["p95_ms"] is None and w.stats()["requests"] == 0
     clock.t += 60  # the window is full (process older than a minute)
     for i in range(100):  # 95 fast (10 ms) and 5 slow (2 s) requests, 2 of them errors
@@ -111,7 +111,7 @@ def test_window_rate_p95_error_rate_and_expiry():
 
 def test_young_process_rate_uses_its_age():
     clock = FakeClock()
-    w = metrics.RequestWindow(seconds=60, clock=clock)
+    w = request_stats.RequestWindow(seconds=60, clock=clock)
     clock.t += 10
     for _ in range(50):
         w.add(0.02, error=False)
@@ -169,13 +169,13 @@ def sharing_reset(monkeypatch):
     from booking_app.config import reset_settings_cache
 
     def reset() -> None:
-        metrics._stop_sharing()
+        request_stats._stop_sharing()
         deadline = time.monotonic() + 5  # a publisher thread ends at its next turn
         while any(t.name == "metrics-window-publisher" and t.is_alive() for t in threading.enumerate()):
             assert time.monotonic() < deadline, "the publisher thread did not stop"
             time.sleep(0.02)
-        monkeypatch.setattr(metrics, "_redis_down_until", 0.0)
-        monkeypatch.setattr(metrics, "_redis_failing", False)
+        monkeypatch.setattr(request_stats, "_redis_down_until", 0.0)
+        monkeypatch.setattr(request_stats, "_redis_failing", False)
 
     reset()
     yield
@@ -186,7 +186,7 @@ def sharing_reset(monkeypatch):
 
 def _full_windows(n: int, clock: FakeClock) -> list:
     """n windows whose process is older than a minute (rates divide by 60 s)."""
-    windows = [metrics.RequestWindow(seconds=60, clock=clock) for _ in range(n)]
+    windows = [request_stats.RequestWindow(seconds=60, clock=clock) for _ in range(n)]
     clock.t += 60
     return windows
 
@@ -203,8 +203,8 @@ def test_two_processes_windows_merge_to_the_sum(redis_client, prefix):
             clock.t += 0.01
             window.add(duration, error)
             together.add(duration, error)
-    a = metrics.SharedWindow(a_win, redis_client, prefix=prefix, process_id="a")
-    b = metrics.SharedWindow(b_win, redis_client, prefix=prefix, process_id="b")
+    a = request_stats.SharedWindow(a_win, redis_client, prefix=prefix, process_id="a")
+    b = request_stats.SharedWindow(b_win, redis_client, prefix=prefix, process_id="b")
     assert a.stats()["processes"] == 1  # nothing published yet: A's own window only
     a.publish()
     b.publish()
@@ -232,8 +232,8 @@ def test_a_process_that_stops_publishing_drops_out(redis_client, prefix):
         a_win.add(0.02, error=False)
     for _ in range(7):
         b_win.add(0.02, error=False)
-    a = metrics.SharedWindow(a_win, redis_client, prefix=prefix, process_id="a", ttl=0.3)
-    b = metrics.SharedWindow(b_win, redis_client, prefix=prefix, process_id="b", ttl=0.3)
+    a = request_stats.SharedWindow(a_win, redis_client, prefix=prefix, process_id="a", ttl=0.3)
+    b = request_stats.SharedWindow(b_win, redis_client, prefix=prefix, process_id="b", ttl=0.3)
     a.publish()
     b.publish()
     assert (a.stats()["processes"], a.stats()["requests"]) == (2, 12)
@@ -250,7 +250,7 @@ def test_malformed_or_foreign_windows_are_left_out(redis_client, prefix):
     clock = FakeClock()
     (a_win,) = _full_windows(1, clock)
     a_win.add(0.01, error=False)
-    a = metrics.SharedWindow(a_win, redis_client, prefix=prefix, process_id="a")
+    a = request_stats.SharedWindow(a_win, redis_client, prefix=prefix, process_id="a")
     good = {"v": 1, "requests": 2, "errors": 1, "span": 60, "buckets": [[3, 2]]}
     bad = {
         "text": "not json",
@@ -271,21 +271,21 @@ def test_malformed_or_foreign_windows_are_left_out(redis_client, prefix):
 def test_window_stats_merge_every_process_when_redis_url_is_set(redis_client, prefix, monkeypatch, sharing_reset):
     from tests.api.conftest import set_env
 
-    monkeypatch.setattr(metrics, "KEY_PREFIX", prefix)
-    monkeypatch.setattr(metrics, "PUBLISH_SECONDS", 0.05)
+    monkeypatch.setattr(request_stats, "KEY_PREFIX", prefix)
+    monkeypatch.setattr(request_stats, "PUBLISH_SECONDS", 0.05)
     # another process of the deployment, with 7 requests (2 errors) in its window
     clock = FakeClock()
     (other_win,) = _full_windows(1, clock)
     for i in range(7):
         other_win.add(0.03, error=i < 2)
-    metrics.SharedWindow(other_win, redis_client, prefix=prefix, process_id="other").publish()
+    request_stats.SharedWindow(other_win, redis_client, prefix=prefix, process_id="other").publish()
 
-    local_before = metrics.window_stats()
+    local_before = request_stats.window_stats()
     assert local_before["processes"] == 1  # no REDIS_URL: this process alone
     set_env(monkeypatch, REDIS_URL=REDIS_TEST_URL)
     for _ in range(3):
         metrics.observe_request(method="GET", route="/x", status=200, duration=0.01)
-    shared = metrics._shared
+    shared = request_stats._shared
     assert shared is not None and shared.prefix == prefix
 
     def published() -> dict:
@@ -296,8 +296,8 @@ def test_window_stats_merge_every_process_when_redis_url_is_set(redis_client, pr
     while published()["requests"] < local_before["requests"] + 3:
         assert time.monotonic() < deadline, "this process's window was never published"
         time.sleep(0.02)
-    local = metrics.WINDOW.stats()
-    stats = metrics.window_stats()
+    local = request_stats.WINDOW.stats()
+    stats = request_stats.window_stats()
     assert stats["processes"] == 2
     assert stats["requests"] == local["requests"] + 7
     assert stats["errors"] == local["errors"] + 2
@@ -306,7 +306,7 @@ def test_window_stats_merge_every_process_when_redis_url_is_set(redis_client, pr
     from booking_app.config import reset_settings_cache
 
     reset_settings_cache()
-    assert metrics.window_stats()["processes"] == 1 and metrics._shared is None
+    assert request_stats.window_stats()["processes"] == 1 and request_stats._shared is None
 
 
 def test_redis_failures_fall_back_to_this_process_and_log_once(monkeypatch, sharing_reset, caplog):
@@ -314,20 +314,20 @@ def test_redis_failures_fall_back_to_this_process_and_log_once(monkeypatch, shar
 
     from tests.api.conftest import set_env
 
-    monkeypatch.setattr(metrics, "PUBLISH_SECONDS", 0.05)
+    monkeypatch.setattr(request_stats, "PUBLISH_SECONDS", 0.05)
     set_env(monkeypatch, REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens there
-    metrics.WINDOW.clear()  # (earlier tests' requests would leave the one-minute window meanwhile)
-    with caplog.at_level(logging.WARNING, logger="booking_app.services.metrics"):
+    request_stats.WINDOW.clear()  # (earlier tests' requests would leave the one-minute window meanwhile)
+    with caplog.at_level(logging.WARNING, logger="booking_app.services.request_stats"):
         for _ in range(3):  # requests never fail because of Redis
             metrics.observe_request(method="GET", route="/x", status=200, duration=0.01)
         started = time.monotonic()
-        first = metrics.window_stats()
-        second = metrics.window_stats()  # no new attempt for a while: answered at once
+        first = request_stats.window_stats()
+        second = request_stats.window_stats()  # no new attempt for a while: answered at once
         assert time.monotonic() - started < 2
         time.sleep(0.3)  # the publisher keeps failing meanwhile
     assert first["processes"] == second["processes"] == 1
-    assert first["requests"] == metrics.WINDOW.stats()["requests"] == 3
-    warnings = [r for r in caplog.records if r.name == "booking_app.services.metrics" and r.levelno == logging.WARNING]
+    assert first["requests"] == request_stats.WINDOW.stats()["requests"] == 3
+    warnings = [r for r in caplog.records if r.name == "booking_app.services.request_stats" and r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "Redis unavailable" in warnings[0].getMessage()
 
 
@@ -347,7 +347,7 @@ def test_dashboard_of_one_process_counts_the_requests_of_both(pg_db, pg_database
     redis_db = redis.Redis.from_url(url, socket_timeout=2)
 
     def clean() -> None:
-        keys = list(redis_db.scan_iter(match=f"{metrics.KEY_PREFIX}:*"))
+        keys = list(redis_db.scan_iter(match=f"{request_stats.KEY_PREFIX}:*"))
         if keys:
             redis_db.delete(*keys)
 

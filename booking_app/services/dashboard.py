@@ -7,7 +7,7 @@ Periods are wall-clock UTC periods (minute / quarter hour); the last one is the 
 unfinished period. Database figures: one grouped query each over the window (bookings by
 `created_at` and paid payments by `created_at` read through their covering indexes; the
 money movements are those of the revenue report, `reports.money_lines`). Request figures:
-`metrics.request_history` (every app process with REDIS_URL set, else this one).
+`request_stats.request_history` (every app process with REDIS_URL set, else this one).
 
 Outbox backlog at the end of each period = messages waiting then: notifications that are
 waiting now or were sent, created by then and not yet sent then (failed and cancelled
@@ -27,7 +27,7 @@ from booking_app import db
 from booking_app.i18n import N_
 from booking_app.models import Booking, Notification, NotificationStatus, utcnow
 from booking_app.models.base import UTCDateTime
-from booking_app.services import metrics, reports
+from booking_app.services import reports, request_stats
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Forbidden, InvalidInput
 
@@ -122,7 +122,7 @@ def dashboard_series(*, actor: Actor, window: str = "hour", now: dt.datetime | N
     for i in range(count - 1, -1, -1):
         backlog[i] = max(0, level)
         level += sent[i] - created[i]
-    history = metrics.request_history(seconds, first, count, now.timestamp())
+    history = request_stats.request_history(seconds, first, count, now.timestamp())
     points = history["points"]
     return {
         "window": window,

@@ -374,7 +374,7 @@ class DashboardState(StaffState):
                             size=_num(pool.get("size", 0) + pool.get("overflow", 0) if pool.get("overflow", 0) > 0
                                       else pool.get("size", 0), loc)),
             "job_lag": "—" if lag is None else f"{_num(lag, loc, 1)} s",
-            # with Redis the system figures are every app process's (services/metrics.py)
+            # with Redis the system figures are every app process's (services/request_stats.py)
             "scope": translate("System figures cover the last minute of this app process.", self.locale)
             if (sysm.get("processes") or 1) <= 1 else
             translate("System figures cover the last minute of all app processes ({count}).", self.locale,
