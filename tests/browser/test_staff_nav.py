@@ -5,10 +5,12 @@ scroll sideways inside their own strip at 390×844 (the page itself never scroll
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from booking_app.i18n import translate
 from booking_app.ui import paths
 from tests.browser.helpers import assert_no_horizontal_scroll, goto, sign_in
 
@@ -58,4 +60,19 @@ def test_admin_tabs_reach_webhooks(page, size):
     _follow_tab(page, paths.ADMIN_WEBHOOKS)
     _shot(page, "admin-webhooks-tab", size)
     _follow_tab(page, paths.ADMIN_AUDIT)
+    assert page.console_errors == []
+
+
+@pytest.mark.parametrize("size", ["desktop"], indirect=True)
+def test_audit_rows_follow_a_language_switch(page, size):
+    sign_in(page, "admin", "demo-admin-pass")  # (signing in is audited: there is a row)
+    goto(page, paths.ADMIN_AUDIT)
+    first_at = page.get_by_test_id("event-at").first
+    english, german = re.compile(r"^[A-Z][a-z]{2} \d{1,2}, \d{4}"), re.compile(r"^\d{2}\.\d{2}\.\d{4}")
+    expect(first_at).to_have_text(english)  # "Dec 6, 2026, 1:00:00 PM"
+    page.get_by_test_id("language-switcher").select_option("de")
+    expect(page.get_by_role("heading", level=1)).to_have_text(translate("Audit trail", "de"))
+    expect(first_at).to_have_text(german)  # the rows are formatted again: "06.12.2026, 13:00:00"
+    page.get_by_test_id("language-switcher").select_option("en")
+    expect(first_at).to_have_text(english)
     assert page.console_errors == []
