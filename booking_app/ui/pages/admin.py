@@ -26,7 +26,7 @@ from booking_app.ui.state.admin_reports import DashboardState, ReportsState
 # ---- users -----------------------------------------------------------------------------------
 
 def _user_row(u: dict) -> rx.Component:
-    S = AdminUsersState
+    state = AdminUsersState
     return rx.table.row(
         td(N_("Name"), rx.text(u["full_name"], weight="medium"), rx.text(u["username"], size="1",
                                                                         color_scheme="gray")),
@@ -35,15 +35,15 @@ def _user_row(u: dict) -> rx.Component:
         td(N_("Status"), rx.cond(u["active"] != "", rx.badge(T("Active"), color_scheme="grass"),
                                  rx.badge(T("Deactivated"), color_scheme="gray"))),
         td(N_("Joined"), u["created"], white_space="nowrap"),
-        td(N_("Actions"), rx.button(T("Details"), size="1", variant="soft", on_click=S.open_user(u["id"]),
+        td(N_("Actions"), rx.button(T("Details"), size="1", variant="soft", on_click=state.open_user(u["id"]),
                                     custom_attrs={"data-testid": "open-user"})),
         custom_attrs={"data-testid": "user-row", "data-username": u["username"]},
     )
 
 
 def _user_detail() -> rx.Component:
-    S = AdminUsersState
-    u = S.user
+    state = AdminUsersState
+    u = state.user
     return rx.card(
         rx.vstack(
             rx.flex(
@@ -53,32 +53,32 @@ def _user_detail() -> rx.Component:
                 rx.cond(u["active"] != "", rx.badge(T("Active"), color_scheme="grass"),
                         rx.badge(T("Deactivated"), color_scheme="gray", custom_attrs={"data-testid": "inactive"})),
                 rx.spacer(),
-                rx.icon_button(rx.icon("x", size=16), variant="ghost", on_click=S.close_user, aria_label=T("Close")),
+                rx.icon_button(rx.icon("x", size=16), variant="ghost", on_click=state.close_user, aria_label=T("Close")),
                 spacing="2", align="center", wrap="wrap", width="100%",
             ),
             rx.text(u["username"], " · ", u["email"], " · ", u["timezone"], size="2", color_scheme="gray"),
-            ok_callout(S.detail_message),
-            error_callout(S.detail_error),
+            ok_callout(state.detail_message),
+            error_callout(state.detail_error),
             rx.flex(
                 rx.el.label(T("Role"), html_for="role-choice", class_name="field-label"),
                 rx.el.select(*[rx.el.option(T(label), value=key) for key, label in ROLE_LABELS.items()],
-                             id="role-choice", value=S.role_choice, on_change=S.set_role_choice,
+                             id="role-choice", value=state.role_choice, on_change=state.set_role_choice,
                              class_name="lang-select", custom_attrs={"data-testid": "role-choice"}),
-                rx.button(T("Change role"), size="2", on_click=S.save_role, loading=S.detail_busy,
-                          disabled=S.detail_busy | (S.role_choice == u["role"]),
+                rx.button(T("Change role"), size="2", on_click=state.save_role, loading=state.detail_busy,
+                          disabled=state.detail_busy | (state.role_choice == u["role"]),
                           custom_attrs={"data-testid": "save-role"}),
                 rx.cond(
                     u["active"] != "",
-                    rx.button(T("Deactivate"), size="2", variant="soft", color_scheme="red", on_click=S.deactivate_user,
-                              loading=S.detail_busy, disabled=S.detail_busy,
+                    rx.button(T("Deactivate"), size="2", variant="soft", color_scheme="red", on_click=state.deactivate_user,
+                              loading=state.detail_busy, disabled=state.detail_busy,
                               custom_attrs={"data-testid": "deactivate-user"}),
-                    rx.button(T("Reactivate"), size="2", variant="soft", on_click=S.reactivate_user,
-                              loading=S.detail_busy, disabled=S.detail_busy,
+                    rx.button(T("Reactivate"), size="2", variant="soft", on_click=state.reactivate_user,
+                              loading=state.detail_busy, disabled=state.detail_busy,
                               custom_attrs={"data-testid": "reactivate-user"}),
                 ),
                 rx.cond(u["mfa"] != "",
                         rx.button(T("Turn off two-factor sign-in"), size="2", variant="soft", color_scheme="orange",
-                                  on_click=S.reset_two_factor, loading=S.detail_busy, disabled=S.detail_busy,
+                                  on_click=state.reset_two_factor, loading=state.detail_busy, disabled=state.detail_busy,
                                   custom_attrs={"data-testid": "reset-2fa"})),
                 spacing="3", align="center", wrap="wrap",
             ),
@@ -87,7 +87,7 @@ def _user_detail() -> rx.Component:
                 rx.table.header(rx.table.row(th(N_("When")), th(N_("Bookable")), th(N_("Customer")),
                                              th(N_("Reference")), th(N_("Status")), th(N_("Price")))),
                 rx.table.body(
-                    rx.foreach(S.user_bookings, lambda b: rx.table.row(
+                    rx.foreach(state.user_bookings, lambda b: rx.table.row(
                         td(N_("When"), b["when"], white_space="nowrap"), td(N_("Bookable"), b["service"]),
                         td(N_("Customer"), rx.text(b["customer"]), rx.text(b["contact"], size="1",
                                                                           color_scheme="gray")),
@@ -96,7 +96,7 @@ def _user_detail() -> rx.Component:
                         td(N_("Price"), rx.text(b["price"], white_space="nowrap"),
                            rx.text(b["payment_label"], size="1", color_scheme="gray")),
                     )),
-                    rx.cond(S.user_bookings.length() == 0, empty_row(6, N_("No bookings."))),
+                    rx.cond(state.user_bookings.length() == 0, empty_row(6, N_("No bookings."))),
                 ),
                 testid="user-bookings", label=N_("Bookings"), stack=True,
             ),
@@ -105,7 +105,7 @@ def _user_detail() -> rx.Component:
                 rx.table.header(rx.table.row(th(N_("When")), th(N_("Action")), th(N_("Object")), th(N_("By")),
                                              th(N_("Details")))),
                 rx.table.body(
-                    rx.foreach(S.audit, lambda e: rx.table.row(
+                    rx.foreach(state.audit, lambda e: rx.table.row(
                         td(N_("When"), e["at"], white_space="nowrap"),
                         td(N_("Action"), rx.code(e["action"])), td(N_("Object"), e["entity"], white_space="nowrap"),
                         td(N_("By"), e["by"]),
@@ -113,7 +113,7 @@ def _user_detail() -> rx.Component:
                                                   word_break="break-all")),
                         custom_attrs={"data-testid": "audit-row"},
                     )),
-                    rx.cond(S.audit.length() == 0, empty_row(5, N_("Nothing recorded."))),
+                    rx.cond(state.audit.length() == 0, empty_row(5, N_("Nothing recorded."))),
                 ),
                 testid="user-audit", label=N_("Audit trail"), stack=True,
             ),
@@ -124,33 +124,33 @@ def _user_detail() -> rx.Component:
 
 
 def users_page() -> rx.Component:
-    S = AdminUsersState
-    return guarded(S, rx.vstack(
+    state = AdminUsersState
+    return guarded(state, rx.vstack(
         staff_header(N_("Users"), ADMIN_TABS, paths.ADMIN_USERS),
         reauth_dialog(),
         rx.form(
             rx.flex(
-                rx.input(name="q", placeholder=T("Name, username or email"), default_value=S.q, size="3",
+                rx.input(name="q", placeholder=T("Name, username or email"), default_value=state.q, size="3",
                          type="search", flex="1 1 14rem", aria_label=T("Search"),
                          custom_attrs={"data-testid": "user-search"}),
-                rx.el.select(*status_options(N_("All roles"), ROLE_LABELS), name="role", default_value=S.role_filter,
+                rx.el.select(*status_options(N_("All roles"), ROLE_LABELS), name="role", default_value=state.role_filter,
                              class_name="lang-select", aria_label=T("Role")),
                 rx.button(rx.icon("search", size=16), T("Search"), type="submit", size="3",
                           custom_attrs={"data-testid": "user-search-submit"}),
                 spacing="3", align="center", wrap="wrap", width="100%",
             ),
-            on_submit=S.search, reset_on_submit=False, width="100%",
+            on_submit=state.search, reset_on_submit=False, width="100%",
         ),
-        error_callout(S.error),
-        rx.cond(S.user.length() > 0, _user_detail()),
-        error_callout(rx.cond(S.user.length() > 0, "", S.detail_error)),
-        rx.text(T("Users found:"), " ", S.total, size="2", color_scheme="gray"),
+        error_callout(state.error),
+        rx.cond(state.user.length() > 0, _user_detail()),
+        error_callout(rx.cond(state.user.length() > 0, "", state.detail_error)),
+        rx.text(T("Users found:"), " ", state.total, size="2", color_scheme="gray"),
         scroll_table(
             rx.table.header(rx.table.row(th(N_("Name")), th(N_("Email")), th(N_("Role")), th(N_("Status")),
                                          th(N_("Joined")), th(N_("Actions")))),
             rx.table.body(
-                rx.foreach(S.users, _user_row),
-                rx.cond(S.users.length() == 0, empty_row(6, N_("No users match."))),
+                rx.foreach(state.users, _user_row),
+                rx.cond(state.users.length() == 0, empty_row(6, N_("No users match."))),
             ),
             testid="users", label=N_("Users"), stack=True,
         ),
@@ -267,83 +267,83 @@ def _simple_table(testid: str, headers: list[str], rows, keys: list[str], empty_
 
 
 def reports_page() -> rx.Component:
-    S = ReportsState
+    state = ReportsState
     grid = dict(columns=rx.breakpoints(initial="2", md="4"), spacing="3", width="100%")
-    return guarded(S, rx.vstack(
+    return guarded(state, rx.vstack(
         staff_header(N_("Reports"), ADMIN_TABS, paths.ADMIN_REPORTS),
         rx.form(
             rx.flex(
                 rx.vstack(rx.el.label(T("From"), html_for="r-from", class_name="field-label"),
-                          rx.input(id="r-from", name="date_from", type="date", value=S.date_from, size="3",
-                                   on_change=S.set_date_from, custom_attrs={"data-testid": "report-from"}),
+                          rx.input(id="r-from", name="date_from", type="date", value=state.date_from, size="3",
+                                   on_change=state.set_date_from, custom_attrs={"data-testid": "report-from"}),
                           spacing="1"),
                 rx.vstack(rx.el.label(T("To"), html_for="r-to", class_name="field-label"),
-                          rx.input(id="r-to", name="date_to", type="date", value=S.date_to, size="3",
-                                   on_change=S.set_date_to, custom_attrs={"data-testid": "report-to"}),
+                          rx.input(id="r-to", name="date_to", type="date", value=state.date_to, size="3",
+                                   on_change=state.set_date_to, custom_attrs={"data-testid": "report-to"}),
                           spacing="1"),
-                rx.button(T("Show"), type="submit", size="3", loading=S.loading, disabled=S.loading,
+                rx.button(T("Show"), type="submit", size="3", loading=state.loading, disabled=state.loading,
                           custom_attrs={"data-testid": "report-apply"}),
                 spacing="3", align="end", wrap="wrap",
             ),
-            on_submit=S.apply, reset_on_submit=False, width="100%",
+            on_submit=state.apply, reset_on_submit=False, width="100%",
         ),
-        error_callout(S.error),
-        rx.cond(S.loaded, rx.vstack(
+        error_callout(state.error),
+        rx.cond(state.loaded, rx.vstack(
             rx.grid(
-                stat(N_("Bookings"), S.summary["bookings"], "sum-bookings"),
-                stat(N_("Seats"), S.summary["seats"], "sum-seats"),
-                stat(N_("Net revenue"), S.summary["net"], "sum-net"),
-                stat(N_("Active users"), S.summary["active_users"], "sum-active"),
-                stat(N_("New users"), S.summary["registrations"], "sum-registrations"),
-                stat(N_("Utilization"), S.summary["utilization"], "sum-utilization"),
-                stat(N_("Cancellation rate"), S.summary["cancellation_rate"], "sum-cancellation"),
-                stat(N_("No-show rate"), S.summary["no_show_rate"], "sum-no-show"),
+                stat(N_("Bookings"), state.summary["bookings"], "sum-bookings"),
+                stat(N_("Seats"), state.summary["seats"], "sum-seats"),
+                stat(N_("Net revenue"), state.summary["net"], "sum-net"),
+                stat(N_("Active users"), state.summary["active_users"], "sum-active"),
+                stat(N_("New users"), state.summary["registrations"], "sum-registrations"),
+                stat(N_("Utilization"), state.summary["utilization"], "sum-utilization"),
+                stat(N_("Cancellation rate"), state.summary["cancellation_rate"], "sum-cancellation"),
+                stat(N_("No-show rate"), state.summary["no_show_rate"], "sum-no-show"),
                 **grid,
             ),
             rx.card(rx.flex(
                 rx.text(T("Download as CSV"), weight="medium"),
-                rx.el.select(rx.foreach(S.report_options, lambda o: rx.el.option(o[1], value=o[0])),
-                             value=S.csv_report, on_change=S.set_csv_report, class_name="lang-select",
+                rx.el.select(rx.foreach(state.report_options, lambda o: rx.el.option(o[1], value=o[0])),
+                             value=state.csv_report, on_change=state.set_csv_report, class_name="lang-select",
                              max_width="16rem", aria_label=T("Report"), custom_attrs={"data-testid": "csv-report"}),
-                rx.button(rx.icon("download", size=16), T("Download CSV"), variant="soft", on_click=S.download_csv,
+                rx.button(rx.icon("download", size=16), T("Download CSV"), variant="soft", on_click=state.download_csv,
                           custom_attrs={"data-testid": "csv-download"}),
                 spacing="3", align="center", wrap="wrap",
             ), width="100%"),
             rx.grid(
-                _chart(N_("Bookings per day"), S.bookings_fig, "chart-bookings"),
-                _chart(N_("Net revenue per day"), S.revenue_fig, "chart-revenue"),
+                _chart(N_("Bookings per day"), state.bookings_fig, "chart-bookings"),
+                _chart(N_("Net revenue per day"), state.revenue_fig, "chart-revenue"),
                 columns=rx.breakpoints(initial="1", md="2"), spacing="3", width="100%",
             ),
             rx.heading(T("Bookings per service"), size="4", as_="h2"),
             _simple_table("report-services", [N_("Bookable"), N_("Kind"), N_("Bookings"), N_("Seats"),
-                                              N_("Cancelled"), N_("Completed")], S.by_service,
+                                              N_("Cancelled"), N_("Completed")], state.by_service,
                           ["name", "kind", "bookings", "seats", "cancelled", "completed"], N_("No bookings.")),
             rx.grid(
                 rx.vstack(
                     rx.heading(T("Revenue"), size="4", as_="h2"),
                     _simple_table("report-revenue", [N_("Currency"), N_("Payments"), N_("Gross"), N_("Refunds"),
-                                                     N_("Net")], S.revenue_totals,
+                                                     N_("Net")], state.revenue_totals,
                                   ["currency", "payments", "gross", "refunds", "net"], N_("No payments.")),
                     _simple_table("report-methods", [N_("Method"), N_("Currency"), N_("Payments"), N_("Net")],
-                                  S.revenue_by_method, ["method", "currency", "payments", "net"], N_("No payments.")),
+                                  state.revenue_by_method, ["method", "currency", "payments", "net"], N_("No payments.")),
                     spacing="2", width="100%", min_width="0",
                 ),
                 rx.vstack(
                     rx.heading(T("Top customers"), size="4", as_="h2"),
-                    _simple_table("report-top", [N_("Customer"), N_("Email"), N_("Bookings")], S.top_customers,
+                    _simple_table("report-top", [N_("Customer"), N_("Email"), N_("Bookings")], state.top_customers,
                                   ["name", "email", "bookings"], N_("No bookings.")),
                     spacing="2", width="100%", min_width="0",
                 ),
                 columns=rx.breakpoints(initial="1", md="2"), spacing="4", width="100%",
             ),
-            _chart(N_("Registrations and active users"), S.users_fig, "chart-users"),
+            _chart(N_("Registrations and active users"), state.users_fig, "chart-users"),
             rx.heading(T("Utilization"), size="4", as_="h2"),
             _simple_table("report-utilization", [N_("Bookable"), N_("Kind"), N_("Available hours"),
-                                                 N_("Booked hours"), N_("Utilization")], S.utilization_rows,
+                                                 N_("Booked hours"), N_("Utilization")], state.utilization_rows,
                           ["name", "kind", "available", "booked", "rate"], N_("No bookables.")),
             rx.heading(T("Cancellation and no-show rates"), size="4", as_="h2"),
             _simple_table("report-rates", [N_("Bookable"), N_("Bookings"), N_("Cancelled"), N_("No-shows"),
-                                           N_("Cancellation rate"), N_("No-show rate")], S.rates_rows,
+                                           N_("Cancellation rate"), N_("No-show rate")], state.rates_rows,
                           ["name", "bookings", "cancelled", "no_show", "cancellation_rate", "no_show_rate"],
                           N_("No bookings.")),
             spacing="4", width="100%",
@@ -355,23 +355,23 @@ def reports_page() -> rx.Component:
 # ---- dashboard -------------------------------------------------------------------------------
 
 def dashboard_page() -> rx.Component:
-    S = DashboardState
-    c = S.cards
+    state = DashboardState
+    c = state.cards
     grid = dict(columns=rx.breakpoints(initial="2", md="4"), spacing="3", width="100%")
-    return guarded(S, rx.vstack(
+    return guarded(state, rx.vstack(
         staff_header(
             N_("Dashboard"), ADMIN_TABS, paths.ADMIN_DASHBOARD,
             rx.hstack(
-                rx.cond(S.live,
+                rx.cond(state.live,
                         rx.badge(rx.icon("radio", size=14), T("Live"), color_scheme="grass",
                                  custom_attrs={"data-testid": "live"}),
-                        rx.button(T("Resume live updates"), size="1", variant="soft", on_click=S.resume)),
-                rx.text(T("Updated"), " ", S.updated, size="2", color_scheme="gray",
+                        rx.button(T("Resume live updates"), size="1", variant="soft", on_click=state.resume)),
+                rx.text(T("Updated"), " ", state.updated, size="2", color_scheme="gray",
                         custom_attrs={"data-testid": "updated"}),
                 spacing="2", align="center",
             ),
         ),
-        error_callout(S.error),
+        error_callout(state.error),
         rx.heading(T("Today"), size="4", as_="h2"),
         rx.grid(
             stat(N_("Bookings made today"), c["created"], "dash-created"),
@@ -396,21 +396,21 @@ def dashboard_page() -> rx.Component:
         ),
         rx.flex(
             rx.heading(T("Live charts"), size="4", as_="h2"),
-            window_switch(S.series_window, S.set_series_window),
+            window_switch(state.series_window, state.set_series_window),
             justify="between", align="center", wrap="wrap", gap="2", width="100%",
         ),
         rx.grid(
-            live_chart("bookings", S.bookings_chart, S.chart_summaries["bookings"]),
-            live_chart("revenue", S.revenue_chart, S.chart_summaries["revenue"]),
-            live_chart("requests", S.requests_chart, S.chart_summaries["requests"]),
-            live_chart("backlog", S.backlog_chart, S.chart_summaries["backlog"]),
+            live_chart("bookings", state.bookings_chart, state.chart_summaries["bookings"]),
+            live_chart("revenue", state.revenue_chart, state.chart_summaries["revenue"]),
+            live_chart("requests", state.requests_chart, state.chart_summaries["requests"]),
+            live_chart("backlog", state.backlog_chart, state.chart_summaries["backlog"]),
             columns=rx.breakpoints(initial="1", md="2"), spacing="3", width="100%",
         ),
-        chart_table(S.chart_rows),
+        chart_table(state.chart_rows),
         rx.text(T("Figures refresh every few seconds while this page is open."), " ", c["scope"],
                 size="1", color_scheme="gray", custom_attrs={"data-testid": "dash-scope"}),
         spacing="4", width="100%",
-        on_unmount=S.stop,
+        on_unmount=state.stop,
     ))
 
 

@@ -13,16 +13,16 @@ from booking_app.ui.state.audit import AuditState
 
 def _filter(msgid: str, name: str, *, type_: str = "text", placeholder: str = "",
             input_mode: str | None = None) -> rx.Component:
-    S = AuditState
+    state = AuditState
     input_id = f"audit-{name}"
     return rx.vstack(
         rx.el.label(T(msgid), html_for=input_id, class_name="field-label"),
-        rx.input(id=input_id, name=name, type=type_, default_value=S.filters.get(name, ""), size="2",
+        rx.input(id=input_id, name=name, type=type_, default_value=state.filters.get(name, ""), size="2",
                  placeholder=placeholder, width="100%",
                  custom_attrs={"data-testid": f"filter-{name}", **({"inputmode": input_mode} if input_mode else {}),
-                               "aria-invalid": rx.cond(S.errors.contains(name), "true", "false")}),
-        rx.cond(S.errors.contains(name),
-                rx.text(S.errors[name], color_scheme="red", size="2", role="alert",
+                               "aria-invalid": rx.cond(state.errors.contains(name), "true", "false")}),
+        rx.cond(state.errors.contains(name),
+                rx.text(state.errors[name], color_scheme="red", size="2", role="alert",
                         custom_attrs={"data-testid": f"error-{name}"})),
         spacing="1", flex="1 1 10rem", min_width="0",
     )
@@ -61,11 +61,11 @@ def _event_card(e: dict) -> rx.Component:
 
 
 def audit_page() -> rx.Component:
-    S = AuditState
-    return guarded(S, rx.vstack(
+    state = AuditState
+    return guarded(state, rx.vstack(
         staff_header(N_("Audit trail"), ADMIN_TABS, paths.ADMIN_AUDIT,
                      rx.button(rx.icon("download", size=16), T("Download CSV"), variant="soft",
-                               on_click=S.download_csv, custom_attrs={"data-testid": "audit-csv"})),
+                               on_click=state.download_csv, custom_attrs={"data-testid": "audit-csv"})),
         rx.form(
             rx.vstack(
                 rx.flex(
@@ -80,31 +80,31 @@ def audit_page() -> rx.Component:
                 rx.hstack(
                     rx.button(T("Show"), type="submit", size="2", custom_attrs={"data-testid": "audit-apply"}),
                     rx.button(T("Clear filters"), type="reset", size="2", variant="soft", color_scheme="gray",
-                              on_click=S.clear, custom_attrs={"data-testid": "audit-clear"}),
+                              on_click=state.clear, custom_attrs={"data-testid": "audit-clear"}),
                     spacing="3",
                 ),
                 spacing="3", width="100%",
             ),
-            on_submit=S.filter, reset_on_submit=False, width="100%",
+            on_submit=state.filter, reset_on_submit=False, width="100%",
             custom_attrs={"aria-label": T("Filter the audit trail")},
         ),
-        error_callout(S.error),
-        rx.text(T("Events found:"), " ", S.total, size="2", color_scheme="gray", role="status",
+        error_callout(state.error),
+        rx.text(T("Events found:"), " ", state.total, size="2", color_scheme="gray", role="status",
                 custom_attrs={"data-testid": "audit-total"}),
         rx.cond(
-            S.rows.length() == 0,
+            state.rows.length() == 0,
             rx.text(T("Nothing recorded."), color_scheme="gray", size="2", custom_attrs={"data-testid": "audit-empty"}),
-            rx.el.ul(rx.foreach(S.rows, _event_card), padding="0", margin="0", width="100%",
+            rx.el.ul(rx.foreach(state.rows, _event_card), padding="0", margin="0", width="100%",
                      display="flex", flex_direction="column", gap="0.5rem",
                      custom_attrs={"data-testid": "audit-events"}),
         ),
         rx.flex(
-            rx.button(rx.icon("chevron_left", size=16), T("Previous"), variant="soft", on_click=S.previous_page,
-                      disabled=~S.has_previous, custom_attrs={"data-testid": "audit-previous"}),
-            rx.text(S.page_start, "–", S.page_end, " / ", S.total, size="2",
+            rx.button(rx.icon("chevron_left", size=16), T("Previous"), variant="soft", on_click=state.previous_page,
+                      disabled=~state.has_previous, custom_attrs={"data-testid": "audit-previous"}),
+            rx.text(state.page_start, "–", state.page_end, " / ", state.total, size="2",
                     custom_attrs={"data-testid": "audit-range"}),
-            rx.button(T("Next"), rx.icon("chevron_right", size=16), variant="soft", on_click=S.next_page,
-                      disabled=~S.has_next, custom_attrs={"data-testid": "audit-next"}),
+            rx.button(T("Next"), rx.icon("chevron_right", size=16), variant="soft", on_click=state.next_page,
+                      disabled=~state.has_next, custom_attrs={"data-testid": "audit-next"}),
             spacing="3", align="center", wrap="wrap", justify="center", width="100%",
             custom_attrs={"role": "navigation", "aria-label": T("Pages")},
         ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from booking_app.i18n import N_
-from booking_app.ui import paths as routes
+from booking_app.ui import paths
 from booking_app.ui.components import T, error_callout, field
 from booking_app.ui.state.base import AppState
 from booking_app.ui.state.booking import BookableState, BookState
@@ -22,7 +22,7 @@ def _not_found(message: rx.Var) -> rx.Component:
     return rx.vstack(
         rx.callout(message, icon="circle_alert", color_scheme="red", width="100%", role="alert",
                    custom_attrs={"data-testid": "not-found"}),
-        rx.link(T("Back to search"), href=routes.SEARCH),
+        rx.link(T("Back to search"), href=paths.SEARCH),
         spacing="3", width="100%",
     )
 
@@ -164,7 +164,7 @@ def bookable() -> rx.Component:
                 rx.vstack(
                     rx.link(rx.hstack(rx.icon("arrow_left", size=16, class_name="flip-rtl"), T("Back to search"),
                                       spacing="1", align="center"),
-                            href=routes.SEARCH, size="2"),
+                            href=paths.SEARCH, size="2"),
                     rx.badge(info["kind"], variant="soft", size="2"),
                     rx.heading(info["name"], size="7", as_="h1", dir="auto",
                                custom_attrs={"data-testid": "bookable-name"}),
@@ -397,7 +397,7 @@ def confirmation() -> rx.Component:
         rx.vstack(
             _not_found(ConfirmationState.not_found),
             rx.cond(ConfirmationState.link_refused,
-                    rx.link(T("Get a new link by email"), href=routes.MANAGE_LINK,
+                    rx.link(T("Get a new link by email"), href=paths.MANAGE_LINK,
                             custom_attrs={"data-testid": "new-link"})),
             spacing="3", width="100%",
         ),
@@ -461,7 +461,7 @@ def confirmation() -> rx.Component:
                                 spacing="2",
                             ),
                         ),
-                        rx.cond(AppState.signed_in, rx.link(T("All my bookings"), href=routes.MY_BOOKINGS, size="2"),
+                        rx.cond(AppState.signed_in, rx.link(T("All my bookings"), href=paths.MY_BOOKINGS, size="2"),
                                 rx.text(T("Keep this page's address: it lets you manage your booking."), size="2",
                                         color_scheme="gray")),
                         spacing="3", width="100%", align="start",
@@ -515,7 +515,7 @@ def my_bookings() -> rx.Component:
             rx.callout.root(
                 rx.callout.icon(rx.icon("calendar")),
                 rx.callout.text(T("No upcoming bookings."), " ",
-                                rx.link(T("Find something to book"), href=routes.SEARCH)),
+                                rx.link(T("Find something to book"), href=paths.SEARCH)),
                 color_scheme="gray", width="100%", custom_attrs={"data-testid": "no-upcoming"},
             ),
         ),
@@ -541,7 +541,7 @@ def confirm_email() -> rx.Component:
             rx.heading(T("Your booking"), size="6", as_="h1"),
             rx.callout(ConfirmEmailState.error, icon="circle_alert", color_scheme="red", width="100%", role="alert",
                        custom_attrs={"data-testid": "confirm-error"}),
-            rx.link(T("Find something to book"), href=routes.SEARCH),
+            rx.link(T("Find something to book"), href=paths.SEARCH),
             spacing="3", width="100%",
         ),
         rx.center(rx.spinner(size="3"), padding="3rem"),
@@ -582,9 +582,9 @@ def manage_link() -> rx.Component:
 
 
 def register(add) -> None:
-    add(bookable, routes.BOOKABLE, N_("Book"), BookableState.load)
-    add(review, routes.BOOK, N_("Review"), BookState.load)
-    add(confirmation, routes.CONFIRMATION, N_("Your booking"), ConfirmationState.load)
-    add(confirm_email, routes.CONFIRM_EMAIL, N_("Your booking"), ConfirmEmailState.load)
-    add(manage_link, routes.MANAGE_LINK, N_("Get a new link to your booking"), ManageLinkState.load)
-    add(my_bookings, routes.MY_BOOKINGS, N_("My bookings"), MyBookingsState.load)
+    add(bookable, paths.BOOKABLE, N_("Book"), BookableState.load)
+    add(review, paths.BOOK, N_("Review"), BookState.load)
+    add(confirmation, paths.CONFIRMATION, N_("Your booking"), ConfirmationState.load)
+    add(confirm_email, paths.CONFIRM_EMAIL, N_("Your booking"), ConfirmEmailState.load)
+    add(manage_link, paths.MANAGE_LINK, N_("Get a new link to your booking"), ManageLinkState.load)
+    add(my_bookings, paths.MY_BOOKINGS, N_("My bookings"), MyBookingsState.load)

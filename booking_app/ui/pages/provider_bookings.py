@@ -23,9 +23,9 @@ from booking_app.ui.state.staff import STATUS_LABELS
 
 
 def _booking_row(row: dict) -> rx.Component:
-    S = ProviderBookingsState
-    busy = S.busy_id.to_string() == row["id"]
-    disabled = S.busy_id > 0
+    state = ProviderBookingsState
+    busy = state.busy_id.to_string() == row["id"]
+    disabled = state.busy_id > 0
     return rx.table.row(
         td(N_("When"), rx.text(row["when"], white_space="nowrap", title=row["zone"],
                                custom_attrs={"data-testid": "when"}),
@@ -39,21 +39,21 @@ def _booking_row(row: dict) -> rx.Component:
            rx.text(row["payment_label"], size="1", color_scheme="gray", custom_attrs={"data-testid": "payment"})),
         td(N_("Actions"), rx.hstack(
             rx.cond(row["can_pay"] != "", rx.button(T("Paid on site"), size="1", variant="soft", loading=busy,
-                                                    disabled=disabled, on_click=S.mark_paid(row["id"]),
+                                                    disabled=disabled, on_click=state.mark_paid(row["id"]),
                                                     custom_attrs={"data-testid": "mark-paid"})),
             rx.cond(row["can_finish"] != "", rx.button(T("Completed"), size="1", variant="soft",
                                                        color_scheme="blue", loading=busy, disabled=disabled,
-                                                       on_click=S.complete(row["id"]),
+                                                       on_click=state.complete(row["id"]),
                                                        custom_attrs={"data-testid": "complete"})),
             rx.cond(row["can_finish"] != "", rx.button(T("No-show"), size="1", variant="soft",
                                                        color_scheme="orange", loading=busy, disabled=disabled,
-                                                       on_click=S.no_show(row["id"]),
+                                                       on_click=state.no_show(row["id"]),
                                                        custom_attrs={"data-testid": "no-show"})),
             rx.cond(row["can_cancel"] != "", rx.button(T("Move"), size="1", variant="soft", color_scheme="gray",
-                                                       disabled=disabled, on_click=S.ask_reschedule(row["id"]),
+                                                       disabled=disabled, on_click=state.ask_reschedule(row["id"]),
                                                        custom_attrs={"data-testid": "reschedule"})),
             rx.cond(row["can_cancel"] != "", rx.button(T("Cancel"), size="1", variant="soft", color_scheme="red",
-                                                       disabled=disabled, on_click=S.ask_cancel(row["id"]),
+                                                       disabled=disabled, on_click=state.ask_cancel(row["id"]),
                                                        custom_attrs={"data-testid": "cancel"})),
             spacing="2", wrap="wrap", min_width="8rem",
         )),
@@ -62,58 +62,58 @@ def _booking_row(row: dict) -> rx.Component:
 
 
 def _cancel_dialog() -> rx.Component:
-    S = ProviderBookingsState
+    state = ProviderBookingsState
     return rx.alert_dialog.root(
         rx.alert_dialog.content(
             rx.alert_dialog.title(T("Cancel this booking?")),
-            rx.alert_dialog.description(S.cancel_text, custom_attrs={"data-testid": "cancel-text"}),
+            rx.alert_dialog.description(state.cancel_text, custom_attrs={"data-testid": "cancel-text"}),
             rx.form(
                 rx.vstack(
-                    error_callout(S.cancel_error),
+                    error_callout(state.cancel_error),
                     rx.el.label(T("Reason (sent to the customer)"), html_for="cancel-reason",
                                 class_name="field-label"),
                     rx.text_area(id="cancel-reason", name="reason", max_length=500, rows="3", width="100%"),
                     rx.flex(
                         rx.alert_dialog.cancel(rx.button(T("Keep the booking"), variant="soft", color_scheme="gray",
                                                          type="button")),
-                        rx.button(T("Cancel booking"), color_scheme="red", type="submit", loading=S.busy_id > 0,
-                                  disabled=S.busy_id > 0, custom_attrs={"data-testid": "confirm-cancel"}),
+                        rx.button(T("Cancel booking"), color_scheme="red", type="submit", loading=state.busy_id > 0,
+                                  disabled=state.busy_id > 0, custom_attrs={"data-testid": "confirm-cancel"}),
                         spacing="3", justify="end", wrap="wrap",
                     ),
                     spacing="2", width="100%", margin_top="1rem",
                 ),
-                on_submit=S.confirm_cancel, reset_on_submit=True,
+                on_submit=state.confirm_cancel, reset_on_submit=True,
             ),
             max_width="460px",
         ),
-        open=S.cancel_open,
-        on_open_change=S.set_cancel_open,
+        open=state.cancel_open,
+        on_open_change=state.set_cancel_open,
     )
 
 
 def _reschedule_dialog() -> rx.Component:
-    S = ProviderBookingsState
+    state = ProviderBookingsState
     return rx.dialog.root(
         rx.dialog.content(
             rx.dialog.title(T("Move this booking")),
-            rx.dialog.description(S.resched_text, size="2"),
+            rx.dialog.description(state.resched_text, size="2"),
             rx.vstack(
-                error_callout(S.resched_error),
+                error_callout(state.resched_error),
                 rx.el.label(T("Date"), html_for="resched-date", class_name="field-label"),
-                rx.input(id="resched-date", type="date", value=S.resched_date, on_change=S.set_resched_date,
+                rx.input(id="resched-date", type="date", value=state.resched_date, on_change=state.set_resched_date,
                          size="3", custom_attrs={"data-testid": "resched-date"}),
                 rx.el.label(T("Free times"), html_for="resched-slot", class_name="field-label"),
                 rx.cond(
-                    S.resched_slots.length() > 0,
-                    rx.el.select(rx.foreach(S.resched_slots, lambda x: rx.el.option(x["label"], value=x["value"])),
-                                 id="resched-slot", value=S.resched_choice, on_change=S.set_resched_choice,
+                    state.resched_slots.length() > 0,
+                    rx.el.select(rx.foreach(state.resched_slots, lambda x: rx.el.option(x["label"], value=x["value"])),
+                                 id="resched-slot", value=state.resched_choice, on_change=state.set_resched_choice,
                                  class_name="native-select", custom_attrs={"data-testid": "resched-slot"}),
                     rx.text(T("No free times on this day. Pick another day."), size="2", color_scheme="gray"),
                 ),
                 rx.flex(
                     rx.dialog.close(rx.button(T("Keep the time"), variant="soft", color_scheme="gray", type="button")),
-                    rx.button(T("Move booking"), on_click=S.confirm_reschedule, loading=S.busy_id > 0,
-                              disabled=(S.busy_id > 0) | (S.resched_choice == ""),
+                    rx.button(T("Move booking"), on_click=state.confirm_reschedule, loading=state.busy_id > 0,
+                              disabled=(state.busy_id > 0) | (state.resched_choice == ""),
                               custom_attrs={"data-testid": "confirm-reschedule"}),
                     spacing="3", justify="end", wrap="wrap", width="100%",
                 ),
@@ -121,8 +121,8 @@ def _reschedule_dialog() -> rx.Component:
             ),
             max_width="460px",
         ),
-        open=S.resched_open,
-        on_open_change=S.set_resched_open,
+        open=state.resched_open,
+        on_open_change=state.set_resched_open,
     )
 
 
@@ -172,19 +172,19 @@ def _week_day(day) -> rx.Component:
 
 
 def _week_view() -> rx.Component:
-    S = ProviderBookingsState
+    state = ProviderBookingsState
     return rx.vstack(
         rx.flex(
-            rx.icon_button(rx.icon("chevron_left", class_name="flip-rtl"), variant="soft", on_click=S.shift_week(-1),
+            rx.icon_button(rx.icon("chevron_left", class_name="flip-rtl"), variant="soft", on_click=state.shift_week(-1),
                            aria_label=T("Previous week"), custom_attrs={"data-testid": "week-prev"}),
-            rx.button(T("This week"), variant="soft", on_click=S.shift_week(0)),
-            rx.icon_button(rx.icon("chevron_right", class_name="flip-rtl"), variant="soft", on_click=S.shift_week(1),
+            rx.button(T("This week"), variant="soft", on_click=state.shift_week(0)),
+            rx.icon_button(rx.icon("chevron_right", class_name="flip-rtl"), variant="soft", on_click=state.shift_week(1),
                            aria_label=T("Next week"), custom_attrs={"data-testid": "week-next"}),
-            rx.text(S.week_title, weight="medium", custom_attrs={"data-testid": "week-title"}),
+            rx.text(state.week_title, weight="medium", custom_attrs={"data-testid": "week-title"}),
             spacing="2", align="center", wrap="wrap",
         ),
-        error_callout(S.error),
-        rx.grid(rx.foreach(S.week, _week_day), columns=rx.breakpoints(initial="1", sm="2", md="7"), spacing="2",
+        error_callout(state.error),
+        rx.grid(rx.foreach(state.week, _week_day), columns=rx.breakpoints(initial="1", sm="2", md="7"), spacing="2",
                 width="100%"),
         spacing="3", width="100%",
     )
@@ -223,7 +223,7 @@ def _month_bar(day) -> rx.Component:
 
 
 def _month_day(day) -> rx.Component:
-    S = ProviderBookingsState
+    state = ProviderBookingsState
     wide = rx.breakpoints(initial="none", sm="flex")
     return rx.el.button(
         # the name is this text plus what is visible (no aria-label that would replace it)
@@ -254,7 +254,7 @@ def _month_day(day) -> rx.Component:
                            rx.color("gray", 10)),
             custom_attrs={"data-testid": "month-free"})),
         _month_bar(day),
-        type="button", on_click=S.open_day(day.key), title=day.label,
+        type="button", on_click=state.open_day(day.key), title=day.label,
         color=rx.color("gray", 12),
         display="flex", flex_direction="column", gap="0.25rem", align_items="stretch", text_align="start",
         width="100%", min_width="0", overflow="hidden", font="inherit", cursor="pointer",
@@ -277,30 +277,30 @@ def _legend_item(swatch: rx.Component, msgid: str) -> rx.Component:
 
 
 def _month_view() -> rx.Component:
-    S = ProviderBookingsState
+    state = ProviderBookingsState
     swatch = dict(width="0.9rem", height="0.6rem", border_radius="2px", flex_shrink="0")
     return rx.vstack(
         rx.flex(
-            rx.icon_button(rx.icon("chevron_left", class_name="flip-rtl"), variant="soft", on_click=S.shift_month(-1),
+            rx.icon_button(rx.icon("chevron_left", class_name="flip-rtl"), variant="soft", on_click=state.shift_month(-1),
                            aria_label=T("Previous month"), custom_attrs={"data-testid": "month-prev"}),
-            rx.button(T("This month"), variant="soft", on_click=S.shift_month(0),
+            rx.button(T("This month"), variant="soft", on_click=state.shift_month(0),
                       custom_attrs={"data-testid": "month-today"}),
-            rx.icon_button(rx.icon("chevron_right", class_name="flip-rtl"), variant="soft", on_click=S.shift_month(1),
+            rx.icon_button(rx.icon("chevron_right", class_name="flip-rtl"), variant="soft", on_click=state.shift_month(1),
                            aria_label=T("Next month"), custom_attrs={"data-testid": "month-next"}),
-            rx.heading(S.month_title, size="4", as_="h2", custom_attrs={"data-testid": "month-title"}),
+            rx.heading(state.month_title, size="4", as_="h2", custom_attrs={"data-testid": "month-title"}),
             spacing="2", align="center", wrap="wrap",
         ),
-        error_callout(S.error),
-        rx.cond(S.month_note != "", rx.text(S.month_note, size="2", color_scheme="gray",
+        error_callout(state.error),
+        rx.cond(state.month_note != "", rx.text(state.month_note, size="2", color_scheme="gray",
                                             custom_attrs={"data-testid": "month-note"})),
         rx.grid(
-            rx.foreach(S.month_weekdays, lambda w: rx.box(
+            rx.foreach(state.month_weekdays, lambda w: rx.box(
                 rx.text(w["short"], display=rx.breakpoints(initial="block", sm="none")),
                 rx.text(w["long"], display=rx.breakpoints(initial="none", sm="block")),
                 text_align="center", font_size="var(--font-size-1)", font_weight="500", color=rx.color("gray", 11),
                 overflow="hidden", white_space="nowrap", min_width="0", aria_hidden="true",
             )),
-            rx.foreach(S.month, _month_day),
+            rx.foreach(state.month, _month_day),
             columns="7", gap=rx.breakpoints(initial="3px", sm="0.4rem"), width="100%",
             grid_template_columns="repeat(7, minmax(0, 1fr))", custom_attrs={"data-testid": "month-grid"},
         ),
@@ -318,44 +318,44 @@ def _month_view() -> rx.Component:
 
 def _zone_bar() -> rx.Component:
     """Which zone the times are in; a picker when the bookables' zones differ (week/month)."""
-    S = ProviderBookingsState
+    state = ProviderBookingsState
     return rx.flex(
         rx.hstack(
             rx.icon("globe", size=16, color=rx.color("gray", 11), aria_hidden="true", flex_shrink="0"),
-            rx.text(rx.cond(S.mode == "list", T("Each booking's time is in its bookable's time zone."), S.zone_label),
+            rx.text(rx.cond(state.mode == "list", T("Each booking's time is in its bookable's time zone."), state.zone_label),
                     size="2", custom_attrs={"data-testid": "zone-label"}),
             spacing="2", align="center",
         ),
-        rx.cond((S.mode != "list") & (S.zone_options.length() > 1), rx.el.select(
-            rx.foreach(S.zone_options, lambda o: rx.el.option(o["label"], value=o["value"])),
-            value=S.zone, on_change=S.set_zone, aria_label=T("Time zone"), class_name="lang-select",
+        rx.cond((state.mode != "list") & (state.zone_options.length() > 1), rx.el.select(
+            rx.foreach(state.zone_options, lambda o: rx.el.option(o["label"], value=o["value"])),
+            value=state.zone, on_change=state.set_zone, aria_label=T("Time zone"), class_name="lang-select",
             max_width="18rem", custom_attrs={"data-testid": "zone-picker"})),
         spacing="2", align="center", wrap="wrap", width="100%",
     )
 
 
 def _mode_switch() -> rx.Component:
-    S = ProviderBookingsState
+    state = ProviderBookingsState
     return rx.hstack(
-        rx.button(rx.icon("list", size=16), T("List"), variant=rx.cond(S.mode == "list", "solid", "soft"),
-                  on_click=S.set_mode("list"), aria_pressed=rx.cond(S.mode == "list", "true", "false"),
+        rx.button(rx.icon("list", size=16), T("List"), variant=rx.cond(state.mode == "list", "solid", "soft"),
+                  on_click=state.set_mode("list"), aria_pressed=rx.cond(state.mode == "list", "true", "false"),
                   custom_attrs={"data-testid": "mode-list"}),
-        rx.button(rx.icon("calendar_days", size=16), T("Week"), variant=rx.cond(S.mode == "week", "solid", "soft"),
-                  on_click=S.set_mode("week"), aria_pressed=rx.cond(S.mode == "week", "true", "false"),
+        rx.button(rx.icon("calendar_days", size=16), T("Week"), variant=rx.cond(state.mode == "week", "solid", "soft"),
+                  on_click=state.set_mode("week"), aria_pressed=rx.cond(state.mode == "week", "true", "false"),
                   custom_attrs={"data-testid": "mode-week"}),
-        rx.button(rx.icon("calendar", size=16), T("Month"), variant=rx.cond(S.mode == "month", "solid", "soft"),
-                  on_click=S.set_mode("month"), aria_pressed=rx.cond(S.mode == "month", "true", "false"),
+        rx.button(rx.icon("calendar", size=16), T("Month"), variant=rx.cond(state.mode == "month", "solid", "soft"),
+                  on_click=state.set_mode("month"), aria_pressed=rx.cond(state.mode == "month", "true", "false"),
                   custom_attrs={"data-testid": "mode-month"}),
         spacing="2", wrap="wrap",
     )
 
 
 def bookings_page() -> rx.Component:
-    S = ProviderBookingsState
-    return guarded(S, rx.vstack(
+    state = ProviderBookingsState
+    return guarded(state, rx.vstack(
         staff_header(N_("Bookings"), PROVIDER_TABS, paths.PROVIDER_BOOKINGS, _mode_switch()),
         _zone_bar(),
-        rx.match(S.mode, ("week", _week_view()), ("month", _month_view()), _list_view()),
+        rx.match(state.mode, ("week", _week_view()), ("month", _month_view()), _list_view()),
         _cancel_dialog(),
         _reschedule_dialog(),
         spacing="4", width="100%",
@@ -363,33 +363,33 @@ def bookings_page() -> rx.Component:
 
 
 def _list_view() -> rx.Component:
-    S = ProviderBookingsState
+    state = ProviderBookingsState
     return rx.vstack(
         rx.form(
             rx.flex(
                 rx.vstack(rx.el.label(T("Status"), html_for="f-status", class_name="field-label"),
                           rx.el.select(*status_options(N_("All statuses"), STATUS_LABELS), id="f-status",
-                                       name="status", value=S.status, on_change=S.set_status,
+                                       name="status", value=state.status, on_change=state.set_status,
                                        class_name="native-select",
                                        custom_attrs={"data-testid": "filter-status"}),
                           spacing="1", min_width="10rem"),
                 rx.vstack(rx.el.label(T("From"), html_for="f-from", class_name="field-label"),
-                          rx.input(id="f-from", name="date_from", type="date", value=S.date_from, size="3",
-                                   on_change=S.set_date_from, custom_attrs={"data-testid": "filter-from"}),
+                          rx.input(id="f-from", name="date_from", type="date", value=state.date_from, size="3",
+                                   on_change=state.set_date_from, custom_attrs={"data-testid": "filter-from"}),
                           spacing="1"),
                 rx.vstack(rx.el.label(T("To"), html_for="f-to", class_name="field-label"),
-                          rx.input(id="f-to", name="date_to", type="date", value=S.date_to, size="3",
-                                   on_change=S.set_date_to, custom_attrs={"data-testid": "filter-to"}),
+                          rx.input(id="f-to", name="date_to", type="date", value=state.date_to, size="3",
+                                   on_change=state.set_date_to, custom_attrs={"data-testid": "filter-to"}),
                           spacing="1"),
                 rx.button(rx.icon("filter", size=16), T("Show"), type="submit", size="3",
                           custom_attrs={"data-testid": "apply-filters"}),
                 spacing="3", align="end", wrap="wrap",
             ),
-            on_submit=S.apply_filters, reset_on_submit=False, width="100%",
+            on_submit=state.apply_filters, reset_on_submit=False, width="100%",
         ),
-        ok_callout(S.message),
-        error_callout(S.error),
-        rx.text(T("Bookings found:"), " ", S.total, size="2", color_scheme="gray",
+        ok_callout(state.message),
+        error_callout(state.error),
+        rx.text(T("Bookings found:"), " ", state.total, size="2", color_scheme="gray",
                 custom_attrs={"data-testid": "bookings-total"}),
         scroll_table(
             rx.table.header(rx.table.row(
@@ -397,8 +397,8 @@ def _list_view() -> rx.Component:
                 th(N_("Price")), th(N_("Actions")),
             )),
             rx.table.body(
-                rx.foreach(S.rows, _booking_row),
-                rx.cond(S.rows.length() == 0, empty_row(7, N_("No bookings match these filters."))),
+                rx.foreach(state.rows, _booking_row),
+                rx.cond(state.rows.length() == 0, empty_row(7, N_("No bookings match these filters."))),
             ),
             testid="provider-bookings", label=N_("Bookings"), stack=True,
         ),

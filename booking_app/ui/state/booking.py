@@ -17,7 +17,7 @@ from booking_app.i18n import Np_, translate
 from booking_app.services import availability, booking_queries, bookings, catalog, guest_bookings, payments
 from booking_app.services.errors import NotAvailable, ServiceError
 from booking_app.services.validation import zone
-from booking_app.ui import paths as routes
+from booking_app.ui import paths
 from booking_app.ui.state import fmt
 from booking_app.ui.state.base import AppState
 from booking_app.ui.state.booking_common import (
@@ -122,7 +122,7 @@ class BookableState(AppState):
 
     @rx.var
     def booking_href(self) -> str:
-        return str(self.moving.get("href", "")) or routes.MY_BOOKINGS
+        return str(self.moving.get("href", "")) or paths.MY_BOOKINGS
 
     def _load_days(self, first: dt.date) -> None:
         last = first + dt.timedelta(days=DAYS_SHOWN - 1)
@@ -240,7 +240,7 @@ class BookableState(AppState):
             return
         if not self.reschedule_id:
             query = urlencode({"id": self.svc["id"], "start": self.selected, "qty": self.quantity})
-            yield rx.redirect(f"{routes.BOOK}?{query}")
+            yield rx.redirect(f"{paths.BOOK}?{query}")
             return
         if self.busy or not self.may_move:
             return
@@ -361,8 +361,8 @@ class BookState(AppState):
     @rx.var
     def back_url(self) -> str:
         if not self.svc:
-            return routes.SEARCH
-        return f"{routes.BOOKABLE}?id={self.svc['id']}"
+            return paths.SEARCH
+        return f"{paths.BOOKABLE}?id={self.svc['id']}"
 
     @rx.var
     def slots_url(self) -> str:
@@ -372,15 +372,15 @@ class BookState(AppState):
             return self.back_url
         tz = zone(self.svc["timezone"])
         day = max(start.astimezone(tz).date(), dt.datetime.now(tz).date())
-        return f"{routes.BOOKABLE}?{urlencode({'id': self.svc['id'], 'date': day.isoformat()})}"
+        return f"{paths.BOOKABLE}?{urlencode({'id': self.svc['id'], 'date': day.isoformat()})}"
 
     @rx.var
     def sign_in_url(self) -> str:
-        return f"{routes.SIGN_IN}?{urlencode({'next': str(self.router.url.path) + '?' + str(self.router.url.query)})}"
+        return f"{paths.SIGN_IN}?{urlencode({'next': str(self.router.url.path) + '?' + str(self.router.url.query)})}"
 
     @rx.var
     def sign_up_url(self) -> str:
-        return f"{routes.SIGN_UP}?{urlencode({'next': str(self.router.url.path) + '?' + str(self.router.url.query)})}"
+        return f"{paths.SIGN_UP}?{urlencode({'next': str(self.router.url.path) + '?' + str(self.router.url.query)})}"
 
     def _nearest(self, wanted: dt.datetime) -> list[str]:
         tz = zone(self.svc["timezone"])

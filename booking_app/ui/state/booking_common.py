@@ -10,7 +10,7 @@ from booking_app.config import get_settings
 from booking_app.i18n import N_, Np_, translate
 from booking_app.integrations import ics
 from booking_app.services import booking_queries, catalog, payments, refunds
-from booking_app.ui import paths as routes
+from booking_app.ui import paths
 from booking_app.ui.state import fmt
 
 MAX_QUANTITY_UI = 10
@@ -98,7 +98,7 @@ def booking_url(booking_id: int, token: str = "") -> str:
     query = {"id": booking_id}
     if token:
         query["token"] = token
-    return f"{routes.CONFIRMATION}?{urlencode(query)}"
+    return f"{paths.CONFIRMATION}?{urlencode(query)}"
 
 
 def booking_raw(v: booking_queries.BookingView) -> dict:
@@ -140,7 +140,7 @@ def booking_card(b: dict, locale: str, tz: str, token: str = "") -> dict[str, st
         # add to calendar: only while the booking is still going to happen
         "calendar": "1" if status in ("pending", "confirmed") else "",
         "cutoff_note": cutoff_note(b, locale, tz),
-        "reschedule_href": f"{routes.BOOKABLE}?{urlencode(reschedule_query)}",
+        "reschedule_href": f"{paths.BOOKABLE}?{urlencode(reschedule_query)}",
     }
 
 

@@ -13,7 +13,7 @@ import reflex as rx
 from booking_app.i18n import translate
 from booking_app.services import booking_queries, bookings, catalog, guest_bookings, manage_links, payments
 from booking_app.services.errors import NotAvailable, ServiceError
-from booking_app.ui import paths as routes
+from booking_app.ui import paths
 from booking_app.ui.state import fmt
 from booking_app.ui.state.base import AppState
 from booking_app.ui.state.booking_common import (
@@ -256,7 +256,7 @@ class MyBookingsState(ManageState):
         self.cancel_open = False
         actor = self._actor()
         if actor.is_guest:
-            return rx.redirect(f"{routes.SIGN_IN}?{urlencode({'next': routes.MY_BOOKINGS})}")
+            return rx.redirect(f"{paths.SIGN_IN}?{urlencode({'next': paths.MY_BOOKINGS})}")
         try:
             items, _total = booking_queries.list_bookings(actor=actor, scope="mine", limit=200)
         except ServiceError as exc:
