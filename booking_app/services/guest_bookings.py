@@ -191,7 +191,7 @@ def guest_request_token(request_id: int, expires_at: dt.datetime) -> str:
 
 
 def confirm_url(token: str) -> str:
-    """The page a confirmation link opens (ui/routes.py: CONFIRM_EMAIL)."""
+    """The page a confirmation link opens (ui/paths.py: CONFIRM_EMAIL)."""
     return f"{get_settings().public_url.rstrip('/')}/booking/confirm?token={token}"
 
 

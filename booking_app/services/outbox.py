@@ -138,7 +138,7 @@ def provider_of(session: Session, booking: Booking, user: User | None = None) ->
 
 
 def booking_url(booking: Booking) -> str:
-    # the booking page of the UI (booking_app/ui/routes.py: CONFIRMATION = "/booking")
+    # the booking page of the UI (booking_app/ui/paths.py: CONFIRMATION = "/booking")
     return f"{get_settings().public_url.rstrip('/')}/booking?id={booking.id}"
 
 
