@@ -147,8 +147,10 @@ def test_sign_up_shows_validation_errors(page, size):
     page.fill("#field-email", user["email"])
     page.fill("#field-password", "short")
     page.get_by_test_id("sign-up-submit").click()
-    expect(page.get_by_test_id("form-error")).to_have_text(
+    # the problem is shown next to its field (issue 22), the banner asks to correct the fields
+    expect(page.get_by_test_id("error-password")).to_have_text(
         translate("Password must be at least {min} characters.", "en", min=8))
+    expect(page.get_by_test_id("form-error")).to_have_text(translate("Please correct the fields marked below.", "en"))
     assert "/sign-up" in page.url
 
 
