@@ -90,7 +90,7 @@ seed-demo: python-deps
 
 I18N_DIR := booking_app/i18n/locales
 POT := booking_app/i18n/messages.pot
-LANGS := es fr de ar
+LANGS := es fr de ar it pt_BR nl pl tr
 
 i18n-extract: python-deps
 	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k Np_:1,2 -k translate -k T -k tr --no-location --sort-output \

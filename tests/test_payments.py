@@ -905,3 +905,14 @@ def test_the_cancel_dialog_shows_the_quoted_refund(sqlite_db, stripe_on):
     assert refund_preview_text(quote, bk.start, "en") == "You get €12.50 back."
     payments.cancel_and_refund(actor=w.customer_actor, booking_id=bk.id)
     assert _refunded_for_cancellation(bk.id) == 1250
+
+
+@pytest.mark.parametrize("locale, expected", [("pt_BR", "pt-BR"), ("pl", "pl"), ("tr", "tr"), ("it", "it"),
+                                              ("nl", "nl"), ("de", "de"), ("ar", "auto"), (None, "auto")])
+def test_checkout_speaks_the_customers_language(locale, expected):
+    """Stripe Checkout opens in the customer's language where Checkout has it (pt_BR as pt-BR)."""
+    request = stripe_gateway.CheckoutRequest(
+        idempotency_key="k", booking_id=1, payment_id=1, amount_cents=1000, currency="EUR", product_name="Room",
+        method_types=("card",), success_url="https://x.example/ok", cancel_url="https://x.example/no",
+        expires_at=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc), locale=locale)
+    assert stripe_gateway.checkout_params(request)["locale"] == expected

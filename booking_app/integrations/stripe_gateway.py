@@ -31,8 +31,10 @@ from booking_app.config import get_settings
 CHECKOUT_MIN_LIFETIME = dt.timedelta(minutes=30)
 CHECKOUT_MAX_LIFETIME = dt.timedelta(hours=24)
 
-#: Our locales that Stripe Checkout knows (others: "auto", the browser's language).
-_CHECKOUT_LOCALES = {"en", "es", "fr", "de"}
+#: Our locales → Stripe Checkout's locale codes; Checkout has no Arabic, so "ar" (and anything
+#: unknown) is "auto": the browser's language.
+CHECKOUT_LOCALES = {"en": "en", "es": "es", "fr": "fr", "de": "de", "it": "it", "nl": "nl", "pl": "pl", "tr": "tr",
+                    "pt_BR": "pt-BR"}
 
 #: Timeout of one call to Stripe and the SDK's own retries (same idempotency key).
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -159,7 +161,7 @@ def checkout_params(request: CheckoutRequest) -> dict[str, Any]:
         "success_url": request.success_url,
         "cancel_url": request.cancel_url,
         "expires_at": int(request.expires_at.timestamp()),
-        "locale": request.locale if request.locale in _CHECKOUT_LOCALES else "auto",
+        "locale": CHECKOUT_LOCALES.get(request.locale or "", "auto"),
     }
     if request.customer_email:
         params["customer_email"] = request.customer_email

@@ -22,6 +22,7 @@ from sqlmodel import select
 
 from booking_app import db
 from booking_app.config import get_settings
+from booking_app.i18n import language_tag
 from booking_app.integrations import ics
 from booking_app.integrations.delivery import DeliveryError
 from booking_app.integrations.email import email_sender_from_settings
@@ -209,7 +210,7 @@ def _deliver(row: ClaimedRow, *, now: dt.datetime, email_sender: EmailSender, sm
         message = EmailMessage(to=row.to, subject=rendered.subject, text=rendered.text, html=rendered.html,
                                sender=get_settings().email_from, attachments=attachments,
                                headers={"X-Booking-Notification": str(row.id), "Auto-Submitted": "auto-generated",
-                                        "Content-Language": row.locale})
+                                        "Content-Language": language_tag(row.locale)})
         return email_sender.name, email_sender.send(message)
     if row.channel == "sms":
         if not is_e164(row.to):
