@@ -11,6 +11,8 @@ own freshly migrated and seeded SQLite database; Playwright on the system Chromi
 from __future__ import annotations
 
 import os
+import pathlib
+import sqlite3
 import subprocess
 
 import pytest
@@ -63,10 +65,28 @@ def live_server(tmp_path_factory, stripe_stub):
                        capture_output=True, timeout=180)
     port = free_port()
     proc = start_reflex(ROOT, env, port, workdir / "reflex.log", timeout=START_TIMEOUT)
+    LIVE_DATABASES[f"http://127.0.0.1:{port}"] = workdir / "browser.db"
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process_group(proc)
+
+
+#: live server URL → its SQLite file (for resetting what one test leaves in shared demo accounts)
+LIVE_DATABASES: dict[str, pathlib.Path] = {}
+
+
+@pytest.fixture(autouse=True)
+def demo_accounts_back_in_english(request):
+    """The demo accounts are shared by the browser tests, and switching the language while
+    signed in saves it to the account: after each test, they speak English again."""
+    yield
+    if "live_server" not in request.fixturenames:
+        return
+    database = LIVE_DATABASES.get(request.getfixturevalue("live_server"))
+    if database is not None and database.exists():
+        with sqlite3.connect(database, timeout=30) as conn:
+            conn.execute("UPDATE users SET locale = 'en' WHERE username IN ('admin', 'provider', 'customer')")
 
 
 @pytest.fixture(scope="session")
