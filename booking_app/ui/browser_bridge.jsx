@@ -18,6 +18,9 @@
 //  - focus trap: while an element marked data-focus-trap="<opener id>" is shown (the phone
 //    menu), Tab and Shift+Tab cycle through the opener and the element's controls; Esc clicks
 //    the opener (which closes it) and leaves the focus on the opener
+//  - dialogs without a trigger (opened by state, e.g. "confirm it is you"): Radix gives focus
+//    back only to a dialog's own trigger, so the element focused before a dialog opened is
+//    remembered and focused again when the last dialog closes and the focus was left nowhere
 import { useEffect, useRef } from "react";
 
 const ROVING = "[data-roving], [data-testid=day-strip]"; // the day strip until it carries data-roving
@@ -120,14 +123,45 @@ function onTrapKey(event) {
   items[index < 0 ? 0 : (index + step + items.length) % items.length].focus();
 }
 
+const DIALOG = "[role=dialog], [role=alertdialog]";
+let focusedOutside = null; // the last element focused outside any dialog
+let dialogOpener = null; // what had the focus when the open dialog(s) appeared
+
+function onFocusIn(event) {
+  const target = event.target;
+  if (target && target.closest && !target.closest(DIALOG) && target !== document.body) focusedOutside = target;
+}
+
+function watchDialogs() {
+  const open = document.querySelector(DIALOG) !== null;
+  if (open && dialogOpener === null) {
+    // the dialog may already hold the focus: then the element focused before it is the opener
+    const active = document.activeElement;
+    dialogOpener = active && active !== document.body && !(active.closest && active.closest(DIALOG))
+      ? active : focusedOutside;
+    if (!dialogOpener) dialogOpener = document.body;
+  } else if (!open && dialogOpener !== null) {
+    const opener = dialogOpener;
+    dialogOpener = null;
+    setTimeout(() => { // after Radix has given focus to a trigger, if the dialog had one
+      if (document.querySelector(DIALOG)) return;
+      const active = document.activeElement;
+      if (active && active !== document.body && active.isConnected) return;
+      if (opener !== document.body && opener.isConnected) opener.focus();
+    }, 0);
+  }
+}
+
 let rovingStarted = false;
 function startRoving() {
   if (rovingStarted) return;
   rovingStarted = true;
   document.addEventListener("keydown", onRovingKey);
   document.addEventListener("keydown", onTrapKey);
+  document.addEventListener("focusin", onFocusIn, true);
   let queued = false;
   new MutationObserver(() => {
+    watchDialogs(); // at once: before the dialog moves the focus into itself
     if (queued) return;
     queued = true;
     requestAnimationFrame(() => {

@@ -252,10 +252,9 @@ def test_a_whole_booking_with_the_keyboard_only(page: Page, size):
     assert page.console_errors == []
 
 
-def _check_dialog(page: Page, opener, role: str, known_bug: str = "") -> None:
+def _check_dialog(page: Page, opener, role: str) -> None:
     """Open the dialog from `opener` with Enter: focus goes in, Tab and Shift+Tab stay in,
-    Esc closes it and the focus is back on `opener` (`known_bug`: the test is marked xfail
-    with it, here and only here, while the focus does not come back)."""
+    Esc closes it and the focus is back on `opener`."""
     inside = f"!!(document.activeElement && document.activeElement.closest('[role={role}]'))"
     opener.focus()
     page.keyboard.press("Enter")
@@ -267,10 +266,6 @@ def _check_dialog(page: Page, opener, role: str, known_bug: str = "") -> None:
         assert page.evaluate(inside), key
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
-    if known_bug:
-        page.wait_for_timeout(1000)
-        if not opener.evaluate("el => el === document.activeElement"):
-            pytest.xfail(known_bug)
     expect(opener).to_be_focused()
 
 
@@ -314,20 +309,13 @@ def test_the_customer_cancel_dialog_takes_keeps_and_returns_focus(page: Page, si
     assert page.console_errors == []
 
 
-#: dialogs opened by state from a button with on_click rather than by a Radix trigger: after
-#: Esc the focus is not given back to the button (ui/pages/customer.py _cancel_button shows the fix)
-PROVIDER_FOCUS_BUG = "provider cancel/move dialog: focus not returned to its button after Esc (provider_bookings.py)"
-REAUTH_FOCUS_BUG = "confirm-it-is-you dialog: focus not returned to its button after Esc (components/security.py)"
-
-
 @pytest.mark.parametrize("action", ["cancel", "reschedule"])
 def test_the_provider_dialogs_take_keep_and_return_focus(page: Page, size, live_db, action):
     username, password, made = _provider_booking()
     sign_in(page, username, password)
     goto(page, paths.PROVIDER_BOOKINGS)
     row = page.locator(f'[data-testid=booking-row][data-reference="{made.reference}"]')
-    _check_dialog(page, row.get_by_test_id(action), "alertdialog" if action == "cancel" else "dialog",
-                  known_bug=PROVIDER_FOCUS_BUG)
+    _check_dialog(page, row.get_by_test_id(action), "alertdialog" if action == "cancel" else "dialog")
     expect(row.get_by_test_id("status")).to_have_text("Confirmed")
     assert page.console_errors == []
 
@@ -344,6 +332,6 @@ def test_the_confirm_it_is_you_dialog_takes_keeps_and_returns_focus(page: Page, 
         s.exec(update(AuthToken).where(AuthToken.user_id == _admin.id)
                .values(created_at=utcnow() - dt.timedelta(minutes=10), reauth_at=None))
     goto(page, f"{paths.ADMIN_USERS}?id={user.id}")
-    _check_dialog(page, page.get_by_test_id("reset-2fa"), "dialog", known_bug=REAUTH_FOCUS_BUG)
+    _check_dialog(page, page.get_by_test_id("reset-2fa"), "dialog")
     expect(page.get_by_test_id("reset-2fa")).to_be_visible()  # nothing was reset
     assert page.console_errors == []

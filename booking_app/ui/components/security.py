@@ -32,7 +32,9 @@ def code_field(label_msgid: str, *, name: str, error: rx.Var, hint: rx.Var | str
 
 def reauth_dialog() -> rx.Component:
     """Put once on a page whose actions may need re-authentication. (A dialog, not an alert
-    dialog: it opens with the focus in its field, and Escape cancels.)"""
+    dialog: it opens with the focus in its field, and Escape cancels.) It has no trigger (a
+    service's answer opens it): the browser bridge gives focus back to the element focused
+    before it opened (ui/browser_bridge.jsx)."""
     return rx.dialog.root(
         rx.dialog.content(
             rx.dialog.title(T("Confirm it is you")),

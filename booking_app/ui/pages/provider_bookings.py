@@ -1,4 +1,4 @@
-"""Provider page: the bookings of my bookables as a list (with the row actions and the
+"""Provider page: the bookings of my bookables as a list (with the row actions and each row's
 cancel / reschedule dialogs), a week or a month calendar."""
 from __future__ import annotations
 
@@ -49,21 +49,25 @@ def _booking_row(row: dict) -> rx.Component:
                                                        color_scheme="orange", loading=busy, disabled=disabled,
                                                        on_click=state.no_show(row["id"]),
                                                        custom_attrs={"data-testid": "no-show"})),
-            rx.cond(row["can_cancel"] != "", rx.button(T("Move"), size="1", variant="soft", color_scheme="gray",
-                                                       disabled=disabled, on_click=state.ask_reschedule(row["id"]),
-                                                       custom_attrs={"data-testid": "reschedule"})),
-            rx.cond(row["can_cancel"] != "", rx.button(T("Cancel"), size="1", variant="soft", color_scheme="red",
-                                                       disabled=disabled, on_click=state.ask_cancel(row["id"]),
-                                                       custom_attrs={"data-testid": "cancel"})),
+            rx.cond(row["can_cancel"] != "", _reschedule_dialog(row, rx.button(
+                T("Move"), size="1", variant="soft", color_scheme="gray", disabled=disabled,
+                custom_attrs={"data-testid": "reschedule"}))),
+            rx.cond(row["can_cancel"] != "", _cancel_dialog(row, rx.button(
+                T("Cancel"), size="1", variant="soft", color_scheme="red", disabled=disabled,
+                custom_attrs={"data-testid": "cancel"}))),
             spacing="2", wrap="wrap", min_width="8rem",
         )),
         custom_attrs={"data-testid": "booking-row", "data-reference": row["reference"]},
     )
 
 
-def _cancel_dialog() -> rx.Component:
+def _cancel_dialog(row: dict, opener: rx.Component) -> rx.Component:
+    """A row's cancel dialog, `opener` (the row's Cancel button) its trigger: Radix moves focus
+    in, keeps Tab inside, closes on Esc and gives focus back to the button. The trigger has no
+    on_click (Reflex would wrap it in a div); open/close go through on_open_change."""
     state = ProviderBookingsState
     return rx.alert_dialog.root(
+        rx.alert_dialog.trigger(opener),
         rx.alert_dialog.content(
             rx.alert_dialog.title(T("Cancel this booking?")),
             rx.alert_dialog.description(state.cancel_text, custom_attrs={"data-testid": "cancel-text"}),
@@ -86,14 +90,16 @@ def _cancel_dialog() -> rx.Component:
             ),
             max_width="460px",
         ),
-        open=state.cancel_open,
-        on_open_change=state.set_cancel_open,
+        open=state.cancel_open & (state.cancel_id.to_string() == row["id"]),
+        on_open_change=lambda value: state.cancel_open_change(row["id"], value),
     )
 
 
-def _reschedule_dialog() -> rx.Component:
+def _reschedule_dialog(row: dict, opener: rx.Component) -> rx.Component:
+    """A row's move dialog, `opener` (the row's Move button) its trigger, like the cancel dialog."""
     state = ProviderBookingsState
     return rx.dialog.root(
+        rx.dialog.trigger(opener),
         rx.dialog.content(
             rx.dialog.title(T("Move this booking")),
             rx.dialog.description(state.resched_text, size="2"),
@@ -121,8 +127,8 @@ def _reschedule_dialog() -> rx.Component:
             ),
             max_width="460px",
         ),
-        open=state.resched_open,
-        on_open_change=state.set_resched_open,
+        open=state.resched_open & (state.resched_id.to_string() == row["id"]),
+        on_open_change=lambda value: state.resched_open_change(row["id"], value),
     )
 
 
@@ -356,8 +362,6 @@ def bookings_page() -> rx.Component:
         staff_header(N_("Bookings"), PROVIDER_TABS, paths.PROVIDER_BOOKINGS, _mode_switch()),
         _zone_bar(),
         rx.match(state.mode, ("week", _week_view()), ("month", _month_view()), _list_view()),
-        _cancel_dialog(),
-        _reschedule_dialog(),
         spacing="4", width="100%",
     ))
 

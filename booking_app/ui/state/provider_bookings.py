@@ -449,7 +449,15 @@ class ProviderBookingsState(StaffState):
             yield update
 
     @rx.event
-    def ask_cancel(self, booking_id: str):
+    def cancel_open_change(self, booking_id: str, value: bool):
+        """A row's cancel dialog asks to open (its trigger button) or close (Esc, Keep the
+        booking): the dialog is the row's own, so Radix gives focus back to its button."""
+        if value:
+            self._open_cancel(booking_id)
+        else:
+            self.cancel_open = False
+
+    def _open_cancel(self, booking_id: str) -> None:
         bid = fmt.int_param(booking_id)
         row = next((r for r in self.rows if r["id"] == str(bid)), None)
         if row is None:
@@ -460,10 +468,6 @@ class ProviderBookingsState(StaffState):
                                    "back what was paid.", self.locale, service=row["service"], when=row["when"],
                                    reference=row["reference"])
         self.cancel_open = True
-
-    @rx.event
-    def set_cancel_open(self, value: bool):
-        self.cancel_open = bool(value)
 
     @rx.event
     async def confirm_cancel(self, data: dict):
@@ -509,7 +513,15 @@ class ProviderBookingsState(StaffState):
             self.resched_choice = self.resched_slots[0]["value"]
 
     @rx.event
-    def ask_reschedule(self, booking_id: str):
+    def resched_open_change(self, booking_id: str, value: bool):
+        """A row's move dialog asks to open (its trigger button) or close (Esc, Keep the
+        time), like the cancel dialog."""
+        if value:
+            self._open_reschedule(booking_id)
+        else:
+            self.resched_open = False
+
+    def _open_reschedule(self, booking_id: str) -> None:
         bid = fmt.int_param(booking_id)
         self.resched_id = bid or 0
         row = self._resched_row()
@@ -522,10 +534,6 @@ class ProviderBookingsState(StaffState):
         self.resched_date = row["local_date"]
         self._load_resched_slots()
         self.resched_open = True
-
-    @rx.event
-    def set_resched_open(self, value: bool):
-        self.resched_open = bool(value)
 
     @rx.event
     def set_resched_date(self, value: str):
