@@ -13,7 +13,8 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import Field
 
 from booking_app.api.deps import require_provider
-from booking_app.api.schemas import ApiModel, IdPath, RequestModel, SingleLineStr, UtcDateTime, problem_responses
+from booking_app.api.schemas import (ApiModel, IdPath, RequestModel, SecretText, SingleLineStr, UtcDateTime,
+                                     problem_responses)
 from booking_app.services import calendar_sync
 from booking_app.services.actors import Actor
 
@@ -27,8 +28,8 @@ class SubscriptionIn(RequestModel):
                                    description="only this bookable; default: all of the provider's bookables")
     username: SingleLineStr | None = Field(default=None, max_length=calendar_sync.MAX_CREDENTIAL_LENGTH,
                                            description="basic-auth user name (private CalDAV-style feeds)")
-    password: str | None = Field(default=None, max_length=calendar_sync.MAX_CREDENTIAL_LENGTH,
-                                 description="basic-auth password, stored encrypted, never shown again")
+    password: SecretText | None = Field(default=None, max_length=calendar_sync.MAX_CREDENTIAL_LENGTH,
+                                        description="basic-auth password, stored encrypted, never shown again")
 
 
 class SubscriptionOut(ApiModel):
