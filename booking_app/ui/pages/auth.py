@@ -4,7 +4,7 @@ from __future__ import annotations
 import reflex as rx
 
 from booking_app.i18n import N_
-from booking_app.ui import paths as routes
+from booking_app.ui import paths
 from booking_app.ui.components import T, error_callout, field
 from booking_app.ui.components.security import code_field
 from booking_app.ui.state.auth import AuthFormState, PasswordResetState
@@ -32,8 +32,8 @@ def sign_in() -> rx.Component:
             on_submit=AuthFormState.sign_in, reset_on_submit=False, width="100%",
         ),
         rx.text(T("New here?"), " ",
-                rx.link(T("Create an account"), href=routes.SIGN_UP + AuthFormState.next_query), size="2"),
-        rx.link(T("Forgot your password?"), href=routes.FORGOT_PASSWORD, size="2"),
+                rx.link(T("Create an account"), href=paths.SIGN_UP + AuthFormState.next_query), size="2"),
+        rx.link(T("Forgot your password?"), href=paths.FORGOT_PASSWORD, size="2"),
     )
 
 
@@ -56,7 +56,7 @@ def sign_in_code() -> rx.Component:
                     ),
                     on_submit=AuthFormState.sign_in_with_code, reset_on_submit=True, width="100%",
                 ),
-                rx.link(T("Back to sign in"), href=routes.SIGN_IN, size="2"),
+                rx.link(T("Back to sign in"), href=paths.SIGN_IN, size="2"),
                 spacing="4", width="100%",
             ),
             width="100%", max_width="420px", size="3",
@@ -97,7 +97,7 @@ def sign_up() -> rx.Component:
             on_submit=AuthFormState.sign_up, reset_on_submit=False, width="100%",
         ),
         rx.text(T("Already have an account?"), " ",
-                rx.link(T("Sign in"), href=routes.SIGN_IN + AuthFormState.next_query), size="2"),
+                rx.link(T("Sign in"), href=paths.SIGN_IN + AuthFormState.next_query), size="2"),
     )
 
 
@@ -125,7 +125,7 @@ def forgot_password() -> rx.Component:
                     ),
                     on_submit=PasswordResetState.request_link, reset_on_submit=False, width="100%",
                 ),
-                rx.link(T("Back to sign in"), href=routes.SIGN_IN, size="2"),
+                rx.link(T("Back to sign in"), href=paths.SIGN_IN, size="2"),
                 spacing="4", width="100%",
             ),
             width="100%", max_width="420px", size="3",
@@ -157,7 +157,7 @@ def reset_password() -> rx.Component:
                         on_submit=PasswordResetState.set_new_password, reset_on_submit=False, width="100%",
                     ),
                 ),
-                rx.link(T("Sign in"), href=routes.SIGN_IN, size="2"),
+                rx.link(T("Sign in"), href=paths.SIGN_IN, size="2"),
                 spacing="4", width="100%",
             ),
             width="100%", max_width="420px", size="3",

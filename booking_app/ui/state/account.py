@@ -18,7 +18,7 @@ from booking_app.i18n import N_, normalize_locale, translate
 from booking_app.services import accounts, auth, mfa, sessions
 from booking_app.services.actors import Actor
 from booking_app.services.errors import ServiceError, Unauthorized
-from booking_app.ui import paths as routes
+from booking_app.ui import paths
 from booking_app.ui.state import fmt
 from booking_app.ui.state.auth import AuthFormState, enrolment_pending
 from booking_app.ui.state.base import AppState
@@ -70,8 +70,8 @@ class AccountState(AppState):
         actor = self._actor()
         if actor.is_guest:
             if enrolment_pending(self._session_token()):  # REQUIRE_2FA_FOR: nothing before enrolling
-                return rx.redirect(routes.MFA_SETUP)
-            return rx.redirect(f"{routes.SIGN_IN}?{urlencode({'next': routes.ACCOUNT})}")
+                return rx.redirect(paths.MFA_SETUP)
+            return rx.redirect(f"{paths.SIGN_IN}?{urlencode({'next': paths.ACCOUNT})}")
         try:
             user = accounts.get_profile(actor=actor)
         except ServiceError as exc:
@@ -213,7 +213,7 @@ class AccountState(AppState):
             self.busy = False
             return
         # every token of the user is revoked now, this browser's too: sign it in afresh
-        after = f"{routes.ACCOUNT}?{PASSWORD_CHANGED}"
+        after = f"{paths.ACCOUNT}?{PASSWORD_CHANGED}"
         try:
             result = await asyncio.to_thread(auth.login, identifier=user.username, password=new, ip=self._client_ip(),
                                              user_agent=str(self.router.headers.user_agent or ""))
@@ -222,7 +222,7 @@ class AccountState(AppState):
             sign_in = await self.get_state(AuthFormState)
             sign_in._challenge = exc.challenge
             self.busy = False
-            yield rx.redirect(f"{routes.SIGN_IN_CODE}?{urlencode({'next': after})}")
+            yield rx.redirect(f"{paths.SIGN_IN_CODE}?{urlencode({'next': after})}")
         except ServiceError:
             self._signed_out_to_sign_in()
 
@@ -236,7 +236,7 @@ class AccountState(AppState):
     def _signed_out_to_sign_in(self) -> None:
         self._clear_user()
         self.busy = False
-        self._end_session(f"{routes.SIGN_IN}?{urlencode({'next': routes.ACCOUNT})}")
+        self._end_session(f"{paths.SIGN_IN}?{urlencode({'next': paths.ACCOUNT})}")
 
     @rx.event
     def export_data(self):
@@ -270,7 +270,7 @@ class AccountState(AppState):
         self._clear_user()
         self.busy = False
         self.delete_open = False
-        self._end_session(routes.HOME)
+        self._end_session(paths.HOME)
 
 
 class MfaSetupState(AppState):
@@ -301,7 +301,7 @@ class MfaSetupState(AppState):
 
     def _next(self) -> str:
         nxt = self.router.url.query_parameters.get("next", "")
-        return nxt if nxt.startswith("/") and not nxt.startswith("//") else routes.ACCOUNT
+        return nxt if nxt.startswith("/") and not nxt.startswith("//") else paths.ACCOUNT
 
     @rx.event
     def load(self):
@@ -311,10 +311,10 @@ class MfaSetupState(AppState):
         self.busy = False
         actor, enrolling = self._enrolling_actor()
         if actor.is_guest:
-            return rx.redirect(f"{routes.SIGN_IN}?{urlencode({'next': routes.MFA_SETUP})}")
+            return rx.redirect(f"{paths.SIGN_IN}?{urlencode({'next': paths.MFA_SETUP})}")
         self.required = enrolling
         if mfa.status(actor=actor)["enabled"]:
-            return rx.redirect(routes.ACCOUNT)
+            return rx.redirect(paths.ACCOUNT)
         if enrolling:
             self._begin(actor, None, enrolling)
         else:
@@ -345,7 +345,7 @@ class MfaSetupState(AppState):
         actor, enrolling = self._enrolling_actor()
         if actor.is_guest:
             self.busy = False
-            yield rx.redirect(routes.SIGN_IN)
+            yield rx.redirect(paths.SIGN_IN)
             return
         await asyncio.to_thread(self._begin, actor, str(form.get("password", "")) or None, enrolling)
         self.busy = False

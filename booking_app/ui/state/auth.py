@@ -17,7 +17,7 @@ import reflex as rx
 from booking_app.i18n import N_, translate
 from booking_app.services import accounts, auth, browser_sessions
 from booking_app.services.errors import ServiceError
-from booking_app.ui import paths as routes
+from booking_app.ui import paths
 from booking_app.ui.state.base import AppState
 
 
@@ -25,7 +25,7 @@ from booking_app.ui.state.base import AppState
 SIGN_UP_FIELDS = ("full_name", "username", "email", "password")
 FIX_FIELDS = N_("Please correct the fields marked below.")
 #: where staff start when no page was asked for
-HOME_BY_ROLE = {"provider": routes.PROVIDER, "admin": routes.ADMIN_DASHBOARD}
+HOME_BY_ROLE = {"provider": paths.PROVIDER, "admin": paths.ADMIN_DASHBOARD}
 
 
 def _safe_next(value: str | None) -> str:
@@ -90,7 +90,7 @@ class AuthFormState(AppState):
             self._challenge = exc.challenge
             self.busy = False
             self.code_error = ""
-            yield rx.redirect(routes.SIGN_IN_CODE + self.next_query)
+            yield rx.redirect(paths.SIGN_IN_CODE + self.next_query)
         except ServiceError as exc:
             self.error = self._error_text(exc)
             self.busy = False
@@ -104,7 +104,7 @@ class AuthFormState(AppState):
         asked for (`next`), else the role's start page (providers /provider, admins the
         dashboard, customers home)."""
         if result.mfa_enrolment_required:
-            return routes.MFA_SETUP + (f"?next={self._next()}" if self._next() != "/" else "")
+            return paths.MFA_SETUP + (f"?next={self._next()}" if self._next() != "/" else "")
         if self.router.url.query_parameters.get("next"):
             return self._next()
         try:
@@ -119,7 +119,7 @@ class AuthFormState(AppState):
         self.code_error = ""
         self.busy = False
         if not self._challenge:
-            return rx.redirect(routes.SIGN_IN + self.next_query)
+            return rx.redirect(paths.SIGN_IN + self.next_query)
 
     @rx.event
     async def sign_in_with_code(self, form: dict):
@@ -140,7 +140,7 @@ class AuthFormState(AppState):
             else:  # the sign-in expired: start again
                 self._challenge = ""
                 self.error = self._error_text(exc)
-                yield rx.redirect(routes.SIGN_IN + self.next_query)
+                yield rx.redirect(paths.SIGN_IN + self.next_query)
             self.busy = False
 
     @rx.event
