@@ -35,7 +35,7 @@ from booking_app.models import (
 )
 from booking_app.services import (audit, auth, authcache, clientip, mfa, outbox, passwords, ratelimit, sessions,
                                   validation, webhooks)
-from booking_app.services.actors import Actor
+from booking_app.services.actors import Actor, require_admin
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from booking_app.services.feeds import revoke_disallowed_feeds
 from booking_app.services.passwords import check_password_strength, hash_password
@@ -186,12 +186,6 @@ def _signed_in(actor: Actor) -> int:
     if actor.is_guest or actor.id is None:
         raise Unauthorized()
     return actor.id
-
-
-def _require_admin(actor: Actor) -> None:
-    _signed_in(actor)
-    if not actor.is_admin:
-        raise Forbidden()
 
 
 def _load_user(s: Session, user_id: int, *, for_update: bool = False) -> User:
@@ -380,7 +374,7 @@ def export_user_data(*, actor: Actor) -> dict[str, Any]:
 
 def list_users(*, actor: Actor, q: str | None = None, role: str | None = None, active: bool | None = None,
                limit: int = 50, offset: int = 0) -> UserPage:
-    _require_admin(actor)
+    require_admin(actor, signed_in=True)
     if role is not None and role not in ROLES:
         raise InvalidInput(N_("Unknown role."), field="role")
     q = validation.text(q, field="q", max_length=200)
@@ -403,14 +397,14 @@ def list_users(*, actor: Actor, q: str | None = None, role: str | None = None, a
 
 
 def get_user(*, actor: Actor, user_id: int) -> User:
-    _require_admin(actor)
+    require_admin(actor, signed_in=True)
     with db.read_session() as s:
         return _load_user(s, user_id)
 
 
 def set_role(*, actor: Actor, user_id: int, role: str) -> User:
     """Change a user's role (a sensitive action: the admin re-authenticates)."""
-    _require_admin(actor)
+    require_admin(actor, signed_in=True)
     if role not in ROLES:
         raise InvalidInput(N_("Unknown role."), field="role")
     sessions.require_recent_auth(actor)
@@ -434,7 +428,7 @@ def set_role(*, actor: Actor, user_id: int, role: str) -> User:
 
 def set_active(*, actor: Actor, user_id: int, active: bool) -> User:
     """Deactivate (every token revoked at once) or reactivate a user."""
-    _require_admin(actor)
+    require_admin(actor, signed_in=True)
     if not isinstance(active, bool):
         raise InvalidInput(N_("The input is not valid."), field="active")
     if not active:
@@ -461,7 +455,7 @@ def set_active(*, actor: Actor, user_id: int, active: bool) -> User:
 
 def two_factor_on(*, actor: Actor, user_id: int) -> bool:
     """Whether a user has two-factor sign-in on (admins: the user page's reset button)."""
-    _require_admin(actor)
+    require_admin(actor, signed_in=True)
     with db.read_session() as s:
         return mfa.enabled(s, user_id)
 
@@ -470,7 +464,7 @@ def reset_2fa(*, actor: Actor, user_id: int) -> None:
     """An admin turns off another user's two-factor sign-in (a lost phone and recovery codes):
     the admin re-authenticates, the user's sessions end, the user is told by email; audited.
     NotFound for an unknown user, Conflict when it isn't on."""
-    _require_admin(actor)
+    require_admin(actor, signed_in=True)
     sessions.require_recent_auth(actor)
     with db.unit_of_work() as s:
         user = _load_user(s, user_id, for_update=True)
@@ -488,7 +482,7 @@ def reset_2fa(*, actor: Actor, user_id: int) -> None:
 
 def user_audit(*, actor: Actor, user_id: int, limit: int = 50, offset: int = 0) -> tuple[list[AuditEvent], int]:
     """The audit trail of one user: what they did and what was done to their account."""
-    _require_admin(actor)
+    require_admin(actor, signed_in=True)
     limit = max(1, min(int(limit), MAX_PAGE))
     offset = max(0, int(offset))
     with db.read_session() as s:
