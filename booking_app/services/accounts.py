@@ -36,7 +36,7 @@ from booking_app.models import (
 from booking_app.services import (audit, auth, authcache, clientip, mfa, outbox, passwords, ratelimit, sessions,
                                   validation, webhooks)
 from booking_app.services.actors import Actor, require_admin
-from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from booking_app.services.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from booking_app.services.feeds import revoke_disallowed_feeds
 from booking_app.services.passwords import check_password_strength, hash_password
 
