@@ -71,3 +71,19 @@ def test_open_hours_leave_events_out_and_default_to_utc(db_url):
                                               date_from=dt.date(2030, 1, 8), date_to=dt.date(2030, 1, 8),
                                               tz="Not/AZone")
     assert hours == {dt.date(2030, 1, 8): []}
+
+
+@pytest.mark.parametrize("minor, percent, share", [
+    (1225, 10, 123),     # exactly half a cent: up (banker's would give 122)
+    (1235, 10, 124),     # half a cent after an odd digit: up as well
+    (1234, 10, 123),     # below half: down
+    (5, 50, 3),          # 2.5 → 3
+    (1, 50, 1),          # 0.5 → 1
+    (1, 49, 0),
+    (0, 30, 0),
+    (9999, 100, 9999),
+    (10000, "12.5", 1250),
+    (333, Decimal("33.3333"), 111),
+])
+def test_percent_of_rounds_half_up_to_a_whole_minor_unit(minor, percent, share):
+    assert money.percent_of(minor, percent) == share

@@ -5,7 +5,7 @@ exponent, from Babel's currency data). The catalog checks the stored amount's ra
 """
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from babel.numbers import UnknownCurrencyError, get_currency_precision
 
@@ -57,3 +57,13 @@ def format_price(minor: int, currency: str) -> str:
     if not digits:
         return str(int(minor))
     return str(Decimal(int(minor)).scaleb(-digits).quantize(Decimal(1).scaleb(-digits)))
+
+
+def percent_of(minor: int, percent: int | Decimal | str) -> int:
+    """`percent` % of an amount in minor units, rounded half-up to a whole minor unit.
+
+    The one rounding rule for every derived amount (discounts, deposits, fees): half a cent
+    goes up, the rule people check by hand (banker's rounding would make 10 % of 12.25 → 1.22
+    but 10 % of 12.35 → 1.24). 1225 × 10 % → 123; 1235 × 10 % → 124; 5 × 50 % → 3; 0 → 0."""
+    share = Decimal(int(minor)) * Decimal(str(percent)) / Decimal(100)
+    return int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
