@@ -37,7 +37,7 @@ from booking_app import db
 from booking_app.config import get_settings
 from booking_app.i18n import Np_
 from booking_app.models import Bookable, Booking
-from booking_app.services import availability, outbox
+from booking_app.services import availability, live_slots, outbox
 from booking_app.services.availability import seats_used
 from booking_app.services.slots import LOOKAHEAD, LOOKBACK, SlotShape
 from booking_app.services.errors import Busy, NotAvailable
@@ -81,6 +81,7 @@ def transaction(*, set_lock_timeout: bool = True) -> Iterator[Session]:
     saves a statement)."""
     try:  # (busy_on_lock_wait, inline: one context manager less on the hot path)
         with db.unit_of_work(lock_timeout=set_lock_timeout) as s:
+            live_slots.begin(s)  # (open pages learn what changed, after commit: live_slots.py)
             yield s
     except (OperationalError, PoolTimeout) as exc:
         busy = busy_error(exc)
@@ -91,6 +92,7 @@ def transaction(*, set_lock_timeout: bool = True) -> Iterator[Session]:
         if db.sqlstate(exc) == "23P01" or "exclusion" in str(exc.orig).lower():
             raise NotAvailable() from None
         raise
+    live_slots.publish_noted(s)  # committed: fire-and-forget
 
 
 def lock_booking(s: Session, booking_id: Any, *, set_lock_timeout: bool = True) -> Booking | None:
@@ -305,6 +307,7 @@ def recount_or_fail(s: Session, b: Bookable, shape: SlotShape, quantity: int, bo
     competing active bookings + ours must fit. On PostgreSQL this also commits (see
     _pg_lock_recount_commit): call it last in the transaction."""
     writes = writes or []
+    live_slots.note_block(s, b, shape.block_start, shape.block_end)  # (published only after commit)
     if pipelined(s):
         if RACE_HOOK is not None:
             RACE_HOOK()
