@@ -138,9 +138,18 @@ class Settings(BaseSettings):
     # from a browser with credentials (CORS) and to open the event socket (comma-separated)
     frame_ancestors: str = Field("", max_length=4000)
     cors_allowed_origins: str = Field("", max_length=4000)
+    # origins allowed to frame the booking widget (/embed pages only) of every provider, in
+    # addition to each provider's own list (comma-separated exact origins; docs/embed.md)
+    embed_allowed_origins: str = Field("", max_length=4000)
 
     # --- bookings -------------------------------------------------------------------------
     hold_minutes: int = Field(15, ge=1, le=24 * 60)
+    # how long a waitlist offer holds the freed seats (a bookable may override it)
+    waitlist_offer_minutes: int = Field(30, ge=1, le=7 * 24 * 60)
+    # how long a booking awaiting the provider's approval holds its seats (a bookable may override it)
+    approval_expiry_hours: int = Field(48, ge=1, le=30 * 24)
+    # the most occurrences one recurring series may have (services/series.py)
+    series_max_occurrences: int = Field(52, ge=1, le=366)
     default_reminder_offsets_minutes: str = "1440,60"
 
     # --- guests (issue 20: no hoarding by anonymous visitors) -----------------------------
@@ -251,7 +260,7 @@ class Settings(BaseSettings):
             raise ValueError("PUBLIC_URL must be an http(s) address without a path, e.g. https://booking.example.com")
         return origin
 
-    @field_validator("cors_allowed_origins", "frame_ancestors")
+    @field_validator("cors_allowed_origins", "frame_ancestors", "embed_allowed_origins")
     @classmethod
     def _origin_list(cls, v: str, info) -> str:
         # exact http(s) origins only: these values go verbatim into CORS and CSP headers
@@ -304,6 +313,10 @@ class Settings(BaseSettings):
     @property
     def frame_ancestor_origins(self) -> tuple[str, ...]:
         return tuple(o for o in self.frame_ancestors.split(",") if o)
+
+    @property
+    def embed_origins(self) -> tuple[str, ...]:
+        return tuple(o for o in self.embed_allowed_origins.split(",") if o)
 
     @property
     def is_sqlite(self) -> bool:

@@ -10,8 +10,11 @@ from booking_app.models.catalog import (
     BookableKind,
     EventSession,
 )
+from booking_app.models.discount import DiscountCode
+from booking_app.models.embed import EmbedOrigin
 from booking_app.models.notification import CalendarFeedToken, Notification, NotificationStatus
-from booking_app.models.payment import Payment, PaymentStatus, ProcessedWebhookEvent, Refund
+from booking_app.models.payment import BookingFee, Payment, PaymentStatus, ProcessedWebhookEvent, Refund
+from booking_app.models.series import BookingSeries
 from booking_app.models.user import (
     AuthToken,
     BrowserSessionHandoff,
@@ -23,13 +26,14 @@ from booking_app.models.user import (
     User,
     UserMfa,
 )
+from booking_app.models.waitlist import WaitlistEntry, WaitlistStatus
 from booking_app.models.webhook import WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 
 __all__ = [
     "ACTIVE_STATUSES", "AuditEvent", "AuthToken", "AvailabilityException", "AvailabilityRule",
-    "Bookable", "BrowserSessionHandoff", "BookableKind", "Booking", "BookingStatus", "CalendarBusyInterval",
-    "CalendarFeedToken", "CalendarSubscription", "EventSession",
+    "Bookable", "BrowserSessionHandoff", "BookableKind", "Booking", "BookingFee", "BookingSeries", "BookingStatus", "CalendarBusyInterval",
+    "CalendarFeedToken", "CalendarSubscription", "DiscountCode", "EmbedOrigin", "EventSession",
     "IdempotencyRecord", "MfaChallenge", "MfaRecoveryCode", "Notification", "NotificationStatus", "PasswordResetToken", "Payment",
     "PaymentStatus", "ProcessedWebhookEvent", "RateLimitEvent", "Refund", "Role", "User",
-    "UserMfa", "UTCDateTime", "utcnow", "WebhookDelivery", "WebhookDeliveryStatus", "WebhookEndpoint",
+    "UserMfa", "UTCDateTime", "utcnow", "WaitlistEntry", "WaitlistStatus", "WebhookDelivery", "WebhookDeliveryStatus", "WebhookEndpoint",
 ]

@@ -1,0 +1,165 @@
+"""Waitlist service (issue 24, point 1): join a full slot, offers decided in the transaction
+that frees the seats (cancel, expired hold, reschedule away, capacity increase), accept,
+decline, lapse, leave, access; the offer holds its seats so nobody else can book them."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlmodel import select
+
+from booking_app import db
+from booking_app.config import reset_settings_cache
+from booking_app.models import Booking, Notification, WaitlistEntry
+from booking_app.services import bookings, catalog, waitlist, waitlist_accept
+from booking_app.services.actors import Actor
+from booking_app.services.errors import Conflict, InvalidInput, NotAvailable, NotFound
+from tests.factories import actor_for, make_bookable, make_customer, make_event, make_provider
+
+UTC = dt.timezone.utc
+NOW = dt.datetime(2027, 1, 10, 12, 0, tzinfo=UTC)
+AT = dt.datetime(2027, 2, 1, 10, 0, tzinfo=UTC)
+G = {"name": "Gina Guest", "email": "gina@example.com"}
+
+
+def entry_row(entry_id: int) -> WaitlistEntry:
+    with db.read_session() as s:
+        e = s.get(WaitlistEntry, entry_id)
+        assert e is not None
+        return e
+
+
+def booking_row(booking_id: int) -> Booking:
+    with db.read_session() as s:
+        bk = s.get(Booking, booking_id)
+        assert bk is not None
+        return bk
+
+
+def full_room(capacity: int = 1, **kw):
+    provider = make_provider()
+    b = make_bookable(provider, capacity=capacity, **kw)
+    holder = make_customer()
+    first = bookings.book(actor=actor_for(holder), service_id=b.id, start=AT, quantity=capacity, now=NOW)
+    return provider, b, holder, first
+
+
+def test_join_only_when_full_with_positions(db_url):
+    provider = make_provider()
+    b = make_bookable(provider, capacity=2)
+    alice, bob = make_customer(), make_customer()
+    with pytest.raises(Conflict):  # room left: book it instead
+        waitlist.join(actor=actor_for(alice), service_id=b.id, start=AT, now=NOW)
+    bookings.book(actor=actor_for(make_customer()), service_id=b.id, start=AT, quantity=2, now=NOW)
+    e1 = waitlist.join(actor=actor_for(alice), service_id=b.id, start=AT, now=NOW)
+    e2 = waitlist.join(actor=Actor.guest(), service_id=b.id, start=AT, guest=G, now=NOW)
+    e3 = waitlist.join(actor=actor_for(bob), service_id=b.id, start=AT, quantity=2, now=NOW)
+    assert (e1.status, e1.position, e2.position, e3.position) == ("waiting", 1, 2, 3)
+    assert e2.token and e1.token is None
+    with pytest.raises(Conflict):  # already waiting
+        waitlist.join(actor=actor_for(alice), service_id=b.id, start=AT, now=NOW)
+    with pytest.raises(InvalidInput):  # not a slot
+        waitlist.join(actor=actor_for(bob), service_id=b.id, start=AT.replace(hour=3), now=NOW)
+    with pytest.raises(InvalidInput):
+        waitlist.join(actor=actor_for(bob), service_id=b.id, start=AT, quantity=3, now=NOW)
+    with pytest.raises(NotFound):
+        waitlist.join(actor=actor_for(bob), service_id=999999, start=AT, now=NOW)
+    with pytest.raises(InvalidInput):
+        waitlist.join(actor=Actor.guest(), service_id=b.id, start=AT, guest={"name": "x\x00", "email": "a@b.co"},
+                      now=NOW)
+
+
+def test_cancellation_offers_the_seat_and_holds_it(db_url):
+    provider, b, holder, first = full_room()
+    alice, carol = make_customer(), make_customer()
+    e1 = waitlist.join(actor=actor_for(alice), service_id=b.id, start=AT, now=NOW)
+    e2 = waitlist.join(actor=actor_for(carol), service_id=b.id, start=AT, now=NOW)
+    bookings.cancel(actor=actor_for(holder), booking_id=first.id, now=NOW)
+    offered = entry_row(e1.id)
+    assert offered.status == "offered" and offered.booking_id is not None
+    assert offered.offer_expires_at == NOW + dt.timedelta(minutes=30)
+    hold = booking_row(offered.booking_id)
+    assert (hold.status, hold.user_id, hold.hold_expires_at) == ("pending", alice.id, offered.offer_expires_at)
+    assert entry_row(e2.id).status == "waiting"
+    with pytest.raises(NotAvailable):  # nobody else can take the held seat
+        bookings.book(actor=actor_for(make_customer()), service_id=b.id, start=AT, now=NOW)
+    with db.read_session() as s:
+        mails = s.exec(select(Notification).where(Notification.template == "waitlist_offered")).all()
+    assert [m.to for m in mails] == [alice.email]
+    assert f"/waitlist?entry={e1.id}" in mails[0].context["accept_url"]
+    view = waitlist_accept.accept(actor=actor_for(alice), entry_id=e1.id, now=NOW + dt.timedelta(minutes=5))
+    assert view.booking.status == "confirmed" and view.booking.id == offered.booking_id
+    assert entry_row(e1.id).status == "accepted"
+    with pytest.raises(Conflict):  # once only
+        waitlist_accept.accept(actor=actor_for(alice), entry_id=e1.id, now=NOW + dt.timedelta(minutes=6))
+
+
+def test_lapse_and_decline_pass_the_offer_on(db_url):
+    provider, b, holder, first = full_room()
+    alice, carol, dave = make_customer(), make_customer(), make_customer()
+    e1 = waitlist.join(actor=actor_for(alice), service_id=b.id, start=AT, now=NOW)
+    e2 = waitlist.join(actor=actor_for(carol), service_id=b.id, start=AT, now=NOW)
+    e3 = waitlist.join(actor=actor_for(dave), service_id=b.id, start=AT, now=NOW)
+    bookings.cancel(actor=actor_for(holder), booking_id=first.id, now=NOW)
+    later = NOW + dt.timedelta(minutes=31)
+    with pytest.raises(Conflict):  # the offer has lapsed
+        waitlist_accept.accept(actor=actor_for(alice), entry_id=e1.id, now=later)
+    assert bookings.release_expired_holds(now=later) == 1
+    assert entry_row(e1.id).status == "lapsed"
+    assert entry_row(e2.id).status == "offered"
+    waitlist.decline(actor=actor_for(carol), entry_id=e2.id, now=later)
+    assert entry_row(e2.id).status == "declined"
+    assert booking_row(entry_row(e2.id).booking_id).status == "cancelled"
+    assert entry_row(e3.id).status == "offered"
+    with pytest.raises(NotFound):  # only its owner
+        waitlist.decline(actor=actor_for(alice), entry_id=e3.id, now=later)
+
+
+def test_guest_accepts_with_token_and_leaves(db_url):
+    provider, b, holder, first = full_room()
+    e1 = waitlist.join(actor=Actor.guest(), service_id=b.id, start=AT, guest=G, now=NOW)
+    e2 = waitlist.join(actor=actor_for(make_customer()), service_id=b.id, start=AT, now=NOW)
+    waitlist.leave(actor=actor_for(provider), entry_id=e2.id, now=NOW)  # its provider may remove it
+    assert entry_row(e2.id).status == "left"
+    bookings.cancel(actor=actor_for(holder), booking_id=first.id, now=NOW)
+    with pytest.raises(NotFound):
+        waitlist_accept.accept(actor=Actor.guest(), entry_id=e1.id, token=f"{e1.id}.forged", now=NOW)
+    view = waitlist_accept.accept(actor=Actor.guest(), entry_id=e1.id, token=e1.token, now=NOW)
+    assert view.booking.guest_email == G["email"] and view.booking.status == "confirmed"
+
+
+def test_reschedule_away_and_capacity_increase_offer(db_url):
+    provider, b, holder, first = full_room()
+    alice, carol = make_customer(), make_customer()
+    e1 = waitlist.join(actor=actor_for(alice), service_id=b.id, start=AT, now=NOW)
+    e2 = waitlist.join(actor=actor_for(carol), service_id=b.id, start=AT, now=NOW)
+    bookings.reschedule(actor=actor_for(holder), booking_id=first.id, start=AT + dt.timedelta(hours=2), now=NOW)
+    assert entry_row(e1.id).status == "offered"
+    catalog.update_bookable(actor=actor_for(provider), bookable_id=b.id, capacity=2)
+    assert entry_row(e2.id).status == "offered"
+
+
+def test_event_session_cancellation_offers_only_what_fits(db_url):
+    provider = make_provider()
+    b, (sess,) = make_event(provider, sessions=[AT], capacity=3)
+    holder = make_customer()
+    one = bookings.book(actor=actor_for(holder), service_id=b.id, start=AT, quantity=1, now=NOW)
+    bookings.book(actor=actor_for(make_customer()), service_id=b.id, start=AT, quantity=2, now=NOW)
+    big = waitlist.join(actor=actor_for(make_customer()), service_id=b.id, start=AT, quantity=2, now=NOW)
+    small = waitlist.join(actor=actor_for(make_customer()), service_id=b.id, start=AT, quantity=1, now=NOW)
+    bookings.cancel(actor=actor_for(holder), booking_id=one.id, now=NOW)  # one seat freed
+    assert entry_row(big.id).status == "waiting"  # passed over: two seats don't fit
+    assert entry_row(small.id).status == "offered"
+    with db.read_session() as s:
+        held = sum(bk.quantity for bk in s.exec(select(Booking).where(Booking.session_id == sess.id,
+                                                                       Booking.status == "pending")).all())
+    assert held == 1
+
+
+def test_offer_minutes_setting_and_override(db_url, monkeypatch):
+    monkeypatch.setenv("WAITLIST_OFFER_MINUTES", "45")
+    reset_settings_cache()
+    provider, b, holder, first = full_room()
+    e1 = waitlist.join(actor=actor_for(make_customer()), service_id=b.id, start=AT, now=NOW)
+    bookings.cancel(actor=actor_for(holder), booking_id=first.id, now=NOW)
+    assert entry_row(e1.id).offer_expires_at == NOW + dt.timedelta(minutes=45)
