@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import CheckConstraint, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from booking_app.models.base import UTCDateTime, utcnow
@@ -49,6 +49,24 @@ class Bookable(SQLModel, table=True):
     reminder_offsets: str = Field(default="", max_length=100)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    # waitlist (issue 24, point 1; migration 0010): minutes an offer holds its seats (None:
+    # WAITLIST_OFFER_MINUTES); a closed waitlist takes no one and offers nothing
+    waitlist_offer_minutes: int | None = Field(default=None)
+    waitlist_closed: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # approval (issue 24, migration 0011): bookings wait for the provider's approval, for at
+    # most approval_expiry_hours (None: the APPROVAL_EXPIRY_HOURS setting)
+    requires_approval: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    approval_expiry_hours: int | None = None
+    # deposits and fees (issue 26, migration 0015): the deposit Checkout charges at booking
+    # (a percent of the price or a fixed amount, at most one; both None: the whole price),
+    # and the fees for a no-show or a cancellation after the cut-off (0: none)
+    deposit_percent: int | None = None
+    deposit_cents: int | None = None
+    no_show_fee_cents: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    late_cancel_fee_cents: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # booking questions (issue 24, point 4; migration 0013; services/booking_questions.py):
+    # the typed questions asked when booking, null when none
+    questions: list | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
 
 
 class AvailabilityRule(SQLModel, table=True):

@@ -40,8 +40,11 @@ from booking_app.models import (
     Notification,
 )
 from booking_app.models.base import utcnow
-from booking_app.models.booking import GuestBookingRequest
-from booking_app.services import audit, capacity, idempotency, notify, refunds, validation
+from booking_app.models.booking import HELD_STATUSES, GuestBookingRequest
+from booking_app.services import approvals, audit, booking_questions, capacity, idempotency, notify, refunds, validation
+from booking_app.services import pricing  # discount codes (issue 26): what a booking costs
+from booking_app.services import waitlist  # waitlist (issue 24): freed seats offered to the queue
+from booking_app.services import deposits, fees  # deposits and fees (issue 26)
 from booking_app.services.actors import Actor
 from booking_app.services.availability import resolve_start, resolve_start_with_usage
 from booking_app.services.booking_queries import BookingView, access, booking_view, check_payment_method, full_view, may_see
@@ -77,6 +80,8 @@ def book(
     client_ip: str | None = None,
     manage_token: str | None = None,
     now: dt.datetime | None = None,
+    answers: Mapping[str, Any] | None = None,
+    discount_code: str | None = None,
 ) -> BookingView:
     """Book `quantity` seats of bookable `service_id` at `start` (an aware datetime or an
     ISO string with offset; must be a free slot start, or a session start for events).
@@ -93,17 +98,22 @@ def book(
     `idempotency_key`: the same key and request replays the first booking; the same key
     with a different request → InvalidInput; a replay re-checks access first (`_may_replay`:
     a guest's needs `manage_token` once IDEMPOTENCY_GUEST_REPLAY_SECONDS have passed).
+    `answers`: {question id: value} for the bookable's questions (services/booking_questions.py).
+    `discount_code`: checked and redeemed under the code's lock (pricing.quote_with_code); the
+    price is always computed here (pricing), never taken from the client.
     Errors: NotFound (unknown/inactive bookable),
     InvalidInput, NotAvailable (taken, full, outside hours, past, notice/advance), Busy."""
     return _book_checked(actor=actor, service_id=service_id, start=start, quantity=quantity, notes=notes, guest=guest,
                          idempotency_key=idempotency_key, payment_method=payment_method, now=now,
-                         limits_ip_key=guest_ip_key(client_ip), email_confirmed=False, manage_token=manage_token)
+                         limits_ip_key=guest_ip_key(client_ip), email_confirmed=False, manage_token=manage_token,
+                         answers=answers, discount_code=discount_code)
 
 
 def _book_checked(*, actor: Actor, service_id: int, start: dt.datetime | str, quantity: int, notes: str | None,
                   guest: Mapping[str, Any] | Any | None, idempotency_key: str | None, payment_method: str | None,
                   now: dt.datetime | None, limits_ip_key: str | None, email_confirmed: bool,
-                  manage_token: str | None = None, replay_trusted: bool = False) -> BookingView:
+                  manage_token: str | None = None, replay_trusted: bool = False,
+                  answers: Mapping[str, Any] | None = None, discount_code: str | None = None) -> BookingView:
     """`book`, for a guest whose email address may already be confirmed (a confirmed
     request: `email_confirmed`, not rate-limited again) and whose client is `limits_ip_key`."""
     now = now or utcnow()
@@ -135,7 +145,9 @@ def _book_checked(*, actor: Actor, service_id: int, start: dt.datetime | str, qu
     scope = "" if key is None else idempotency.scope_for("booking", user_id=actor.id, email=guest_email)
     req_hash = "" if key is None else idempotency.fingerprint(  # (only an idempotency key needs it)
         {"service_id": service_id, "start": start_at.isoformat(), "quantity": quantity, "notes": notes_text,
-         "guest": [guest_name, guest_email, guest_phone], "payment_method": method})
+         "guest": [guest_name, guest_email, guest_phone], "payment_method": method,
+         **({"answers": answers} if answers else {}),
+         **({"discount_code": discount_code} if discount_code is not None else {})})
     if key is not None:
         replayed = _replay(scope, key, req_hash, actor=actor, manage_token=manage_token, trusted=replay_trusted)
         if replayed is not None:
@@ -143,7 +155,7 @@ def _book_checked(*, actor: Actor, service_id: int, start: dt.datetime | str, qu
     try:
         return _book(actor=actor, service_id=service_id, start_at=start_at, quantity=quantity, notes=notes_text,
                      guest=(guest_name, guest_email, guest_phone), method=method, key=key, scope=scope,
-                     req_hash=req_hash, now=now, limits=limits)
+                     req_hash=req_hash, now=now, limits=limits, answers=answers, discount_code=discount_code)
     except (IntegrityError, capacity.DuplicateRequest):
         # a concurrent request with the same idempotency key committed first
         if key is not None:
@@ -155,7 +167,8 @@ def _book_checked(*, actor: Actor, service_id: int, start: dt.datetime | str, qu
 
 def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int, notes: str,
           guest: tuple[str | None, str | None, str | None], method: str | None, key: str | None, scope: str,
-          req_hash: str, now: dt.datetime, limits: GuestLimits | None = None) -> BookingView:
+          req_hash: str, now: dt.datetime, limits: GuestLimits | None = None,
+          answers: Mapping[str, Any] | None = None, discount_code: str | None = None) -> BookingView:
     settings = get_settings()
     customer_id = actor.id if actor.id is not None and guest[1] is None else None
     # (lock waits: bounded by the write statement's own lock timeout, capacity.pg_writes_then_lock_sql)
@@ -168,6 +181,8 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
                                                                                     start_at, quantity, now)
         if b is None or not b.is_active:
             raise NotFound(N_("This service does not exist."))
+        # booking questions: checked only when asked or answered (no work otherwise)
+        snapshot = booking_questions.check_answers(b.questions, answers) if b.questions or answers else None
         shape, used, expired_holds = resolve_start_with_usage(s, b, start_at, now, quantity=quantity,
                                                               prefetched=prefetched)
         if quantity > shape.capacity:
@@ -184,12 +199,22 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
             if limits.count_rate:
                 count_guest_request(s, "booking", limits.email, limits.ip_key)
             check_guest_caps(s, limits.email, limits.ip_key, now)
+        if discount_code is not None:  # (discount codes: the code row locked, its uses counted, in this transaction)
+            if implicit:
+                capacity.explicit_transaction(s)
+                implicit = False
+            quote = pricing.quote_with_code(s, b, quantity, discount_code, customer_id=customer_id, email=guest[1],
+                                            now=now)
+        else:
+            quote = pricing.quote(b, quantity)  # (no query)
         if expired_holds:
             if implicit:
                 capacity.explicit_transaction(s)  # (expiring them and booking: one transaction)
             _sweep_overlapping_holds(s, b, shape, now)
-        price = b.price_cents * quantity
+        price = quote.price_cents
         confirmed = price == 0 or method == "on_site" or (method is None and not settings.stripe_enabled)
+        approval = approvals.request_fields(b, shape.start, now, method,  # (issue 24; no query)
+                                            by_staff=actor.is_admin or actor.id == b.provider_id)
         user_locale = actor.locale
         if customer_id is not None:
             if user is None or not user.is_active:
@@ -206,7 +231,14 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
                "hold_expires_at": None if confirmed else now + dt.timedelta(
                    minutes=settings.guest_hold_minutes if limits is not None else settings.hold_minutes),
                "guest_ip": limits.ip_key if limits is not None else None,
-               "price_cents": price, "currency": b.currency, "notes": notes, "created_at": now, "updated_at": now}
+               "price_cents": price, "currency": b.currency, "notes": notes, "created_at": now, "updated_at": now,
+               "list_price_cents": quote.list_price_cents, "discount_cents": quote.discount_cents,
+               "discount_code_id": quote.discount_code_id}
+        row.update(deposits.split(b, price, online=not confirmed))  # deposits (issue 26; no query)
+        if snapshot:
+            row["answers"] = snapshot
+        if approval is not None:  # awaiting the provider's approval (services/approvals.py)
+            row.update(approval)
         # Core inserts (the ORM unit of work cost more CPU than the round trips): the
         # booking, its outbox rows, the audit event, the idempotency record. The booking is
         # a plain row object (`PlainRow`), never in the session.
@@ -217,7 +249,8 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
             row["id"] = s.connection().execute(_INSERT_BOOKING, row).scalar_one()
         bk: Any = PlainRow(row)
         writes.insert(_NOTIFICATIONS, notify.booking_event_values(
-            s, booking=bk, event="booking_confirmed" if confirmed else "booking_pending",
+            s, booking=bk, event=("booking_confirmed" if confirmed else "booking_pending") if approval is None
+            else "booking_awaiting_approval",
             extra={"actor_id": actor.id}, bookable=b, customer=user, provider=provider, heard_by=heard_by),
                      on_conflict="dedupe_key")
         at = utcnow()
@@ -291,7 +324,7 @@ def confirm_guest_request(*, token: str | None, now: dt.datetime | None = None) 
         actor=Actor.guest(locale=req.locale), service_id=req.bookable_id, start=req.start_at, quantity=req.quantity,
         notes=req.notes, guest={"name": req.guest_name, "email": req.guest_email, "phone": req.guest_phone},
         idempotency_key=f"guest-request:{req.id}", payment_method=req.payment_method, now=now,
-        limits_ip_key=req.guest_ip, email_confirmed=True, replay_trusted=True)  # (the link proved access)
+        limits_ip_key=req.guest_ip, email_confirmed=True, replay_trusted=True, answers=req.answers)  # (the link proved access)
     with capacity.transaction() as s:
         s.exec(update(GuestBookingRequest).where(GuestBookingRequest.id == req.id,  # type: ignore[call-overload, arg-type]
                                                  GuestBookingRequest.booking_id.is_(None))  # type: ignore[union-attr]
@@ -345,7 +378,8 @@ def reschedule(
         qty = new_qty if new_qty is not None else bk.quantity
         if qty > shape.capacity:
             raise InvalidInput(capacity.AT_MOST_SEATS, field="quantity", max=shape.capacity)
-        new_price = b.price_cents * qty if resizing else bk.price_cents
+        new_quote = pricing.requote(s, b, qty, bk) if resizing else None  # (its discount code kept)
+        new_price = new_quote.price_cents if new_quote is not None else bk.price_cents
         if resizing and new_price != bk.price_cents and refunds.paid_cents(s, bk.id) > 0:
             raise Conflict(N_("The number of seats of a paid booking cannot be changed; cancel it and book again."))
         _sweep_overlapping_holds(s, b, shape, now, exclude_id=bk.id)
@@ -355,6 +389,8 @@ def reschedule(
         bk.session_id = shape.session_id
         bk.quantity = qty
         bk.price_cents = new_price
+        if new_quote is not None:
+            bk.list_price_cents, bk.discount_cents = new_quote.list_price_cents, new_quote.discount_cents
         if new_notes is not None:
             bk.notes = new_notes
         bk.version += 1
@@ -367,6 +403,9 @@ def reschedule(
         notify.booking_event(s, booking=bk, event="booking_rescheduled",
                              extra={"previous_start": old["start"], "actor_id": actor.id})
         s.flush()
+        if moving or qty < old["quantity"]:  # seats freed at the old start: offered to its waitlist
+            waitlist.offer_freed(s, bk, now=now, start_at=dt.datetime.fromisoformat(old["start"]),
+                                 seats=old["quantity"] if moving else old["quantity"] - qty)
         view = full_view(s, bk, b)  # before the lock: under it only lock, re-count, COMMIT
         capacity.recount_or_fail(s, b, shape, qty, bk.id, now)
         return view
@@ -401,6 +440,7 @@ def cancel(
         bk.cancel_reason = reason_text or ("cancelled_by_provider" if manager and not owner else "cancelled_by_customer")
         bk.cancelled_at = now
         bk.refund_due_cents = refund
+        fees.on_cancel(s, bk, b, now, by_manager=manager, actor_id=actor.id)  # a late cancellation's fee (issue 26)
         bk.version += 1
         bk.sequence += 1
         bk.updated_at = now
@@ -410,6 +450,7 @@ def cancel(
         notify.booking_event(s, booking=bk, event="booking_cancelled",
                              extra={"refund_due_cents": refund, "reason": bk.cancel_reason, "actor_id": actor.id})
         s.flush()
+        waitlist.offer_freed(s, bk, now=now)  # (the freed seats go to the waitlist, in this transaction)
         return full_view(s, bk, b)
 
 
@@ -429,6 +470,8 @@ def _finish(actor: Actor, booking_id: int, status: str, event: str, now: dt.date
         bk.version += 1
         bk.updated_at = now
         s.add(bk)
+        if status == BookingStatus.no_show.value:
+            fees.on_no_show(s, bk, actor_id=actor.id)  # the no-show fee (issue 26)
         audit.record(s, actor_id=actor.id, action=f"booking.{status}", entity="booking", entity_id=bk.id)
         notify.booking_event(s, booking=bk, event=event, extra={"actor_id": actor.id})
         s.flush()
@@ -511,6 +554,8 @@ def release_expired_holds(*, now: dt.datetime | None = None, limit: int = 1000) 
         capacity.lock_session_counters(s, (bk.session_id for bk in rows if bk.session_id is not None))
         for bk in rows:
             _expire(s, bk, now)
+        s.flush()
+        waitlist.freed_many(s, list(rows), now)  # lapsed offers end; freed seats go to the waitlist
         return len(rows)
 
 
@@ -558,7 +603,7 @@ def _sweep_overlapping_holds(s: Session, b: Bookable, shape: SlotShape, now: dt.
     if b.capacity != 1 or b.kind == "event":
         return
     rows = s.exec(select(Booking).where(
-        Booking.bookable_id == b.id, Booking.status == BookingStatus.pending.value,
+        Booking.bookable_id == b.id, Booking.status.in_(HELD_STATUSES),  # type: ignore[attr-defined]
         Booking.hold_expires_at <= now,  # type: ignore[operator]
         Booking.block_start_at < shape.block_end, Booking.block_end_at > shape.block_start,
     ).with_for_update()).all()
@@ -568,6 +613,9 @@ def _sweep_overlapping_holds(s: Session, b: Bookable, shape: SlotShape, now: dt.
 
 
 def _expire(s: Session, bk: Booking, now: dt.datetime) -> None:
+    if bk.status == BookingStatus.awaiting_approval.value:  # a lapsed approval request
+        approvals.release_request(s, bk, outcome="expired", reason=None, actor_id=None, now=now)
+        return
     bk.status = BookingStatus.cancelled.value
     bk.cancel_reason = "hold_expired"
     bk.cancelled_at = now

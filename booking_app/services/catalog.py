@@ -28,9 +28,11 @@ from booking_app.models import (
     User,
 )
 from booking_app.models.base import utcnow
-from booking_app.services import audit, availability, reminders, slots, validation
+from booking_app.services import audit, availability, booking_questions, reminders, slots, validation
 from booking_app.services.actors import Actor
+from booking_app.services import deposits  # deposits and fees (issue 26)
 from booking_app.services.bookable_access import load_bookable
+from booking_app.services.waitlist import offer_freed  # waitlist (issue 24): seats a change frees
 from booking_app.services.errors import Forbidden, InvalidInput
 from booking_app.services.sessions import require_recent_auth
 from booking_app.services.slots import MAX_BUFFER_MINUTES, MAX_DURATION_MINUTES
@@ -87,7 +89,17 @@ class BookableView:
     reminder_offsets: list[int]  # minutes before the start, largest first; [] = the defaults
     created_at: dt.datetime
     updated_at: dt.datetime
+    # booking questions (issue 24, point 4): services/booking_questions.py
+    questions: list[dict[str, Any]] = field(default_factory=list)
+    # approval (issue 24, point 2): services/approvals.py
+    requires_approval: bool = False
+    approval_expiry_hours: int | None = None
 
+    # deposits and fees (issue 26): services/deposits.py, services/fees.py
+    deposit_percent: int | None = None
+    deposit_cents: int | None = None
+    no_show_fee_cents: int = 0
+    late_cancel_fee_cents: int = 0
 
 @dataclass
 class WeeklyRange:
@@ -221,10 +233,15 @@ _FIELD_RULES: dict[str, tuple[int, int]] = {
     "refund_percent": (0, 100),
 }
 
+MAX_APPROVAL_EXPIRY_HOURS = 30 * 24  # (approval requests wait at most 30 days)
+
 UPDATABLE_FIELDS = frozenset({
     "name", "description", "location", "duration_minutes", "capacity", "price_cents", "currency",
     "timezone", "is_active", "buffer_minutes", "buffer_before_minutes", "buffer_after_minutes",
     "min_notice_minutes", "max_advance_days", "cancel_cutoff_hours", "refund_percent", "reminder_offsets",
+    "questions",  # (booking questions, issue 24 point 4)
+    "requires_approval", "approval_expiry_hours",  # (approval, issue 24 point 2)
+    "deposit_percent", "deposit_cents", "no_show_fee_cents", "late_cancel_fee_cents",  # (deposits and fees, issue 26)
 })
 
 
@@ -259,6 +276,17 @@ def _clean_fields(values: dict[str, Any]) -> dict[str, Any]:
             raise InvalidInput(N_("This field is required."), field=name)
     if "reminder_offsets" in values:
         out["reminder_offsets"] = reminders.normalize_reminder_offsets(values["reminder_offsets"])
+    if "questions" in values:
+        out["questions"] = booking_questions.normalize_questions(values["questions"])
+    if "requires_approval" in values:  # (approval, issue 24 point 2)
+        if not isinstance(values["requires_approval"], bool):
+            raise InvalidInput(N_("Must be true or false."), field="requires_approval")
+        out["requires_approval"] = values["requires_approval"]
+    if "approval_expiry_hours" in values:  # (None: the APPROVAL_EXPIRY_HOURS setting)
+        hours = values["approval_expiry_hours"]
+        out["approval_expiry_hours"] = None if hours in (None, "") else parse_int(
+            hours, field="approval_expiry_hours", lo=1, hi=MAX_APPROVAL_EXPIRY_HOURS)
+    out.update(deposits.clean_policy(values))  # deposits and fees (issue 26)
     return out
 
 
@@ -278,7 +306,11 @@ def _view(b: Bookable, provider_name: str = "") -> BookableView:
         min_notice_minutes=b.min_notice_minutes, max_advance_days=b.max_advance_days,
         cancel_cutoff_hours=b.cancel_cutoff_hours, refund_percent=b.refund_percent,
         reminder_offsets=reminders.parse_offsets(b.reminder_offsets),
-        created_at=b.created_at, updated_at=b.updated_at,
+        created_at=b.created_at, updated_at=b.updated_at, questions=list(b.questions or []),
+        requires_approval=bool(getattr(b, "requires_approval", False)),
+        approval_expiry_hours=getattr(b, "approval_expiry_hours", None),
+        deposit_percent=b.deposit_percent, deposit_cents=b.deposit_cents, no_show_fee_cents=b.no_show_fee_cents,
+        late_cancel_fee_cents=b.late_cancel_fee_cents,
     )
 
 
@@ -320,6 +352,13 @@ def create_bookable(
     provider_id: int | None = None,
     is_active: bool = True,
     reminder_offsets: str | Sequence[int] | None = None,
+    questions: Sequence[Any] | None = None,
+    requires_approval: bool = False,
+    approval_expiry_hours: int | None = None,
+    deposit_percent: int | None = None,
+    deposit_cents: int | None = None,
+    no_show_fee_cents: int = 0,
+    late_cancel_fee_cents: int = 0,
 ) -> BookableView:
     """Create a room, service or event. Providers create their own; an admin may give
     `provider_id` (default: the admin). `buffer_minutes` sets both buffers; the separate
@@ -333,8 +372,11 @@ def create_bookable(
         capacity=capacity, price_cents=price_cents, currency=currency, timezone=timezone,
         min_notice_minutes=min_notice_minutes, max_advance_days=max_advance_days,
         cancel_cutoff_hours=cancel_cutoff_hours, refund_percent=refund_percent, is_active=is_active,
-        buffer_minutes=buffer_minutes, reminder_offsets=reminder_offsets,
+        buffer_minutes=buffer_minutes, reminder_offsets=reminder_offsets, questions=questions,
+        requires_approval=requires_approval, approval_expiry_hours=approval_expiry_hours,
     )
+    values.update(deposit_percent=deposit_percent, deposit_cents=deposit_cents,  # deposits and fees (issue 26)
+                  no_show_fee_cents=no_show_fee_cents, late_cancel_fee_cents=late_cancel_fee_cents)
     if buffer_before_minutes is not None:
         values["buffer_before_minutes"] = buffer_before_minutes
     if buffer_after_minutes is not None:
@@ -394,6 +436,8 @@ def update_bookable(*, actor: Actor, bookable_id: int, **changes: Any) -> Bookab
                 data["sessions_updated"] = sessions
             audit.record(s, actor_id=actor.id, action="bookable.updated", entity="bookable", entity_id=b.id,
                          data=data)
+        if "capacity" in changed and changed["capacity"][1] > changed["capacity"][0]:
+            offer_freed(s, b, now=utcnow())  # more seats: offered to the waitlists first
         return to_view(s, b)
 
 
@@ -563,6 +607,7 @@ def set_availability(
             Booking.end_at > now).order_by(Booking.start_at)).all()
         sessions = s.exec(select(EventSession).where(EventSession.bookable_id == b.id)).all() if b.kind == "event" else []
         outside = slots.bookings_outside_hours(b, new_rules, new_excs, sessions, future, now=now)
+        offer_freed(s, b, now=now)  # hours widened: seats now free go to the waitlists first
         view.outside_bookings = [OutsideBooking(id=x.id, reference=x.reference, start=x.start_at, end=x.end_at,  # type: ignore[arg-type]
                                                 status=x.status, quantity=x.quantity) for x in outside]
         return view
