@@ -17,6 +17,7 @@ from fastapi.responses import Response
 
 import booking_app.api.idempotency as idempotency
 import booking_app.api.schemas_bookings as schemas_bookings
+import booking_app.api.series as series_api
 from booking_app.api.deps import client_ip, get_actor, require_user
 from booking_app.api.schemas import IdPath, MultiLineStr, SingleLineStr, problem_responses
 from booking_app.services import booking_queries, bookings, guest_bookings, payments
@@ -94,18 +95,21 @@ def create_booking(body: schemas_bookings.BookingCreateIn, request: Request,
     key = idempotency.header_key(request)
     if actor.is_guest and body.guest is None:
         raise Unauthorized()
+    if body.recurrence is not None:  # a recurring series (api/series.py)
+        return series_api.create_series(body, request, actor)
     guest = body.guest.model_dump() if body.guest is not None else None
     ip = client_ip(request) if actor.is_guest else None
     if guest_bookings.guest_email_confirmation_required(actor):
         pending = guest_bookings.request_guest_booking(
             actor=actor, service_id=body.service_id, start=body.start, quantity=body.quantity,
-            notes=body.notes or "", guest=guest, payment_method=body.payment_method, client_ip=ip)
+            notes=body.notes or "", guest=guest, payment_method=body.payment_method, client_ip=ip, answers=body.answers)
         return Response(schemas_bookings.GuestRequestOut.model_validate(pending).model_dump_json(), status_code=202,
                         media_type="application/json")
     view = bookings.book(
         actor=actor, service_id=body.service_id, start=body.start, quantity=body.quantity, notes=body.notes or "",
         guest=guest, idempotency_key=key, payment_method=body.payment_method,
-        manage_token=idempotency.query_token(request), client_ip=ip,
+        manage_token=idempotency.query_token(request), client_ip=ip, answers=body.answers,
+        discount_code=body.discount_code,
     )
     # serialised by pydantic-core straight to bytes (no dict + json.dumps round)
     return Response(_out(view).model_dump_json(), status_code=201, media_type="application/json")

@@ -6,8 +6,10 @@ from typing import Literal
 from pydantic import AwareDatetime, Field
 
 from booking_app.api.schemas import MAX_ID, ApiModel, MultiLineStr, RequestModel, SingleLineStr, UtcDateTime
+from booking_app.api.schemas_questions import AnswersIn, AnswersOut, answers_field
+from booking_app.api.schemas_series import RecurrenceIn
 
-BookingStatusName = Literal["pending", "confirmed", "cancelled", "completed", "no_show"]
+BookingStatusName = Literal["pending", "confirmed", "cancelled", "completed", "no_show", "awaiting_approval"]
 
 
 class GuestIn(RequestModel):
@@ -24,6 +26,12 @@ class BookingCreateIn(RequestModel):
     guest: GuestIn | None = Field(default=None, description="required without a token")
     payment_method: Literal["on_site", "card", "paypal"] | None = Field(
         default=None, description="on_site confirms at once; card/paypal hold the seats until paid")
+    answers: AnswersIn | None = answers_field()
+    # recurring series (issue 24, point 3): book every day/week/month (api/series.py)
+    recurrence: RecurrenceIn | None = Field(default=None, description="book a series: 201 {series_id, bookings, skipped}")
+    discount_code: SingleLineStr | None = Field(default=None, min_length=1, max_length=64, description=(
+        "a discount code (case-insensitive); the price is computed by the server. An unknown, expired, "
+        "used-up or not applicable code → 422 with code discount_code_invalid"))
 
 
 class GuestRequestOut(ApiModel):
@@ -71,6 +79,12 @@ class BookingOut(ApiModel):
     updated_at: UtcDateTime
     customer_name: str | None = Field(default=None, description="who booked (user's name or guest's name); "
                                       "null where not loaded")
+    answers: AnswersOut = Field(default_factory=dict, description="answers to the booking questions: "
+                                                                 "{question id: value}")
+    list_price_cents: int = Field(default=0, description="the price before any discount")
+    discount_cents: int = Field(default=0, description="the discount code's discount (price_cents is what is paid)")
+    approval_expires_at: UtcDateTime | None = Field(default=None, description=(
+        "status awaiting_approval: the request holds its seats until then, unless approved or declined"))
 
 
 class BookingPageOut(ApiModel):

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field
 
 from booking_app.api.schemas import ApiModel, MultiLineStr, RequestModel, SingleLineStr, UtcDateTime
+from booking_app.api.schemas_questions import QuestionIn, QuestionOut, questions_field
 from booking_app.services.catalog import MAX_REMINDER_OFFSET_MINUTES, MAX_REMINDER_OFFSETS
 
 Kind = Literal["room", "service", "event"]
@@ -50,6 +51,10 @@ class BookableOut(ApiModel):
     reminder_offsets: list[int] = Field(description=REMINDERS_DOC + "; distinct, largest first")
     created_at: UtcDateTime
     updated_at: UtcDateTime
+    questions: list[QuestionOut] = Field(default_factory=list, description="booking questions (issue 24)")
+    requires_approval: bool = Field(default=False, description="bookings wait for the provider's approval")
+    approval_expiry_hours: int | None = Field(default=None, description=(
+        "hours a booking awaiting approval holds its seats; null: the server's APPROVAL_EXPIRY_HOURS"))
 
 
 class BookablePageOut(ApiModel):
@@ -77,6 +82,11 @@ class BookableCreateIn(RequestModel):
     provider_id: int | None = Field(default=None, ge=1, le=2**31 - 1, strict=True,
                                     description="admins only: the provider who owns it")
     reminder_offsets: list[ReminderOffset] | None = reminders_field()
+    questions: list[QuestionIn] | None = questions_field()
+    requires_approval: bool | None = Field(default=None, strict=True,
+                                           description="bookings wait for the provider's approval")
+    approval_expiry_hours: int | None = Field(default=None, ge=1, le=30 * 24, strict=True,
+                                              description="hours a request holds its seats (null: the default)")
 
 
 class BookableUpdateIn(RequestModel):
@@ -99,6 +109,11 @@ class BookableUpdateIn(RequestModel):
     cancel_cutoff_hours: int | None = Field(default=None, ge=0, le=365 * 24, strict=True)
     refund_percent: int | None = Field(default=None, ge=0, le=100, strict=True)
     reminder_offsets: list[ReminderOffset] | None = reminders_field()
+    questions: list[QuestionIn] | None = questions_field()
+    requires_approval: bool | None = Field(default=None, strict=True,
+                                           description="bookings wait for the provider's approval")
+    approval_expiry_hours: int | None = Field(default=None, ge=1, le=30 * 24, strict=True,
+                                              description="hours a request holds its seats (null: the default)")
 
 
 class WeeklyIn(RequestModel):

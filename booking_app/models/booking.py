@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import CheckConstraint, Column, Index, text
+from sqlalchemy import JSON, CheckConstraint, Column, Index, text
 from sqlmodel import Field, SQLModel
 
 from booking_app.models.base import UTCDateTime, utcnow
@@ -16,10 +16,15 @@ class BookingStatus(str, enum.Enum):
     cancelled = "cancelled"
     completed = "completed"
     no_show = "no_show"
+    # approval (issue 24): a request holding its seats until approval_expires_at
+    awaiting_approval = "awaiting_approval"
 
 
-#: Statuses that hold capacity (pending only until hold_expires_at).
-ACTIVE_STATUSES = (BookingStatus.pending.value, BookingStatus.confirmed.value)
+#: Statuses that hold capacity (pending and awaiting_approval only until hold_expires_at,
+#: which an approval request sets to its approval_expires_at: services/approvals.py).
+ACTIVE_STATUSES = (BookingStatus.pending.value, BookingStatus.confirmed.value, BookingStatus.awaiting_approval.value)
+#: The statuses whose seats are held only until hold_expires_at.
+HELD_STATUSES = (BookingStatus.pending.value, BookingStatus.awaiting_approval.value)
 
 
 class Booking(SQLModel, table=True):
@@ -72,7 +77,7 @@ class Booking(SQLModel, table=True):
     # constraint forbids overlapping active exclusive bookings of one bookable
     exclusive: bool = False
     quantity: int = 1
-    status: str = Field(default=BookingStatus.confirmed.value, max_length=16)
+    status: str = Field(default=BookingStatus.confirmed.value, max_length=24)
     hold_expires_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     price_cents: int = 0
     currency: str = Field(default="USD", max_length=3)
@@ -85,6 +90,29 @@ class Booking(SQLModel, table=True):
     version: int = 1
     # ics SEQUENCE: bumped on every change the customer's calendar must follow
     sequence: int = 0
+    # approval (issue 24, migration 0011): when an awaiting_approval request lapses, and the
+    # payment method chosen with it (applied once approved)
+    approval_expires_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    approval_method: str | None = Field(default=None, max_length=16)
+    # recurring series (issue 24, point 3, migration 0012): the booking_series row this booking
+    # is an occurrence of (no foreign key: a column SQLite can drop in place)
+    series_id: int | None = Field(default=None, index=True)
+    # booking questions (issue 24, point 4; migration 0013): a snapshot of the questions
+    # answered (id, type, label(s) at the time, value; services/booking_questions.py), null when none
+    answers: list | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
+    # discount codes (issue 26, point 1, migration 0014): the price before the discount (the
+    # bookable's price x quantity), the discount, and the code used (no foreign key: a column
+    # SQLite can drop in place; codes are never deleted). price_cents stays what is paid.
+    list_price_cents: int | None = None
+    discount_cents: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    discount_code_id: int | None = Field(default=None, index=True)
+    # deposits and fees (issue 26, migration 0015): the deposit paid online at booking (0: the
+    # whole price), what is left of the price after it, the no-show/late-cancel fees charged
+    # or due (booking_fees), and the Stripe customer whose card was saved with consent
+    deposit_cents: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    balance_due_cents: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    fees_cents: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    stripe_customer_ref: str | None = Field(default=None, max_length=255)
 
 
 class GuestBookingRequest(SQLModel, table=True):
@@ -110,3 +138,5 @@ class GuestBookingRequest(SQLModel, table=True):
     expires_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     # the booking its link made (the link then only shows it again)
     booking_id: int | None = Field(default=None, foreign_key="bookings.id")
+    # booking questions (issue 24, point 4): the checked answers, booked with the request
+    answers: dict | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))

@@ -60,6 +60,13 @@ class BookingView:
     customer_email: str | None = None
     # the version its guest manage links are signed for (booking_manage_token)
     link_version: int = 0
+    # discount codes (issue 26): the price before the discount and the discount (price_cents: what is paid)
+    list_price_cents: int = 0
+    discount_cents: int = 0
+    # booking questions: the snapshot of the questions answered (services/booking_questions.py)
+    answers: list[dict[str, Any]] | None = None
+    # approval (issue 24): until when a request awaiting approval holds its seats
+    approval_expires_at: dt.datetime | None = None
 
 
 def booking_view(bk: Booking, b: Bookable, payment_status: str = "none",
@@ -81,7 +88,16 @@ def booking_view(bk: Booking, b: Bookable, payment_status: str = "none",
         refund_due_cents=bk.refund_due_cents, cancel_reason=bk.cancel_reason, cancelled_at=bk.cancelled_at,
         created_at=bk.created_at, updated_at=bk.updated_at, version=bk.version, sequence=bk.sequence,
         customer_name=c_name, customer_email=c_email, link_version=getattr(bk, "manage_link_version", 0) or 0,
+        list_price_cents=_list_price(bk), discount_cents=getattr(bk, "discount_cents", 0) or 0,
+        answers=getattr(bk, "answers", None),
+        approval_expires_at=getattr(bk, "approval_expires_at", None),
     )
+
+
+def _list_price(bk: Any) -> int:
+    """A booking's list price (bookings made before discount codes: their price)."""
+    value = getattr(bk, "list_price_cents", None)
+    return bk.price_cents if value is None else value
 
 
 def payment_statuses(s: Session, ids: list[int]) -> dict[int, str]:

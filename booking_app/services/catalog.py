@@ -30,6 +30,7 @@ from booking_app.models import (
 from booking_app.models.base import utcnow
 from booking_app.services import audit, availability, booking_questions, reminders, slots, validation
 from booking_app.services.actors import Actor
+from booking_app.services import live_slots  # live slots (issue 25): catalog changes reach open pages
 from booking_app.services import deposits  # deposits and fees (issue 26)
 from booking_app.services.bookable_access import load_bookable
 from booking_app.services.waitlist import offer_freed  # waitlist (issue 24): seats a change frees
@@ -418,6 +419,7 @@ def update_bookable(*, actor: Actor, bookable_id: int, **changes: Any) -> Bookab
     clean = _clean_fields(changes)
     with db.unit_of_work() as s:
         b = load_bookable(s, bookable_id, actor, manage=True)
+        live_slots.note_bookable(s, b)  # (open pages refresh after commit: live_slots.py)
         if "price_cents" in clean and clean["price_cents"] != b.price_cents:
             require_recent_auth(actor)  # a new price: a recent sign-in (issue 23)
         before = {k: getattr(b, k) for k in clean}
@@ -457,6 +459,7 @@ def deactivate(*, actor: Actor, bookable_id: int) -> BookableView:
     """Hide a bookable from search and new bookings (existing bookings stay)."""
     with db.unit_of_work() as s:
         b = load_bookable(s, bookable_id, actor, manage=True)
+        live_slots.note_bookable(s, b)  # (open pages refresh after commit: live_slots.py)
         if b.is_active:
             b.is_active = False
             b.updated_at = utcnow()
@@ -587,6 +590,7 @@ def set_availability(
     now = now or utcnow()
     with db.unit_of_work() as s:
         b = load_bookable(s, bookable_id, actor, manage=True)
+        live_slots.note_bookable(s, b)  # (open pages refresh after commit: live_slots.py)
         for old in s.exec(select(AvailabilityRule).where(AvailabilityRule.bookable_id == b.id)).all():
             s.delete(old)
         for old in s.exec(select(AvailabilityException).where(AvailabilityException.bookable_id == b.id)).all():
@@ -630,6 +634,7 @@ def add_event_session(*, actor: Actor, bookable_id: int, start: dt.datetime | st
     start_at = parse_aware_datetime(start, field="start")
     with db.unit_of_work() as s:
         b = load_bookable(s, bookable_id, actor, manage=True)
+        live_slots.note_bookable(s, b)  # (open pages refresh after commit: live_slots.py)
         if b.kind != BookableKind.event.value:
             raise InvalidInput(N_("Sessions can only be added to events."), field="start")
         cap = b.capacity if capacity is None else parse_int(capacity, field="capacity", lo=1, hi=MAX_CAPACITY)

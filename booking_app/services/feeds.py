@@ -18,7 +18,7 @@ from booking_app.i18n import N_, translate
 from booking_app.integrations import ics
 from booking_app.models import Bookable, Booking, BookingStatus, CalendarFeedToken, User, utcnow
 from booking_app.models.notification import FeedScope
-from booking_app.services import audit, outbox
+from booking_app.services import audit, booking_questions, outbox
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Forbidden, InvalidInput, NotFound
 from booking_app.services.messages import REFERENCE_LINE
@@ -166,7 +166,8 @@ def feed_ics(*, token: str, now: dt.datetime | None = None) -> bytes:
             uid=ics.booking_uid(booking.reference, settings.public_url),
             start=booking.start_at, end=booking.end_at, summary=summary, sequence=booking.sequence,
             status=ics.STATUS_TENTATIVE if booking.status == BookingStatus.pending.value else ics.STATUS_CONFIRMED,
-            description=translate(REFERENCE_LINE.msgid, locale, reference=booking.reference),
+            description=booking_questions.with_answers(
+                translate(REFERENCE_LINE.msgid, locale, reference=booking.reference), booking.answers, locale),
             location=bookable.location, url=outbox.booking_url(booking),
         ))
     name = f"{settings.app_name} · {translate(FEED_NAMES[row.scope], locale)}"

@@ -25,8 +25,8 @@ from booking_app.config import get_settings
 from booking_app.i18n import N_, Np_
 from booking_app.models import Bookable, Booking, BookingStatus, Notification, Payment
 from booking_app.models.base import utcnow
-from booking_app.models.booking import GuestBookingRequest
-from booking_app.services import audit, capacity, outbox, ratelimit, validation
+from booking_app.models.booking import HELD_STATUSES, GuestBookingRequest
+from booking_app.services import audit, booking_questions, capacity, outbox, ratelimit, validation
 from booking_app.services.actors import Actor
 from booking_app.services.availability import resolve_start_with_usage
 from booking_app.services.booking_queries import access, check_payment_method
@@ -139,7 +139,7 @@ def _unpaid_guest_bookings(s: Session, where: Any, now: dt.datetime) -> int:
     paid = select(Payment.id).where(Payment.booking_id == Booking.id,
                                     Payment.status.in_(("succeeded", "partially_refunded")))  # type: ignore[attr-defined]
     active = ((Booking.status == BookingStatus.confirmed.value)
-              | ((Booking.status == BookingStatus.pending.value) & (Booking.hold_expires_at > now)))  # type: ignore[operator]
+              | (Booking.status.in_(HELD_STATUSES) & (Booking.hold_expires_at > now)))  # type: ignore[attr-defined,operator]
     stmt = select(func.count()).select_from(Booking).where(
         where, Booking.end_at > now, active, ~paid.exists())  # type: ignore[operator]
     return int(s.exec(stmt).one())  # type: ignore[call-overload]
@@ -206,6 +206,7 @@ def request_guest_booking(
     payment_method: str | None = None,
     client_ip: str | None = None,
     now: dt.datetime | None = None,
+    answers: Mapping[str, Any] | None = None,
 ) -> GuestRequestView:
     """GUEST_EMAIL_CONFIRMATION: record an anonymous guest's booking request and email them
     a short-lived link (GUEST_CONFIRMATION_MINUTES); nothing is held until they open it
@@ -232,6 +233,7 @@ def request_guest_booking(
         b = rs.get(Bookable, service_id)
         if b is None or not b.is_active:
             raise NotFound(N_("This service does not exist."))
+        checked = booking_questions.answer_map(booking_questions.check_answers(b.questions, answers))
         shape, used, _expired = resolve_start_with_usage(rs, b, start_at, now, quantity=quantity)
         if quantity > shape.capacity:
             raise InvalidInput(capacity.AT_MOST_SEATS, field="quantity", max=shape.capacity)
@@ -246,7 +248,7 @@ def request_guest_booking(
         req = GuestBookingRequest(bookable_id=service_id, start_at=shape.start, quantity=quantity, guest_name=name,
                                   guest_email=email, guest_phone=phone, guest_ip=ip_key, notes=notes_text,
                                   payment_method=method, locale=actor.locale or "en", created_at=now,
-                                  expires_at=expires)
+                                  expires_at=expires, answers=checked or None)
         s.add(req)
         s.flush()
         assert req.id is not None

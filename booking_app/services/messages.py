@@ -18,6 +18,7 @@ from booking_app.config import get_settings
 from booking_app.i18n import N_, Np_, babel_locale, text_direction, translate
 from booking_app.integrations import ics
 from booking_app.models import BookingStatus, utcnow
+from booking_app.services import booking_questions
 from booking_app.services.validation import zone
 
 # --- templates -----------------------------------------------------------------------------------
@@ -46,13 +47,15 @@ _WHERE = Line(N_("Where: {location}"), needs="location")
 _SEATS = Line(N_("Places: {quantity}"), needs="places")
 _PRICE = Line(N_("Price: {price}"), needs="price")
 _REF = Line(N_("Booking reference: {reference}"))
+#: the answers to the booking questions (services/booking_questions.py), one per line
+_ANSWERS = Line(N_("Answers: {answers}"), needs="answers")
 #: the booking-reference line (also the description of a calendar feed's events)
 REFERENCE_LINE = _REF
 
 TEMPLATES: dict[str, Template] = {
     "booking_confirmed": Template(
         subject=N_("Booking confirmed: {service} on {date}"),
-        lines=(Line(N_("Your booking for {service} is confirmed.")), _WHEN, _WHERE, _SEATS, _PRICE, _REF,
+        lines=(Line(N_("Your booking for {service} is confirmed.")), _WHEN, _WHERE, _SEATS, _PRICE, _ANSWERS, _REF,
                Line(N_("The attached calendar file adds it to your calendar."))),
         sms=N_("Booking {reference} confirmed: {service}, {short_when}."),
         action=N_("View your booking"), ics_method=ics.METHOD_REQUEST,
@@ -61,7 +64,7 @@ TEMPLATES: dict[str, Template] = {
         subject=N_("Complete your payment: {service} on {date}"),
         lines=(Line(N_("Your booking for {service} is reserved but not paid yet.")),
                Line(N_("Please complete the payment by {hold_until}, or the place is released."), needs="hold_until"),
-               _WHEN, _WHERE, _SEATS, _PRICE, _REF),
+               _WHEN, _WHERE, _SEATS, _PRICE, _ANSWERS, _REF),
         action=N_("Complete the payment"),
     ),
     "booking_rescheduled": Template(
@@ -79,9 +82,67 @@ TEMPLATES: dict[str, Template] = {
         sms=N_("Booking {reference} for {service} on {short_when} is cancelled."),
         action=N_("View your booking"), ics_method=ics.METHOD_CANCEL,
     ),
+    # approval (issue 24, services/approvals.py): request received, approved (confirmed / to
+    # pay), declined, lapsed; the provider's request with its signed approve/decline link
+    "booking_awaiting_approval": Template(
+        subject=N_("Booking request received: {service} on {date}"),
+        lines=(Line(N_("Your booking request for {service} is waiting for the provider's approval.")),
+               Line(N_("Your places are held until {hold_until}; you will hear from us by then."), needs="hold_until"),
+               Line(N_("Nothing is charged before the booking is approved."), needs="price"),
+               _WHEN, _WHERE, _SEATS, _PRICE, _REF),
+        action=N_("View your booking"),
+    ),
+    "booking_approved": Template(
+        subject=N_("Booking approved: {service} on {date}"),
+        lines=(Line(N_("Your booking request for {service} has been approved: your booking is confirmed.")),
+               _WHEN, _WHERE, _SEATS, _PRICE, _REF,
+               Line(N_("The attached calendar file adds it to your calendar."))),
+        sms=N_("Booking {reference} approved: {service}, {short_when}."),
+        action=N_("View your booking"), ics_method=ics.METHOD_REQUEST,
+    ),
+    "booking_approved_pay": Template(
+        subject=N_("Booking approved, please pay: {service} on {date}"),
+        lines=(Line(N_("Your booking request for {service} has been approved.")),
+               Line(N_("Please complete the payment by {hold_until}, or the place is released."), needs="hold_until"),
+               _WHEN, _WHERE, _SEATS, _PRICE, _REF),
+        sms=N_("Booking {reference} approved: please pay by {hold_until}."),
+        action=N_("Complete the payment"),
+    ),
+    "booking_declined": Template(
+        subject=N_("Booking request declined: {service} on {date}"),
+        lines=(Line(N_("Your booking request for {service} on {when} was declined.")),
+               Line(N_("Reason: {reason}"), needs="reason"), Line(N_("Nothing was charged.")), _REF),
+        sms=N_("Your booking request {reference} for {service} on {short_when} was declined."),
+        action=N_("View your booking"),
+    ),
+    "booking_approval_expired": Template(
+        subject=N_("Booking request expired: {service} on {date}"),
+        lines=(Line(N_("Your booking request for {service} on {when} was not answered in time, so its places "
+                       "were released.")), Line(N_("Nothing was charged.")), _REF),
+        sms=N_("Your booking request {reference} for {service} on {short_when} expired without an answer."),
+        action=N_("View your booking"),
+    ),
+    "provider_approval_request": Template(
+        subject=N_("Approval needed: {service} on {date}"),
+        lines=(Line(N_("{customer} asked to book {service}.")),
+               Line(N_("Please approve or decline the request by {hold_until}; after that it lapses and its "
+                       "places are released."), needs="hold_until"),
+               _WHEN, _SEATS, _PRICE, _REF),
+        action=N_("Approve or decline"), action_url="approval_url",
+    ),
+    # waitlist (issue 24): freed places held for the next person (services/waitlist.py)
+    "waitlist_offered": Template(
+        subject=N_("A place is free for you: {service} on {date}"),
+        lines=(Line(N_("A place you were waiting for at {service} is free, and we are holding it for you.")),
+               Line(N_("Accept it by {hold_until}, or it passes to the next person on the waitlist."),
+                    needs="hold_until"), _WHEN, _WHERE, _SEATS, _PRICE),
+        sms=N_("A place is free for you: {service}, {short_when}. Accept it by {hold_until}: {accept_url}"),
+        action=N_("Accept the place"), action_url="accept_url",
+    ),
     "reminder": Template(
         subject=N_("Reminder: {service} on {date}"),
-        lines=(Line(N_("Your booking for {service} starts in {starts_in}.")), _WHEN, _WHERE, _SEATS, _REF),
+        lines=(Line(N_("Your booking for {service} starts in {starts_in}.")), _WHEN, _WHERE, _SEATS, _REF,
+               Line(N_("Balance to pay: {balance}. You can pay it online from your booking page."), needs="balance")),
         sms=N_("Reminder: {service} at {short_when} (booking {reference})."),
         action=N_("View your booking"),
     ),
@@ -109,6 +170,23 @@ TEMPLATES: dict[str, Template] = {
                        "expired, and the place had been taken in the meantime.")),
                Line(N_("We refunded the full amount. It can take a few days to appear on your statement.")), _REF),
         action=N_("View your booking"),
+    ),
+    # deposits and fees (issue 26, services/fees.py): a no-show or late-cancel fee
+    "fee_charged": Template(
+        subject=N_("Fee charged for booking {reference}"),
+        lines=(Line(N_("A fee of {amount} for {service} on {when} was charged to your saved card.")), _REF),
+        action=N_("View your booking"),
+    ),
+    "fee_due": Template(
+        subject=N_("Fee due for booking {reference}"),
+        lines=(Line(N_("A fee of {amount} is due for {service} on {when}.")), _REF),
+        action=N_("View your booking"),
+    ),
+    "fee_action_required": Template(
+        subject=N_("Confirm the payment of a fee for booking {reference}"),
+        lines=(Line(N_("A fee of {amount} is due for {service} on {when}.")),
+               Line(N_("Your bank asks you to confirm this payment. Please use the link below.")), _REF),
+        action=N_("Pay the fee"), action_url="fee_url",
     ),
     "password_reset": Template(
         subject=N_("Reset your password"),
@@ -144,7 +222,7 @@ TEMPLATES: dict[str, Template] = {
     ),
     "provider_new_booking": Template(
         subject=N_("New booking: {service} on {date}"),
-        lines=(Line(N_("{customer} booked {service}.")), _WHEN, _SEATS, _PRICE, _REF),
+        lines=(Line(N_("{customer} booked {service}.")), _WHEN, _SEATS, _PRICE, _ANSWERS, _REF),
         action=N_("Open the booking"), ics_method=ics.METHOD_REQUEST,
     ),
     "provider_booking_rescheduled": Template(
@@ -158,6 +236,18 @@ TEMPLATES: dict[str, Template] = {
         lines=(Line(N_("The booking of {customer} for {service} on {when} has been cancelled.")),
                Line(N_("Reason: {reason}"), needs="reason"), _SEATS, _REF),
         action=N_("Open the booking"), ics_method=ics.METHOD_CANCEL,
+    ),
+    # recurring series (services/series.py): one message listing the dates
+    "series_confirmed": Template(
+        subject=N_("Series booked: {service} from {date}"),
+        lines=(Line(N_("Your series of bookings for {service} is confirmed.")), Line(N_("Dates: {dates}")),
+               Line(N_("Not booked (not available): {skipped_dates}"), needs="skipped_dates"), _WHERE, _SEATS),
+        action=N_("View your booking"),
+    ),
+    "provider_new_series": Template(
+        subject=N_("New series: {service} from {date}"),
+        lines=(Line(N_("{customer} booked a series of {service}.")), Line(N_("Dates: {dates}")), _SEATS),
+        action=N_("Open the booking"),
     ),
 }
 
@@ -217,6 +307,8 @@ REASONS = {
     "hold_expired": N_("The reservation expired before the payment was completed."),
     "cancelled_by_customer": N_("Cancelled by the customer."),
     "cancelled_by_provider": N_("Cancelled by the provider."),
+    "approval_declined": N_("The provider declined the request."),
+    "approval_expired": N_("The provider did not answer the request in time."),
 }
 
 
@@ -244,6 +336,7 @@ def _params(context: dict[str, Any], locale: str, now: dt.datetime) -> dict[str,
         username=context.get("username") or "",
         minutes=context.get("expires_minutes") or "",
         reason=_reason(context.get("reason") or context.get("cancel_reason"), locale),
+        answers=booking_questions.answers_text(context.get("answers"), locale, separator="\n", lead="\n"),
     )
     quantity = int(context.get("quantity") or 1)
     params["quantity"] = quantity
@@ -262,6 +355,8 @@ def _params(context: dict[str, Any], locale: str, now: dt.datetime) -> dict[str,
     params["price"] = format_money(price, currency, locale) if price > 0 else ""
     refund = int(context.get("refund_due_cents") or context.get("refund_cents") or 0)
     params["refund"] = format_money(refund, currency, locale) if refund > 0 else ""
+    balance = int(context.get("balance_due_cents") or 0)  # deposits (issue 26)
+    params["balance"] = format_money(balance, currency, locale) if balance > 0 else ""
     if context.get("amount_cents") is not None:
         params["amount"] = format_money(int(context["amount_cents"]), context.get("amount_currency") or currency, locale)
     hold = parse_dt(context.get("hold_expires_at"))
@@ -289,7 +384,8 @@ def _event_for(context: dict[str, Any], params: dict[str, Any], locale: str) -> 
         summary=context.get("service") or reference,
         sequence=int(context.get("sequence") or 0),
         status=ics.STATUS_TENTATIVE if context.get("status") == BookingStatus.pending.value else ics.STATUS_CONFIRMED,
-        description=translate(_REF.msgid, locale, **params),
+        description=booking_questions.with_answers(translate(_REF.msgid, locale, **params), context.get("answers"),
+                                                   locale),
         location=context.get("location") or "",
         url=context.get("url"),
         organizer=ics.person_from_address(settings.email_from),
@@ -323,7 +419,7 @@ def render_email(template: str, locale: str, context: dict[str, Any], *, now: dt
 
     direction = text_direction(locale)
     align = "right" if direction == "rtl" else "left"
-    body = "\n".join(f'<p style="margin:0 0 12px">{html.escape(line)}</p>' for line in lines)
+    body = "\n".join(f'<p style="margin:0 0 12px">{html.escape(line).replace(chr(10), "<br>")}</p>' for line in lines)
     button = ""
     if action:
         button = (f'<p style="margin:20px 0"><a href="{html.escape(url, quote=True)}" '

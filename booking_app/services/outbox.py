@@ -19,7 +19,7 @@ from booking_app.models import Bookable, Booking, Notification, NotificationStat
 from booking_app.services.manage_links import booking_manage_token
 
 #: context keys that must not outlive delivery (scrubbed once the message is sent)
-SECRET_CONTEXT_KEYS = ("token", "reset_url", "manage_url", "confirm_url")
+SECRET_CONTEXT_KEYS = ("token", "reset_url", "manage_url", "confirm_url", "approval_url")
 
 
 def enqueue(
@@ -167,6 +167,7 @@ def booking_snapshot(session: Session, booking: Booking, bookable: Bookable | No
         "price_cents": booking.price_cents,
         "currency": booking.currency,
         "refund_cents": booking.refund_due_cents,
+        "balance_due_cents": getattr(booking, "balance_due_cents", 0) or 0,  # deposits (issue 26)
         "status": booking.status,
         "sequence": booking.sequence,
         "hold_expires_at": jsonable(booking.hold_expires_at),
@@ -178,6 +179,8 @@ def booking_snapshot(session: Session, booking: Booking, bookable: Bookable | No
     }
     if booking.user_id is None and booking.id is not None:
         snapshot["manage_url"] = guest_manage_url(booking)
+    if getattr(booking, "answers", None):  # (booking questions: services/booking_questions.py)
+        snapshot["answers"] = booking.answers
     return snapshot
 
 
