@@ -59,6 +59,23 @@ class CheckoutRequest:
     expires_at: dt.datetime
     customer_email: str | None = None
     locale: str | None = None
+    # deposits and fees (issue 26): the Stripe customer to attach the payment to; save_card asks
+    # Stripe to keep the card for later off-session charges (setup_future_usage), mode "setup"
+    # saves a card without a payment; extra metadata (e.g. the fee id of a fee's payment link)
+    customer: str | None = None
+    save_card: bool = False
+    mode: str = "payment"
+    extra_metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OffSessionCharge:
+    """An off-session PaymentIntent (a fee charged to a saved card): status succeeded, or
+    requires_action when the bank asks the customer to authenticate (SCA)."""
+
+    id: str
+    status: str
+    amount_cents: int
 
 
 @dataclass(frozen=True)
@@ -135,6 +152,14 @@ class PaymentGateway(Protocol):
 
     def parse_webhook(self, payload: bytes, signature: str | None) -> WebhookEvent: ...
 
+    def create_customer(self, *, email: str | None, name: str | None, idempotency_key: str,
+                        metadata: dict[str, str]) -> str: ...
+
+    def saved_card(self, customer: str) -> str | None: ...
+
+    def charge_off_session(self, *, customer: str, payment_method: str, amount_cents: int, currency: str,
+                           idempotency_key: str, metadata: dict[str, str]) -> OffSessionCharge: ...
+
 
 # ----------------------------------------------------------------------------------------
 # Helpers shared by both implementations
@@ -142,7 +167,10 @@ class PaymentGateway(Protocol):
 
 def checkout_params(request: CheckoutRequest) -> dict[str, Any]:
     """The Checkout Session create parameters for `request` (one line item, our ids as metadata)."""
-    metadata = {"booking_id": str(request.booking_id), "payment_id": str(request.payment_id)}
+    metadata = {"booking_id": str(request.booking_id), "payment_id": str(request.payment_id),
+                **request.extra_metadata}
+    if request.mode == "setup":
+        return setup_params(request, metadata)
     params: dict[str, Any] = {
         "mode": "payment",
         "payment_method_types": list(request.method_types),
@@ -163,9 +191,31 @@ def checkout_params(request: CheckoutRequest) -> dict[str, Any]:
         "expires_at": int(request.expires_at.timestamp()),
         "locale": CHECKOUT_LOCALES.get(request.locale or "", "auto"),
     }
-    if request.customer_email:
+    if request.customer:
+        params["customer"] = request.customer
+    elif request.customer_email:
         params["customer_email"] = request.customer_email
+    if request.save_card:
+        params["payment_intent_data"]["setup_future_usage"] = "off_session"
     return params
+
+
+def setup_params(request: CheckoutRequest, metadata: dict[str, str]) -> dict[str, Any]:
+    """A setup-mode Checkout Session: the customer saves a card (no payment now), for fees
+    charged later off-session (free and pay-on-site bookings)."""
+    return {
+        "mode": "setup",
+        "currency": request.currency.lower(),
+        "payment_method_types": ["card"],
+        "customer": request.customer,
+        "client_reference_id": str(request.booking_id),
+        "metadata": metadata,
+        "setup_intent_data": {"metadata": metadata},
+        "success_url": request.success_url,
+        "cancel_url": request.cancel_url,
+        "expires_at": int(request.expires_at.timestamp()),
+        "locale": CHECKOUT_LOCALES.get(request.locale or "", "auto"),
+    }
 
 
 def _ts(value: Any) -> dt.datetime | None:
@@ -326,6 +376,47 @@ class StripeGateway:
     def parse_webhook(self, payload: bytes, signature: str | None) -> WebhookEvent:
         return verify_webhook(payload, signature, self._webhook_secret)
 
+    def create_customer(self, *, email: str | None, name: str | None, idempotency_key: str,
+                        metadata: dict[str, str]) -> str:
+        params: dict[str, Any] = {"metadata": metadata}
+        if email:
+            params["email"] = email
+        if name:
+            params["name"] = name
+        try:
+            customer = self._client.v1.customers.create(params=params,  # type: ignore[arg-type]
+                                                        options={"idempotency_key": idempotency_key})
+        except stripe.StripeError as exc:
+            raise _map_error(exc) from exc
+        return str(customer.id)
+
+    def saved_card(self, customer: str) -> str | None:
+        """The customer's saved card (the newest), or None."""
+        try:
+            page = self._client.v1.payment_methods.list(params={"customer": customer, "type": "card", "limit": 1})
+        except stripe.StripeError as exc:
+            raise _map_error(exc) from exc
+        return str(page.data[0].id) if page.data else None
+
+    def charge_off_session(self, *, customer: str, payment_method: str, amount_cents: int, currency: str,
+                           idempotency_key: str, metadata: dict[str, str]) -> OffSessionCharge:
+        """Charge a saved card without the customer (a fee). A decline raises GatewayError
+        kind "card"; a bank asking for authentication returns status requires_action."""
+        params: dict[str, Any] = {"amount": amount_cents, "currency": currency.lower(), "customer": customer,
+                                  "payment_method": payment_method, "off_session": True, "confirm": True,
+                                  "metadata": metadata}
+        try:
+            intent = self._client.v1.payment_intents.create(params=params,  # type: ignore[arg-type]
+                                                            options={"idempotency_key": idempotency_key})
+        except stripe.CardError as exc:
+            if exc.code == "authentication_required":
+                pi = ((exc.json_body or {}).get("error") or {}).get("payment_intent") or {}
+                return OffSessionCharge(id=str(pi.get("id") or ""), status="requires_action", amount_cents=amount_cents)
+            raise _map_error(exc) from exc
+        except stripe.StripeError as exc:
+            raise _map_error(exc) from exc
+        return OffSessionCharge(id=str(intent.id), status=str(intent.status), amount_cents=int(intent.amount))
+
 
 # ----------------------------------------------------------------------------------------
 # The in-memory fake
@@ -429,6 +520,31 @@ class FakeGateway:
 
     def parse_webhook(self, payload: bytes, signature: str | None) -> WebhookEvent:
         return verify_webhook(payload, signature, self.webhook_secret)
+
+    def create_customer(self, *, email: str | None, name: str | None, idempotency_key: str,
+                        metadata: dict[str, str]) -> str:
+        with self._lock:
+            self.calls.append(("create_customer", {"email": email, "metadata": metadata}))
+            self._maybe_fail()
+            if idempotency_key not in self._by_key:
+                self._by_key[idempotency_key] = f"cus_fake_{next(self._ids)}"
+            return self._by_key[idempotency_key]
+
+    def saved_card(self, customer: str) -> str | None:
+        with self._lock:
+            self.calls.append(("saved_card", {"customer": customer}))
+            self._maybe_fail()
+            return f"pm_fake_{customer}"
+
+    def charge_off_session(self, *, customer: str, payment_method: str, amount_cents: int, currency: str,
+                           idempotency_key: str, metadata: dict[str, str]) -> OffSessionCharge:
+        with self._lock:
+            self.calls.append(("charge_off_session", {"customer": customer, "amount": amount_cents}))
+            self._maybe_fail()
+            if idempotency_key not in self._by_key:
+                self._by_key[idempotency_key] = OffSessionCharge(id=f"pi_fake_{next(self._ids)}", status="succeeded",
+                                                                 amount_cents=amount_cents)
+            return self._by_key[idempotency_key]
 
 
 # ----------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Column, Index, text
+from sqlalchemy import Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from booking_app.models.base import UTCDateTime, utcnow
@@ -50,6 +50,9 @@ class Payment(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=1000)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    # deposits (issue 26, migration 0015): what the payment is for: booking (the price, or
+    # its deposit) | balance (the rest of the price after a deposit)
+    purpose: str = Field(default="booking", max_length=16, sa_column_kwargs={"server_default": "booking"})
 
 
 class Refund(SQLModel, table=True):
@@ -87,3 +90,32 @@ class ProcessedWebhookEvent(SQLModel, table=True):
     event_id: str = Field(max_length=255, unique=True)
     event_type: str = Field(max_length=100)
     processed_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class BookingFee(SQLModel, table=True):
+    """A no-show or late-cancel fee (issue 26, migration 0015; services/fees.py).
+
+    status: due (recorded: no Stripe, no saved card, or not charged yet) | charged (the
+    saved card paid off-session, or the customer paid the link) | failed (declined: still
+    due) | requires_action (the bank asks the customer to authenticate: `checkout_url`
+    was sent to them) | waived (the provider let it go)."""
+
+    __tablename__ = "booking_fees"
+    __table_args__ = (
+        UniqueConstraint("booking_id", "kind", name="uq_booking_fees_booking_kind"),
+        Index("ix_booking_fees_created_status", "created_at", "status", "currency", "amount_cents"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    booking_id: int = Field(foreign_key="bookings.id", index=True)
+    kind: str = Field(max_length=16)  # no_show | late_cancel
+    amount_cents: int
+    currency: str = Field(max_length=3)
+    status: str = Field(default="due", max_length=16)
+    payment_intent_ref: str | None = Field(default=None, max_length=255)
+    checkout_ref: str | None = Field(default=None, max_length=255, index=True)
+    checkout_url: str | None = Field(default=None, max_length=2000)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=1000)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

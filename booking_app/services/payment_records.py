@@ -54,6 +54,7 @@ class PaymentView:
     created_at: dt.datetime
     updated_at: dt.datetime
     refunds: tuple[RefundView, ...] = ()
+    purpose: str = "booking"  # booking (the price or its deposit) | balance (issue 26)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -73,6 +74,7 @@ def payment_view(s: Session, p: Payment) -> PaymentView:
         amount_cents=p.amount_cents, refunded_cents=p.refunded_cents, currency=p.currency,
         checkout_url=p.checkout_url if live_checkout else None, expires_at=p.expires_at,
         created_at=p.created_at, updated_at=p.updated_at, refunds=tuple(refund_view(r) for r in refunds),
+        purpose=p.purpose,
     )
 
 

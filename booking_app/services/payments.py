@@ -14,6 +14,7 @@ webhooks in services/stripe_webhooks.py.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from booking_app.config import get_settings
 from booking_app.i18n import N_
 from booking_app.integrations import stripe_gateway
 from booking_app.models import Bookable, Booking, BookingStatus, Payment, PaymentStatus, User, utcnow
-from booking_app.services import audit, booking_queries, bookings, manage_links, refunds
+from booking_app.services import audit, booking_queries, bookings, deposits, fees, manage_links, refunds
 from booking_app.services.actors import Actor, is_manager, is_viewer
 from booking_app.services.capacity import lock_booking, lock_capacity_of
 from booking_app.services.errors import (
@@ -153,7 +154,7 @@ def _prepare(*, actor: Actor, booking_id: int, method: str, manage_token: str | 
                 mark_updated(p, PaymentStatus.cancelled.value)  # its session was never handed out
                 s.add(p)
             payment = Payment(booking_id=booking_id, method=ON_SITE, provider=MANUAL,
-                              amount_cents=booking.price_cents, currency=booking.currency)
+                              amount_cents=deposits.first_charge(booking, online=False), currency=booking.currency)
             s.add(payment)
             s.flush()
             audit.record(s, actor_id=actor.id, action="payment.on_site", entity="payment", entity_id=payment.id,
@@ -181,7 +182,8 @@ def _prepare(*, actor: Actor, booking_id: int, method: str, manage_token: str | 
             s.add(p)
 
         expires_at = _session_expiry(booking, now)
-        payment = Payment(booking_id=booking_id, method=method, provider=STRIPE, amount_cents=booking.price_cents,
+        payment = Payment(booking_id=booking_id, method=method, provider=STRIPE,
+                          amount_cents=deposits.first_charge(booking, online=True),  # the deposit, if any
                           currency=booking.currency, expires_at=expires_at)
         s.add(payment)
         if booking.status == BookingStatus.pending.value:
@@ -254,6 +256,7 @@ def _create_checkout(payment_id: int) -> PaymentView:
         bookable = s.get(Bookable, booking.bookable_id)
         user = s.get(User, booking.user_id) if booking.user_id else None
         base = settings.public_url.rstrip("/")
+        save_card = deposits.saves_card(bookable) and p.purpose == deposits.BOOKING
         request = stripe_gateway.CheckoutRequest(
             idempotency_key=stripe_idempotency_key("checkout", payment_id, p.created_at),
             booking_id=booking.id, payment_id=payment_id, amount_cents=p.amount_cents, currency=p.currency,
@@ -264,10 +267,13 @@ def _create_checkout(payment_id: int) -> PaymentView:
             expires_at=p.expires_at,
             customer_email=(user.email if user else booking.guest_email),
             locale=(user.locale if user else booking.locale),
+            save_card=save_card,
         )
     if gateway is None:
         raise InvalidInput(N_("This payment method is not available."), field="method")
     try:
+        if save_card:  # the card is kept (with consent) for a later no-show/late-cancel fee
+            request = dataclasses.replace(request, customer=_ensure_customer(gateway, request.booking_id))
         session = gateway.create_checkout_session(request)
     except stripe_gateway.GatewayError as exc:
         log.warning("checkout session for payment %s failed (%s): %s", payment_id, exc.kind, exc.message)
@@ -299,6 +305,105 @@ def _create_checkout(payment_id: int) -> PaymentView:
         mark_updated(p)
         s.add(p)
         return payment_view(s, p)
+
+
+def _ensure_customer(gateway: stripe_gateway.PaymentGateway, booking_id: int) -> str:
+    """The booking's Stripe customer (created once, idempotently): the card saved at
+    Checkout belongs to it, and a later fee is charged to it (services/fees.py)."""
+    with db.read_session() as s:
+        booking = s.get(Booking, booking_id)
+        assert booking is not None
+        if booking.stripe_customer_ref:
+            return booking.stripe_customer_ref
+        user = s.get(User, booking.user_id) if booking.user_id else None
+        email = user.email if user else booking.guest_email
+        name = (user.full_name or user.username) if user else booking.guest_name
+        key = stripe_idempotency_key("customer", booking_id, booking.created_at)
+    ref = gateway.create_customer(email=email, name=name, idempotency_key=key,
+                                  metadata={"booking_id": str(booking_id)})
+    with db.unit_of_work() as s:
+        booking = lock_booking(s, booking_id)
+        assert booking is not None
+        if not booking.stripe_customer_ref:
+            booking.stripe_customer_ref = ref
+            s.add(booking)
+        return booking.stripe_customer_ref or ref
+
+
+def start_card_setup(*, booking_id: int) -> str | None:
+    """A setup-mode Checkout Session that saves the customer's card (with the consent shown
+    at review) for a later fee, for a booking paid on site or free. Its URL, or None when
+    Stripe is off, the bookable charges no fee, or Stripe could not start it (the fee is
+    then recorded as due if it ever applies)."""
+    gateway = get_gateway()
+    if gateway is None:
+        return None
+    settings = get_settings()
+    now = utcnow()
+    with db.read_session() as s:
+        booking = s.get(Booking, booking_id)
+        bookable = s.get(Bookable, booking.bookable_id) if booking is not None else None
+        if booking is None or not deposits.saves_card(bookable) or booking.status != BookingStatus.confirmed.value:
+            return None
+        user = s.get(User, booking.user_id) if booking.user_id else None
+        expires = (now + stripe_gateway.CHECKOUT_MIN_LIFETIME * 2).replace(microsecond=0)
+        base = settings.public_url.rstrip("/")
+        request = stripe_gateway.CheckoutRequest(
+            idempotency_key=f"setup-{booking_id}-{int(expires.timestamp())}", booking_id=booking_id, payment_id=0,
+            amount_cents=0, currency=booking.currency, product_name=booking.reference, method_types=("card",),
+            success_url=f"{base}/bookings/{booking_id}?card=saved", cancel_url=f"{base}/bookings/{booking_id}",
+            expires_at=expires, locale=(user.locale if user else booking.locale), mode="setup",
+            extra_metadata={"purpose": "card_setup"})
+    try:
+        request = dataclasses.replace(request, customer=_ensure_customer(gateway, booking_id))
+        return gateway.create_checkout_session(request).url
+    except stripe_gateway.GatewayError as exc:
+        log.warning("card setup for booking %s did not start: %s", booking_id, exc.message)
+        return None
+
+
+def pay_balance(*, actor: Actor, booking_id: Any, manage_token: str | None = None) -> PaymentView:
+    """Start paying the rest of a booking's price after its deposit ("Pay the balance" on
+    the booking page and in the reminder): a Checkout Session for `balance_due_cents`. Its
+    customer only (a guest with the manage token); an open balance session is reused."""
+    booking_id = parse_booking_id(booking_id)
+    if actor.is_guest and not manage_token:
+        raise NotFound(N_("Booking not found."))
+    online = [m for m in get_settings().online_payment_methods if m != ON_SITE]
+    if get_gateway() is None or not online:
+        raise InvalidInput(N_("This payment method is not available."), field="method")
+    method = "card" if "card" in online else online[0]
+    now = utcnow()
+    to_expire: list[str] = []
+    with db.unit_of_work() as s:
+        booking = lock_booking(s, booking_id)
+        if booking is None or not booking_queries.is_owner(actor, booking, manage_token):
+            raise NotFound(N_("Booking not found."))
+        if booking.status != BookingStatus.confirmed.value:
+            raise Conflict(N_("This booking can no longer be paid."))
+        if booking.balance_due_cents <= 0:
+            raise Conflict(N_("Nothing is left to pay for this booking."))
+        for p in payments_of(s, booking_id):
+            if p.purpose != deposits.BALANCE or p.status not in OPEN_STATUSES:
+                continue
+            if (p.provider == STRIPE and p.provider_ref and p.amount_cents == booking.balance_due_cents
+                    and p.expires_at is not None and p.expires_at - now > REUSE_MARGIN):
+                return payment_view(s, p)  # the open session: hand it out again
+            if p.provider_ref:
+                to_expire.append(p.provider_ref)
+            mark_updated(p, PaymentStatus.cancelled.value)
+            s.add(p)
+        payment = Payment(booking_id=booking_id, method=method, provider=STRIPE, purpose=deposits.BALANCE,
+                          amount_cents=booking.balance_due_cents, currency=booking.currency,
+                          expires_at=(now + stripe_gateway.CHECKOUT_MAX_LIFETIME
+                                      - dt.timedelta(minutes=1)).replace(microsecond=0))
+        s.add(payment)
+        s.flush()
+        audit.record(s, actor_id=actor.id, action="payment.balance_started", entity="payment", entity_id=payment.id,
+                     data={"booking_id": booking_id, "amount_cents": payment.amount_cents})
+        payment_id = payment.id or 0
+    refunds.expire_sessions(to_expire)
+    return _create_checkout(payment_id)
 
 
 # ----------------------------------------------------------------------------------------
@@ -347,6 +452,9 @@ def mark_paid(*, actor: Actor, booking_id: Any) -> PaymentView:
         if not is_manager(actor, booking):
             raise Forbidden()
         payments = payments_of(s, booking_id)
+        if booking.balance_due_cents > 0 and booking.status != BookingStatus.cancelled.value and any(
+                p.status in PAID_STATUSES for p in payments):
+            return _balance_paid_on_site(s, actor, booking, payments)
         if any(p.status in PAID_STATUSES for p in payments):
             raise Conflict(N_("This booking is already paid."))
         on_site = next((p for p in payments if p.method == ON_SITE and p.status == PaymentStatus.pending.value), None)
@@ -358,9 +466,31 @@ def mark_paid(*, actor: Actor, booking_id: Any) -> PaymentView:
         s.add(on_site)
         audit.record(s, actor_id=actor.id, action="payment.marked_paid", entity="payment", entity_id=on_site.id,
                      data={"booking_id": booking_id, "amount_cents": on_site.amount_cents})
+        deposits.after_first_payment(booking, on_site)
+        s.add(booking)
         notify_customer(s, on_site, "payment_received", on_site.amount_cents, f"payment-{on_site.id}")
         s.flush()
         return payment_view(s, on_site)
+
+
+def _balance_paid_on_site(s: Any, actor: Actor, booking: Booking, payments: list[Payment]) -> PaymentView:
+    """The provider received the balance after the deposit at the venue (mark_paid)."""
+    for p in payments:  # an open online balance session is no longer needed
+        if p.purpose == deposits.BALANCE and p.status in OPEN_STATUSES:
+            mark_updated(p, PaymentStatus.cancelled.value)
+            s.add(p)
+    paid = Payment(booking_id=booking.id or 0, method=ON_SITE, provider=MANUAL, purpose=deposits.BALANCE,
+                   amount_cents=booking.balance_due_cents, currency=booking.currency,
+                   status=PaymentStatus.succeeded.value)
+    s.add(paid)
+    s.flush()
+    deposits.after_balance_paid(booking, paid)
+    s.add(booking)
+    audit.record(s, actor_id=actor.id, action="payment.marked_paid", entity="payment", entity_id=paid.id,
+                 data={"booking_id": booking.id, "amount_cents": paid.amount_cents, "purpose": deposits.BALANCE})
+    notify_customer(s, paid, "payment_received", paid.amount_cents, f"payment-{paid.id}")
+    s.flush()
+    return payment_view(s, paid)
 
 
 # ----------------------------------------------------------------------------------------
@@ -388,12 +518,24 @@ def cancel_and_refund(*, actor: Actor, booking_id: int, reason: str | None = Non
     retries it, so the cancellation itself never fails because of the payment provider.
     Returns the booking's BookingView after the refund."""
     view = bookings.cancel(actor=actor, booking_id=booking_id, reason=reason, manage_token=manage_token)
+    if fees.charge_owed(booking_id):  # a late cancellation's fee (issue 26)
+        view = booking_queries.get_booking(actor=actor, booking_id=booking_id, manage_token=manage_token)
     if view.refund_due_cents > 0 or view.payment_status not in ("none", ""):
         try:
             refunds.refund_for_cancellation(booking_id=booking_id)
         except ServiceError:
             log.warning("refund after cancelling booking %s deferred to the refund job", booking_id, exc_info=True)
         view = booking_queries.get_booking(actor=actor, booking_id=booking_id, manage_token=manage_token)
+    return view
+
+
+def mark_no_show(*, actor: Actor, booking_id: int, now: dt.datetime | None = None) -> booking_queries.BookingView:
+    """The provider marks a no-show (bookings.mark_no_show, which records the bookable's
+    no-show fee as due) and the fee is then charged to the saved card (fees.charge_owed) —
+    the one call behind the API and the provider's button."""
+    view = bookings.mark_no_show(actor=actor, booking_id=booking_id, now=now)
+    if fees.charge_owed(view.id):
+        view = booking_queries.get_booking(actor=actor, booking_id=view.id)
     return view
 
 
@@ -406,15 +548,18 @@ class CheckoutResult:
     manage_token: str  # a guest's manage link token ("" for signed-in users)
     payment: PaymentView | None
     payment_error: ServiceError | None = None
+    # a setup-mode Checkout that saves the card for a later fee (free / on-site bookings)
+    card_setup_url: str | None = None
 
     @property
     def checkout_url(self) -> str | None:
-        return self.payment.checkout_url if self.payment is not None else None
+        return (self.payment.checkout_url if self.payment is not None else None) or self.card_setup_url
 
 
 def book_and_pay(*, actor: Actor, service_id: int, start: dt.datetime | str, quantity: int = 1,
                  notes: str | None = "", guest: Any = None, idempotency_key: str | None = None,
-                 payment_method: str | None = None, client_ip: str | None = None) -> CheckoutResult:
+                 payment_method: str | None = None, client_ip: str | None = None,
+                 discount_code: str | None = None) -> CheckoutResult:
     """Book (bookings.book: its errors are raised) and start the payment with the chosen
     method: a Checkout Session for an online method of a pending booking, the on-site
     payment the provider will collect otherwise. A payment that could not start leaves
@@ -422,14 +567,17 @@ def book_and_pay(*, actor: Actor, service_id: int, start: dt.datetime | str, qua
     idempotency key replays the booking and tries the payment again."""
     view = bookings.book(actor=actor, service_id=service_id, start=start, quantity=quantity, notes=notes,
                          guest=guest, idempotency_key=idempotency_key, payment_method=payment_method,
-                         client_ip=client_ip)
+                         client_ip=client_ip, discount_code=discount_code)
     token = manage_links.booking_manage_token(view.id, view.link_version) if actor.is_guest else ""
     method = payment_method
-    if not method or view.price_cents <= 0 or (method != ON_SITE and view.status != BookingStatus.pending.value):
-        return CheckoutResult(booking=view, manage_token=token, payment=None)
+    if (not method or view.price_cents <= 0 or (method != ON_SITE and view.status != BookingStatus.pending.value)
+            or view.status == BookingStatus.awaiting_approval.value):  # (paid once approved: services/approvals.py)
+        setup = start_card_setup(booking_id=view.id) if view.status == BookingStatus.confirmed.value else None
+        return CheckoutResult(booking=view, manage_token=token, payment=None, card_setup_url=setup)
     try:
         payment = process(actor=actor, booking_id=view.id, method=method, manage_token=token or None)
     except ServiceError as exc:
         log.warning("booking %s stands but its %s payment did not start: %s", view.id, method, exc)
         return CheckoutResult(booking=view, manage_token=token, payment=None, payment_error=exc)
-    return CheckoutResult(booking=view, manage_token=token, payment=payment)
+    setup = start_card_setup(booking_id=view.id) if method == ON_SITE else None  # the card for a later fee
+    return CheckoutResult(booking=view, manage_token=token, payment=payment, card_setup_url=setup)

@@ -101,6 +101,8 @@ def check_customer_cutoff(booking: Booking, bookable: Bookable, now: dt.datetime
         return
     if now >= booking.start_at:
         raise Forbidden(N_("This booking has already started."))
+    if what == "cancel" and late_cancel_allowed(booking, bookable, now):
+        return  # a late cancellation: it costs the late-cancel fee (services/fees.py)
     if what == "cancel":
         raise Forbidden(Np_("Bookings can no longer be cancelled less than {hours} hour before the start.",
                             "Bookings can no longer be cancelled less than {hours} hours before the start.", "hours"),
@@ -108,6 +110,12 @@ def check_customer_cutoff(booking: Booking, bookable: Bookable, now: dt.datetime
     raise Forbidden(Np_("Bookings can no longer be changed less than {hours} hour before the start.",
                         "Bookings can no longer be changed less than {hours} hours before the start.", "hours"),
                     hours=bookable.cancel_cutoff_hours)
+
+
+def late_cancel_allowed(booking: Booking, bookable: Bookable, now: dt.datetime) -> bool:
+    """A customer may still cancel after the cut-off (until the start) when the bookable
+    charges a late-cancel fee for it (issue 26)."""
+    return (bookable.late_cancel_fee_cents or 0) > 0 and now < booking.start_at
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,7 @@ class CancellationQuote:
     cutoff_at: dt.datetime  # when it ends (ended)
     cutoff_hours: int
     refund_percent: int
+    late_fee_cents: int = 0  # the late-cancel fee cancelling now costs (issue 26)
 
 
 def quote_for(s: Session, booking: Booking, *, by_manager: bool, now: dt.datetime | None = None) -> CancellationQuote:
@@ -134,14 +143,17 @@ def quote_for(s: Session, booking: Booking, *, by_manager: bool, now: dt.datetim
     assert bookable is not None and booking.id is not None
     until = free_cancellation_until(booking, bookable)
     cutoff_passed = not by_manager and customer_cutoff_passed(booking, bookable, now)
-    active = booking.status in (BookingStatus.pending.value, BookingStatus.confirmed.value)
-    may_cancel = active and not cutoff_passed
+    active = booking.status in (BookingStatus.pending.value, BookingStatus.confirmed.value,
+                                BookingStatus.awaiting_approval.value)
+    late = cutoff_passed and late_cancel_allowed(booking, bookable, now)
+    may_cancel = active and (not cutoff_passed or late)
     return CancellationQuote(
         booking_id=booking.id,
         amount_cents=refund_due(s, booking, bookable, by_manager=by_manager) if may_cancel else 0,
         currency=booking.currency, paid_cents=paid_cents(s, booking.id), by_manager=by_manager,
         may_cancel=may_cancel, cutoff_passed=cutoff_passed, cutoff_at=until,
-        cutoff_hours=bookable.cancel_cutoff_hours or 0, refund_percent=bookable.refund_percent)
+        cutoff_hours=bookable.cancel_cutoff_hours or 0, refund_percent=bookable.refund_percent,
+        late_fee_cents=(bookable.late_cancel_fee_cents or 0) if late and active else 0)
 
 
 # ----------------------------------------------------------------------------------------
@@ -258,12 +270,13 @@ def refund_for_cancellation(*, booking_id: int) -> list[RefundView]:
                                                      "amount_cents": sum(r.amount_cents for r in created)})
         views = [refund_view(r) for r in created]
         pending = [r.id for r in created if r.status == "pending"]
-    _expire_sessions(sessions_to_expire)
+    expire_sessions(sessions_to_expire)
     run_refunds(pending)
     return views
 
 
-def _expire_sessions(session_ids: list[str]) -> None:
+def expire_sessions(session_ids: list[str]) -> None:
+    """End open Checkout Sessions (best effort: a payment that still lands is refunded)."""
     gateway = get_gateway()
     if gateway is None:
         return

@@ -250,4 +250,5 @@ def reminder_skips(rows: list[QueuedReminder], now: dt.datetime) -> dict[int, st
             out[r.id] = "skipped: booking already started"
         else:
             out[r.id] = None
+            r.context["balance_due_cents"] = b.balance_due_cents  # deposits (issue 26): the balance now
     return out

@@ -22,7 +22,7 @@ from booking_app import db
 from booking_app.i18n import N_
 from booking_app.integrations import stripe_gateway
 from booking_app.models import Bookable, Booking, BookingStatus, Payment, PaymentStatus, ProcessedWebhookEvent, Refund
-from booking_app.services import audit, bookings, outbox, refunds
+from booking_app.services import audit, bookings, deposits, fees, outbox, refunds
 from booking_app.services.actors import Actor
 from booking_app.services.errors import ServiceError
 from booking_app.services.payment_records import (
@@ -130,6 +130,11 @@ def _payment_intent_id(obj: dict[str, Any]) -> str | None:
 
 def _on_session_paid(event: stripe_gateway.WebhookEvent) -> str:
     obj = event.object
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    if metadata.get("fee_id") is not None:  # a fee's link, paid after the bank asked for authentication
+        return _record_event(event, lambda s: fees.apply_checkout_paid(s, obj))
+    if obj.get("mode") == "setup":  # a card saved for a later fee (free / on-site bookings)
+        return _record_event(event, lambda s: _card_saved(s, obj))
     if obj.get("payment_status") not in ("paid", "no_payment_required"):
         # completed but not yet paid (bank debits, vouchers): wait for async_payment_*
         def record_pending(s: Session) -> str:
@@ -173,7 +178,8 @@ def _on_session_paid(event: stripe_gateway.WebhookEvent) -> str:
         s.add(p)
         booking = s.get(Booking, p.booking_id)
         assert booking is not None
-        others_paid = [o for o in payments_of(s, p.booking_id) if o.id != p.id and o.status in PAID_STATUSES]
+        others_paid = [o for o in payments_of(s, p.booking_id)
+                       if o.id != p.id and o.status in PAID_STATUSES and o.purpose == p.purpose]
         reason = None
         if not amount_ok:
             reason = "amount_mismatch"
@@ -193,6 +199,13 @@ def _on_session_paid(event: stripe_gateway.WebhookEvent) -> str:
                 if o.id != p.id and o.status in OPEN_STATUSES:  # e.g. a pending on-site payment
                     mark_updated(o, PaymentStatus.cancelled.value)
                     s.add(o)
+            if p.purpose == deposits.BALANCE:  # deposits (issue 26): the balance is paid
+                deposits.after_balance_paid(booking, p)
+            else:
+                deposits.after_first_payment(booking, p)
+            if obj.get("customer") and not booking.stripe_customer_ref:  # the card saved for a fee
+                booking.stripe_customer_ref = str(obj["customer"])[:255]
+            s.add(booking)
             notify_customer(s, p, "payment_received", p.amount_cents, f"payment-{p.id}")
             return "processed"
         if p.amount_cents - p.refunded_cents > 0:
@@ -207,6 +220,20 @@ def _on_session_paid(event: stripe_gateway.WebhookEvent) -> str:
     outcome = _record_event(event, apply)
     refunds.run_refunds(refund_ids)
     return outcome
+
+
+def _card_saved(s: Session, obj: dict[str, Any]) -> str:
+    """A setup-mode session completed: the booking's card is saved on its Stripe customer."""
+    ref = str((obj.get("metadata") or {}).get("booking_id") or "")
+    booking = s.get(Booking, int(ref)) if ref.isdigit() and len(ref) < 11 else None
+    if booking is None or not obj.get("customer"):
+        return "ignored"
+    if booking.stripe_customer_ref and booking.stripe_customer_ref != obj["customer"]:
+        return "ignored"
+    booking.stripe_customer_ref = str(obj["customer"])[:255]
+    s.add(booking)
+    audit.record(s, actor_id=None, action="payment.card_saved", entity="booking", entity_id=booking.id)
+    return "processed"
 
 
 def _notify_refunded_unavailable(s: Session, booking: Booking, p: Payment) -> None:

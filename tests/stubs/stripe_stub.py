@@ -1,8 +1,11 @@
 """A small Stripe API stub for tests, driven by the real `stripe` SDK.
 
 Runs a threaded `http.server` on a free 127.0.0.1 port and answers the endpoints the app
-uses with realistic JSON: Checkout Sessions (create / retrieve / expire), PaymentIntents
-(retrieve) and Refunds (create). It honours `Idempotency-Key` like Stripe (same key and
+uses with realistic JSON: Checkout Sessions (create / retrieve / expire; payment mode, with
+`payment_intent_data.setup_future_usage`, and setup mode), Customers (create), saved
+PaymentMethods (list), PaymentIntents (retrieve; create off-session with a saved card: the
+outcome per customer is `stub.off_session_outcome[customer] = "succeeded" | "card_declined" |
+"authentication_required"`, default succeeded) and Refunds (create). It honours `Idempotency-Key` like Stripe (same key and
 same parameters → the first response again; same key, other parameters → 400
 idempotency_error), records every request, and can be told to fail:
 
@@ -87,6 +90,9 @@ class StripeStub:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.payment_intents: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
+        self.customers: dict[str, dict[str, Any]] = {}
+        self.payment_methods: dict[str, dict[str, Any]] = {}
+        self.off_session_outcome: dict[str, str] = {}
         self._idem: dict[str, tuple[str, int, dict]] = {}
         self._faults: list[_Fault] = []
         self._ids = itertools.count(1)
@@ -254,6 +260,17 @@ class StripeStub:
                                                f"This Checkout Session has a status of \"{session['status']}\"."}}
                     session["status"] = "expired"
                     return 200, session
+            if parts == ["v1", "customers"] and method == "POST":
+                return self._create_customer(params)
+            if parts == ["v1", "payment_methods"] and method == "GET":
+                cus = params.get("customer")
+                data = [pm for pm in self.payment_methods.values()
+                        if pm["customer"] == cus and pm["type"] == params.get("type", "card")]
+                data.sort(key=lambda pm: -pm["created"])
+                return 200, {"object": "list", "url": "/v1/payment_methods", "has_more": False,
+                             "data": data[:int(params.get("limit") or 10)]}
+            if parts == ["v1", "payment_intents"] and method == "POST":
+                return self._create_payment_intent(params)
             if parts[:2] == ["v1", "payment_intents"] and len(parts) == 3 and method == "GET":
                 pi = self.payment_intents.get(parts[2])
                 return (200, pi) if pi else self._missing("payment_intent", parts[2])
@@ -265,7 +282,74 @@ class StripeStub:
                 return 200, {"object": "list", "url": "/v1/refunds", "has_more": False, "data": data}
         return 404, {"error": {"type": "invalid_request_error", "message": f"Unrecognized request URL ({method}: {path})"}}
 
+    def _create_customer(self, p: dict[str, Any]) -> tuple[int, dict]:
+        cid = self._new_id("cus")
+        customer = {"id": cid, "object": "customer", "email": p.get("email"), "name": p.get("name"),
+                    "metadata": p.get("metadata") or {}, "created": int(time.time()), "livemode": False}
+        self.customers[cid] = customer
+        return 200, customer
+
+    def _create_payment_intent(self, p: dict[str, Any]) -> tuple[int, dict]:
+        """An off-session charge of a saved card (fees): succeeds, is declined (402
+        card_declined) or needs the customer (402 authentication_required, the PaymentIntent
+        left in requires_action), per `off_session_outcome[customer]`."""
+        try:
+            amount = int(p["amount"])
+            currency = str(p["currency"])
+        except (KeyError, TypeError, ValueError):
+            return 400, {"error": {"type": "invalid_request_error", "message": "Missing required param: amount."}}
+        cus, pm = p.get("customer"), p.get("payment_method")
+        if cus not in self.customers:
+            return self._missing("customer", str(cus))
+        if pm not in self.payment_methods or self.payment_methods[pm]["customer"] != cus:
+            return self._missing("payment_method", str(pm))
+        if amount < 1:
+            return 400, {"error": {"type": "invalid_request_error", "message": "Amount must be positive."}}
+        outcome = self.off_session_outcome.get(cus, "succeeded")
+        pi_id = self._new_id("pi")
+        pi = {"id": pi_id, "object": "payment_intent", "amount": amount, "currency": currency, "customer": cus,
+              "payment_method": pm, "amount_refunded": 0, "latest_charge": self._new_id("ch"),
+              "metadata": p.get("metadata") or {}, "off_session": p.get("off_session"), "created": int(time.time()),
+              "status": "succeeded", "amount_received": amount}
+        if outcome != "succeeded":
+            pi.update(status="requires_action" if outcome == "authentication_required" else "requires_payment_method",
+                      amount_received=0)
+            self.payment_intents[pi_id] = pi
+            message = ("This payment requires authentication." if outcome == "authentication_required"
+                       else "Your card was declined.")
+            return 402, {"error": {"type": "card_error", "code": outcome, "decline_code": outcome,
+                                   "message": message, "payment_intent": pi}}
+        self.payment_intents[pi_id] = pi
+        return 200, pi
+
+    def _create_setup_session(self, p: dict[str, Any]) -> tuple[int, dict]:
+        if p.get("customer") not in self.customers:
+            return self._missing("customer", str(p.get("customer")))
+        sid = self._new_id("cs")
+        session = {
+            "id": sid, "object": "checkout.session", "mode": "setup",
+            "url": f"https://checkout.stripe.com/c/setup/{sid}", "status": "open", "payment_status":
+            "no_payment_required", "payment_intent": None, "setup_intent": self._new_id("seti"),
+            "amount_total": None, "currency": p.get("currency"), "customer": p.get("customer"),
+            "client_reference_id": p.get("client_reference_id"), "metadata": p.get("metadata") or {},
+            "success_url": p.get("success_url"), "cancel_url": p.get("cancel_url"),
+            "expires_at": int(p.get("expires_at") or time.time() + 24 * 3600), "created": int(time.time()),
+            "livemode": False, "locale": p.get("locale"),
+        }
+        self.sessions[sid] = session
+        return 200, session
+
+    def _save_card(self, customer: str) -> str:
+        pm_id = self._new_id("pm")
+        self.payment_methods[pm_id] = {"id": pm_id, "object": "payment_method", "type": "card", "customer": customer,
+                                       "card": {"brand": "visa", "last4": "4242"}, "created": time.time()}
+        return pm_id
+
     def _create_session(self, p: dict[str, Any]) -> tuple[int, dict]:
+        if p.get("mode") == "setup":
+            return self._create_setup_session(p)
+        if p.get("customer") is not None and p["customer"] not in self.customers:
+            return self._missing("customer", str(p["customer"]))
         try:
             item = p["line_items"][0]
             amount = int(item["price_data"]["unit_amount"]) * int(item.get("quantity", 1))
@@ -290,6 +374,8 @@ class StripeStub:
             "success_url": p.get("success_url"), "cancel_url": p.get("cancel_url"),
             "expires_at": expires_at, "created": now, "livemode": False, "locale": p.get("locale"),
             "payment_intent_data_metadata": (p.get("payment_intent_data") or {}).get("metadata") or {},
+            "customer": p.get("customer"),
+            "setup_future_usage": (p.get("payment_intent_data") or {}).get("setup_future_usage"),
         }
         self.sessions[sid] = session
         return 200, session
@@ -320,7 +406,12 @@ class StripeStub:
         with self._lock:
             session = self.sessions[session_id]
             session["status"] = "complete"
+            if session["mode"] == "setup":  # the card is saved on the customer
+                self._save_card(session["customer"])
+                return dict(session)
             session["payment_status"] = payment_status
+            if session.get("setup_future_usage") and session.get("customer"):
+                self._save_card(session["customer"])
             if not session["payment_intent"]:
                 pi_id = self._new_id("pi")
                 self.payment_intents[pi_id] = {

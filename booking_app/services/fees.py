@@ -1,0 +1,275 @@
+"""No-show and late-cancel fees (issue 26, point 3): the one home of when a fee is owed and
+how it is collected.
+
+- Owed: `assess()` records a `BookingFee` (status `due`) in the transaction that marks the
+  booking no-show (bookings._finish) or cancels it after the customer's cut-off
+  (bookings.cancel; a customer may cancel that late only when the bookable has a
+  late-cancel fee: refunds.check_customer_cutoff). One fee per booking and kind.
+- Collected after commit (`charge()`): with Stripe and the card saved at booking (the
+  booking's Stripe customer), an off-session PaymentIntent charges it. Success → `charged`;
+  a decline → `failed` (still due, recorded); the bank asking for authentication (SCA,
+  `authentication_required`) → `requires_action` and the customer gets a Checkout link
+  through the outbox to complete it (the webhook marks it `charged`, `apply_checkout_paid`).
+  Without Stripe, or without a saved card, the fee stays `due`.
+
+See docs/deposits-and-fees.md.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, select
+
+from booking_app import db
+from booking_app.config import get_settings
+from booking_app.integrations import stripe_gateway
+from booking_app.models import Bookable, Booking, BookingFee, utcnow
+from booking_app.services import audit, outbox, refunds
+from booking_app.services.payment_records import get_gateway, stripe_idempotency_key
+
+log = logging.getLogger(__name__)
+
+#: fee kind → the bookable column holding its amount
+FEE_COLUMNS = {"no_show": "no_show_fee_cents", "late_cancel": "late_cancel_fee_cents"}
+#: Statuses of a fee still owed ("charging": a charge is under way).
+OWED_STATUSES = ("due", "failed", "requires_action", "charging")
+#: The customer's messages (services/messages.py templates).
+CHARGED_TEMPLATE = "fee_charged"
+DUE_TEMPLATE = "fee_due"
+ACTION_TEMPLATE = "fee_action_required"
+
+
+@dataclass(frozen=True)
+class FeeView:
+    id: int
+    booking_id: int
+    kind: str
+    amount_cents: int
+    currency: str
+    status: str
+    checkout_url: str | None
+    last_error: str | None
+    created_at: dt.datetime
+
+
+def fee_view(f: BookingFee) -> FeeView:
+    assert f.id is not None
+    return FeeView(id=f.id, booking_id=f.booking_id, kind=f.kind, amount_cents=f.amount_cents, currency=f.currency,
+                   status=f.status, checkout_url=f.checkout_url if f.status == "requires_action" else None,
+                   last_error=f.last_error, created_at=f.created_at)
+
+
+def fee_amount(bookable: Bookable | None, kind: str) -> int:
+    """The bookable's fee of `kind` in minor units (0: none)."""
+    return int(getattr(bookable, FEE_COLUMNS[kind], 0) or 0) if bookable is not None else 0
+
+
+def is_late_cancel(booking: Booking, bookable: Bookable, now: dt.datetime, *, by_manager: bool) -> bool:
+    """The customer cancels after the cut-off (a late cancellation, which costs the fee)."""
+    return not by_manager and refunds.customer_cutoff_passed(booking, bookable, now)
+
+
+def fees_of(s: Session, booking_id: int) -> list[FeeView]:
+    return [fee_view(f) for f in s.exec(select(BookingFee).where(BookingFee.booking_id == booking_id)
+                                        .order_by(BookingFee.id)).all()]  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------------------
+# Owed (inside the booking's transaction)
+# ----------------------------------------------------------------------------------------
+
+def assess(s: Session, booking: Booking, bookable: Bookable | None, kind: str, *, actor_id: int | None) -> int | None:
+    """Record the booking's fee of `kind` as due (once); the id of the new fee, or None
+    when the bookable charges none or it was recorded already."""
+    amount = fee_amount(bookable, kind)
+    if amount <= 0 or booking.id is None:
+        return None
+    if s.exec(select(BookingFee.id).where(BookingFee.booking_id == booking.id, BookingFee.kind == kind)).first():
+        return None
+    fee = BookingFee(booking_id=booking.id, kind=kind, amount_cents=amount, currency=booking.currency)
+    s.add(fee)
+    s.flush()
+    booking.fees_cents = (booking.fees_cents or 0) + amount
+    s.add(booking)
+    audit.record(s, actor_id=actor_id, action="fee.assessed", entity="booking", entity_id=booking.id,
+                 data={"fee_id": fee.id, "kind": kind, "amount_cents": amount})
+    return fee.id
+
+
+def on_no_show(s: Session, booking: Booking, *, actor_id: int | None) -> int | None:
+    """Hook of bookings._finish when a booking is marked no-show."""
+    return assess(s, booking, s.get(Bookable, booking.bookable_id), "no_show", actor_id=actor_id)
+
+
+def on_cancel(s: Session, booking: Booking, bookable: Bookable, now: dt.datetime, *, by_manager: bool,
+              actor_id: int | None) -> int | None:
+    """Hook of bookings.cancel: a customer's cancellation after the cut-off owes the fee."""
+    if not is_late_cancel(booking, bookable, now, by_manager=by_manager):
+        return None
+    return assess(s, booking, bookable, "late_cancel", actor_id=actor_id)
+
+
+# ----------------------------------------------------------------------------------------
+# Collected (after commit)
+# ----------------------------------------------------------------------------------------
+
+def owed_fee_ids(booking_id: int) -> list[int]:
+    """The booking's fees not charged yet and never tried."""
+    with db.read_session() as s:
+        return [int(i) for i in s.exec(select(BookingFee.id).where(
+            BookingFee.booking_id == booking_id, BookingFee.status == "due",
+            BookingFee.attempts == 0).order_by(BookingFee.id)).all()]  # type: ignore[arg-type]
+
+
+def charge_owed(booking_id: int) -> list[FeeView]:
+    """Charge the booking's new fees (after the transaction that recorded them)."""
+    out = []
+    for fee_id in owed_fee_ids(booking_id):
+        try:
+            out.append(charge(fee_id))
+        except Exception:  # the fee stays due, recorded; the provider sees it
+            log.exception("fee %s not charged", fee_id)
+    return out
+
+
+def _claim(fee_id: int) -> tuple[BookingFee, Booking] | None:
+    with db.unit_of_work() as s:
+        stmt = select(BookingFee).where(BookingFee.id == fee_id)
+        if db.is_postgres(s):
+            stmt = stmt.with_for_update()
+        fee = s.exec(stmt).first()
+        if fee is None or fee.status not in ("due", "failed"):
+            return None
+        booking = s.get(Booking, fee.booking_id)
+        if booking is None:
+            return None
+        fee.status = "charging"
+        fee.attempts += 1
+        fee.updated_at = utcnow()
+        s.add(fee)
+        s.flush()
+        s.expunge(fee)
+        s.expunge(booking)
+        return fee, booking
+
+
+def _finish(fee_id: int, *, status: str, last_error: str | None = None, intent: str | None = None,
+            checkout: stripe_gateway.CheckoutSession | None = None) -> FeeView:
+    with db.unit_of_work() as s:
+        fee = s.get(BookingFee, fee_id)
+        assert fee is not None
+        fee.status = status
+        fee.last_error = last_error[:1000] if last_error else None
+        fee.payment_intent_ref = intent or fee.payment_intent_ref
+        if checkout is not None:
+            fee.checkout_ref, fee.checkout_url = checkout.id, checkout.url
+        fee.updated_at = utcnow()
+        s.add(fee)
+        booking = s.get(Booking, fee.booking_id)
+        assert booking is not None
+        audit.record(s, actor_id=None, action=f"fee.{status}", entity="booking", entity_id=booking.id,
+                     data={"fee_id": fee.id, "kind": fee.kind, "amount_cents": fee.amount_cents,
+                           "error": fee.last_error or ""})
+        template = {"charged": CHARGED_TEMPLATE, "failed": DUE_TEMPLATE, "requires_action": ACTION_TEMPLATE,
+                    "due": DUE_TEMPLATE}[status]
+        if status != "due" or fee.attempts <= 1:
+            notify_fee(s, booking, fee, template)
+        s.flush()
+        return fee_view(fee)
+
+
+def charge(fee_id: int) -> FeeView:
+    """Collect one owed fee with the booking's saved card (see the module docstring)."""
+    claimed = _claim(fee_id)
+    if claimed is None:
+        with db.read_session() as s:
+            fee = s.get(BookingFee, fee_id)
+            assert fee is not None
+            return fee_view(fee)
+    fee, booking = claimed
+    gateway = get_gateway()
+    if gateway is None or not booking.stripe_customer_ref:
+        return _finish(fee_id, status="due", last_error=None if gateway is None else "no saved card")
+    key = stripe_idempotency_key("fee", fee.id, fee.created_at) + f"-{fee.attempts}"
+    metadata = {"booking_id": str(booking.id), "fee_id": str(fee.id), "kind": fee.kind}
+    try:
+        card = gateway.saved_card(booking.stripe_customer_ref)
+        if card is None:
+            return _finish(fee_id, status="due", last_error="no saved card")
+        result = gateway.charge_off_session(customer=booking.stripe_customer_ref, payment_method=card,
+                                            amount_cents=fee.amount_cents, currency=fee.currency,
+                                            idempotency_key=key, metadata=metadata)
+    except stripe_gateway.GatewayError as exc:
+        if exc.kind == "card":
+            return _finish(fee_id, status="failed", last_error=f"{exc.code or 'card_declined'}: {exc.message}")
+        return _finish(fee_id, status="due", last_error=f"{exc.kind}: {exc.message}")
+    if result.status == "succeeded":
+        return _finish(fee_id, status="charged", intent=result.id)
+    if result.status != "requires_action":
+        return _finish(fee_id, status="failed", intent=result.id, last_error=f"payment {result.status}")
+    # the bank wants the customer: a hosted page where they authenticate and pay
+    try:
+        session = gateway.create_checkout_session(_fee_checkout(fee, booking))
+    except stripe_gateway.GatewayError as exc:
+        return _finish(fee_id, status="failed", intent=result.id, last_error=f"authentication_required; {exc.message}")
+    return _finish(fee_id, status="requires_action", intent=result.id, checkout=session,
+                   last_error="authentication_required")
+
+
+def _fee_checkout(fee: BookingFee, booking: Booking) -> stripe_gateway.CheckoutRequest:
+    base = get_settings().public_url.rstrip("/")
+    now = utcnow()
+    return stripe_gateway.CheckoutRequest(
+        idempotency_key=stripe_idempotency_key("fee-checkout", fee.id, fee.created_at) + f"-{fee.attempts}",
+        booking_id=booking.id or 0, payment_id=0, amount_cents=fee.amount_cents, currency=fee.currency,
+        product_name=f"Fee ({booking.reference})", method_types=("card",),
+        success_url=f"{base}/bookings/{booking.id}/payment?result=success",
+        cancel_url=f"{base}/bookings/{booking.id}/payment?result=cancel",
+        expires_at=(now + stripe_gateway.CHECKOUT_MAX_LIFETIME - dt.timedelta(minutes=5)).replace(microsecond=0),
+        customer=booking.stripe_customer_ref, locale=booking.locale,
+        extra_metadata={"fee_id": str(fee.id), "purpose": "fee"})
+
+
+def apply_checkout_paid(s: Session, obj: dict[str, Any]) -> str:
+    """Webhook effect: the customer paid a fee's Checkout link (checkout.session.completed
+    whose metadata names a fee)."""
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    fee_ref = str(metadata.get("fee_id") or "")
+    if not fee_ref.isdigit() or len(fee_ref) > 10:
+        return "ignored"
+    fee = s.get(BookingFee, int(fee_ref))
+    if fee is None or fee.checkout_ref != obj.get("id") or fee.status == "charged":
+        return "ignored"
+    if obj.get("payment_status") != "paid" or int(obj.get("amount_total") or 0) != fee.amount_cents:
+        return "ignored"
+    pi = obj.get("payment_intent")
+    fee.payment_intent_ref = str(pi.get("id") if isinstance(pi, dict) else pi or "") or fee.payment_intent_ref
+    fee.status = "charged"
+    fee.last_error = None
+    fee.checkout_url = None
+    fee.updated_at = utcnow()
+    s.add(fee)
+    booking = s.get(Booking, fee.booking_id)
+    if booking is not None:
+        audit.record(s, actor_id=None, action="fee.charged", entity="booking", entity_id=booking.id,
+                     data={"fee_id": fee.id, "kind": fee.kind, "amount_cents": fee.amount_cents, "via": "checkout"})
+        notify_fee(s, booking, fee, CHARGED_TEMPLATE)
+    return "processed"
+
+
+def notify_fee(s: Session, booking: Booking, fee: BookingFee, template: str) -> None:
+    """The customer's email about a fee (charged, due, or the link to authenticate)."""
+    bookable = s.get(Bookable, booking.bookable_id)
+    customer = outbox.customer_of(s, booking, bookable)
+    if not customer.wants_email or not customer.email:
+        return
+    context = outbox.personal(outbox.booking_snapshot(s, booking, bookable), customer,
+                              amount_cents=fee.amount_cents, amount_currency=fee.currency, fee_kind=fee.kind)
+    if template == ACTION_TEMPLATE and fee.checkout_url:
+        context["fee_url"] = fee.checkout_url
+    outbox.enqueue(s, channel="email", to=customer.email, template=template, locale=customer.locale,
+                   context=context, dedupe_key=f"email:{template}:{fee.id}:{fee.attempts}", booking_id=booking.id,
+                   user_id=booking.user_id)
