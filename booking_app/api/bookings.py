@@ -20,7 +20,7 @@ import booking_app.api.schemas_bookings as schemas_bookings
 import booking_app.api.series as series_api
 from booking_app.api.deps import client_ip, get_actor, require_user
 from booking_app.api.schemas import IdPath, MultiLineStr, SingleLineStr, problem_responses
-from booking_app.services import booking_queries, bookings, guest_bookings, payments
+from booking_app.services import booking_queries, booking_questions, bookings, guest_bookings, payments
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Unauthorized
 
@@ -60,7 +60,9 @@ def _identified(actor: Actor, token: str | None) -> None:
 
 @router.get("", response_model=schemas_bookings.BookingPageOut,
             summary="My bookings, my services' bookings, or all (admin)",
-            responses=problem_responses(403))
+            description="`format=csv`: the page as CSV with a column per booking question answered (audited).",
+            responses={**problem_responses(403),
+                       200: {"content": {"application/json": {}, "text/csv": {}}, "description": "The bookings"}})
 def list_bookings(
     actor: Actor = Depends(require_user),  # signed-in only: the OpenAPI document says so
     scope: Literal["mine", "provider", "all"] = Query(default="mine"),
@@ -70,7 +72,14 @@ def list_bookings(
     service_id: int | None = Query(default=None, ge=1, le=2**31 - 1),
     limit: int = Query(default=50, ge=1, le=booking_queries.MAX_PAGE),
     offset: int = Query(default=0, ge=0, le=10_000_000),
-) -> schemas_bookings.BookingPageOut:
+    format: Literal["json", "csv"] = Query(default="json"),  # noqa: A002
+) -> schemas_bookings.BookingPageOut | Response:
+    if format == "csv":
+        text = booking_questions.export_bookings_csv(actor=actor, scope=scope, status=status, date_from=date_from,
+                                                     date_to=date_to, service_id=service_id, limit=limit,
+                                                     offset=offset)
+        return Response(text, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="bookings.csv"'})
     items, total = booking_queries.list_bookings(actor=actor, scope=scope, status=status, date_from=date_from,
                                                  date_to=date_to, service_id=service_id, limit=limit,
                                                  offset=offset)

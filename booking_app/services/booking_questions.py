@@ -10,6 +10,8 @@ changes or breaks an old booking's answers. Details: docs/booking-questions.md.
 """
 from __future__ import annotations
 
+import csv
+import io
 import math
 import re
 import secrets
@@ -18,8 +20,10 @@ from typing import Any
 
 from booking_app.config import SUPPORTED_LOCALES
 from booking_app.i18n import N_, translate
-from booking_app.services import validation
+from booking_app.services import audit, booking_queries, validation
+from booking_app.services.actors import Actor
 from booking_app.services.errors import InvalidInput
+from booking_app.services.validation import zone
 
 TYPES = ("short_text", "long_text", "single_choice", "multiple_choice", "yes_no", "number", "phone", "email")
 CHOICE_TYPES = ("single_choice", "multiple_choice")
@@ -295,3 +299,41 @@ def with_answers(text: str, snapshot: Sequence[Mapping[str, Any]] | None, locale
     """`text` (a calendar event's description) followed by the booking's answers, if any."""
     answers = answers_text(snapshot, locale)
     return f"{text}\n\n{answers}" if answers else text
+
+
+# ---- the CSV export -------------------------------------------------------------------------------
+
+#: the export's fixed columns (then one column per question answered on the page)
+CSV_COLUMNS = ("reference", "service", "start", "end", "timezone", "status", "quantity", "customer", "email",
+               "phone", "notes")
+
+
+def bookings_csv(views: Sequence[booking_queries.BookingView], locale: str | None) -> str:
+    """Bookings as CSV: the fixed columns (times in each bookable's zone, named in the
+    `timezone` column), then one column per question answered (headed by its label in
+    `locale`, as asked). Every cell goes through audit.csv_cell (no formula injection)."""
+    questions: dict[str, str] = {}
+    for v in views:
+        for a in v.answers or []:
+            questions.setdefault(a["id"], label_for(a, locale))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([audit.csv_cell(c) for c in (*CSV_COLUMNS, *questions.values())])
+    for v in views:
+        tz = zone(v.timezone)
+        values = {a["id"]: value_text(a, locale) for a in v.answers or []}
+        row = [v.reference, v.service_name, v.start.astimezone(tz).isoformat(), v.end.astimezone(tz).isoformat(),
+               v.timezone, v.status, v.quantity, v.customer_name or v.guest_name or "",
+               v.customer_email or v.guest_email or "", v.guest_phone or "", v.notes,
+               *(values.get(qid, "") for qid in questions)]
+        writer.writerow([audit.csv_cell(c) for c in row])
+    return buf.getvalue()
+
+
+def export_bookings_csv(*, actor: Actor, **filters: Any) -> str:
+    """The bookings `actor` may list (booking_queries.list_bookings: same filters and rights,
+    one page) as CSV with their answers; the export is audited (who took which data)."""
+    views, _total = booking_queries.list_bookings(actor=actor, **filters)
+    audit.record_now(actor_id=actor.id, action="bookings.exported", entity="booking", entity_id="csv",
+                     data={k: str(v) for k, v in filters.items() if v not in (None, "")} | {"rows": len(views)})
+    return bookings_csv(views, actor.locale)

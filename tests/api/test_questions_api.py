@@ -129,3 +129,16 @@ def test_hostile_answer_shapes_are_422(client, room, answers):
 def test_bad_question_definitions_are_422(client, room, questions):
     r = client.put(f"/api/services/{room['id']}", headers=room["provider"].headers, json={"questions": questions})
     assert_problem(r, 422)
+
+
+def test_bookings_csv_export_carries_the_answers(client, room):
+    cust = make_account("customer")
+    start = free_starts(client, room["id"])[0]
+    r = client.post("/api/bookings", headers=cust.headers,
+                    json={"service_id": room["id"], "start": start, "answers": {"size": "M", "first": True}})
+    assert r.status_code == 201, r.text
+    r = client.get("/api/bookings", headers=room["provider"].headers, params={"scope": "provider", "format": "csv"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    header, row = r.text.splitlines()[:2]
+    assert header.endswith("T-shirt size,First visit?") and row.endswith("M,Yes")
+    assert_problem(client.get("/api/bookings", params={"format": "csv"}), 401)
