@@ -11,13 +11,16 @@ from fastapi import FastAPI
 
 # siblings as `import booking_app.api.x as x`, never `from booking_app.api import x`: that names
 # the package, whose __init__ imports this module (tests/test_architecture.py: no cycles)
+import booking_app.api.approvals as approvals
 import booking_app.api.audit as audit
 import booking_app.api.bodylimit as bodylimit
 import booking_app.api.bookings as bookings
 import booking_app.api.browser_session as browser_session
 import booking_app.api.calendar_subscriptions as calendar_subscriptions
 import booking_app.api.catalog as catalog
+import booking_app.api.discount_codes as discount_codes
 import booking_app.api.docs as docs
+import booking_app.api.embed as embed
 import booking_app.api.errors as errors
 import booking_app.api.health as health
 import booking_app.api.logredact as logredact
@@ -30,7 +33,9 @@ import booking_app.api.ready as ready
 import booking_app.api.reports as reports
 import booking_app.api.requestlog as requestlog
 import booking_app.api.security as security
+import booking_app.api.series as series
 import booking_app.api.users as users
+import booking_app.api.waitlist as waitlist
 import booking_app.api.webhooks as webhooks
 from booking_app import __version__, logs, telemetry
 from booking_app.api.loadshed import LoadShedMiddleware
@@ -83,7 +88,8 @@ def _module_routers():
     """Routers of the service modules. Order matters for speed only: a request is matched
     against the routes in order, so the busiest (booking, then catalog reads) come first."""
     return [m.router for m in (bookings, catalog, payments, users, reports, notifications, audit, metrics, ready,
-                               browser_session, webhooks, calendar_subscriptions)]
+                               browser_session, webhooks, calendar_subscriptions, series, approvals,
+                               embed, discount_codes, waitlist)]
 
 
 api = create_api()

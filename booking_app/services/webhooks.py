@@ -42,8 +42,14 @@ EVENTS = (
     "booking.cancelled",
     "booking.completed",
     "booking.no_show",
+    "booking.awaiting_approval",
+    "booking.approved",
+    "booking.declined",
     "payment.succeeded",
     "payment.refunded",
+    "waitlist.offered",
+    "waitlist.accepted",
+    "waitlist.lapsed",
 )
 CHANNEL = "webhook"  # the outbox channel of queued events
 MAX_ENDPOINTS_PER_OWNER = 20
@@ -361,6 +367,7 @@ def booking_data(booking: Any, bookable: Any, *, customer_name: str, customer_em
         "price_cents": booking.price_cents,
         "currency": booking.currency,
         "hold_expires_at": outbox.jsonable(booking.hold_expires_at),
+        "approval_expires_at": outbox.jsonable(getattr(booking, "approval_expires_at", None)),
         "cancel_reason": booking.cancel_reason,
         "version": booking.version,
     }

@@ -139,6 +139,10 @@ OTHER_MODULE_ROWS = [
     # only the booking's owner pays (the free booking has nothing to pay: 409 once allowed)
     Row("POST", "/api/payments/process", expect(401, 409, 404, 404, 404, 404),
         body=lambda w, role: {"booking_id": w["booking"], "method": "on_site"}),
+    # deposits and fees (issue 26): the owner pays the balance (a free booking owes none: 409); who sees
+    # the booking sees its money
+    Row("POST", "/api/payments/{booking}/balance", expect(401, 409, 404, 404, 404, 404)),
+    Row("GET", "/api/payments/{booking}/money", expect(401, 200, 404, 200, 404, 200)),
 ]
 
 HOOK_URL = "https://93.184.216.34/hook"  # a public address literal: no DNS lookup
@@ -165,7 +169,41 @@ CALENDAR_ROWS = [
     Row("POST", "/api/calendar/subscriptions/{calendar}/sync", expect(401, 403, 403, 200, 404, 200)),
 ]
 
-ALL_ROWS = ROWS + _bookings_rows() + OTHER_MODULE_ROWS + WEBHOOK_ROWS + CALENDAR_ROWS
+# recurring series (issue 24, point 3): `customer` owns a weekly series of `provider`'s room
+SERIES_ROWS = [
+    Row("POST", "/api/series/preview", everyone(200),
+        body=lambda w, role: {"service_id": w["room"], "start": w["free_starts"][ROLES.index(role)],
+                              "recurrence": {"frequency": "weekly", "count": 2}}),
+    Row("GET", "/api/series/{series}", expect(401, 200, 404, 200, 404, 200)),
+    Row("DELETE", "/api/series/{series}", expect(401, 200, 404, 200, 404, 200)),
+]
+
+# waitlist (issue 24, point 1): `customer` waits for their own full 17:00 slot (nothing offered yet)
+WAITLIST_ROWS = [
+    Row("POST", "/api/waitlist", {**everyone(201), "customer": 409},  # (the customer waits there already)
+        body=lambda w, role: {"service_id": w["room"], "start": w["full_start"],
+                              **({"guest": {"name": "Gus Guest", "email": "gus@example.com"}}
+                                 if role == "anonymous" else {})}),
+    Row("GET", "/api/waitlist", signed_in(200)),
+    Row("GET", "/api/waitlist", expect(401, 200, 200, 200, 403, 200), params={"service_id": "{room}"}),
+    Row("GET", "/api/waitlist/{waitlist}", expect(401, 200, 404, 200, 404, 200)),
+    Row("DELETE", "/api/waitlist/{waitlist}", expect(401, 204, 404, 204, 404, 204)),
+    Row("POST", "/api/waitlist/{waitlist}/accept", expect(401, 409, 404, 404, 404, 404)),
+    Row("POST", "/api/waitlist/{waitlist}/decline", expect(401, 409, 404, 404, 404, 404)),
+    Row("POST", "/api/waitlist/offer-now", manager(200), body=lambda w, role: {"service_id": w["room"]}),
+    Row("POST", "/api/waitlist/close", manager(200), body=lambda w, role: {"service_id": w["room"]}),
+]
+
+# the booking widget's allow-list (issue 25, point 3): one's own, or (admins) any provider's
+EMBED_ROWS = [
+    Row("GET", "/api/embed/origins", expect(401, 403, 403, 200, 200, 200)),
+    Row("PUT", "/api/embed/origins", expect(401, 403, 403, 200, 200, 200),
+        body=lambda w, role: {"origins": ["https://shop.example.com"]}),
+    Row("PUT", "/api/embed/origins", expect(401, 403, 403, 200, 403, 200),
+        body=lambda w, role: {"origins": [], "provider_id": w["provider"].id}),
+]
+
+ALL_ROWS = ROWS + _bookings_rows() + OTHER_MODULE_ROWS + WEBHOOK_ROWS + CALENDAR_ROWS + SERIES_ROWS + WAITLIST_ROWS + EMBED_ROWS
 
 
 def _build_world() -> dict[str, Any]:
@@ -187,7 +225,7 @@ def _build_world() -> dict[str, Any]:
     day = dt.date.today() + dt.timedelta(days=20)
     world["free_starts"] = [f"{day.isoformat()}T{9 + i:02d}:00:00Z" for i in range(len(ROLES))]
     from booking_app.models import utcnow
-    from booking_app.services import bookings, webhook_delivery, webhooks
+    from booking_app.services import bookings, series, webhook_delivery, webhooks
 
     new_webhook = lambda: webhooks.create_endpoint(actor=prov, url=HOOK_URL, events=["booking.created"]).id  # noqa: E731
     world["webhook"] = new_webhook()
@@ -196,6 +234,9 @@ def _build_world() -> dict[str, Any]:
     booked = bookings.book(actor=cust, service_id=room.id,
                            start=dt.datetime.combine(day, dt.time(17), tzinfo=dt.timezone.utc))
     world["booking"] = booked.id
+    world["series"] = series.book_series(actor=cust, service_id=room.id, recurrence_rule={"frequency": "weekly", "count": 2},
+                                         start=dt.datetime.combine(day + dt.timedelta(days=2), dt.time(12),
+                                                                   tzinfo=dt.timezone.utc)).series_id
     webhook_delivery.promote(now=utcnow())  # the booking's event: a delivery of the provider's endpoint
     world["delivery"] = webhooks.list_deliveries(actor=prov, endpoint_id=world["webhook"])[0].id
     from booking_app.services import calendar_sync
@@ -206,6 +247,13 @@ def _build_world() -> dict[str, Any]:
         return sub_id
     world["calendar"] = new_calendar()
     world["new_calendar"] = new_calendar
+    from booking_app.services import waitlist  # (waitlist rows: the customer waits for a full slot)
+
+    world["full_start"] = dt.datetime.combine(day, dt.time(17), tzinfo=dt.timezone.utc).isoformat()
+    world["waitlist"] = waitlist.join(actor=cust, service_id=room.id, start=world["full_start"]).id
+    world["new_waitlist"] = lambda hour: waitlist.join(actor=cust, service_id=room.id, start=bookings.book(
+        actor=cust, service_id=room.id, start=dt.datetime.combine(day + dt.timedelta(days=3), dt.time(hour),
+                                                                  tzinfo=dt.timezone.utc)).start).id
     world["new_booking"] = lambda hour: bookings.book(
         actor=cust, service_id=room.id, start=dt.datetime.combine(day + dt.timedelta(days=1), dt.time(hour),
                                                                   tzinfo=dt.timezone.utc)).id
@@ -216,7 +264,7 @@ def _path(row: Row, world: dict[str, Any]) -> str:
     path = row.path
     for key in ("customer", "other_customer"):
         path = path.replace("{" + key + "}", str(world[key].id))
-    for key in ("room", "inactive", "event", "booking", "webhook", "delivery", "calendar"):
+    for key in ("room", "inactive", "event", "booking", "webhook", "delivery", "calendar", "series", "waitlist"):
         if "{" + key + "}" in path:
             path = path.replace("{" + key + "}", str(world[key]))
     return path
@@ -245,11 +293,14 @@ def test_permission_matrix(client, fast_hash, monkeypatch, row: Row):
             world["booking"] = world["new_booking"](8 + i)  # each role cancels a booking of its own
         if row.method == "DELETE" and "{webhook}" in row.path:
             world["webhook"] = world["new_webhook"]()  # each role removes an endpoint of its own
+        if row.method == "DELETE" and "{waitlist}" in row.path:
+            world["waitlist"] = world["new_waitlist"](8 + i)  # each role removes an entry of its own
         if row.method == "DELETE" and "{calendar}" in row.path:
             world["calendar"] = world["new_calendar"]()  # each role removes a subscription of its own
         acct = world[role]
         headers = acct.headers if acct else {}
-        kwargs: dict[str, Any] = {"headers": headers, "params": row.params}
+        kwargs: dict[str, Any] = {"headers": headers,  # ({room} etc. in a parameter: as in the path)
+                                  "params": {k: _path(Row(row.method, v, {}), world) for k, v in row.params.items()}}
         if row.body is not None:
             kwargs["json"] = row.body(world, role)
         response = client.request(row.method, _path(row, world), **kwargs)
