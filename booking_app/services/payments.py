@@ -370,9 +370,6 @@ def pay_balance(*, actor: Actor, booking_id: Any, manage_token: str | None = Non
     if actor.is_guest and not manage_token:
         raise NotFound(N_("Booking not found."))
     online = [m for m in get_settings().online_payment_methods if m != ON_SITE]
-    if get_gateway() is None or not online:
-        raise InvalidInput(N_("This payment method is not available."), field="method")
-    method = "card" if "card" in online else online[0]
     now = utcnow()
     to_expire: list[str] = []
     with db.unit_of_work() as s:
@@ -383,6 +380,9 @@ def pay_balance(*, actor: Actor, booking_id: Any, manage_token: str | None = Non
             raise Conflict(N_("This booking can no longer be paid."))
         if booking.balance_due_cents <= 0:
             raise Conflict(N_("Nothing is left to pay for this booking."))
+        if get_gateway() is None or not online:
+            raise InvalidInput(N_("This payment method is not available."), field="method")
+        method = "card" if "card" in online else online[0]
         for p in payments_of(s, booking_id):
             if p.purpose != deposits.BALANCE or p.status not in OPEN_STATUSES:
                 continue
@@ -436,6 +436,25 @@ def get_payment(*, actor: Actor, booking_id: Any, manage_token: str | None = Non
         if p is None:
             raise NotFound(N_("There is no payment for this booking yet."))
         return payment_view(s, p)
+
+
+@dataclass(frozen=True)
+class BookingMoney:
+    """A booking's paid / due figures and its fees (booking page, provider details, API)."""
+
+    summary: deposits.MoneySummary
+    fees: list[fees.FeeView]
+
+
+def booking_money(*, actor: Actor, booking_id: Any, manage_token: str | None = None) -> BookingMoney:
+    """What the booking shows of its money: paid, due, the deposit, the fees (same access
+    as its payment: the owner or a guest with the token, its provider, admin)."""
+    booking_id = parse_booking_id(booking_id)
+    with db.read_session() as s:
+        booking = s.get(Booking, booking_id)
+        if booking is None or not _may_see_payment(actor, booking, manage_token):
+            raise NotFound(N_("Booking not found."))
+        return BookingMoney(summary=deposits.money_summary(s, booking), fees=fees.fees_of(s, booking_id))
 
 
 # ----------------------------------------------------------------------------------------
@@ -559,7 +578,7 @@ class CheckoutResult:
 def book_and_pay(*, actor: Actor, service_id: int, start: dt.datetime | str, quantity: int = 1,
                  notes: str | None = "", guest: Any = None, idempotency_key: str | None = None,
                  payment_method: str | None = None, client_ip: str | None = None,
-                 discount_code: str | None = None) -> CheckoutResult:
+                 discount_code: str | None = None, answers: Any = None) -> CheckoutResult:
     """Book (bookings.book: its errors are raised) and start the payment with the chosen
     method: a Checkout Session for an online method of a pending booking, the on-site
     payment the provider will collect otherwise. A payment that could not start leaves
@@ -567,7 +586,7 @@ def book_and_pay(*, actor: Actor, service_id: int, start: dt.datetime | str, qua
     idempotency key replays the booking and tries the payment again."""
     view = bookings.book(actor=actor, service_id=service_id, start=start, quantity=quantity, notes=notes,
                          guest=guest, idempotency_key=idempotency_key, payment_method=payment_method,
-                         client_ip=client_ip, discount_code=discount_code)
+                         client_ip=client_ip, discount_code=discount_code, answers=answers)
     token = manage_links.booking_manage_token(view.id, view.link_version) if actor.is_guest else ""
     method = payment_method
     if (not method or view.price_cents <= 0 or (method != ON_SITE and view.status != BookingStatus.pending.value)

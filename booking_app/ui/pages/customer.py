@@ -7,6 +7,10 @@ import reflex as rx
 from booking_app.i18n import N_
 from booking_app.ui import paths
 from booking_app.ui.components import T, error_callout, field
+from booking_app.ui.components.discount_entry import discount_entry
+from booking_app.ui.components.payment_summary import consent_block, summary_block  # deposits and fees (issue 26)
+from booking_app.ui.components.questions import questions_form
+from booking_app.ui.components.series import series_card, series_form  # issue 24: recurring series
 from booking_app.ui.state.base import AppState
 from booking_app.ui.state.booking import BookableState, BookState
 from booking_app.ui.state.manage_booking import (
@@ -68,6 +72,20 @@ def _slot_button(slot: dict) -> rx.Component:
 SLOT_AREA_MIN_HEIGHT = "10.5rem"
 
 
+def _live_slot_notes() -> rx.Component:
+    """Live slots (ui/state/live_slots.py): what changed, said politely to screen readers (a
+    status region that takes no space), and a note where the selection was when the picked
+    time was just taken."""
+    return rx.fragment(
+        rx.el.div(BookableState.live_note, role="status", aria_live="polite", aria_atomic="true",
+                  class_name="sr-only", custom_attrs={"data-testid": "live-note"}),
+        rx.cond((BookableState.live_lost != "") & (BookableState.selected == "")
+                & (BookableState.live_lost_day == BookableState.day),
+                rx.callout(BookableState.live_lost, icon="info", color_scheme="amber", width="100%",
+                           custom_attrs={"data-testid": "slot-lost"})),
+    )
+
+
 def _moving_banner() -> rx.Component:
     """Rescheduling: the booking's current time, and until when it may be changed."""
     return rx.cond(
@@ -110,6 +128,7 @@ def _picker() -> rx.Component:
                 ),
                 min_height=SLOT_AREA_MIN_HEIGHT, width="100%", custom_attrs={"data-testid": "slot-area"},
             ),
+            _live_slot_notes(),
             rx.cond(
                 BookableState.selected != "",
                 rx.vstack(
@@ -271,7 +290,9 @@ def review() -> rx.Component:
                             rx.cond(BookState.quantity > 1,
                                     _fact("users", BookState.quantity.to_string())),
                             _fact("banknote", BookState.total),
+                            rx.cond(BookState.unavailable == "", discount_entry()),  # issue 26: discount codes
                             rx.text(info["policy"], size="2", color_scheme="gray"),
+                            consent_block(BookState.payment_consent),  # issue 26: deposit, card saved for fees
                             spacing="2", width="100%", custom_attrs={"data-testid": "review-summary"},
                         ),
                         rx.divider(),
@@ -329,6 +350,8 @@ def _booking_form() -> rx.Component:
                 spacing="2", width="100%",
             ),
         ),
+        questions_form(),  # issue 24: booking questions
+        series_form(),  # issue 24: recurring series
         rx.vstack(
             rx.el.label(T("Notes for the provider (optional)"), html_for="notes", class_name="field-label"),
             rx.text_area(id="notes", name="notes", max_length=500, width="100%", rows="2"),
@@ -429,12 +452,18 @@ def confirmation() -> rx.Component:
                                 rx.box(_fact("map_pin", card["location"]), custom_attrs={"data-testid": "location"})),
                         _fact("banknote", card["price"]),
                         rx.cond(card["seats"] != "", _fact("users", card["seats"])),
+                        rx.cond(card["answers"] != "",  # (issue 24: answers to the booking questions)
+                                rx.text(card["answers"], size="2", white_space="pre-line", dir="auto",
+                                        custom_attrs={"data-testid": "answers"})),
                         rx.cond(card["policy"] != "",
                                 rx.text(card["policy"], size="2", color_scheme="gray",
                                         custom_attrs={"data-testid": "policy"})),
                         rx.cond(card["cutoff_note"] != "",
                                 rx.text(card["cutoff_note"], size="2", weight="medium",
                                         custom_attrs={"data-testid": "cutoff-note"})),
+                        rx.cond(card["approval_note"] != "",  # (issue 24: a request awaiting approval)
+                                rx.callout(card["approval_note"], icon="hourglass", color_scheme="orange", width="100%",
+                                           role="status", custom_attrs={"data-testid": "approval-note"})),
                         rx.cond(
                             ConfirmationState.pay_options.length() > 0,
                             rx.vstack(
@@ -446,8 +475,11 @@ def confirmation() -> rx.Component:
                                 spacing="2", width="100%",
                             ),
                         ),
+                        summary_block(ConfirmationState.money, ConfirmationState.pay_balance,
+                                      ConfirmationState.cancel_busy),
                         error_callout(ConfirmationState.cancel_error),
                         _actions(card, ConfirmationState),
+                        series_card(),  # issue 24: recurring series
                         rx.cond(
                             AppState.is_staff & ConfirmationState.booking["is_guest"].to(bool),
                             rx.vstack(

@@ -7,6 +7,8 @@ import reflex as rx
 from booking_app.i18n import N_
 from booking_app.ui import paths
 from booking_app.ui.components import T, error_callout
+from booking_app.ui.components.questions import questions_editor
+from booking_app.ui.components.payment_summary import editor_inputs  # deposits and fees (issue 26)
 from booking_app.ui.components.security import reauth_dialog
 from booking_app.ui.components.staff import (
     ADMIN_TABS,
@@ -159,7 +161,18 @@ def _details_form() -> rx.Component:
                     _input(state, N_("Cancellation cut-off (hours before)"), "cancel_cutoff_hours", type="number",
                            min=0),
                     _input(state, N_("Refund on cancellation (%)"), "refund_percent", type="number", min=0, max=100),
+                    _input(state, N_("Hours a request waits for approval"), "approval_expiry_hours", type="number",
+                           min=1, hint=N_("Empty: the default.")),
+                    *editor_inputs(state, _input),  # deposits and fees (issue 26)
                     **grid,
+                ),
+                rx.el.label(  # approval (issue 24)
+                    rx.el.input(type="checkbox", name="requires_approval",
+                                default_checked=state.form["requires_approval"] == "1",
+                                custom_attrs={"data-testid": "requires-approval"}),
+                    rx.text(T("Bookings need my approval (they hold their places until I answer; payment follows "
+                              "the approval)"), as_="span", size="2"),
+                    style={"display": "flex", "gap": "0.5rem", "alignItems": "center"},
                 ),
                 rx.heading(T("Reminders"), size="4", as_="h3"),
                 rx.vstack(
@@ -353,6 +366,7 @@ def bookable_page() -> rx.Component:
                 spacing="3", align="center", wrap="wrap",
             ),
             _details_form(),
+            rx.cond(~state.is_new, questions_editor()),  # issue 24: booking questions
             reauth_dialog(),
             rx.cond(~state.is_new, rx.cond(state.is_event, rx.vstack(_sessions_card(), _hours_card(), spacing="4",
                                                              width="100%"), _hours_card()),

@@ -31,12 +31,16 @@ def _booking_row(row: dict) -> rx.Component:
                                custom_attrs={"data-testid": "when"}),
            rx.text(row["reference"], size="1", color_scheme="gray")),
         td(N_("Bookable"), row["service"]),
-        td(N_("Customer"), rx.text(row["customer"]), rx.text(row["contact"], size="1", color_scheme="gray")),
+        td(N_("Customer"), rx.text(row["customer"]), rx.text(row["contact"], size="1", color_scheme="gray"),
+           rx.cond(row["answers"] != "", rx.text(row["answers"], size="1", white_space="pre-line", dir="auto",
+                                                 custom_attrs={"data-testid": "answers"}))),
         td(N_("Seats"), row["seats"]),
         td(N_("Status"), rx.badge(row["status_label"], color_scheme=row["status_color"],
                                   custom_attrs={"data-testid": "status"})),
         td(N_("Price"), rx.text(row["price"], white_space="nowrap"),
-           rx.text(row["payment_label"], size="1", color_scheme="gray", custom_attrs={"data-testid": "payment"})),
+           rx.text(row["payment_label"], size="1", color_scheme="gray", custom_attrs={"data-testid": "payment"}),
+           rx.cond(row["money"] != "", rx.text(row["money"], size="1", white_space="pre-line",  # (issue 26)
+                                               custom_attrs={"data-testid": "money"}))),
         td(N_("Actions"), rx.hstack(
             rx.cond(row["can_pay"] != "", rx.button(T("Paid on site"), size="1", variant="soft", loading=busy,
                                                     disabled=disabled, on_click=state.mark_paid(row["id"]),

@@ -18,8 +18,10 @@ from booking_app.services import availability, booking_queries, bookings, catalo
 from booking_app.services.errors import NotAvailable, ServiceError
 from booking_app.services.validation import zone
 from booking_app.ui import paths
+from booking_app.ui.components.payment_summary import consent_text  # deposits and fees (issue 26)
 from booking_app.ui.state import fmt
 from booking_app.ui.state.base import AppState
+from booking_app.ui.state.live_slots import LiveSlots
 from booking_app.ui.state.booking_common import (
     MAX_QUANTITY_UI,
     METHOD_LABELS,
@@ -31,11 +33,13 @@ from booking_app.ui.state.booking_common import (
     quote_fields,
 )
 from booking_app.ui.state.manage_booking import ConfirmationState
+from booking_app.ui.state.questions import QuestionsFormState
+from booking_app.ui.state.series import SeriesFormState
 
 DAYS_SHOWN = 14
 
 
-class BookableState(AppState):
+class BookableState(LiveSlots, AppState):
     """The bookable page: description, policy, a day strip / date picker and free slots."""
 
     svc: dict = {}
@@ -87,6 +91,7 @@ class BookableState(AppState):
                 if self.slots_by_day[key]:
                     self.day = key
                     break
+        return self._live_start()  # the slot list stays fresh while the page is open (live_slots.py)
 
     def _load_moving(self) -> None:
         """The booking to move: its current time and what its cancellation quote allows."""
@@ -140,6 +145,10 @@ class BookableState(AppState):
         self.slots_by_day = by_day
         self.day = first.isoformat()
         self.selected = ""
+
+    def _review_url(self, query: str) -> str:
+        """The review page for the picked time (the booking widget has its own: ui/state/embed.py)."""
+        return f"{paths.BOOK}?{query}"
 
     @rx.event
     def pick_day(self, day: str):
@@ -240,7 +249,7 @@ class BookableState(AppState):
             return
         if not self.reschedule_id:
             query = urlencode({"id": self.svc["id"], "start": self.selected, "qty": self.quantity})
-            yield rx.redirect(f"{paths.BOOK}?{query}")
+            yield rx.redirect(self._review_url(query))
             return
         if self.busy or not self.may_move:
             return
@@ -349,6 +358,14 @@ class BookState(AppState):
         return fmt.money(int(self.svc["price_cents"]) * self.quantity, self.svc["currency"], self.locale)
 
     @rx.var
+    def payment_consent(self) -> str:
+        """The deposit taken now and the consent to save the card for a fee (issue 26)."""
+        if not self.svc:
+            return ""
+        svc = {**self.svc, "price_cents": int(self.svc["price_cents"]) * self.quantity}
+        return consent_text(svc, self.locale, online=self.method != "on_site")
+
+    @rx.var
     def method_options(self) -> list[dict[str, str]]:
         return [{"value": m, "label": translate(METHOD_LABELS.get(m, m), self.locale)} for m in self.methods]
 
@@ -417,15 +434,26 @@ class BookState(AppState):
             guest = {"name": str(form.get("guest_name", "")).strip(), "email": str(form.get("guest_email", "")).strip(),
                      "phone": str(form.get("guest_phone", "")).strip() or None}
         notes = str(form.get("notes", ""))[:2000]
+        questions = await self.get_state(QuestionsFormState)  # issue 24: booking questions
+        answers = questions.answers(form)
         method = self.method if self.methods else None
         ip = self._client_ip() if actor.is_guest else None
+        series_form = await self.get_state(SeriesFormState)  # issue 24: recurring series
+        if series_form.enabled:
+            url = await series_form.book(actor=actor, service_id=int(self.svc["id"]), start=self.start,
+                                         quantity=self.quantity, notes=notes, guest=guest, method=method, ip=ip)
+            self.busy = False
+            if url:
+                yield rx.redirect(url)
+            return
         if guest_bookings.guest_email_confirmation_required(actor):
             try:
                 pending = await asyncio.to_thread(
                     guest_bookings.request_guest_booking, actor=actor, service_id=int(self.svc["id"]), start=self.start,
-                    quantity=self.quantity, notes=notes, guest=guest, payment_method=method, client_ip=ip)
+                    quantity=self.quantity, notes=notes, guest=guest, payment_method=method, client_ip=ip,
+                    answers=answers)
             except ServiceError as exc:
-                self.error = self._error_text(exc)
+                self.error = "" if questions.show_error(exc) else self._error_text(exc)
                 self.busy = False
                 return
             minutes = get_settings().guest_confirmation_minutes
@@ -440,7 +468,8 @@ class BookState(AppState):
             result = await asyncio.to_thread(
                 payments.book_and_pay, actor=actor, service_id=int(self.svc["id"]), start=self.start,
                 quantity=self.quantity, notes=notes, guest=guest, idempotency_key=self._idem,
-                payment_method=method, client_ip=ip)
+                payment_method=method, client_ip=ip, answers=answers,
+                discount_code=str(form.get("discount_code") or "").strip()[:64] or None)  # (checked by the service)
         except NotAvailable as exc:
             self.error = self._error_text(exc)
             wanted = parse_iso(self.start)
@@ -448,11 +477,11 @@ class BookState(AppState):
             self.busy = False
             return
         except ServiceError as exc:
-            self.error = self._error_text(exc)
+            self.error = "" if questions.show_error(exc) else self._error_text(exc)
             self.busy = False
             return
         self.busy = False
-        url = booking_url(result.booking.id, result.manage_token)
+        url = self._booking_page(result.booking.id, result.manage_token)
         if result.payment_error is not None:
             # the booking stands but its payment did not start: the booking's page says why
             # (and offers the online methods again)
@@ -461,6 +490,14 @@ class BookState(AppState):
             yield rx.redirect(url + "&" + urlencode({"notice": result.payment_error.code}))
             return
         if result.checkout_url:
-            yield rx.redirect(result.checkout_url)
+            yield self._to_checkout(result.checkout_url, url)
             return
         yield rx.redirect(url)
+
+    def _booking_page(self, booking_id: int, token: str | None) -> str:
+        """The new booking's page (the booking widget has its own: ui/state/embed.py)."""
+        return booking_url(booking_id, token)
+
+    def _to_checkout(self, checkout_url: str, booking_page: str):
+        """Off to Stripe Checkout (the booking widget opens it in a new tab instead)."""
+        return rx.redirect(checkout_url)

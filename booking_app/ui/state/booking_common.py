@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from booking_app.config import get_settings
 from booking_app.i18n import N_, Np_, translate
 from booking_app.integrations import ics
-from booking_app.services import booking_queries, catalog, payments, refunds
+from booking_app.services import booking_queries, booking_questions, catalog, payments, refunds
 from booking_app.ui import paths
 from booking_app.ui.state import fmt
 
@@ -20,6 +20,7 @@ STATUS_LABELS = {
     "cancelled": N_("Cancelled"),
     "completed": N_("Completed"),
     "no_show": N_("No-show"),
+    "awaiting_approval": N_("Awaiting approval"),
 }
 PAYMENT_LABELS = {
     "none": "",
@@ -31,7 +32,10 @@ PAYMENT_LABELS = {
     "partially_refunded": N_("Partly refunded"),
 }
 DEFAULT_CONFIRMATION_TITLE = N_("Booking details")
-CONFIRMATION_TITLES = {"confirmed": N_("Your booking is confirmed"), "pending": N_("Your booking is reserved")}
+CONFIRMATION_TITLES = {"confirmed": N_("Your booking is confirmed"), "pending": N_("Your booking is reserved"),
+                       "awaiting_approval": N_("Your booking request was sent")}
+#: a request's note (issue 24): the provider answers by then; payment follows the approval
+APPROVAL_NOTE = N_("The provider answers by {when} ({timezone}). You pay only once it is approved.")
 METHOD_LABELS = {"on_site": N_("Pay on site"), "card": N_("Card"), "paypal": N_("PayPal")}
 
 
@@ -47,7 +51,11 @@ def bookable_dict(v: catalog.BookableView) -> dict:
     return {"id": v.id, "name": v.name, "kind": v.kind, "description": v.description, "location": v.location,
             "duration_minutes": v.duration_minutes, "capacity": v.capacity, "price_cents": v.price_cents,
             "currency": v.currency, "timezone": v.timezone, "cancel_cutoff_hours": v.cancel_cutoff_hours,
-            "refund_percent": v.refund_percent, "provider_name": v.provider_name}
+            "refund_percent": v.refund_percent, "provider_name": v.provider_name,
+            "provider_id": v.provider_id,
+            # deposits and fees (issue 26)
+            "deposit_percent": v.deposit_percent, "deposit_cents": v.deposit_cents,
+            "no_show_fee_cents": v.no_show_fee_cents, "late_cancel_fee_cents": v.late_cancel_fee_cents}
 
 
 def quote_fields(quote: refunds.CancellationQuote | None) -> dict:
@@ -71,6 +79,14 @@ def cutoff_note(b: dict, locale: str, tz: str) -> str:
                          when=when, timezone=tz)
     return translate("You can cancel or change this booking until {when} ({timezone}).", locale,
                      when=when, timezone=tz)
+
+
+def approval_note(b: dict, locale: str, tz: str) -> str:
+    """A request awaiting approval: until when the provider answers (empty otherwise)."""
+    until = parse_iso(b.get("approval_expires_at"))
+    if b.get("status") != "awaiting_approval" or until is None:
+        return ""
+    return translate(APPROVAL_NOTE, locale, when=fmt.when_short(until, tz, locale), timezone=tz)
 
 
 def bookable_summary(svc: dict, locale: str) -> dict[str, str]:
@@ -106,7 +122,9 @@ def booking_raw(v: booking_queries.BookingView) -> dict:
     return {"id": v.id, "reference": v.reference, "service_id": v.service_id, "service_name": v.service_name,
             "service_kind": v.service_kind, "start": v.start.isoformat(), "end": v.end.isoformat(),
             "status": v.status, "payment_status": v.payment_status, "price_cents": v.price_cents,
-            "currency": v.currency, "quantity": v.quantity, "is_guest": v.user_id is None}
+            "currency": v.currency, "quantity": v.quantity, "is_guest": v.user_id is None,
+            "discount_cents": v.discount_cents, "answers": v.answers or [],
+            "approval_expires_at": v.approval_expires_at.isoformat() if v.approval_expires_at else ""}
 
 
 def booking_card(b: dict, locale: str, tz: str, token: str = "") -> dict[str, str]:
@@ -130,7 +148,7 @@ def booking_card(b: dict, locale: str, tz: str, token: str = "") -> dict[str, st
         "status_label": translate(STATUS_LABELS.get(status, status), locale),
         "status_color": fmt.STATUS_COLORS.get(status, "gray"),
         "payment": translate(payment, locale) if payment else "",
-        "price": fmt.money(int(b["price_cents"]), b["currency"], locale),
+        "price": fmt.booking_price(int(b["price_cents"]), b["currency"], locale, int(b.get("discount_cents") or 0)),
         "quantity": str(b["quantity"]),
         "seats": translate(Np_("{count} place", "{count} places", "count"), locale, count=int(b["quantity"]))
         if int(b["quantity"]) > 1 else "",
@@ -140,7 +158,10 @@ def booking_card(b: dict, locale: str, tz: str, token: str = "") -> dict[str, st
         # add to calendar: only while the booking is still going to happen
         "calendar": "1" if status in ("pending", "confirmed") else "",
         "cutoff_note": cutoff_note(b, locale, tz),
+        "approval_note": approval_note(b, locale, tz),
         "reschedule_href": f"{paths.BOOKABLE}?{urlencode(reschedule_query)}",
+        # booking questions (issue 24): "label: value" lines, as asked
+        "answers": booking_questions.answers_text(b.get("answers"), locale),
     }
 
 
@@ -150,7 +171,8 @@ def ics_for(v: booking_queries.BookingView, locale: str) -> bytes:
         uid=ics.booking_uid(v.reference, settings.public_url),
         start=v.start, end=v.end, summary=v.service_name, sequence=v.sequence,
         status=ics.STATUS_CANCELLED if v.status == "cancelled" else ics.STATUS_CONFIRMED,
-        description=translate("Booking reference: {reference}", locale, reference=v.reference),
+        description=booking_questions.with_answers(
+            translate("Booking reference: {reference}", locale, reference=v.reference), v.answers, locale),
     )
     return ics.invitation(event, method=ics.METHOD_PUBLISH)
 

@@ -20,11 +20,21 @@ from dataclasses import replace
 import reflex as rx
 
 from booking_app.i18n import N_, translate
-from booking_app.services import availability, booking_queries, bookings, catalog, opening_hours, payments
+from booking_app.services import (
+    availability,
+    booking_queries,
+    booking_questions,
+    bookings,
+    catalog,
+    opening_hours,
+    payments,
+)
 from booking_app.services.errors import ServiceError
 from booking_app.services.slots import is_active
 from booking_app.services.validation import zone
 from booking_app.ui import paths
+from booking_app.services import fees  # deposits and fees (issue 26)
+from booking_app.ui.components.payment_summary import row_money  # deposits and fees (issue 26)
 from booking_app.ui.state import fmt
 from booking_app.ui.state.calendar_math import Span, add_months, free_spans, month_grid, month_title, span_minutes
 from booking_app.ui.state.base import relocalized
@@ -375,6 +385,7 @@ class ProviderBookingsState(StaffState):
         now = dt.datetime.now(dt.timezone.utc)
         loc = self.locale
         rows = []
+        fee_views = fees.fees_by_booking([v.id for v in views if v.fees_cents])  # (issue 26; none: no query)
         for v in views:
             active = v.status in ("pending", "confirmed")
             customer = v.customer_name or (translate("Account #{id}", self.locale, id=v.user_id) if v.user_id else "")
@@ -391,9 +402,12 @@ class ProviderBookingsState(StaffState):
                 "status_color": fmt.STATUS_COLORS.get(v.status, "gray"),
                 "payment": v.payment_status, "payment_label": translate(PAYMENT_LABELS.get(v.payment_status,
                                                                                       v.payment_status), self.locale),
-                "price": fmt.money(v.price_cents * 1, v.currency, loc),
+                "price": fmt.booking_price(v.price_cents, v.currency, loc, v.discount_cents),
                 "notes": v.notes or "",
-                "can_pay": "1" if active and v.payment_status == "pending" else "",
+                "answers": booking_questions.answers_text(v.answers, loc),  # (issue 24: booking questions)
+                "money": row_money(v, fee_views.get(v.id, []), loc),  # (issue 26: balance, fees)
+                "can_pay": "1" if active and (v.payment_status == "pending" or (
+                    v.balance_due_cents and v.payment_status == "succeeded")) else "",
                 "can_finish": "1" if v.status == "confirmed" and v.start <= now else "",
                 "can_cancel": "1" if active else "",
             })
@@ -445,7 +459,8 @@ class ProviderBookingsState(StaffState):
 
     @rx.event
     async def no_show(self, booking_id: str):
-        async for update in self._act(booking_id, bookings.mark_no_show, N_("The booking is marked as a no-show.")):
+        # (issue 26: payments.mark_no_show also charges the bookable's no-show fee)
+        async for update in self._act(booking_id, payments.mark_no_show, N_("The booking is marked as a no-show.")):
             yield update
 
     @rx.event
