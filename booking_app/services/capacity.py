@@ -428,3 +428,21 @@ def _seats_left_for_message(b: Bookable, shape: SlotShape, quantity: int, bookin
     with db.read_session() as rs:
         return seats_used(rs, b, shape, now, exclude_booking_id=booking_id)
 
+
+
+def recount_each(s: Session, b: Bookable, items: list[tuple[SlotShape, int]], quantity: int,
+                 now: dt.datetime) -> list[bool]:
+    """A recurring series (services/series.py): the transaction's bookings are flushed; then,
+    under the capacity lock (an event: its sessions' counter rows, in id order, as the
+    triggers take them), for each (shape, booking id): do the competing active bookings +
+    ours fit? Not pipelined: the caller's unit of work commits (or rolls back) after."""
+    s.flush()
+    if RACE_HOOK is not None:
+        RACE_HOOK()
+    with busy_on_lock_wait():
+        if b.kind == "event":
+            lock_session_counters(s, (shape.session_id for shape, _id in items if shape.session_id is not None))
+        else:
+            lock(s, lock_key(b))
+        return [seats_used(s, b, shape, now, exclude_booking_id=booking_id) + quantity <= shape.capacity
+                for shape, booking_id in items]
