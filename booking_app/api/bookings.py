@@ -86,13 +86,15 @@ def list_bookings(
     return schemas_bookings.BookingPageOut(items=[_out(v) for v in items], total=total)
 
 
-@router.post("", status_code=201, response_model=schemas_bookings.BookingOut, operation_id="create_booking",
+@router.post("", status_code=201, response_model=schemas_bookings.BookingOut | series_api.SeriesBookedOut,
+             operation_id="create_booking",
              summary="Book a slot (409 when it is not available)",
              description="Guests (no token): at most GUEST_MAX_QUANTITY places (422), at most "
                          "GUEST_MAX_HOLDS_PER_EMAIL / _PER_IP active unpaid guest bookings (409), "
                          "rate-limited per email address and client (429). With GUEST_EMAIL_CONFIRMATION "
                          "a guest's booking is 202: nothing is held until the emailed link is opened "
-                         "(POST /api/bookings/confirm-email).",
+                         "(POST /api/bookings/confirm-email). With `recurrence`: a recurring series, "
+                         "201 {series_id, bookings, skipped} (docs/series.md).",
              responses={**problem_responses(409, 429), 201: CREATED_LINKS,
                         202: {"model": schemas_bookings.GuestRequestOut,
                               "description": "Guest: confirm your email address by the emailed link"}},

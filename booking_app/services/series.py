@@ -410,3 +410,16 @@ def cancel_series(*, actor: Actor, series_id: Any, from_booking_id: Any = None, 
     return SeriesCancelled(series=get_series(actor=actor, series_id=series_id, manage_token=manage_token),
                            cancelled=cancelled, kept=kept)
 
+
+
+def series_of_booking(*, actor: Actor, booking_id: Any, manage_token: str | None = None) -> SeriesView | None:
+    """The series a booking the caller may see is an occurrence of (None: not part of one,
+    or not visible) — for the booking's page."""
+    if isinstance(booking_id, bool) or not isinstance(booking_id, int):
+        return None
+    with db.read_session() as s:
+        bk = s.get(Booking, booking_id)
+        if bk is None or bk.series_id is None or not may_see(actor, bk, manage_token):
+            return None
+        series_id = bk.series_id
+    return get_series(actor=actor, series_id=series_id, manage_token=manage_token)
