@@ -85,6 +85,11 @@ class BookingOut(ApiModel):
     discount_cents: int = Field(default=0, description="the discount code's discount (price_cents is what is paid)")
     approval_expires_at: UtcDateTime | None = Field(default=None, description=(
         "status awaiting_approval: the request holds its seats until then, unless approved or declined"))
+    deposit_cents: int = Field(default=0, description="the deposit charged online at booking (0: none, the whole "
+                                                      "price is paid at once)")
+    balance_due_cents: int = Field(default=0, description="left to pay of the price after the deposit (on site, or "
+                                                          "online: POST /api/payments/{booking_id}/balance)")
+    fees_cents: int = Field(default=0, description="no-show and late-cancel fees charged or due")
 
 
 class BookingPageOut(ApiModel):

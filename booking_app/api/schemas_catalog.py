@@ -55,6 +55,12 @@ class BookableOut(ApiModel):
     requires_approval: bool = Field(default=False, description="bookings wait for the provider's approval")
     approval_expiry_hours: int | None = Field(default=None, description=(
         "hours a booking awaiting approval holds its seats; null: the server's APPROVAL_EXPIRY_HOURS"))
+    deposit_percent: int | None = Field(default=None, description="the deposit charged online at booking, in "
+                                        "percent of the price (half-up to a whole minor unit); or deposit_cents")
+    deposit_cents: int | None = Field(default=None, description="the deposit as a fixed amount (at most the price)")
+    no_show_fee_cents: int = Field(default=0, description="charged when the provider marks a no-show (0: none)")
+    late_cancel_fee_cents: int = Field(default=0, description=(
+        "charged when the customer cancels after the cut-off, which they may then do until the start (0: none)"))
 
 
 class BookablePageOut(ApiModel):
@@ -87,6 +93,12 @@ class BookableCreateIn(RequestModel):
                                            description="bookings wait for the provider's approval")
     approval_expiry_hours: int | None = Field(default=None, ge=1, le=30 * 24, strict=True,
                                               description="hours a request holds its seats (null: the default)")
+    deposit_percent: int | None = Field(default=None, ge=1, le=100, strict=True,
+                                        description="deposit in percent of the price (null: none)")
+    deposit_cents: int | None = Field(default=None, ge=1, le=100_000_000, strict=True,
+                                      description="deposit as an amount (null: none; not with deposit_percent)")
+    no_show_fee_cents: int | None = Field(default=None, ge=0, le=100_000_000, strict=True)
+    late_cancel_fee_cents: int | None = Field(default=None, ge=0, le=100_000_000, strict=True)
 
 
 class BookableUpdateIn(RequestModel):
@@ -114,6 +126,12 @@ class BookableUpdateIn(RequestModel):
                                            description="bookings wait for the provider's approval")
     approval_expiry_hours: int | None = Field(default=None, ge=1, le=30 * 24, strict=True,
                                               description="hours a request holds its seats (null: the default)")
+    deposit_percent: int | None = Field(default=None, ge=1, le=100, strict=True,
+                                        description="deposit in percent of the price (null: none)")
+    deposit_cents: int | None = Field(default=None, ge=1, le=100_000_000, strict=True,
+                                      description="deposit as an amount (null: none; not with deposit_percent)")
+    no_show_fee_cents: int | None = Field(default=None, ge=0, le=100_000_000, strict=True)
+    late_cancel_fee_cents: int | None = Field(default=None, ge=0, le=100_000_000, strict=True)
 
 
 class WeeklyIn(RequestModel):

@@ -35,6 +35,7 @@ JOBS: list[JobSpec] = [
     JobSpec("outbox_relay", "booking_app.jobs.sweeps:relay_outbox", 5.0),
     JobSpec("reminders", "booking_app.jobs.sweeps:sweep_reminders", 60.0),
     JobSpec("hold_expiry", "booking_app.jobs.sweeps:expire_holds", 30.0),
+    JobSpec("approval_expiry", "booking_app.jobs.sweeps:expire_approval_requests", 60.0),
     JobSpec("complete_bookings", "booking_app.jobs.sweeps:complete_past_bookings", 300.0),
     JobSpec("payment_refunds", "booking_app.services.refunds:process_pending_refunds", 60.0),
     JobSpec("purge_credentials", "booking_app.services.auth:purge_expired", 3600.0),

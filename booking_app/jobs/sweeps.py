@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from booking_app.services import bookings, relay, reminders
+from booking_app.services import approvals, bookings, relay, reminders
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,11 @@ def sweep_reminders() -> int:
 def expire_holds() -> int:
     """Release pending bookings whose payment hold ran out (Booking Service)."""
     return bookings.release_expired_holds()
+
+
+def expire_approval_requests() -> int:
+    """Release bookings whose approval request nobody answered in time (issue 24)."""
+    return approvals.expire_requests()
 
 
 def complete_past_bookings(*, now: dt.datetime | None = None, after: dt.timedelta = bookings.COMPLETE_AFTER,

@@ -37,6 +37,7 @@ from booking_app.models import (
     EventSession,
 )
 from booking_app.models.base import UTCDateTime, utcnow
+from booking_app.models.booking import HELD_STATUSES
 from booking_app.models.calendar_subscription import MAX_BUSY_PIECE as MAX_PIECE
 from booking_app.services.actors import Actor
 from booking_app.services.bookable_access import load_bookable
@@ -77,9 +78,10 @@ def booking_columns(session: Session) -> tuple:
 
 
 def active_clause(now: dt.datetime):
-    """SQL for "holds capacity at `now`": confirmed, or pending with an unexpired hold."""
+    """SQL for "holds capacity at `now`": confirmed, or pending / awaiting approval with an
+    unexpired hold (an approval request's hold_expires_at is its approval_expires_at)."""
     return or_(Booking.status == "confirmed",
-               and_(Booking.status == "pending",
+               and_(_status_held(),
                     or_(Booking.hold_expires_at.is_(None), Booking.hold_expires_at > now)))  # type: ignore[union-attr,operator]
 
 
@@ -439,6 +441,11 @@ def _status_active():
     return Booking.status.in_([literal_column(f"'{v}'") for v in ACTIVE_STATUSES])  # type: ignore[attr-defined]
 
 
+def _status_held():
+    """`status IN ('pending', 'awaiting_approval')` (HELD_STATUSES), values in the SQL text."""
+    return Booking.status.in_([literal_column(f"'{v}'") for v in HELD_STATUSES])  # type: ignore[attr-defined]
+
+
 def _active_p():
     return active_clause(_P_NOW)
 
@@ -454,7 +461,7 @@ def _usage_cols_p(*, expired_holds: bool) -> list:
     ]
     if expired_holds:
         cols.append(func.coalesce(func.max(case((and_(
-            own, Booking.status == "pending", Booking.hold_expires_at <= _P_NOW), 1), else_=0)), 0))  # type: ignore[operator]
+            own, _status_held(), Booking.hold_expires_at <= _P_NOW), 1), else_=0)), 0))  # type: ignore[operator]
     return cols
 
 

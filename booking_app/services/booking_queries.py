@@ -67,6 +67,10 @@ class BookingView:
     answers: list[dict[str, Any]] | None = None
     # approval (issue 24): until when a request awaiting approval holds its seats
     approval_expires_at: dt.datetime | None = None
+    # deposits and fees (issue 26): the deposit, the balance left after it, the fees charged or due
+    deposit_cents: int = 0
+    balance_due_cents: int = 0
+    fees_cents: int = 0
 
 
 def booking_view(bk: Booking, b: Bookable, payment_status: str = "none",
@@ -91,6 +95,8 @@ def booking_view(bk: Booking, b: Bookable, payment_status: str = "none",
         list_price_cents=_list_price(bk), discount_cents=getattr(bk, "discount_cents", 0) or 0,
         answers=getattr(bk, "answers", None),
         approval_expires_at=getattr(bk, "approval_expires_at", None),
+        deposit_cents=getattr(bk, "deposit_cents", 0) or 0, balance_due_cents=getattr(bk, "balance_due_cents", 0) or 0,
+        fees_cents=getattr(bk, "fees_cents", 0) or 0,
     )
 
 
@@ -101,11 +107,12 @@ def _list_price(bk: Any) -> int:
 
 
 def payment_statuses(s: Session, ids: list[int]) -> dict[int, str]:
-    """booking id → status of its latest Payment (one query)."""
+    """booking id → status of its latest Payment of the price (one query; a balance payment
+    after a deposit, issue 26, does not change it)."""
     if not ids:
         return {}
     rows = s.exec(select(Payment.booking_id, Payment.status, Payment.created_at, Payment.id)  # type: ignore[call-overload]
-                  .where(Payment.booking_id.in_(ids))).all()  # type: ignore[attr-defined]
+                  .where(Payment.booking_id.in_(ids), Payment.purpose == "booking")).all()  # type: ignore[attr-defined]
     latest: dict[int, tuple] = {}
     for bid, status, created, pid in rows:
         if bid not in latest or (created, pid) > latest[bid][0]:

@@ -36,7 +36,7 @@ from sqlmodel import Session, select
 from booking_app import db
 from booking_app.config import get_settings
 from booking_app.i18n import Np_
-from booking_app.models import Bookable, Booking
+from booking_app.models import ACTIVE_STATUSES, Bookable, Booking
 from booking_app.services import availability, live_slots, outbox
 from booking_app.services.availability import seats_used
 from booking_app.services.slots import LOOKAHEAD, LOOKBACK, SlotShape
@@ -164,7 +164,7 @@ def lock_capacity_of(s: Session, booking: Booking) -> None:
 
 
 # The re-count of availability.seats_used in plain PostgreSQL SQL, for the pipeline below.
-_PG_ACTIVE = ("status IN ('pending', 'confirmed') AND id <> %(excl)s AND (status = 'confirmed' OR "
+_PG_ACTIVE = ("status IN (" + ", ".join(f"'{v}'" for v in ACTIVE_STATUSES) + ") AND id <> %(excl)s AND (status = 'confirmed' OR "
               "hold_expires_at IS NULL OR hold_expires_at > %(now)s)")
 # (The start range as a row comparison: only the (bookable_id | provider_id, start_at) index
 # serves it, whatever the planner's statistics say — see availability._scope_window.)

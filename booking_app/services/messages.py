@@ -46,6 +46,8 @@ _WHEN = Line(N_("When: {when}"))
 _WHERE = Line(N_("Where: {location}"), needs="location")
 _SEATS = Line(N_("Places: {quantity}"), needs="places")
 _PRICE = Line(N_("Price: {price}"), needs="price")
+#: a discount code's discount (issue 26), after the price it lowered
+_DISCOUNT = Line(N_("Discount code: −{discount}"), needs="discount")
 _REF = Line(N_("Booking reference: {reference}"))
 #: the answers to the booking questions (services/booking_questions.py), one per line
 _ANSWERS = Line(N_("Answers: {answers}"), needs="answers")
@@ -55,7 +57,8 @@ REFERENCE_LINE = _REF
 TEMPLATES: dict[str, Template] = {
     "booking_confirmed": Template(
         subject=N_("Booking confirmed: {service} on {date}"),
-        lines=(Line(N_("Your booking for {service} is confirmed.")), _WHEN, _WHERE, _SEATS, _PRICE, _ANSWERS, _REF,
+        lines=(Line(N_("Your booking for {service} is confirmed.")), _WHEN, _WHERE, _SEATS, _PRICE, _DISCOUNT,
+               _ANSWERS, _REF,
                Line(N_("The attached calendar file adds it to your calendar."))),
         sms=N_("Booking {reference} confirmed: {service}, {short_when}."),
         action=N_("View your booking"), ics_method=ics.METHOD_REQUEST,
@@ -64,7 +67,7 @@ TEMPLATES: dict[str, Template] = {
         subject=N_("Complete your payment: {service} on {date}"),
         lines=(Line(N_("Your booking for {service} is reserved but not paid yet.")),
                Line(N_("Please complete the payment by {hold_until}, or the place is released."), needs="hold_until"),
-               _WHEN, _WHERE, _SEATS, _PRICE, _ANSWERS, _REF),
+               _WHEN, _WHERE, _SEATS, _PRICE, _DISCOUNT, _ANSWERS, _REF),
         action=N_("Complete the payment"),
     ),
     "booking_rescheduled": Template(
@@ -353,6 +356,8 @@ def _params(context: dict[str, Any], locale: str, now: dt.datetime) -> dict[str,
     currency = context.get("currency") or "USD"
     price = int(context.get("price_cents") or 0)
     params["price"] = format_money(price, currency, locale) if price > 0 else ""
+    discount = int(context.get("discount_cents") or 0)  # discount codes (issue 26)
+    params["discount"] = format_money(discount, currency, locale) if discount > 0 else ""
     refund = int(context.get("refund_due_cents") or context.get("refund_cents") or 0)
     params["refund"] = format_money(refund, currency, locale) if refund > 0 else ""
     balance = int(context.get("balance_due_cents") or 0)  # deposits (issue 26)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from booking_app.models import Bookable, Booking, User, utcnow
-from booking_app.services import outbox, reminders, webhooks
+from booking_app.services import approval_links, outbox, reminders, webhooks
 
 BOOKING_EVENTS = (
     "booking_confirmed",
@@ -22,6 +22,12 @@ BOOKING_EVENTS = (
     "booking_cancelled",
     "booking_completed",
     "booking_no_show",
+    # approval (issue 24, services/approvals.py)
+    "booking_awaiting_approval",
+    "booking_approved",
+    "booking_approved_pay",
+    "booking_declined",
+    "booking_approval_expired",
 )
 PAYMENT_EVENTS = ("payment_received", "payment_failed", "payment_refunded")
 
@@ -33,6 +39,11 @@ WEBHOOK_EVENTS: dict[str, str] = {
     "booking_cancelled": "booking.cancelled",
     "booking_completed": "booking.completed",
     "booking_no_show": "booking.no_show",
+    "booking_awaiting_approval": "booking.awaiting_approval",
+    "booking_approved": "booking.approved",
+    "booking_approved_pay": "booking.approved",
+    "booking_declined": "booking.declined",
+    "booking_approval_expired": "booking.cancelled",
     "payment_received": "payment.succeeded",
     "payment_refunded": "payment.refunded",
 }
@@ -45,7 +56,14 @@ _EVENT_MESSAGES: dict[str, tuple[str | None, bool, str | None]] = {
     "booking_cancelled": ("booking_cancelled", True, "provider_booking_cancelled"),
     "booking_completed": (None, False, None),
     "booking_no_show": (None, False, None),
+    "booking_awaiting_approval": ("booking_awaiting_approval", False, "provider_approval_request"),
+    "booking_approved": ("booking_approved", True, None),
+    "booking_approved_pay": ("booking_approved_pay", True, None),
+    "booking_declined": ("booking_declined", True, None),
+    "booking_approval_expired": ("booking_approval_expired", True, None),
 }
+#: events after which the booking is confirmed, so its reminders are scheduled
+_SCHEDULES_REMINDERS = ("booking_confirmed", "booking_rescheduled", "booking_approved")
 
 
 def booking_event(session: Session, *, booking: Booking, event: str, extra: dict[str, Any] | None = None,
@@ -95,14 +113,16 @@ def _event_values(session: Session, *, booking: Booking, event: str, extra: dict
     customer_template, with_sms, provider_template = _EVENT_MESSAGES[event]
     base: dict[str, Any] | None = None
     provider_r: outbox.Recipient | None = None
-    if customer_template is not None or event in ("booking_confirmed", "booking_rescheduled"):
+    if customer_template is not None or event in _SCHEDULES_REMINDERS:
         provider_r = outbox.provider_of(session, booking, provider)
         base = outbox.booking_snapshot(session, booking, bookable, customer=customer_r, provider=provider_r)
     rows: list[dict[str, Any]] = []
-    if event in ("booking_confirmed", "booking_rescheduled"):
+    if event in _SCHEDULES_REMINDERS:
         rows.extend(reminders.expected_reminders(session, booking, bookable, now=utcnow(), customer=customer_r,
                                                  base=base))
     types = (["booking.created"] if created else []) + ([WEBHOOK_EVENTS[event]] if event in WEBHOOK_EVENTS else [])
+    if event == "booking_approved":  # (approved with nothing to pay online: confirmed too)
+        types.append("booking.confirmed")
     if not types:
         heard_by = []
     elif heard_by is None:
@@ -130,6 +150,8 @@ def _event_values(session: Session, *, booking: Booking, event: str, extra: dict
                          locale=customer_r.locale, context=outbox.personal(base, customer_r), dedupe_key=f"sms:{key}",
                          booking_id=booking.id, user_id=customer_r.user_id))
     provider_base = {k: v for k, v in base.items() if k != "manage_url"}
+    if event == "booking_awaiting_approval":  # the provider's signed approve/decline link
+        provider_base["approval_url"] = approval_links.approval_url(booking)
     if (provider_template and provider_r is not None and provider_r.wants_email
             and (actor_id is None or actor_id != provider_r.user_id)):
         rows.append(dict(channel="email", to=provider_r.email or "", template=provider_template,

@@ -165,6 +165,7 @@ def booking_snapshot(session: Session, booking: Booking, bookable: Bookable | No
         "end": jsonable(booking.end_at),
         "quantity": booking.quantity,
         "price_cents": booking.price_cents,
+        "discount_cents": getattr(booking, "discount_cents", 0) or 0,  # discount codes (issue 26)
         "currency": booking.currency,
         "refund_cents": booking.refund_due_cents,
         "balance_due_cents": getattr(booking, "balance_due_cents", 0) or 0,  # deposits (issue 26)

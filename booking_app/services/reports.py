@@ -52,6 +52,8 @@ from sqlmodel import Session
 
 from booking_app import db
 from booking_app.i18n import N_
+from booking_app.services import fees  # deposits and fees (issue 26): the fees column of revenue
+from booking_app.models.booking import HELD_STATUSES
 from booking_app.models import (
     AuditEvent,
     AvailabilityException,
@@ -322,10 +324,14 @@ def revenue(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date |
     with db.read_session(transaction=True) as s:  # (one transaction: SET LOCAL)
         _no_jit(s)
         rows = _revenue_rows(s, period, group_by)
-    key = {"day": ("day",), "service": ("service_id", "service_name"), "method": ("method",)}[group_by]
-    columns = (*key, "currency", "payments", "gross_cents", "refunds_cents", "net_cents")
+        key = {"day": ("day",), "service": ("service_id", "service_name"), "method": ("method",)}[group_by]
+        rows = fees.add_fee_column(s, rows, fees.revenue_fees(s, period, group_by), key)  # (issue 26: fees)
+    columns = (*key, "currency", "payments", "gross_cents", "refunds_cents", "net_cents", "fees_cents")
+    totals = _totals_by_currency(rows)
+    for t in totals:  # (issue 26: the fees collected, per currency)
+        t["fees_cents"] = sum(r["fees_cents"] for r in rows if r["currency"] == t["currency"])
     return Report("revenue", period.date_from, period.date_to, period.tz, group_by, columns, rows,
-                  {"totals": _totals_by_currency(rows)})
+                  {"totals": totals})
 
 
 # ---------------------------------------------------------------------------------------
@@ -437,7 +443,7 @@ def _holds_capacity(now: dt.datetime) -> ColumnElement[bool]:
     status = Booking.status
     return or_(
         status.in_((BookingStatus.confirmed.value, BookingStatus.completed.value, BookingStatus.no_show.value)),
-        and_(status == BookingStatus.pending.value,
+        and_(status.in_(HELD_STATUSES),
              or_(Booking.hold_expires_at.is_(None), Booking.hold_expires_at > now)),
     )
 
@@ -617,7 +623,7 @@ def dashboard_snapshot(*, actor: Actor, now: dt.datetime | None = None, tz: str 
             .where(Payment.status.in_(PENDING_PAYMENT_STATUSES)).group_by(Payment.currency)
             .order_by(Payment.currency)).all()
         held = as_int(s.execute(select(func.count(Booking.id)).where(
-            Booking.status == BookingStatus.pending.value,
+            Booking.status.in_(HELD_STATUSES),  # type: ignore[attr-defined]
             or_(Booking.hold_expires_at.is_(None), Booking.hold_expires_at > now))).scalar())
         notif = {r.status: as_int(r.n) for r in s.execute(
             select(Notification.status, func.count(Notification.id).label("n"))

@@ -63,7 +63,7 @@ class Occupant:
 def is_active(status: str, hold_expires_at: dt.datetime | None, now: dt.datetime) -> bool:
     if status == "confirmed":
         return True
-    if status == "pending":
+    if status in ("pending", "awaiting_approval"):  # (models.booking.HELD_STATUSES)
         return hold_expires_at is None or hold_expires_at > now
     return False
 

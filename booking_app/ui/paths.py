@@ -24,6 +24,8 @@ MFA_SETUP = "/account/two-factor"  # two-factor enrolment (also where REQUIRE_2F
 PROVIDER = "/provider"
 PROVIDER_BOOKABLE = "/provider/bookable"  # ?id=<bookable id>; without: a new one
 PROVIDER_BOOKINGS = "/provider/bookings"
+PROVIDER_APPROVALS = "/provider/approvals"  # requests waiting for the provider's approval (issue 24)
+APPROVAL_LINK = "/provider/approval"        # ?token=… (the provider's emailed link, services/approval_links.py)
 ADMIN_DASHBOARD = "/admin/dashboard"
 ADMIN_REPORTS = "/admin/reports"
 ADMIN_USERS = "/admin/users"
@@ -32,6 +34,13 @@ ADMIN_AUDIT = "/admin/audit"
 STAFF_WEBHOOKS = "/provider/webhooks"  # a provider's webhook endpoints (an admin: everyone's)
 ADMIN_WEBHOOKS = "/admin/webhooks"     # the same page under the admin section
 PROVIDER_CALENDARS = "/provider/calendars"  # outside calendars whose busy times block slots
+STAFF_DISCOUNT_CODES = "/provider/discount-codes"  # discount codes (issue 26): a provider's, an admin's all
+# the embeddable booking widget (issue 25; services/embed.py: EMBED_PREFIX, docs/embed.md)
+EMBED = "/embed"                  # ?id=<bookable id> | ?provider=<provider id> [&accent=#rrggbb&lang=…]
+EMBED_SERVICE = "/embed/service"  # ?id=<bookable id> (+ the widget's options): pick a time
+EMBED_BOOK = "/embed/book"        # ?id=<bookable id>&start=<ISO start>&qty=… (+ the widget's options)
+EMBED_BOOKING = "/embed/booking"  # ?id=<booking id>&token=…&service=<bookable id> (+ the options)
+PROVIDER_EMBED = "/provider/embed"  # the snippet and the allow-list
 FORGOT_PASSWORD = "/forgot-password"
 RESET_PASSWORD = "/reset-password"  # ?token=… (the emailed link, services/auth.py)
 

@@ -17,9 +17,13 @@ from booking_app.ui.pages import (
     auth,
     calendar_subscriptions,
     customer,
+    discount_codes,
+    embed,
+    embed_settings,
     home,
     mfa,
     provider,
+    provider_approvals,
     provider_bookings,
     search,
     webhooks,
@@ -60,7 +64,18 @@ def register_pages(app: rx.App) -> None:
     # provider and admin pages (issue 8)
     provider.register(_add)
     provider_bookings.register(_add)
+    provider_approvals.register(_add)  # issue 24: bookings awaiting approval
     admin.register(_add)
     admin_audit.register(_add)
     calendar_subscriptions.register(_add)  # issue 25: outside calendars
     webhooks.register(_add)  # issue 25
+    discount_codes.register(_add)  # issue 26: discount codes
+    embed_settings.register(_add)  # issue 25: the booking widget's snippet and allow-list
+
+    def _add_framed(content, route: str, title: str, on_load: list) -> None:
+        """The booking widget's pages (issue 25): their own shell, without the site's header."""
+        paths.PAGE_TITLES[route] = (title,)
+        app.add_page(content, route=route, title=paths.page_title(route, "en"),
+                     on_load=[AppState.init_page, *on_load], description=translate(DEFAULT_DESCRIPTION, "en"))
+
+    embed.register(_add_framed)

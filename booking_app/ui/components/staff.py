@@ -10,10 +10,14 @@ from booking_app.ui.components import T
 from booking_app.ui.state.base import AppState
 
 PROVIDER_TABS = [(N_("My bookables"), paths.PROVIDER), (N_("Bookings"), paths.PROVIDER_BOOKINGS),
-                 (N_("Outside calendars"), paths.PROVIDER_CALENDARS), (N_("Webhooks"), paths.STAFF_WEBHOOKS)]
+                 (N_("Approvals"), paths.PROVIDER_APPROVALS),
+                 (N_("Outside calendars"), paths.PROVIDER_CALENDARS), (N_("Webhooks"), paths.STAFF_WEBHOOKS),
+                 (N_("Discount codes"), paths.STAFF_DISCOUNT_CODES),
+                 (N_("Booking widget"), paths.PROVIDER_EMBED)]
 ADMIN_TABS = [(N_("Dashboard"), paths.ADMIN_DASHBOARD), (N_("Reports"), paths.ADMIN_REPORTS),
               (N_("Users"), paths.ADMIN_USERS), (N_("Outbox"), paths.ADMIN_OUTBOX),
               (N_("Audit trail"), paths.ADMIN_AUDIT), (N_("Webhooks"), paths.ADMIN_WEBHOOKS),
+              (N_("Discount codes"), paths.STAFF_DISCOUNT_CODES),
               (N_("Catalog"), paths.PROVIDER)]
 
 

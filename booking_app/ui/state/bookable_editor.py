@@ -18,6 +18,7 @@ from booking_app.services.errors import InvalidInput, NotFound, ServiceError
 from booking_app.services.validation import zone
 from booking_app.services.bookable_access import can_manage
 from booking_app.ui import paths
+from booking_app.ui.components.payment_summary import EDITOR_ALIASES, EDITOR_FIELDS, editor_fields, editor_form
 from booking_app.ui.state import fmt
 from booking_app.ui.state.base import relocalized
 from booking_app.ui.state.reauth import ask_reauth
@@ -26,11 +27,11 @@ from booking_app.ui.state.staff import STATUS_LABELS, WEEKDAYS, StaffState
 ALL_TIMEZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
 FORM_FIELDS = ("name", "description", "location", "duration_minutes", "capacity", "price", "currency", "timezone",
                "buffer_minutes", "min_notice_minutes", "max_advance_days", "cancel_cutoff_hours", "refund_percent",
-               "reminder_hours")
+               "reminder_hours", "approval_expiry_hours", *EDITOR_FIELDS)
 # service field name → form field name (the price is entered as an amount, stored in cents;
 # the reminders as hours before the start, stored as minutes)
 FIELD_ALIASES = {"price_cents": "price", "buffer_before_minutes": "buffer_minutes",
-                 "buffer_after_minutes": "buffer_minutes", "reminder_offsets": "reminder_hours"}
+                 "buffer_after_minutes": "buffer_minutes", "reminder_offsets": "reminder_hours", **EDITOR_ALIASES}
 
 
 @dataclasses.dataclass
@@ -63,7 +64,8 @@ def _empty_form(timezone: str) -> dict[str, str]:
             "capacity": "1", "price": "0.00", "currency": fmt.DEFAULT_CURRENCY, "timezone": timezone,
             "buffer_minutes": "0",
             "min_notice_minutes": "0", "max_advance_days": "365", "cancel_cutoff_hours": "0",
-            "refund_percent": "100", "reminder_hours": ""}
+            "refund_percent": "100", "reminder_hours": "", "requires_approval": "", "approval_expiry_hours": "",
+            **{name: "" for name in EDITOR_FIELDS}}  # deposits and fees (issue 26)
 
 
 @relocalized(paths.PROVIDER_BOOKABLE)
@@ -164,6 +166,10 @@ class BookableEditorState(StaffState):
             "min_notice_minutes": str(view.min_notice_minutes), "max_advance_days": str(view.max_advance_days),
             "cancel_cutoff_hours": str(view.cancel_cutoff_hours), "refund_percent": str(view.refund_percent),
             "reminder_hours": reminders.reminder_hours_text(view.reminder_offsets),
+            # approval (issue 24): the toggle ("1" when on) and the request's hours ("": the default)
+            "requires_approval": "1" if view.requires_approval else "",
+            "approval_expiry_hours": str(view.approval_expiry_hours or ""),
+            **editor_form(view),  # deposits and fees (issue 26)
         }
         self._set_hours(avail)
         if params.get("created") == "1":
@@ -221,9 +227,12 @@ class BookableEditorState(StaffState):
         self.form = {**self.form, **values}
         actor = self._actor()
         try:
-            fields: dict = {k: values[k] for k in FORM_FIELDS if k not in ("price", "reminder_hours")}
+            fields: dict = {k: values[k] for k in FORM_FIELDS if k not in ("price", "reminder_hours", *EDITOR_FIELDS)}
+            fields.update(editor_fields(values, values["currency"]))  # deposits and fees (issue 26)
             fields["price_cents"] = money.parse_price(values["price"], values["currency"] or "EUR")
             fields["reminder_offsets"] = reminders.reminder_offsets_from_hours(values["reminder_hours"])
+            fields["requires_approval"] = bool(data.get("requires_approval"))  # (a checkbox: absent when off)
+            self.form = {**self.form, "requires_approval": "1" if fields["requires_approval"] else ""}
             if self.bookable_id:
                 view = await asyncio.to_thread(catalog.update_bookable, actor=actor, bookable_id=self.bookable_id,
                                                **fields)

@@ -20,6 +20,15 @@ def money(cents: int, currency: str, locale: str) -> str:
     return format_currency(to_decimal(cents, currency), currency, locale=babel_locale(locale))
 
 
+def booking_price(cents: int, currency: str, locale: str, discount_cents: int = 0) -> str:
+    """What a booking costs, with its discount code's discount when it has one (issue 26)."""
+    price = money(cents, currency, locale)
+    if not discount_cents:
+        return price
+    return translate("{price} (discount: {discount})", locale, price=price,
+                     discount=money(discount_cents, currency, locale))
+
+
 def duration(minutes: int, locale: str) -> str:
     minutes = int(minutes)
     hours, rest = divmod(minutes, 60)
@@ -93,7 +102,8 @@ def when_short(value: dt.datetime, tz_name: str | None, locale: str) -> str:
 
 
 #: badge colour of a booking status, wherever bookings are listed
-STATUS_COLORS = {"pending": "amber", "confirmed": "grass", "cancelled": "gray", "completed": "blue", "no_show": "red"}
+STATUS_COLORS = {"pending": "amber", "confirmed": "grass", "cancelled": "gray", "completed": "blue", "no_show": "red",
+                 "awaiting_approval": "orange"}
 
 
 def int_param(value: object) -> int | None:

@@ -23,6 +23,7 @@ STATUS_LABELS = {
     "cancelled": N_("Cancelled"),
     "completed": N_("Completed"),
     "no_show": N_("No-show"),
+    "awaiting_approval": N_("Awaiting approval"),
 }
 PAYMENT_LABELS = {
     "none": N_("No payment"),
@@ -53,6 +54,13 @@ TEMPLATE_LABELS = {
     "provider_new_booking": N_("New booking (provider)"),
     "provider_booking_rescheduled": N_("Booking moved (provider)"),
     "provider_booking_cancelled": N_("Booking cancelled (provider)"),
+    # approval (issue 24)
+    "booking_awaiting_approval": N_("Booking request received"),
+    "booking_approved": N_("Booking approved"),
+    "booking_approved_pay": N_("Booking approved, to pay"),
+    "booking_declined": N_("Booking request declined"),
+    "booking_approval_expired": N_("Booking request expired"),
+    "provider_approval_request": N_("Approval request (provider)"),
 }
 CHANNEL_LABELS = {"email": N_("Email"), "sms": N_("SMS")}
 
