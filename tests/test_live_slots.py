@@ -165,3 +165,15 @@ def test_a_dead_redis_neither_fails_nor_delays_a_booking(db_url):
     heard = collect(room.id, book_three)
     assert len(times) == 3 and max(times) < 0.5, times  # (a Redis connect timeout would be 1 s)
     assert heard  # this process's pages are still told
+
+
+def test_catalog_changes_refresh_every_shown_day(db_url):
+    from booking_app.services import catalog
+
+    provider = make_provider()
+    room = make_bookable(provider, weekly=ALL_WEEK)
+    heard = collect(room.id, lambda: catalog.set_availability(actor=actor_for(provider), bookable_id=room.id,
+                                                              weekly=[], exceptions=[]))
+    assert live_slots.Change(room.id, room.provider_id) in heard
+    day = next_day_at(10).date()
+    assert slot_starts(room.id, day) == []  # closed now: the cache did not keep the old hours

@@ -1,9 +1,10 @@
 """Live slots: the change feed that keeps open bookable pages' free times fresh.
 
 A capacity change notes what it touched (bookable, provider, the UTC block) on its
-session (`note`, and the `after_flush` listener below for every Booking row the ORM writes);
-`capacity.transaction()` hands the notes to `publish_noted` once the transaction has
-committed. `publish` tells this process's watchers at once and, with REDIS_URL set, queues
+session (`note`, and the `after_flush` listener below for every Booking row the ORM writes
+in a `capacity.transaction()`); the notes are published once the transaction has committed
+(`capacity.transaction()` calls `publish_noted`; any other unit of work that noted something,
+such as a catalog edit, publishes from the `after_commit` listener). `publish` tells this process's watchers at once and, with REDIS_URL set, queues
 the message for a daemon thread that PUBLISHes it on a Redis channel — never a Redis round
 trip on the booking's path; a dead Redis pauses publishing (as authcache does) and never
 fails or delays a booking. Each process has at most one subscriber thread (started with its
@@ -131,6 +132,20 @@ def publish_noted(session: Session) -> None:
     changes = session.info.pop(INFO_KEY, None)
     if changes:
         publish(changes)
+
+
+@event.listens_for(Session, "after_commit")
+def _publish_on_commit(session: Session) -> None:
+    """Any unit of work that noted changes (a catalog edit) publishes them once committed."""
+    if session.info.get(INFO_KEY):
+        publish_noted(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_on_rollback(session: Session) -> None:
+    noted = session.info.get(INFO_KEY)
+    if noted:
+        noted.clear()
 
 
 @event.listens_for(Session, "after_flush")
@@ -335,17 +350,24 @@ def watcher_count() -> int:
 
 
 def dispatch(changes: list[Change]) -> None:
-    """Hand `changes` to this process's watchers they concern (any thread); cached slot
-    lists are dropped first, so a notified watcher reads fresh ones."""
-    global _generation
+    """Hand `changes` to this process's watchers they concern (any thread). The cached slot
+    lists of the bookables concerned are dropped first, so a notified watcher reads fresh ones."""
+    deliveries = []
     with _lock:
-        _generation += 1
-        _cache.clear()
-        watches = list(_watches)
-    for w in watches:
-        mine = [c for c in changes if w.matches(c)]
-        if mine:
-            w.deliver(mine)
+        touched = {c.bookable_id for c in changes if c.bookable_id is not None}
+        for w in _watches:
+            mine = [c for c in changes if w.matches(c)]
+            if mine:
+                deliveries.append((w, mine))
+                touched.add(w.bookable_id)
+        if EVERYTHING in changes:
+            touched |= {key[0] for key in _cache}
+        for bookable_id in touched:
+            _generations[bookable_id] = _generations.get(bookable_id, 0) + 1
+        for key in [k for k in _cache if k[0] in touched]:
+            del _cache[key]
+    for w, mine in deliveries:
+        w.deliver(mine)
 
 
 def _ensure_listener() -> None:
@@ -429,14 +451,14 @@ def days_touched(changes: Iterable[Change], timezone: str, shown: Iterable[str])
 
 
 _cache: dict[tuple[int, str, str], tuple[float, list[SlotView] | None]] = {}
-_generation = 0
+_generations: dict[int, int] = {}  # bookable id → changes seen (a read started before one is not cached)
 _key_locks: dict[tuple[int, str, str], threading.Lock] = {}
 
 
 def free_slots(bookable_id: int, timezone: str, days: list[str]) -> dict[str, list[SlotView]] | None:
     """The free slots of `bookable_id` (whose zone is `timezone`) on each of `days` (local
-    ISO dates, consecutive or not), read once per process for all its viewers (CACHE_SECONDS, dropped at every
-    change); None when the bookable is gone or no longer public."""
+    ISO dates, consecutive or not), read once per process for all its viewers (CACHE_SECONDS, dropped at each of
+    its changes); None when the bookable is gone or no longer public."""
     if not days:
         return {}
     key = (bookable_id, min(days), max(days))
@@ -449,13 +471,13 @@ def free_slots(bookable_id: int, timezone: str, days: list[str]) -> dict[str, li
         if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
             found = hit[1]
         else:
-            generation = _generation
+            generation = _generations.get(bookable_id, 0)
             try:
                 found = availability.slots(bookable_id=bookable_id, date_from=key[1], date_to=key[2])
             except ServiceError:
                 found = None
             with _lock:
-                if generation == _generation:  # (not if a change came in meanwhile)
+                if generation == _generations.get(bookable_id, 0):  # (not if a change came in meanwhile)
                     _cache[key] = (time.monotonic(), found)
     if found is None:
         return None
