@@ -26,7 +26,7 @@ MONTHLY_BY = ("date", "weekday")
 MAX_INTERVAL = 52
 _FIELDS = frozenset({"frequency", "interval", "count", "until", "mode", "by"})
 
-BAD_CHOICE = N_("Choose one of: {choices}.")
+BAD_CHOICE = N_("Choose one of the offered options.")
 COUNT_OR_UNTIL = N_("Give either a number of occurrences or an end date, not both.")
 COUNT_OR_UNTIL_MISSING = N_("Give a number of occurrences or an end date.")
 TOO_MANY = Np_("A series has at most {max} occurrence.", "A series has at most {max} occurrences.", "max")
@@ -56,7 +56,7 @@ def _choice(value: Any, choices: tuple[str, ...], *, field: str, default: str | 
     if value is None and default is not None:
         return default
     if not isinstance(value, str) or value not in choices:
-        raise InvalidInput(BAD_CHOICE, field=field, choices=", ".join(choices))
+        raise InvalidInput(BAD_CHOICE, field=field)
     return value
 
 
