@@ -14,7 +14,7 @@ from booking_app.api.deps import get_locale, require_admin
 from booking_app.api.schemas import SingleLineStr
 from booking_app.i18n import N_
 from booking_app.services import dashboard as dashboard_service
-from booking_app.services import reports
+from booking_app.services import discounts, reports
 from booking_app.services.actors import Actor
 from booking_app.services.errors import InvalidInput
 
@@ -75,6 +75,17 @@ def revenue_report(
 ) -> Response:
     fmt = _format(format)
     return _answer(reports.revenue(actor=actor, date_from=date_from, date_to=date_to, group_by=group_by, tz=tz), fmt, actor)
+
+
+@router.get("/discounts", summary="Discount codes: gross, discounts and net per currency; uses per code",
+            responses=_RESPONSES)
+def discounts_report(
+    date_from: SingleLineStr | None = FROM, date_to: SingleLineStr | None = TO,
+    tz: SingleLineStr | None = TZ, format: Annotated[SingleLineStr, FORMAT] = "json",
+    actor: Actor = Depends(require_admin),
+) -> Response:
+    fmt = _format(format)
+    return _answer(discounts.report(actor=actor, date_from=date_from, date_to=date_to, tz=tz), fmt, actor)
 
 
 @router.get("/users", summary="Registrations, active users, bookings per user, top customers", responses=_RESPONSES)

@@ -125,6 +125,11 @@ def _bookings_rows() -> list[Row]:
         Row("PUT", "/api/bookings/{booking}", expect(401, 200, 404, 200, 404, 200),
             body=lambda w, role: {"notes": f"note by {role}"}),
         Row("DELETE", "/api/bookings/{booking}", expect(401, 200, 404, 200, 404, 200)),
+        # approval (issue 24): its provider and admins decide (the world's booking is confirmed: 409);
+        # its customer sees it but may not (403)
+        Row("POST", "/api/bookings/{booking}/approve", expect(401, 403, 404, 409, 404, 409)),
+        Row("POST", "/api/bookings/{booking}/decline", expect(401, 403, 404, 409, 404, 409),
+            body=lambda w, role: {"reason": f"declined by {role}"}),
     ]
 
 
@@ -203,7 +208,20 @@ EMBED_ROWS = [
         body=lambda w, role: {"origins": [], "provider_id": w["provider"].id}),
 ]
 
-ALL_ROWS = ROWS + _bookings_rows() + OTHER_MODULE_ROWS + WEBHOOK_ROWS + CALENDAR_ROWS + SERIES_ROWS + WAITLIST_ROWS + EMBED_ROWS
+# discount codes (issue 26): `provider` owns the code; admins see every code
+DISCOUNT_ROWS = [
+    Row("POST", "/api/discount-codes", expect(401, 403, 403, 201, 201, 201),
+        body=lambda w, role: {"code": f"NEW-{role}", "percent_off": 10}),
+    Row("GET", "/api/discount-codes", expect(401, 403, 403, 200, 200, 200)),
+    Row("GET", "/api/discount-codes/{discount}", expect(401, 403, 403, 200, 404, 200)),
+    Row("PUT", "/api/discount-codes/{discount}", expect(401, 403, 403, 200, 404, 200),
+        body=lambda w, role: {"max_uses": 5}),
+    Row("DELETE", "/api/discount-codes/{discount}", expect(401, 403, 403, 200, 404, 200)),
+    Row("GET", "/api/reports/discounts", admin_only(200),
+        params={"from": dt.date.today().isoformat(), "to": _future_day(30)}),
+]
+
+ALL_ROWS = DISCOUNT_ROWS + ROWS + _bookings_rows() + OTHER_MODULE_ROWS + WEBHOOK_ROWS + CALENDAR_ROWS + SERIES_ROWS + WAITLIST_ROWS + EMBED_ROWS
 
 
 def _build_world() -> dict[str, Any]:
@@ -229,6 +247,9 @@ def _build_world() -> dict[str, Any]:
 
     new_webhook = lambda: webhooks.create_endpoint(actor=prov, url=HOOK_URL, events=["booking.created"]).id  # noqa: E731
     world["webhook"] = new_webhook()
+    from booking_app.services import discounts
+
+    world["discount"] = discounts.create_code(actor=prov, data={"code": "MATRIX", "percent_off": 10}).id
     world["new_webhook"] = new_webhook
     cust = Actor(id=world["customer"].id, role="customer")
     booked = bookings.book(actor=cust, service_id=room.id,
@@ -264,7 +285,8 @@ def _path(row: Row, world: dict[str, Any]) -> str:
     path = row.path
     for key in ("customer", "other_customer"):
         path = path.replace("{" + key + "}", str(world[key].id))
-    for key in ("room", "inactive", "event", "booking", "webhook", "delivery", "calendar", "series", "waitlist"):
+    for key in ("room", "inactive", "event", "booking", "webhook", "delivery", "calendar", "series", "waitlist",
+                "discount"):
         if "{" + key + "}" in path:
             path = path.replace("{" + key + "}", str(world[key]))
     return path

@@ -250,7 +250,8 @@ def _chart(msgid: str, fig, testid: str) -> rx.Component:
 REPORT_TABLE_LABELS = {"report-services": N_("Bookings per service"), "report-revenue": N_("Revenue"),
                        "report-methods": N_("Revenue per payment method"), "report-top": N_("Top customers"),
                        "report-utilization": N_("Utilization"),
-                       "report-rates": N_("Cancellation and no-show rates")}
+                       "report-rates": N_("Cancellation and no-show rates"),
+                       "report-discounts": N_("Discount codes"), "report-discount-codes": N_("Uses per code")}
 
 
 def _simple_table(testid: str, headers: list[str], rows, keys: list[str], empty_msgid: str) -> rx.Component:
@@ -336,6 +337,11 @@ def reports_page() -> rx.Component:
                 ),
                 columns=rx.breakpoints(initial="1", md="2"), spacing="4", width="100%",
             ),
+            rx.heading(T("Discount codes"), size="4", as_="h2"),  # issue 26
+            _simple_table("report-discounts", [N_("Currency"), N_("Bookings"), N_("Gross"), N_("Discounts"), N_("Net")],
+                          state.discount_totals, ["currency", "bookings", "gross", "discounts", "net"], N_("No bookings.")),
+            _simple_table("report-discount-codes", [N_("Code"), N_("Uses"), N_("Discounts"), N_("Net")],
+                          state.discount_codes, ["code", "uses", "discounts", "net"], N_("No discount codes used.")),
             _chart(N_("Registrations and active users"), state.users_fig, "chart-users"),
             rx.heading(T("Utilization"), size="4", as_="h2"),
             _simple_table("report-utilization", [N_("Bookable"), N_("Kind"), N_("Available hours"),

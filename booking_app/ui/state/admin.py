@@ -131,7 +131,7 @@ class AdminUsersState(StaffState):
             "status_label": translate(STATUS_LABELS.get(v.status, v.status), self.locale),
             "status_color": fmt.STATUS_COLORS.get(v.status, "gray"),
             "payment_label": translate(PAYMENT_LABELS.get(v.payment_status, v.payment_status), self.locale),
-            "price": fmt.money(v.price_cents, v.currency, loc),
+            "price": fmt.booking_price(v.price_cents, v.currency, loc, v.discount_cents),
         } for v in views]
         self.audit_total = audit_total
         self.audit = [{

@@ -15,7 +15,7 @@ from babel.dates import format_time
 from babel.numbers import format_currency, format_decimal, format_percent
 
 from booking_app.i18n import N_, Np_, babel_locale, translate
-from booking_app.services import dashboard, reports
+from booking_app.services import dashboard, discounts, reports
 from booking_app.services.errors import ServiceError
 from booking_app.services.money import to_decimal
 from booking_app.services.validation import zone
@@ -70,7 +70,8 @@ def _layout(fig: go.Figure, *, barmode: str | None = None) -> go.Figure:
 REPORT_NAMES = {"bookings_day": N_("Bookings per day"), "bookings_service": N_("Bookings per service"),
                 "revenue_day": N_("Revenue per day"), "revenue_service": N_("Revenue per service"),
                 "revenue_method": N_("Revenue per payment method"), "users": N_("User activity"),
-                "utilization": N_("Utilization"), "rates": N_("Cancellation and no-show rates")}
+                "utilization": N_("Utilization"), "rates": N_("Cancellation and no-show rates"),
+                "discounts": N_("Discount codes")}
 
 
 @relocalized(paths.ADMIN_REPORTS)
@@ -86,6 +87,9 @@ class ReportsState(StaffState):
     users_fig: go.Figure = go.Figure()
     by_service: list[dict[str, str]] = []
     revenue_totals: list[dict[str, str]] = []
+    # discount codes (issue 26): gross, discounts, net per currency; uses per code
+    discount_totals: list[dict[str, str]] = []
+    discount_codes: list[dict[str, str]] = []
     revenue_by_method: list[dict[str, str]] = []
     top_customers: list[dict[str, str]] = []
     utilization_rows: list[dict[str, str]] = []
@@ -141,6 +145,7 @@ class ReportsState(StaffState):
         kw = dict(actor=actor, date_from=self.date_from or None, date_to=self.date_to or None, tz=tz)
         return {
             "bookings_day": reports.bookings(group_by="day", **kw),
+            "discounts": discounts.report(**kw),
             "bookings_service": reports.bookings(group_by="service", **kw),
             "revenue_day": reports.revenue(group_by="day", **kw),
             "revenue_method": reports.revenue(group_by="method", **kw),
@@ -199,6 +204,14 @@ class ReportsState(StaffState):
                                    "payments": _num(row["payments"], loc),
                                    "net": _money(row["net_cents"], row["currency"], loc)}
                                   for row in r["revenue_method"].rows]
+        self.discount_totals = [{"currency": x["currency"], "bookings": _num(x["bookings"], loc),
+                                 "gross": _money(x["gross_cents"], x["currency"], loc),
+                                 "discounts": _money(x["discount_cents"], x["currency"], loc),
+                                 "net": _money(x["net_cents"], x["currency"], loc)}
+                                for x in r["discounts"].summary.get("totals", [])]
+        self.discount_codes = [{"code": row["code"], "uses": _num(row["uses"], loc),
+                                "discounts": _money(row["discount_cents"], row["currency"], loc),
+                                "net": _money(row["net_cents"], row["currency"], loc)} for row in r["discounts"].rows]
         us = r["users"].summary
         self.top_customers = [{"name": c["full_name"] or c["username"], "email": c["email"],
                                "bookings": _num(c["bookings"], loc)} for c in us.get("top_customers", [])]
@@ -236,7 +249,8 @@ class ReportsState(StaffState):
             elif key.startswith("revenue_"):
                 report = reports.revenue(group_by=key.split("_", 1)[1], **kw)
             else:
-                report = {"users": reports.users, "utilization": reports.utilization, "rates": reports.rates}[key](**kw)
+                report = {"users": reports.users, "utilization": reports.utilization, "rates": reports.rates,
+                          "discounts": discounts.report}[key](**kw)
         except ServiceError as exc:
             self.error = self._error_text(exc)
             return
