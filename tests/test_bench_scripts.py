@@ -113,3 +113,12 @@ def test_bench_partitioned_compares_the_three_tables_and_keeps_the_constraints(p
     assert re.search(r"^ratio partitioned/plain: bookings/s [\d.]+, PG CPU per booking [\d.]+$", out, re.M), out
     assert out.count("an overlapping copy of a booking: refused (exclusion constraint)") == 2, out
     assert "PRIMARY KEY (id, bookable_id)" in out and "(reference) -> (reference, bookable_id)" in out, out
+
+
+def test_bench_series_compares_a_series_with_single_bookings(pg_server_url):
+    done = _run("bench_series.py", "--runs", "1", "--weeks", "4", server_url=pg_server_url)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for db in ("sqlite", "postgres"):
+        assert re.search(rf"^{db}\s+series of 4 weekly dates\s+[\d.]+\s+[\d.]+$", done.stdout, re.M), done.stdout
+        assert re.search(rf"^{db}\s+4 single bookings\s+[\d.]+\s+[\d.]+$", done.stdout, re.M), done.stdout
+        assert re.search(rf"^{db}\s+ratio series/singles \(median\): [\d.]+$", done.stdout, re.M), done.stdout
