@@ -352,6 +352,8 @@ def watcher_count() -> int:
 def dispatch(changes: list[Change]) -> None:
     """Hand `changes` to this process's watchers they concern (any thread). The cached slot
     lists of the bookables concerned are dropped first, so a notified watcher reads fresh ones."""
+    if not _watches and not _cache:  # (no open page in this process: the common case)
+        return
     deliveries = []
     with _lock:
         touched = {c.bookable_id for c in changes if c.bookable_id is not None}
