@@ -188,3 +188,40 @@ def test_cancellation_before_the_cutoff_costs_nothing(sqlite_db, stripe_on):
     payments.cancel_and_refund(actor=actor_for(customer), booking_id=bk.id)
     assert _fee_rows(bk.id) == []
 
+
+
+def test_fees_in_the_revenue_report_and_the_csv_export(sqlite_db, stripe_on):
+    """Hand-computed: a paid 40.00 booking with a 15.00 no-show fee charged, a 7.00 late
+    cancellation fee charged, and a declined 15.00 fee (due, not revenue) → fees 22.00."""
+    import csv
+    import io
+
+    from booking_app.services import booking_questions, reports
+    from tests.factories import make_admin
+
+    provider, customer, bk = _paid_booking(stripe_on)
+    _no_show(provider, bk)
+    b2 = make_bookable(provider, price_cents=PRICE, late_cancel_fee_cents=700, cancel_cutoff_hours=72)
+    bk2 = bookings.book(actor=actor_for(customer), service_id=b2.id, start=next_day_at(11), payment_method="card")
+    pay(stripe_on, payments.process(actor=actor_for(customer), booking_id=bk2.id, method="card"))
+    payments.cancel_and_refund(actor=actor_for(customer), booking_id=bk2.id)
+    _, other, bk3 = _paid_booking(stripe_on)
+    stripe_on.off_session_outcome[booking_row(bk3.id).stripe_customer_ref] = "card_declined"
+    _no_show(_, bk3)
+    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    admin = actor_for(make_admin())
+    rep = reports.revenue(actor=admin, date_from=today, date_to=today, group_by="service", tz="UTC")
+    by_service = {r["service_id"]: (r["gross_cents"], r["refunds_cents"], r["fees_cents"]) for r in rep.rows}
+    assert by_service[bk.service_id] == (PRICE, 0, FEE)
+    assert by_service[b2.id] == (PRICE, PRICE, 700)  # refunded in full (refund_percent 100), fee charged
+    assert by_service[bk3.service_id] == (PRICE, 0, 0)  # declined: due, not collected
+    assert rep.summary["totals"][0]["fees_cents"] == FEE + 700
+    rep = reports.revenue(actor=admin, date_from=today, date_to=today, group_by="method", tz="UTC")
+    assert [(r["method"], r["fees_cents"]) for r in rep.rows] == [("card", FEE + 700)]
+    assert "fees_cents" in reports.to_csv(rep).splitlines()[0]
+
+    text = booking_questions.export_bookings_csv(actor=actor_for(provider), scope="provider")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    got = {r["reference"]: (r["price_cents"], r["deposit_cents"], r["balance_due_cents"], r["fees_cents"])
+           for r in rows}
+    assert got[bk.reference] == (str(PRICE), "0", "0", str(FEE))

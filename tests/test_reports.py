@@ -340,8 +340,9 @@ def test_revenue_by_day_nets_refunds(data):
         ("2026-11-05", "USD"): (0, 0, 500, -500),  # refund of a payment made before the period
     }
     assert rep.summary["totals"] == [
-        {"currency": "EUR", "payments": 1, "gross_cents": 6000, "refunds_cents": 0, "net_cents": 6000},
-        {"currency": "USD", "payments": 3, "gross_cents": 17000, "refunds_cents": 7500, "net_cents": 9500},
+        {"currency": "EUR", "payments": 1, "gross_cents": 6000, "refunds_cents": 0, "net_cents": 6000, "fees_cents": 0},
+        {"currency": "USD", "payments": 3, "gross_cents": 17000, "refunds_cents": 7500, "net_cents": 9500,
+         "fees_cents": 0},
     ]
 
 
@@ -523,8 +524,9 @@ def test_rest_reports(client):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
     table = list(csv.reader(io.StringIO(r.text)))
-    assert table[0] == ["service_id", "service_name", "currency", "payments", "gross_cents", "refunds_cents", "net_cents"]
-    assert table[1] == [str(ids["room"]), "Room", "USD", "3", "17000", "7500", "9500"]
+    assert table[0] == ["service_id", "service_name", "currency", "payments", "gross_cents", "refunds_cents", "net_cents",
+                        "fees_cents"]
+    assert table[1] == [str(ids["room"]), "Room", "USD", "3", "17000", "7500", "9500", "0"]
     r = client.get(f"/api/reports/bookings?{q}&group_by=service&format=csv", headers=admin)
     assert list(csv.reader(io.StringIO(r.text)))[2][1] == "'=Massage"  # formula neutralised
 

@@ -70,6 +70,31 @@ class PaymentOut(ApiModel):
     created_at: UtcDateTime
     updated_at: UtcDateTime
     refunds: list[RefundOut]
+    purpose: str = Field(default="booking", description="booking (the price, or its deposit) | balance (the rest "
+                                                         "after a deposit)")
+
+
+class FeeOut(ApiModel):
+    id: int
+    kind: str = Field(description="no_show | late_cancel")
+    amount_cents: int
+    currency: str
+    status: str = Field(description="due | charged | failed (declined: due) | requires_action (the customer was "
+                                    "sent checkout_url to authenticate) | charging")
+    checkout_url: str | None
+    created_at: UtcDateTime
+
+
+class MoneyOut(ApiModel):
+    price_cents: int
+    deposit_cents: int
+    paid_cents: int = Field(description="received for the price and not refunded")
+    balance_due_cents: int
+    fees_cents: int
+    fees_due_cents: int
+    due_cents: int = Field(description="balance_due_cents + fees_due_cents")
+    currency: str
+    fees: list[FeeOut]
 
 
 class MethodOut(ApiModel):
@@ -128,6 +153,31 @@ def get_payment(booking_id: IdPath, actor: Actor = Depends(get_actor), token: st
     if actor.is_guest and not token:
         raise Unauthorized()
     return _out(payments.get_payment(actor=actor, booking_id=booking_id, manage_token=token))
+
+
+@router.post("/{booking_id}/balance", status_code=201, response_model=PaymentOut, operation_id="pay_balance",
+             summary="Pay the rest of the price after the deposit: Stripe Checkout (returns checkout_url)",
+             responses=problem_responses(401, 404, 409, 422, 502, 503))
+def pay_balance(booking_id: IdPath, actor: Actor = Depends(get_actor), token: str | None = MANAGE_TOKEN,
+                _locale: str = Depends(get_locale)) -> PaymentOut:
+    if actor.is_guest and not token:
+        raise Unauthorized()
+    return _out(payments.pay_balance(actor=actor, booking_id=booking_id,
+                                     manage_token=None if actor.id is not None else token))
+
+
+@router.get("/{booking_id}/money", response_model=MoneyOut, operation_id="get_booking_money",
+            summary="The booking's paid / due figures, deposit and fees", responses=problem_responses(401, 404))
+def get_money(booking_id: IdPath, actor: Actor = Depends(get_actor), token: str | None = MANAGE_TOKEN,
+              _locale: str = Depends(get_locale)) -> MoneyOut:
+    if actor.is_guest and not token:
+        raise Unauthorized()
+    money = payments.booking_money(actor=actor, booking_id=booking_id, manage_token=token)
+    s = money.summary
+    return MoneyOut(price_cents=s.price_cents, deposit_cents=s.deposit_cents, paid_cents=s.paid_cents,
+                    balance_due_cents=s.balance_due_cents, fees_cents=s.fees_cents, fees_due_cents=s.fees_due_cents,
+                    due_cents=s.due_cents, currency=s.currency,
+                    fees=[FeeOut.model_validate(asdict(f)) for f in money.fees])
 
 
 @router.post("/{booking_id}/mark-paid", response_model=PaymentOut,

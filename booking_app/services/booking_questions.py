@@ -305,7 +305,9 @@ def with_answers(text: str, snapshot: Sequence[Mapping[str, Any]] | None, locale
 
 #: the export's fixed columns (then one column per question answered on the page)
 CSV_COLUMNS = ("reference", "service", "start", "end", "timezone", "status", "quantity", "customer", "email",
-               "phone", "notes")
+               "phone", "notes",
+               "price_cents", "currency", "deposit_cents", "balance_due_cents", "fees_cents")  # (issue 26: money)
+CSV_COLUMNS += ("list_price_cents", "discount_cents")  # discount codes (issue 26): before the discount, the discount
 
 
 def bookings_csv(views: Sequence[booking_queries.BookingView], locale: str | None) -> str:
@@ -325,6 +327,8 @@ def bookings_csv(views: Sequence[booking_queries.BookingView], locale: str | Non
         row = [v.reference, v.service_name, v.start.astimezone(tz).isoformat(), v.end.astimezone(tz).isoformat(),
                v.timezone, v.status, v.quantity, v.customer_name or v.guest_name or "",
                v.customer_email or v.guest_email or "", v.guest_phone or "", v.notes,
+               v.price_cents, v.currency, v.deposit_cents, v.balance_due_cents, v.fees_cents,
+               v.list_price_cents, v.discount_cents,
                *(values.get(qid, "") for qid in questions)]
         writer.writerow([audit.csv_cell(c) for c in row])
     return buf.getvalue()

@@ -21,13 +21,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import func, literal
 from sqlmodel import Session, select
 
 from booking_app import db
 from booking_app.config import get_settings
 from booking_app.integrations import stripe_gateway
 from booking_app.models import Bookable, Booking, BookingFee, utcnow
-from booking_app.services import audit, outbox, refunds
+from booking_app.services import audit, outbox, refunds, report_sql
 from booking_app.services.payment_records import get_gateway, stripe_idempotency_key
 
 log = logging.getLogger(__name__)
@@ -273,3 +274,64 @@ def notify_fee(s: Session, booking: Booking, fee: BookingFee, template: str) -> 
     outbox.enqueue(s, channel="email", to=customer.email, template=template, locale=customer.locale,
                    context=context, dedupe_key=f"email:{template}:{fee.id}:{fee.attempts}", booking_id=booking.id,
                    user_id=booking.user_id)
+
+
+def fees_by_booking(booking_ids: list[int]) -> dict[int, list[FeeView]]:
+    """The fees of these bookings (one query; the caller lists only bookings it may see)."""
+    if not booking_ids:
+        return {}
+    out: dict[int, list[FeeView]] = {}
+    with db.read_session() as s:
+        for f in s.exec(select(BookingFee).where(BookingFee.booking_id.in_(booking_ids))  # type: ignore[attr-defined]
+                        .order_by(BookingFee.id)).all():  # type: ignore[arg-type]
+            out.setdefault(f.booking_id, []).append(fee_view(f))
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# Revenue reports (services/reports.py revenue: the fees_cents column)
+# ----------------------------------------------------------------------------------------
+
+def revenue_fees(s: Session, period: report_sql.Period, group_by: str | None) -> dict[tuple, int]:
+    """Fees collected in the period (status charged, dated by when they were collected), in
+    the revenue report's grouping: (day | bookable id | "card" | nothing, currency) → cents."""
+    ts = BookingFee.updated_at
+    if group_by == "day":
+        keys: list[Any] = [report_sql.local_day(s, ts, period).label("day")]
+    elif group_by == "service":
+        keys = [Booking.bookable_id]
+    elif group_by == "method":
+        keys = [literal("card").label("method")]  # fees are charged to the saved card (or its link)
+    else:
+        keys = []
+    stmt = select(*keys, BookingFee.currency, func.sum(BookingFee.amount_cents)).where(
+        BookingFee.status == "charged", period.within(ts))
+    if group_by == "service":
+        stmt = stmt.join(Booking, Booking.id == BookingFee.booking_id)
+    out: dict[tuple, int] = {}
+    for r in s.execute(stmt.group_by(*keys, BookingFee.currency)):
+        key = tuple(report_sql.day_str(v) if group_by == "day" and i == 0 else v for i, v in enumerate(r[:-1]))
+        out[key] = out.get(key, 0) + report_sql.as_int(r[-1])
+    return out
+
+
+def add_fee_column(s: Session, rows: list[dict[str, Any]], collected: dict[tuple, int],
+                   key: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The revenue rows with `fees_cents` (fees collected; net_cents stays gross − refunds of
+    payments), plus rows for groups that only collected fees."""
+    left = dict(collected)
+    for row in rows:
+        row["fees_cents"] = left.pop((*(row[k] for k in key if k != "service_name"), row["currency"]), 0)
+    names: dict[int, str] = {}
+    if "service_id" in key and left:
+        ids = sorted({k[0] for k in left})
+        names = dict(s.execute(select(Bookable.id, Bookable.name).where(Bookable.id.in_(ids))).all())  # type: ignore[arg-type,attr-defined]
+    for k, cents in sorted(left.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
+        row = dict(zip([c for c in key if c != "service_name"], k[:-1]))
+        if "service_id" in key:
+            row["service_name"] = names.get(k[0])
+        rows.append({**row, "currency": k[-1], "payments": 0, "gross_cents": 0, "refunds_cents": 0, "net_cents": 0,
+                     "fees_cents": cents})
+    if "day" in key:
+        rows.sort(key=lambda r: (r["day"], r["currency"]))
+    return rows

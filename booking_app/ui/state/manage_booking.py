@@ -14,6 +14,7 @@ from booking_app.i18n import translate
 from booking_app.services import booking_queries, bookings, catalog, guest_bookings, manage_links, payments
 from booking_app.services.errors import NotAvailable, ServiceError
 from booking_app.ui import paths
+from booking_app.ui.components.payment_summary import money_lines  # deposits and fees (issue 26)
 from booking_app.ui.state import fmt
 from booking_app.ui.state.base import AppState
 from booking_app.ui.state.booking_common import (
@@ -148,12 +149,15 @@ class ConfirmationState(ManageState):
     link_notice: str = ""
     # why the payment chosen when booking did not start (set by BookState before it comes here)
     _payment_notice: str = ""
+    # paid / due, deposit, balance and fees (issue 26: ui/components/payment_summary.py)
+    money: dict = {}
 
     @rx.event
     def load(self):
         params = self.router.url.query_parameters
         self.booking, self.not_found, self.cancel_error = {}, "", ""
         self.svc = {}
+        self.money = {}
         self.moved = False
         self.cancel_open = False
         self.link_refused = False
@@ -170,6 +174,7 @@ class ConfirmationState(ManageState):
             self.link_refused = bool(token)
             return
         self.booking = {**self._with_quote(v, token), "token": token}
+        self._load_money(bid, token)
         self.moved = params.get("moved") == "1" and v.status in ("pending", "confirmed")
         try:
             self.svc = bookable_dict(catalog.get_bookable(bookable_id=v.service_id, actor=self._actor()))
@@ -223,7 +228,38 @@ class ConfirmationState(ManageState):
             return
         self.cancel_busy = False
         if payment.checkout_url:
-            yield rx.redirect(payment.checkout_url)
+            yield self._to_checkout(payment.checkout_url)
+
+    def _load_money(self, booking_id: int, token: str) -> None:
+        try:
+            self.money = money_lines(payments.booking_money(actor=self._actor(), booking_id=booking_id,
+                                                            manage_token=token or None), self.locale)
+        except ServiceError:
+            self.money = {}
+
+    @rx.event
+    async def pay_balance(self):
+        """"Pay the balance": off to a Checkout for the rest of the price after the deposit."""
+        b = self.booking
+        if self.cancel_busy or not b:
+            return
+        self.cancel_busy = True
+        self.cancel_error = ""
+        yield
+        try:
+            payment = await asyncio.to_thread(payments.pay_balance, actor=self._actor(), booking_id=int(b["id"]),
+                                              manage_token=b.get("token") or None)
+        except ServiceError as exc:
+            self.cancel_error = self._error_text(exc)
+            self.cancel_busy = False
+            return
+        self.cancel_busy = False
+        if payment.checkout_url:
+            yield self._to_checkout(payment.checkout_url)
+
+    def _to_checkout(self, checkout_url: str):
+        """Off to Stripe Checkout (the booking widget opens it in a new tab instead)."""
+        return rx.redirect(checkout_url)
 
     @rx.event
     async def reissue_link(self):
