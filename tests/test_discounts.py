@@ -256,3 +256,37 @@ def test_report_gross_discounts_net_and_uses_per_code(shop):
         ("FIVE-EUR", 1, 1225, 500, 725), ("TEN", 2, 3675, 368, 3307)]
     with pytest.raises(Forbidden):
         discounts.report(actor=me, date_from=today, date_to=today)
+
+
+def test_a_late_payment_revives_a_lapsed_booking_only_while_its_code_has_a_use_left(shop):
+    provider, room = shop
+    discounts.create_code(actor=actor_for(provider), data={"code": "LAST-ONE", "percent_off": 10, "max_uses": 1})
+    first = book(room, 9, "LAST-ONE")
+    second_try = book(room, 10)
+    for view in (first, second_try):  # both lapse: unpaid holds whose time ran out
+        with db.unit_of_work() as s:
+            row = s.get(Booking, view.id)
+            row.status, row.hold_expires_at = "pending", dt.datetime.now(UTC) - dt.timedelta(minutes=1)
+            s.add(row)
+    assert bookings.release_expired_holds() == 2
+    taken = book(room, 11, "LAST-ONE")  # the lapsed booking gave its use back: someone else takes it
+    assert taken.discount_cents == 123
+    assert bookings.confirm_payment(booking_id=first.id) is False  # its code is used up now: refund
+    assert bookings.confirm_payment(booking_id=second_try.id) is True  # no code: revived as before
+    bookings.cancel(actor=actor_for(provider), booking_id=taken.id)
+    assert bookings.confirm_payment(booking_id=first.id) is True  # the use is free again
+
+
+def test_the_bookings_csv_shows_list_price_and_discount(shop):
+    import csv
+    import io
+
+    from booking_app.services import booking_questions
+
+    provider, room = shop
+    discounts.create_code(actor=actor_for(provider), data={"code": "CSV-TEN", "percent_off": 10})
+    view = book(room, 10, "CSV-TEN", quantity=2)
+    rows = list(csv.DictReader(io.StringIO(booking_questions.export_bookings_csv(actor=actor_for(provider),
+                                                                                 scope="provider"))))
+    row = next(r for r in rows if r["reference"] == view.reference)
+    assert (row["list_price_cents"], row["discount_cents"], row["price_cents"]) == ("2450", "245", "2205")

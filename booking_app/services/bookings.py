@@ -513,6 +513,8 @@ def confirm_payment(*, booking_id: int, now: dt.datetime | None = None, actor: A
                          or (bk.status == BookingStatus.cancelled.value and bk.cancel_reason == "hold_expired"))
             if not hold_valid and (not revivable or bk.start_at <= now):
                 return False
+            if not hold_valid and bk.discount_code_id is not None and not pricing.use_still_free(s, bk, now):
+                return False  # (discount codes: its code was used up meanwhile; refunded like a resold seat)
             if not hold_valid:  # before touching the row (autoflush would hit the backstop)
                 _sweep_overlapping_holds(s, b, _shape_of(s, bk, b), now, exclude_id=bk.id)
             bk.status = BookingStatus.confirmed.value

@@ -37,6 +37,9 @@ MAX_AMOUNT = 100_000_000  # minor units
 MAX_USES = 1_000_000
 MAX_SERVICES = 100
 KINDS = tuple(k.value for k in BookableKind)
+#: Test-only switch: `LOCKING = False` skips the code row's lock (the control test shows the
+#: race then over-redeems a code).
+LOCKING = True
 #: statuses whose bookings gave their code's use back (a lapsed hold gives it back too)
 RELEASED_STATUSES = (BookingStatus.cancelled.value,)
 
@@ -146,7 +149,7 @@ def usable_code(s: Session, text: Any, *, bookable: Bookable, list_price_cents: 
     except InvalidInput:
         raise DiscountCodeInvalid() from None
     stmt = select(DiscountCode).where(DiscountCode.code == normalized)
-    if lock and db.is_postgres(s):
+    if lock and LOCKING and db.is_postgres(s):
         stmt = stmt.with_for_update()
     code = s.exec(stmt).first()
     if (code is None or not code.active or (code.valid_from is not None and now < code.valid_from)
@@ -154,13 +157,19 @@ def usable_code(s: Session, text: Any, *, bookable: Bookable, list_price_cents: 
         raise DiscountCodeInvalid()
     if not applies_to(code, bookable, list_price_cents):
         raise DiscountCodeInvalid(NOT_APPLICABLE)
-    assert code.id is not None
-    if code.max_uses is not None and count_uses(s, [code.id], now).get(code.id, 0) >= code.max_uses:
-        raise DiscountCodeInvalid(USED_UP)
-    if (code.max_uses_per_customer is not None
-            and _customer_uses(s, code.id, customer_id, email, now) >= code.max_uses_per_customer):
+    if not uses_left(s, code, customer_id=customer_id, email=email, now=now):
         raise DiscountCodeInvalid(USED_UP)
     return code
+
+
+def uses_left(s: Session, code: DiscountCode, *, customer_id: int | None, email: str | None,
+              now: dt.datetime) -> bool:
+    """Has `code` a use left, in total and for this customer? (Call it under the code's lock.)"""
+    assert code.id is not None
+    if code.max_uses is not None and count_uses(s, [code.id], now).get(code.id, 0) >= code.max_uses:
+        return False
+    return (code.max_uses_per_customer is None
+            or _customer_uses(s, code.id, customer_id, email, now) < code.max_uses_per_customer)
 
 
 # --- managing codes ------------------------------------------------------------------------

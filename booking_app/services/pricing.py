@@ -86,3 +86,14 @@ def requote(s: Session, bookable: Bookable, quantity: int, booking: Any) -> Pric
     code_id = getattr(booking, "discount_code_id", None)
     code = s.get(DiscountCode, code_id) if code_id is not None else None
     return quote(bookable, quantity, code)
+
+
+def use_still_free(s: Session, booking: Any, now: dt.datetime) -> bool:
+    """A lapsed booking that is being revived (a late payment, bookings.confirm_payment): may it
+    take its discount code's use back? The code row is locked and its uses re-counted, as at
+    booking (discounts.usable_code); False when the code has been used up meanwhile."""
+    code = s.get(DiscountCode, booking.discount_code_id, with_for_update=discounts.LOCKING and db.is_postgres(s))
+    if code is None:
+        return False
+    return discounts.uses_left(s, code, customer_id=booking.user_id,
+                               email=booking.guest_email if booking.user_id is None else None, now=now)
