@@ -7,6 +7,7 @@ import reflex as rx
 from booking_app.i18n import N_
 from booking_app.ui import paths
 from booking_app.ui.components import T, error_callout, field
+from booking_app.ui.components.live_slots import live_slot_notes
 from booking_app.ui.components.discount_entry import discount_entry
 from booking_app.ui.components.payment_summary import consent_block, summary_block  # deposits and fees (issue 26)
 from booking_app.ui.components.questions import questions_form
@@ -72,20 +73,6 @@ def _slot_button(slot: dict) -> rx.Component:
 SLOT_AREA_MIN_HEIGHT = "10.5rem"
 
 
-def _live_slot_notes() -> rx.Component:
-    """Live slots (ui/state/live_slots.py): what changed, said politely to screen readers (a
-    status region that takes no space), and a note where the selection was when the picked
-    time was just taken."""
-    return rx.fragment(
-        rx.el.div(BookableState.live_note, role="status", aria_live="polite", aria_atomic="true",
-                  class_name="sr-only", custom_attrs={"data-testid": "live-note"}),
-        rx.cond((BookableState.live_lost != "") & (BookableState.selected == "")
-                & (BookableState.live_lost_day == BookableState.day),
-                rx.callout(BookableState.live_lost, icon="info", color_scheme="amber", width="100%",
-                           custom_attrs={"data-testid": "slot-lost"})),
-    )
-
-
 def _moving_banner() -> rx.Component:
     """Rescheduling: the booking's current time, and until when it may be changed."""
     return rx.cond(
@@ -128,7 +115,7 @@ def _picker() -> rx.Component:
                 ),
                 min_height=SLOT_AREA_MIN_HEIGHT, width="100%", custom_attrs={"data-testid": "slot-area"},
             ),
-            _live_slot_notes(),
+            live_slot_notes(BookableState),
             rx.cond(
                 BookableState.selected != "",
                 rx.vstack(
