@@ -198,3 +198,16 @@ def test_20_week_series_racing_single_bookings_never_partial_never_double(db_url
             assert len(res.bookings) == 20
     if mode == "all_or_nothing":
         assert set(per_series.values()) <= {20} and len(per_series) <= 1
+
+
+def test_a_guest_series_counts_each_date_against_the_guest_caps(db_url):
+    from booking_app.services.errors import Conflict
+
+    room = make_bookable(weekly=ALL_WEEK)
+    with pytest.raises(Conflict):  # GUEST_MAX_HOLDS_PER_EMAIL is 5
+        series.book_series(actor=Actor.guest(), service_id=room.id, start=next_day_at(10), recurrence_rule=weekly(6),
+                           guest={"name": "Ann", "email": "ann@example.com"})
+    assert active(room.id) == []
+    done = series.book_series(actor=Actor.guest(), service_id=room.id, start=next_day_at(10),
+                              recurrence_rule=weekly(5), guest={"name": "Ann", "email": "ann@example.com"})
+    assert len(done.bookings) == 5

@@ -145,17 +145,18 @@ def _unpaid_guest_bookings(s: Session, where: Any, now: dt.datetime) -> int:
     return int(s.exec(stmt).one())  # type: ignore[call-overload]
 
 
-def check_guest_caps(s: Session, email: str, ip_key: str | None, now: dt.datetime) -> None:
+def check_guest_caps(s: Session, email: str, ip_key: str | None, now: dt.datetime, adding: int = 1) -> None:
     """Conflict (409) when the email address or the client already has its maximum of
-    active unpaid guest bookings (GUEST_MAX_HOLDS_PER_EMAIL / _PER_IP). Call under
+    active unpaid guest bookings (GUEST_MAX_HOLDS_PER_EMAIL / _PER_IP) — or would pass it
+    with `adding` more (a recurring series adds several). Call under
     `lock_guest`. The per-client cap, like the rate limits, is off with
     RATE_LIMITS_ENABLED=false (load tests come from one address); the per-address cap stays."""
     settings = get_settings()
     by_email = (Booking.user_id.is_(None)) & (func.lower(Booking.guest_email) == email.lower())  # type: ignore[union-attr]
-    if _unpaid_guest_bookings(s, by_email, now) >= settings.guest_max_holds_per_email:
+    if _unpaid_guest_bookings(s, by_email, now) + adding > settings.guest_max_holds_per_email:
         raise Conflict(_GUEST_HOLDS_EMAIL, max=settings.guest_max_holds_per_email)
     if (ip_key and ratelimit.enabled()
-            and _unpaid_guest_bookings(s, Booking.guest_ip == ip_key, now) >= settings.guest_max_holds_per_ip):
+            and _unpaid_guest_bookings(s, Booking.guest_ip == ip_key, now) + adding > settings.guest_max_holds_per_ip):
         raise Conflict(_GUEST_HOLDS_IP)
 
 

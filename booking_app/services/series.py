@@ -213,7 +213,7 @@ def book_series(*, actor: Actor, service_id: Any, start: Any, recurrence_rule: A
         if actor.is_guest:
             lock_guest(s, guest_email or "", ip_key)
             count_guest_request(s, "booking", guest_email or "", ip_key)
-            check_guest_caps(s, guest_email or "", ip_key, now)
+            check_guest_caps(s, guest_email or "", ip_key, now, adding=len(free))  # (each date holds seats)
         elif guest_email is None:
             user = s.get(User, actor.id)
             if user is None or not user.is_active:
