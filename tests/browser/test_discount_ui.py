@@ -1,0 +1,82 @@
+"""Discount codes in the browser (issue 26, point 1), one lean flow at desktop and phone
+size (the code box and its Apply button share a row): a guest types an unknown code at the
+review step and gets the service's message inline; the provider's code shows the discount
+and the price to pay; the booking keeps the discounted price."""
+from __future__ import annotations
+
+import datetime as dt
+import pathlib
+import re
+import uuid
+from urllib.parse import urlencode
+
+import pytest
+from playwright.sync_api import expect
+
+from booking_app.i18n import translate
+from tests.browser.helpers import assert_no_horizontal_scroll, goto
+from tests.conftest import point_app_at
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def live_db(live_server, tmp_path_factory) -> str:
+    """This process's services on the live server's database (to set up the room and the code)."""
+    found = sorted(pathlib.Path(tmp_path_factory.getbasetemp()).glob("live-server*/browser.db"))
+    assert found, "the live server's database was not found"
+    url = f"sqlite:///{found[-1]}"
+    point_app_at(url)
+    return url
+
+
+def _priced_room_with_a_code() -> tuple[int, str]:
+    from sqlmodel import select
+
+    from booking_app import db
+    from booking_app.models import User
+    from booking_app.services import catalog, discounts
+    from booking_app.services.actors import Actor
+
+    with db.read_session() as s:
+        user = s.exec(select(User).where(User.username == "provider")).one()
+    actor = Actor(id=user.id, role="provider", timezone="UTC")
+    tag = uuid.uuid4().hex[:6]
+    b = catalog.create_bookable(actor=actor, name=f"Studio {tag}", kind="room", duration_minutes=60, capacity=1,
+                                price_cents=2000, currency="EUR", timezone="UTC")
+    catalog.set_availability(actor=actor, bookable_id=b.id, exceptions=[],
+                             weekly=[{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)])
+    code = f"SAVE-{tag}"
+    discounts.create_code(actor=actor, data={"code": code, "percent_off": 25, "service_ids": [b.id]})
+    return b.id, code
+
+
+def test_guest_applies_a_code_at_review_and_books_at_the_discounted_price(page, size, live_db):
+    from booking_app.services import availability
+
+    bookable_id, code = _priced_room_with_a_code()
+    day = dt.date.today() + dt.timedelta(days=3)
+    start = availability.slots(bookable_id=bookable_id, date_from=day, date_to=day)[0].start
+    goto(page, "/book?" + urlencode({"id": bookable_id, "start": start.isoformat()}))
+    entry = page.get_by_test_id("discount-entry")
+    expect(entry).to_be_visible()
+
+    entry.get_by_test_id("discount-code").fill("NOT-A-CODE")
+    entry.get_by_test_id("discount-apply").click()
+    expect(entry.get_by_test_id("discount-error")).to_have_text(translate("This discount code is not valid.", "en"))
+    expect(entry.get_by_test_id("discount-code")).to_have_attribute("aria-invalid", "true")
+
+    entry.get_by_test_id("discount-code").fill(code.lower())
+    entry.get_by_test_id("discount-apply").click()
+    expect(entry.get_by_test_id("discount-line")).to_contain_text("€5.00")
+    expect(entry.get_by_test_id("discount-total")).to_have_text("To pay: €15.00")
+    expect(entry.get_by_test_id("discount-error")).to_have_count(0)
+    assert_no_horizontal_scroll(page)
+
+    page.fill("#field-guest_name", "Dana Discount")
+    page.fill("#field-guest_email", f"dana-{size}@example.com")
+    page.get_by_role("radio", name="Pay on site").click()
+    page.get_by_test_id("confirm").click()
+    page.wait_for_url(re.compile(r"/booking\?id=\d+"))
+    expect(page.get_by_text("€15.00 (discount: €5.00)")).to_be_visible()
+    assert page.console_errors == []
