@@ -1,0 +1,94 @@
+"""Booking questions in the browser (issue 24, point 4), one lean flow: the provider adds a
+required single-choice question; a guest sees it on the review step, gets the service's
+message under it when it is left empty, answers and books; the provider sees the answer in
+the bookings list."""
+from __future__ import annotations
+
+import datetime as dt
+import pathlib
+import re
+import uuid
+from urllib.parse import urlencode
+
+import pytest
+from playwright.sync_api import expect
+
+from booking_app.i18n import translate
+from tests.browser.helpers import goto, sign_in
+from tests.conftest import point_app_at
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def live_db(live_server, tmp_path_factory) -> str:
+    """This process's services on the live server's database (to set up the bookable)."""
+    found = sorted(pathlib.Path(tmp_path_factory.getbasetemp()).glob("live-server*/browser.db"))
+    assert found, "the live server's database was not found"
+    url = f"sqlite:///{found[-1]}"
+    point_app_at(url)
+    return url
+
+
+def _room_of_the_demo_provider() -> int:
+    from sqlmodel import select
+
+    from booking_app import db
+    from booking_app.models import User
+    from booking_app.services import catalog
+    from booking_app.services.actors import Actor
+
+    with db.read_session() as s:
+        user = s.exec(select(User).where(User.username == "provider")).one()
+    actor = Actor(id=user.id, role="provider", timezone="UTC")
+    b = catalog.create_bookable(actor=actor, name=f"Quiz room {uuid.uuid4().hex[:6]}", kind="room",
+                                duration_minutes=60, capacity=1, price_cents=0, currency="EUR", timezone="UTC")
+    catalog.set_availability(actor=actor, bookable_id=b.id, exceptions=[],
+                             weekly=[{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)])
+    return b.id
+
+
+@pytest.mark.parametrize("size", ["desktop"], indirect=True)
+def test_provider_asks_a_required_question_guest_answers_provider_sees_it(page, size, live_db):
+    from booking_app.services import availability, catalog
+
+    bookable_id = _room_of_the_demo_provider()
+    sign_in(page, "provider", "demo-provider-pass")
+    goto(page, f"/provider/bookable?id={bookable_id}")
+    editor = page.get_by_test_id("questions-editor")
+    expect(editor).to_be_visible()
+    editor.get_by_test_id("question-add").click()
+    row = editor.get_by_test_id("question-row")
+    row.get_by_test_id("question-label").fill("Colour")
+    row.get_by_test_id("question-type").select_option("single_choice")
+    row.get_by_test_id("question-options").fill("Red\nBlue")
+    row.get_by_test_id("question-required").click()
+    editor.get_by_test_id("questions-save").click()
+    expect(editor.get_by_test_id("questions-saved")).to_be_visible()
+    (question,) = catalog.get_bookable(bookable_id=bookable_id).questions
+    assert question["required"] and question["options"] == ["Red", "Blue"]
+
+    # a guest: the question on the review step; left empty → the service's message under it
+    page.context.clear_cookies()
+    tomorrow = dt.date.today() + dt.timedelta(days=2)
+    start = availability.slots(bookable_id=bookable_id, date_from=tomorrow, date_to=tomorrow)[0].start
+    goto(page, "/book?" + urlencode({"id": bookable_id, "start": start.isoformat()}))
+    expect(page.get_by_test_id("booking-questions")).to_contain_text("Colour")
+    page.fill("#field-guest_name", "Quinn Guest")
+    page.fill("#field-guest_email", "quinn@example.com")
+    page.get_by_test_id("confirm").click()
+    error = page.get_by_test_id(f"answer-error-{question['id']}")
+    expect(error).to_have_text(translate("This question needs an answer.", "en"))
+    expect(page.locator(f"#answer-{question['id']}")).to_have_attribute("aria-invalid", "true")
+    page.locator(f"#answer-{question['id']}").select_option("Blue")
+    page.get_by_test_id("confirm").click()
+    page.wait_for_url(re.compile(r"/booking\?id=\d+"))
+    expect(page.get_by_test_id("answers")).to_have_text("Colour: Blue")
+    reference = page.get_by_test_id("reference").inner_text()
+
+    # the provider sees the answer in the bookings list
+    sign_in(page, "provider", "demo-provider-pass")
+    goto(page, "/provider/bookings")
+    row = page.locator(f'[data-testid=booking-row][data-reference="{reference}"]')
+    expect(row.get_by_test_id("answers")).to_have_text("Colour: Blue")
+    assert page.console_errors == []
