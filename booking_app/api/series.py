@@ -4,9 +4,10 @@ the answer."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, Field
 
+import booking_app.api.idempotency as idempotency
 import booking_app.api.schemas_bookings as schemas_bookings
 from booking_app.api.deps import client_ip, get_actor
 from booking_app.api.errors import request_locale
@@ -16,6 +17,7 @@ from booking_app.i18n import translate
 from booking_app.services import series
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Unauthorized
+from booking_app.services.idempotency import scope_for
 
 router = APIRouter(prefix="/api/series", tags=["bookings"], responses=problem_responses(401, 404, 422, 503))
 
@@ -80,17 +82,29 @@ def _series_out(view: series.SeriesView) -> SeriesOut:
                      bookings=[schemas_bookings.BookingOut.model_validate(b) for b in view.bookings])
 
 
-def create_series(body: schemas_bookings.BookingCreateIn, request: Request, actor: Actor) -> Response:
-    """POST /api/bookings with `recurrence`: book the series → 201 {series_id, bookings, skipped}."""
+def create_series(body: schemas_bookings.BookingCreateIn, request: Request, actor: Actor) -> JSONResponse:
+    """POST /api/bookings with `recurrence`: book the series → 201 {series_id, bookings,
+    skipped}. An `Idempotency-Key` replays the first answer (api/idempotency.py: the key is
+    the caller's — a user's, or a guest's email address's)."""
     assert body.recurrence is not None
-    booked = series.book_series(
-        actor=actor, service_id=body.service_id, start=body.start, recurrence_rule=body.recurrence.model_dump(),
-        quantity=body.quantity, notes=body.notes or "", guest=body.guest.model_dump() if body.guest else None,
-        payment_method=body.payment_method, client_ip=client_ip(request) if actor.is_guest else None)
-    out = SeriesBookedOut(series_id=booked.series_id,
-                          bookings=[schemas_bookings.BookingOut.model_validate(b) for b in booked.bookings],
-                          skipped=[SkippedOut(start=x.start, reason=x.reason) for x in booked.skipped])
-    return Response(out.model_dump_json(), status_code=201, media_type="application/json")
+
+    def call() -> idempotency.Outcome:
+        booked = series.book_series(
+            actor=actor, service_id=body.service_id, start=body.start, recurrence_rule=body.recurrence.model_dump(),
+            quantity=body.quantity, notes=body.notes or "", guest=body.guest.model_dump() if body.guest else None,
+            payment_method=body.payment_method, client_ip=client_ip(request) if actor.is_guest else None)
+        out = SeriesBookedOut(series_id=booked.series_id,
+                              bookings=[schemas_bookings.BookingOut.model_validate(b) for b in booked.bookings],
+                              skipped=[SkippedOut(start=x.start, reason=x.reason) for x in booked.skipped])
+        return 201, out.model_dump(mode="json"), booked.series_id
+
+    key = idempotency.header_key(request)
+    if key is None:
+        status, payload, _id = call()
+        return JSONResponse(payload, status_code=status)
+    scope = scope_for("series", user_id=None if actor.is_guest else actor.id,
+                      email=body.guest.email if actor.is_guest and body.guest else None)
+    return idempotency.run(key=key, scope=scope, body=body.model_dump(mode="json"), call=call)
 
 
 @router.post("/preview", response_model=SeriesPreviewOut, operation_id="preview_series",

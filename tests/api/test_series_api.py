@@ -94,3 +94,16 @@ def test_hostile_recurrence_is_422_on_both_endpoints(client, room, recurrence):
     assert_problem(client.post("/api/series/preview", headers=cust.headers, json=body), 422)
     assert_problem(client.post("/api/bookings", headers=cust.headers, json=body), 422)
     assert client.get("/api/bookings", headers=cust.headers).json()["total"] == 0
+
+
+def test_an_idempotency_key_replays_the_series(client, room):
+    cust = make_account("customer")
+    body = {"service_id": room["id"], "start": first_start(20), "quantity": 1,
+            "recurrence": {"frequency": "weekly", "count": 2, "mode": "skip_taken"}}
+    headers = {**cust.headers, "Idempotency-Key": "series-retry-1"}
+    first = client.post("/api/bookings", headers=headers, json=body)
+    again = client.post("/api/bookings", headers=headers, json=body)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json() == first.json() and again.headers.get("Idempotent-Replayed") == "true"
+    assert client.get("/api/bookings", headers=cust.headers).json()["total"] == 2
+    assert_problem(client.post("/api/bookings", headers=headers, json={**body, "quantity": 2}), 422)
