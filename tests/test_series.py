@@ -211,3 +211,23 @@ def test_a_guest_series_counts_each_date_against_the_guest_caps(db_url):
     done = series.book_series(actor=Actor.guest(), service_id=room.id, start=next_day_at(10),
                               recurrence_rule=weekly(5), guest={"name": "Ann", "email": "ann@example.com"})
     assert len(done.bookings) == 5
+
+
+def test_an_event_series_books_its_weekly_sessions(db_url):
+    from tests.factories import make_event
+
+    start = next_day_at(18)
+    event, _sessions = make_event(sessions=[start + k * WEEK for k in (0, 1, 3)], capacity=2)
+    occ = series.preview(actor=Actor.guest(), service_id=event.id, start=start, recurrence_rule=weekly(4), quantity=2)
+    assert [o.reason for o in occ] == [None, None, series.UNAVAILABLE, None]
+    done = series.book_series(actor=actor_for(make_customer()), service_id=event.id, start=start, quantity=2,
+                              recurrence_rule=weekly(4, "skip_taken"))
+    assert [b.start for b in done.bookings] == [start, start + WEEK, start + 3 * WEEK]
+    with pytest.raises(NotAvailable):  # full now
+        series.book_series(actor=actor_for(make_customer()), service_id=event.id, start=start,
+                           recurrence_rule=weekly(2))
+    from booking_app.models import EventSession
+
+    with db.read_session() as s:
+        counters = [x.seats_taken for x in s.exec(select(EventSession).where(EventSession.bookable_id == event.id))]
+    assert counters == [2, 2, 2]
