@@ -290,3 +290,21 @@ def test_the_bookings_csv_shows_list_price_and_discount(shop):
                                                                                  scope="provider"))))
     row = next(r for r in rows if r["reference"] == view.reference)
     assert (row["list_price_cents"], row["discount_cents"], row["price_cents"]) == ("2450", "245", "2205")
+
+
+def test_a_guest_request_waiting_for_its_emailed_link_keeps_its_code(shop, monkeypatch):
+    from booking_app.config import reset_settings_cache
+    from booking_app.services import guest_bookings
+    from tests.test_guest_limits import _confirm_token
+
+    provider, room = shop
+    monkeypatch.setenv("GUEST_EMAIL_CONFIRMATION", "true")
+    reset_settings_cache()
+    discounts.create_code(actor=actor_for(provider), data={"code": "LINKED", "percent_off": 20})
+    with pytest.raises(DiscountCodeInvalid):  # refused at once, not only when the link is opened
+        guest_bookings.request_guest_booking(actor=Actor.guest(), service_id=room.id, start=next_day_at(10),
+                                             guest=guest("g"), discount_code="NOPE-NOPE")
+    guest_bookings.request_guest_booking(actor=Actor.guest(), service_id=room.id, start=next_day_at(10),
+                                         guest=guest("g"), discount_code="linked")
+    made = bookings.confirm_guest_request(token=_confirm_token())
+    assert (made.list_price_cents, made.discount_cents, made.price_cents) == (1225, 245, 980)

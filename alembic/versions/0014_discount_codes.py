@@ -4,6 +4,7 @@
   limits (total uses, uses per customer, minimum price, bookables, kinds), owner.
 - `bookings`: `list_price_cents`, `discount_cents`, `discount_code_id` (indexed: a code's
   uses are counted from its bookings under the code row's lock, services/discounts.py).
+- `guest_booking_requests.discount_code`: a guest's code waiting for the emailed link.
 
 Revision ID: 0014
 Revises: 0013
@@ -56,9 +57,12 @@ def upgrade() -> None:
     op.add_column("bookings", sa.Column("discount_cents", sa.Integer(), server_default="0", nullable=False))
     op.add_column("bookings", sa.Column("discount_code_id", sa.Integer(), nullable=True))
     op.create_index(op.f("ix_bookings_discount_code_id"), "bookings", ["discount_code_id"], unique=False)
+    op.add_column("guest_booking_requests",
+                  sa.Column("discount_code", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("guest_booking_requests", "discount_code")
     op.drop_index(op.f("ix_bookings_discount_code_id"), table_name="bookings")
     op.drop_column("bookings", "discount_code_id")
     op.drop_column("bookings", "discount_cents")

@@ -113,7 +113,8 @@ def create_booking(body: schemas_bookings.BookingCreateIn, request: Request,
     if guest_bookings.guest_email_confirmation_required(actor):
         pending = guest_bookings.request_guest_booking(
             actor=actor, service_id=body.service_id, start=body.start, quantity=body.quantity,
-            notes=body.notes or "", guest=guest, payment_method=body.payment_method, client_ip=ip, answers=body.answers)
+            notes=body.notes or "", guest=guest, payment_method=body.payment_method, client_ip=ip, answers=body.answers,
+            discount_code=body.discount_code)
         return Response(schemas_bookings.GuestRequestOut.model_validate(pending).model_dump_json(), status_code=202,
                         media_type="application/json")
     view = bookings.book(

@@ -138,5 +138,7 @@ class GuestBookingRequest(SQLModel, table=True):
     expires_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     # the booking its link made (the link then only shows it again)
     booking_id: int | None = Field(default=None, foreign_key="bookings.id")
+    # discount codes (issue 26, migration 0014): the code given with the request, checked again at booking
+    discount_code: str | None = Field(default=None, max_length=32)
     # booking questions (issue 24, point 4): the checked answers, booked with the request
     answers: dict | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))

@@ -324,7 +324,8 @@ def confirm_guest_request(*, token: str | None, now: dt.datetime | None = None) 
         actor=Actor.guest(locale=req.locale), service_id=req.bookable_id, start=req.start_at, quantity=req.quantity,
         notes=req.notes, guest={"name": req.guest_name, "email": req.guest_email, "phone": req.guest_phone},
         idempotency_key=f"guest-request:{req.id}", payment_method=req.payment_method, now=now,
-        limits_ip_key=req.guest_ip, email_confirmed=True, replay_trusted=True, answers=req.answers)  # (the link proved access)
+        limits_ip_key=req.guest_ip, email_confirmed=True, replay_trusted=True, answers=req.answers,
+        discount_code=req.discount_code)  # (the link proved access)
     with capacity.transaction() as s:
         s.exec(update(GuestBookingRequest).where(GuestBookingRequest.id == req.id,  # type: ignore[call-overload, arg-type]
                                                  GuestBookingRequest.booking_id.is_(None))  # type: ignore[union-attr]

@@ -28,6 +28,7 @@ from booking_app.models.base import utcnow
 from booking_app.models.booking import HELD_STATUSES, GuestBookingRequest
 from booking_app.services import audit, booking_questions, capacity, outbox, ratelimit, validation
 from booking_app.services.actors import Actor
+from booking_app.services import pricing  # discount codes (issue 26)
 from booking_app.services.availability import resolve_start_with_usage
 from booking_app.services.booking_queries import access, check_payment_method
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotAvailable, NotFound
@@ -208,6 +209,7 @@ def request_guest_booking(
     client_ip: str | None = None,
     now: dt.datetime | None = None,
     answers: Mapping[str, Any] | None = None,
+    discount_code: str | None = None,
 ) -> GuestRequestView:
     """GUEST_EMAIL_CONFIRMATION: record an anonymous guest's booking request and email them
     a short-lived link (GUEST_CONFIRMATION_MINUTES); nothing is held until they open it
@@ -235,6 +237,8 @@ def request_guest_booking(
         if b is None or not b.is_active:
             raise NotFound(N_("This service does not exist."))
         checked = booking_questions.answer_map(booking_questions.check_answers(b.questions, answers))
+        code = None if discount_code is None else pricing.quote_with_code(  # (checked again at booking)
+            rs, b, quantity, discount_code, customer_id=None, email=email, now=now, lock=False).discount_code
         shape, used, _expired = resolve_start_with_usage(rs, b, start_at, now, quantity=quantity)
         if quantity > shape.capacity:
             raise InvalidInput(capacity.AT_MOST_SEATS, field="quantity", max=shape.capacity)
@@ -249,7 +253,7 @@ def request_guest_booking(
         req = GuestBookingRequest(bookable_id=service_id, start_at=shape.start, quantity=quantity, guest_name=name,
                                   guest_email=email, guest_phone=phone, guest_ip=ip_key, notes=notes_text,
                                   payment_method=method, locale=actor.locale or "en", created_at=now,
-                                  expires_at=expires, answers=checked or None)
+                                  expires_at=expires, answers=checked or None, discount_code=code)
         s.add(req)
         s.flush()
         assert req.id is not None
