@@ -195,3 +195,21 @@ def test_invalid_answers_book_nothing_and_bookables_without_questions_take_none(
         bookings.book(actor=actor_for(make_customer()), service_id=plain.id, start=next_day_at(12),
                       answers={"size": "M"})
     assert err.value.field == "answers.size"
+
+
+def test_a_series_checks_the_answers_once_and_every_occurrence_keeps_them(db_url):
+    from booking_app.services import series
+
+    provider = make_provider()
+    b = make_bookable(provider, questions=QUESTIONS[:3], weekly=[
+        {"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)])
+    customer = make_customer()
+    rule = {"frequency": "weekly", "interval": 1, "count": 3, "mode": "all_or_nothing"}
+    with pytest.raises(InvalidInput) as err:
+        series.book_series(actor=actor_for(customer), service_id=b.id, start=next_day_at(10), recurrence_rule=rule,
+                           answers={"name": "Ann"})
+    assert err.value.field == "answers.size"
+    done = series.book_series(actor=actor_for(customer), service_id=b.id, start=next_day_at(10),
+                              recurrence_rule=rule, answers={"name": "Ann", "size": "L"})
+    assert len(done.bookings) == 3
+    assert all(bq.answer_map(v.answers) == {"name": "Ann", "size": "L"} for v in done.bookings)

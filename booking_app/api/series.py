@@ -92,7 +92,8 @@ def create_series(body: schemas_bookings.BookingCreateIn, request: Request, acto
         booked = series.book_series(
             actor=actor, service_id=body.service_id, start=body.start, recurrence_rule=body.recurrence.model_dump(),
             quantity=body.quantity, notes=body.notes or "", guest=body.guest.model_dump() if body.guest else None,
-            payment_method=body.payment_method, client_ip=client_ip(request) if actor.is_guest else None)
+            payment_method=body.payment_method, client_ip=client_ip(request) if actor.is_guest else None,
+            answers=body.answers)
         out = SeriesBookedOut(series_id=booked.series_id,
                               bookings=[schemas_bookings.BookingOut.model_validate(b) for b in booked.bookings],
                               skipped=[SkippedOut(start=x.start, reason=x.reason) for x in booked.skipped])

@@ -30,7 +30,18 @@ from booking_app.config import get_settings
 from booking_app.i18n import N_
 from booking_app.models import Bookable, Booking, BookingSeries, BookingStatus, User
 from booking_app.models.base import utcnow
-from booking_app.services import audit, bookings, capacity, messages, notify, outbox, payments, recurrence, validation
+from booking_app.services import (
+    audit,
+    booking_questions,
+    bookings,
+    capacity,
+    messages,
+    notify,
+    outbox,
+    payments,
+    recurrence,
+    validation,
+)
 from booking_app.services.actors import Actor
 from booking_app.services.availability import resolve_start_with_usage
 from booking_app.services.booking_queries import (
@@ -165,7 +176,7 @@ def preview(*, actor: Actor, service_id: Any, start: Any, recurrence_rule: Any, 
 def book_series(*, actor: Actor, service_id: Any, start: Any, recurrence_rule: Any, quantity: Any = 1,
                 notes: str | None = "", guest: Mapping[str, Any] | Any | None = None,
                 payment_method: str | None = None, client_ip: str | None = None,
-                now: dt.datetime | None = None) -> SeriesBooked:
+                now: dt.datetime | None = None, answers: Mapping[str, Any] | None = None) -> SeriesBooked:
     """Book a series (see the module docstring): signed-in customers for themselves, guests
     with `guest={name, email, phone?}` (the guest rules of `bookings.book` apply: quantity
     cap, rate limit, caps), staff for a walk-in `guest`. Priced bookables: pay on site (or
@@ -198,6 +209,8 @@ def book_series(*, actor: Actor, service_id: Any, start: Any, recurrence_rule: A
     bookings.release_expired_holds(now=now)
     with capacity.transaction() as s:
         b = _bookable(s, req.service_id)
+        # booking questions (services/booking_questions.py): every occurrence keeps the answers
+        snapshot = booking_questions.check_answers(b.questions, answers) if b.questions or answers else None
         if getattr(b, "requires_approval", False):
             raise InvalidInput(NOT_FOR_APPROVAL, field="recurrence")
         if b.price_cents * req.quantity > 0 and method != "on_site" and (method is not None or settings.stripe_enabled):
@@ -231,7 +244,7 @@ def book_series(*, actor: Actor, service_id: Any, start: Any, recurrence_rule: A
                       locale=(user.locale if user is not None else None) or actor.locale or "en",
                       exclusive=b.capacity == 1 and b.kind != "event", quantity=req.quantity,
                       status=BookingStatus.confirmed.value, price_cents=b.price_cents * req.quantity,
-                      currency=b.currency, notes=notes_text, created_at=now, updated_at=now)
+                      currency=b.currency, notes=notes_text, created_at=now, updated_at=now, answers=snapshot)
         made = _insert(s, free, fields, skipped, skip=req.rule.mode == "skip_taken")
         fits = capacity.recount_each(s, b, [(shape, bk.id) for bk, shape in made], req.quantity, now)  # type: ignore[misc]
         kept: list[Booking] = []

@@ -142,3 +142,16 @@ def test_bookings_csv_export_carries_the_answers(client, room):
     header, row = r.text.splitlines()[:2]
     assert header.endswith("T-shirt size,First visit?") and row.endswith("M,Yes")
     assert_problem(client.get("/api/bookings", params={"format": "csv"}), 401)
+
+
+def test_a_series_takes_the_answers_for_every_occurrence(client, room):
+    cust = make_account("customer")
+    start = free_starts(client, room["id"])[0]
+    recurrence = {"frequency": "weekly", "interval": 1, "count": 2, "mode": "all_or_nothing"}
+    body = assert_problem(client.post("/api/bookings", headers=cust.headers, json={
+        "service_id": room["id"], "start": start, "recurrence": recurrence}), 422)
+    assert body["field"] == "answers.size"
+    r = client.post("/api/bookings", headers=cust.headers, json={
+        "service_id": room["id"], "start": start, "recurrence": recurrence, "answers": {"size": "S"}})
+    assert r.status_code == 201, r.text
+    assert [b["answers"] for b in r.json()["bookings"]] == [{"size": "S"}, {"size": "S"}]
