@@ -213,3 +213,25 @@ def test_a_series_checks_the_answers_once_and_every_occurrence_keeps_them(db_url
                               recurrence_rule=rule, answers={"name": "Ann", "size": "L"})
     assert len(done.bookings) == 3
     assert all(bq.answer_map(v.answers) == {"name": "Ann", "size": "L"} for v in done.bookings)
+
+
+def test_a_guest_request_keeps_its_answers_until_the_link_books_them(db_url, monkeypatch):
+    from booking_app.config import reset_settings_cache
+    from booking_app.models import Notification
+    from booking_app.services import guest_bookings
+
+    monkeypatch.setenv("GUEST_EMAIL_CONFIRMATION", "true")
+    reset_settings_cache()
+    b = make_bookable(questions=QUESTIONS[:3])
+    guest = {"name": "Gina", "email": "gina@example.com"}
+    with pytest.raises(InvalidInput) as err:
+        guest_bookings.request_guest_booking(actor=Actor.guest(), service_id=b.id, start=next_day_at(10), guest=guest,
+                                             answers={"name": "Gina"})
+    assert err.value.field == "answers.size"
+    guest_bookings.request_guest_booking(actor=Actor.guest(), service_id=b.id, start=next_day_at(10), guest=guest,
+                                         answers={"name": " Gina ", "size": "S"})
+    with db.read_session() as s:
+        url = s.query(Notification).filter(Notification.template == "guest_booking_request").one().context[
+            "confirm_url"]
+    made = bookings.confirm_guest_request(token=url.partition("token=")[2])
+    assert bq.answer_map(made.answers) == {"name": "Gina", "size": "S"}
