@@ -20,6 +20,9 @@ def _backend_exception(exception: Exception) -> None:
 app = rx.App(
     api_transformer=api,
     stylesheets=["/styles.css"],
+    # first in <head>: web storage where the browser denies it (the booking widget in a frame
+    # of another website; assets/storage_fallback.js, docs/embed.md)
+    head_components=[rx.el.script(src="/storage_fallback.js")],
     backend_exception_handler=_backend_exception,
 )
 register_pages(app)

@@ -14,16 +14,20 @@ no 'unsafe-eval', no 'unsafe-inline' for scripts. Styles need 'unsafe-inline' (E
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import re
 import zlib
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
+from anyio import to_thread
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from booking_app.api.caching import CacheControlMiddleware
 from booking_app.config import Settings, get_settings, origin_of
+from booking_app.services import embed
 
 #: the Reflex event socket (socket.io over a websocket)
 EVENT_PATH = "/_event"
@@ -94,6 +98,41 @@ def _current_policy() -> tuple[Settings, _Policy]:
     if cached is None or cached[0] is not settings:
         cached = _cache = (settings, _policy_for(settings))
     return cached
+
+
+def embed_policy(policy: _Policy, settings: Settings, extra: tuple[str, ...]) -> _Policy:
+    """The policy of a booking widget page (/embed…, issue 25): framable by FRAME_ANCESTORS plus
+    `extra` (EMBED_ALLOWED_ORIGINS and the provider's list, services/embed.py); with no origin at
+    all it stays 'none' + X-Frame-Options: DENY."""
+    origins = tuple(dict.fromkeys(settings.frame_ancestor_origins + extra))
+    if not origins:
+        return policy
+    ancestors = " ".join(origins)
+    common = tuple((k, v) for k, v in policy.common if k != b"x-frame-options")
+    other = policy.other_csp.decode().replace(f"frame-ancestors {policy.frame_ancestors}", f"frame-ancestors {ancestors}")
+    return dataclasses.replace(policy, common=common, frame_ancestors=ancestors, other_csp=other.encode())
+
+
+def _first_id(query: dict[str, list[str]], name: str) -> int | None:
+    values = query.get(name) or [""]
+    return int(values[0]) if values[0].isascii() and values[0].isdigit() and len(values[0]) <= 10 else None
+
+
+def embed_ancestors(path: str, query_string: bytes) -> tuple[str, ...]:
+    """Who may frame the widget page at `path`: the origins of its bookable's provider (`id`
+    on the widget and review pages, `service` on the booking page) or of `provider`."""
+    try:
+        query = parse_qs(query_string.decode("latin-1"), max_num_fields=20)
+    except ValueError:
+        return embed.frame_ancestors()
+    bookable = _first_id(query, "service") or (None if path.rstrip("/").endswith("/booking") else _first_id(query, "id"))
+    if bookable is not None:
+        return embed.frame_ancestors(bookable_id=bookable)
+    return embed.frame_ancestors(provider_id=_first_id(query, "provider"))
+
+
+def is_embed_path(path: str) -> bool:
+    return path == embed.EMBED_PREFIX or path.startswith(embed.EMBED_PREFIX + "/")
 
 
 def page_csp(policy: _Policy, *, script_hashes: list[str], host: str | None) -> str:
@@ -218,6 +257,9 @@ class SecurityMiddleware:
         if kind == "websocket":
             await self.app(scope, receive, send)
             return
+        if is_embed_path(path):  # the booking widget: framable by its provider's allow-list
+            extra = await to_thread.run_sync(embed_ancestors, path, scope.get("query_string") or b"")
+            policy = embed_policy(policy, settings, extra)
         head_only = scope.get("method") == "HEAD"
         held: list[Message] = []
         buffered: list[bytes] = []

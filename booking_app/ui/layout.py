@@ -191,6 +191,23 @@ def shell(content: rx.Component) -> rx.Component:
     )
 
 
+def embed_shell(content: rx.Component, *extra: rx.Component, style: rx.Var | dict | None = None) -> rx.Component:
+    """The booking widget's shell (issue 25, ui/pages/embed.py): the page alone, without the
+    site's header and footer, shown in a frame of another website; `style`: its accent colour."""
+    return rx.box(
+        browser_bridge(page_lang=AppState.html_lang, page_dir=AppState.dir, page_title=AppState.page_title,
+                       command=AppState.browser_command, on_timezone=AppState.set_browser_tz,
+                       on_command_done=AppState.browser_command_done),
+        *extra,
+        rx.el.main(rx.box(content, width="100%", max_width="720px", margin_x="auto", padding="1rem"), id="main"),
+        id="embed-root",
+        dir=AppState.dir,
+        lang=AppState.html_lang,
+        style=style if style is not None else {},
+        custom_attrs={"data-testid": "embed-root", "data-ready": rx.cond(AppState.ready, "true", "false")},
+    )
+
+
 def page(content_fn: Callable[[], rx.Component]) -> Callable[[], rx.Component]:
     """Decorator-style helper: `app.add_page(layout.page(home.content), ...)`."""
 
