@@ -117,5 +117,5 @@ def series_card() -> rx.Component:
                                custom_attrs={"data-testid": "series-error"})),
             spacing="2", width="100%", align="start", custom_attrs={"data-testid": "series-card"},
         )),
-        on_mount=state.load, width="100%",
+        width="100%",  # (loaded with the page: ui/pages/customer.py)
     )

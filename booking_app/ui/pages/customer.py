@@ -14,6 +14,7 @@ from booking_app.ui.components.questions import questions_form
 from booking_app.ui.components.series import series_card, series_form  # issue 24: recurring series
 from booking_app.ui.state.base import AppState
 from booking_app.ui.state.booking import BookableState, BookState
+from booking_app.ui.state.series import SeriesManageState  # issue 24: recurring series
 from booking_app.ui.state.manage_booking import (
     ConfirmationState,
     ConfirmEmailState,
@@ -603,7 +604,8 @@ def manage_link() -> rx.Component:
 def register(add) -> None:
     add(bookable, paths.BOOKABLE, N_("Book"), BookableState.load)
     add(review, paths.BOOK, N_("Review"), BookState.load)
-    add(confirmation, paths.CONFIRMATION, N_("Your booking"), ConfirmationState.load)
+    add(confirmation, paths.CONFIRMATION, N_("Your booking"),
+        [ConfirmationState.load, SeriesManageState.load])  # (issue 24: its series card)
     add(confirm_email, paths.CONFIRM_EMAIL, N_("Your booking"), ConfirmEmailState.load)
     add(manage_link, paths.MANAGE_LINK, N_("Get a new link to your booking"), ManageLinkState.load)
     add(my_bookings, paths.MY_BOOKINGS, N_("My bookings"), MyBookingsState.load)

@@ -77,7 +77,8 @@ class SeriesFormState(AppState):
         self.preview_busy = False
 
     async def book(self, *, actor: Actor, service_id: int, start: str, quantity: int, notes: str,
-                   guest: dict | None, method: str | None, ip: str | None) -> str | None:
+                   guest: dict | None, method: str | None, ip: str | None,
+                   answers: dict | None = None) -> str | None:
         """Called by the review form's confirm when "Repeat" is on: book the series → the
         first booking's page, or None with `error` set."""
         self.error = ""
@@ -85,7 +86,7 @@ class SeriesFormState(AppState):
             done = await asyncio.to_thread(series.book_series, actor=actor, service_id=service_id,
                                            start=parse_iso(start) or start, recurrence_rule=self._rule(),
                                            quantity=quantity, notes=notes, guest=guest, payment_method=method,
-                                           client_ip=ip)
+                                           client_ip=ip, answers=answers)
         except ServiceError as exc:
             self.error = self._error_text(exc)
             return None
@@ -127,7 +128,9 @@ class SeriesManageState(AppState):
         self.rows = [{
             "id": str(b.id), "when": fmt.when_short(b.start, tz, self.locale),
             "status": translate(STATUS_LABELS.get(b.status, b.status), self.locale),
-            "color": fmt.STATUS_COLORS.get(b.status, "gray"), "href": booking_url(b.id, self._token),
+            "color": fmt.STATUS_COLORS.get(b.status, "gray"),
+            # a guest's link of one date manages the series (services/series.py): each date's own link
+            "href": booking_url(b.id, booking_manage_token(b.id, b.link_version) if self._token else ""),
             "current": "1" if b.id == self.booking_id else "",
         } for b in view.bookings]
 
@@ -145,6 +148,8 @@ class SeriesManageState(AppState):
             return
         self.busy, self.error = True, ""
         yield
+        # (the page's booking now: a link of the card may have moved to another date)
+        self.booking_id = fmt.int_param(self.router.url.query_parameters.get("id")) or self.booking_id
         try:
             done = await asyncio.to_thread(
                 series.cancel_series, actor=self._actor(), series_id=self.series_id,
