@@ -231,3 +231,17 @@ def test_an_event_series_books_its_weekly_sessions(db_url):
     with db.read_session() as s:
         counters = [x.seats_taken for x in s.exec(select(EventSession).where(EventSession.bookable_id == event.id))]
     assert counters == [2, 2, 2]
+
+
+def test_the_series_confirmation_renders_its_dates_in_the_customers_language(db_url):
+    from booking_app.services import messages
+
+    customer = make_customer(locale="fr", timezone="Europe/Paris")
+    room = make_bookable(weekly=ALL_WEEK, timezone="Europe/Paris")
+    done = series.book_series(actor=actor_for(customer), service_id=room.id, start=next_day_at(10, "Europe/Paris"),
+                              recurrence_rule=weekly(3))
+    (row,) = [n for n in notices([b.id for b in done.bookings]) if n.template == "series_confirmed"]
+    assert row.locale == "fr" and row.to == customer.email
+    email = messages.render_email(row.template, row.locale, row.context)
+    assert email.subject.startswith("Série réservée")
+    assert email.text.count("10:00") == 3 and "Dates" in email.text
