@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from booking_app.i18n import translate
-from tests.browser.helpers import goto, sign_in
+from tests.browser.helpers import assert_no_horizontal_scroll, goto, sign_in
 from tests.conftest import point_app_at
 
 pytestmark = pytest.mark.browser
@@ -48,7 +48,7 @@ def _room_of_the_demo_provider() -> int:
     return b.id
 
 
-@pytest.mark.parametrize("size", ["desktop"], indirect=True)
+@pytest.mark.parametrize("size", ["phone", "desktop"], indirect=True)  # (the editor and form stack on a phone)
 def test_provider_asks_a_required_question_guest_answers_provider_sees_it(page, size, live_db):
     from booking_app.services import availability, catalog
 
@@ -65,6 +65,7 @@ def test_provider_asks_a_required_question_guest_answers_provider_sees_it(page, 
     row.get_by_test_id("question-required").click()
     editor.get_by_test_id("questions-save").click()
     expect(editor.get_by_test_id("questions-saved")).to_be_visible()
+    assert_no_horizontal_scroll(page)
     (question,) = catalog.get_bookable(bookable_id=bookable_id).questions
     assert question["required"] and question["options"] == ["Red", "Blue"]
 
@@ -80,6 +81,7 @@ def test_provider_asks_a_required_question_guest_answers_provider_sees_it(page, 
     error = page.get_by_test_id(f"answer-error-{question['id']}")
     expect(error).to_have_text(translate("This question needs an answer.", "en"))
     expect(page.locator(f"#answer-{question['id']}")).to_have_attribute("aria-invalid", "true")
+    assert_no_horizontal_scroll(page)
     page.locator(f"#answer-{question['id']}").select_option("Blue")
     page.get_by_test_id("confirm").click()
     page.wait_for_url(re.compile(r"/booking\?id=\d+"))

@@ -16,7 +16,8 @@ def _answer_input(q) -> rx.Component:
     input_id = "answer-" + q.id
     invalid = rx.cond(q.error != "", "true", "false")
     # (no `required` attribute: the service decides, and its message shows under the question)
-    common = dict(id=input_id, name=name, aria_invalid=invalid, aria_describedby="answer-error-" + q.id,
+    common = dict(id=input_id, name=name, aria_invalid=invalid,
+                  aria_describedby=rx.cond(q.error != "", "answer-error-" + q.id, ""),
                   aria_required=rx.cond(q.required, "true", "false"),
                   custom_attrs={"data-testid": "answer-" + q.id})
     choice = lambda kind, value, text: rx.el.label(  # noqa: E731
@@ -96,7 +97,8 @@ def _editor_row(row, i) -> rx.Component:
             rx.grid(
                 _labelled("Question", rx.input(
                     id=ident("label"), value=row.label, on_change=lambda v: state.set_question(i, "label", v),
-                    max_length=200, size="3", width="100%", custom_attrs={"data-testid": "question-label"}), i, "label"),
+                    max_length=200, size="3", width="100%", custom_attrs={"data-testid": "question-label"}),
+                    i, "label"),
                 _labelled("Answer type", rx.el.select(
                     rx.foreach(state.type_options, lambda t: rx.el.option(t["label"], value=t["value"])),
                     id=ident("type"), value=row.type, on_change=lambda v: state.set_question(i, "type", v),
