@@ -1,7 +1,9 @@
 """Discount codes in the browser (issue 26, point 1), one lean flow at desktop and phone
 size (the code box and its Apply button share a row): a guest types an unknown code at the
 review step and gets the service's message inline; the provider's code shows the discount
-and the price to pay; the booking keeps the discounted price."""
+and the price to pay; the booking keeps the discounted price. Then the provider's staff page:
+the code's card counts the use, a code made with the form appears as a card and is
+deactivated."""
 from __future__ import annotations
 
 import datetime as dt
@@ -14,7 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from booking_app.i18n import translate
-from tests.browser.helpers import assert_no_horizontal_scroll, goto
+from tests.browser.helpers import assert_no_horizontal_scroll, goto, sign_in
 from tests.conftest import point_app_at
 
 pytestmark = pytest.mark.browser
@@ -79,4 +81,22 @@ def test_guest_applies_a_code_at_review_and_books_at_the_discounted_price(page, 
     page.get_by_test_id("confirm").click()
     page.wait_for_url(re.compile(r"/booking\?id=\d+"))
     expect(page.get_by_text("€15.00 (discount: €5.00)")).to_be_visible()
+
+    # the provider's discount codes page: cards (every field visible on a phone)
+    page.context.clear_cookies()
+    sign_in(page, "provider", "demo-provider-pass")
+    goto(page, "/provider/discount-codes")
+    card = page.get_by_test_id("dc-card").filter(has_text=code)
+    expect(card.get_by_test_id("dc-card-uses")).to_have_text("1")
+    expect(card.get_by_test_id("dc-card-off")).to_have_text("25 %")
+    new_code = f"FORM-{size}-{uuid.uuid4().hex[:4]}".upper()
+    page.get_by_test_id("dc-code").fill(new_code)
+    page.get_by_test_id("dc-value").fill("10")
+    page.get_by_test_id("dc-max_uses").fill("3")
+    page.get_by_test_id("dc-save").click()
+    made = page.get_by_test_id("dc-card").filter(has_text=new_code)
+    expect(made.get_by_test_id("dc-card-uses")).to_have_text("0 of 3")
+    made.get_by_test_id("dc-card-deactivate").click()
+    expect(made.get_by_test_id("dc-card-status")).to_have_text("Inactive")
+    assert_no_horizontal_scroll(page)
     assert page.console_errors == []

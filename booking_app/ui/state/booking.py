@@ -441,7 +441,8 @@ class BookState(AppState):
         series_form = await self.get_state(SeriesFormState)  # issue 24: recurring series
         if series_form.enabled:
             url = await series_form.book(actor=actor, service_id=int(self.svc["id"]), start=self.start,
-                                         quantity=self.quantity, notes=notes, guest=guest, method=method, ip=ip)
+                                         quantity=self.quantity, notes=notes, guest=guest, method=method, ip=ip,
+                                         answers=answers)
             self.busy = False
             if url:
                 yield rx.redirect(url)
@@ -451,7 +452,7 @@ class BookState(AppState):
                 pending = await asyncio.to_thread(
                     guest_bookings.request_guest_booking, actor=actor, service_id=int(self.svc["id"]), start=self.start,
                     quantity=self.quantity, notes=notes, guest=guest, payment_method=method, client_ip=ip,
-                    answers=answers)
+                    answers=answers, discount_code=str(form.get("discount_code") or "").strip()[:64] or None)
             except ServiceError as exc:
                 self.error = "" if questions.show_error(exc) else self._error_text(exc)
                 self.busy = False
