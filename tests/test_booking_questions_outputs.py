@@ -88,3 +88,15 @@ def test_csv_export_follows_the_listing_rights(world):
     assert len(list(csv.reader(io.StringIO(text)))) == 1  # the header only
     with pytest.raises(Exception):
         booking_questions.export_bookings_csv(actor=Actor.guest(), scope="provider")
+
+
+def test_webhook_events_carry_the_answers(world):
+    from booking_app import db
+    from booking_app.models import Booking
+    from booking_app.services import webhooks
+
+    view = book(world, START, answers=ANSWERS)
+    with db.read_session() as s:
+        bk = s.get(Booking, view.id)
+        data = webhooks.booking_data(bk, None, customer_name="C", customer_email=None)
+    assert data["answers"] == {"size": ANSWERS["size"], "first": True, "tel": "+34600123456"}

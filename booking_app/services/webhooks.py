@@ -28,7 +28,7 @@ from booking_app import db
 from booking_app.config import get_settings
 from booking_app.i18n import N_
 from booking_app.models import Booking, User, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, utcnow
-from booking_app.services import audit, mfa, outbox, url_safety
+from booking_app.services import audit, booking_questions, mfa, outbox, url_safety
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Forbidden, InvalidInput, NotFound
 
@@ -370,6 +370,8 @@ def booking_data(booking: Any, bookable: Any, *, customer_name: str, customer_em
         "approval_expires_at": outbox.jsonable(getattr(booking, "approval_expires_at", None)),
         "cancel_reason": booking.cancel_reason,
         "version": booking.version,
+        # booking questions: {question id: value} (services/booking_questions.py)
+        "answers": booking_questions.answer_map(getattr(booking, "answers", None)),
     }
 
 
