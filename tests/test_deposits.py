@@ -166,3 +166,27 @@ def test_refund_after_the_balance_covers_both_payments(sqlite_db, stripe_on):
     assert refunded == [1250, 3750]
     with db.read_session() as s:
         assert refunds.paid_cents(s, bk.id) == 0
+
+
+def test_review_note_and_booking_page_lines():
+    """The review step's note (deposit now, card saved for a fee) and the booking page's paid /
+    due lines are the services' figures, formatted."""
+    from booking_app.services.fees import FeeView
+    from booking_app.ui.components.payment_summary import consent_text, money_lines
+
+    svc = {"price_cents": 1225, "currency": "EUR", "deposit_percent": 10, "deposit_cents": None,
+           "no_show_fee_cents": 500, "late_cancel_fee_cents": 0}
+    text = consent_text(svc, "en", online=True)
+    assert "deposit of €1.23 now; the rest, €11.02, later" in text  # 122.5 → 123: half-up
+    assert "your card is saved to charge a no-show fee of €5.00" in text
+    assert "deposit" not in consent_text(svc, "en", online=False)  # paying on site: the whole price
+    assert consent_text(svc, "en", online=False, saves_card=False) == ""  # no Stripe: no card is saved
+    summary = deposits.MoneySummary(price_cents=5000, deposit_cents=1250, paid_cents=1250, balance_due_cents=3750,
+                                    fees_cents=900, fees_paid_cents=0, fees_due_cents=900, currency="EUR")
+    import datetime as dt
+    fee = FeeView(id=1, booking_id=1, kind="no_show", amount_cents=900, currency="EUR", status="failed",
+                  checkout_url=None, last_error="card_declined", created_at=dt.datetime.now(dt.timezone.utc))
+    lines = money_lines(payments.BookingMoney(summary=summary, fees=[fee]), "en")
+    assert (lines["paid"], lines["due"], lines["balance"]) == ("Paid: €12.50", "Due: €46.50", "Balance to pay: €37.50")
+    assert lines["fees"][0]["text"] == "No-show fee: €9.00, due (the card was declined)"
+    assert lines["can_pay_balance"] is True

@@ -50,9 +50,10 @@ def money_lines(money: payments.BookingMoney | None, locale: str) -> dict[str, A
     }
 
 
-def consent_text(svc: dict[str, Any], locale: str, *, online: bool) -> str:
+def consent_text(svc: dict[str, Any], locale: str, *, online: bool, saves_card: bool = True) -> str:
     """The consent shown before booking a bookable that charges fees (its card is saved for
-    them), and what a deposit takes now. Empty when neither applies."""
+    them, when Stripe is on: `saves_card`), and what a deposit takes now (paying `online`).
+    Empty when neither applies."""
     if not svc:
         return ""
     parts = []
@@ -64,7 +65,7 @@ def consent_text(svc: dict[str, Any], locale: str, *, online: bool) -> str:
                                deposit=fmt.money(deposit, svc["currency"], locale),
                                balance=fmt.money(price - deposit, svc["currency"], locale)))
     no_show, late = int(svc.get("no_show_fee_cents") or 0), int(svc.get("late_cancel_fee_cents") or 0)
-    if no_show or late:
+    if saves_card and (no_show or late):
         fees = []
         if no_show:
             fees.append(translate("a no-show fee of {amount}", locale, amount=fmt.money(no_show, svc["currency"], locale)))

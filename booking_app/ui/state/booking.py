@@ -363,7 +363,8 @@ class BookState(AppState):
         if not self.svc:
             return ""
         svc = {**self.svc, "price_cents": int(self.svc["price_cents"]) * self.quantity}
-        return consent_text(svc, self.locale, online=self.method != "on_site")
+        return consent_text(svc, self.locale, online=self.method != "on_site",
+                            saves_card=any(m.online for m in payments.available_methods()))
 
     @rx.var
     def method_options(self) -> list[dict[str, str]]:
