@@ -308,3 +308,21 @@ def test_a_guest_request_waiting_for_its_emailed_link_keeps_its_code(shop, monke
                                          guest=guest("g"), discount_code="linked")
     made = bookings.confirm_guest_request(token=_confirm_token())
     assert (made.list_price_cents, made.discount_cents, made.price_cents) == (1225, 245, 980)
+
+
+def test_the_confirmation_email_shows_the_discount(shop):
+    from sqlmodel import select
+
+    from booking_app.models import Notification
+    from booking_app.services import messages
+
+    provider, room = shop
+    discounts.create_code(actor=actor_for(provider), data={"code": "MAIL-10", "percent_off": 10})
+    view = book(room, 10, "MAIL-10", quantity=2)
+    with db.read_session() as s:
+        sent = [n for n in s.exec(select(Notification).where(Notification.template == "booking_confirmed")).all()
+                if n.context.get("booking_id") == view.id and n.channel == "email"]
+    assert sent and sent[0].context["discount_cents"] == 245
+    text = messages.render_email("booking_confirmed", "en", sent[0].context).text
+    assert "Price: €22.05" in text and "Discount code: −€2.45" in text
+    assert "−2,45" in messages.render_email("booking_confirmed", "fr", sent[0].context).text
