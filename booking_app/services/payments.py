@@ -131,6 +131,8 @@ def _prepare(*, actor: Actor, booking_id: int, method: str, manage_token: str | 
             raise NotFound(N_("Booking not found."))
         if booking.price_cents <= 0:
             raise Conflict(N_("This booking is free: no payment is needed."))
+        if booking.status == BookingStatus.awaiting_approval.value:  # (paid once approved: services/approvals.py)
+            raise Conflict(N_("This booking waits for the provider's approval: it can be paid once approved."))
         if booking.status not in (BookingStatus.pending.value, BookingStatus.confirmed.value):
             raise Conflict(N_("This booking can no longer be paid."))
         if booking.status == BookingStatus.pending.value and method != ON_SITE:
