@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from booking_app import db
 from booking_app.models import Booking, Notification, Payment
-from booking_app.services import bookings, catalog, deposits, payments, refunds
+from booking_app.services import bookings, catalog, deposits, messages, payments, refunds
 from booking_app.services.errors import Conflict, InvalidInput, NotFound
 from tests.factories import actor_for, make_bookable, make_customer, make_provider, next_day_at
 from tests.test_payments import booking_row, pay, session_creates, stripe_on, stub  # noqa: F401 (fixtures)
@@ -105,8 +105,12 @@ def test_deposit_checkout_then_balance_checkout(db_url, stripe_on):
         pays = sess.exec(select(Payment).where(Payment.booking_id == bk.id).order_by(Payment.id)).all()
         assert [(p.purpose, p.status, p.amount_cents) for p in pays] == [
             ("booking", "succeeded", 1250), ("balance", "succeeded", 3750)]
-        mails = [n.template for n in sess.exec(select(Notification).where(Notification.booking_id == bk.id))]
-    assert mails.count("payment_received") == 2
+        receipts = [n for n in sess.exec(select(Notification).where(Notification.booking_id == bk.id,
+                                                                      Notification.template == "payment_received"))]
+    assert len(receipts) == 2
+    first, second = (messages.render_email("payment_received", "en", n.context).text for n in receipts)
+    assert "We received your payment of €12.50" in first and "Balance to pay: €37.50." in first
+    assert "We received your payment of €37.50" in second and "Balance to pay" not in second
     with pytest.raises(Conflict):
         payments.pay_balance(actor=actor_for(customer), booking_id=bk.id)
 
@@ -190,3 +194,24 @@ def test_review_note_and_booking_page_lines():
     assert (lines["paid"], lines["due"], lines["balance"]) == ("Paid: €12.50", "Due: €46.50", "Balance to pay: €37.50")
     assert lines["fees"][0]["text"] == "No-show fee: €9.00, due (the card was declined)"
     assert lines["can_pay_balance"] is True
+
+
+def test_the_reminder_says_the_balance_due_when_it_is_sent(sqlite_db, stripe_on):
+    from booking_app.models import utcnow
+    from booking_app.services import reminders
+
+    provider, customer, b = _world(deposit_percent=25)
+    bk = _book(customer, b)
+    pay(stripe_on, payments.process(actor=actor_for(customer), booking_id=bk.id, method="card"))
+
+    def reminder_text() -> str:
+        with db.read_session() as s:
+            rows = list(s.exec(select(Notification).where(Notification.booking_id == bk.id,
+                                                          Notification.template == reminders.REMINDER)))
+        assert rows
+        assert set(reminders.reminder_skips(rows, utcnow()).values()) == {None}
+        return messages.render_email(reminders.REMINDER, "en", rows[0].context).text
+
+    assert "Balance to pay: €37.50. You can pay it online from your booking page." in reminder_text()
+    pay(stripe_on, payments.pay_balance(actor=actor_for(customer), booking_id=bk.id))
+    assert "Balance to pay" not in reminder_text()

@@ -53,6 +53,8 @@ _REF = Line(N_("Booking reference: {reference}"))
 _ANSWERS = Line(N_("Answers: {answers}"), needs="answers")
 #: the booking-reference line (also the description of a calendar feed's events)
 REFERENCE_LINE = _REF
+#: what is left to pay after a deposit (issue 26: reminders and payment receipts)
+_BALANCE = Line(N_("Balance to pay: {balance}. You can pay it online from your booking page."), needs="balance")
 
 TEMPLATES: dict[str, Template] = {
     "booking_confirmed": Template(
@@ -109,7 +111,7 @@ TEMPLATES: dict[str, Template] = {
                Line(N_("Please complete the payment by {hold_until}, or the place is released."), needs="hold_until"),
                _WHEN, _WHERE, _SEATS, _PRICE, _REF),
         sms=N_("Booking {reference} approved: please pay by {hold_until}."),
-        action=N_("Complete the payment"),
+        action=N_("Complete the payment"), action_url="pay_url",
     ),
     "booking_declined": Template(
         subject=N_("Booking request declined: {service} on {date}"),
@@ -144,14 +146,13 @@ TEMPLATES: dict[str, Template] = {
     ),
     "reminder": Template(
         subject=N_("Reminder: {service} on {date}"),
-        lines=(Line(N_("Your booking for {service} starts in {starts_in}.")), _WHEN, _WHERE, _SEATS, _REF,
-               Line(N_("Balance to pay: {balance}. You can pay it online from your booking page."), needs="balance")),
+        lines=(Line(N_("Your booking for {service} starts in {starts_in}.")), _WHEN, _WHERE, _SEATS, _REF, _BALANCE),
         sms=N_("Reminder: {service} at {short_when} (booking {reference})."),
         action=N_("View your booking"),
     ),
     "payment_received": Template(
         subject=N_("Payment received for booking {reference}"),
-        lines=(Line(N_("We received your payment of {amount} for {service} on {when}.")), _REF),
+        lines=(Line(N_("We received your payment of {amount} for {service} on {when}.")), _REF, _BALANCE),
         action=N_("View your booking"),
     ),
     "payment_failed": Template(
