@@ -192,7 +192,8 @@ def test_payment_is_taken_only_after_approval(db_url, stripe_on):  # noqa: F811
         payments.process(actor=w.cust, booking_id=result.booking.id, method="card")
     approved = approvals.approve(actor=w.prov, booking_id=result.booking.id)
     assert approved.status == "pending" and approved.hold_expires_at > utcnow() + 40 * HOUR
-    assert "booking_approved_pay" in [m.template for m in messages(approved.id)]
+    mail = next(m for m in messages(approved.id) if m.template == "booking_approved_pay")
+    assert mail.context["pay_url"].endswith(f"/booking?id={approved.id}&pay=card")  # on to Checkout
     started = payments.process(actor=w.cust, booking_id=approved.id, method="card")
     assert started.checkout_url
     pay(stripe_on, started)
@@ -225,3 +226,23 @@ def test_the_bookable_setting(db_url):
     for bad in ({"requires_approval": "yes"}, {"approval_expiry_hours": 0}, {"approval_expiry_hours": 10**6}):
         with pytest.raises(InvalidInput):
             catalog.update_bookable(actor=actor_for(provider), bookable_id=b.id, **bad)
+
+
+@pytest.mark.parametrize("locale", ["en", "es", "fr", "de", "ar", "it", "pt_BR", "nl", "pl", "tr"])
+def test_the_messages_render_in_every_language(locale):
+    from booking_app.services import messages
+
+    start = dt.datetime(2027, 3, 1, 10, tzinfo=dt.timezone.utc)
+    context = {"service": "Studio", "reference": "ABCD2345", "start": start.isoformat(),
+               "end": (start + HOUR).isoformat(), "timezone": "Europe/Madrid", "price_cents": 2500,
+               "currency": "EUR", "quantity": 2, "hold_expires_at": (start - 24 * HOUR).isoformat(),
+               "customer_name": "Casey", "reason": "approval_declined", "url": "https://x.test/booking?id=1",
+               "approval_url": "https://x.test/provider/approval?token=1.x", "pay_url": "https://x.test/pay"}
+    for template in ("booking_awaiting_approval", "booking_approved", "booking_approved_pay", "booking_declined",
+                     "booking_approval_expired", "provider_approval_request"):
+        mail = messages.render_email(template, locale, context)
+        assert "{" not in mail.subject + mail.text, (template, mail.text)
+        if messages.TEMPLATES[template].sms:
+            assert "{" not in messages.render_sms(template, locale, context)
+    assert "https://x.test/pay" in messages.render_email("booking_approved_pay", locale, context).text
+    assert "approval?token=" in messages.render_email("provider_approval_request", locale, context).text

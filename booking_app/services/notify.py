@@ -138,6 +138,9 @@ def _event_values(session: Session, *, booking: Booking, event: str, extra: dict
                                             dedupe=f"{kind}:{booking.id}:{booking.version}"))
     if customer_template is None or base is None:
         return outbox.notification_values(rows, json_safe=True)
+    if event == "booking_approved_pay":  # approved, to pay: the link goes on to Checkout (docs/approval.md)
+        method = getattr(booking, "approval_method", None)
+        base["pay_url"] = (base.get("manage_url") or base["url"]) + (f"&pay={method}" if method else "")
     actor_id = extra.pop("actor_id", None)
     base.update(outbox.jsonable(extra))
     key = f"{event}:{booking.id}:{booking.version}"

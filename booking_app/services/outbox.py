@@ -19,7 +19,7 @@ from booking_app.models import Bookable, Booking, Notification, NotificationStat
 from booking_app.services.manage_links import booking_manage_token
 
 #: context keys that must not outlive delivery (scrubbed once the message is sent)
-SECRET_CONTEXT_KEYS = ("token", "reset_url", "manage_url", "confirm_url", "approval_url")
+SECRET_CONTEXT_KEYS = ("token", "reset_url", "manage_url", "confirm_url", "approval_url", "pay_url")
 
 
 def enqueue(

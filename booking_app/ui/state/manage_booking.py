@@ -186,6 +186,9 @@ class ConfirmationState(ManageState):
                 "The payment could not be started. Please try again later or choose another payment method.",
                 self.locale)
         self._payment_notice = ""
+        pay = str(params.get("pay", "") or "")  # the approval email's payment link (issue 24): on to Checkout
+        if pay and v.status == "pending" and pay in online_methods():
+            return ConfirmationState.pay(pay)
 
     @rx.var
     def card(self) -> dict[str, str]:
