@@ -14,8 +14,8 @@ import reflex as rx
 from booking_app.i18n import N_, translate
 from booking_app.services import deposits, money, payments
 from booking_app.services.errors import InvalidInput
+from booking_app.services.messages import format_money  # (0 is €0.00 here, not "Free")
 from booking_app.ui.components import T
-from booking_app.ui.state import fmt
 
 #: fee kind → its label
 FEE_LABELS = {"no_show": N_("No-show fee"), "late_cancel": N_("Late cancellation fee")}
@@ -33,17 +33,17 @@ def money_lines(money: payments.BookingMoney | None, locale: str) -> dict[str, A
     cur = s.currency
     fees = [{"id": str(f.id), "text": translate("{fee}: {amount}, {status}", locale,
                                                   fee=translate(FEE_LABELS.get(f.kind, f.kind), locale),
-                                                  amount=fmt.money(f.amount_cents, f.currency, locale),
+                                                  amount=format_money(f.amount_cents, f.currency, locale),
                                                   status=translate(FEE_STATUS.get(f.status, f.status), locale)),
              "status": f.status, "url": f.checkout_url or ""} for f in money.fees]
     show = bool(s.deposit_cents or s.balance_due_cents or fees)
     return {
         "show": show,
-        "paid": translate("Paid: {amount}", locale, amount=fmt.money(s.paid_cents, cur, locale)),
-        "due": translate("Due: {amount}", locale, amount=fmt.money(s.due_cents, cur, locale)),
-        "deposit": translate("Deposit: {amount}", locale, amount=fmt.money(s.deposit_cents, cur, locale))
+        "paid": translate("Paid: {amount}", locale, amount=format_money(s.paid_cents, cur, locale)),
+        "due": translate("Due: {amount}", locale, amount=format_money(s.due_cents, cur, locale)),
+        "deposit": translate("Deposit: {amount}", locale, amount=format_money(s.deposit_cents, cur, locale))
         if s.deposit_cents else "",
-        "balance": translate("Balance to pay: {amount}", locale, amount=fmt.money(s.balance_due_cents, cur, locale))
+        "balance": translate("Balance to pay: {amount}", locale, amount=format_money(s.balance_due_cents, cur, locale))
         if s.balance_due_cents else "",
         "can_pay_balance": s.balance_due_cents > 0,
         "fees": fees,
@@ -62,16 +62,16 @@ def consent_text(svc: dict[str, Any], locale: str, *, online: bool, saves_card: 
                                   deposit_cents=svc.get("deposit_cents"))
     if online and 0 < deposit < price:
         parts.append(translate("You pay a deposit of {deposit} now; the rest, {balance}, later.", locale,
-                               deposit=fmt.money(deposit, svc["currency"], locale),
-                               balance=fmt.money(price - deposit, svc["currency"], locale)))
+                               deposit=format_money(deposit, svc["currency"], locale),
+                               balance=format_money(price - deposit, svc["currency"], locale)))
     no_show, late = int(svc.get("no_show_fee_cents") or 0), int(svc.get("late_cancel_fee_cents") or 0)
     if saves_card and (no_show or late):
         fees = []
         if no_show:
-            fees.append(translate("a no-show fee of {amount}", locale, amount=fmt.money(no_show, svc["currency"], locale)))
+            fees.append(translate("a no-show fee of {amount}", locale, amount=format_money(no_show, svc["currency"], locale)))
         if late:
             fees.append(translate("a late cancellation fee of {amount}", locale,
-                                  amount=fmt.money(late, svc["currency"], locale)))
+                                  amount=format_money(late, svc["currency"], locale)))
         parts.append(translate("By booking you agree that your card is saved to charge {fees} if it applies.",
                                locale, fees=", ".join(fees)))
     return " ".join(parts)
@@ -155,10 +155,10 @@ def row_money(view: Any, fee_views: list[Any], locale: str) -> str:
     parts = []
     if view.balance_due_cents and view.status not in ("cancelled",):
         parts.append(translate("Balance to pay: {amount}", locale,
-                               amount=fmt.money(view.balance_due_cents, view.currency, locale)))
+                               amount=format_money(view.balance_due_cents, view.currency, locale)))
     for f in fee_views:
         parts.append(translate("{fee}: {amount}, {status}", locale,
                                fee=translate(FEE_LABELS.get(f.kind, f.kind), locale),
-                               amount=fmt.money(f.amount_cents, f.currency, locale),
+                               amount=format_money(f.amount_cents, f.currency, locale),
                                status=translate(FEE_STATUS.get(f.status, f.status), locale)))
     return "\n".join(parts)
