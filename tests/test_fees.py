@@ -14,6 +14,7 @@ from booking_app import db
 from booking_app.models import BookingFee, Notification
 from booking_app.services import bookings, payments
 from booking_app.services.errors import Forbidden
+from booking_app.ui.state.booking_common import refund_preview_text
 from tests.factories import actor_for, make_bookable, make_customer, make_provider, next_day_at
 from tests.test_deposits import _summary
 from tests.test_payments import booking_row, deliver, pay, session_creates, stripe_on, stub  # noqa: F401 (fixtures)
@@ -163,6 +164,8 @@ def test_late_cancellation_costs_the_fee(db_url, stripe_on):
     pay(stripe_on, payments.process(actor=actor_for(customer), booking_id=bk.id, method="card"))
     quote = payments.cancellation_quote(actor=actor_for(customer), booking_id=bk.id)
     assert quote.cutoff_passed and quote.may_cancel and quote.late_fee_cents == 700 and quote.amount_cents == 2000
+    assert refund_preview_text(quote, bk.start, "en") == (
+        "Cancelling now costs the late cancellation fee of €7.00. You get €20.00 back.")
     view = payments.cancel_and_refund(actor=actor_for(customer), booking_id=bk.id)
     assert view.status == "cancelled" and view.refund_due_cents == 2000
     [fee] = _fee_rows(bk.id)

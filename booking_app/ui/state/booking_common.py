@@ -3,6 +3,7 @@ values for the UI state, their cards and sentences (the cancellation cut-off fro
 service's quote, the refund preview), and the booking page's address. No state here."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from urllib.parse import urlencode
 
@@ -179,6 +180,10 @@ def ics_for(v: booking_queries.BookingView, locale: str) -> bytes:
 
 def refund_preview_text(quote: refunds.CancellationQuote, start: dt.datetime, locale: str) -> str:
     """The sentence shown before a cancel: exactly the quote's refund, or why there is none."""
+    if quote.cutoff_passed and quote.may_cancel and quote.late_fee_cents:  # (issue 26: a late cancellation)
+        return translate("Cancelling now costs the late cancellation fee of {amount}.", locale,
+                         amount=fmt.money(quote.late_fee_cents, quote.currency, locale)) + " " + refund_preview_text(
+            dataclasses.replace(quote, cutoff_passed=False, late_fee_cents=0), start, locale)
     if quote.cutoff_passed:
         if dt.datetime.now(dt.timezone.utc) >= start:
             return translate("This booking has already started.", locale)
