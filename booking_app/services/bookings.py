@@ -531,6 +531,7 @@ def confirm_payment(*, booking_id: int, now: dt.datetime | None = None, actor: A
                          data={"hold_was_valid": hold_valid})
             notify.booking_event(s, booking=bk, event="booking_confirmed")
             s.flush()
+            waitlist.end_offer_of(s, bk, now)  # a waitlist offer paid for: accepted
             if not hold_valid:
                 try:
                     capacity.recount_or_fail(s, b, _shape_of(s, bk, b), bk.quantity, bk.id, now)
