@@ -122,3 +122,12 @@ def test_bench_series_compares_a_series_with_single_bookings(pg_server_url):
         assert re.search(rf"^{db}\s+series of 4 weekly dates\s+[\d.]+\s+[\d.]+$", done.stdout, re.M), done.stdout
         assert re.search(rf"^{db}\s+4 single bookings\s+[\d.]+\s+[\d.]+$", done.stdout, re.M), done.stdout
         assert re.search(rf"^{db}\s+ratio series/singles \(median\): [\d.]+$", done.stdout, re.M), done.stdout
+
+
+def test_bench_waitlist_compares_a_handed_on_cancellation_with_a_plain_one(pg_server_url):
+    done = _run("bench_waitlist.py", "--rounds", "3", server_url=pg_server_url)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for db in ("sqlite", "postgres"):
+        for label in ("plain cancellation", "cancellation offered to the waitlist"):
+            assert re.search(rf"^{db}\s+{label}\s+[\d.]+\s+[\d.]+$", done.stdout, re.M), done.stdout
+        assert re.search(rf"^{db}\s+ratio waitlist/plain \(median\): [\d.]+$", done.stdout, re.M), done.stdout

@@ -1,0 +1,142 @@
+"""Benchmark: the cost of a cancellation that hands its seat to the waitlist vs a plain
+cancellation, in the same run, on SQLite and PostgreSQL (issue 24, point 1: the closing
+note's figure).
+
+    .venv/bin/python bench/bench_waitlist.py [--rounds 200] [--only sqlite|postgres]
+
+Builds a throwaway database of each kind (a temp SQLite file; a temp PostgreSQL database
+`booking_bench_<random>` on BENCH_PG_URL / TEST_DATABASE_URL / 127.0.0.1:5432, dropped at
+the end), migrates it and makes two rooms open all day. Each round fills a slot of each room
+(untimed); on the waitlisted room someone joins the slot's waitlist (untimed). Then the two
+cancellations are timed (`bookings.cancel`, alternating which goes first): the plain one
+frees its seat; the other offers it in the same transaction (the offer's hold booking, its
+email and audit row). Prints the median and p90 times per cancellation and the ratio.
+Not part of the test suite.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench._common import migrate  # noqa: E402
+
+UTC = dt.timezone.utc
+
+
+def bench(kind: str, url: str, args: argparse.Namespace) -> tuple[str, list[float], list[float]]:
+    from booking_app import db
+    from booking_app.models import User
+    from booking_app.services import bookings, catalog, waitlist
+    from booking_app.services.actors import Actor
+
+    migrate(url)
+    with db.unit_of_work() as s:
+        users = [User(username=f"bench{i}", email=f"bench{i}@example.com", password_hash="x",
+                      role="provider" if i == 0 else "customer") for i in range(2)]
+        s.add_all(users)
+        s.flush()
+        provider, holder = (Actor(id=u.id, role=u.role) for u in users)
+    rooms = []
+    for name in ("Plain room", "Waitlisted room"):
+        room = catalog.create_bookable(actor=provider, name=name, kind="room", duration_minutes=30, capacity=1,
+                                       price_cents=0, currency="EUR", timezone="UTC", max_advance_days=400)
+        catalog.set_availability(actor=provider, bookable_id=room.id,
+                                 weekly=[{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)])
+        rooms.append(room.id)
+    first = dt.datetime.combine(dt.date.today() + dt.timedelta(days=2), dt.time(0), tzinfo=UTC)
+    plain_ms: list[float] = []
+    handed_ms: list[float] = []
+    for i in range(args.rounds):
+        start = first + dt.timedelta(minutes=30 * i)
+        plain = bookings.book(actor=holder, service_id=rooms[0], start=start)
+        handed = bookings.book(actor=holder, service_id=rooms[1], start=start)
+        waitlist.join(actor=Actor.guest(), service_id=rooms[1], start=start,  # (a person has ≤ 20 open entries)
+                      guest={"name": "Waiting Guest", "email": f"waiter{i}@example.com"})
+        order = [(plain, plain_ms), (handed, handed_ms)]
+        for bk, times in (order if i % 2 else order[::-1]):
+            t0 = time.perf_counter()
+            bookings.cancel(actor=holder, booking_id=bk.id)
+            times.append((time.perf_counter() - t0) * 1000)
+    with db.read_session() as s:
+        from sqlmodel import func, select
+
+        from booking_app.models import WaitlistEntry
+
+        offered = s.exec(select(func.count()).select_from(WaitlistEntry).where(WaitlistEntry.status == "offered")).one()
+    assert offered == args.rounds, f"{offered} offers for {args.rounds} rounds"
+    db.dispose_engines()
+    return kind, plain_ms, handed_ms
+
+
+def pg_server_url() -> str | None:
+    for url in (os.environ.get("BENCH_PG_URL"), os.environ.get("TEST_DATABASE_URL"),
+                "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"):
+        if not url:
+            continue
+        url = url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+        try:
+            import psycopg
+
+            with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3):
+                return url
+        except Exception:
+            continue
+    return None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=200)
+    ap.add_argument("--only", choices=["sqlite", "postgres"])
+    args = ap.parse_args()
+    if not 1 <= args.rounds <= 1000:
+        ap.error("--rounds 1..1000")
+    os.environ.setdefault("ENVIRONMENT", "test")
+    os.environ["RATE_LIMITS_ENABLED"] = "false"
+    results = []
+    if args.only in (None, "sqlite"):
+        with tempfile.TemporaryDirectory() as tmp:
+            results.append(bench("sqlite", f"sqlite:///{pathlib.Path(tmp) / 'bench.db'}", args))
+    if args.only in (None, "postgres"):
+        server = pg_server_url()
+        if server is None:
+            print("  [postgres] not reachable: skipped (set BENCH_PG_URL)")
+        else:
+            import psycopg
+            from sqlalchemy.engine import make_url
+
+            name = f"booking_bench_{uuid.uuid4().hex[:8]}"
+            admin = server.replace("postgresql+psycopg://", "postgresql://")
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            try:
+                results.append(bench("postgres", make_url(server).set(database=name).render_as_string(
+                    hide_password=False), args))
+            finally:
+                from booking_app import db
+
+                db.dispose_engines()
+                with psycopg.connect(admin, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    print()
+    print(f"{'db':<9} {'measure':<40} {'median ms':>10} {'p90 ms':>9}")
+    print("-" * 72)
+    for kind, plain_ms, handed_ms in results:
+        for label, times in (("plain cancellation", plain_ms), ("cancellation offered to the waitlist", handed_ms)):
+            p90 = sorted(times)[max(0, int(len(times) * 0.9) - 1)]
+            print(f"{kind:<9} {label:<40} {statistics.median(times):>10.2f} {p90:>9.2f}")
+        print(f"{kind:<9} ratio waitlist/plain (median): {statistics.median(handed_ms) / statistics.median(plain_ms):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
