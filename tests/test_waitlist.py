@@ -163,3 +163,24 @@ def test_offer_minutes_setting_and_override(db_url, monkeypatch):
     e1 = waitlist.join(actor=actor_for(make_customer()), service_id=b.id, start=AT, now=NOW)
     bookings.cancel(actor=actor_for(holder), booking_id=first.id, now=NOW)
     assert entry_row(e1.id).offer_expires_at == NOW + dt.timedelta(minutes=45)
+
+
+def test_report_figures_and_provider_actions(db_url):
+    from booking_app.services import reports, waitlist_admin
+    from tests.factories import make_admin
+
+    provider, b, holder, first = full_room()
+    alice, carol = make_customer(), make_customer()
+    e1 = waitlist.join(actor=actor_for(alice), service_id=b.id, start=AT, now=NOW)
+    e2 = waitlist.join(actor=actor_for(carol), service_id=b.id, start=AT, now=NOW)
+    assert waitlist_admin.offer_now(actor=actor_for(provider), service_id=b.id, now=NOW) == 0  # nothing free
+    bookings.cancel(actor=actor_for(holder), booking_id=first.id, now=NOW)
+    bookings.release_expired_holds(now=NOW + dt.timedelta(minutes=31))  # alice's offer lapses → carol's
+    waitlist_accept.accept(actor=actor_for(carol), entry_id=e2.id, now=NOW + dt.timedelta(minutes=32))
+    queue = waitlist_admin.list_entries(actor=actor_for(provider), service_id=b.id)
+    assert [(v.id, v.status) for v in queue] == [(e1.id, "lapsed"), (e2.id, "accepted")]
+    report = reports.waitlist(actor=actor_for(make_admin()), date_from=NOW.date(), date_to=NOW.date(), tz="UTC")
+    assert report.summary == {"joined": 2, "offered": 2, "accepted": 1, "lapsed": 1, "declined": 0, "conversion": 0.5}
+    assert waitlist_admin.set_closed(actor=actor_for(provider), service_id=b.id, closed=True) == 0
+    with pytest.raises(Conflict):
+        waitlist.join(actor=actor_for(make_customer()), service_id=b.id, start=AT, now=NOW)

@@ -72,6 +72,7 @@ from booking_app.models import (
     utcnow,
 )
 from booking_app.services import audit, metrics, validation
+from booking_app.services import waitlist_views  # waitlist figures (issue 24)
 from booking_app.services.actors import Actor, require_admin
 from booking_app.services.errors import InvalidInput
 from booking_app.services.report_sql import (
@@ -593,6 +594,19 @@ def rates(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date | s
     columns = ("service_id", "service_name", "kind", "bookings", "cancelled", "no_show", "completed",
                "cancellation_rate", "no_show_rate")
     return Report("rates", period.date_from, period.date_to, period.tz, "service", columns, rows, summary)
+
+
+def waitlist(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date | str | None,
+             tz: str | None = None) -> Report:
+    """Waitlist figures of the entries that joined in the period (issue 24): joined, offered,
+    accepted, lapsed, declined, conversion (accepted / offered)."""
+    require_admin(actor, ADMINS_ONLY)
+    period = make_period(date_from, date_to, tz or actor.timezone)
+    with db.read_session() as s:
+        f = waitlist_views.figures(s, period.start_utc, period.end_utc)
+    row = {"joined": f.joined, "offered": f.offered, "accepted": f.accepted, "lapsed": f.lapsed,
+           "declined": f.declined, "conversion": f.conversion}
+    return Report("waitlist", period.date_from, period.date_to, period.tz, None, tuple(row), [row], dict(row))
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,13 +1,11 @@
 """Waitlist reads and the provider's actions (issue 24, point 1): list entries (a customer's
 own; a provider's per bookable), get one, offer free seats now, close / reopen a bookable's
-waitlist, and the report figures (joined, offered, accepted, lapsed, conversion)."""
+waitlist (the report figures: services/waitlist_views.py)."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func
 from sqlmodel import select
 
 from booking_app import db
@@ -96,29 +94,14 @@ def set_closed(*, actor: Actor, service_id: Any, closed: bool, now: dt.datetime 
         return ended
 
 
-@dataclass
-class WaitlistFigures:
-    joined: int
-    offered: int
-    accepted: int
-    lapsed: int
-    declined: int
-    #: accepted / offered (0 when nothing was offered)
-    conversion: float
-
-
-def figures(s: Any, start: dt.datetime, end: dt.datetime, provider_id: int | None = None) -> WaitlistFigures:
-    """The waitlist figures of entries that joined in [start, end) (one aggregate query), in
-    the caller's read session (services/reports.py)."""
-    e = WaitlistEntry
-    stmt = select(
-        func.count(),
-        func.coalesce(func.sum(case((e.offered_at.is_not(None), 1), else_=0)), 0),  # type: ignore[union-attr]
-        *[func.coalesce(func.sum(case((e.status == st, 1), else_=0)), 0)
-          for st in (WaitlistStatus.accepted.value, WaitlistStatus.lapsed.value, WaitlistStatus.declined.value)],
-    ).select_from(e).where(e.created_at >= start, e.created_at < end)  # type: ignore[operator]
-    if provider_id is not None:
-        stmt = stmt.where(e.provider_id == provider_id)
-    joined, offered, accepted, lapsed, declined = (int(x or 0) for x in s.exec(stmt).one())
-    return WaitlistFigures(joined=joined, offered=offered, accepted=accepted, lapsed=lapsed, declined=declined,
-                           conversion=round(accepted / offered, 4) if offered else 0.0)
+def managed_bookables(*, actor: Actor, limit: int = 500) -> list[tuple[int, str, bool]]:
+    """(id, name, waitlist closed) of the bookables whose waitlists `actor` manages: a
+    provider's own, every one for an admin."""
+    if actor.is_guest or not (actor.is_admin or actor.is_provider):
+        return []
+    with db.read_session() as s:
+        stmt = select(Bookable.id, Bookable.name, Bookable.waitlist_closed)
+        if not actor.is_admin:
+            stmt = stmt.where(Bookable.provider_id == actor.id)
+        rows = s.exec(stmt.order_by(Bookable.name, Bookable.id).limit(limit)).all()  # type: ignore[arg-type]
+        return [(int(i), str(n), bool(c)) for i, n, c in rows]

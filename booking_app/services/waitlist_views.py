@@ -1,5 +1,6 @@
-"""Waitlist read model: `EntryView` (what the API and the pages show of an entry) and the
-position in its queue. A leaf of the waitlist modules (no service imports but models)."""
+"""Waitlist read model: `EntryView` (what the API and the pages show of an entry), the
+position in its queue, and the report figures (services/reports.py: waitlist). A leaf of
+the waitlist modules (no service imports), so that reports can read it without a cycle."""
 from __future__ import annotations
 
 import base64
@@ -9,7 +10,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import case, func
 from sqlmodel import Session, select
 
 from booking_app.config import get_settings
@@ -79,3 +80,31 @@ def entry_view(s: Session, entry: WaitlistEntry, b: Bookable | None = None, *, w
                      offer_expires_at=entry.offer_expires_at if entry.status == WaitlistStatus.offered.value else None,
                      booking_id=entry.booking_id, user_id=entry.user_id, customer_name=name, customer_email=email,
                      created_at=entry.created_at, token=sign_entry(entry.id) if with_token else None)
+
+
+@dataclass
+class WaitlistFigures:
+    joined: int
+    offered: int
+    accepted: int
+    lapsed: int
+    declined: int
+    #: accepted / offered (0 when nothing was offered)
+    conversion: float
+
+
+def figures(s: Any, start: dt.datetime, end: dt.datetime, provider_id: int | None = None) -> WaitlistFigures:
+    """The waitlist figures of entries that joined in [start, end) (one aggregate query), in
+    the caller's read session (services/reports.py)."""
+    e = WaitlistEntry
+    stmt = select(
+        func.count(),
+        func.coalesce(func.sum(case((e.offered_at.is_not(None), 1), else_=0)), 0),  # type: ignore[union-attr]
+        *[func.coalesce(func.sum(case((e.status == st, 1), else_=0)), 0)
+          for st in (WaitlistStatus.accepted.value, WaitlistStatus.lapsed.value, WaitlistStatus.declined.value)],
+    ).select_from(e).where(e.created_at >= start, e.created_at < end)  # type: ignore[operator]
+    if provider_id is not None:
+        stmt = stmt.where(e.provider_id == provider_id)
+    joined, offered, accepted, lapsed, declined = (int(x or 0) for x in s.exec(stmt).one())
+    return WaitlistFigures(joined=joined, offered=offered, accepted=accepted, lapsed=lapsed, declined=declined,
+                           conversion=round(accepted / offered, 4) if offered else 0.0)

@@ -26,6 +26,10 @@ PROVIDER_BOOKABLE = "/provider/bookable"  # ?id=<bookable id>; without: a new on
 PROVIDER_BOOKINGS = "/provider/bookings"
 PROVIDER_APPROVALS = "/provider/approvals"  # requests waiting for the provider's approval (issue 24)
 APPROVAL_LINK = "/provider/approval"        # ?token=… (the provider's emailed link, services/approval_links.py)
+# waitlist (issue 24): a customer's entries and offers (?entry=<id>&token=… from the offer email;
+# ?service=<bookable id>[&start=<ISO>]: join), a provider's queues
+WAITLIST = "/waitlist"
+PROVIDER_WAITLISTS = "/provider/waitlists"
 ADMIN_DASHBOARD = "/admin/dashboard"
 ADMIN_REPORTS = "/admin/reports"
 ADMIN_USERS = "/admin/users"

@@ -26,6 +26,7 @@ from booking_app.ui.pages import (
     provider_approvals,
     provider_bookings,
     search,
+    waitlist,
     webhooks,
 )
 from booking_app.ui.state.account import AccountState, MfaSetupState
@@ -71,6 +72,7 @@ def register_pages(app: rx.App) -> None:
     webhooks.register(_add)  # issue 25
     discount_codes.register(_add)  # issue 26: discount codes
     embed_settings.register(_add)  # issue 25: the booking widget's snippet and allow-list
+    waitlist.register(_add)  # issue 24: the waitlist (customer) and the waitlists (provider)
 
     def _add_framed(content, route: str, title: str, on_load: list) -> None:
         """The booking widget's pages (issue 25): their own shell, without the site's header."""

@@ -10,7 +10,7 @@ from booking_app.ui.components import T
 from booking_app.ui.state.base import AppState
 
 PROVIDER_TABS = [(N_("My bookables"), paths.PROVIDER), (N_("Bookings"), paths.PROVIDER_BOOKINGS),
-                 (N_("Approvals"), paths.PROVIDER_APPROVALS),
+                 (N_("Approvals"), paths.PROVIDER_APPROVALS), (N_("Waitlists"), paths.PROVIDER_WAITLISTS),
                  (N_("Outside calendars"), paths.PROVIDER_CALENDARS), (N_("Webhooks"), paths.STAFF_WEBHOOKS),
                  (N_("Discount codes"), paths.STAFF_DISCOUNT_CODES),
                  (N_("Booking widget"), paths.PROVIDER_EMBED)]

@@ -299,6 +299,12 @@ def reports_page() -> rx.Component:
                 stat(N_("Utilization"), state.summary["utilization"], "sum-utilization"),
                 stat(N_("Cancellation rate"), state.summary["cancellation_rate"], "sum-cancellation"),
                 stat(N_("No-show rate"), state.summary["no_show_rate"], "sum-no-show"),
+                # waitlist (issue 24): entries that joined in the period and what became of them
+                stat(N_("Waitlist: joined"), state.summary["waitlist_joined"], "sum-waitlist-joined"),
+                stat(N_("Waitlist: offered"), state.summary["waitlist_offered"], "sum-waitlist-offered"),
+                stat(N_("Waitlist: accepted"), state.summary["waitlist_accepted"], "sum-waitlist-accepted"),
+                stat(N_("Waitlist: lapsed"), state.summary["waitlist_lapsed"], "sum-waitlist-lapsed"),
+                stat(N_("Waitlist: conversion"), state.summary["waitlist_conversion"], "sum-waitlist-conversion"),
                 **grid,
             ),
             rx.card(rx.flex(

@@ -187,6 +187,8 @@ def bookable() -> rx.Component:
                               spacing="2"),
                     rx.callout(info["policy"], icon="info", color_scheme="blue", variant="surface", width="100%",
                                custom_attrs={"data-testid": "policy"}),
+                    rx.link(T("Full? Join the waitlist"), href=f"{paths.WAITLIST}?service={BookableState.svc['id']}",
+                            size="2", custom_attrs={"data-testid": "waitlist-link"}),  # (issue 24: the waitlist)
                     spacing="3", width="100%", align="start",
                 ),
                 _picker(),

@@ -15,7 +15,7 @@ from babel.dates import format_time
 from babel.numbers import format_currency, format_decimal, format_percent
 
 from booking_app.i18n import N_, Np_, babel_locale, translate
-from booking_app.services import dashboard, discounts, reports
+from booking_app.services import dashboard, discount_reports, reports
 from booking_app.services.errors import ServiceError
 from booking_app.services.money import to_decimal
 from booking_app.services.validation import zone
@@ -145,13 +145,14 @@ class ReportsState(StaffState):
         kw = dict(actor=actor, date_from=self.date_from or None, date_to=self.date_to or None, tz=tz)
         return {
             "bookings_day": reports.bookings(group_by="day", **kw),
-            "discounts": discounts.report(**kw),
+            "discounts": discount_reports.report(**kw),
             "bookings_service": reports.bookings(group_by="service", **kw),
             "revenue_day": reports.revenue(group_by="day", **kw),
             "revenue_method": reports.revenue(group_by="method", **kw),
             "users": reports.users(**kw),
             "utilization": reports.utilization(**kw),
             "rates": reports.rates(**kw),
+            "waitlist": reports.waitlist(**kw),  # issue 24
         }
 
     def _run(self, actor) -> None:
@@ -230,6 +231,8 @@ class ReportsState(StaffState):
             "active_users": _num(us["active_users"], loc), "registrations": _num(us["registrations"], loc),
             "utilization": _pct(ut["utilization"], loc),
             "cancellation_rate": _pct(rs["cancellation_rate"], loc), "no_show_rate": _pct(rs["no_show_rate"], loc),
+            **{f"waitlist_{k}": (_pct(v, loc) if k == "conversion" else _num(v, loc))  # (issue 24)
+               for k, v in r["waitlist"].summary.items()},
         }
         self.loaded = True
 
@@ -250,7 +253,7 @@ class ReportsState(StaffState):
                 report = reports.revenue(group_by=key.split("_", 1)[1], **kw)
             else:
                 report = {"users": reports.users, "utilization": reports.utilization, "rates": reports.rates,
-                          "discounts": discounts.report}[key](**kw)
+                          "discounts": discount_reports.report}[key](**kw)
         except ServiceError as exc:
             self.error = self._error_text(exc)
             return
