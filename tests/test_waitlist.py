@@ -184,3 +184,15 @@ def test_report_figures_and_provider_actions(db_url):
     assert waitlist_admin.set_closed(actor=actor_for(provider), service_id=b.id, closed=True) == 0
     with pytest.raises(Conflict):
         waitlist.join(actor=actor_for(make_customer()), service_id=b.id, start=AT, now=NOW)
+
+
+def test_a_declined_approval_request_offers_its_seat(db_url):
+    from booking_app.services import approvals
+
+    provider = make_provider()
+    b = make_bookable(provider, requires_approval=True)
+    request = bookings.book(actor=actor_for(make_customer()), service_id=b.id, start=AT, now=NOW)
+    assert request.status == "awaiting_approval"
+    e1 = waitlist.join(actor=actor_for(make_customer()), service_id=b.id, start=AT, now=NOW)
+    approvals.decline(actor=actor_for(provider), booking_id=request.id, now=NOW)
+    assert entry_row(e1.id).status == "offered"
