@@ -196,3 +196,13 @@ def test_a_declined_approval_request_offers_its_seat(db_url):
     e1 = waitlist.join(actor=actor_for(make_customer()), service_id=b.id, start=AT, now=NOW)
     approvals.decline(actor=actor_for(provider), booking_id=request.id, now=NOW)
     assert entry_row(e1.id).status == "offered"
+
+
+def test_the_sweep_ends_entries_whose_time_has_come(db_url):
+    from booking_app.services import waitlist_admin
+
+    provider, b, holder, first = full_room()
+    e1 = waitlist.join(actor=actor_for(make_customer()), service_id=b.id, start=AT, now=NOW)
+    assert waitlist_admin.sweep(now=AT - dt.timedelta(minutes=1)) == 0
+    assert waitlist_admin.sweep(now=AT) == 1
+    assert entry_row(e1.id).status == "closed"

@@ -105,3 +105,25 @@ def managed_bookables(*, actor: Actor, limit: int = 500) -> list[tuple[int, str,
             stmt = stmt.where(Bookable.provider_id == actor.id)
         rows = s.exec(stmt.order_by(Bookable.name, Bookable.id).limit(limit)).all()  # type: ignore[arg-type]
         return [(int(i), str(n), bool(c)) for i, n, c in rows]
+
+
+def sweep(*, now: dt.datetime | None = None, limit: int = 500) -> int:
+    """Job sweep: waiting entries whose time has come are ended (status `closed`: nothing can
+    be offered any more). Repeat-safe (a conditional change of waiting rows; rows claimed
+    with SKIP LOCKED on PostgreSQL). Offers themselves never wait for a sweep: they are made
+    in the transaction that frees the seats, and a lapsed offer's hold is released (and passed
+    on) by the hold sweep. → how many entries were ended."""
+    now = now or utcnow()
+    with db.unit_of_work(lock_timeout=True) as s:
+        stmt = (select(WaitlistEntry).where(WaitlistEntry.status == WaitlistStatus.waiting.value,
+                                            WaitlistEntry.start_at <= now)  # type: ignore[operator]
+                .order_by(WaitlistEntry.id).limit(limit))
+        if db.is_postgres(s):
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows = s.exec(stmt).all()
+        for entry in rows:
+            entry.status = WaitlistStatus.closed.value
+            entry.decided_at = now
+            entry.updated_at = now
+            s.add(entry)
+        return len(rows)
