@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import sqlite3
 import subprocess
 
 import pytest
 
-from bench._common import (CHROMIUM_ARGS, http_status, reflex_env, start_reflex, stop_process_group,
+from bench._common import (CHROMIUM_ARGS, http_status, reflex_env, scratch_app, start_reflex, stop_process_group,
                            venv_python)
 from tests.conftest import ROOT, free_port
 
@@ -70,6 +71,16 @@ def live_server(tmp_path_factory, stripe_stub):
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process_group(proc)
+
+
+@pytest.fixture(scope="session")
+def shared_scratch_tree(tmp_path_factory):
+    """One copy of the project (sources only, bench/_common.scratch_app) for the tests that start
+    app processes of their own, one after another (never the shared `.web/`): the first build
+    installs the frontend's packages in its `.web/`, the later builds reuse them."""
+    dest = scratch_app(tmp_path_factory.mktemp("scratch-app") / "app")
+    yield dest
+    shutil.rmtree(dest, ignore_errors=True)
 
 
 #: live server URL → its SQLite file (for resetting what one test leaves in shared demo accounts)

@@ -13,6 +13,24 @@ def goto(page: Page, path: str) -> None:
     page.wait_for_selector(READY, timeout=30_000)
 
 
+_SETTLE_JS = """async () => {
+    const running = () => document.getAnimations().filter(a => a.playState === 'running'
+        && Number.isFinite(a.effect?.getComputedTiming().endTime));
+    const cap = new Promise(resolve => setTimeout(resolve, 3000));
+    for (let i = 0; i < 5 && running().length; i++) {
+        await Promise.race([Promise.all(running().map(a => a.finished.catch(() => null))), cap]);
+    }
+    await new Promise(resolve => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+}"""
+
+
+def settle(page: Page) -> None:
+    """Wait until the page's running CSS transitions and animations (dialogs, menus opening)
+    have finished and a frame is painted — instead of a fixed pause; endless ones (spinners)
+    are not waited for."""
+    page.evaluate(_SETTLE_JS)
+
+
 def assert_no_horizontal_scroll(page: Page) -> None:
     scroll_width, inner_width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert scroll_width <= inner_width, f"page scrolls horizontally: {scroll_width} > {inner_width}"

@@ -3,7 +3,8 @@
 One `reflex run --env prod` with two Granian workers (REDIS_URL set: the UI state and the
 dashboard's cross-process figures live in Redis) on a PostgreSQL database of the test's
 own, with a throwaway `redis-server` of the test's own on a free port (never the shared
-one), built in a scratch copy of the tree (never the shared `.web/`).
+one), built in the session's scratch copy of the tree (conftest.shared_scratch_tree, never the
+shared `.web/`).
 
 An admin is signed in with the live dashboard open, showing the figures of both worker
 processes. Redis is stopped — while it is away, API bookings keep working (the API doesn't
@@ -29,7 +30,6 @@ from booking_app.i18n import translate
 from bench._common import start_reflex, stop_process_group, venv_python
 from tests.browser.conftest import START_TIMEOUT, _server_env
 from tests.browser.helpers import goto, sign_in
-from tests.browser.test_scaleout_ui import scratch_tree  # noqa: F401  (fixture)
 from tests.conftest import ROOT, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
@@ -104,7 +104,8 @@ def spread_requests(base: str, n: int = 60) -> None:
             c.get("/api/health")
 
 
-def test_open_pages_survive_a_redis_restart(scratch_tree, pg_url, throwaway_redis, browser, capsys):  # noqa: F811
+def test_open_pages_survive_a_redis_restart(shared_scratch_tree, pg_url, throwaway_redis, browser, capsys):
+    scratch_tree = shared_scratch_tree
     env = _server_env(pg_url)
     env.update(REDIS_URL=throwaway_redis.url, GRANIAN_WORKERS="2")
     subprocess.run([venv_python(), "-m", "booking_app", "seed-demo"], cwd=ROOT, env=env, check=True,

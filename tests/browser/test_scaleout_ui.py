@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import os
 import pathlib
-import shutil
 import signal
 import subprocess
 import threading
@@ -42,8 +41,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
 
 REDIS_DB = 14
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
-IGNORE = shutil.ignore_patterns(".git", ".venv", ".web", "node_modules", "*.db", "*.db-*", ".states", "__pycache__",
-                                ".pytest_cache")
 
 
 class SwitchProxy:
@@ -149,16 +146,10 @@ class ReflexProcess:
 
 
 @pytest.fixture
-def scratch_tree(tmp_path_factory) -> pathlib.Path:
-    """A copy of the project (sources only) that builds its own `.web/`."""
-    dest = tmp_path_factory.mktemp("scaleout-ui") / "app"
-    shutil.copytree(ROOT, dest, ignore=IGNORE, symlinks=True)
-    (dest / ".venv").symlink_to(ROOT / ".venv")
-    node_modules = ROOT / "tools" / "node_modules"
-    if node_modules.exists():
-        (dest / "tools" / "node_modules").symlink_to(node_modules)
-    yield dest
-    shutil.rmtree(dest, ignore_errors=True)
+def scratch_tree(shared_scratch_tree) -> pathlib.Path:
+    """A copy of the project (sources only) that builds its own `.web/` — the session's one
+    (conftest.shared_scratch_tree), whose frontend packages later builds reuse."""
+    return shared_scratch_tree
 
 
 def _token(page) -> str:

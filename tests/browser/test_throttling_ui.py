@@ -1,8 +1,8 @@
 """Sign-in throttling in the web UI, behind a trusted proxy (issue 20, points 4 and 5).
 
 Its own `reflex run --env prod` (the shared one runs with RATE_LIMITS_ENABLED=false), built
-in a scratch copy of the tree, with TRUSTED_PROXIES=127.0.0.1: the browser stands in for
-the proxy by sending X-Forwarded-For with every request, the event socket's handshake
+in the session's scratch copy of the tree (conftest.shared_scratch_tree), with
+TRUSTED_PROXIES=127.0.0.1: the browser stands in for the proxy by sending X-Forwarded-For with every request, the event socket's handshake
 included. Failures of one forwarded address make that client wait — told inline in the
 page's language — while another user signs in from the same address and the victim from
 another one.
@@ -10,7 +10,6 @@ another one.
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import urllib.request
 
@@ -23,8 +22,7 @@ from booking_app.services.auth import LOGIN_FAILED
 from booking_app.services.ratelimit import WAIT_MINUTES
 from tests.browser.conftest import START_TIMEOUT, _server_env
 from tests.browser.helpers import goto, unique_user
-from tests.browser.test_scaleout_ui import IGNORE
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -32,15 +30,11 @@ ATTACKER = "198.51.100.9"
 
 
 @pytest.fixture(scope="module")
-def throttled_server(tmp_path_factory):
+def throttled_server(tmp_path_factory, shared_scratch_tree):
     import subprocess
 
     work = tmp_path_factory.mktemp("throttled-ui")
-    tree = work / "app"
-    shutil.copytree(ROOT, tree, ignore=IGNORE, symlinks=True)
-    (tree / ".venv").symlink_to(ROOT / ".venv")
-    if (ROOT / "tools" / "node_modules").exists():
-        (tree / "tools" / "node_modules").symlink_to(ROOT / "tools" / "node_modules")
+    tree = shared_scratch_tree
     db_path = work / "throttled.db"
     env = _server_env(f"sqlite:///{db_path}")
     env.update(RATE_LIMITS_ENABLED="true", TRUSTED_PROXIES="127.0.0.1", LOGIN_MAX_FAILURES="2",
@@ -53,7 +47,6 @@ def throttled_server(tmp_path_factory):
         yield f"http://127.0.0.1:{port}", db_path
     finally:
         stop_process_group(proc)
-        shutil.rmtree(tree, ignore_errors=True)
 
 
 def _register(base: str, user: dict[str, str]) -> None:
