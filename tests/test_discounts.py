@@ -11,7 +11,7 @@ import pytest
 
 from booking_app import db
 from booking_app.models import Booking
-from booking_app.services import bookings, discounts, pricing
+from booking_app.services import bookings, discount_reports, discounts, pricing
 from booking_app.services.actors import Actor
 from booking_app.services.discounts import DiscountCodeInvalid
 from booking_app.services.errors import Forbidden, InvalidInput, NotFound
@@ -249,13 +249,13 @@ def test_report_gross_discounts_net_and_uses_per_code(shop):
     e = book(room, 12, "TEN")
     bookings.cancel(actor=me, booking_id=e.id)
     today = dt.datetime.now(UTC).date().isoformat()
-    rep = discounts.report(actor=actor_for(make_admin()), date_from=today, date_to=today, tz="UTC")
+    rep = discount_reports.report(actor=actor_for(make_admin()), date_from=today, date_to=today, tz="UTC")
     assert rep.summary["totals"] == [{"currency": "EUR", "bookings": 4, "gross_cents": 6125, "discount_cents": 868,
                                       "net_cents": 5257}]
     assert [(r["code"], r["uses"], r["gross_cents"], r["discount_cents"], r["net_cents"]) for r in rep.rows] == [
         ("FIVE-EUR", 1, 1225, 500, 725), ("TEN", 2, 3675, 368, 3307)]
     with pytest.raises(Forbidden):
-        discounts.report(actor=me, date_from=today, date_to=today)
+        discount_reports.report(actor=me, date_from=today, date_to=today)
 
 
 def test_a_late_payment_revives_a_lapsed_booking_only_while_its_code_has_a_use_left(shop):

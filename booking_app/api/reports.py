@@ -14,7 +14,7 @@ from booking_app.api.deps import get_locale, require_admin
 from booking_app.api.schemas import SingleLineStr
 from booking_app.i18n import N_
 from booking_app.services import dashboard as dashboard_service
-from booking_app.services import discounts, reports
+from booking_app.services import discount_reports, reports
 from booking_app.services.actors import Actor
 from booking_app.services.errors import InvalidInput
 
@@ -85,7 +85,7 @@ def discounts_report(
     actor: Actor = Depends(require_admin),
 ) -> Response:
     fmt = _format(format)
-    return _answer(discounts.report(actor=actor, date_from=date_from, date_to=date_to, tz=tz), fmt, actor)
+    return _answer(discount_reports.report(actor=actor, date_from=date_from, date_to=date_to, tz=tz), fmt, actor)
 
 
 @router.get("/users", summary="Registrations, active users, bookings per user, top customers", responses=_RESPONSES)

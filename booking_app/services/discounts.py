@@ -9,7 +9,8 @@ may be used, its uses, and the discount report.
   and not a hold that lapsed), counted under the code row's lock in the booking's own
   transaction (`usable_code(lock=True)`, called by bookings.book), so a code with N uses is
   never redeemed N+1 times, and a cancelled or lapsed booking gives its use back by itself.
-- What the booking then costs: services/pricing.py. Details: docs/discount-codes.md.
+- What the booking then costs: services/pricing.py; the report: services/discount_reports.py.
+  Details: docs/discount-codes.md.
 """
 from __future__ import annotations
 
@@ -27,10 +28,8 @@ from booking_app import db
 from booking_app.i18n import N_
 from booking_app.models import Bookable, BookableKind, Booking, BookingStatus, DiscountCode, utcnow
 from booking_app.services import audit, validation
-from booking_app.services.actors import Actor, require_admin
+from booking_app.services.actors import Actor
 from booking_app.services.errors import Forbidden, InvalidInput, NotFound
-from booking_app.services.report_sql import as_int, make_period
-from booking_app.services.reports import ADMINS_ONLY, Report
 
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,31}$")
 MAX_AMOUNT = 100_000_000  # minor units
@@ -351,33 +350,3 @@ def list_codes(*, actor: Actor, now: dt.datetime | None = None) -> list[Discount
         codes = list(s.exec(stmt.limit(1000)).all())
         uses = count_uses(s, [c.id for c in codes if c.id is not None], now)
         return [_view(c, uses.get(c.id, 0)) for c in codes if c.id is not None]
-
-
-# --- the report ------------------------------------------------------------------------------
-
-def report(*, actor: Actor, date_from: dt.date | str | None, date_to: dt.date | str | None,
-           tz: str | None = None, now: dt.datetime | None = None) -> Report:
-    """Bookings made in the period that still hold their price (not cancelled, no lapsed
-    hold): per currency gross (list price), discounts and net (what is charged); rows: uses
-    per code. Admins only."""
-    require_admin(actor, ADMINS_ONLY)
-    now = now or utcnow()
-    period = make_period(date_from, date_to, tz or actor.timezone)
-    held = and_(period.within(Booking.created_at), use_held(now))
-    gross = func.sum(func.coalesce(Booking.list_price_cents, Booking.price_cents))
-    with db.read_session() as s:
-        totals = s.exec(select(Booking.currency, gross, func.sum(Booking.discount_cents),  # type: ignore[call-overload]
-                               func.sum(Booking.price_cents), func.count(Booking.id))
-                        .where(held).group_by(Booking.currency).order_by(Booking.currency)).all()
-        per_code = s.exec(select(DiscountCode.id, DiscountCode.code, Booking.currency,  # type: ignore[call-overload]
-                                 func.count(Booking.id), gross, func.sum(Booking.discount_cents),
-                                 func.sum(Booking.price_cents))
-                          .join(DiscountCode, DiscountCode.id == Booking.discount_code_id)
-                          .where(held).group_by(DiscountCode.id, DiscountCode.code, Booking.currency)
-                          .order_by(DiscountCode.code, Booking.currency)).all()
-    rows = [{"code_id": cid, "code": code, "currency": cur, "uses": as_int(n), "gross_cents": as_int(g),
-             "discount_cents": as_int(d), "net_cents": as_int(net)} for cid, code, cur, n, g, d, net in per_code]
-    summary = {"totals": [{"currency": cur, "bookings": as_int(n), "gross_cents": as_int(g),
-                           "discount_cents": as_int(d), "net_cents": as_int(net)} for cur, g, d, net, n in totals]}
-    columns = ("code_id", "code", "currency", "uses", "gross_cents", "discount_cents", "net_cents")
-    return Report("discounts", period.date_from, period.date_to, period.tz, "code", columns, rows, summary)
