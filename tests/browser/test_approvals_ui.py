@@ -63,6 +63,7 @@ def test_customer_requests_provider_approves_from_the_queue(page, size, live_db)
     expect(page.get_by_test_id("status")).to_have_text(translate("Awaiting approval", "en"))
     expect(page.get_by_test_id("approval-note")).to_be_visible()
     expect(page.get_by_test_id("pay")).to_have_count(0)
+    expect(page.get_by_test_id("reschedule")).to_be_visible()  # (shown with "Cancel": the request may still go)
     reference = page.get_by_test_id("reference").inner_text()
 
     page.context.clear_cookies()  # (signed out: the provider signs in)
