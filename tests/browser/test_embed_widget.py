@@ -2,7 +2,8 @@
 the snippet and allows one website on the settings page; a page of that website (another
 site: `localhost` on another port, the app being on 127.0.0.1) shows the widget in a frame
 that follows its height, and a guest books in it; a page of a website not allowed gets no
-widget (the browser refuses the frame: CSP frame-ancestors)."""
+widget (the browser refuses the frame: CSP frame-ancestors). Paying by card opens Stripe
+Checkout in a new tab while the widget shows the booking."""
 from __future__ import annotations
 
 import http.server
@@ -116,13 +117,43 @@ def test_allowed_site_frames_the_widget_and_a_guest_books_other_sites_are_refuse
         assert accent == "rgb(170, 51, 0)"  # data-accent="#aa3300"
         frame.get_by_test_id("continue").click()
         expect(frame.get_by_test_id("review-name")).to_have_text("Embed room")
+        expect(frame.get_by_test_id("sign-in-new-tab")).to_be_visible()  # the widget's review, not the site's
         frame.locator("#field-guest_name").fill("Guest In Frame")
         frame.locator("#field-guest_email").fill("frame-guest@example.com")
         frame.get_by_text("Pay on site").click()
         frame.get_by_test_id("confirm").click()
         expect(frame.get_by_test_id("reference")).to_be_visible(timeout=20_000)
         expect(frame.get_by_test_id("status")).to_be_visible()
+        expect(frame.get_by_test_id("open-booking")).to_be_visible()  # the widget's booking page
+        assert not frame.locator(".site-header").count()
         assert page.url.startswith(allowed.url)  # the widget moved inside its frame only
+    finally:
+        context.close()
+
+    # paying by card: Stripe Checkout (which refuses frames) opens in a new tab, the widget
+    # shows the booking, waiting for its payment
+    context, page = new_page(browser, allowed.url, "desktop")
+    context.route("https://checkout.stripe.com/**", lambda route: route.fulfill(
+        status=200, content_type="text/html", body="<title>Stripe Checkout</title><h1>Pay</h1>"))
+    try:
+        page.goto(allowed.url)
+        frame = page.frame_locator("iframe")
+        frame.get_by_test_id("slot").first.click()
+        frame.get_by_test_id("continue").click()
+        frame.locator("#field-guest_name").fill("Card Guest")
+        frame.locator("#field-guest_email").fill("card-guest@example.com")
+        frame.get_by_role("radio", name="Card").click()
+        expect(frame.get_by_role("radio", name="Card")).to_be_checked()
+        try:
+            with context.expect_page() as opened:
+                frame.get_by_test_id("confirm").click()
+        except Exception as exc:
+            raise AssertionError(f"no Checkout tab; the widget shows: {frame.locator('main').inner_text()!r}") from exc
+        opened.value.wait_for_load_state()
+        assert opened.value.url.startswith("https://checkout.stripe.com/")
+        expect(frame.get_by_test_id("reference")).to_be_visible(timeout=20_000)
+        expect(frame.get_by_test_id("pay").first).to_be_visible()
+        assert page.url.startswith(allowed.url)
     finally:
         context.close()
 

@@ -123,6 +123,13 @@ class EmbedBookableState(BookableState):
     def _review_url(self, query: str) -> str:
         return f"{paths.EMBED_BOOK}?{query}&{urlencode(carried(self.router.url.query_parameters))}".rstrip("&")
 
+    # a substate inherits its parent's handlers bound to the parent (they would call the
+    # parent's hooks): the ones that navigate run here, on this state, the same code
+    @rx.event
+    async def continue_booking(self):
+        async for update in BookableState.continue_booking.fn(self):
+            yield update
+
     @rx.event
     def check_scope(self):
         provider = fmt.int_param(self.router.url.query_parameters.get("provider"))
@@ -141,6 +148,11 @@ class EmbedBookState(BookState):
 
     def _to_checkout(self, checkout_url: str, booking_page: str):
         return [rx.redirect(checkout_url, is_external=True), rx.redirect(booking_page)]
+
+    @rx.event
+    async def confirm(self, form: dict):
+        async for update in BookState.confirm.fn(self, form):
+            yield update
 
     @rx.var
     def widget_back_url(self) -> str:
@@ -161,6 +173,11 @@ class EmbedConfirmationState(ConfirmationState):
 
     def _to_checkout(self, checkout_url: str):
         return rx.redirect(checkout_url, is_external=True)
+
+    @rx.event
+    async def pay(self, method: str):
+        async for update in ConfirmationState.pay.fn(self, method):
+            yield update
 
     @rx.event
     def refresh(self):
