@@ -1,0 +1,93 @@
+"""Waitlist in the browser (issue 24, point 1), one lean flow: a customer joins the waitlist
+of a full time (position shown); the seat frees up and is offered; the customer accepts it
+on the waitlist page and has the booking; the provider sees the bookable's queue (the next
+person, waiting) with "Offer now" and "Close waitlist"."""
+from __future__ import annotations
+
+import datetime as dt
+import pathlib
+import uuid
+from urllib.parse import urlencode
+
+import pytest
+from playwright.sync_api import expect
+
+from booking_app.i18n import translate
+from tests.browser.helpers import goto, sign_in
+from tests.conftest import point_app_at
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def live_db(live_server, tmp_path_factory) -> str:
+    """This process's services on the live server's database (to set up the full slot)."""
+    found = sorted(pathlib.Path(tmp_path_factory.getbasetemp()).glob("live-server*/browser.db"))
+    assert found, "the live server's database was not found"
+    url = f"sqlite:///{found[-1]}"
+    point_app_at(url)
+    return url
+
+
+@pytest.mark.parametrize("size", ["desktop"], indirect=True)
+def test_join_offer_accept_and_the_providers_queue(page, size, live_db):
+    from sqlmodel import select
+
+    from booking_app import db
+    from booking_app.models import User
+    from booking_app.services import availability, bookings, catalog, waitlist
+    from booking_app.services.actors import Actor
+
+    with db.read_session() as s:
+        provider = s.exec(select(User).where(User.username == "provider")).one()
+        customer = s.exec(select(User).where(User.username == "customer")).one()
+    prov = Actor(id=provider.id, role="provider", timezone="UTC")
+    room = catalog.create_bookable(actor=prov, name=f"Booth {uuid.uuid4().hex[:6]}", kind="room", duration_minutes=60,
+                                   capacity=1, price_cents=0, currency="EUR", timezone="UTC")
+    catalog.set_availability(actor=prov, bookable_id=room.id, exceptions=[],
+                             weekly=[{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)])
+    day = dt.date.today() + dt.timedelta(days=4)
+    start = availability.slots(bookable_id=room.id, date_from=day, date_to=day)[0].start
+    held = bookings.book(actor=Actor.guest(), service_id=room.id, start=start,
+                         guest={"name": "Holder", "email": f"holder-{uuid.uuid4().hex[:6]}@example.com"})
+
+    sign_in(page, "customer", "demo-customer-pass")
+    goto(page, "/waitlist?" + urlencode({"service": room.id, "start": start.isoformat()}))
+    expect(page.get_by_test_id("waitlist-service")).to_have_text(room.name)
+    page.get_by_test_id("join-waitlist").click()
+    entry = page.get_by_test_id("waitlist-entry")
+    expect(entry.get_by_test_id("entry-position")).to_have_text(translate("Position {position}", "en", position=1))
+    waitlist.join(actor=Actor.guest(), service_id=room.id, start=start,
+                  guest={"name": "Next Guest", "email": f"next-{uuid.uuid4().hex[:6]}@example.com"})
+
+    bookings.cancel(actor=prov, booking_id=held.id)  # the seat frees up: offered to the customer
+    goto(page, "/waitlist")
+    entry = page.get_by_test_id("waitlist-entry").filter(has_text=room.name)
+    expect(entry.get_by_test_id("entry-status")).to_have_text(translate("Offered", "en"))
+    entry.get_by_test_id("accept-offer").click()
+    expect(page.get_by_text(translate("The place is yours: it is booked.", "en"))).to_be_visible()
+    mine = [b for b in bookings_of(customer.id) if b.bookable_id == room.id]
+    assert [(b.status, b.start_at) for b in mine] == [("confirmed", start)]
+
+    page.context.clear_cookies()
+    sign_in(page, "provider", "demo-provider-pass")
+    goto(page, "/provider/waitlists?" + urlencode({"service": room.id}))
+    row = page.get_by_test_id("queue-row")
+    expect(row).to_have_count(1)
+    expect(row.get_by_test_id("queue-status")).to_have_text(translate("Waiting", "en"))
+    expect(row).to_contain_text("Next Guest")
+    expect(row).to_contain_text("(UTC)")  # the bookable's zone, named
+    page.get_by_test_id("close-waitlist").click()
+    expect(page.get_by_text(translate("The waitlist is closed.", "en"))).to_be_visible()
+    expect(page.get_by_test_id("queue-row")).to_have_count(0)
+    assert page.console_errors == []
+
+
+def bookings_of(user_id: int):
+    from sqlmodel import select
+
+    from booking_app import db
+    from booking_app.models import Booking
+
+    with db.read_session() as s:
+        return list(s.exec(select(Booking).where(Booking.user_id == user_id)).all())
