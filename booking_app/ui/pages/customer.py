@@ -527,6 +527,7 @@ def _booking_row(card: dict) -> rx.Component:
 def my_bookings() -> rx.Component:
     return rx.vstack(
         rx.heading(T("My bookings"), size="7", as_="h1"),
+        rx.link(T("Waitlist"), href=paths.WAITLIST, size="2", custom_attrs={"data-testid": "my-waitlist"}),  # issue 24
         error_callout(MyBookingsState.error),
         error_callout(MyBookingsState.cancel_error),
         rx.heading(T("Upcoming"), size="5", as_="h2"),
