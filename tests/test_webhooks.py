@@ -343,7 +343,8 @@ def test_url_rules(monkeypatch):
     reset_settings_cache()
     assert url_safety.check_url(" https://93.184.216.34/hooks ") == "https://93.184.216.34/hooks"
     assert url_safety.check_url("http://93.184.216.34/hooks")  # http outside production
-    for bad in ("ftp://93.184.216.34/", "https://user:pw@93.184.216.34/", "not a url", "https:///x", ""):
+    for bad in ("ftp://93.184.216.34/", "https://user:pw@93.184.216.34/", "not a url", "https:///x", "",
+                "http://[::1", "https://[x]/", "https://a]b/"):  # malformed IPv6 brackets: refused, not a 500
         with pytest.raises(url_safety.UnsafeUrl):
             url_safety.check_url(bad)
     monkeypatch.setenv("ENVIRONMENT", "production")

@@ -66,7 +66,10 @@ def parse(url: str) -> tuple[str, str, int]:
     """(scheme, host, port) of an absolute http(s) URL, or UnsafeUrl."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH or any(c.isspace() for c in url):
         raise UnsafeUrl(BAD_URL)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)  # "http://[::1" and "https://[x]/" raise ValueError
+    except ValueError:
+        raise UnsafeUrl(BAD_URL) from None
     scheme = parts.scheme.lower()
     production = get_settings().environment == "production"
     if scheme not in ("http", "https"):
