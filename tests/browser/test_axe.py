@@ -21,7 +21,7 @@ from playwright.sync_api import Page, expect
 
 from booking_app.i18n import translate
 from tests.browser.conftest import new_page
-from tests.browser.helpers import goto, sign_in
+from tests.browser.helpers import goto, settle, sign_in
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
@@ -70,7 +70,7 @@ class Walk:
         self.details: dict[str, dict[str, list[str]]] = {}
 
     def check(self, state: str) -> None:
-        self.page.wait_for_timeout(300)  # transitions (dialogs, menus) finish
+        settle(self.page)  # transitions (dialogs, menus) finish
         found = _axe(self.page)
         self.found[state] = {rule: count for rule, (count, _) in found.items()}
         self.details[state] = {rule: details for rule, (_, details) in found.items()}
@@ -89,7 +89,7 @@ def _walk_customer(walk: Walk, lang: str) -> None:
     expect(page.get_by_test_id("result-card").first).to_be_visible()
     walk.check("search")
 
-    sign_in(page, "customer", "demo-customer-pass")
+    _sign_in(page, "customer", "demo-customer-pass")
     _switch(page, lang)
     goto(page, "/search?q=Atlas")
     page.get_by_test_id("result-card").filter(has_text="Meeting room Atlas").click()
@@ -127,7 +127,7 @@ def _walk_customer(walk: Walk, lang: str) -> None:
 
 def _walk_provider(walk: Walk, lang: str) -> None:
     page = walk.page
-    sign_in(page, "provider", "demo-provider-pass")
+    _sign_in(page, "provider", "demo-provider-pass")
     _switch(page, lang)
     goto(page, "/provider")
     expect(page.get_by_test_id("bookable-row").first).to_be_visible()
@@ -149,7 +149,7 @@ def _walk_provider(walk: Walk, lang: str) -> None:
 
 def _walk_admin(walk: Walk, lang: str) -> None:
     page = walk.page
-    sign_in(page, "admin", "demo-admin-pass")
+    _sign_in(page, "admin", "demo-admin-pass")
     _switch(page, lang)
     goto(page, "/admin/dashboard")
     expect(page.get_by_test_id("live")).to_be_visible()
@@ -169,6 +169,19 @@ def _walk_admin(walk: Walk, lang: str) -> None:
     goto(page, "/admin/audit")
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     walk.check("admin: audit")
+
+
+#: demo user → the cookies of their signed-in session: the first walk signs each one in through
+#: the form, the later walks (new contexts) start with that session instead of signing in again
+_SESSIONS: dict[str, list] = {}
+
+
+def _sign_in(page: Page, username: str, password: str) -> None:
+    if username in _SESSIONS:
+        page.context.add_cookies(_SESSIONS[username])
+        return
+    sign_in(page, username, password)
+    _SESSIONS[username] = page.context.cookies()
 
 
 def _switch(page: Page, lang: str) -> None:

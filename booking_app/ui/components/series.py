@@ -44,8 +44,8 @@ def series_form() -> rx.Component:
     return rx.vstack(
         rx.el.label(
             rx.checkbox(checked=state.enabled, on_change=state.set_enabled, size="3",
-                        custom_attrs={"data-testid": "series-toggle"}),
-            rx.text(T("Repeat this booking"), as_="span", size="3"),
+                        custom_attrs={"data-testid": "series-toggle", "aria-labelledby": "series-toggle-label"}),
+            rx.text(T("Repeat this booking"), as_="span", size="3", id="series-toggle-label"),
             style={"display": "flex", "gap": "0.5em", "align_items": "center", "min_height": "2.75em"},
         ),
         rx.cond(state.enabled, rx.vstack(
