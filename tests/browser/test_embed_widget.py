@@ -3,7 +3,8 @@ the snippet and allows one website on the settings page; a page of that website 
 site: `localhost` on another port, the app being on 127.0.0.1) shows the widget in a frame
 that follows its height, and a guest books in it; a page of a website not allowed gets no
 widget (the browser refuses the frame: CSP frame-ancestors). Paying by card opens Stripe
-Checkout in a new tab while the widget shows the booking."""
+Checkout in a new tab while the widget shows the booking. A provider's widget lists their
+bookables, in the language its address asks for."""
 from __future__ import annotations
 
 import http.server
@@ -154,6 +155,19 @@ def test_allowed_site_frames_the_widget_and_a_guest_books_other_sites_are_refuse
         expect(frame.get_by_test_id("reference")).to_be_visible(timeout=20_000)
         expect(frame.get_by_test_id("pay").first).to_be_visible()
         assert page.url.startswith(allowed.url)
+    finally:
+        context.close()
+
+    # a provider's widget lists their bookables, in the language asked for
+    context, page = new_page(browser, live_server, "desktop")
+    try:
+        page.goto(f"{live_server}/embed?provider={provider.id}&lang=fr")
+        expect(page.get_by_test_id("embed-root")).to_have_attribute("lang", "fr")
+        item = page.get_by_test_id("embed-item").filter(has_text="Embed room")
+        item.get_by_role("link").click()
+        expect(page.get_by_test_id("bookable-name")).to_have_text("Embed room")
+        assert "provider=" in page.url and "lang=fr" in page.url
+        expect(page.get_by_test_id("embed-root")).to_have_attribute("lang", "fr")
     finally:
         context.close()
 
