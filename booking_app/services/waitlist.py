@@ -346,7 +346,14 @@ def end_offer_of(s: Session, bk: Booking, now: dt.datetime) -> WaitlistEntry | N
 
 
 def freed_many(s: Session, bookings: list[Booking], now: dt.datetime) -> int:
-    """`offer_freed` for each booking a sweep released (expired holds), in order."""
+    """`offer_freed` for each booking a sweep released (expired holds), in order. The
+    capacity locks it will take are taken first, in sorted order (the sweep's session
+    counters are already locked), so that two sweeps never wait on each other in a cycle."""
+    bookable_ids = {bk.bookable_id for bk in bookings if bk.session_id is None}
+    if bookable_ids and capacity.pipelined(s):
+        rows = s.exec(select(Bookable).where(Bookable.id.in_(bookable_ids))).all()  # type: ignore[attr-defined]
+        with capacity.busy_on_lock_wait():
+            capacity.lock(s, *(capacity.lock_key(b) for b in rows))
     return sum(offer_freed(s, bk, now=now) for bk in bookings)
 
 
