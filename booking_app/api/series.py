@@ -11,7 +11,16 @@ import booking_app.api.idempotency as idempotency
 import booking_app.api.schemas_bookings as schemas_bookings
 from booking_app.api.deps import client_ip, get_actor
 from booking_app.api.errors import request_locale
-from booking_app.api.schemas import MAX_ID, ApiModel, IdPath, MultiLineStr, RequestModel, UtcDateTime, problem_responses
+from booking_app.api.schemas import (
+    MAX_ID,
+    ApiModel,
+    IdPath,
+    MultiLineStr,
+    RequestModel,
+    SingleLineStr,
+    UtcDateTime,
+    problem_responses,
+)
 from booking_app.api.schemas_series import RecurrenceIn
 from booking_app.i18n import translate
 from booking_app.services import series
@@ -30,6 +39,8 @@ class SeriesPreviewIn(RequestModel):
     start: AwareDatetime = Field(description="the first occurrence: a free slot's start (ISO 8601 with offset)")
     quantity: int = Field(default=1, ge=1, le=1000, strict=True)
     recurrence: RecurrenceIn
+    discount_code: SingleLineStr | None = Field(default=None, min_length=1, max_length=64, description=(
+        "show each free date's price with this code (422 discount_code_invalid if it cannot cover every free date)"))
 
 
 class OccurrenceOut(ApiModel):
@@ -37,6 +48,9 @@ class OccurrenceOut(ApiModel):
     available: bool
     reason: str | None = Field(default=None, description="taken | unavailable (not a slot: closed, notice, …)")
     message: str | None = Field(default=None, description="why it is unavailable, in the caller's language")
+    list_price_cents: int | None = Field(default=None, description="a free date: its price before any discount")
+    discount_cents: int | None = Field(default=None, description="a free date: the discount code's discount")
+    price_cents: int | None = Field(default=None, description="a free date: what it would cost")
 
 
 class SeriesPreviewOut(ApiModel):
@@ -93,7 +107,7 @@ def create_series(body: schemas_bookings.BookingCreateIn, request: Request, acto
             actor=actor, service_id=body.service_id, start=body.start, recurrence_rule=body.recurrence.model_dump(),
             quantity=body.quantity, notes=body.notes or "", guest=body.guest.model_dump() if body.guest else None,
             payment_method=body.payment_method, client_ip=client_ip(request) if actor.is_guest else None,
-            answers=body.answers)
+            answers=body.answers, discount_code=body.discount_code)
         out = SeriesBookedOut(series_id=booked.series_id,
                               bookings=[schemas_bookings.BookingOut.model_validate(b) for b in booked.bookings],
                               skipped=[SkippedOut(start=x.start, reason=x.reason) for x in booked.skipped])
@@ -112,11 +126,15 @@ def create_series(body: schemas_bookings.BookingCreateIn, request: Request, acto
              summary="The dates a recurring series would have, each free or not (nothing is held)")
 def preview_series(body: SeriesPreviewIn, request: Request, actor: Actor = Depends(get_actor)) -> SeriesPreviewOut:
     occurrences = series.preview(actor=actor, service_id=body.service_id, start=body.start,
-                                 recurrence_rule=body.recurrence.model_dump(), quantity=body.quantity)
+                                 recurrence_rule=body.recurrence.model_dump(), quantity=body.quantity,
+                                 discount_code=body.discount_code)
     locale = request_locale(request)
     return SeriesPreviewOut(occurrences=[
         OccurrenceOut(start=o.start, available=o.available, reason=o.reason,
-                      message=translate(o.message, locale) if o.message else None) for o in occurrences])
+                      message=translate(o.message, locale) if o.message else None,
+                      **({"list_price_cents": o.quote.list_price_cents, "discount_cents": o.quote.discount_cents,
+                          "price_cents": o.quote.price_cents} if o.quote is not None else {}))
+        for o in occurrences])
 
 
 @router.get("/{id}", response_model=SeriesOut, operation_id="get_series",

@@ -137,7 +137,7 @@ def applies_to(code: DiscountCode, bookable: Bookable, list_price_cents: int) ->
 
 
 def usable_code(s: Session, text: Any, *, bookable: Bookable, list_price_cents: int, customer_id: int | None,
-                email: str | None, now: dt.datetime, lock: bool) -> DiscountCode:
+                email: str | None, now: dt.datetime, lock: bool, uses: int = 1) -> DiscountCode:
     """The code the customer typed, checked for this booking (active, valid now, applies,
     uses left in total and for this customer — the signed-in `customer_id`, else the guest's
     `email`); DiscountCodeInvalid otherwise. `lock`: the code row is locked for the rest
@@ -156,19 +156,20 @@ def usable_code(s: Session, text: Any, *, bookable: Bookable, list_price_cents: 
         raise DiscountCodeInvalid()
     if not applies_to(code, bookable, list_price_cents):
         raise DiscountCodeInvalid(NOT_APPLICABLE)
-    if not uses_left(s, code, customer_id=customer_id, email=email, now=now):
+    if not uses_left(s, code, customer_id=customer_id, email=email, now=now, uses=uses):
         raise DiscountCodeInvalid(USED_UP)
     return code
 
 
 def uses_left(s: Session, code: DiscountCode, *, customer_id: int | None, email: str | None,
-              now: dt.datetime) -> bool:
-    """Has `code` a use left, in total and for this customer? (Call it under the code's lock.)"""
+              now: dt.datetime, uses: int = 1) -> bool:
+    """Has `code` `uses` uses left (a series: one per date), in total and for this customer?
+    (Call it under the code's lock.)"""
     assert code.id is not None
-    if code.max_uses is not None and count_uses(s, [code.id], now).get(code.id, 0) >= code.max_uses:
+    if code.max_uses is not None and count_uses(s, [code.id], now).get(code.id, 0) + uses > code.max_uses:
         return False
     return (code.max_uses_per_customer is None
-            or _customer_uses(s, code.id, customer_id, email, now) < code.max_uses_per_customer)
+            or _customer_uses(s, code.id, customer_id, email, now) + uses <= code.max_uses_per_customer)
 
 
 # --- managing codes ------------------------------------------------------------------------

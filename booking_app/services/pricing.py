@@ -50,12 +50,14 @@ def quote(bookable: Bookable, quantity: int, code: DiscountCode | None = None) -
 
 
 def quote_with_code(s: Session, bookable: Bookable, quantity: int, code_text: Any, *, customer_id: int | None,
-                    email: str | None, now: dt.datetime, lock: bool = True) -> PriceQuote:
-    """The price with the typed code, checked (discounts.usable_code; with `lock`, the code
-    row stays locked until the caller's transaction ends: its uses are counted under it)."""
+                    email: str | None, now: dt.datetime, lock: bool = True, uses: int = 1) -> PriceQuote:
+    """The price (of one booking) with the typed code, checked (discounts.usable_code; with
+    `lock`, the code row stays locked until the caller's transaction ends: its uses are
+    counted under it). `uses`: how many bookings take it at once (a series: one per date,
+    services/series.py) — all of them must fit, else DiscountCodeInvalid."""
     list_price = int(bookable.price_cents) * int(quantity)
     code = discounts.usable_code(s, code_text, bookable=bookable, list_price_cents=list_price,
-                                 customer_id=customer_id, email=email, now=now, lock=lock)
+                                 customer_id=customer_id, email=email, now=now, lock=lock, uses=uses)
     return quote(bookable, quantity, code)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -39,6 +39,7 @@ from booking_app.services import (
     notify,
     outbox,
     payments,
+    pricing,
     recurrence,
     validation,
 )
@@ -83,6 +84,7 @@ class Occurrence:
     available: bool
     reason: str | None = None  # TAKEN | UNAVAILABLE
     message: str | None = None  # the msgid saying why it is unavailable (translated at the edge)
+    quote: pricing.PriceQuote | None = None  # a free date: what it would cost (with the discount code)
 
 
 @dataclass(frozen=True)
@@ -162,26 +164,38 @@ def _check(s: Session, b: Bookable, starts: list[dt.datetime], quantity: int, no
 
 
 def preview(*, actor: Actor, service_id: Any, start: Any, recurrence_rule: Any, quantity: Any = 1,
-            now: dt.datetime | None = None) -> list[Occurrence]:
-    """The occurrences a series would have, each free or not (and why) — nothing is held.
-    InvalidInput for a bad rule (or one reaching past the bookable's max advance / the
-    SERIES_MAX_OCCURRENCES limit); NotFound for an unknown bookable."""
+            now: dt.datetime | None = None, discount_code: str | None = None) -> list[Occurrence]:
+    """The occurrences a series would have, each free or not (and why), each free one with
+    its price (`discount_code` applied as booking would: DiscountCodeInvalid if it cannot
+    cover every free date) — nothing is held. InvalidInput for a bad rule (or one reaching
+    past the bookable's max advance / the SERIES_MAX_OCCURRENCES limit); NotFound for an
+    unknown bookable."""
     now = now or utcnow()
     req = _parse(service_id, start, recurrence_rule, quantity)
     with db.read_session() as s:
         b = _bookable(s, req.service_id)
-        return [occ for occ, _shape in _check(s, b, _starts(b, req, now), req.quantity, now)]
+        found = [occ for occ, _shape in _check(s, b, _starts(b, req, now), req.quantity, now)]
+        free = sum(1 for occ in found if occ.available)
+        if discount_code is not None and free:
+            quote = pricing.quote_with_code(s, b, req.quantity, discount_code, uses=free, now=now, lock=False,
+                                            customer_id=None if actor.is_guest else actor.id, email=None)
+        else:
+            quote = pricing.quote(b, req.quantity)
+        return [replace(occ, quote=quote) if occ.available else occ for occ in found]
 
 
 def book_series(*, actor: Actor, service_id: Any, start: Any, recurrence_rule: Any, quantity: Any = 1,
                 notes: str | None = "", guest: Mapping[str, Any] | Any | None = None,
                 payment_method: str | None = None, client_ip: str | None = None,
-                now: dt.datetime | None = None, answers: Mapping[str, Any] | None = None) -> SeriesBooked:
+                now: dt.datetime | None = None, answers: Mapping[str, Any] | None = None,
+                discount_code: str | None = None) -> SeriesBooked:
     """Book a series (see the module docstring): signed-in customers for themselves, guests
     with `guest={name, email, phone?}` (the guest rules of `bookings.book` apply: quantity
     cap, rate limit, caps), staff for a walk-in `guest`. Priced bookables: pay on site (or
-    no online payment configured). Errors: InvalidInput, NotFound, NotAvailable (a taken
-    date in all_or_nothing, or no free date at all), Busy."""
+    no online payment configured). `discount_code`: each date priced with it
+    (services/pricing.py), each taking one use under the code's lock — it must cover every
+    date to be booked, else DiscountCodeInvalid and nothing is booked. Errors: InvalidInput,
+    NotFound, NotAvailable (a taken date in all_or_nothing, or no free date at all), Busy."""
     now = now or utcnow()
     settings = get_settings()
     req = _parse(service_id, start, recurrence_rule, quantity)
@@ -231,6 +245,11 @@ def book_series(*, actor: Actor, service_id: Any, start: Any, recurrence_rule: A
             user = s.get(User, actor.id)
             if user is None or not user.is_active:
                 raise Unauthorized()
+        if discount_code is not None:  # (discount codes: one use per date, counted under the code's lock)
+            quote = pricing.quote_with_code(s, b, req.quantity, discount_code, uses=len(free), now=now,
+                                            customer_id=actor.id if guest_email is None else None, email=guest_email)
+        else:
+            quote = pricing.quote(b, req.quantity)  # (no query)
         series = BookingSeries(bookable_id=b.id, user_id=actor.id if guest_email is None else None,
                                guest_email=guest_email, frequency=req.rule.frequency, interval=req.rule.interval,
                                count=req.rule.count, until=req.rule.until, by=req.rule.by, mode=req.rule.mode,
@@ -243,8 +262,9 @@ def book_series(*, actor: Actor, service_id: Any, start: Any, recurrence_rule: A
                       guest_email=guest_email, guest_phone=guest_phone, guest_ip=ip_key,
                       locale=(user.locale if user is not None else None) or actor.locale or "en",
                       exclusive=b.capacity == 1 and b.kind != "event", quantity=req.quantity,
-                      status=BookingStatus.confirmed.value, price_cents=b.price_cents * req.quantity,
-                      currency=b.currency, notes=notes_text, created_at=now, updated_at=now, answers=snapshot)
+                      status=BookingStatus.confirmed.value, price_cents=quote.price_cents,
+                      list_price_cents=quote.list_price_cents, discount_cents=quote.discount_cents,
+                      discount_code_id=quote.discount_code_id, currency=b.currency, notes=notes_text, created_at=now, updated_at=now, answers=snapshot)
         made = _insert(s, free, fields, skipped, skip=req.rule.mode == "skip_taken")
         fits = capacity.recount_each(s, b, [(shape, bk.id) for bk, shape in made], req.quantity, now)  # type: ignore[misc]
         kept: list[Booking] = []

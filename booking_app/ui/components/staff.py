@@ -15,6 +15,7 @@ PROVIDER_TABS = [(N_("My bookables"), paths.PROVIDER), (N_("Bookings"), paths.PR
                  (N_("Discount codes"), paths.STAFF_DISCOUNT_CODES),
                  (N_("Booking widget"), paths.PROVIDER_EMBED)]
 ADMIN_TABS = [(N_("Dashboard"), paths.ADMIN_DASHBOARD), (N_("Reports"), paths.ADMIN_REPORTS),
+              (N_("Approvals"), paths.PROVIDER_APPROVALS),  # (every provider's requests: approval, issue 24)
               (N_("Users"), paths.ADMIN_USERS), (N_("Outbox"), paths.ADMIN_OUTBOX),
               (N_("Audit trail"), paths.ADMIN_AUDIT), (N_("Webhooks"), paths.ADMIN_WEBHOOKS),
               (N_("Discount codes"), paths.STAFF_DISCOUNT_CODES),

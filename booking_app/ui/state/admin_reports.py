@@ -74,6 +74,11 @@ REPORT_NAMES = {"bookings_day": N_("Bookings per day"), "bookings_service": N_("
                 "discounts": N_("Discount codes")}
 
 
+#: the bookings chart's stacks: every booking status, in this order, with its colour
+CHART_STATUSES = {"confirmed": "#30a46c", "completed": "#0090ff", "pending": "#ffc53d",
+                  "awaiting_approval": "#8e4ec6", "no_show": "#e5484d", "cancelled": "#8b8d98"}
+
+
 @relocalized(paths.ADMIN_REPORTS)
 class ReportsState(StaffState):
     date_from: str = ""
@@ -168,10 +173,9 @@ class ReportsState(StaffState):
         # bookings per day, stacked by status
         days = [row["day"] for row in r["bookings_day"].rows]
         fig = go.Figure()
-        for st in ("confirmed", "completed", "pending", "no_show", "cancelled"):
+        for st, color in CHART_STATUSES.items():
             fig.add_trace(go.Bar(x=days, y=[row[st] for row in r["bookings_day"].rows], name=translate(STATUS_LABELS[st], lc),
-                                 marker_color={"confirmed": "#30a46c", "completed": "#0090ff", "pending": "#ffc53d",
-                                               "no_show": "#e5484d", "cancelled": "#8b8d98"}[st]))
+                                 marker_color=color))
         self.bookings_fig = _layout(fig, barmode="stack")
         # revenue per day (net), one line per currency
         fig = go.Figure()

@@ -443,7 +443,8 @@ class BookState(AppState):
         if series_form.enabled:
             url = await series_form.book(actor=actor, service_id=int(self.svc["id"]), start=self.start,
                                          quantity=self.quantity, notes=notes, guest=guest, method=method, ip=ip,
-                                         answers=answers)
+                                         answers=answers,
+                                         discount_code=str(form.get("discount_code") or "").strip()[:64] or None)
             self.busy = False
             if url:
                 yield rx.redirect(url)

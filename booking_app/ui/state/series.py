@@ -78,7 +78,7 @@ class SeriesFormState(AppState):
 
     async def book(self, *, actor: Actor, service_id: int, start: str, quantity: int, notes: str,
                    guest: dict | None, method: str | None, ip: str | None,
-                   answers: dict | None = None) -> str | None:
+                   answers: dict | None = None, discount_code: str | None = None) -> str | None:
         """Called by the review form's confirm when "Repeat" is on: book the series → the
         first booking's page, or None with `error` set."""
         self.error = ""
@@ -86,7 +86,7 @@ class SeriesFormState(AppState):
             done = await asyncio.to_thread(series.book_series, actor=actor, service_id=service_id,
                                            start=parse_iso(start) or start, recurrence_rule=self._rule(),
                                            quantity=quantity, notes=notes, guest=guest, payment_method=method,
-                                           client_ip=ip, answers=answers)
+                                           client_ip=ip, answers=answers, discount_code=discount_code)
         except ServiceError as exc:
             self.error = self._error_text(exc)
             return None

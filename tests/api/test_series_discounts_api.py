@@ -1,0 +1,88 @@
+"""A recurring series with a discount code over HTTP (POST /api/bookings with `recurrence` and
+`discount_code`), on SQLite and PostgreSQL: each date discounted and one use each; a code
+that cannot cover every date → 422 discount_code_invalid and nothing booked (both modes).
+The service-level cases: tests/test_feature_interplay.py."""
+from __future__ import annotations
+
+import pytest
+
+from booking_app import db
+from booking_app.models import User
+from tests.api.conftest import assert_problem, make_account
+from tests.factories import ALL_WEEK, make_bookable, next_day_at
+
+
+@pytest.fixture
+def shop(client, fast_hash):
+    provider = make_account("provider")
+    with db.read_session() as s:
+        user = s.get(User, provider.id)
+    room = make_bookable(user, weekly=ALL_WEEK, price_cents=4000, capacity=1)
+    return provider, room
+
+
+def series_body(room, count: int, mode: str = "all_or_nothing", **extra) -> dict:
+    return {"service_id": room.id, "start": next_day_at(10).isoformat(), "payment_method": "on_site",
+            "recurrence": {"frequency": "weekly", "count": count, "mode": mode}, **extra}
+
+
+def code_uses(client, provider, code_id: int) -> int:
+    return client.get(f"/api/discount-codes/{code_id}", headers=provider.headers).json()["uses"]
+
+
+def test_a_series_with_a_code_is_discounted_per_date(client, shop):
+    provider, room = shop
+    r = client.post("/api/discount-codes", headers=provider.headers, json={"code": "SERIES-25", "percent_off": 25})
+    assert r.status_code == 201, r.text
+    code_id = r.json()["id"]
+    cust = make_account("customer")
+    r = client.post("/api/bookings", headers=cust.headers, json=series_body(room, 3, discount_code="series-25"))
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert [(b["list_price_cents"], b["discount_cents"], b["price_cents"]) for b in out["bookings"]] == \
+        [(4000, 1000, 3000)] * 3
+    assert code_uses(client, provider, code_id) == 3
+    got = client.get(f"/api/series/{out['series_id']}", headers=cust.headers).json()
+    assert [b["price_cents"] for b in got["bookings"]] == [3000] * 3
+    assert client.delete(f"/api/series/{out['series_id']}", headers=cust.headers).status_code == 200
+    assert code_uses(client, provider, code_id) == 0
+
+
+@pytest.mark.parametrize("mode", ["all_or_nothing", "skip_taken"])
+def test_a_code_short_of_uses_is_422_and_books_nothing(client, shop, mode):
+    provider, room = shop
+    r = client.post("/api/discount-codes", headers=provider.headers,
+                    json={"code": "TWO-LEFT", "percent_off": 10, "max_uses": 2})
+    code_id = r.json()["id"]
+    cust = make_account("customer")
+    body = assert_problem(client.post("/api/bookings", headers=cust.headers,
+                                      json=series_body(room, 3, mode, discount_code="TWO-LEFT")), 422)
+    assert body["code"] == "discount_code_invalid" and body["field"] == "discount_code"
+    assert client.get("/api/bookings", headers=cust.headers).json()["total"] == 0
+    assert code_uses(client, provider, code_id) == 0
+    # unknown code: the same answer, nothing booked
+    body = assert_problem(client.post("/api/bookings", headers=cust.headers,
+                                      json=series_body(room, 2, mode, discount_code="NO-SUCH")), 422)
+    assert body["code"] == "discount_code_invalid"
+    assert client.get("/api/bookings", headers=cust.headers).json()["total"] == 0
+    r = client.post("/api/bookings", headers=cust.headers, json=series_body(room, 2, mode, discount_code="two-left"))
+    assert r.status_code == 201, r.text
+    assert [b["price_cents"] for b in r.json()["bookings"]] == [3600, 3600]
+    assert code_uses(client, provider, code_id) == 2
+
+
+def test_the_preview_shows_the_discounted_price_per_free_date(client, shop):
+    provider, room = shop
+    client.post("/api/discount-codes", headers=provider.headers, json={"code": "LOOK-10", "percent_off": 10,
+                                                                       "max_uses": 2})
+    cust = make_account("customer")
+    body = {k: v for k, v in series_body(room, 2, discount_code="look-10").items() if k != "payment_method"}
+    r = client.post("/api/series/preview", headers=cust.headers, json=body)
+    assert r.status_code == 200, r.text
+    assert [(o["list_price_cents"], o["discount_cents"], o["price_cents"]) for o in r.json()["occurrences"]] == \
+        [(4000, 400, 3600)] * 2
+    body["recurrence"]["count"] = 3
+    problem = assert_problem(client.post("/api/series/preview", headers=cust.headers, json=body), 422)
+    assert problem["code"] == "discount_code_invalid"
+    body["discount_code"] = "bad\r\ncode"
+    assert assert_problem(client.post("/api/series/preview", headers=cust.headers, json=body), 422)
