@@ -1,7 +1,8 @@
 """A recurring series with a discount code over HTTP (POST /api/bookings with `recurrence` and
 `discount_code`), on SQLite and PostgreSQL: each date discounted and one use each; a code
-that cannot cover every date → 422 discount_code_invalid and nothing booked (both modes).
-The service-level cases: tests/test_feature_interplay.py."""
+that cannot cover every date → 422 discount_code_invalid and nothing booked (both modes); the
+preview's prices; and an approval request with a code and answers. The service-level cases:
+tests/test_feature_interplay.py."""
 from __future__ import annotations
 
 import pytest
@@ -86,3 +87,49 @@ def test_the_preview_shows_the_discounted_price_per_free_date(client, shop):
     assert problem["code"] == "discount_code_invalid"
     body["discount_code"] = "bad\r\ncode"
     assert assert_problem(client.post("/api/series/preview", headers=cust.headers, json=body), 422)
+
+
+def test_an_approval_request_with_a_code_and_answers(client, fast_hash):
+    """Approval + discount code + booking questions in one request: the discounted price, the
+    answers kept, the seat held as awaiting_approval; declining it gives the code's use back."""
+    provider = make_account("provider")
+    r = client.post("/api/services", headers=provider.headers, json={
+        "name": "Studio", "kind": "room", "duration_minutes": 60, "capacity": 1, "price_cents": 5000,
+        "currency": "EUR", "timezone": "UTC", "requires_approval": True,
+        "questions": [{"id": "size", "type": "single_choice", "label": "Size", "required": True,
+                       "options": ["S", "L"]}]})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    assert client.put(f"/api/services/{sid}/availability", headers=provider.headers, json={
+        "weekly": [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)]}).status_code == 200
+    r = client.post("/api/discount-codes", headers=provider.headers,
+                    json={"code": "ONE-SHOT", "percent_off": 20, "max_uses": 1})
+    code_id = r.json()["id"]
+    start = next_day_at(10).isoformat()
+    alice, bob = make_account("customer"), make_account("customer")
+    r = client.post("/api/bookings", headers=alice.headers, json={
+        "service_id": sid, "start": start, "discount_code": "one-shot", "answers": {"size": "L"},
+        "payment_method": "on_site"})
+    assert r.status_code == 201, r.text
+    bk = r.json()
+    assert bk["status"] == "awaiting_approval" and bk["answers"] == {"size": "L"}
+    assert (bk["list_price_cents"], bk["discount_cents"], bk["price_cents"]) == (5000, 1000, 4000)
+    assert code_uses(client, provider, code_id) == 1
+    # the seat is held and the code's only use is taken
+    assert_problem(client.post("/api/bookings", headers=bob.headers, json={"service_id": sid, "start": start,
+                                                                          "answers": {"size": "S"}}), 409)
+    assert assert_problem(client.post("/api/bookings", headers=bob.headers, json={
+        "service_id": sid, "start": next_day_at(12).isoformat(), "discount_code": "ONE-SHOT",
+        "answers": {"size": "S"}}), 422)["code"] == "discount_code_invalid"
+    got = client.get(f"/api/bookings/{bk['id']}", headers=alice.headers).json()
+    assert (got["status"], got["price_cents"], got["answers"]) == ("awaiting_approval", 4000, {"size": "L"})
+    # declined: the seat and the use come back
+    r = client.post(f"/api/bookings/{bk['id']}/decline", headers=provider.headers, json={"reason": "Closed"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "cancelled"
+    assert code_uses(client, provider, code_id) == 0
+    r = client.post("/api/bookings", headers=bob.headers, json={
+        "service_id": sid, "start": start, "discount_code": "ONE-SHOT", "answers": {"size": "S"},
+        "payment_method": "on_site"})
+    assert r.status_code == 201, r.text
+    assert (r.json()["status"], r.json()["price_cents"]) == ("awaiting_approval", 4000)
