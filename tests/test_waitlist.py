@@ -79,7 +79,8 @@ def test_cancellation_offers_the_seat_and_holds_it(db_url):
     assert offered.status == "offered" and offered.booking_id is not None
     assert offered.offer_expires_at == NOW + dt.timedelta(minutes=30)
     hold = booking_row(offered.booking_id)
-    assert (hold.status, hold.user_id, hold.hold_expires_at) == ("pending", alice.id, offered.offer_expires_at)
+    assert (hold.status, hold.user_id) == ("pending", alice.id)
+    assert hold.hold_expires_at == offered.offer_expires_at + waitlist.OFFER_GRACE  # (past the offer: the sweep)
     assert entry_row(e2.id).status == "waiting"
     with pytest.raises(NotAvailable):  # nobody else can take the held seat
         bookings.book(actor=actor_for(make_customer()), service_id=b.id, start=AT, now=NOW)
@@ -113,6 +114,62 @@ def test_lapse_and_decline_pass_the_offer_on(db_url):
     assert entry_row(e3.id).status == "offered"
     with pytest.raises(NotFound):  # only its owner
         waitlist.decline(actor=actor_for(alice), entry_id=e3.id, now=later)
+
+
+def test_no_gap_between_a_lapse_and_the_sweep(db_url):
+    """An offer that lapses passes to the next person: a stranger booking before the sweep is
+    refused; the sweep (by offer_expires_at) offers it on; with nobody waiting the seat frees."""
+    provider, b, holder, first = full_room()
+    alice, carol, stranger = make_customer(), make_customer(), make_customer()
+    e1 = waitlist.join(actor=actor_for(alice), service_id=b.id, start=AT, now=NOW)
+    e2 = waitlist.join(actor=actor_for(carol), service_id=b.id, start=AT, now=NOW)
+    bookings.cancel(actor=actor_for(holder), booking_id=first.id, now=NOW)
+    with db.read_session() as s:
+        mail = s.exec(select(Notification).where(Notification.template == "waitlist_offered")).first()
+    assert mail is not None and mail.context["hold_expires_at"] == (NOW + dt.timedelta(minutes=30)).isoformat()
+    lapsed = NOW + dt.timedelta(minutes=30, seconds=1)
+    with pytest.raises(NotAvailable):  # the offer lapsed, no sweep yet: still held for the queue
+        bookings.book(actor=actor_for(stranger), service_id=b.id, start=AT, now=lapsed)
+    with pytest.raises(Conflict):  # but its owner can no longer take it
+        waitlist_accept.accept(actor=actor_for(alice), entry_id=e1.id, now=lapsed)
+    assert bookings.release_expired_holds(now=lapsed) == 1
+    assert entry_row(e1.id).status == "lapsed"
+    carols = entry_row(e2.id)
+    assert carols.status == "offered" and carols.offer_expires_at == lapsed + dt.timedelta(minutes=30)
+    with pytest.raises(NotAvailable):
+        bookings.book(actor=actor_for(stranger), service_id=b.id, start=AT, now=lapsed)
+    assert bookings.release_expired_holds(now=lapsed + dt.timedelta(minutes=1)) == 0  # carol's offer runs
+    gone = carols.offer_expires_at + dt.timedelta(seconds=1)
+    with pytest.raises(NotAvailable):  # nobody waits now, but the seat frees with the sweep
+        bookings.book(actor=actor_for(stranger), service_id=b.id, start=AT, now=gone)
+    assert bookings.release_expired_holds(now=gone) == 1
+    assert entry_row(e2.id).status == "lapsed"
+    assert booking_row(carols.booking_id).status == "cancelled"
+    assert bookings.book(actor=actor_for(stranger), service_id=b.id, start=AT, now=gone).status == "confirmed"
+
+
+def test_a_lapsed_offer_frees_after_the_grace_without_a_sweep(db_url):
+    """The margin is bounded: with the jobs stopped, the hold ends OFFER_GRACE after the offer."""
+    provider, b, holder, first = full_room()
+    e1 = waitlist.join(actor=actor_for(make_customer()), service_id=b.id, start=AT, now=NOW)
+    bookings.cancel(actor=actor_for(holder), booking_id=first.id, now=NOW)
+    after = entry_row(e1.id).offer_expires_at + waitlist.OFFER_GRACE + dt.timedelta(seconds=1)
+    assert bookings.book(actor=actor_for(make_customer()), service_id=b.id, start=AT, now=after).status == "confirmed"
+
+
+def test_a_hold_extended_for_checkout_is_left_to_its_own_expiry(db_url):
+    """Its owner opened Checkout on the offer's hold (payments.py extended it): the sweep does
+    not cancel it at the offer's expiry under a payment in flight."""
+    provider, b, holder, first = full_room()
+    e1 = waitlist.join(actor=actor_for(make_customer()), service_id=b.id, start=AT, now=NOW)
+    bookings.cancel(actor=actor_for(holder), booking_id=first.id, now=NOW)
+    hold_id = entry_row(e1.id).booking_id
+    with db.unit_of_work() as s:
+        s.get(Booking, hold_id).hold_expires_at = NOW + dt.timedelta(minutes=65)
+    assert bookings.release_expired_holds(now=NOW + dt.timedelta(minutes=40)) == 0
+    assert booking_row(hold_id).status == "pending"
+    assert bookings.release_expired_holds(now=NOW + dt.timedelta(minutes=66)) == 1
+    assert entry_row(e1.id).status == "lapsed"
 
 
 def test_guest_accepts_with_token_and_leaves(db_url):

@@ -553,6 +553,7 @@ def release_expired_holds(*, now: dt.datetime | None = None, limit: int = 1000) 
         if db.is_postgres(s):
             stmt = stmt.with_for_update(skip_locked=True)
         rows = s.exec(stmt).all()
+        rows = [*rows, *waitlist.lapsed_offer_holds(s, now, skip=list(rows), limit=limit)]  # by offer_expires_at
         # the counter rows the triggers will update, locked first and in id order, not in the
         # bookings' order, which could wait on a move between two sessions waiting on us
         capacity.lock_session_counters(s, (bk.session_id for bk in rows if bk.session_id is not None))

@@ -1,10 +1,12 @@
 """Waitlist with held offers (issue 24, point 1): join a full slot's queue, and the one hook
 that hands freed seats to it, `offer_freed`, called in the transaction that frees them.
 
-An offer holds the freed seats as a `pending` booking whose `hold_expires_at` is the offer's
-expiry, so the capacity engine counts it like any hold and nobody else can take the seats;
-accepting (services/waitlist_accept.py) turns it into the normal booking; a lapse (the hold
-sweep) or a decline cancels it and hands the seats to the next entry at once. Entry reads,
+An offer holds the freed seats as a `pending` booking whose `hold_expires_at` outlasts the
+offer's expiry by OFFER_GRACE, so the capacity engine counts it like any hold and nobody else
+can take the seats, not even between the offer's expiry and the next sweep; accepting
+(services/waitlist_accept.py, until `offer_expires_at`) turns it into the normal booking; a
+lapse (the hold sweep, by `offer_expires_at`: `lapsed_offer_holds`) or a decline cancels it
+and hands the seats to the next entry in the same transaction. Entry reads,
 provider actions and reports: services/waitlist_admin.py. Design: docs/waitlist.md.
 
 This module must not import services/bookings.py or payments.py (they call it).
@@ -44,6 +46,10 @@ NOT_OFFERED = N_("This offer is no longer open.")
 MAX_OPEN_PER_PERSON = 20
 #: cancel reasons of an offer's hold booking that end the offer
 DECLINED_REASON = "waitlist_declined"
+#: how long an offer's hold outlasts the offer: the hold sweep (every 30 s) lapses the offer
+#: and passes it on within it, so the engine never counts a lapsed offer's seats as free
+#: before the next person holds them (if the jobs stop, the seats free after this margin)
+OFFER_GRACE = dt.timedelta(minutes=5)
 #: how far a freed service booking looks for the provider's other services' queues
 _SERVICE_REACH = dt.timedelta(days=1)
 
@@ -303,7 +309,7 @@ def _make_offer(s: Session, b: Bookable, shape: SlotShape, entry: WaitlistEntry,
                  guest_phone=entry.guest_phone, locale=entry.locale, start_at=shape.start, end_at=shape.end,
                  block_start_at=shape.block_start, block_end_at=shape.block_end,
                  exclusive=b.capacity == 1 and b.kind != "event", quantity=entry.quantity,
-                 status=BookingStatus.pending.value, hold_expires_at=expires, price_cents=b.price_cents * entry.quantity,
+                 status=BookingStatus.pending.value, hold_expires_at=expires + OFFER_GRACE, price_cents=b.price_cents * entry.quantity,
                  currency=b.currency, notes="", created_at=now, updated_at=now)
     s.add(bk)
     s.flush()
@@ -345,6 +351,25 @@ def end_offer_of(s: Session, bk: Booking, now: dt.datetime) -> WaitlistEntry | N
     return entry
 
 
+def lapsed_offer_holds(s: Session, now: dt.datetime, *, skip: list[Booking], limit: int = 1000) -> list[Booking]:
+    """For the hold sweep: the hold bookings of open offers past `offer_expires_at` whose hold
+    still runs (the OFFER_GRACE margin), locked (SKIP LOCKED on PostgreSQL) and not in `skip`
+    (the sweep's own expired holds). A hold no longer ending OFFER_GRACE after the offer
+    (payments.py extended it for a Checkout its owner opened through the normal payment path)
+    is left to its own expiry."""
+    stmt = (select(Booking, WaitlistEntry.offer_expires_at).join(WaitlistEntry, WaitlistEntry.booking_id == Booking.id)
+            .where(WaitlistEntry.status == WaitlistStatus.offered.value,
+                   WaitlistEntry.offer_expires_at <= now,  # type: ignore[operator]
+                   Booking.status == BookingStatus.pending.value, Booking.hold_expires_at > now)  # type: ignore[operator]
+            .order_by(Booking.id).limit(limit))
+    if db.is_postgres(s):
+        stmt = stmt.with_for_update(of=Booking, skip_locked=True)  # type: ignore[arg-type]
+    seen = {bk.id for bk in skip}
+    return [bk for bk, until in s.exec(stmt).all()
+            if bk.id not in seen and bk.hold_expires_at is not None and until is not None
+            and bk.hold_expires_at == until + OFFER_GRACE]
+
+
 def freed_many(s: Session, bookings: list[Booking], now: dt.datetime) -> int:
     """`offer_freed` for each booking a sweep released (expired holds), in order. The
     capacity locks it will take are taken first, in sorted order (the sweep's session
@@ -369,7 +394,8 @@ def notify_entry(s: Session, entry: WaitlistEntry, bk: Booking, b: Bookable | No
     if event == "waitlist.offered":
         base = outbox.booking_snapshot(s, bk, b, customer=customer)
         base.pop("manage_url", None)  # (the offer's link is the accept link)
-        base.update(accept_url=accept_url(entry), offer_until=outbox.jsonable(entry.offer_expires_at))
+        base.update(accept_url=accept_url(entry), offer_until=outbox.jsonable(entry.offer_expires_at),
+                    hold_expires_at=outbox.jsonable(entry.offer_expires_at))  # ("accept by": not the grace)
         key = f"waitlist_offered:{entry.id}:{bk.id}"
         if customer.wants_email:
             rows.append(dict(channel="email", to=customer.email or "", template="waitlist_offered",

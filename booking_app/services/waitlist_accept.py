@@ -32,14 +32,14 @@ class AcceptResult:
 
 
 def accept(*, actor: Actor, entry_id: Any, token: Any = None, now: dt.datetime | None = None) -> AcceptResult:
-    """Its customer (or a guest holding the entry's token) takes an open offer, before it
-    expires → the booking; Conflict when the offer is not open (lapsed, declined, taken)."""
+    """Its customer (or a guest holding the entry's token) takes an open offer, before its
+    `offer_expires_at` (its hold runs a little longer, waitlist.OFFER_GRACE) → the booking; Conflict when the offer is not open (lapsed, declined, taken)."""
     now = now or utcnow()
     settings = get_settings()
     with capacity.transaction() as s:
         entry, bk = waitlist.locked_entry_and_hold(s, actor, entry_id, token, owner_only=True)
         if (entry.status != WaitlistStatus.offered.value or bk is None or bk.status != BookingStatus.pending.value
-                or bk.hold_expires_at is None or bk.hold_expires_at <= now):
+                or entry.offer_expires_at is None or entry.offer_expires_at <= now):
             raise Conflict(waitlist.NOT_OFFERED)
         b = s.get(Bookable, bk.bookable_id)
         assert b is not None and bk.id is not None
@@ -51,7 +51,7 @@ def accept(*, actor: Actor, entry_id: Any, token: Any = None, now: dt.datetime |
         bk.version += 1
         bk.updated_at = now
         if pay_online:  # still held, now for paying (Checkout extends it as it needs)
-            bk.hold_expires_at = max(bk.hold_expires_at, now + dt.timedelta(minutes=settings.hold_minutes))
+            bk.hold_expires_at = max(bk.hold_expires_at or now, now + dt.timedelta(minutes=settings.hold_minutes))
         else:
             bk.status = BookingStatus.confirmed.value
             bk.hold_expires_at = None
