@@ -59,6 +59,7 @@ def test_admin_tabs_reach_webhooks(page, size):
     goto(page, paths.ADMIN_DASHBOARD)
     _follow_tab(page, paths.ADMIN_WEBHOOKS)
     _shot(page, "admin-webhooks-tab", size)
+    _follow_tab(page, paths.PROVIDER_APPROVALS)  # (the approvals queue, every provider's: issue 24)
     _follow_tab(page, paths.ADMIN_AUDIT)
     assert page.console_errors == []
 
