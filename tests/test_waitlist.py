@@ -11,7 +11,7 @@ from sqlmodel import select
 from booking_app import db
 from booking_app.config import reset_settings_cache
 from booking_app.models import Booking, Notification, WaitlistEntry
-from booking_app.services import bookings, catalog, waitlist, waitlist_accept
+from booking_app.services import availability, bookings, catalog, waitlist, waitlist_accept
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, InvalidInput, NotAvailable, NotFound
 from tests.factories import actor_for, make_bookable, make_customer, make_event, make_provider
@@ -170,6 +170,22 @@ def test_a_hold_extended_for_checkout_is_left_to_its_own_expiry(db_url):
     assert booking_row(hold_id).status == "pending"
     assert bookings.release_expired_holds(now=NOW + dt.timedelta(minutes=66)) == 1
     assert entry_row(e1.id).status == "lapsed"
+
+
+def test_slots_include_full_ones_only_when_asked(db_url):
+    """One home for "which times are full" (the bookable page's "Full — join the waitlist")."""
+    provider, b, holder, first = full_room()
+    day = AT.date()
+    free = availability.slots(bookable_id=b.id, date_from=day, date_to=day, now=NOW)
+    both = availability.slots(bookable_id=b.id, date_from=day, date_to=day, now=NOW, include_full=True)
+    assert AT not in [x.start for x in free] and free
+    assert [(x.start, x.remaining) for x in both if x.remaining == 0] == [(AT, 0)]
+    assert [x for x in both if x.remaining > 0] == free
+    event, _sessions = make_event(sessions=[AT], capacity=1)
+    bookings.book(actor=actor_for(make_customer()), service_id=event.id, start=AT, now=NOW)
+    assert availability.slots(bookable_id=event.id, date_from=day, date_to=day, now=NOW) == []
+    assert [(x.start, x.remaining) for x in availability.slots(
+        bookable_id=event.id, date_from=day, date_to=day, now=NOW, include_full=True)] == [(AT, 0)]
 
 
 def test_guest_accepts_with_token_and_leaves(db_url):

@@ -72,7 +72,14 @@ class WaitlistMachine(EventMachine):
             row = rows[eid]
             assert row.status == "offered", (eid, row.status)
             self.entries[eid][2:] = ["offered", row.booking_id]
-            self.model[row.booking_id] = [slot, row.quantity, "pending", self.now + OFFER]
+            # the hold outlasts the offer (waitlist.OFFER_GRACE); the sweep lapses it at the offer's end
+            self.model[row.booking_id] = [slot, row.quantity, "pending", self.now + OFFER + waitlist.OFFER_GRACE]
+            self._offer_until()[row.booking_id] = self.now + OFFER
+
+    def _offer_until(self) -> dict[int, dt.datetime]:
+        if not hasattr(self, "_until"):
+            self._until: dict[int, dt.datetime] = {}
+        return self._until
 
     def _offer_of(self, bid: int) -> int | None:
         return next((eid for eid, e in self.entries.items() if e[3] == bid and e[2] == "offered"), None)
@@ -120,9 +127,12 @@ class WaitlistMachine(EventMachine):
     @rule()
     def sweep(self) -> None:
         bookings.release_expired_holds(now=self.now)
-        expired = sorted(bid for bid, b in self.model.items() if b[2] == "pending" and b[3] <= self.now)
+        until = self._offer_until()
+        expired = sorted(bid for bid, b in self.model.items() if b[2] == "pending" and (
+            b[3] <= self.now or (self._offer_of(bid) is not None and until[bid] <= self.now)))
         for bid in expired:
             self.model[bid][2] = "cancelled"
+            self.model[bid][3] = min(self.model[bid][3], self.now)  # (a late payment may revive it)
             self._expired = getattr(self, "_expired", set()) | {bid}
         for bid in expired:  # the sweep hands each one's seats on, in booking order
             self._ended(bid, "lapsed")
@@ -192,7 +202,8 @@ class WaitlistMachine(EventMachine):
         eid = data.draw(st.sampled_from(sorted(self.entries)))
         e = self.entries[eid]
         b = self.model.get(e[3]) if e[3] is not None else None
-        expect = e[2] == "offered" and b is not None and b[2] == "pending" and b[3] > self.now
+        expect = (e[2] == "offered" and b is not None and b[2] == "pending" and b[3] > self.now
+                  and self._offer_until()[e[3]] > self.now)  # (accept: until the offer's end, not the hold's)
         try:
             waitlist_accept.accept(actor=Actor.guest(), entry_id=eid, token=waitlist.entry_token(eid), now=self.now)
         except Conflict:

@@ -178,18 +178,21 @@ def slots(
     date_to: dt.date | str,
     now: dt.datetime | None = None,
     actor: Actor | None = None,
+    include_full: bool = False,
 ) -> list[SlotView]:
-    """Free slots of a bookable between two local dates (both inclusive), ordered by start.
+    """Free slots of a bookable between two local dates (both inclusive), ordered by start;
+    with `include_full` also its full ones (remaining 0: the waitlist's "join" targets).
 
     Inactive/unknown bookable → NotFound; bad or too long range (> 366 days) → InvalidInput."""
     d1, d2 = validate_range(date_from, date_to)
     now = now or utcnow()
     with db.read_session() as s:
         b = load_bookable(s, bookable_id, actor)
-        return _slots_in_session(s, b, d1, d2, now)
+        return _slots_in_session(s, b, d1, d2, now, include_full=include_full)
 
 
-def _slots_in_session(s: Session, b: Bookable, d1: dt.date, d2: dt.date, now: dt.datetime) -> list[SlotView]:
+def _slots_in_session(s: Session, b: Bookable, d1: dt.date, d2: dt.date, now: dt.datetime, *,
+                      include_full: bool = False) -> list[SlotView]:
     tz = zone(b.timezone)
     lo, hi = day_bounds(d1, d2, tz)
     earliest = now + dt.timedelta(minutes=b.min_notice_minutes)
@@ -210,14 +213,16 @@ def _slots_in_session(s: Session, b: Bookable, d1: dt.date, d2: dt.date, now: dt
                 Booking.bookable_id == b.id, Booking.session_id.in_(ids),  # type: ignore[union-attr]
                 Booking.status.in_(ACTIVE_STATUSES), active_clause(now))).all()  # type: ignore[attr-defined]
             occ = [Occupant(*r) for r in rows]
-        return compute_slots(b, date_from=d1, date_to=d2, now=now, exceptions=excs, sessions=sessions, occupants=occ)
+        return compute_slots(b, date_from=d1, date_to=d2, now=now, exceptions=excs, sessions=sessions, occupants=occ,
+                             include_full=include_full)
     rules = s.exec(select(AvailabilityRule).where(AvailabilityRule.bookable_id == b.id)).all()
     if not rules and not any(not e.closed for e in excs):
         return []
     a = max(lo, earliest) - dt.timedelta(minutes=b.buffer_before_minutes + b.buffer_after_minutes)
     z = min(hi, latest + dt.timedelta(days=1)) + dt.timedelta(minutes=b.buffer_before_minutes + b.buffer_after_minutes)
     occ = load_occupants(s, b, a, z, now)
-    return compute_slots(b, date_from=d1, date_to=d2, now=now, rules=rules, exceptions=excs, occupants=occ)
+    return compute_slots(b, date_from=d1, date_to=d2, now=now, rules=rules, exceptions=excs, occupants=occ,
+                         include_full=include_full)
 
 
 def _chunks(seq: Sequence[Any], n: int = 800) -> Iterable[Sequence[Any]]:

@@ -156,6 +156,7 @@ def compute_slots(
     occupants: Sequence[Occupant] = (),
     capacity: int | None = None,
     limit: int | None = None,
+    include_full: bool = False,  # waitlist (issue 24): full slots too, with remaining 0
 ) -> list[SlotView]:
     """Pure slot computation over preloaded rows (the rules are in the module docstring).
 
@@ -184,8 +185,8 @@ def compute_slots(
             if any(closed for closed, _s, _e in excs_by_date.get(local_day, [])):
                 continue
             remaining = sess.capacity - used_by_session.get(sess.id, 0)  # type: ignore[arg-type]
-            if remaining > 0:
-                out.append(SlotView(sess.start_at, sess.end_at, remaining))
+            if remaining > 0 or include_full:
+                out.append(SlotView(sess.start_at, sess.end_at, max(remaining, 0)))
                 if limit is not None and len(out) >= limit:
                     break
         return out
@@ -211,9 +212,9 @@ def compute_slots(
                 a, b = t - before, t + dur + after
                 if not (has_other and other.used(a, b)):
                     remaining = cap - own.used(a, b)
-                    if remaining > 0:
+                    if remaining > 0 or include_full:
                         start = _from_ts(t)
-                        out.append(SlotView(start, start + dur_td, remaining))
+                        out.append(SlotView(start, start + dur_td, max(remaining, 0)))
                         if limit is not None and len(out) >= limit:
                             return out
                 t += dur

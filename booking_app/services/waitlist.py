@@ -309,8 +309,8 @@ def _make_offer(s: Session, b: Bookable, shape: SlotShape, entry: WaitlistEntry,
                  guest_phone=entry.guest_phone, locale=entry.locale, start_at=shape.start, end_at=shape.end,
                  block_start_at=shape.block_start, block_end_at=shape.block_end,
                  exclusive=b.capacity == 1 and b.kind != "event", quantity=entry.quantity,
-                 status=BookingStatus.pending.value, hold_expires_at=expires + OFFER_GRACE, price_cents=b.price_cents * entry.quantity,
-                 currency=b.currency, notes="", created_at=now, updated_at=now)
+                 status=BookingStatus.pending.value, hold_expires_at=expires + OFFER_GRACE,
+                 price_cents=b.price_cents * entry.quantity, currency=b.currency, notes="", created_at=now, updated_at=now)
     s.add(bk)
     s.flush()
     entry.status = WaitlistStatus.offered.value
@@ -357,13 +357,14 @@ def lapsed_offer_holds(s: Session, now: dt.datetime, *, skip: list[Booking], lim
     (the sweep's own expired holds). A hold no longer ending OFFER_GRACE after the offer
     (payments.py extended it for a Checkout its owner opened through the normal payment path)
     is left to its own expiry."""
-    stmt = (select(Booking, WaitlistEntry.offer_expires_at).join(WaitlistEntry, WaitlistEntry.booking_id == Booking.id)
+    stmt = (select(Booking, WaitlistEntry.offer_expires_at)
+            .join(WaitlistEntry, WaitlistEntry.booking_id == Booking.id)
             .where(WaitlistEntry.status == WaitlistStatus.offered.value,
                    WaitlistEntry.offer_expires_at <= now,  # type: ignore[operator]
                    Booking.status == BookingStatus.pending.value, Booking.hold_expires_at > now)  # type: ignore[operator]
             .order_by(Booking.id).limit(limit))
     if db.is_postgres(s):
-        stmt = stmt.with_for_update(of=Booking, skip_locked=True)  # type: ignore[arg-type]
+        stmt = stmt.with_for_update(of=Booking, skip_locked=True)
     seen = {bk.id for bk in skip}
     return [bk for bk, until in s.exec(stmt).all()
             if bk.id not in seen and bk.hold_expires_at is not None and until is not None

@@ -1,5 +1,6 @@
-"""Waitlist in the browser (issue 24, point 1), one lean flow: a customer joins the waitlist
-of a full time (position shown); the seat frees up and is offered; the customer accepts it
+"""Waitlist in the browser (issue 24, point 1): a full time shown on the bookable page joins
+its waitlist (phone and desktop); and one lean flow: a customer joins the waitlist of a full
+time (position shown); the seat frees up and is offered; the customer accepts it
 on the waitlist page and has the booking; the provider sees the bookable's queue (the next
 person, waiting) with "Offer now" and "Close waitlist"."""
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from booking_app.i18n import translate
-from tests.browser.helpers import goto, sign_in
+from tests.browser.helpers import assert_no_horizontal_scroll, goto, sign_in
 from tests.conftest import point_app_at
 
 pytestmark = pytest.mark.browser
@@ -81,6 +82,52 @@ def test_join_offer_accept_and_the_providers_queue(page, size, live_db):
     expect(page.get_by_text(translate("The waitlist is closed.", "en"))).to_be_visible()
     expect(page.get_by_test_id("queue-row")).to_have_count(0)
     assert page.console_errors == []
+
+
+def test_a_full_time_on_the_bookable_page_joins_its_waitlist(page, size, live_db):
+    """The bookable page shows the day's full times apart from the free ones ("Full — join the
+    waitlist", a link reached by keyboard); following one opens the join form for that time."""
+    from booking_app.services import bookings, catalog
+    from booking_app.services.actors import Actor
+
+    with_provider = _provider_actor()
+    room = catalog.create_bookable(actor=with_provider, name=f"Pod {uuid.uuid4().hex[:6]}", kind="room",
+                                   duration_minutes=60, capacity=1, price_cents=0, currency="EUR", timezone="UTC")
+    catalog.set_availability(actor=with_provider, bookable_id=room.id, exceptions=[],
+                             weekly=[{"weekday": d, "start": "10:00", "end": "12:00"} for d in range(7)])
+    day = dt.date.today() + dt.timedelta(days=4)
+    start = dt.datetime.combine(day, dt.time(10), tzinfo=dt.timezone.utc)
+    bookings.book(actor=Actor.guest(), service_id=room.id, start=start,
+                  guest={"name": "Holder", "email": f"holder-{uuid.uuid4().hex[:6]}@example.com"})
+
+    sign_in(page, "customer", "demo-customer-pass")
+    goto(page, "/service?" + urlencode({"id": room.id, "date": day.isoformat()}))
+    expect(page.get_by_test_id("slot")).to_have_count(1)  # 11:00 is free
+    full = page.get_by_role("link", name=translate("Full — join the waitlist", "en"), exact=False)
+    expect(full).to_have_count(1)
+    expect(full).to_have_attribute("data-start", start.isoformat())
+    expect(page.get_by_role("group", name=translate("Full times", "en"))).to_be_visible()
+    assert_no_horizontal_scroll(page)
+    full.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("waitlist-service")).to_have_text(room.name)
+    expect(page.get_by_test_id("waitlist-start")).to_contain_text("(UTC)")
+    page.get_by_test_id("join-waitlist").click()
+    mine = page.get_by_test_id("waitlist-entry").filter(has_text=room.name)
+    expect(mine.get_by_test_id("entry-position")).to_have_text(translate("Position {position}", "en", position=1))
+    assert page.console_errors == []
+
+
+def _provider_actor():
+    from sqlmodel import select
+
+    from booking_app import db
+    from booking_app.models import User
+    from booking_app.services.actors import Actor
+
+    with db.read_session() as s:
+        provider = s.exec(select(User).where(User.username == "provider")).one()
+    return Actor(id=provider.id, role="provider", timezone="UTC")
 
 
 def bookings_of(user_id: int):

@@ -49,3 +49,25 @@ def queue_row(row: dict) -> rx.Component:
         td("Position", rx.cond(row["position"] != "", row["position"], row["until"])),
         custom_attrs={"data-testid": "queue-row"},
     )
+
+
+def _full_slot(slot: dict) -> rx.Component:
+    """A full time: a link (not a slot button) to its waitlist's join form, dashed and grey so
+    it reads as taken; its accessible name says the time and that it is full."""
+    return rx.link(
+        rx.vstack(rx.text(slot["time"], weight="medium"), rx.text(T("Full — join the waitlist"), size="1"),
+                  spacing="0", align="center"),
+        href=slot["href"], underline="none", color_scheme="gray", width="100%", padding_y="0.5rem",
+        padding_x="0.5rem", border="1px dashed var(--gray-8)", border_radius="var(--radius-3)", display="block",
+        text_align="center", custom_attrs={"data-testid": "full-slot", "data-start": slot["start"]},
+    )
+
+
+def full_slots(rows) -> rx.Component:
+    """The bookable page's full times of the day (BookableState.day_full_slots), each joining
+    that time's waitlist in one step."""
+    return rx.cond(rows.length() > 0, rx.vstack(
+        rx.text(T("Full times"), size="2", weight="medium", id="full-times-label"),
+        rx.box(rx.foreach(rows, _full_slot), class_name="slot-grid", role="group",
+               aria_labelledby="full-times-label"),
+        spacing="2", width="100%", custom_attrs={"data-testid": "full-slots"}))

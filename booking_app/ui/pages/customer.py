@@ -8,6 +8,7 @@ from booking_app.i18n import N_
 from booking_app.ui import paths
 from booking_app.ui.components import T, error_callout, field
 from booking_app.ui.components.live_slots import live_slot_notes
+from booking_app.ui.components.waitlist import full_slots  # issue 24: full times join their waitlist
 from booking_app.ui.components.discount_entry import discount_entry
 from booking_app.ui.components.payment_summary import consent_block, summary_block  # deposits and fees (issue 26)
 from booking_app.ui.components.questions import questions_form
@@ -116,6 +117,7 @@ def _picker() -> rx.Component:
                 ),
                 min_height=SLOT_AREA_MIN_HEIGHT, width="100%", custom_attrs={"data-testid": "slot-area"},
             ),
+            full_slots(BookableState.day_full_slots),  # issue 24: full times join their waitlist
             live_slot_notes(BookableState),
             rx.cond(
                 BookableState.selected != "",

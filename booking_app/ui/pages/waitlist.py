@@ -23,6 +23,7 @@ def _join_form() -> rx.Component:
             rx.text(state.service_name, weight="bold", custom_attrs={"data-testid": "waitlist-service"}),
             rx.text(T("When this time is full, join its waitlist: as soon as a place is free, it is held for the "
                       "next person in line."), size="2", color_scheme="gray"),
+            rx.cond(state.start_label != "", rx.text(state.start_label, custom_attrs={"data-testid": "waitlist-start"})),
             rx.cond(state.start_param == "", rx.vstack(
                 rx.text(T("Start (the slot's local time)"), size="2", weight="medium"),
                 rx.text(state.service_tz, size="1", color_scheme="gray"),

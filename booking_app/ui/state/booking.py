@@ -45,6 +45,7 @@ class BookableState(LiveSlots, AppState):
     svc: dict = {}
     not_found: str = ""
     slots_by_day: dict[str, list[dict]] = {}
+    full_by_day: dict[str, list[str]] = {}  # waitlist (issue 24): each day's full starts
     day: str = ""
     selected: str = ""
     quantity: int = 1
@@ -133,16 +134,20 @@ class BookableState(LiveSlots, AppState):
         last = first + dt.timedelta(days=DAYS_SHOWN - 1)
         try:
             found = availability.slots(bookable_id=int(self.svc["id"]), date_from=first, date_to=last,
-                                       actor=self._actor())
+                                       actor=self._actor(), include_full=True)
         except ServiceError as exc:
             self.error = self._error_text(exc)
             found = []
         tz = zone(self.svc["timezone"])
         by_day: dict[str, list[dict]] = {(first + dt.timedelta(days=i)).isoformat(): [] for i in range(DAYS_SHOWN)}
+        full: dict[str, list[str]] = {}
         for slot in found:
             key = slot.start.astimezone(tz).date().isoformat()
+            if slot.remaining <= 0:  # full: offered as "join the waitlist" (day_full_slots)
+                full.setdefault(key, []).append(slot.start.isoformat())
+                continue
             by_day.setdefault(key, []).append({"start": slot.start.isoformat(), "remaining": slot.remaining})
-        self.slots_by_day = by_day
+        self.slots_by_day, self.full_by_day = by_day, full
         self.day = first.isoformat()
         self.selected = ""
 
@@ -216,6 +221,16 @@ class BookableState(LiveSlots, AppState):
                 seats = fmt.seats_left(slot["remaining"], self.locale)
             out.append({"start": slot["start"], "time": fmt.time_(start, tz, self.locale), "seats": seats})
         return out
+
+    @rx.var
+    def day_full_slots(self) -> list[dict[str, str]]:
+        """The day's full times, each with its waitlist link (issue 24); none while moving a booking."""
+        if self.reschedule_id or not self.svc:
+            return []
+        tz, free = self._view_tz(), {x["start"] for x in self.slots_by_day.get(self.day, [])}  # (freed live)
+        return [{"start": s, "time": fmt.time_(dt.datetime.fromisoformat(s), tz, self.locale),
+                 "href": f"{paths.WAITLIST}?{urlencode({'service': self.svc['id'], 'start': s})}"}
+                for s in self.full_by_day.get(self.day, []) if s not in free]
 
     @rx.var
     def tz_note(self) -> str:

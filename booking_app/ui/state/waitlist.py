@@ -86,6 +86,17 @@ class WaitlistState(AppState):
             return
         self.entries = [entry_row(v, self.locale) for v in views]
 
+    @rx.var
+    def start_label(self) -> str:
+        """The time picked on the bookable page (`start`), in the bookable's zone, labelled."""
+        try:
+            at = dt.datetime.fromisoformat(self.start_param)
+        except ValueError:
+            return ""
+        if at.tzinfo is None or not self.service_tz:
+            return ""
+        return f"{fmt.datetime_(at, self.service_tz, self.locale, 'medium')} ({self.service_tz})"
+
     def _start(self, data: dict) -> dt.datetime | str:
         """The time to wait for: the page's `start` parameter, else the form's local date and
         time in the bookable's zone (InvalidInput when missing or not a date/time)."""
