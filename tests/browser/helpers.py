@@ -1,9 +1,12 @@
 """Shared steps for the browser tests."""
 from __future__ import annotations
 
+import pathlib
 import uuid
 
 from playwright.sync_api import Page, expect
+
+from tests.conftest import point_app_at
 
 READY = "[data-testid=app-root][data-ready=true]"
 
@@ -66,3 +69,40 @@ def open_menu_if_phone(page: Page) -> None:
         if button.get_attribute("aria-expanded") != "true":
             button.click()
         expect(page.locator("#phone-menu")).to_be_visible()
+
+
+def use_live_database(tmp_path_factory) -> str:
+    """Point this process's services at the live server's database (so a test sets up its rows
+    through the services) and return its URL."""
+    found = sorted(pathlib.Path(tmp_path_factory.getbasetemp()).glob("live-server*/browser.db"))
+    assert found, "the live server's database was not found"
+    url = f"sqlite:///{found[-1]}"
+    point_app_at(url)
+    return url
+
+
+def demo_actor(username: str = "provider"):
+    """The seeded demo account `username` as a services actor (its role, in UTC)."""
+    from sqlmodel import select
+
+    from booking_app import db
+    from booking_app.models import User
+    from booking_app.services.actors import Actor
+
+    with db.read_session() as s:
+        user = s.exec(select(User).where(User.username == username)).one()
+    return Actor(id=user.id, role=user.role, timezone="UTC")
+
+
+def open_room(name: str, *, hours: tuple[str, str] = ("00:00", "24:00"), **fields):
+    """A new one-seat, free, hour-long room of the demo provider named `name` + a unique tag,
+    open every day for `hours` (UTC); `fields` override create_bookable's arguments."""
+    from booking_app.services import catalog
+
+    actor = demo_actor("provider")
+    values = {"kind": "room", "duration_minutes": 60, "capacity": 1, "price_cents": 0, "currency": "EUR",
+              "timezone": "UTC"} | fields
+    room = catalog.create_bookable(actor=actor, name=f"{name} {uuid.uuid4().hex[:6]}", **values)
+    catalog.set_availability(actor=actor, bookable_id=room.id, exceptions=[],
+                             weekly=[{"weekday": d, "start": hours[0], "end": hours[1]} for d in range(7)])
+    return room

@@ -7,7 +7,6 @@ deactivated."""
 from __future__ import annotations
 
 import datetime as dt
-import pathlib
 import re
 import uuid
 from urllib.parse import urlencode
@@ -16,8 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from booking_app.i18n import translate
-from tests.browser.helpers import assert_no_horizontal_scroll, goto, sign_in
-from tests.conftest import point_app_at
+from tests.browser.helpers import assert_no_horizontal_scroll, demo_actor, goto, open_room, sign_in, use_live_database
 
 pytestmark = pytest.mark.browser
 
@@ -25,31 +23,15 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def live_db(live_server, tmp_path_factory) -> str:
     """This process's services on the live server's database (to set up the room and the code)."""
-    found = sorted(pathlib.Path(tmp_path_factory.getbasetemp()).glob("live-server*/browser.db"))
-    assert found, "the live server's database was not found"
-    url = f"sqlite:///{found[-1]}"
-    point_app_at(url)
-    return url
+    return use_live_database(tmp_path_factory)
 
 
 def _priced_room_with_a_code() -> tuple[int, str]:
-    from sqlmodel import select
+    from booking_app.services import discounts
 
-    from booking_app import db
-    from booking_app.models import User
-    from booking_app.services import catalog, discounts
-    from booking_app.services.actors import Actor
-
-    with db.read_session() as s:
-        user = s.exec(select(User).where(User.username == "provider")).one()
-    actor = Actor(id=user.id, role="provider", timezone="UTC")
-    tag = uuid.uuid4().hex[:6]
-    b = catalog.create_bookable(actor=actor, name=f"Studio {tag}", kind="room", duration_minutes=60, capacity=1,
-                                price_cents=2000, currency="EUR", timezone="UTC")
-    catalog.set_availability(actor=actor, bookable_id=b.id, exceptions=[],
-                             weekly=[{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)])
-    code = f"SAVE-{tag}"
-    discounts.create_code(actor=actor, data={"code": code, "percent_off": 25, "service_ids": [b.id]})
+    b = open_room("Studio", price_cents=2000)
+    code = f"SAVE-{uuid.uuid4().hex[:6]}"
+    discounts.create_code(actor=demo_actor("provider"), data={"code": code, "percent_off": 25, "service_ids": [b.id]})
     return b.id, code
 
 

@@ -1,15 +1,12 @@
 """Forgot password → the emailed link → a new password; and deleting an account."""
 from __future__ import annotations
 
-import pathlib
-
 import pytest
 from playwright.sync_api import expect
 
 from booking_app.i18n import translate
 from booking_app.services.auth import LOGIN_FAILED, RESET_INVALID
-from tests.browser.helpers import goto, sign_in, sign_up, unique_user
-from tests.conftest import point_app_at
+from tests.browser.helpers import goto, sign_in, sign_up, unique_user, use_live_database
 
 pytestmark = pytest.mark.browser
 
@@ -17,11 +14,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def live_db(live_server, tmp_path_factory) -> str:
     """Point this process's services at the live server's database (to read the outbox)."""
-    found = sorted(pathlib.Path(tmp_path_factory.getbasetemp()).glob("live-server*/browser.db"))
-    assert found, "the live server's database was not found"
-    url = f"sqlite:///{found[-1]}"
-    point_app_at(url)
-    return url
+    return use_live_database(tmp_path_factory)
 
 
 def reset_url_from_outbox(email: str) -> str:

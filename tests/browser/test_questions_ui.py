@@ -5,17 +5,14 @@ the bookings list."""
 from __future__ import annotations
 
 import datetime as dt
-import pathlib
 import re
-import uuid
 from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
 
 from booking_app.i18n import translate
-from tests.browser.helpers import assert_no_horizontal_scroll, goto, sign_in
-from tests.conftest import point_app_at
+from tests.browser.helpers import assert_no_horizontal_scroll, goto, open_room, sign_in, use_live_database
 
 pytestmark = pytest.mark.browser
 
@@ -23,36 +20,14 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def live_db(live_server, tmp_path_factory) -> str:
     """This process's services on the live server's database (to set up the bookable)."""
-    found = sorted(pathlib.Path(tmp_path_factory.getbasetemp()).glob("live-server*/browser.db"))
-    assert found, "the live server's database was not found"
-    url = f"sqlite:///{found[-1]}"
-    point_app_at(url)
-    return url
-
-
-def _room_of_the_demo_provider() -> int:
-    from sqlmodel import select
-
-    from booking_app import db
-    from booking_app.models import User
-    from booking_app.services import catalog
-    from booking_app.services.actors import Actor
-
-    with db.read_session() as s:
-        user = s.exec(select(User).where(User.username == "provider")).one()
-    actor = Actor(id=user.id, role="provider", timezone="UTC")
-    b = catalog.create_bookable(actor=actor, name=f"Quiz room {uuid.uuid4().hex[:6]}", kind="room",
-                                duration_minutes=60, capacity=1, price_cents=0, currency="EUR", timezone="UTC")
-    catalog.set_availability(actor=actor, bookable_id=b.id, exceptions=[],
-                             weekly=[{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)])
-    return b.id
+    return use_live_database(tmp_path_factory)
 
 
 @pytest.mark.parametrize("size", ["phone", "desktop"], indirect=True)  # (the editor and form stack on a phone)
 def test_provider_asks_a_required_question_guest_answers_provider_sees_it(page, size, live_db):
     from booking_app.services import availability, catalog
 
-    bookable_id = _room_of_the_demo_provider()
+    bookable_id = open_room("Quiz room").id
     sign_in(page, "provider", "demo-provider-pass")
     goto(page, f"/provider/bookable?id={bookable_id}")
     editor = page.get_by_test_id("questions-editor")

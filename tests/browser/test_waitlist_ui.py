@@ -6,7 +6,6 @@ person, waiting) with "Offer now" and "Close waitlist"."""
 from __future__ import annotations
 
 import datetime as dt
-import pathlib
 import uuid
 from urllib.parse import urlencode
 
@@ -14,8 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from booking_app.i18n import translate
-from tests.browser.helpers import assert_no_horizontal_scroll, goto, sign_in
-from tests.conftest import point_app_at
+from tests.browser.helpers import assert_no_horizontal_scroll, demo_actor, goto, open_room, sign_in, use_live_database
 
 pytestmark = pytest.mark.browser
 
@@ -23,30 +21,16 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def live_db(live_server, tmp_path_factory) -> str:
     """This process's services on the live server's database (to set up the full slot)."""
-    found = sorted(pathlib.Path(tmp_path_factory.getbasetemp()).glob("live-server*/browser.db"))
-    assert found, "the live server's database was not found"
-    url = f"sqlite:///{found[-1]}"
-    point_app_at(url)
-    return url
+    return use_live_database(tmp_path_factory)
 
 
 @pytest.mark.parametrize("size", ["desktop"], indirect=True)
 def test_join_offer_accept_and_the_providers_queue(page, size, live_db):
-    from sqlmodel import select
-
-    from booking_app import db
-    from booking_app.models import User
-    from booking_app.services import availability, bookings, catalog, waitlist
+    from booking_app.services import availability, bookings, waitlist
     from booking_app.services.actors import Actor
 
-    with db.read_session() as s:
-        provider = s.exec(select(User).where(User.username == "provider")).one()
-        customer = s.exec(select(User).where(User.username == "customer")).one()
-    prov = Actor(id=provider.id, role="provider", timezone="UTC")
-    room = catalog.create_bookable(actor=prov, name=f"Booth {uuid.uuid4().hex[:6]}", kind="room", duration_minutes=60,
-                                   capacity=1, price_cents=0, currency="EUR", timezone="UTC")
-    catalog.set_availability(actor=prov, bookable_id=room.id, exceptions=[],
-                             weekly=[{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)])
+    prov, customer = demo_actor("provider"), demo_actor("customer")
+    room = open_room("Booth")
     day = dt.date.today() + dt.timedelta(days=4)
     start = availability.slots(bookable_id=room.id, date_from=day, date_to=day)[0].start
     held = bookings.book(actor=Actor.guest(), service_id=room.id, start=start,
@@ -87,14 +71,10 @@ def test_join_offer_accept_and_the_providers_queue(page, size, live_db):
 def test_a_full_time_on_the_bookable_page_joins_its_waitlist(page, size, live_db):
     """The bookable page shows the day's full times apart from the free ones ("Full — join the
     waitlist", a link reached by keyboard); following one opens the join form for that time."""
-    from booking_app.services import bookings, catalog
+    from booking_app.services import bookings
     from booking_app.services.actors import Actor
 
-    with_provider = _provider_actor()
-    room = catalog.create_bookable(actor=with_provider, name=f"Pod {uuid.uuid4().hex[:6]}", kind="room",
-                                   duration_minutes=60, capacity=1, price_cents=0, currency="EUR", timezone="UTC")
-    catalog.set_availability(actor=with_provider, bookable_id=room.id, exceptions=[],
-                             weekly=[{"weekday": d, "start": "10:00", "end": "12:00"} for d in range(7)])
+    room = open_room("Pod", hours=("10:00", "12:00"))
     day = dt.date.today() + dt.timedelta(days=4)
     start = dt.datetime.combine(day, dt.time(10), tzinfo=dt.timezone.utc)
     bookings.book(actor=Actor.guest(), service_id=room.id, start=start,
@@ -116,18 +96,6 @@ def test_a_full_time_on_the_bookable_page_joins_its_waitlist(page, size, live_db
     mine = page.get_by_test_id("waitlist-entry").filter(has_text=room.name)
     expect(mine.get_by_test_id("entry-position")).to_have_text(translate("Position {position}", "en", position=1))
     assert page.console_errors == []
-
-
-def _provider_actor():
-    from sqlmodel import select
-
-    from booking_app import db
-    from booking_app.models import User
-    from booking_app.services.actors import Actor
-
-    with db.read_session() as s:
-        provider = s.exec(select(User).where(User.username == "provider")).one()
-    return Actor(id=provider.id, role="provider", timezone="UTC")
 
 
 def bookings_of(user_id: int):
