@@ -55,6 +55,21 @@ def assert_problem(response, status: int) -> dict:
     return body
 
 
+def open_room(client, **fields) -> dict:
+    """A new provider's one-seat, free, hour-long room made through the API (`fields` override
+    the service's JSON), open 08:00–20:00 every day: {"id", "provider", "json"}."""
+    provider = make_account("provider")
+    r = client.post("/api/services", headers=provider.headers, json={
+        "name": "Room Atlas", "kind": "room", "duration_minutes": 60, "capacity": 1, "price_cents": 0,
+        "currency": "EUR", "timezone": "UTC", **fields})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    weekly = [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)]
+    r2 = client.put(f"/api/services/{sid}/availability", headers=provider.headers, json={"weekly": weekly})
+    assert r2.status_code == 200, r2.text
+    return {"id": sid, "provider": provider, "json": r.json()}
+
+
 @pytest.fixture
 def fast_hash(monkeypatch):
     """Create users without paying argon2 each time (the hash of each password is computed once)."""

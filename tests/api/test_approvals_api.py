@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from tests.api.conftest import assert_problem, make_account
+from tests.api.conftest import assert_problem, make_account, open_room
 
 GUEST = {"name": "Gina Guest", "email": "gina@example.com"}
 
@@ -16,16 +16,9 @@ GUEST = {"name": "Gina Guest", "email": "gina@example.com"}
 @pytest.fixture
 def room(client, fast_hash):
     """A capacity-1 room that requires approval, open all day, and the start ten days ahead."""
-    provider = make_account("provider")
-    r = client.post("/api/services", headers=provider.headers, json={
-        "name": "Room Atlas", "kind": "room", "duration_minutes": 60, "capacity": 1, "price_cents": 0,
-        "currency": "EUR", "timezone": "UTC", "requires_approval": True, "approval_expiry_hours": 12})
-    assert r.status_code == 201, r.text
-    assert (r.json()["requires_approval"], r.json()["approval_expiry_hours"]) == (True, 12)
-    sid = r.json()["id"]
-    r = client.put(f"/api/services/{sid}/availability", headers=provider.headers,
-                   json={"weekly": [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)]})
-    assert r.status_code == 200, r.text
+    room = open_room(client, requires_approval=True, approval_expiry_hours=12)
+    sid, provider = room["id"], room["provider"]
+    assert (room["json"]["requires_approval"], room["json"]["approval_expiry_hours"]) == (True, 12)
     start = f"{(dt.date.today() + dt.timedelta(days=10)).isoformat()}T10:00:00Z"
     return {"id": sid, "provider": provider, "start": start}
 

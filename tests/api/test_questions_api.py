@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from tests.api.conftest import assert_problem, make_account
+from tests.api.conftest import assert_problem, make_account, open_room
 
 QUESTIONS = [
     {"id": "size", "type": "single_choice", "label": "T-shirt size", "labels": {"fr": "Taille du t-shirt"},
@@ -20,16 +20,7 @@ QUESTIONS = [
 
 @pytest.fixture
 def room(client, fast_hash):
-    provider = make_account("provider")
-    r = client.post("/api/services", headers=provider.headers, json={
-        "name": "Quiz room", "kind": "room", "duration_minutes": 60, "capacity": 1, "price_cents": 0,
-        "currency": "EUR", "timezone": "Europe/Madrid", "questions": QUESTIONS})
-    assert r.status_code == 201, r.text
-    sid = r.json()["id"]
-    r = client.put(f"/api/services/{sid}/availability", headers=provider.headers,
-                   json={"weekly": [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)]})
-    assert r.status_code == 200, r.text
-    return {"id": sid, "provider": provider}
+    return open_room(client, name="Quiz room", timezone="Europe/Madrid", questions=QUESTIONS)
 
 
 def free_starts(client, service_id, n=3):

@@ -6,21 +6,12 @@ import datetime as dt
 
 import pytest
 
-from tests.api.conftest import assert_problem, make_account
+from tests.api.conftest import assert_problem, make_account, open_room
 
 
 @pytest.fixture
 def room(client, fast_hash):
-    provider = make_account("provider")
-    r = client.post("/api/services", headers=provider.headers, json={
-        "name": "Room Atlas", "kind": "room", "duration_minutes": 60, "capacity": 1, "price_cents": 0,
-        "currency": "EUR", "timezone": "Europe/Madrid"})
-    assert r.status_code == 201, r.text
-    sid = r.json()["id"]
-    r = client.put(f"/api/services/{sid}/availability", headers=provider.headers,
-                   json={"weekly": [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)]})
-    assert r.status_code == 200, r.text
-    return {"id": sid, "provider": provider}
+    return open_room(client, timezone="Europe/Madrid")
 
 
 def first_start(days: int = 10) -> str:

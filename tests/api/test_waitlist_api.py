@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from tests.api.conftest import assert_problem, make_account
+from tests.api.conftest import assert_problem, make_account, open_room
 
 GUEST = {"name": "Gina Guest", "email": "gina@example.com"}
 
@@ -15,15 +15,8 @@ GUEST = {"name": "Gina Guest", "email": "gina@example.com"}
 @pytest.fixture
 def full_room(client, fast_hash):
     """A capacity-1 room whose 10:00 slot ten days ahead is booked by `holder`."""
-    provider = make_account("provider")
-    r = client.post("/api/services", headers=provider.headers, json={
-        "name": "Room Atlas", "kind": "room", "duration_minutes": 60, "capacity": 1, "price_cents": 0,
-        "currency": "EUR", "timezone": "UTC"})
-    assert r.status_code == 201, r.text
-    sid = r.json()["id"]
-    r = client.put(f"/api/services/{sid}/availability", headers=provider.headers,
-                   json={"weekly": [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)]})
-    assert r.status_code == 200, r.text
+    room = open_room(client)
+    sid, provider = room["id"], room["provider"]
     start = f"{(dt.date.today() + dt.timedelta(days=10)).isoformat()}T10:00:00Z"
     holder = make_account("customer")
     r = client.post("/api/bookings", headers=holder.headers, json={"service_id": sid, "start": start})

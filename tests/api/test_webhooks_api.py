@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from booking_app.services import relay, webhook_delivery
-from tests.api.conftest import assert_problem, make_account, set_env
+from tests.api.conftest import assert_problem, make_account, open_room, set_env
 from tests.api.test_bookings_api import free_starts
 from tests.test_webhooks import Receiver
 
@@ -22,16 +22,7 @@ def receiver(monkeypatch):
 
 @pytest.fixture
 def room(client, fast_hash):
-    provider = make_account("provider")
-    r = client.post("/api/services", headers=provider.headers, json={
-        "name": "Room Hook", "kind": "room", "duration_minutes": 60, "capacity": 1, "price_cents": 0,
-        "currency": "EUR", "timezone": "UTC"})
-    assert r.status_code == 201, r.text
-    sid = r.json()["id"]
-    r = client.put(f"/api/services/{sid}/availability", headers=provider.headers,
-                   json={"weekly": [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)]})
-    assert r.status_code == 200, r.text
-    return {"id": sid, "provider": provider}
+    return open_room(client, name="Room Hook")
 
 
 def test_webhook_lifecycle_with_a_booking_through_the_api(client, room, receiver):
