@@ -1,7 +1,8 @@
 """Waitlist with held offers (issue 24, point 1).
 
 - `waitlist_entries`: who waits for a full slot or session, in order; an offer holds the
-  freed seats as a pending booking (`booking_id`) until `offer_expires_at`.
+  freed seats as a pending booking (`booking_id`) until `offer_expires_at`; `answers`: the
+  booking questions' answers given at join (the held booking takes them).
 - `bookables.waitlist_offer_minutes` (override of WAITLIST_OFFER_MINUTES) and
   `bookables.waitlist_closed`.
 
@@ -41,6 +42,7 @@ def upgrade() -> None:
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("answers", sa.JSON(none_as_null=True), nullable=True),
         sa.CheckConstraint("quantity >= 1", name="ck_waitlist_entries_quantity"),
         sa.ForeignKeyConstraint(["bookable_id"], ["bookables.id"]),
         sa.ForeignKeyConstraint(["provider_id"], ["users.id"]),

@@ -19,6 +19,7 @@ from pydantic import AwareDatetime, Field
 from booking_app.api.deps import get_actor, require_provider, require_user
 from booking_app.api.schemas import MAX_ID, ApiModel, IdPath, RequestModel, UtcDateTime, problem_responses
 from booking_app.api.schemas_bookings import BookingOut, GuestIn
+from booking_app.api.schemas_questions import AnswersIn, AnswersOut, answers_field
 from booking_app.services import waitlist, waitlist_accept, waitlist_admin
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Unauthorized
@@ -33,6 +34,7 @@ class WaitlistJoinIn(RequestModel):
     start: AwareDatetime = Field(description="the full slot's (or session's) start (ISO 8601 with offset)")
     quantity: int = Field(default=1, ge=1, le=1000, strict=True)
     guest: GuestIn | None = None
+    answers: AnswersIn | None = answers_field()
 
 
 class WaitlistEntryOut(ApiModel):
@@ -49,6 +51,8 @@ class WaitlistEntryOut(ApiModel):
     customer_name: str
     created_at: UtcDateTime
     token: str | None = Field(default=None, description="a guest's entry: the token for its links (shown once)")
+    answers: AnswersOut = Field(default_factory=dict, description="answers to the booking questions given at "
+                                                                  "join (the offer's booking takes them)")
 
 
 class WaitlistListOut(ApiModel):
@@ -93,7 +97,7 @@ def join_waitlist(body: WaitlistJoinIn, actor: Actor = Depends(get_actor)) -> Wa
         raise Unauthorized()
     guest = body.guest.model_dump() if body.guest is not None else None
     return _out(waitlist.join(actor=actor, service_id=body.service_id, start=body.start, quantity=body.quantity,
-                              guest=guest))
+                              guest=guest, answers=body.answers))
 
 
 @router.get("", response_model=WaitlistListOut, operation_id="list_waitlist",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import CheckConstraint, Column, Index
+from sqlalchemy import JSON, CheckConstraint, Column, Index
 from sqlmodel import Field, SQLModel
 
 from booking_app.models.base import UTCDateTime, utcnow
@@ -61,3 +61,6 @@ class WaitlistEntry(SQLModel, table=True):
     decided_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    # booking questions (issue 24, point 4): the answers checked at join (booking_questions
+    # snapshot), given to the offer's held booking; null when none asked (or an older entry)
+    answers: list | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))

@@ -28,7 +28,7 @@ from booking_app.i18n import N_
 from booking_app.models import Bookable, Booking, BookingStatus, User, WaitlistEntry, WaitlistStatus
 from booking_app.models.base import utcnow
 from booking_app.models.waitlist import OPEN_STATUSES
-from booking_app.services import audit, availability, capacity, outbox, webhooks
+from booking_app.services import audit, availability, booking_questions, capacity, outbox, webhooks
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotAvailable, NotFound
 from booking_app.services.guest_bookings import GUEST_QUANTITY, guest_fields
@@ -111,13 +111,16 @@ def offer_minutes(b: Bookable) -> int:
 
 
 def join(*, actor: Actor, service_id: Any, start: dt.datetime | str, quantity: Any = 1,
-         guest: Mapping[str, Any] | Any | None = None, now: dt.datetime | None = None) -> EntryView:
+         guest: Mapping[str, Any] | Any | None = None, answers: Mapping[str, Any] | Any | None = None,
+         now: dt.datetime | None = None) -> EntryView:
     """Join the waitlist of a full slot (or event session) of `service_id` at `start`.
 
     Signed-in customers join for themselves; guests give `guest={name, email, phone?}`
     (at most GUEST_MAX_QUANTITY seats). The slot must be a real, bookable start that is
     full: with room left → Conflict (book it instead), checked under the capacity lock so a
-    seat freed meanwhile is either seen here or offered to this entry. Errors: NotFound,
+    seat freed meanwhile is either seen here or offered to this entry. `answers`: the
+    bookable's booking questions, checked as for a booking (services/booking_questions.py,
+    field `answers.<id>`); the snapshot is kept on the entry for the offer's booking. Errors: NotFound,
     InvalidInput, Conflict (room left, waitlist closed, already waiting, too many), Busy."""
     now = now or utcnow()
     start_at = parse_aware_datetime(start, field="start")
@@ -143,6 +146,7 @@ def join(*, actor: Actor, service_id: Any, start: dt.datetime | str, quantity: A
             raise NotFound(N_("This service does not exist."))
         if b.waitlist_closed:
             raise Conflict(CLOSED)
+        snapshot = booking_questions.check_answers(b.questions, answers)
         try:
             shape = availability.resolve_start(s, b, start_at, now)
         except NotAvailable as exc:
@@ -166,7 +170,7 @@ def join(*, actor: Actor, service_id: Any, start: dt.datetime | str, quantity: A
         entry = WaitlistEntry(bookable_id=b.id, provider_id=b.provider_id, session_id=shape.session_id,
                               start_at=shape.start, quantity=qty, user_id=user_id, guest_name=name,
                               guest_email=email, guest_phone=phone, locale=locale or "en",
-                              created_at=now, updated_at=now)
+                              created_at=now, updated_at=now, answers=snapshot)
         s.add(entry)
         s.flush()
         audit.record(s, actor_id=actor.id, action="waitlist.joined", entity="waitlist_entry", entity_id=entry.id,
@@ -310,7 +314,8 @@ def _make_offer(s: Session, b: Bookable, shape: SlotShape, entry: WaitlistEntry,
                  block_start_at=shape.block_start, block_end_at=shape.block_end,
                  exclusive=b.capacity == 1 and b.kind != "event", quantity=entry.quantity,
                  status=BookingStatus.pending.value, hold_expires_at=expires + OFFER_GRACE,
-                 price_cents=b.price_cents * entry.quantity, currency=b.currency, notes="", created_at=now, updated_at=now)
+                 price_cents=b.price_cents * entry.quantity, currency=b.currency, notes="", created_at=now, updated_at=now,
+                 answers=entry.answers)  # (the answers given at join)
     s.add(bk)
     s.flush()
     entry.status = WaitlistStatus.offered.value

@@ -37,6 +37,8 @@ class EntryView:
     created_at: dt.datetime
     #: a guest's signed token (shown once to whoever joined; the links in emails carry it)
     token: str | None = None
+    #: the booking questions' answers given at join (booking_questions snapshot), None when none
+    answers: list[dict[str, Any]] | None = None
 
 
 def sign_entry(entry_id: int) -> str:
@@ -79,7 +81,8 @@ def entry_view(s: Session, entry: WaitlistEntry, b: Bookable | None = None, *, w
                      session_id=entry.session_id, quantity=entry.quantity, status=entry.status, position=position,
                      offer_expires_at=entry.offer_expires_at if entry.status == WaitlistStatus.offered.value else None,
                      booking_id=entry.booking_id, user_id=entry.user_id, customer_name=name, customer_email=email,
-                     created_at=entry.created_at, token=sign_entry(entry.id) if with_token else None)
+                     created_at=entry.created_at, token=sign_entry(entry.id) if with_token else None,
+                     answers=entry.answers)
 
 
 @dataclass
