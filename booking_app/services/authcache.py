@@ -13,7 +13,6 @@ booking transaction re-reads the customer's account and refuses a disabled one.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from typing import Any
 from sqlalchemy import event
 
 from booking_app.config import get_settings
+from booking_app.services import redis_channel
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,6 @@ MAX_ENTRIES = 50_000
 # token hash → (monotonic time cached, token expiry as a UTC timestamp, user id, value)
 _entries: dict[str, tuple[float, float, int, Any]] = {}
 _lock = threading.Lock()
-_listener: threading.Thread | None = None
-_listener_pid: int | None = None
-_listener_url: str | None = None
 _redis_failed = False
 _publish_paused_until = 0.0
 
@@ -127,40 +124,19 @@ def _redis_warning(exc: Exception) -> None:
 def _ensure_listener() -> None:
     """Start (once per process and Redis URL, also after a fork) the thread applying other
     processes' forgets."""
-    global _listener, _listener_pid, _listener_url
-    url = get_settings().redis_url
-    if not url or _listening(url):
-        return
-    with _lock:
-        if _listening(url):
-            return
-        _listener_pid, _listener_url = os.getpid(), url
-        _listener = threading.Thread(target=_listen, args=(url,), name="auth-cache-listener", daemon=True)
-        _listener.start()
+    _subscriber.ensure(get_settings().redis_url)
 
 
-def _listening(url: str) -> bool:
-    return (_listener is not None and _listener_pid == os.getpid() and _listener_url == url
-            and _listener.is_alive())
+def _on_message(data: bytes) -> None:
+    kind, _, ident = data.decode("utf-8", "replace").partition(":")
+    _drop_local(kind, ident)
 
 
-def _listen(url: str) -> None:
-    import redis
+def _on_error(exc: Exception) -> None:
+    _redis_warning(exc)
+    clear()  # entries would otherwise outlive forgets we miss until we are back
 
-    while _listener_url == url:  # a listener for another URL replaces this one
-        try:
-            client = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
-            pubsub.subscribe(CHANNEL)
-            clear()  # forgets published while we weren't listening
-            while _listener_url == url:
-                message = pubsub.get_message(timeout=1.0)
-                data = message.get("data") if message else None
-                if isinstance(data, bytes):
-                    kind, _, ident = data.decode("utf-8", "replace").partition(":")
-                    _drop_local(kind, ident)
-            pubsub.close()
-        except Exception as exc:  # noqa: BLE001 - reconnect; entries still expire by TTL
-            _redis_warning(exc)
-            clear()
-            time.sleep(2)
+
+_subscriber = redis_channel.Subscriber("auth-cache-listener", lambda _url: CHANNEL, on_message=_on_message,
+                                       on_connect=lambda _reconnected: clear(),  # forgets missed meanwhile
+                                       on_error=_on_error)

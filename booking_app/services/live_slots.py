@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from booking_app import db
 from booking_app.config import get_settings
 from booking_app.models import Bookable, Booking
-from booking_app.services import availability
+from booking_app.services import availability, redis_channel
 from booking_app.services.errors import ServiceError
 from booking_app.services.slots import SlotView
 from booking_app.services.validation import zone
@@ -320,9 +320,6 @@ class Watch:
 
 
 _watches: set[Watch] = set()
-_listener: threading.Thread | None = None
-_listener_pid: int | None = None
-_listener_url: str | None = None
 
 
 def open_watch(*, bookable_id: int, loop: asyncio.AbstractEventLoop) -> Watch | None:
@@ -373,47 +370,22 @@ def dispatch(changes: list[Change]) -> None:
 
 
 def _ensure_listener() -> None:
-    global _listener, _listener_pid, _listener_url
-    url = get_settings().redis_url
-    if not url or _listening(url):
-        return
-    with _lock:
-        if _listening(url):
-            return
-        _listener_pid, _listener_url = os.getpid(), url
-        _listener = threading.Thread(target=_listen, args=(url,), name="live-slots-listener", daemon=True)
-        _listener.start()
+    _subscriber.ensure(get_settings().redis_url)
 
 
-def _listening(url: str) -> bool:
-    return (_listener is not None and _listener_pid == os.getpid() and _listener_url == url
-            and _listener.is_alive())
+def _on_message(data: bytes) -> None:
+    changes = parse_message(data)
+    if changes:
+        dispatch(changes)
 
 
-def _listen(url: str) -> None:
-    import redis  # (only with REDIS_URL)
+def _on_connect(reconnected: bool) -> None:
+    if reconnected:
+        dispatch([EVERYTHING])  # changes published while we were not listening: pages refresh
 
-    first = True
-    while _listener_url == url:  # a listener for another URL replaces this one
-        try:
-            client = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
-            pubsub.subscribe(channel(url))
-            if not first:
-                dispatch([EVERYTHING])  # changes published while we were not listening
-            first = False
-            while _listener_url == url:
-                message = pubsub.get_message(timeout=1.0)
-                data = message.get("data") if message else None
-                if isinstance(data, bytes):
-                    changes = parse_message(data)
-                    if changes:
-                        dispatch(changes)
-            pubsub.close()
-        except Exception as exc:  # noqa: BLE001 - reconnect; pages refresh when we are back
-            _redis_warning(exc)
-            first = False
-            time.sleep(2)
+
+_subscriber = redis_channel.Subscriber("live-slots-listener", channel, on_message=_on_message,
+                                       on_connect=_on_connect, on_error=_redis_warning)
 
 
 def parse_message(data: bytes) -> list[Change]:
