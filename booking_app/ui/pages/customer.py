@@ -34,21 +34,24 @@ def _not_found(message: rx.Var) -> rx.Component:
     )
 
 
-def _fact(icon: str, text: rx.Var) -> rx.Component:
+def fact(icon: str, text: rx.Var) -> rx.Component:
+    """An icon and a short text: one fact of a bookable or a booking (the embed widget's too)."""
     return rx.hstack(rx.icon(icon, size=16, color=rx.color("gray", 10)), rx.text(text, size="2"),
                      spacing="2", align="center")
 
 
 # ---- bookable page -----------------------------------------------------------------------
 
-def _day_chip(day: dict) -> rx.Component:
-    selected = BookableState.day == day["key"]
+def day_chip(state: type[BookableState], day: dict, *, colored: bool = True) -> rx.Component:
+    """A day of `state`'s picker strip (the embed widget's too: colored=False keeps its accent colour)."""
+    selected = state.day == day["key"]
+    colors = {"color_scheme": rx.cond(day["free"] != "", "indigo", "gray")} if colored else {}
     return rx.button(
         rx.vstack(rx.text(day["weekday"], size="1"), rx.text(day["label"], size="2", weight="bold"),
                   spacing="0", align="center"),
-        on_click=BookableState.pick_day(day["key"]),
+        on_click=state.pick_day(day["key"]),
         variant=rx.cond(selected, "solid", rx.cond(day["free"] != "", "surface", "soft")),
-        color_scheme=rx.cond(day["free"] != "", "indigo", "gray"),
+        **colors,
         disabled=day["free"] == "",
         height="auto", padding_y="0.4rem", min_width="4.2rem",
         aria_pressed=rx.cond(selected, "true", "false"),
@@ -56,13 +59,14 @@ def _day_chip(day: dict) -> rx.Component:
     )
 
 
-def _slot_button(slot: dict) -> rx.Component:
-    selected = BookableState.selected == slot["start"]
+def slot_button(state: type[BookableState], slot: dict) -> rx.Component:
+    """A free time of `state`'s picked day (the embed widget's too)."""
+    selected = state.selected == slot["start"]
     return rx.button(
         rx.vstack(rx.text(slot["time"], weight="medium"),
                   rx.cond(slot["seats"] != "", rx.text(slot["seats"], size="1")),
                   spacing="0", align="center"),
-        on_click=BookableState.pick_slot(slot["start"]),
+        on_click=state.pick_slot(slot["start"]),
         variant=rx.cond(selected, "solid", "outline"),
         size="3", height="auto", padding_y="0.5rem", width="100%",
         aria_pressed=rx.cond(selected, "true", "false"),
@@ -75,13 +79,35 @@ def _slot_button(slot: dict) -> rx.Component:
 SLOT_AREA_MIN_HEIGHT = "10.5rem"
 
 
+def date_input(state: type[BookableState]) -> rx.Component:
+    """'Another date': any day for `state`'s picker (the embed widget's too)."""
+    return rx.hstack(
+        rx.el.label(T("Another date"), html_for="pick-date", class_name="field-label"),
+        rx.input(id="pick-date", type="date", value=state.day, on_change=state.pick_date, size="2", width="11rem"),
+        spacing="2", align="center", wrap="wrap",
+    )
+
+
+def quantity_select(state: type[BookableState]) -> rx.Component:
+    """An event's number of places for `state`'s picked time (the embed widget's too)."""
+    return rx.hstack(
+        rx.el.label(T("Places"), html_for="qty", class_name="field-label"),
+        rx.el.select(
+            rx.foreach(state.quantity_options, lambda q: rx.el.option(q, value=q)),
+            id="qty", value=state.quantity.to_string(), on_change=state.set_quantity, class_name="lang-select",
+            custom_attrs={"data-testid": "quantity"},
+        ),
+        spacing="2", align="center",
+    )
+
+
 def _moving_banner() -> rx.Component:
     """Rescheduling: the booking's current time, and until when it may be changed."""
     return rx.cond(
         BookableState.reschedule_id > 0,
         rx.vstack(
             rx.cond(BookableState.current_time != "",
-                    _fact("calendar_clock", BookableState.current_time)),
+                    fact("calendar_clock", BookableState.current_time)),
             rx.cond(BookableState.move_note != "",
                     rx.text(BookableState.move_note, size="2", color_scheme="gray",
                             custom_attrs={"data-testid": "move-note"})),
@@ -98,20 +124,17 @@ def _picker() -> rx.Component:
             _moving_banner(),
             rx.text(BookableState.tz_note, size="2", color_scheme="gray", custom_attrs={"data-testid": "tz-note"}),
             rx.box(
-                rx.hstack(rx.foreach(BookableState.days, _day_chip), spacing="2", padding_bottom="0.25rem"),
+                rx.hstack(rx.foreach(BookableState.days, lambda d: day_chip(BookableState, d)), spacing="2",
+                          padding_bottom="0.25rem"),
                 overflow_x="auto", width="100%", custom_attrs={"data-testid": "day-strip"},
             ),
-            rx.hstack(
-                rx.el.label(T("Another date"), html_for="pick-date", class_name="field-label"),
-                rx.input(id="pick-date", type="date", value=BookableState.day, on_change=BookableState.pick_date,
-                         size="2", width="11rem"),
-                spacing="2", align="center", wrap="wrap",
-            ),
+            date_input(BookableState),
             rx.text(BookableState.day_title, weight="bold", size="3"),
             rx.box(
                 rx.cond(
                     BookableState.day_slots.length() > 0,
-                    rx.box(rx.foreach(BookableState.day_slots, _slot_button), class_name="slot-grid"),
+                    rx.box(rx.foreach(BookableState.day_slots, lambda s: slot_button(BookableState, s)),
+                           class_name="slot-grid"),
                     rx.callout(T("No free times on this day. Pick another day."), icon="calendar_x",
                                color_scheme="gray", width="100%", custom_attrs={"data-testid": "no-slots"}),
                 ),
@@ -125,16 +148,7 @@ def _picker() -> rx.Component:
                     rx.divider(),
                     rx.cond(
                         BookableState.is_event & (BookableState.reschedule_id == 0),
-                        rx.hstack(
-                            rx.el.label(T("Places"), html_for="qty", class_name="field-label"),
-                            rx.el.select(
-                                rx.foreach(BookableState.quantity_options, lambda q: rx.el.option(q, value=q)),
-                                id="qty", value=BookableState.quantity.to_string(),
-                                on_change=BookableState.set_quantity, class_name="lang-select",
-                                custom_attrs={"data-testid": "quantity"},
-                            ),
-                            spacing="2", align="center",
-                        ),
+                        quantity_select(BookableState),
                     ),
                     rx.text(BookableState.selected_label, weight="medium", custom_attrs={"data-testid": "selected-slot"}),
                     rx.cond(
@@ -179,9 +193,9 @@ def bookable() -> rx.Component:
                                custom_attrs={"data-testid": "bookable-name"}),
                     rx.text(info["description"], size="3", dir="auto"),
                     rx.hstack(
-                        _fact("clock", info["duration"]),
-                        rx.cond(info["location"] != "", _fact("map_pin", info["location"])),
-                        rx.cond(info["provider"] != "", _fact("user", info["provider"])),
+                        fact("clock", info["duration"]),
+                        rx.cond(info["location"] != "", fact("map_pin", info["location"])),
+                        rx.cond(info["provider"] != "", fact("user", info["provider"])),
                         spacing="4", wrap="wrap",
                     ),
                     rx.hstack(rx.text(info["price"], size="6", weight="bold", custom_attrs={"data-testid": "price"}),
@@ -230,6 +244,16 @@ def _bookable_skeleton() -> rx.Component:
 
 # ---- review & confirm --------------------------------------------------------------------
 
+def guest_fields() -> list[rx.Component]:
+    """A guest's name, email and phone (the embed widget's too)."""
+    return [
+        rx.text(T("Or continue as a guest:"), size="2", color_scheme="gray"),
+        field(N_("Your name"), name="guest_name", autocomplete="name"),
+        field(N_("Email"), name="guest_email", type="email", autocomplete="email"),
+        field(N_("Phone (optional)"), name="guest_phone", type="tel", autocomplete="tel", required=False),
+    ]
+
+
 def _guest_or_account() -> rx.Component:
     return rx.cond(
         AppState.signed_in,
@@ -240,10 +264,7 @@ def _guest_or_account() -> rx.Component:
                 rx.link(rx.button(T("Sign up"), variant="surface"), href=BookState.sign_up_url),
                 spacing="2", wrap="wrap",
             ),
-            rx.text(T("Or continue as a guest:"), size="2", color_scheme="gray"),
-            field(N_("Your name"), name="guest_name", autocomplete="name"),
-            field(N_("Email"), name="guest_email", type="email", autocomplete="email"),
-            field(N_("Phone (optional)"), name="guest_phone", type="tel", autocomplete="tel", required=False),
+            *guest_fields(),
             spacing="3", width="100%",
         ),
     )
@@ -277,11 +298,11 @@ def review() -> rx.Component:
                         rx.heading(T("Review and confirm"), size="6", as_="h1"),
                         rx.vstack(
                             rx.text(info["name"], weight="bold", size="4", custom_attrs={"data-testid": "review-name"}),
-                            _fact("calendar", BookState.when),
-                            rx.cond(info["location"] != "", _fact("map_pin", info["location"])),
+                            fact("calendar", BookState.when),
+                            rx.cond(info["location"] != "", fact("map_pin", info["location"])),
                             rx.cond(BookState.quantity > 1,
-                                    _fact("users", BookState.quantity.to_string())),
-                            _fact("banknote", BookState.total),
+                                    fact("users", BookState.quantity.to_string())),
+                            fact("banknote", BookState.total),
                             rx.cond(BookState.unavailable == "", discount_entry()),  # issue 26: discount codes
                             rx.text(info["policy"], size="2", color_scheme="gray"),
                             consent_block(BookState.payment_consent),  # issue 26: deposit, card saved for fees
@@ -439,11 +460,11 @@ def confirmation() -> rx.Component:
                                 rx.callout(card["moved"], icon="circle_check", color_scheme="grass", width="100%",
                                            role="status", custom_attrs={"data-testid": "moved"})),
                         rx.text(card["service"], weight="bold", size="4"),
-                        _fact("calendar", card["when"]),
+                        fact("calendar", card["when"]),
                         rx.cond(card["location"] != "",
-                                rx.box(_fact("map_pin", card["location"]), custom_attrs={"data-testid": "location"})),
-                        _fact("banknote", card["price"]),
-                        rx.cond(card["seats"] != "", _fact("users", card["seats"])),
+                                rx.box(fact("map_pin", card["location"]), custom_attrs={"data-testid": "location"})),
+                        fact("banknote", card["price"]),
+                        rx.cond(card["seats"] != "", fact("users", card["seats"])),
                         rx.cond(card["answers"] != "",  # (issue 24: answers to the booking questions)
                                 rx.text(card["answers"], size="2", white_space="pre-line", dir="auto",
                                         custom_attrs={"data-testid": "answers"})),
@@ -513,8 +534,8 @@ def _booking_row(card: dict) -> rx.Component:
                 width="100%", align="center", wrap="wrap",
             ),
             rx.link(rx.text(card["service"], weight="bold", size="4"), href=card["href"], color="inherit"),
-            _fact("calendar", card["when"]),
-            rx.hstack(_fact("banknote", card["price"]), rx.cond(card["seats"] != "", _fact("users", card["seats"])),
+            fact("calendar", card["when"]),
+            rx.hstack(fact("banknote", card["price"]), rx.cond(card["seats"] != "", fact("users", card["seats"])),
                       spacing="4"),
             rx.cond(card["cutoff_note"] != "",
                     rx.text(card["cutoff_note"], size="2", color_scheme="gray",

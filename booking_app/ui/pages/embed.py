@@ -10,9 +10,10 @@ import reflex as rx
 
 from booking_app.i18n import N_
 from booking_app.ui import layout, paths
-from booking_app.ui.components import T, error_callout, field
+from booking_app.ui.components import T, error_callout
 from booking_app.ui.components.live_slots import live_slot_notes
 from booking_app.ui.embed_frame import embed_frame
+from booking_app.ui.pages.customer import date_input, day_chip, fact, guest_fields, quantity_select, slot_button
 from booking_app.ui.state.base import AppState
 from booking_app.ui.state.embed import EmbedBookableState, EmbedBookState, EmbedConfirmationState, EmbedState
 
@@ -27,11 +28,6 @@ def _framed(content_fn: Callable[[], rx.Component]) -> Callable[[], rx.Component
 def _not_found(message: rx.Var) -> rx.Component:
     return rx.callout(message, icon="circle_alert", color_scheme="red", width="100%", role="alert",
                       custom_attrs={"data-testid": "not-found"})
-
-
-def _fact(icon: str, text: rx.Var) -> rx.Component:
-    return rx.hstack(rx.icon(icon, size=16, color=rx.color("gray", 10)), rx.text(text, size="2"),
-                     spacing="2", align="center")
 
 
 def _loading() -> rx.Component:
@@ -69,58 +65,26 @@ def start() -> rx.Component:
 
 # ---- pick a time -------------------------------------------------------------------------
 
-def _day_chip(day: dict) -> rx.Component:
-    selected = EmbedBookableState.day == day["key"]
-    return rx.button(
-        rx.vstack(rx.text(day["weekday"], size="1"), rx.text(day["label"], size="2", weight="bold"),
-                  spacing="0", align="center"),
-        on_click=EmbedBookableState.pick_day(day["key"]),
-        variant=rx.cond(selected, "solid", rx.cond(day["free"] != "", "surface", "soft")),
-        disabled=day["free"] == "", height="auto", padding_y="0.4rem", min_width="4.2rem",
-        aria_pressed=rx.cond(selected, "true", "false"),
-        custom_attrs={"data-testid": "day-chip", "data-day": day["key"]},
-    )
-
-
-def _slot(slot: dict) -> rx.Component:
-    selected = EmbedBookableState.selected == slot["start"]
-    return rx.button(
-        rx.vstack(rx.text(slot["time"], weight="medium"),
-                  rx.cond(slot["seats"] != "", rx.text(slot["seats"], size="1")), spacing="0", align="center"),
-        on_click=EmbedBookableState.pick_slot(slot["start"]),
-        variant=rx.cond(selected, "solid", "outline"), size="3", height="auto", padding_y="0.5rem", width="100%",
-        aria_pressed=rx.cond(selected, "true", "false"),
-        custom_attrs={"data-testid": "slot", "data-start": slot["start"]},
-    )
-
-
 def _picker() -> rx.Component:
     state = EmbedBookableState
     return rx.vstack(
         rx.heading(T("Pick a time"), size="4", as_="h2"),
         rx.text(state.tz_note, size="2", color_scheme="gray"),
-        rx.box(rx.hstack(rx.foreach(state.days, _day_chip), spacing="2", padding_bottom="0.25rem"),
+        rx.box(rx.hstack(rx.foreach(state.days, lambda d: day_chip(state, d, colored=False)), spacing="2",
+                         padding_bottom="0.25rem"),
                overflow_x="auto", width="100%", custom_attrs={"data-testid": "day-strip"}),
-        rx.hstack(
-            rx.el.label(T("Another date"), html_for="pick-date", class_name="field-label"),
-            rx.input(id="pick-date", type="date", value=state.day, on_change=state.pick_date, size="2", width="11rem"),
-            spacing="2", align="center", wrap="wrap",
-        ),
+        date_input(state),
         rx.text(state.day_title, weight="bold", size="3"),
         rx.cond(state.day_slots.length() > 0,
-                rx.box(rx.foreach(state.day_slots, _slot), class_name="slot-grid", width="100%"),
+                rx.box(rx.foreach(state.day_slots, lambda s: slot_button(state, s)), class_name="slot-grid",
+                       width="100%"),
                 rx.callout(T("No free times on this day. Pick another day."), icon="calendar_x", color_scheme="gray",
                            width="100%", custom_attrs={"data-testid": "no-slots"})),
         live_slot_notes(state),  # live slots: what changed, for screen readers (ui/components/live_slots.py)
         rx.cond(
             state.selected != "",
             rx.vstack(
-                rx.cond(state.is_event, rx.hstack(
-                    rx.el.label(T("Places"), html_for="qty", class_name="field-label"),
-                    rx.el.select(rx.foreach(state.quantity_options, lambda q: rx.el.option(q, value=q)),
-                                 id="qty", value=state.quantity.to_string(), on_change=state.set_quantity,
-                                 class_name="lang-select", custom_attrs={"data-testid": "quantity"}),
-                    spacing="2", align="center")),
+                rx.cond(state.is_event, quantity_select(state)),
                 rx.text(state.selected_label, weight="medium", custom_attrs={"data-testid": "selected-slot"}),
                 rx.button(T("Continue"), on_click=state.continue_booking, size="3", width="100%",
                           loading=state.busy, disabled=state.busy, custom_attrs={"data-testid": "continue"}),
@@ -144,8 +108,8 @@ def service() -> rx.Component:
                         rx.link(rx.hstack(rx.icon("arrow_left", size=16, class_name="flip-rtl"), T("All services"),
                                           spacing="1", align="center"), href=EmbedState.all_href, size="2")),
                 rx.heading(info["name"], size="6", as_="h1", dir="auto", custom_attrs={"data-testid": "bookable-name"}),
-                rx.hstack(_fact("clock", info["duration"]), _fact("banknote", info["price"]),
-                          rx.cond(info["location"] != "", _fact("map_pin", info["location"])),
+                rx.hstack(fact("clock", info["duration"]), fact("banknote", info["price"]),
+                          rx.cond(info["location"] != "", fact("map_pin", info["location"])),
                           spacing="4", wrap="wrap"),
                 rx.divider(),
                 _picker(),
@@ -166,10 +130,7 @@ def _guest_fields() -> rx.Component:
             rx.text(T("Have an account?"), " ",
                     rx.link(T("Sign in or sign up in a new tab"), href=EmbedBookState.site_review_url,
                             is_external=True, custom_attrs={"data-testid": "sign-in-new-tab"}), size="2"),
-            rx.text(T("Or continue as a guest:"), size="2", color_scheme="gray"),
-            field(N_("Your name"), name="guest_name", autocomplete="name"),
-            field(N_("Email"), name="guest_email", type="email", autocomplete="email"),
-            field(N_("Phone (optional)"), name="guest_phone", type="tel", autocomplete="tel", required=False),
+            *guest_fields(),
             spacing="3", width="100%",
         ),
     )
@@ -218,8 +179,8 @@ def review() -> rx.Component:
                     rx.vstack(
                         rx.heading(T("Review and confirm"), size="6", as_="h1"),
                         rx.text(info["name"], weight="bold", size="4", custom_attrs={"data-testid": "review-name"}),
-                        _fact("calendar", state.when),
-                        _fact("banknote", state.total),
+                        fact("calendar", state.when),
+                        fact("banknote", state.total),
                         rx.text(info["policy"], size="2", color_scheme="gray"),
                         rx.divider(),
                         rx.cond(state.unavailable != "",
@@ -261,8 +222,8 @@ def booking() -> rx.Component:
                           rx.cond(card["payment"] != "", rx.badge(card["payment"], variant="outline", size="2")),
                           spacing="2"),
                 rx.text(card["service"], weight="bold", size="4"),
-                _fact("calendar", card["when"]),
-                _fact("banknote", card["price"]),
+                fact("calendar", card["when"]),
+                fact("banknote", card["price"]),
                 rx.cond(state.pay_options.length() > 0, rx.vstack(
                     rx.text(T("Complete the payment"), weight="medium"),
                     rx.flex(rx.foreach(state.pay_options, lambda m: rx.button(
