@@ -25,13 +25,14 @@ def _framed(content_fn: Callable[[], rx.Component]) -> Callable[[], rx.Component
     return _page
 
 
-def _not_found(message: rx.Var) -> rx.Component:
-    return rx.callout(message, icon="circle_alert", color_scheme="red", width="100%", role="alert",
-                      custom_attrs={"data-testid": "not-found"})
-
-
-def _loading() -> rx.Component:
-    return rx.center(rx.spinner(size="3"), padding="2rem", width="100%")
+def _page(not_found: rx.Var, loaded: rx.Var, content: rx.Component) -> rx.Component:
+    """A widget page: `content` once `loaded`, the not-found message, or a spinner meanwhile."""
+    return rx.cond(
+        not_found != "",
+        rx.callout(not_found, icon="circle_alert", color_scheme="red", width="100%", role="alert",
+                   custom_attrs={"data-testid": "not-found"}),
+        rx.cond(loaded, content, rx.center(rx.spinner(size="3"), padding="2rem", width="100%")),
+    )
 
 
 # ---- a provider's bookables ----------------------------------------------------------------
@@ -53,14 +54,9 @@ def _item(item: dict) -> rx.Component:
 
 
 def start() -> rx.Component:
-    return rx.cond(
-        EmbedState.not_found != "",
-        _not_found(EmbedState.not_found),
-        rx.cond(EmbedState.items.length() > 0,
-                rx.vstack(rx.heading(T("Book"), size="6", as_="h1"), rx.foreach(EmbedState.items, _item),
-                          spacing="3", width="100%"),
-                _loading()),
-    )
+    return _page(EmbedState.not_found, EmbedState.items.length() > 0,
+                 rx.vstack(rx.heading(T("Book"), size="6", as_="h1"), rx.foreach(EmbedState.items, _item),
+                           spacing="3", width="100%"))
 
 
 # ---- pick a time -------------------------------------------------------------------------
@@ -98,24 +94,19 @@ def _picker() -> rx.Component:
 
 def service() -> rx.Component:
     info = EmbedBookableState.info
-    return rx.cond(
-        EmbedBookableState.not_found != "",
-        _not_found(EmbedBookableState.not_found),
-        rx.cond(
-            EmbedBookableState.svc.length() > 0,
-            rx.vstack(
-                rx.cond(EmbedState.all_href != "",
-                        rx.link(rx.hstack(rx.icon("arrow_left", size=16, class_name="flip-rtl"), T("All services"),
-                                          spacing="1", align="center"), href=EmbedState.all_href, size="2")),
-                rx.heading(info["name"], size="6", as_="h1", dir="auto", custom_attrs={"data-testid": "bookable-name"}),
-                rx.hstack(fact("clock", info["duration"]), fact("banknote", info["price"]),
-                          rx.cond(info["location"] != "", fact("map_pin", info["location"])),
-                          spacing="4", wrap="wrap"),
-                rx.divider(),
-                _picker(),
-                spacing="3", width="100%", align="start",
-            ),
-            _loading(),
+    return _page(
+        EmbedBookableState.not_found, EmbedBookableState.svc.length() > 0,
+        rx.vstack(
+            rx.cond(EmbedState.all_href != "",
+                    rx.link(rx.hstack(rx.icon("arrow_left", size=16, class_name="flip-rtl"), T("All services"),
+                                      spacing="1", align="center"), href=EmbedState.all_href, size="2")),
+            rx.heading(info["name"], size="6", as_="h1", dir="auto", custom_attrs={"data-testid": "bookable-name"}),
+            rx.hstack(fact("clock", info["duration"]), fact("banknote", info["price"]),
+                      rx.cond(info["location"] != "", fact("map_pin", info["location"])),
+                      spacing="4", wrap="wrap"),
+            rx.divider(),
+            _picker(),
+            spacing="3", width="100%", align="start",
         ),
     )
 
@@ -166,34 +157,29 @@ def _form() -> rx.Component:
 def review() -> rx.Component:
     state = EmbedBookState
     info = state.info
-    return rx.cond(
-        state.not_found != "",
-        _not_found(state.not_found),
+    return _page(
+        state.not_found, state.svc.length() > 0,
         rx.cond(
-            state.svc.length() > 0,
-            rx.cond(
-                state.email_sent != "",
-                rx.callout(state.email_sent, icon="mail", color_scheme="grass", width="100%", role="status",
-                           custom_attrs={"data-testid": "email-sent"}),
-                rx.form(
-                    rx.vstack(
-                        rx.heading(T("Review and confirm"), size="6", as_="h1"),
-                        rx.text(info["name"], weight="bold", size="4", custom_attrs={"data-testid": "review-name"}),
-                        fact("calendar", state.when),
-                        fact("banknote", state.total),
-                        rx.text(info["policy"], size="2", color_scheme="gray"),
-                        rx.divider(),
-                        rx.cond(state.unavailable != "",
-                                rx.callout(state.unavailable, icon="clock", color_scheme="amber", width="100%",
-                                           role="status", custom_attrs={"data-testid": "slot-unavailable"}),
-                                _form()),
-                        rx.link(T("Change the time"), href=state.widget_back_url, size="2"),
-                        spacing="3", width="100%",
-                    ),
-                    on_submit=state.confirm, reset_on_submit=False, width="100%",
+            state.email_sent != "",
+            rx.callout(state.email_sent, icon="mail", color_scheme="grass", width="100%", role="status",
+                       custom_attrs={"data-testid": "email-sent"}),
+            rx.form(
+                rx.vstack(
+                    rx.heading(T("Review and confirm"), size="6", as_="h1"),
+                    rx.text(info["name"], weight="bold", size="4", custom_attrs={"data-testid": "review-name"}),
+                    fact("calendar", state.when),
+                    fact("banknote", state.total),
+                    rx.text(info["policy"], size="2", color_scheme="gray"),
+                    rx.divider(),
+                    rx.cond(state.unavailable != "",
+                            rx.callout(state.unavailable, icon="clock", color_scheme="amber", width="100%",
+                                       role="status", custom_attrs={"data-testid": "slot-unavailable"}),
+                            _form()),
+                    rx.link(T("Change the time"), href=state.widget_back_url, size="2"),
+                    spacing="3", width="100%",
                 ),
+                on_submit=state.confirm, reset_on_submit=False, width="100%",
             ),
-            _loading(),
         ),
     )
 
@@ -203,41 +189,36 @@ def review() -> rx.Component:
 def booking() -> rx.Component:
     state = EmbedConfirmationState
     card = state.card
-    return rx.cond(
-        state.not_found != "",
-        _not_found(state.not_found),
-        rx.cond(
-            state.booking.length() > 0,
-            rx.vstack(
-                rx.hstack(rx.icon(rx.cond(card["status"] == "cancelled", "circle_x", "circle_check"), size=28,
-                                  color=rx.color("grass", 9)),
-                          rx.heading(card["title"], size="6", as_="h1",
-                                     custom_attrs={"data-testid": "confirmation-title"}),
-                          spacing="3", align="center"),
-                rx.hstack(rx.text(T("Reference"), size="2", color_scheme="gray"),
-                          rx.code(card["reference"], size="4", custom_attrs={"data-testid": "reference"}),
-                          spacing="2", align="center"),
-                rx.hstack(rx.badge(card["status_label"], color_scheme=card["status_color"], size="2",
-                                   custom_attrs={"data-testid": "status"}),
-                          rx.cond(card["payment"] != "", rx.badge(card["payment"], variant="outline", size="2")),
-                          spacing="2"),
-                rx.text(card["service"], weight="bold", size="4"),
-                fact("calendar", card["when"]),
-                fact("banknote", card["price"]),
-                rx.cond(state.pay_options.length() > 0, rx.vstack(
-                    rx.text(T("Complete the payment"), weight="medium"),
-                    rx.flex(rx.foreach(state.pay_options, lambda m: rx.button(
-                        m["label"], on_click=state.pay(m["value"]), size="3", loading=state.cancel_busy,
-                        disabled=state.cancel_busy, custom_attrs={"data-testid": "pay"})), spacing="2", wrap="wrap"),
-                    rx.button(T("Refresh"), on_click=state.refresh, variant="soft", size="2",
-                              custom_attrs={"data-testid": "refresh"}),
-                    spacing="2", width="100%")),
-                error_callout(state.cancel_error),
-                rx.link(T("Open my booking in a new tab"), href=state.site_booking_url, size="2",
-                        is_external=True, custom_attrs={"data-testid": "open-booking"}),
-                spacing="3", width="100%", align="start",
-            ),
-            _loading(),
+    return _page(
+        state.not_found, state.booking.length() > 0,
+        rx.vstack(
+            rx.hstack(rx.icon(rx.cond(card["status"] == "cancelled", "circle_x", "circle_check"), size=28,
+                              color=rx.color("grass", 9)),
+                      rx.heading(card["title"], size="6", as_="h1",
+                                 custom_attrs={"data-testid": "confirmation-title"}),
+                      spacing="3", align="center"),
+            rx.hstack(rx.text(T("Reference"), size="2", color_scheme="gray"),
+                      rx.code(card["reference"], size="4", custom_attrs={"data-testid": "reference"}),
+                      spacing="2", align="center"),
+            rx.hstack(rx.badge(card["status_label"], color_scheme=card["status_color"], size="2",
+                               custom_attrs={"data-testid": "status"}),
+                      rx.cond(card["payment"] != "", rx.badge(card["payment"], variant="outline", size="2")),
+                      spacing="2"),
+            rx.text(card["service"], weight="bold", size="4"),
+            fact("calendar", card["when"]),
+            fact("banknote", card["price"]),
+            rx.cond(state.pay_options.length() > 0, rx.vstack(
+                rx.text(T("Complete the payment"), weight="medium"),
+                rx.flex(rx.foreach(state.pay_options, lambda m: rx.button(
+                    m["label"], on_click=state.pay(m["value"]), size="3", loading=state.cancel_busy,
+                    disabled=state.cancel_busy, custom_attrs={"data-testid": "pay"})), spacing="2", wrap="wrap"),
+                rx.button(T("Refresh"), on_click=state.refresh, variant="soft", size="2",
+                          custom_attrs={"data-testid": "refresh"}),
+                spacing="2", width="100%")),
+            error_callout(state.cancel_error),
+            rx.link(T("Open my booking in a new tab"), href=state.site_booking_url, size="2",
+                    is_external=True, custom_attrs={"data-testid": "open-booking"}),
+            spacing="3", width="100%", align="start",
         ),
     )
 
