@@ -426,6 +426,19 @@ def _actions(card: dict, state: type[ManageState]) -> rx.Component:
     )
 
 
+def reference_and_status(card: dict) -> list[rx.Component]:
+    """A booking card's reference, status and payment badges (the embed widget's too)."""
+    return [
+        rx.hstack(rx.text(T("Reference"), size="2", color_scheme="gray"),
+                  rx.code(card["reference"], size="4", custom_attrs={"data-testid": "reference"}),
+                  spacing="2", align="center"),
+        rx.hstack(rx.badge(card["status_label"], color_scheme=card["status_color"], size="2",
+                           custom_attrs={"data-testid": "status"}),
+                  rx.cond(card["payment"] != "", rx.badge(card["payment"], variant="outline", size="2")),
+                  spacing="2"),
+    ]
+
+
 def confirmation() -> rx.Component:
     card = ConfirmationState.card
     return rx.cond(
@@ -449,13 +462,7 @@ def confirmation() -> rx.Component:
                             rx.heading(card["title"], size="6", as_="h1", custom_attrs={"data-testid": "confirmation-title"}),
                             spacing="3", align="center",
                         ),
-                        rx.hstack(rx.text(T("Reference"), size="2", color_scheme="gray"),
-                                  rx.code(card["reference"], size="4", custom_attrs={"data-testid": "reference"}),
-                                  spacing="2", align="center"),
-                        rx.hstack(rx.badge(card["status_label"], color_scheme=card["status_color"], size="2",
-                                           custom_attrs={"data-testid": "status"}),
-                                  rx.cond(card["payment"] != "", rx.badge(card["payment"], variant="outline", size="2")),
-                                  spacing="2"),
+                        *reference_and_status(card),
                         rx.cond(card["moved"] != "",
                                 rx.callout(card["moved"], icon="circle_check", color_scheme="grass", width="100%",
                                            role="status", custom_attrs={"data-testid": "moved"})),

@@ -13,7 +13,15 @@ from booking_app.ui import layout, paths
 from booking_app.ui.components import T, error_callout
 from booking_app.ui.components.live_slots import live_slot_notes
 from booking_app.ui.embed_frame import embed_frame
-from booking_app.ui.pages.customer import date_input, day_chip, fact, guest_fields, quantity_select, slot_button
+from booking_app.ui.pages.customer import (
+    date_input,
+    day_chip,
+    fact,
+    guest_fields,
+    quantity_select,
+    reference_and_status,
+    slot_button,
+)
 from booking_app.ui.state.base import AppState
 from booking_app.ui.state.embed import EmbedBookableState, EmbedBookState, EmbedConfirmationState, EmbedState
 
@@ -197,13 +205,7 @@ def booking() -> rx.Component:
                       rx.heading(card["title"], size="6", as_="h1",
                                  custom_attrs={"data-testid": "confirmation-title"}),
                       spacing="3", align="center"),
-            rx.hstack(rx.text(T("Reference"), size="2", color_scheme="gray"),
-                      rx.code(card["reference"], size="4", custom_attrs={"data-testid": "reference"}),
-                      spacing="2", align="center"),
-            rx.hstack(rx.badge(card["status_label"], color_scheme=card["status_color"], size="2",
-                               custom_attrs={"data-testid": "status"}),
-                      rx.cond(card["payment"] != "", rx.badge(card["payment"], variant="outline", size="2")),
-                      spacing="2"),
+            *reference_and_status(card),
             rx.text(card["service"], weight="bold", size="4"),
             fact("calendar", card["when"]),
             fact("banknote", card["price"]),
