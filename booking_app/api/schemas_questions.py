@@ -64,4 +64,4 @@ AnswersIn = dict[Annotated[SingleLineStr, Field(max_length=40)], AnswerValue]
 
 #: a booking's answers as returned: {question id: value} (from the stored snapshot)
 AnswersOut = Annotated[dict[str, bool | int | float | str | list[str]],
-                       BeforeValidator(lambda v: bq.answer_map(v) if isinstance(v, list) or v is None else v)]
+                       BeforeValidator(lambda v: {} if v is None else bq.answer_map(v) if isinstance(v, list) else v)]

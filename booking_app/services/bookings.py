@@ -220,7 +220,7 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
             if user is None or not user.is_active:
                 raise Unauthorized()
             user_locale = user.locale or actor.locale
-        row = {**_BOOKING_DEFAULTS,
+        row = {**_INSERT_DEFAULTS,
                "reference": _new_reference(), "bookable_id": b.id, "provider_id": b.provider_id,
                "session_id": shape.session_id, "user_id": actor.id if guest[1] is None else None,
                "guest_name": guest[0], "guest_email": guest[1], "guest_phone": guest[2],
@@ -247,7 +247,7 @@ def _book(*, actor: Actor, service_id: int, start_at: dt.datetime, quantity: int
             writes.insert(_BOOKINGS, [row])
         else:
             row["id"] = s.connection().execute(_INSERT_BOOKING, row).scalar_one()
-        bk: Any = PlainRow(row)
+        bk: Any = PlainRow({**_BOOKING_DEFAULTS, **row})
         writes.insert(_NOTIFICATIONS, notify.booking_event_values(
             s, booking=bk, event=("booking_confirmed" if confirmed else "booking_pending") if approval is None
             else "booking_awaiting_approval",
@@ -273,6 +273,11 @@ _INSERT_BOOKING = _BOOKINGS.insert().returning(_BOOKINGS.c.id)
 #: a new booking's column defaults (the model's), for the Core insert
 _BOOKING_DEFAULTS = {name: field.default for name, field in Booking.model_fields.items()
                      if name != "id" and field.default is not PydanticUndefined}
+#: columns the database fills the same when the insert leaves them out (NULL, or a server
+#: default equal to the model's): sent only when set, fewer parameters per booking
+_DB_FILLED = ("cancel_reason", "cancelled_at", "approval_expires_at", "approval_method", "series_id", "answers",
+              "fees_cents", "stripe_customer_ref")
+_INSERT_DEFAULTS = {k: v for k, v in _BOOKING_DEFAULTS.items() if k not in _DB_FILLED}
 
 
 def _new_reference() -> str:

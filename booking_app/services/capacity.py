@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import operator
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -31,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.sql import sqltypes
 from sqlmodel import Session, select
 
 from booking_app import db
@@ -208,7 +210,7 @@ PG_CHECK_SERVICE = _PG_CHECK.format(recount=_PG_RECOUNT_BLOCK.format(scope=_PG_S
 
 
 def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity: int, booking_id: int,
-                            now: dt.datetime, writes: list[tuple[Any, list[dict[str, Any]]]]) -> None:
+                            now: dt.datetime, writes: list[tuple[Any, list[Any]]]) -> None:
     """PostgreSQL: the transaction's writes, advisory lock, re-count, COMMIT — sent together
     in one round trip (psycopg pipeline), so the lock is held only while the server runs
     them, never across a client round trip (on a busy machine each one costs scheduling
@@ -248,7 +250,10 @@ def _pg_lock_recount_commit(s: Session, b: Bookable, shape: SlotShape, quantity:
               "a": shape.block_start, "z": shape.block_end, "q": quantity}
     s.flush()  # nothing may be left for after the COMMIT below
     pg = s.connection().connection.driver_connection
-    write_params = [row[c] for (_table, columns, _types, _conflict), rows in writes for row in rows for c in columns]
+    write_params: list[Any] = []
+    for _spec, rows in writes:
+        for values in rows:  # (each row's values in column order: BookingWrites.insert)
+            write_params.extend(values)
     if not session:  # (a session's counter row is its lock)
         write_params += list(lock_key(b))
     write_params.append(f"{int(get_settings().db_lock_timeout_ms)}ms")
@@ -302,7 +307,7 @@ class _NoFit(Exception):
 
 
 def recount_or_fail(s: Session, b: Bookable, shape: SlotShape, quantity: int, booking_id: int,
-                     now: dt.datetime, writes: list[tuple[Any, list[dict[str, Any]]]] | None = None) -> None:
+                     now: dt.datetime, writes: list[tuple[Any, list[Any]]] | None = None) -> None:
     """Run the transaction's batched `writes` (from `BookingWrites`), then, under the lock: the
     competing active bookings + ours must fit. On PostgreSQL this also commits (see
     _pg_lock_recount_commit): call it last in the transaction."""
@@ -366,21 +371,41 @@ class BookingWrites:
     def __init__(self, s: Session) -> None:
         self.pipelined = pipelined(s)
         self._session = s
-        self.items: list[tuple[Any, list[dict[str, Any]]]] = []
+        # (pipelined: each row's values in column order; else the row dicts, for Core inserts)
+        self.items: list[tuple[Any, list[Any]]] = []
 
     def insert(self, table: Any, rows: list[dict[str, Any]], *, on_conflict: str | None = None) -> None:
         if not rows:
             return
-        if self.pipelined:
+        if self.pipelined:  # each row as its values in column order, JSON columns' dicts/lists as Json
             columns = tuple(rows[0])
-            self.items.append(((table.name, columns, pg_types(table, columns), on_conflict),
-                               [{k: (Json(v) if isinstance(v, (dict, list)) else v) for k, v in r.items()}
-                                for r in rows]))
+            values_of, json_at = _pg_row_values(table, columns)
+            values = [values_of(r) for r in rows]
+            if json_at:
+                values = [_with_json(v, json_at) for v in values]
+            self.items.append(((table.name, columns, pg_types(table, columns), on_conflict), values))
         else:
             stmt = table.insert()
             if on_conflict:
                 stmt = outbox.dialect_insert(self._session)(table).on_conflict_do_nothing(index_elements=[on_conflict])
             self.items.append((stmt, rows))
+
+
+@functools.lru_cache(maxsize=64)
+def _pg_row_values(table: Any, columns: tuple[str, ...]) -> tuple[Callable[[dict[str, Any]], tuple], tuple[int, ...]]:
+    """(a row dict → its values in `columns` order — one C call, not a loop per column —,
+    the positions of `table`'s JSON columns among them)."""
+    getter = operator.itemgetter(*columns) if len(columns) > 1 else (lambda r: (r[columns[0]],))
+    return getter, tuple(i for i, c in enumerate(columns) if isinstance(table.c[c].type, sqltypes.JSON))
+
+
+def _with_json(values: tuple, json_at: tuple[int, ...]) -> list[Any]:
+    """`values` with the dicts and lists at `json_at` wrapped as psycopg Json."""
+    out = list(values)
+    for i in json_at:
+        if isinstance(out[i], (dict, list)):
+            out[i] = Json(out[i])
+    return out
 
 
 @functools.lru_cache(maxsize=64)

@@ -152,7 +152,8 @@ def _event_values(session: Session, *, booking: Booking, event: str, extra: dict
         rows.append(dict(channel="sms", to=customer_r.phone or "", template=customer_template,
                          locale=customer_r.locale, context=outbox.personal(base, customer_r), dedupe_key=f"sms:{key}",
                          booking_id=booking.id, user_id=customer_r.user_id))
-    provider_base = {k: v for k, v in base.items() if k != "manage_url"}
+    provider_base = dict(base)  # (a copy without the guest's manage link; no per-key loop)
+    provider_base.pop("manage_url", None)
     if event == "booking_awaiting_approval":  # the provider's signed approve/decline link
         provider_base["approval_url"] = approval_links.approval_url(booking)
     if (provider_template and provider_r is not None and provider_r.wants_email
