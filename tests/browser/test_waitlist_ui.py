@@ -1,6 +1,6 @@
 """Waitlist in the browser (issue 24, point 1): a full time shown on the bookable page joins
 its waitlist (phone and desktop); and one lean flow: a customer joins the waitlist of a full
-time (position shown); the seat frees up and is offered; the customer accepts it
+time (answering its required booking question; position shown); the seat frees up and is offered; the customer accepts it
 on the waitlist page and has the booking; the provider sees the bookable's queue (the next
 person, waiting) with "Offer now" and "Close waitlist"."""
 from __future__ import annotations
@@ -30,19 +30,22 @@ def test_join_offer_accept_and_the_providers_queue(page, size, live_db):
     from booking_app.services.actors import Actor
 
     prov, customer = demo_actor("provider"), demo_actor("customer")
-    room = open_room("Booth")
+    room = open_room("Booth", questions=[{"id": "badge", "type": "short_text", "label": "Badge", "required": True}])
     day = dt.date.today() + dt.timedelta(days=4)
     start = availability.slots(bookable_id=room.id, date_from=day, date_to=day)[0].start
-    held = bookings.book(actor=Actor.guest(), service_id=room.id, start=start,
+    held = bookings.book(actor=Actor.guest(), service_id=room.id, start=start, answers={"badge": "H"},
                          guest={"name": "Holder", "email": f"holder-{uuid.uuid4().hex[:6]}@example.com"})
 
     sign_in(page, "customer", "demo-customer-pass")
     goto(page, "/waitlist?" + urlencode({"service": room.id, "start": start.isoformat()}))
     expect(page.get_by_test_id("waitlist-service")).to_have_text(room.name)
+    page.get_by_test_id("join-waitlist").click()  # the booking question is required: shown under it
+    expect(page.get_by_test_id("answer-error-badge")).to_have_text(translate("This question needs an answer.", "en"))
+    page.get_by_test_id("answer-badge").fill("Cleo")
     page.get_by_test_id("join-waitlist").click()
     entry = page.get_by_test_id("waitlist-entry")
     expect(entry.get_by_test_id("entry-position")).to_have_text(translate("Position {position}", "en", position=1))
-    waitlist.join(actor=Actor.guest(), service_id=room.id, start=start,
+    waitlist.join(actor=Actor.guest(), service_id=room.id, start=start, answers={"badge": "N"},
                   guest={"name": "Next Guest", "email": f"next-{uuid.uuid4().hex[:6]}@example.com"})
 
     bookings.cancel(actor=prov, booking_id=held.id)  # the seat frees up: offered to the customer
@@ -52,7 +55,7 @@ def test_join_offer_accept_and_the_providers_queue(page, size, live_db):
     entry.get_by_test_id("accept-offer").click()
     expect(page.get_by_text(translate("The place is yours: it is booked.", "en"))).to_be_visible()
     mine = [b for b in bookings_of(customer.id) if b.bookable_id == room.id]
-    assert [(b.status, b.start_at) for b in mine] == [("confirmed", start)]
+    assert [(b.status, b.start_at, b.answers[0]["value"]) for b in mine] == [("confirmed", start, "Cleo")]
 
     page.context.clear_cookies()
     sign_in(page, "provider", "demo-provider-pass")

@@ -61,14 +61,15 @@ def _form_question(q) -> rx.Component:
     )
 
 
-def questions_form() -> rx.Component:
-    """The bookable's questions inside the review form (nothing when it asks none)."""
+def questions_form(bookable_id=None) -> rx.Component:
+    """The bookable's questions inside the review form (nothing when it asks none); the
+    waitlist's join form passes its `bookable_id` (a state var), the review form's page names it."""
     state = QuestionsFormState
     return rx.fragment(
         rx.cond(state.items.length() > 0,
                 rx.vstack(rx.foreach(state.items, _form_question), spacing="3", width="100%",
                           custom_attrs={"data-testid": "booking-questions"})),
-        rx.box(on_mount=state.load, display="none"),
+        rx.box(on_mount=state.load if bookable_id is None else state.load_for(bookable_id), display="none"),
     )
 
 

@@ -9,6 +9,7 @@ import reflex as rx
 from booking_app.i18n import N_
 from booking_app.ui import paths
 from booking_app.ui.components import T, card, error_callout, field, page_heading
+from booking_app.ui.components.questions import questions_form
 from booking_app.ui.components.staff import PROVIDER_TABS, empty_row, guarded, ok_callout, scroll_table, staff_header, th
 from booking_app.ui.components.waitlist import entry_card, queue_row
 from booking_app.ui.state.base import AppState
@@ -41,6 +42,7 @@ def _join_form() -> rx.Component:
                 field(N_("Your name"), name="name", autocomplete="name", input_id="field-waitlist-name"),
                 field(N_("Email"), name="email", type="email", autocomplete="email", input_id="field-waitlist-email"),
                 spacing="3", width="100%")),
+            questions_form(state.service_id),  # the bookable's booking questions, answered when joining
             rx.button(T("Join waitlist"), type="submit", size="3", loading=state.joining, disabled=state.joining,
                       custom_attrs={"data-testid": "join-waitlist"}),
             spacing="3", width="100%", align="stretch",

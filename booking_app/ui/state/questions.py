@@ -69,9 +69,16 @@ class QuestionsFormState(AppState):
 
     @rx.event
     def load(self):
+        self._load(fmt.int_param(self.router.url.query_parameters.get("id")) or 0)
+
+    @rx.event
+    def load_for(self, bookable_id: int):
+        """The questions of `bookable_id` (the waitlist's join form: its page names it otherwise)."""
+        self._load(bookable_id)
+
+    def _load(self, bookable_id: Any) -> None:
         self.raw, self.errors = [], {}
-        bookable_id = fmt.int_param(self.router.url.query_parameters.get("id"))
-        if bookable_id is None:
+        if not isinstance(bookable_id, int) or isinstance(bookable_id, bool) or bookable_id <= 0:
             return
         try:
             view = catalog.get_bookable(bookable_id=bookable_id, actor=self._actor())

@@ -17,6 +17,7 @@ from booking_app.services.validation import zone
 from booking_app.ui import paths
 from booking_app.ui.state import fmt
 from booking_app.ui.state.base import AppState
+from booking_app.ui.state.questions import QuestionsFormState
 from booking_app.ui.state.staff import StaffState
 
 STATUS_LABELS = {"waiting": N_("Waiting"), "offered": N_("Offered"), "accepted": N_("Accepted"),
@@ -119,14 +120,16 @@ class WaitlistState(AppState):
         actor = self._actor()
         guest = ({"name": str(data.get("name", "") or "")[:200], "email": str(data.get("email", "") or "")[:254]}
                  if actor.is_guest else None)
+        questions = await self.get_state(QuestionsFormState)  # the booking questions (checked by the service)
+        answers = questions.answers(data)
         try:
             view = await asyncio.to_thread(waitlist.join, actor=actor, service_id=self.service_id,
                                            start=self._start(data), quantity=fmt.int_param(data.get("quantity")) or 1,
-                                           guest=guest)
+                                           guest=guest, answers=answers)
         except InvalidInput as exc:
             if exc.field == "start":
                 self.start_error = self._error_text(exc)
-            else:
+            elif not questions.show_error(exc):
                 self.error = self._error_text(exc)
             self.joining = False
             return
