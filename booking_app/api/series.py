@@ -23,7 +23,7 @@ from booking_app.api.schemas import (
 )
 from booking_app.api.schemas_series import RecurrenceIn
 from booking_app.i18n import translate
-from booking_app.services import series
+from booking_app.services import series, series_payments
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Unauthorized
 from booking_app.services.idempotency import scope_for
@@ -66,6 +66,9 @@ class SeriesBookedOut(ApiModel):
     series_id: int
     bookings: list[schemas_bookings.BookingOut]
     skipped: list[SkippedOut]
+    checkout_url: str | None = Field(default=None, description=(
+        "`payment_method` card/paypal/… of a priced service: the one Stripe Checkout page paying the whole "
+        "series (its bookings stay pending until it is paid; docs/series.md)"))
 
 
 class KeptOut(ApiModel):
@@ -103,12 +106,13 @@ def create_series(body: schemas_bookings.BookingCreateIn, request: Request, acto
     assert body.recurrence is not None
 
     def call() -> idempotency.Outcome:
-        booked = series.book_series(
+        paid = series_payments.book_series_and_pay(
             actor=actor, service_id=body.service_id, start=body.start, recurrence_rule=body.recurrence.model_dump(),
             quantity=body.quantity, notes=body.notes or "", guest=body.guest.model_dump() if body.guest else None,
             payment_method=body.payment_method, client_ip=client_ip(request) if actor.is_guest else None,
             answers=body.answers, discount_code=body.discount_code)
-        out = SeriesBookedOut(series_id=booked.series_id,
+        booked = paid.booked
+        out = SeriesBookedOut(series_id=booked.series_id, checkout_url=paid.checkout_url,
                               bookings=[schemas_bookings.BookingOut.model_validate(b) for b in booked.bookings],
                               skipped=[SkippedOut(start=x.start, reason=x.reason) for x in booked.skipped])
         return 201, out.model_dump(mode="json"), booked.series_id

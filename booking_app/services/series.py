@@ -35,6 +35,7 @@ from booking_app.services import (
     booking_questions,
     bookings,
     capacity,
+    deposits,
     messages,
     notify,
     outbox,
@@ -188,11 +189,12 @@ def book_series(*, actor: Actor, service_id: Any, start: Any, recurrence_rule: A
                 notes: str | None = "", guest: Mapping[str, Any] | Any | None = None,
                 payment_method: str | None = None, client_ip: str | None = None,
                 now: dt.datetime | None = None, answers: Mapping[str, Any] | None = None,
-                discount_code: str | None = None) -> SeriesBooked:
+                discount_code: str | None = None, pay_online: bool = False) -> SeriesBooked:
     """Book a series (see the module docstring): signed-in customers for themselves, guests
     with `guest={name, email, phone?}` (the guest rules of `bookings.book` apply: quantity
-    cap, rate limit, caps), staff for a walk-in `guest`. Priced bookables: pay on site (or
-    no online payment configured). `discount_code`: each date priced with it
+    cap, rate limit, caps), staff for a walk-in `guest`. Priced bookables: pay on site, or
+    online with `pay_online` (services/series_payments.py: the dates stay pending with their
+    hold until its one Checkout is paid). `discount_code`: each date priced with it
     (services/pricing.py), each taking one use under the code's lock — it must cover every
     date to be booked, else DiscountCodeInvalid and nothing is booked. Errors: InvalidInput,
     NotFound, NotAvailable (a taken date in all_or_nothing, or no free date at all), Busy."""
@@ -227,7 +229,12 @@ def book_series(*, actor: Actor, service_id: Any, start: Any, recurrence_rule: A
         snapshot = booking_questions.check_answers(b.questions, answers) if b.questions or answers else None
         if getattr(b, "requires_approval", False):
             raise InvalidInput(NOT_FOR_APPROVAL, field="recurrence")
-        if b.price_cents * req.quantity > 0 and method != "on_site" and (method is not None or settings.stripe_enabled):
+        # online payment (services/series_payments.py, `pay_online`): the dates stay pending with their
+        # hold until the one Checkout of the series is paid
+        online = (pay_online and method not in (None, "on_site") and b.price_cents * req.quantity > 0
+                  and settings.stripe_enabled and method in settings.online_payment_methods)
+        if (b.price_cents * req.quantity > 0 and method != "on_site" and not online
+                and (method is not None or settings.stripe_enabled)):
             raise InvalidInput(PAY_ON_SITE, field="payment_method")
         checked = _check(s, b, _starts(b, req, now), req.quantity, now)
         skipped = [Skipped(occ.start, occ.reason or UNAVAILABLE) for occ, _shape in checked if not occ.available]
@@ -262,9 +269,13 @@ def book_series(*, actor: Actor, service_id: Any, start: Any, recurrence_rule: A
                       guest_email=guest_email, guest_phone=guest_phone, guest_ip=ip_key,
                       locale=(user.locale if user is not None else None) or actor.locale or "en",
                       exclusive=b.capacity == 1 and b.kind != "event", quantity=req.quantity,
-                      status=BookingStatus.confirmed.value, price_cents=quote.price_cents,
+                      status=BookingStatus.pending.value if online else BookingStatus.confirmed.value,
+                      hold_expires_at=now + dt.timedelta(minutes=settings.guest_hold_minutes if actor.is_guest
+                                                         else settings.hold_minutes) if online else None,
+                      price_cents=quote.price_cents,
                       list_price_cents=quote.list_price_cents, discount_cents=quote.discount_cents,
-                      discount_code_id=quote.discount_code_id, currency=b.currency, notes=notes_text, created_at=now, updated_at=now, answers=snapshot)
+                      discount_code_id=quote.discount_code_id, currency=b.currency, notes=notes_text, created_at=now, updated_at=now, answers=snapshot,
+                      **deposits.split(b, quote.price_cents, online=online))  # (paid online: each date's deposit)
         made = _insert(s, free, fields, skipped, skip=req.rule.mode == "skip_taken")
         fits = capacity.recount_each(s, b, [(shape, bk.id) for bk, shape in made], req.quantity, now)  # type: ignore[misc]
         kept: list[Booking] = []
@@ -283,7 +294,8 @@ def book_series(*, actor: Actor, service_id: Any, start: Any, recurrence_rule: A
         audit.record(s, actor_id=actor.id, action="series.created", entity="booking_series", entity_id=series.id,
                      data={"bookable_id": b.id, "rule": req.rule.as_dict(), "booked": len(kept),
                            "skipped": [x.start.isoformat() for x in skipped], "payment_method": method})
-        _notify_booked(s, b, kept, skipped, actor=actor, user=user)
+        if not online:  # (paid online: the confirmation goes out once paid, series_payments)
+            notify_booked(s, b, kept, skipped, actor=actor, user=user)
         views = [booking_view(bk, b) for bk in kept]
     return SeriesBooked(series_id=series.id, bookings=views, skipped=skipped)
 
@@ -328,8 +340,8 @@ def _dates_text(rows: list[tuple[dt.datetime, dt.datetime | None]], tz: str, loc
     return "; ".join(messages.format_when(a, z, tz, locale) for a, z in rows)
 
 
-def _notify_booked(s: Session, b: Bookable, kept: list[Booking], skipped: list[Skipped], *, actor: Actor,
-                   user: User | None) -> None:
+def notify_booked(s: Session, b: Bookable, kept: list[Booking], skipped: list[Skipped], *, actor: Actor,
+                  user: User | None) -> None:
     """Per occurrence: reminders and webhook events (as any booking's); the customer's and
     the provider's one message each, listing the dates (not one per occurrence)."""
     values: list[dict[str, Any]] = []

@@ -22,7 +22,7 @@ from booking_app import db
 from booking_app.i18n import N_
 from booking_app.integrations import stripe_gateway
 from booking_app.models import Bookable, Booking, BookingStatus, Payment, PaymentStatus, ProcessedWebhookEvent, Refund
-from booking_app.services import audit, bookings, deposits, fees, outbox, refunds
+from booking_app.services import audit, bookings, deposits, fees, outbox, refunds, series_payments
 from booking_app.services.actors import Actor
 from booking_app.services.errors import ServiceError
 from booking_app.services.payment_records import (
@@ -135,6 +135,8 @@ def _on_session_paid(event: stripe_gateway.WebhookEvent) -> str:
         return _record_event(event, lambda s: fees.apply_checkout_paid(s, obj))
     if obj.get("mode") == "setup":  # a card saved for a later fee (free / on-site bookings)
         return _record_event(event, lambda s: _card_saved(s, obj))
+    if series_payments.is_series_object(obj):  # one Checkout for a whole series
+        return series_payments.on_session_paid(event)
     if obj.get("payment_status") not in ("paid", "no_payment_required"):
         # completed but not yet paid (bank debits, vouchers): wait for async_payment_*
         def record_pending(s: Session) -> str:
@@ -263,6 +265,8 @@ def _release_booking(booking_id: int, reason: str) -> None:
 def _on_session_ended(event: stripe_gateway.WebhookEvent, *, status: str) -> str:
     """The session expired (status cancelled) or its async payment failed (failed)."""
     obj = event.object
+    if series_payments.is_series_object(obj):  # one Checkout for a whole series
+        return series_payments.on_session_ended(event, status=status)
     release: list[int] = []
 
     def apply(s: Session) -> str:
@@ -312,6 +316,8 @@ def _on_payment_intent_failed(event: stripe_gateway.WebhookEvent) -> str:
 
 def _on_charge_refunded(event: stripe_gateway.WebhookEvent) -> str:
     obj = event.object
+    if series_payments.is_series_object(obj):  # a series' shared PaymentIntent
+        return series_payments.on_charge_refunded(event)
 
     def apply(s: Session) -> str:
         p = _find_payment(s, obj, by="charge")

@@ -10,7 +10,7 @@ from typing import Any
 import reflex as rx
 
 from booking_app.i18n import N_, translate
-from booking_app.services import series
+from booking_app.services import series, series_payments
 from booking_app.services.actors import Actor
 from booking_app.services.errors import ServiceError
 from booking_app.services.manage_links import booking_manage_token
@@ -80,17 +80,20 @@ class SeriesFormState(AppState):
                    guest: dict | None, method: str | None, ip: str | None,
                    answers: dict | None = None, discount_code: str | None = None) -> str | None:
         """Called by the review form's confirm when "Repeat" is on: book the series → the
-        first booking's page, or None with `error` set."""
+        first booking's page (paid online: the series' one Checkout page), or None with
+        `error` set."""
         self.error = ""
         try:
-            done = await asyncio.to_thread(series.book_series, actor=actor, service_id=service_id,
+            paid = await asyncio.to_thread(series_payments.book_series_and_pay, actor=actor, service_id=service_id,
                                            start=parse_iso(start) or start, recurrence_rule=self._rule(),
                                            quantity=quantity, notes=notes, guest=guest, payment_method=method,
                                            client_ip=ip, answers=answers, discount_code=discount_code)
         except ServiceError as exc:
             self.error = self._error_text(exc)
             return None
-        first = done.bookings[0]
+        if paid.checkout_url:
+            return paid.checkout_url
+        first = paid.booked.bookings[0]
         token = booking_manage_token(first.id, first.link_version) if actor.is_guest else ""
         return booking_url(first.id, token)
 
