@@ -28,9 +28,13 @@ def roomy_day(page: Page, need: int = 1) -> None:
     """A day of the strip with at least `need` free slots, from the last one back: today may
     have one slot left or none, and the last day may end at the booking horizon (now + the
     bookable's max advance), so either can hold a single slot depending on when the suite runs."""
-    chips = page.locator('[data-testid="day-chip"]:not([disabled])')
-    for index in range(chips.count() - 1, -1, -1):
-        chip = chips.nth(index)
+    # the days are read once and addressed by date: the strip re-renders as slots arrive (live
+    # slots, full times), so an index into "the enabled chips" may point at another chip later
+    days = page.locator('[data-testid="day-chip"]:not([disabled])').evaluate_all("els => els.map(e => e.dataset.day)")
+    for day in reversed(days):
+        chip = page.locator(f'[data-testid="day-chip"][data-day="{day}"]')
+        if not chip.is_enabled():
+            continue  # no free slot left that day (e.g. the booking being moved holds its last one)
         chip.click()
         expect(chip).to_have_attribute("aria-pressed", "true")  # (the slots come with the same update)
         expect(page.get_by_test_id("slot").first).to_be_visible()
