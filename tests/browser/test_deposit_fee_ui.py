@@ -56,7 +56,7 @@ def _to_checkout(page: Page, stripe_stub, click) -> dict:
     return stripe_stub.sessions[session_id]
 
 
-@pytest.mark.parametrize("size", ["desktop"], indirect=True)
+@pytest.mark.parametrize("size", ["desktop", "phone"], indirect=True)
 def test_deposit_then_balance_then_a_no_show_fee(page, size, live_server, stripe_stub, open_page, tmp_path_factory):
     page.route("https://checkout.stripe.com/**", lambda route: route.fulfill(
         status=200, content_type="text/html", body="<html><body>Stripe Checkout (stub)</body></html>"))
