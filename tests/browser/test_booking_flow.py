@@ -86,6 +86,9 @@ def test_new_user_books_reschedules_and_cancels(page, size):
 
     # reschedule: pick another slot, atomically moved
     row.get_by_test_id("reschedule").click()
+    # the move's own banner comes with the page's fresh slots: until then the strip may still be
+    # the one of the first visit, where the day just booked was open
+    expect(page.get_by_test_id("current-time")).to_contain_text(translate("Currently: {when}", "en", when="").strip())
     expect(page.get_by_test_id("slot").first).to_be_visible()
     roomy_day(page, need=2)
     new_start = pick_slot(page, 1)
