@@ -5,8 +5,11 @@ import os
 import pathlib
 import socket
 import sys
+import tempfile
 import urllib.parse
 import uuid
+from collections.abc import Callable
+from typing import TypeVar
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -25,23 +28,74 @@ def server_url() -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
-def create_database(prefix: str = "booking_bench") -> tuple[str, str]:
-    """A fresh database: (name, SQLAlchemy URL)."""
+def reachable_server_url() -> str | None:
+    """The first PostgreSQL server that answers (libpq URL), tried in the order BENCH_PG_URL,
+    TEST_DATABASE_URL, postgres@127.0.0.1:5432; None when none does (the scripts that also
+    run on SQLite then skip PostgreSQL instead of failing)."""
     import psycopg
 
+    for url in (os.environ.get("BENCH_PG_URL"), os.environ.get("TEST_DATABASE_URL"),
+                "postgresql://postgres@127.0.0.1:5432/postgres"):
+        if not url:
+            continue
+        url = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        try:
+            with psycopg.connect(url, connect_timeout=3):
+                return url
+        except psycopg.Error:
+            continue
+    return None
+
+
+def create_database(prefix: str = "booking_bench", server: str | None = None) -> tuple[str, str]:
+    """A fresh database on `server` (a libpq URL; default `server_url()`): (name, SQLAlchemy URL)."""
+    import psycopg
+
+    server = server or server_url()
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url(), autocommit=True) as conn:
+    with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urllib.parse.urlsplit(server_url())  # keeps a query such as ?host=/var/run/postgresql
+    parts = urllib.parse.urlsplit(server)  # keeps a query such as ?host=/var/run/postgresql
     url = urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
     return name, url.replace("postgresql://", "postgresql+psycopg://")
 
 
-def drop_database(name: str) -> None:
+def drop_database(name: str, server: str | None = None) -> None:
     import psycopg
 
-    with psycopg.connect(server_url(), autocommit=True) as conn:
+    with psycopg.connect(server or server_url(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+T = TypeVar("T")
+
+
+def on_each_database(only: str | None, measure: Callable[[str, str], T]) -> list[T]:
+    """`measure(kind, url)` on a throwaway SQLite file, then on a throwaway PostgreSQL
+    database on `reachable_server_url()` (skipped with a note when none answers), as `only`
+    ("sqlite", "postgres" or None for both) allows. The app's engines are disposed and the
+    database removed after each, also when `measure` raises. → the results, in that order."""
+    from booking_app import db
+
+    results = []
+    if only in (None, "sqlite"):
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                results.append(measure("sqlite", f"sqlite:///{pathlib.Path(tmp) / 'bench.db'}"))
+            finally:
+                db.dispose_engines()
+    if only in (None, "postgres"):
+        server = reachable_server_url()
+        if server is None:
+            print("  [postgres] not reachable: skipped (set BENCH_PG_URL)")
+        else:
+            name, url = create_database(server=server)
+            try:
+                results.append(measure("postgres", url))
+            finally:
+                db.dispose_engines()
+                drop_database(name, server=server)
+    return results
 
 
 def point_at(url: str) -> None:

@@ -22,24 +22,17 @@ import datetime as dt
 import os
 import pathlib
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._common import migrate, point_at  # noqa: E402
+from bench._common import migrate, on_each_database, point_at  # noqa: E402
 
 TARGET_MS = 300.0
 UTC = dt.timezone.utc
 YEAR_START = dt.date(2026, 1, 1)
-
-
-
-
 
 
 def insert(conn, model, rows: list[dict]) -> None:
@@ -231,22 +224,6 @@ def time_reports(url: str, runs: int) -> list[tuple[str, str, dict[str, float]]]
     return out
 
 
-def pg_server_url() -> str | None:
-    import psycopg
-
-    for url in (os.environ.get("BENCH_PG_URL"), os.environ.get("TEST_DATABASE_URL"),
-                "postgresql://postgres@127.0.0.1:5432/postgres"):
-        if not url:
-            continue
-        url = "postgresql://" + url.split("://", 1)[1]
-        try:
-            with psycopg.connect(url, connect_timeout=3):
-                return url
-        except Exception:
-            continue
-    return None
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bookings", type=int, default=100_000)
@@ -260,45 +237,14 @@ def main() -> int:
     os.environ.setdefault("ENVIRONMENT", "test")
     os.environ["JOBS_ENABLED"] = "false"
 
-    results: dict[str, list[tuple[str, float, float]]] = {}
-    tmpdir = tempfile.mkdtemp(prefix="bench-reports-")
-    if args.only in (None, "sqlite"):
-        url = f"sqlite:///{tmpdir}/bench.db"
-        try:
-            migrate(url)
-            t0 = time.perf_counter()
-            counts = seed(url, args.bookings, random.Random(42), analyze=not args.no_analyze)
-            print(f"sqlite: seeded {counts} in {time.perf_counter() - t0:.1f} s", flush=True)
-            results["sqlite"] = time_reports(url, args.runs)
-        finally:
-            from booking_app import db
+    def measure(kind: str, url: str) -> tuple[str, list[tuple[str, str, dict[str, float]]]]:
+        migrate(url)
+        t0 = time.perf_counter()
+        counts = seed(url, args.bookings, random.Random(42), analyze=not args.no_analyze)
+        print(f"{kind}: seeded {counts} in {time.perf_counter() - t0:.1f} s", flush=True)
+        return kind, time_reports(url, args.runs)
 
-            db.dispose_engines()
-            shutil.rmtree(tmpdir, ignore_errors=True)
-    if args.only in (None, "postgres"):
-        server = pg_server_url()
-        if server is None:
-            print("postgres: no server reachable (set BENCH_PG_URL); skipped")
-        else:
-            import psycopg
-
-            name = f"booking_bench_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(server, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            base, _, _ = server.rpartition("/")
-            url = f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
-            try:
-                migrate(url)
-                t0 = time.perf_counter()
-                counts = seed(url, args.bookings, random.Random(42))
-                print(f"postgres: seeded {counts} in {time.perf_counter() - t0:.1f} s", flush=True)
-                results["postgres"] = time_reports(url, args.runs)
-            finally:
-                from booking_app import db
-
-                db.dispose_engines()
-                with psycopg.connect(server, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    results = dict(on_each_database(args.only, measure))
 
     engines = list(results)
     print()

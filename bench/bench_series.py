@@ -19,13 +19,11 @@ import os
 import pathlib
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._common import migrate  # noqa: E402
+from bench._common import migrate, on_each_database  # noqa: E402
 
 UTC = dt.timezone.utc
 
@@ -63,24 +61,7 @@ def bench(kind: str, url: str, args: argparse.Namespace) -> tuple[str, list[floa
         for k in range(args.weeks):
             bookings.book(actor=customer, service_id=room.id, start=first + dt.timedelta(hours=1, weeks=k))
         singles_ms.append((time.perf_counter() - t0) * 1000)
-    db.dispose_engines()
     return kind, series_ms, singles_ms
-
-
-def pg_server_url() -> str | None:
-    for url in (os.environ.get("BENCH_PG_URL"), os.environ.get("TEST_DATABASE_URL"),
-                "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"):
-        if not url:
-            continue
-        url = url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
-        try:
-            import psycopg
-
-            with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3):
-                return url
-        except Exception:
-            continue
-    return None
 
 
 def main() -> int:
@@ -94,31 +75,7 @@ def main() -> int:
     os.environ.setdefault("ENVIRONMENT", "test")
     os.environ["RATE_LIMITS_ENABLED"] = "false"
     os.environ["SERIES_MAX_OCCURRENCES"] = str(max(args.weeks, 52))
-    results = []
-    if args.only in (None, "sqlite"):
-        with tempfile.TemporaryDirectory() as tmp:
-            results.append(bench("sqlite", f"sqlite:///{pathlib.Path(tmp) / 'bench.db'}", args))
-    if args.only in (None, "postgres"):
-        server = pg_server_url()
-        if server is None:
-            print("  [postgres] not reachable: skipped (set BENCH_PG_URL)")
-        else:
-            import psycopg
-            from sqlalchemy.engine import make_url
-
-            name = f"booking_bench_{uuid.uuid4().hex[:8]}"
-            admin = server.replace("postgresql+psycopg://", "postgresql://")
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            try:
-                results.append(bench("postgres", make_url(server).set(database=name).render_as_string(
-                    hide_password=False), args))
-            finally:
-                from booking_app import db
-
-                db.dispose_engines()
-                with psycopg.connect(admin, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    results = on_each_database(args.only, lambda kind, url: bench(kind, url, args))
     print()
     print(f"{'db':<9} {'measure':<40} {'median ms':>10} {'best ms':>9}")
     print("-" * 72)

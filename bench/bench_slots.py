@@ -25,21 +25,15 @@ import pathlib
 import random
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._common import migrate, point_at  # noqa: E402
+from bench._common import migrate, on_each_database, point_at  # noqa: E402
 
 UTC = dt.timezone.utc
 TARGET_SLOTS_MS = 20.0
 TARGET_DATE_SEARCH_MS = 100.0  # date-only search over all bookables, page of 50
-
-
-
-
 
 
 def populate(n_bookings: int, n_bookables: int, now: dt.datetime) -> tuple[int, str]:
@@ -166,22 +160,6 @@ def bench(kind: str, url: str, args) -> list[tuple]:
     return out
 
 
-def pg_server_url() -> str | None:
-    for url in (os.environ.get("BENCH_PG_URL"), os.environ.get("TEST_DATABASE_URL"),
-                "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"):
-        if not url:
-            continue
-        url = url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
-        try:
-            import psycopg
-
-            with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3):
-                return url
-        except Exception:
-            continue
-    return None
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=60)
@@ -191,33 +169,7 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.setdefault("ENVIRONMENT", "test")
     os.environ["RATE_LIMITS_ENABLED"] = "false"
-    results: list[tuple] = []
-    if args.only in (None, "sqlite"):
-        with tempfile.TemporaryDirectory() as tmp:
-            results += bench("sqlite", f"sqlite:///{pathlib.Path(tmp) / 'bench.db'}", args)
-            from booking_app import db
-
-            db.dispose_engines()
-    if args.only in (None, "postgres"):
-        server = pg_server_url()
-        if server is None:
-            print("  [postgres] not reachable: skipped (set BENCH_PG_URL)")
-        else:
-            import psycopg
-            from sqlalchemy.engine import make_url
-
-            name = f"booking_bench_{uuid.uuid4().hex[:8]}"
-            admin = server.replace("postgresql+psycopg://", "postgresql://")
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            try:
-                results += bench("postgres", make_url(server).set(database=name).render_as_string(hide_password=False), args)
-            finally:
-                from booking_app import db
-
-                db.dispose_engines()
-                with psycopg.connect(admin, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    results = [row for rows in on_each_database(args.only, lambda kind, url: bench(kind, url, args)) for row in rows]
     print()
     print(f"{'db':<9} {'measure':<58} {'median ms':>10} {'best ms':>9} {'cpu ms':>8}  target (median)")
     print("-" * 112)

@@ -21,13 +21,11 @@ import os
 import pathlib
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._common import migrate  # noqa: E402
+from bench._common import migrate, on_each_database  # noqa: E402
 
 UTC = dt.timezone.utc
 
@@ -73,24 +71,7 @@ def bench(kind: str, url: str, args: argparse.Namespace) -> tuple[str, list[floa
 
         offered = s.exec(select(func.count()).select_from(WaitlistEntry).where(WaitlistEntry.status == "offered")).one()
     assert offered == args.rounds, f"{offered} offers for {args.rounds} rounds"
-    db.dispose_engines()
     return kind, plain_ms, handed_ms
-
-
-def pg_server_url() -> str | None:
-    for url in (os.environ.get("BENCH_PG_URL"), os.environ.get("TEST_DATABASE_URL"),
-                "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"):
-        if not url:
-            continue
-        url = url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
-        try:
-            import psycopg
-
-            with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3):
-                return url
-        except Exception:
-            continue
-    return None
 
 
 def main() -> int:
@@ -102,31 +83,7 @@ def main() -> int:
         ap.error("--rounds 1..1000")
     os.environ.setdefault("ENVIRONMENT", "test")
     os.environ["RATE_LIMITS_ENABLED"] = "false"
-    results = []
-    if args.only in (None, "sqlite"):
-        with tempfile.TemporaryDirectory() as tmp:
-            results.append(bench("sqlite", f"sqlite:///{pathlib.Path(tmp) / 'bench.db'}", args))
-    if args.only in (None, "postgres"):
-        server = pg_server_url()
-        if server is None:
-            print("  [postgres] not reachable: skipped (set BENCH_PG_URL)")
-        else:
-            import psycopg
-            from sqlalchemy.engine import make_url
-
-            name = f"booking_bench_{uuid.uuid4().hex[:8]}"
-            admin = server.replace("postgresql+psycopg://", "postgresql://")
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            try:
-                results.append(bench("postgres", make_url(server).set(database=name).render_as_string(
-                    hide_password=False), args))
-            finally:
-                from booking_app import db
-
-                db.dispose_engines()
-                with psycopg.connect(admin, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    results = on_each_database(args.only, lambda kind, url: bench(kind, url, args))
     print()
     print(f"{'db':<9} {'measure':<40} {'median ms':>10} {'p90 ms':>9}")
     print("-" * 72)
