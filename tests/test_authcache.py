@@ -16,7 +16,7 @@ from sqlmodel import func, select, update
 
 from booking_app import db
 from booking_app.models import AuthToken, Booking, User
-from booking_app.services import accounts, auth, authcache
+from booking_app.services import accounts, auth, authcache, redis_channel
 from booking_app.services.errors import Unauthorized
 from tests.api.conftest import set_env
 from tests.factories import actor_for, make_admin, make_customer, make_event, next_day_at
@@ -166,7 +166,7 @@ def test_an_unreachable_redis_never_breaks_a_change_and_is_not_waited_on_each_ti
     # for the next 10 s forgets don't try Redis again (a dead server could cost a timeout each)
     assert authcache._publish_paused_until > time.monotonic() + 5
     tried = []
-    monkeypatch.setattr(authcache, "_client", lambda url: tried.append(url))
+    monkeypatch.setattr(redis_channel, "publisher", lambda url: tried.append(url))
     authcache.forget("user", user.id)
     assert tried == []
 

@@ -78,7 +78,7 @@ def forget(kind: str, ident: Any) -> None:
     url = get_settings().redis_url
     if url and time.monotonic() >= _publish_paused_until:
         try:
-            _client(url).publish(CHANNEL, f"{kind}:{ident}")
+            redis_channel.publisher(url).publish(CHANNEL, f"{kind}:{ident}")
         except Exception as exc:  # noqa: BLE001 - the TTL still bounds staleness
             _publish_paused_until = time.monotonic() + 10  # don't wait on a dead Redis every time
             _redis_warning(exc)
@@ -99,18 +99,6 @@ def _on_commit(fn: Callable[[], None]) -> Callable[[Any], None]:
 def clear() -> None:
     with _lock:
         _entries.clear()
-
-
-_clients: dict[str, Any] = {}
-
-
-def _client(url: str):
-    client = _clients.get(url)
-    if client is None:
-        import redis
-
-        client = _clients[url] = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-    return client
 
 
 def _redis_warning(exc: Exception) -> None:

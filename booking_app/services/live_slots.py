@@ -227,7 +227,7 @@ def _publish_loop() -> None:
             continue
         try:
             message = json.dumps({"o": _ORIGIN, "c": [c.to_wire() for c in batch]}, separators=(",", ":"))
-            _client(url).publish(channel(url), message)
+            redis_channel.publisher(url).publish(channel(url), message)
             _redis_ok()
         except Exception as exc:  # noqa: BLE001 - a dead Redis must never reach a booking
             _paused_until = time.monotonic() + PAUSE_SECONDS
@@ -239,18 +239,6 @@ def channel(url: str) -> str:
     parsed = urllib.parse.urlsplit(url)
     number = parsed.path.strip("/") or urllib.parse.parse_qs(parsed.query).get("db", ["0"])[0]
     return f"{CHANNEL}:{number if number.isdigit() else 0}"
-
-
-_clients: dict[str, Any] = {}
-
-
-def _client(url: str) -> Any:
-    client = _clients.get(url)
-    if client is None:
-        import redis  # (only with REDIS_URL)
-
-        client = _clients[url] = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-    return client
 
 
 def _redis_warning(exc: Exception) -> None:

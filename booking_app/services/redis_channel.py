@@ -5,7 +5,8 @@ use to hear other processes' messages.
 fork, and a new URL replaces the old thread). The thread subscribes, hands every message's
 bytes to `on_message`, and after any error reports it to `on_error`, waits 2 s and
 reconnects; `on_connect(reconnected)` runs on each subscription, so the owner can make up
-for messages it may have missed while it was not listening. Publishing stays with each owner.
+for messages it may have missed while it was not listening. Publishing stays with each owner,
+through the shared per-URL client `publisher(url)`.
 """
 from __future__ import annotations
 
@@ -13,8 +14,22 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 RETRY_SECONDS = 2.0
+
+_publishers: dict[str, Any] = {}
+
+
+def publisher(url: str) -> Any:
+    """This process's client for publishing on REDIS_URL `url` (made once per URL). Its 1 s
+    timeouts keep a dead Redis from holding up the owner's publish for long."""
+    client = _publishers.get(url)
+    if client is None:
+        import redis  # (only with REDIS_URL)
+
+        client = _publishers[url] = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    return client
 
 
 class Subscriber:
