@@ -67,6 +67,49 @@ def drop_database(name: str, server: str | None = None) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def sample_ms(fn: Callable[[], object], runs: int) -> tuple[list[float], list[float]]:
+    """Calls `fn` once to warm up (connections, statement caches), then `runs` times:
+    → (wall-clock ms, CPU ms of this process) per run. On a shared machine the CPU time is
+    the steadier figure (for SQLite it includes the query itself)."""
+    import time
+
+    fn()
+    wall, cpu = [], []
+    for _ in range(runs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    return wall, cpu
+
+
+def bench_actors(*roles: str) -> list:
+    """One user a role (no usable password: they never sign in), in the database the app
+    points at. → their Actors, in that order."""
+    from booking_app import db
+    from booking_app.models import User
+    from booking_app.services.actors import Actor
+
+    with db.unit_of_work() as s:
+        users = [User(username=f"bench{i}", email=f"bench{i}@example.com", password_hash="x", role=role)
+                 for i, role in enumerate(roles)]
+        s.add_all(users)
+        s.flush()
+        return [Actor(id=u.id, role=u.role) for u in users]
+
+
+def open_room(provider, name: str) -> int:
+    """A free 30-minute room for one, in UTC, open around the clock and bookable 400 days
+    ahead, owned by `provider` (an Actor). → its id."""
+    from booking_app.services import catalog
+
+    room = catalog.create_bookable(actor=provider, name=name, kind="room", duration_minutes=30, capacity=1,
+                                   price_cents=0, currency="EUR", timezone="UTC", max_advance_days=400)
+    catalog.set_availability(actor=provider, bookable_id=room.id,
+                             weekly=[{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)])
+    return room.id
+
+
 T = TypeVar("T")
 
 

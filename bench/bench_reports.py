@@ -28,7 +28,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._common import migrate, on_each_database, point_at  # noqa: E402
+from bench._common import migrate, on_each_database, point_at, sample_ms  # noqa: E402
 
 TARGET_MS = 300.0
 UTC = dt.timezone.utc
@@ -184,13 +184,7 @@ def seed(url: str, n_bookings: int, rng: random.Random, *, analyze: bool = True)
 
 
 def _measure(fn, runs: int) -> dict[str, float]:
-    fn()  # warm-up (connection, statement caches)
-    wall, cpu = [], []
-    for _ in range(runs):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall.append((time.perf_counter() - t0) * 1000)
-        cpu.append((time.process_time() - c0) * 1000)
+    wall, cpu = sample_ms(fn, runs)
     return {"min": min(wall), "median": statistics.median(wall), "cpu": min(cpu)}
 
 

@@ -23,43 +23,30 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._common import migrate, on_each_database  # noqa: E402
+from bench._common import bench_actors, migrate, on_each_database, open_room  # noqa: E402
 
 UTC = dt.timezone.utc
 
 
 def bench(kind: str, url: str, args: argparse.Namespace) -> tuple[str, list[float], list[float]]:
-    from booking_app import db
-    from booking_app.models import User
-    from booking_app.services import bookings, catalog, series
-    from booking_app.services.actors import Actor
+    from booking_app.services import bookings, series
 
     migrate(url)
-    with db.unit_of_work() as s:
-        prov = User(username="benchprov", email="prov@example.com", password_hash="x", role="provider")
-        cust = User(username="benchcust", email="cust@example.com", password_hash="x", role="customer")
-        s.add_all([prov, cust])
-        s.flush()
-        pid, cid = prov.id, cust.id
-    provider = Actor(id=pid, role="provider")
-    customer = Actor(id=cid, role="customer")
-    room = catalog.create_bookable(actor=provider, name="Series room", kind="room", duration_minutes=30, capacity=1,
-                                   price_cents=0, currency="EUR", timezone="UTC", max_advance_days=400)
-    catalog.set_availability(actor=provider, bookable_id=room.id,
-                             weekly=[{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)])
+    provider, customer = bench_actors("provider", "customer")
+    room_id = open_room(provider, "Series room")
     day = dt.date.today() + dt.timedelta(days=2)
     series_ms: list[float] = []
     singles_ms: list[float] = []
     for run in range(args.runs):
         first = dt.datetime.combine(day, dt.time(0), tzinfo=UTC) + dt.timedelta(hours=2 * run)
         t0 = time.perf_counter()
-        done = series.book_series(actor=customer, service_id=room.id, start=first,
+        done = series.book_series(actor=customer, service_id=room_id, start=first,
                                   recurrence_rule={"frequency": "weekly", "count": args.weeks})
         series_ms.append((time.perf_counter() - t0) * 1000)
         assert len(done.bookings) == args.weeks
         t0 = time.perf_counter()
         for k in range(args.weeks):
-            bookings.book(actor=customer, service_id=room.id, start=first + dt.timedelta(hours=1, weeks=k))
+            bookings.book(actor=customer, service_id=room_id, start=first + dt.timedelta(hours=1, weeks=k))
         singles_ms.append((time.perf_counter() - t0) * 1000)
     return kind, series_ms, singles_ms
 

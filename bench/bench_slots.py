@@ -29,7 +29,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._common import migrate, on_each_database, point_at  # noqa: E402
+from bench._common import migrate, on_each_database, point_at, sample_ms  # noqa: E402
 
 UTC = dt.timezone.utc
 TARGET_SLOTS_MS = 20.0
@@ -111,15 +111,8 @@ def populate(n_bookings: int, n_bookables: int, now: dt.datetime) -> tuple[int, 
 
 
 def timed(fn, runs: int) -> tuple[float, float, float]:
-    """→ (median wall ms, best wall ms, median CPU ms of this process). On a shared machine
-    the CPU time is the steadier figure (for SQLite it includes the query itself)."""
-    fn()  # warm-up
-    samples, cpu = [], []
-    for _ in range(runs):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-        cpu.append((time.process_time() - c0) * 1000)
+    """→ (median wall ms, best wall ms, median CPU ms of this process)."""
+    samples, cpu = sample_ms(fn, runs)
     return statistics.median(samples), min(samples), statistics.median(cpu)
 
 

@@ -25,31 +25,19 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._common import migrate, on_each_database  # noqa: E402
+from bench._common import bench_actors, migrate, on_each_database, open_room  # noqa: E402
 
 UTC = dt.timezone.utc
 
 
 def bench(kind: str, url: str, args: argparse.Namespace) -> tuple[str, list[float], list[float]]:
     from booking_app import db
-    from booking_app.models import User
-    from booking_app.services import bookings, catalog, waitlist
+    from booking_app.services import bookings, waitlist
     from booking_app.services.actors import Actor
 
     migrate(url)
-    with db.unit_of_work() as s:
-        users = [User(username=f"bench{i}", email=f"bench{i}@example.com", password_hash="x",
-                      role="provider" if i == 0 else "customer") for i in range(2)]
-        s.add_all(users)
-        s.flush()
-        provider, holder = (Actor(id=u.id, role=u.role) for u in users)
-    rooms = []
-    for name in ("Plain room", "Waitlisted room"):
-        room = catalog.create_bookable(actor=provider, name=name, kind="room", duration_minutes=30, capacity=1,
-                                       price_cents=0, currency="EUR", timezone="UTC", max_advance_days=400)
-        catalog.set_availability(actor=provider, bookable_id=room.id,
-                                 weekly=[{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)])
-        rooms.append(room.id)
+    provider, holder = bench_actors("provider", "customer")
+    rooms = [open_room(provider, name) for name in ("Plain room", "Waitlisted room")]
     first = dt.datetime.combine(dt.date.today() + dt.timedelta(days=2), dt.time(0), tzinfo=UTC)
     plain_ms: list[float] = []
     handed_ms: list[float] = []
