@@ -15,7 +15,9 @@ from booking_app.i18n import N_
 from booking_app.integrations import stripe_gateway
 from booking_app.models import Booking, Payment, PaymentStatus, Refund, utcnow
 from booking_app.services import notify
-from booking_app.services.errors import InvalidInput, NotFound
+from booking_app.services.actors import Actor, is_manager, is_viewer
+from booking_app.services.capacity import lock_booking
+from booking_app.services.errors import Forbidden, InvalidInput, NotFound
 
 ON_SITE = "on_site"
 STRIPE = "stripe"
@@ -98,6 +100,18 @@ def parse_booking_id(value: Any) -> int:
     if booking_id < 1 or booking_id > 2**31 - 1:
         raise InvalidInput(N_("Unknown booking."), field="booking_id")
     return booking_id
+
+
+def lock_managed_booking(s: Session, actor: Actor, booking_id: int) -> Booking:
+    """The booking, locked, for a money change only its provider or an admin may make (mark
+    paid, refund): NotFound for a booking the actor may not see, Forbidden when they may see
+    but not manage it."""
+    booking = lock_booking(s, booking_id)
+    if booking is None or not is_viewer(actor, booking):
+        raise NotFound(N_("Booking not found."))
+    if not is_manager(actor, booking):
+        raise Forbidden()
+    return booking
 
 
 def lock_payment(s: Session, payment_id: int) -> Payment | None:

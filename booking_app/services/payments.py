@@ -30,7 +30,6 @@ from booking_app.services.actors import Actor, is_manager, is_viewer
 from booking_app.services.capacity import lock_booking, lock_capacity_of
 from booking_app.services.errors import (
     Conflict,
-    Forbidden,
     InvalidInput,
     NotAvailable,
     NotFound,
@@ -47,6 +46,7 @@ from booking_app.services.payment_records import (
     current_payment,
     get_gateway,
     get_payment_by_id,
+    lock_managed_booking,
     lock_payment,
     mark_updated,
     notify_customer,
@@ -467,11 +467,7 @@ def mark_paid(*, actor: Actor, booking_id: Any) -> PaymentView:
     """The provider received the money at the venue: the on-site payment succeeds."""
     booking_id = parse_booking_id(booking_id)
     with db.unit_of_work() as s:
-        booking = lock_booking(s, booking_id)
-        if booking is None or not is_viewer(actor, booking):
-            raise NotFound(N_("Booking not found."))
-        if not is_manager(actor, booking):
-            raise Forbidden()
+        booking = lock_managed_booking(s, actor, booking_id)
         payments = payments_of(s, booking_id)
         if booking.balance_due_cents > 0 and booking.status != BookingStatus.cancelled.value and any(
                 p.status in PAID_STATUSES for p in payments):

@@ -25,7 +25,7 @@ from booking_app.i18n import N_, Np_
 from booking_app.integrations import stripe_gateway
 from booking_app.models import Bookable, Booking, BookingStatus, Payment, PaymentStatus, Refund, utcnow
 from booking_app.services import audit
-from booking_app.services.actors import Actor, is_manager, is_viewer
+from booking_app.services.actors import Actor
 from booking_app.services.capacity import lock_booking
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
 from booking_app.services.sessions import require_recent_auth
@@ -38,6 +38,7 @@ from booking_app.services.payment_records import (
     RefundView,
     get_gateway,
     get_payment_by_id,
+    lock_managed_booking,
     lock_payment,
     mark_updated,
     notify_customer,
@@ -201,11 +202,7 @@ def refund(*, actor: Actor, booking_id: Any, amount_cents: Any = None, note: str
     if note is not None and (not isinstance(note, str) or len(note) > 500):
         raise InvalidInput(N_("The note may have at most 500 characters."), field="note")
     with db.unit_of_work() as s:
-        booking = lock_booking(s, booking_id)
-        if booking is None or not is_viewer(actor, booking):
-            raise NotFound(N_("Booking not found."))
-        if not is_manager(actor, booking):
-            raise Forbidden()
+        booking = lock_managed_booking(s, actor, booking_id)
         paid = next((p for p in payments_of(s, booking_id) if p.status in PAID_STATUSES), None)
         if paid is None:
             raise Conflict(N_("Nothing was paid for this booking."))
