@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import itertools
 import json
@@ -48,7 +47,7 @@ import psycopg
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._common import (create_database, drop_database, free_port, server_url,  # noqa: E402
+from bench._common import (RawHttp, create_database, drop_database, free_port, server_url,  # noqa: E402
                            start_api_server, stop_process_group)
 
 SERVER = "uvicorn"  # --server
@@ -60,50 +59,6 @@ def start_server(module: str, port: int, workers: int, env: dict[str, str]) -> s
 
 # --------------------------------------------------------------------------- load generator
 
-class _Conn:
-    """A keep-alive HTTP/1.1 connection speaking just enough of the protocol to POST JSON and
-    read the answer. On 2 shared cores the generator's CPU is taken from the server under
-    test, so it stays lean (uvicorn sends Content-Length, never chunked, for these
-    endpoints)."""
-
-    def __init__(self, host: str, port: int, headers: dict) -> None:
-        self.host, self.port = host, port
-        self.extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def post(self, path: str, body: bytes) -> int:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n{self.extra}\r\n").encode()
-        self.writer.write(head + body)
-        assert self.reader is not None
-        raw = await self.reader.readuntil(b"\r\n\r\n")
-        lines = raw.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        length, close = 0, False
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            name = name.lower()
-            if name == "content-length":
-                length = int(value)
-            elif name == "connection" and "close" in value.lower():
-                close = True
-        if length:
-            await self.reader.readexactly(length)
-        if close:
-            await self.close()
-        return status
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with contextlib.suppress(Exception):
-                await self.writer.wait_closed()
-        self.reader = self.writer = None
-
-
 async def _load(base: str, path: str, clients: int, seconds: float, make_body, headers: dict) -> dict:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -111,7 +66,7 @@ async def _load(base: str, path: str, clients: int, seconds: float, make_body, h
     host, port = base.split("://", 1)[1].split(":")
 
     async def worker() -> None:
-        conn = _Conn(host, int(port), headers)
+        conn = RawHttp(host, int(port), headers)
         try:
             while time.perf_counter() < deadline:
                 body = make_body()
@@ -120,7 +75,7 @@ async def _load(base: str, path: str, clients: int, seconds: float, make_body, h
                 payload = json.dumps(body).encode()
                 t0 = time.perf_counter()
                 try:
-                    code = await asyncio.wait_for(conn.post(path, payload), timeout=30)
+                    code = (await asyncio.wait_for(conn.request("POST", path, payload), timeout=30))[0]
                 except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
                         ValueError, IndexError):
                     code = 0

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import os
 import pathlib
 import random
@@ -32,7 +31,7 @@ import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._common import drop_database, free_port, start_api_server, stop_process_group  # noqa: E402
+from bench._common import RawHttp, drop_database, free_port, start_api_server, stop_process_group  # noqa: E402
 from bench._common import create_database as _create_database  # noqa: E402
 
 TARGET_MIB = 150
@@ -151,57 +150,6 @@ def memory_of(pid: int) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- load generator
 
-class Conn:
-    """A keep-alive HTTP/1.1 connection that speaks just enough of the protocol (the load
-    generator shares the cores with the server; httpx would cost more CPU than the server)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(self, method: str, path: str, body: dict | None = None) -> int:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        data = json.dumps(body).encode() if body is not None else b""
-        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Length: {len(data)}\r\n"
-        if body is not None:
-            head += "Content-Type: application/json\r\n"
-        self.writer.write((head + "\r\n").encode() + data)
-        try:
-            raw = await self.reader.readuntil(b"\r\n\r\n")
-            lines = raw.decode("latin-1").split("\r\n")
-            fields = {}
-            for line in lines[1:]:
-                key, sep, value = line.partition(":")
-                if sep:
-                    fields[key.strip().lower()] = value.strip()
-            if "content-length" in fields:
-                await self.reader.readexactly(int(fields["content-length"]))
-            elif fields.get("transfer-encoding", "").lower() == "chunked":
-                while True:
-                    size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                    await self.reader.readexactly(size + 2)
-                    if size == 0:
-                        break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            await self.close()
-            raise
-        if fields.get("connection", "").lower() == "close":
-            await self.close()
-        return int(lines[0].split()[1])
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            try:
-                await self.writer.wait_closed()
-            except (OSError, ConnectionError):
-                pass
-        self.reader = self.writer = None
-
-
 def iso(when: dt.datetime) -> str:
     return when.isoformat().replace("+00:00", "Z")
 
@@ -217,20 +165,20 @@ async def drive(port: int, rooms: list[int], clients: int, seconds: float, serve
     rng = random.Random(7)
 
     async def client(i: int) -> None:
-        conn = Conn("127.0.0.1", port)
+        conn = RawHttp("127.0.0.1", port)
         while time.monotonic() < stop_at:
             pick = rng.random()
             try:
                 if pick < 0.4:
                     k = next(slot_counter)
                     start = first + dt.timedelta(minutes=15 * (k // len(rooms)))
-                    status = await conn.request("POST", "/api/bookings", {
+                    status, _, _ = await conn.request("POST", "/api/bookings", {
                         "service_id": rooms[k % len(rooms)], "start": iso(start),
                         "guest": {"name": f"Guest {k}", "email": f"mem-{run}-{k}@example.com"}})
                 elif pick < 0.7:
-                    status = await conn.request("GET", f"/api/services?q=room&location=Floor%20{i % 5}&limit=20")
+                    status, _, _ = await conn.request("GET", f"/api/services?q=room&location=Floor%20{i % 5}&limit=20")
                 else:
-                    status = await conn.request(
+                    status, _, _ = await conn.request(
                         "GET", f"/api/services/{rooms[i % len(rooms)]}/slots?from={week_from}&to={week_to}")
             except (OSError, asyncio.IncompleteReadError):
                 counters["errors"] += 1

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import json
 import signal
 import threading
@@ -24,6 +23,7 @@ import uuid
 import httpx
 import pytest
 
+from bench._common import RawHttp
 from tests.test_scaleout import ApiProcess, guest_body, sql
 
 # --- the guard and the probes, in process ---------------------------------------------------
@@ -154,51 +154,6 @@ def small_server(pg_db, tmp_path):
         yield proc
     finally:
         proc.stop()
-
-
-class RawHttp:
-    """One keep-alive HTTP/1.1 connection written by hand. The load generator shares the 2
-    cores with the server, and httpx spends several times more CPU per request than the
-    server does (measured: 6.7 s of client CPU for 400 requests that cost the server 1.7 s),
-    which would measure the client, not the server's shedding."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(self, method: str, path: str, body=None, headers: dict | None = None):
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        data = json.dumps(body).encode() if body is not None else b""
-        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(data)}"]
-        if body is not None:
-            head.append("Content-Type: application/json")
-        head += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
-        try:
-            raw = await self.reader.readuntil(b"\r\n\r\n")
-            lines = raw.decode("latin-1").split("\r\n")
-            fields = {}
-            for line in lines[1:]:
-                if ":" in line:
-                    key, value = line.split(":", 1)
-                    fields[key.strip().lower()] = value.strip()
-            payload = await self.reader.readexactly(int(fields.get("content-length", "0")))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            await self.close()
-            raise
-        if fields.get("connection", "").lower() == "close":
-            await self.close()
-        return int(lines[0].split()[1]), fields, payload
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with contextlib.suppress(Exception):
-                await self.writer.wait_closed()
-        self.reader = self.writer = None
 
 
 @pytest.mark.postgres
