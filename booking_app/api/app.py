@@ -14,6 +14,7 @@ from fastapi import FastAPI
 import booking_app.api.approvals as approvals
 import booking_app.api.audit as audit
 import booking_app.api.bodylimit as bodylimit
+import booking_app.api.booking_outcomes as booking_outcomes
 import booking_app.api.bookings as bookings
 import booking_app.api.browser_session as browser_session
 import booking_app.api.calendar_subscriptions as calendar_subscriptions
@@ -22,6 +23,7 @@ import booking_app.api.discount_codes as discount_codes
 import booking_app.api.docs as docs
 import booking_app.api.embed as embed
 import booking_app.api.errors as errors
+import booking_app.api.fees as fees
 import booking_app.api.health as health
 import booking_app.api.logredact as logredact
 import booking_app.api.metrics as metrics
@@ -89,7 +91,7 @@ def _module_routers():
     against the routes in order, so the busiest (booking, then catalog reads) come first."""
     return [m.router for m in (bookings, catalog, payments, users, reports, notifications, audit, metrics, ready,
                                browser_session, webhooks, calendar_subscriptions, series, approvals,
-                               embed, discount_codes, waitlist)]
+                               embed, discount_codes, waitlist, booking_outcomes, fees)]
 
 
 api = create_api()

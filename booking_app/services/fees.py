@@ -11,6 +11,12 @@ how it is collected.
   `authentication_required`) → `requires_action` and the customer gets a Checkout link
   through the outbox to complete it (the webhook marks it `charged`, `apply_checkout_paid`).
   Without Stripe, or without a saved card, the fee stays `due`.
+- Told: the customer by email; webhook endpoints by `fee.charged` / `fee.failed`
+  (notify.fee_event, in the transaction that records the outcome).
+- Charged again (`charge_again`): the provider or an admin retries a declined (`failed`) or
+  uncollected (`due`) fee. A charge starts only from the row claimed under its lock
+  (`_claim`: due/failed → charging), so two retries at once charge once; the other is told
+  it is under way (Conflict).
 
 See docs/deposits-and-fees.md.
 """
@@ -26,9 +32,13 @@ from sqlmodel import Session, select
 
 from booking_app import db
 from booking_app.config import get_settings
+from booking_app.i18n import N_
 from booking_app.integrations import stripe_gateway
 from booking_app.models import Bookable, Booking, BookingFee, utcnow
-from booking_app.services import audit, outbox, refunds, report_sql
+from booking_app.services import audit, notify, outbox, refunds, report_sql
+from booking_app.services.actors import Actor
+from booking_app.services.booking_queries import access
+from booking_app.services.errors import Conflict, Forbidden, NotFound
 from booking_app.services.payment_records import get_gateway, stripe_idempotency_key
 
 log = logging.getLogger(__name__)
@@ -41,6 +51,26 @@ OWED_STATUSES = ("due", "failed", "requires_action", "charging")
 CHARGED_TEMPLATE = "fee_charged"
 DUE_TEMPLATE = "fee_due"
 ACTION_TEMPLATE = "fee_action_required"
+#: Statuses "charge again" starts from (a declined charge, or one never collected).
+RETRYABLE = ("due", "failed")
+
+FEE_NOT_FOUND = N_("This fee does not exist.")
+PROVIDER_ONLY = N_("Only the provider can charge a fee again.")
+#: why a fee can't be charged again, by its status
+NOT_RETRYABLE = {
+    "charged": N_("This fee is paid already."),
+    "charging": N_("This fee is being charged right now."),
+    "requires_action": N_("The customer's bank asked them to confirm this payment: they were sent a link to pay "
+                          "the fee."),
+}
+CANNOT_RETRY = N_("This fee cannot be charged again.")
+#: what a retry came to, by the fee's status after it (the provider's button says it)
+RETRY_OUTCOMES = {
+    "charged": N_("The fee is charged."),
+    "failed": N_("The card was declined again: the fee is still due."),
+    "requires_action": NOT_RETRYABLE["requires_action"],
+    "due": N_("The fee could not be charged: it is still due."),
+}
 
 
 @dataclass(frozen=True)
@@ -54,13 +84,14 @@ class FeeView:
     checkout_url: str | None
     last_error: str | None
     created_at: dt.datetime
+    attempts: int = 0
 
 
 def fee_view(f: BookingFee) -> FeeView:
     assert f.id is not None
     return FeeView(id=f.id, booking_id=f.booking_id, kind=f.kind, amount_cents=f.amount_cents, currency=f.currency,
                    status=f.status, checkout_url=f.checkout_url if f.status == "requires_action" else None,
-                   last_error=f.last_error, created_at=f.created_at)
+                   last_error=f.last_error, created_at=f.created_at, attempts=f.attempts)
 
 
 def fee_amount(bookable: Bookable | None, kind: str) -> int:
@@ -136,7 +167,10 @@ def charge_owed(booking_id: int) -> list[FeeView]:
     return out
 
 
-def _claim(fee_id: int) -> tuple[BookingFee, Booking] | None:
+def _claim(fee_id: int, *, actor_id: int | None = None) -> tuple[BookingFee, Booking] | None:
+    """The fee, moved due/failed → charging under its row lock (PostgreSQL: FOR UPDATE;
+    SQLite: the one writer), or None when it is not to be charged: the only way into a
+    charge, so concurrent callers charge it once. `actor_id`: who asked again (audited)."""
     with db.unit_of_work() as s:
         stmt = select(BookingFee).where(BookingFee.id == fee_id)
         if db.is_postgres(s):
@@ -151,6 +185,10 @@ def _claim(fee_id: int) -> tuple[BookingFee, Booking] | None:
         fee.attempts += 1
         fee.updated_at = utcnow()
         s.add(fee)
+        if actor_id is not None:
+            audit.record(s, actor_id=actor_id, action="fee.charge_again", entity="booking", entity_id=booking.id,
+                         data={"fee_id": fee.id, "kind": fee.kind, "amount_cents": fee.amount_cents,
+                               "attempt": fee.attempts})
         s.flush()
         s.expunge(fee)
         s.expunge(booking)
@@ -178,6 +216,8 @@ def _finish(fee_id: int, *, status: str, last_error: str | None = None, intent: 
                     "due": DUE_TEMPLATE}[status]
         if status != "due" or fee.attempts <= 1:
             notify_fee(s, booking, fee, template)
+        if status in ("charged", "failed"):
+            notify.fee_event(s, booking=booking, event=f"fee_{status}", fee=fee_data(fee))
         s.flush()
         return fee_view(fee)
 
@@ -190,7 +230,48 @@ def charge(fee_id: int) -> FeeView:
             fee = s.get(BookingFee, fee_id)
             assert fee is not None
             return fee_view(fee)
-    fee, booking = claimed
+    return _collect(*claimed)
+
+
+def offers_retry(f: FeeView) -> bool:
+    """Whether "charge again" is worth offering for this fee: still owed, tried, and the last
+    try said why it failed (declined, no card saved yet, Stripe unreachable). A fee recorded
+    without Stripe (no error) would only stay due."""
+    return f.status in RETRYABLE and f.attempts > 0 and bool(f.last_error)
+
+
+def charge_again(*, actor: Actor, fee_id: Any) -> FeeView:
+    """"Charge again" (UI button, `POST /api/fees/{id}/charge`): the booking's provider or an
+    admin retries a fee that is still owed and not under way — declined (`failed`) or not
+    collected (`due`). Its customer: Forbidden; anyone else: NotFound. Paid, being charged,
+    or waiting for the customer's authentication → Conflict (also for the loser of two
+    retries at once: `_claim` lets one through)."""
+    fid = fee_id if isinstance(fee_id, int) and not isinstance(fee_id, bool) else None
+    with db.read_session() as s:
+        fee = s.get(BookingFee, fid) if fid is not None else None
+        if fee is None:
+            raise NotFound(FEE_NOT_FOUND)
+        try:
+            _owner, manager = access(actor, s.get(Booking, fee.booking_id), None)
+        except NotFound:
+            raise NotFound(FEE_NOT_FOUND) from None
+        if not manager:
+            raise Forbidden(PROVIDER_ONLY)
+        if fee.status not in RETRYABLE:
+            raise Conflict(NOT_RETRYABLE.get(fee.status, CANNOT_RETRY))
+    assert fid is not None
+    claimed = _claim(fid, actor_id=actor.id)
+    if claimed is None:  # changed since it was read: charged or being charged by someone else
+        with db.read_session() as s:
+            now_status = getattr(s.get(BookingFee, fid), "status", "")
+        raise Conflict(NOT_RETRYABLE.get(now_status, NOT_RETRYABLE["charging"]))
+    return _collect(*claimed)
+
+
+def _collect(fee: BookingFee, booking: Booking) -> FeeView:
+    """Charge a claimed fee (status `charging`) and record the outcome."""
+    fee_id = fee.id
+    assert fee_id is not None
     gateway = get_gateway()
     if gateway is None or not booking.stripe_customer_ref:
         return _finish(fee_id, status="due", last_error=None if gateway is None else "no saved card")
@@ -258,7 +339,14 @@ def apply_checkout_paid(s: Session, obj: dict[str, Any]) -> str:
         audit.record(s, actor_id=None, action="fee.charged", entity="booking", entity_id=booking.id,
                      data={"fee_id": fee.id, "kind": fee.kind, "amount_cents": fee.amount_cents, "via": "checkout"})
         notify_fee(s, booking, fee, CHARGED_TEMPLATE)
+        notify.fee_event(s, booking=booking, event="fee_charged", fee=fee_data(fee))
     return "processed"
+
+
+def fee_data(fee: BookingFee) -> dict[str, Any]:
+    """`data.fee` of a webhook event (docs/webhooks.md)."""
+    return {"id": fee.id, "booking_id": fee.booking_id, "kind": fee.kind, "amount_cents": fee.amount_cents,
+            "currency": fee.currency, "status": fee.status, "attempts": fee.attempts, "last_error": fee.last_error}
 
 
 def notify_fee(s: Session, booking: Booking, fee: BookingFee, template: str) -> None:

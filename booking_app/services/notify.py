@@ -46,7 +46,11 @@ WEBHOOK_EVENTS: dict[str, str] = {
     "booking_approval_expired": "booking.cancelled",
     "payment_received": "payment.succeeded",
     "payment_refunded": "payment.refunded",
+    "fee_charged": "fee.charged",
+    "fee_failed": "fee.failed",
 }
+#: a fee's outcomes (services/fees.py) that fire a webhook event (`fee_event`)
+FEE_EVENTS = ("fee_charged", "fee_failed")
 
 #: what each booking event tells whom: (customer email template, customer SMS?, provider template)
 _EVENT_MESSAGES: dict[str, tuple[str | None, bool, str | None]] = {
@@ -192,6 +196,26 @@ def payment_event(session: Session, *, booking: Booking, event: str, amount_cent
     outbox.enqueue(session, channel="email", to=customer.email or "", template=event, locale=customer.locale,
                    context=context, dedupe_key=f"email:{event}:{booking.id}:{ref}", booking_id=booking.id,
                    user_id=customer.user_id)
+
+
+def fee_event(session: Session, *, booking: Booking, event: str, fee: dict[str, Any]) -> None:
+    """Queue the webhook event of a fee's outcome ("fee.charged" / "fee.failed"), in the
+    caller's transaction: `data` is the booking and the fee (`fee`: id, kind, amount_cents,
+    currency, status, attempts). Each attempt is told once (the fee's id and attempt)."""
+    if event not in FEE_EVENTS:
+        raise ValueError(f"unknown fee event {event}")
+    kind = WEBHOOK_EVENTS[event]
+    heard_by = webhooks.listeners(session, provider_id=booking.provider_id)
+    if not webhooks.subscribers(session, provider_id=booking.provider_id, event=kind, heard_by=heard_by):
+        return
+    bookable = session.get(Bookable, booking.bookable_id)
+    customer = outbox.customer_of(session, booking, bookable)
+    data = {"booking": webhooks.booking_data(booking, bookable, customer_name=customer.name,
+                                             customer_email=customer.email),
+            "fee": outbox.jsonable(fee)}
+    outbox.enqueue_many(session, webhooks.event_rows(
+        session, event=kind, provider_id=booking.provider_id, booking_id=booking.id, data=data, heard_by=heard_by,
+        dedupe=f"{kind}:{fee['id']}:{fee.get('attempts', 0)}"))
 
 
 def bookings_completed(session: Session, booking_ids: list[int]) -> None:

@@ -47,6 +47,8 @@ EVENTS = (
     "booking.declined",
     "payment.succeeded",
     "payment.refunded",
+    "fee.charged",  # a no-show / late-cancel fee collected (services/fees.py)
+    "fee.failed",  # its charge was declined: still owed, "charge again" may retry it
     "waitlist.offered",
     "waitlist.accepted",
     "waitlist.lapsed",

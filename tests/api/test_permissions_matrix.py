@@ -130,6 +130,11 @@ def _bookings_rows() -> list[Row]:
         Row("POST", "/api/bookings/{booking}/approve", expect(401, 403, 404, 409, 404, 409)),
         Row("POST", "/api/bookings/{booking}/decline", expect(401, 403, 404, 409, 404, 409),
             body=lambda w, role: {"reason": f"declined by {role}"}),
+        # the provider's outcome marks: its provider and admins (the world's booking has not started: 409)
+        Row("POST", "/api/bookings/{booking}/complete", expect(401, 403, 404, 409, 404, 409)),
+        Row("POST", "/api/bookings/{booking}/no-show", expect(401, 403, 404, 409, 404, 409)),
+        # "charge again" a declined fee of the booking (no Stripe here: it stays due, 200 again)
+        Row("POST", "/api/fees/{fee}/charge", expect(401, 403, 404, 200, 404, 200)),
     ]
 
 
@@ -255,6 +260,15 @@ def _build_world() -> dict[str, Any]:
     booked = bookings.book(actor=cust, service_id=room.id,
                            start=dt.datetime.combine(day, dt.time(17), tzinfo=dt.timezone.utc))
     world["booking"] = booked.id
+    from booking_app import db
+    from booking_app.models import BookingFee
+
+    with db.unit_of_work() as s:  # a no-show fee whose charge was declined
+        fee = BookingFee(booking_id=booked.id, kind="no_show", amount_cents=500, currency="EUR", status="failed",
+                         attempts=1, last_error="card_declined: Your card was declined.")
+        s.add(fee)
+        s.flush()
+        world["fee"] = fee.id
     world["series"] = series.book_series(actor=cust, service_id=room.id, recurrence_rule={"frequency": "weekly", "count": 2},
                                          start=dt.datetime.combine(day + dt.timedelta(days=2), dt.time(12),
                                                                    tzinfo=dt.timezone.utc)).series_id
@@ -286,7 +300,7 @@ def _path(row: Row, world: dict[str, Any]) -> str:
     for key in ("customer", "other_customer"):
         path = path.replace("{" + key + "}", str(world[key].id))
     for key in ("room", "inactive", "event", "booking", "webhook", "delivery", "calendar", "series", "waitlist",
-                "discount"):
+                "discount", "fee"):
         if "{" + key + "}" in path:
             path = path.replace("{" + key + "}", str(world[key]))
     return path

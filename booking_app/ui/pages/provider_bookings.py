@@ -53,6 +53,10 @@ def _booking_row(row: dict) -> rx.Component:
                                                        color_scheme="orange", loading=busy, disabled=disabled,
                                                        on_click=state.no_show(row["id"]),
                                                        custom_attrs={"data-testid": "no-show"})),
+            rx.cond(row["retry_fee"] != "", rx.button(T("Charge fee again"), size="1", variant="soft",  # (issue 26)
+                                                      color_scheme="amber", loading=busy, disabled=disabled,
+                                                      on_click=state.charge_fee_again(row["id"], row["retry_fee"]),
+                                                      custom_attrs={"data-testid": "charge-fee-again"})),
             rx.cond(row["can_cancel"] != "", _reschedule_dialog(row, rx.button(
                 T("Move"), size="1", variant="soft", color_scheme="gray", disabled=disabled,
                 custom_attrs={"data-testid": "reschedule"}))),

@@ -410,6 +410,8 @@ class ProviderBookingsState(StaffState):
                     v.balance_due_cents and v.payment_status == "succeeded")) else "",
                 "can_finish": "1" if v.status == "confirmed" and v.start <= now else "",
                 "can_cancel": "1" if active else "",
+                # (issue 26) a declined fee the provider may charge again: its id
+                "retry_fee": next((str(f.id) for f in fee_views.get(v.id, []) if fees.offers_retry(f)), ""),
             })
         self.rows, self.total = rows, total
 
@@ -461,6 +463,16 @@ class ProviderBookingsState(StaffState):
     async def no_show(self, booking_id: str):
         # (issue 26: payments.mark_no_show also charges the bookable's no-show fee)
         async for update in self._act(booking_id, payments.mark_no_show, N_("The booking is marked as a no-show.")):
+            yield update
+
+    @rx.event
+    async def charge_fee_again(self, booking_id: str, fee_id: str):
+        """A declined fee charged again to the saved card (fees.charge_again, as the API)."""
+        fid = fmt.int_param(fee_id)
+        if fid is None:
+            return
+        async for update in row_action(self, booking_id, lambda actor, _bid: fees.charge_again(actor=actor, fee_id=fid),
+                                        lambda view: translate(fees.RETRY_OUTCOMES.get(view.status, ""), self.locale)):
             yield update
 
     @rx.event
