@@ -32,7 +32,7 @@ from booking_app import db
 from booking_app.config import get_settings
 from booking_app.i18n import N_
 from booking_app.models import Bookable, CalendarBusyInterval, CalendarSubscription, User, utcnow
-from booking_app.services import mfa, url_safety
+from booking_app.services import claims, mfa, url_safety
 from booking_app.services.actors import Actor
 from booking_app.services.bookable_access import load_bookable
 from booking_app.services.calendar_expand import FeedError, busy_intervals
@@ -334,17 +334,10 @@ def claim(*, now: dt.datetime, limit: int = BATCH_SIZE, ids: list[int] | None = 
     free = or_(S.claimed_until.is_(None), S.claimed_until < now)  # type: ignore[union-attr,operator]
     cond = and_(S.id.in_(ids), free) if ids is not None else _due(now)  # type: ignore[union-attr]
     with db.unit_of_work() as s:
-        pick = select(S.id).where(cond).order_by(S.next_sync_at, S.id).limit(limit)
-        if db.is_postgres(s):
-            pick = pick.with_for_update(skip_locked=True)  # another process's rows are skipped
-        picked = list(s.exec(pick).all())
-        if not picked:
-            return []
-        result = s.exec(update(S).where(S.id.in_(picked), cond)  # type: ignore[call-overload,union-attr]
-                        .values(claimed_until=lease, last_attempt_at=now)
-                        .returning(S.id, S.url, S.owner_id, S.service_id, S.credentials_sealed, S.etag,
-                                   S.last_modified, S.expanded_until))
-        rows = result.all()
+        rows = claims.claim_rows(s, S, cond, order_by=(S.next_sync_at, S.id), limit=limit,
+                                 values={"claimed_until": lease, "last_attempt_at": now},
+                                 returning=(S.id, S.url, S.owner_id, S.service_id, S.credentials_sealed, S.etag,
+                                            S.last_modified, S.expanded_until))
     return [Claimed(*r, lease) for r in rows]
 
 

@@ -29,7 +29,7 @@ from booking_app.integrations.email import email_sender_from_settings
 from booking_app.integrations.email_message import Attachment, EmailMessage, EmailSender
 from booking_app.integrations.sms import SmsMessage, SmsSender, is_e164, sms_sender_from_settings
 from booking_app.models import Notification, NotificationStatus, User, utcnow
-from booking_app.services import outbox, reminders, webhook_delivery, webhooks
+from booking_app.services import claims, outbox, reminders, webhook_delivery, webhooks
 from booking_app.services.messages import render_email, render_sms
 
 log = logging.getLogger(__name__)
@@ -124,26 +124,18 @@ def claim_due(*, now: dt.datetime, limit: int = BATCH_SIZE, lease_seconds: float
     committing = False
     try:
         with db.unit_of_work() as s:
-            pick = (select(Notification.id).where(_due_condition(now))
-                    .order_by(Notification.next_attempt_at, Notification.id).limit(limit))
-            if db.is_postgres(s):
-                # rows another relay has locked are skipped, not waited for
-                pick = pick.with_for_update(skip_locked=True)
-            ids = list(s.exec(pick).all())
-            if not ids:
-                return []
-            # conditional: only rows that are still due are taken (SQLite's writer lock
-            # serialises claims; on PostgreSQL the rows are locked by the SELECT above)
-            result = s.exec(  # type: ignore[call-overload]
-                update(Notification)
-                .where(Notification.id.in_(ids), _due_condition(now))  # type: ignore[union-attr]
-                .values(status=NotificationStatus.sending.value, claimed_until=lease, attempts=Notification.attempts + 1)
-                .returning(Notification.id, Notification.channel, Notification.to, Notification.template,
+            taken = claims.claim_rows(
+                s, Notification, _due_condition(now), order_by=(Notification.next_attempt_at, Notification.id),
+                limit=limit,
+                values={"status": NotificationStatus.sending.value, "claimed_until": lease,
+                        "attempts": Notification.attempts + 1},
+                returning=(Notification.id, Notification.channel, Notification.to, Notification.template,
                            Notification.locale, Notification.context, Notification.booking_id, Notification.user_id,
-                           Notification.attempts)
-            )
+                           Notification.attempts))
+            if not taken:
+                return []
             rows = [ClaimedRow(id=r[0], channel=r[1], to=r[2], template=r[3], locale=r[4], context=dict(r[5] or {}),
-                               booking_id=r[6], user_id=r[7], attempts=r[8], claimed_until=lease) for r in result.all()]
+                               booking_id=r[6], user_id=r[7], attempts=r[8], claimed_until=lease) for r in taken]
             committing = True  # (the unit of work commits as the block ends)
     except db.UNAVAILABLE_ERRORS:
         if committing:

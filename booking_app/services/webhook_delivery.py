@@ -33,7 +33,7 @@ from booking_app import db
 from booking_app.config import get_settings
 from booking_app.models import Notification, NotificationStatus, User, WebhookDelivery, WebhookDeliveryStatus, \
     WebhookEndpoint, utcnow
-from booking_app.services import mfa, outbox, url_safety
+from booking_app.services import claims, mfa, outbox, url_safety
 from booking_app.services.webhooks import CHANNEL, encode
 
 log = logging.getLogger(__name__)
@@ -129,25 +129,16 @@ def claim_due(*, now: dt.datetime, limit: int = BATCH_SIZE, lease_seconds: float
     earlier = aliased(WebhookDelivery)
     open_states = (WebhookDeliveryStatus.pending.value, WebhookDeliveryStatus.sending.value)
     with db.unit_of_work() as s:
-        pick = (select(WebhookDelivery.id)
-                .where(_due(WebhookDelivery, now))
-                .where(~exists().where(earlier.endpoint_id == WebhookDelivery.endpoint_id,
-                                       earlier.id < WebhookDelivery.id, earlier.status.in_(open_states)))  # type: ignore[union-attr, operator, attr-defined]
-                .order_by(WebhookDelivery.id).limit(limit))  # type: ignore[arg-type]
-        if db.is_postgres(s):
-            pick = pick.with_for_update(skip_locked=True)
-        ids = list(s.exec(pick).all())
-        if not ids:
-            return []
-        result = s.exec(  # type: ignore[call-overload]
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(ids), _due(WebhookDelivery, now))  # type: ignore[union-attr]
-            .values(status=WebhookDeliveryStatus.sending.value, claimed_until=lease,
-                    attempts=WebhookDelivery.attempts + 1)
-            .returning(WebhookDelivery.id, WebhookDelivery.endpoint_id, WebhookDelivery.event, WebhookDelivery.body,
+        taken = claims.claim_rows(
+            s, WebhookDelivery, _due(WebhookDelivery, now), order_by=(WebhookDelivery.id,), limit=limit,
+            pick_only=~exists().where(earlier.endpoint_id == WebhookDelivery.endpoint_id,
+                                      earlier.id < WebhookDelivery.id, earlier.status.in_(open_states)),  # type: ignore[union-attr, operator, attr-defined]
+            values={"status": WebhookDeliveryStatus.sending.value, "claimed_until": lease,
+                    "attempts": WebhookDelivery.attempts + 1},
+            returning=(WebhookDelivery.id, WebhookDelivery.endpoint_id, WebhookDelivery.event, WebhookDelivery.body,
                        WebhookDelivery.attempts))
         rows = [Claimed(id=r[0], endpoint_id=r[1], event=r[2], body=r[3], attempts=r[4], claimed_until=lease)
-                for r in result.all()]
+                for r in taken]
     rows.sort(key=lambda r: r.id)
     return rows
 
