@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import sys
 import time
 
 import plotly.graph_objects as go
@@ -23,6 +22,7 @@ from booking_app.ui import paths
 from booking_app.ui.components import live_charts
 from booking_app.ui.state import fmt
 from booking_app.ui.state.base import relocalized
+from booking_app.ui.state.live_slots import tab_connected
 from booking_app.ui.state.staff import PAYMENT_METHOD_LABELS, STATUS_LABELS, StaffState, label
 
 log = logging.getLogger(__name__)
@@ -273,20 +273,6 @@ def _clock(tz: str, locale: str) -> str:
     return format_time(fmt.local(dt.datetime.now(dt.timezone.utc), tz), format="medium", locale=babel_locale(locale))
 
 
-def _client_connected(token: str) -> bool:
-    """Is the browser tab of this state still connected? (True when it can't be told.)"""
-    module = sys.modules.get("booking_app.booking_app")  # the running app (never imported from here)
-    if module is None:
-        return True
-    try:
-        namespace = module.app.event_namespace
-        if namespace is None or not token:
-            return True
-        return token in namespace.token_to_sid
-    except Exception:
-        return True
-
-
 @relocalized(paths.ADMIN_DASHBOARD)
 class DashboardState(StaffState):
     cards: dict[str, str] = {}
@@ -413,7 +399,7 @@ class DashboardState(StaffState):
         started = time.monotonic()
         while True:
             await asyncio.sleep(DASHBOARD_INTERVAL)
-            if time.monotonic() - started > DASHBOARD_MAX_SECONDS or not _client_connected(token):
+            if time.monotonic() - started > DASHBOARD_MAX_SECONDS or not tab_connected(token):
                 log.debug("dashboard loop %s ends: tab gone or too old", run_id)
                 async with self:
                     if self._run_id == run_id:
