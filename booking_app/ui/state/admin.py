@@ -224,12 +224,7 @@ class OutboxState(StaffState):
     def load(self):
         self.error = self.message = ""
         self.busy_id = 0
-        actor, redirect = self._staff_actor(paths.ADMIN_OUTBOX, admin_only=True)
-        if redirect:
-            return redirect
-        if actor is None:
-            return
-        self._fetch(actor)
+        return self._load_rows(paths.ADMIN_OUTBOX, admin_only=True)
 
     def _fetch(self, actor) -> None:
         try:

@@ -15,7 +15,7 @@ from booking_app.services.errors import ServiceError
 from booking_app.ui import paths
 from booking_app.ui.state import fmt
 from booking_app.ui.state.base import AppState
-from booking_app.ui.state.staff import StaffState
+from booking_app.ui.state.staff import StaffState, row_action
 
 APPROVED = N_("Approved: the customer has been told.")
 DECLINED = N_("Declined: the places are free again, and the customer has been told.")
@@ -47,12 +47,7 @@ class ApprovalsState(StaffState):
     def load(self):
         self.error = self.message = ""
         self.busy_id = 0
-        actor, redirect = self._staff_actor(self.router.page.path or paths.PROVIDER_APPROVALS)
-        if redirect:
-            return redirect
-        if actor is None:
-            return
-        self._fetch(actor)
+        return self._load_rows(self.router.page.path or paths.PROVIDER_APPROVALS)
 
     def _fetch(self, actor) -> None:
         try:
@@ -62,33 +57,18 @@ class ApprovalsState(StaffState):
             return
         self.requests = [request_row(v, self.locale) for v in views]
 
-    async def _decide(self, row_id: str, call, done: str):
-        rid = fmt.int_param(row_id)
-        if rid is None or self.busy_id:
-            return
-        self.busy_id = rid
-        self.error = self.message = ""
-        yield
-        actor = self._actor()
-        try:
-            await asyncio.to_thread(call, actor, rid)
-            self.message = translate(done, self.locale)
-        except ServiceError as exc:
-            self.error = self._error_text(exc)
-        self.busy_id = 0
-        self._fetch(actor)
-
     @rx.event
     async def approve(self, row_id: str):
-        async for update in self._decide(row_id, lambda a, i: approvals.approve(actor=a, booking_id=i), APPROVED):
+        async for update in row_action(self, row_id, lambda a, i: approvals.approve(actor=a, booking_id=i),
+                                       lambda _view: translate(APPROVED, self.locale)):
             yield update
 
     @rx.event
     async def decline(self, data: dict):
         reason = str(data.get("reason", "") or "")[:2000]
-        async for update in self._decide(str(data.get("id", "")),
-                                         lambda a, i: approvals.decline(actor=a, booking_id=i, reason=reason),
-                                         DECLINED):
+        async for update in row_action(self, str(data.get("id", "")),
+                                       lambda a, i: approvals.decline(actor=a, booking_id=i, reason=reason),
+                                       lambda _view: translate(DECLINED, self.locale)):
             yield update
 
 

@@ -48,12 +48,7 @@ class AuditState(StaffState):
     def load(self):
         self.error = ""
         self.errors = {}
-        actor, redirect = self._staff_actor(paths.ADMIN_AUDIT, admin_only=True)
-        if redirect:
-            return redirect
-        if actor is None:
-            return
-        self._fetch(actor)
+        return self._load_rows(paths.ADMIN_AUDIT, admin_only=True)
 
     def _make_filters(self) -> audit.AuditFilters | None:
         f = self.filters

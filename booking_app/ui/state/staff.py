@@ -113,6 +113,15 @@ class StaffState(AppState):
         self.denied = ""
         return actor, None
 
+    def _load_rows(self, path: str, *, admin_only: bool = False):
+        """The `load` of a page that is its rows: for a provider/admin they are fetched
+        (`_refresh_rows`), anyone else gets the denial message; the sign-in redirect a guest
+        gets is returned (the handler returns it too)."""
+        actor, redirect = self._staff_actor(path, admin_only=admin_only)
+        if actor is not None:
+            self._refresh_rows(actor)
+        return redirect
+
     def _relocalize(self) -> None:
         """After a language switch (AppState.set_language): the rows again, in the new language."""
         actor = self._actor()

@@ -46,12 +46,7 @@ class WebhooksState(StaffState):
         self.error = self.message = self.url_error = self.events_error = ""
         self.new_secret = self.secret_endpoint = ""
         self.busy_id = 0
-        actor, redirect = self._staff_actor(self.router.page.path or paths.STAFF_WEBHOOKS)
-        if redirect:
-            return redirect
-        if actor is None:
-            return
-        self._fetch(actor)
+        return self._load_rows(self.router.page.path or paths.STAFF_WEBHOOKS)
 
     def _fetch(self, actor) -> None:
         try:
