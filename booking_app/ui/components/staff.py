@@ -92,3 +92,61 @@ def guarded(state, body: rx.Component) -> rx.Component:
 def status_options(all_msgid: str, labels: dict[str, str]) -> list[rx.Component]:
     return [rx.el.option(T(all_msgid), value="")] + [rx.el.option(T(label), value=key)
                                                        for key, label in labels.items()]
+
+
+def done_callout(message: rx.Var, testid: str) -> rx.Component:
+    """What the last action did (a staff page of cards), shown while `message` is set."""
+    return rx.cond(message != "", rx.callout(message, icon="check", color_scheme="green", role="status",
+                                             width="100%", custom_attrs={"data-testid": testid}))
+
+
+def fact(msgid: str, value: rx.Var, testid: str, *, word_break: str = "break-word") -> rx.Component:
+    """One labelled value of a card: the label (a msgid) in grey, the value after it."""
+    return rx.hstack(
+        rx.text(T(msgid), size="2", color_scheme="gray", white_space="nowrap"),
+        rx.text(value, size="2", word_break=word_break, custom_attrs={"data-testid": testid}),
+        spacing="2", align="baseline", wrap="wrap",
+    )
+
+
+def card_item(*children, testid: str, spacing: str = "2") -> rx.Component:
+    """One card of a `card_list`: `children` stacked, the full width (every field visible at 390 px)."""
+    return rx.el.li(
+        rx.card(rx.vstack(*children, spacing=spacing, width="100%"), width="100%"),
+        list_style="none", width="100%", custom_attrs={"data-testid": testid},
+    )
+
+
+def card_list(items: rx.Var, render, *, empty_msgid: str, empty_testid: str, testid: str) -> rx.Component:
+    """The rows of a staff page as stacked cards (`render` makes each a `card_item`), or the
+    `empty_msgid` text when there are none."""
+    return rx.cond(
+        items.length() == 0,
+        rx.text(T(empty_msgid), size="2", color_scheme="gray", custom_attrs={"data-testid": empty_testid}),
+        rx.el.ul(rx.foreach(items, render), padding="0", margin="0", width="100%",
+                 display="flex", flex_direction="column", gap="0.5rem", custom_attrs={"data-testid": testid}),
+    )
+
+
+def active_toggle(active: rx.Var, busy: rx.Var, set_active, testid_prefix: str) -> rx.Component:
+    """A card's Deactivate button while it is active, else Activate; `set_active(bool)` is the
+    state's event, the buttons' test ids `<prefix>deactivate` / `<prefix>activate`."""
+    return rx.cond(active,
+                   rx.button(T("Deactivate"), size="2", variant="soft", color_scheme="gray", loading=busy,
+                             on_click=set_active(False), custom_attrs={"data-testid": f"{testid_prefix}deactivate"}),
+                   rx.button(T("Activate"), size="2", variant="soft", loading=busy,
+                             on_click=set_active(True), custom_attrs={"data-testid": f"{testid_prefix}activate"}))
+
+
+def choice_group(legend_msgid: str, *children) -> rx.Component:
+    """A fieldset of checkboxes (`check_label`s) under a legend (a msgid), without the frame."""
+    return rx.el.fieldset(
+        rx.el.legend(T(legend_msgid), class_name="field-label"), *children,
+        border="none", padding="0", margin="0", min_width="0", width="100%",
+    )
+
+
+def check_label(control: rx.Component, text: rx.Component) -> rx.Component:
+    """A checkbox and its text as one label (the whole of it a 36 px high touch target)."""
+    return rx.el.label(control, text, display="inline-flex", gap="0.4rem", align_items="center",
+                       min_height="2.25rem", padding_right="0.75rem")

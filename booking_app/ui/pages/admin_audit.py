@@ -7,7 +7,7 @@ import reflex as rx
 from booking_app.i18n import N_
 from booking_app.ui import paths
 from booking_app.ui.components import T, error_callout
-from booking_app.ui.components.staff import ADMIN_TABS, guarded, staff_header
+from booking_app.ui.components.staff import ADMIN_TABS, card_item, card_list, fact, guarded, staff_header
 from booking_app.ui.state.audit import AuditState
 
 
@@ -28,35 +28,21 @@ def _filter(msgid: str, name: str, *, type_: str = "text", placeholder: str = ""
     )
 
 
-def _fact(msgid: str, value: rx.Var, testid: str) -> rx.Component:
-    return rx.hstack(
-        rx.text(T(msgid), size="2", color_scheme="gray", white_space="nowrap"),
-        rx.text(value, size="2", word_break="break-all", custom_attrs={"data-testid": testid}),
-        spacing="2", align="baseline", wrap="wrap",
-    )
-
-
 def _event_card(e: dict) -> rx.Component:
-    return rx.el.li(
-        rx.card(
-            rx.vstack(
-                rx.flex(
-                    rx.code(e["action"], custom_attrs={"data-testid": "event-action"}),
-                    rx.spacer(),
-                    rx.text(e["at"], size="2", color_scheme="gray", custom_attrs={"data-testid": "event-at"}),
-                    wrap="wrap", spacing="2", width="100%", align="center",
-                ),
-                _fact(N_("Actor"), e["actor"], "event-actor"),
-                _fact(N_("Target"), e["target"], "event-target"),
-                _fact(N_("IP address"), e["ip"], "event-ip"),
-                rx.cond(e["data"] != "",
-                        rx.text(e["data"], size="1", font_family="monospace", word_break="break-all",
-                                custom_attrs={"data-testid": "event-data"})),
-                spacing="1", width="100%",
-            ),
-            width="100%",
+    return card_item(
+        rx.flex(
+            rx.code(e["action"], custom_attrs={"data-testid": "event-action"}),
+            rx.spacer(),
+            rx.text(e["at"], size="2", color_scheme="gray", custom_attrs={"data-testid": "event-at"}),
+            wrap="wrap", spacing="2", width="100%", align="center",
         ),
-        list_style="none", width="100%", custom_attrs={"data-testid": "audit-event"},
+        fact(N_("Actor"), e["actor"], "event-actor", word_break="break-all"),
+        fact(N_("Target"), e["target"], "event-target", word_break="break-all"),
+        fact(N_("IP address"), e["ip"], "event-ip", word_break="break-all"),
+        rx.cond(e["data"] != "",
+                rx.text(e["data"], size="1", font_family="monospace", word_break="break-all",
+                        custom_attrs={"data-testid": "event-data"})),
+        testid="audit-event", spacing="1",
     )
 
 
@@ -91,13 +77,8 @@ def audit_page() -> rx.Component:
         error_callout(state.error),
         rx.text(T("Events found:"), " ", state.total, size="2", color_scheme="gray", role="status",
                 custom_attrs={"data-testid": "audit-total"}),
-        rx.cond(
-            state.rows.length() == 0,
-            rx.text(T("Nothing recorded."), color_scheme="gray", size="2", custom_attrs={"data-testid": "audit-empty"}),
-            rx.el.ul(rx.foreach(state.rows, _event_card), padding="0", margin="0", width="100%",
-                     display="flex", flex_direction="column", gap="0.5rem",
-                     custom_attrs={"data-testid": "audit-events"}),
-        ),
+        card_list(state.rows, _event_card, empty_msgid=N_("Nothing recorded."), empty_testid="audit-empty",
+                  testid="audit-events"),
         rx.flex(
             rx.button(rx.icon("chevron_left", size=16), T("Previous"), variant="soft", on_click=state.previous_page,
                       disabled=~state.has_previous, custom_attrs={"data-testid": "audit-previous"}),

@@ -8,7 +8,18 @@ import reflex as rx
 from booking_app.i18n import N_
 from booking_app.ui import paths
 from booking_app.ui.components import T, error_callout
-from booking_app.ui.components.staff import PROVIDER_TABS, guarded, staff_header
+from booking_app.ui.components.staff import (
+    PROVIDER_TABS,
+    active_toggle,
+    card_item,
+    card_list,
+    check_label,
+    choice_group,
+    done_callout,
+    fact,
+    guarded,
+    staff_header,
+)
 from booking_app.ui.state.discount_codes import DiscountCodesState
 
 
@@ -29,11 +40,8 @@ def _input(msgid: str, name: str, *, type: str = "text", hint: rx.Var | None = N
 
 
 def _check(label: rx.Var, checked: rx.Var, on_change, testid: rx.Var) -> rx.Component:
-    return rx.el.label(
-        rx.checkbox(checked=checked, on_change=on_change, custom_attrs={"data-testid": testid}),
-        rx.text(label, size="2"),
-        display="inline-flex", gap="0.4rem", align_items="center", min_height="2.25rem", padding_right="0.75rem",
-    )
+    return check_label(rx.checkbox(checked=checked, on_change=on_change, custom_attrs={"data-testid": testid}),
+                       rx.text(label, size="2"))
 
 
 def _form() -> rx.Component:
@@ -75,21 +83,19 @@ def _form() -> rx.Component:
                     _input(N_("Uses per customer (optional)"), "max_uses_per_customer", type="number", min="1"),
                     wrap="wrap", spacing="3", width="100%",
                 ),
-                rx.el.fieldset(
-                    rx.el.legend(T("Only for these services (optional)"), class_name="field-label"),
+                choice_group(
+                    N_("Only for these services (optional)"),
                     rx.flex(rx.foreach(state.bookables, lambda b: _check(
                         b["name"], state.chosen_services.contains(b["id"]),
                         lambda on: state.toggle_service(b["id"], on), "dc-service-" + b["id"])), wrap="wrap"),
                     rx.cond(state.field_errors.get("services", "") != "",
                             rx.text(state.field_errors.get("services", ""), color_scheme="red", size="2", role="alert")),
-                    border="none", padding="0", margin="0", min_width="0", width="100%",
                 ),
-                rx.el.fieldset(
-                    rx.el.legend(T("Only for these kinds (optional)"), class_name="field-label"),
+                choice_group(
+                    N_("Only for these kinds (optional)"),
                     rx.flex(rx.foreach(state.kind_options, lambda k: _check(
                         k["label"], state.chosen_kinds.contains(k["value"]),
                         lambda on: state.toggle_kind(k["value"], on), "dc-kind-" + k["value"])), wrap="wrap"),
-                    border="none", padding="0", margin="0", min_width="0", width="100%",
                 ),
                 rx.flex(
                     rx.button(rx.cond(state.editing_id != 0, T("Save"), T("Create code")), type="submit", size="3",
@@ -107,53 +113,33 @@ def _form() -> rx.Component:
     )
 
 
-def _fact(msgid: str, value: rx.Var, testid: str) -> rx.Component:
-    return rx.hstack(
-        rx.text(T(msgid), size="2", color_scheme="gray", white_space="nowrap"),
-        rx.text(value, size="2", word_break="break-word", custom_attrs={"data-testid": testid}),
-        spacing="2", align="baseline", wrap="wrap",
-    )
-
-
 def _code_card(c: dict) -> rx.Component:
     state = DiscountCodesState
     busy = state.busy_id.to_string() == c["id"]
-    return rx.el.li(
-        rx.card(
-            rx.vstack(
-                rx.flex(
-                    rx.code(c["code"], size="4", custom_attrs={"data-testid": "dc-card-code"}),
-                    rx.text(c["off"], weight="bold", custom_attrs={"data-testid": "dc-card-off"}),
-                    rx.spacer(),
-                    rx.badge(c["status"], color_scheme=rx.cond(c["active"] == "1", "green", "gray"),
-                             custom_attrs={"data-testid": "dc-card-status"}),
-                    wrap="wrap", spacing="2", width="100%", align="center",
-                ),
-                rx.flex(
-                    _fact(N_("Uses"), c["uses"], "dc-card-uses"),
-                    _fact(N_("Uses per customer"), c["per_customer"], "dc-card-per-customer"),
-                    _fact(N_("Minimum price"), c["min_price"], "dc-card-min"),
-                    spacing="4", wrap="wrap",
-                ),
-                _fact(N_("Valid"), c["valid"], "dc-card-valid"),
-                _fact(N_("Applies to"), c["limits"], "dc-card-limits"),
-                rx.flex(
-                    rx.button(T("Edit"), size="2", variant="soft", on_click=state.edit(c["id"]),
-                              custom_attrs={"data-testid": "dc-card-edit"}),
-                    rx.cond(c["active"] == "1",
-                            rx.button(T("Deactivate"), size="2", variant="soft", color_scheme="gray", loading=busy,
-                                      on_click=state.set_active(c["id"], False),
-                                      custom_attrs={"data-testid": "dc-card-deactivate"}),
-                            rx.button(T("Activate"), size="2", variant="soft", loading=busy,
-                                      on_click=state.set_active(c["id"], True),
-                                      custom_attrs={"data-testid": "dc-card-activate"})),
-                    spacing="2", wrap="wrap", width="100%",
-                ),
-                spacing="2", width="100%",
-            ),
-            width="100%",
+    return card_item(
+        rx.flex(
+            rx.code(c["code"], size="4", custom_attrs={"data-testid": "dc-card-code"}),
+            rx.text(c["off"], weight="bold", custom_attrs={"data-testid": "dc-card-off"}),
+            rx.spacer(),
+            rx.badge(c["status"], color_scheme=rx.cond(c["active"] == "1", "green", "gray"),
+                     custom_attrs={"data-testid": "dc-card-status"}),
+            wrap="wrap", spacing="2", width="100%", align="center",
         ),
-        list_style="none", width="100%", custom_attrs={"data-testid": "dc-card"},
+        rx.flex(
+            fact(N_("Uses"), c["uses"], "dc-card-uses"),
+            fact(N_("Uses per customer"), c["per_customer"], "dc-card-per-customer"),
+            fact(N_("Minimum price"), c["min_price"], "dc-card-min"),
+            spacing="4", wrap="wrap",
+        ),
+        fact(N_("Valid"), c["valid"], "dc-card-valid"),
+        fact(N_("Applies to"), c["limits"], "dc-card-limits"),
+        rx.flex(
+            rx.button(T("Edit"), size="2", variant="soft", on_click=state.edit(c["id"]),
+                      custom_attrs={"data-testid": "dc-card-edit"}),
+            active_toggle(c["active"] == "1", busy, lambda on: state.set_active(c["id"], on), "dc-card-"),
+            spacing="2", wrap="wrap", width="100%",
+        ),
+        testid="dc-card",
     )
 
 
@@ -164,15 +150,10 @@ def discount_codes_page() -> rx.Component:
         rx.text(T("Customers enter a code when they review their booking; the price is computed when they book."),
                 size="2", color_scheme="gray"),
         error_callout(state.error),
-        rx.cond(state.message != "", rx.callout(state.message, icon="check", color_scheme="green", role="status",
-                                            width="100%", custom_attrs={"data-testid": "dc-message"})),
+        done_callout(state.message, "dc-message"),
         _form(),
-        rx.cond(
-            state.codes.length() == 0,
-            rx.text(T("No discount codes yet."), size="2", color_scheme="gray", custom_attrs={"data-testid": "dc-empty"}),
-            rx.el.ul(rx.foreach(state.codes, _code_card), padding="0", margin="0", width="100%",
-                     display="flex", flex_direction="column", gap="0.5rem", custom_attrs={"data-testid": "dc-list"}),
-        ),
+        card_list(state.codes, _code_card, empty_msgid=N_("No discount codes yet."), empty_testid="dc-empty",
+                  testid="dc-list"),
         spacing="4", width="100%",
     ))
 

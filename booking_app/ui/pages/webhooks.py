@@ -9,7 +9,18 @@ import reflex as rx
 from booking_app.i18n import N_
 from booking_app.ui import paths
 from booking_app.ui.components import T, error_callout
-from booking_app.ui.components.staff import PROVIDER_TABS, guarded, staff_header
+from booking_app.ui.components.staff import (
+    PROVIDER_TABS,
+    active_toggle,
+    card_item,
+    card_list,
+    check_label,
+    choice_group,
+    done_callout,
+    fact,
+    guarded,
+    staff_header,
+)
 from booking_app.ui.state.webhooks import WebhooksState
 
 
@@ -32,10 +43,9 @@ def _secret_callout() -> rx.Component:
 
 
 def _event_box(name: rx.Var) -> rx.Component:
-    return rx.el.label(
+    return check_label(
         rx.el.input(type="checkbox", name="event-" + name, custom_attrs={"data-testid": "webhook-event-" + name}),
         rx.code(name, size="2"),
-        display="inline-flex", gap="0.4rem", align_items="center", min_height="2.25rem", padding_right="0.75rem",
     )
 
 
@@ -55,12 +65,11 @@ def _create_form() -> rx.Component:
                                                        custom_attrs={"data-testid": "webhook-url-error"})),
                     spacing="1", width="100%",
                 ),
-                rx.el.fieldset(
-                    rx.el.legend(T("Events"), class_name="field-label"),
+                choice_group(
+                    N_("Events"),
                     rx.flex(rx.foreach(state.event_names, _event_box), wrap="wrap", width="100%"),
                     rx.cond(state.events_error != "", rx.text(state.events_error, color_scheme="red", size="2", role="alert",
                                                           custom_attrs={"data-testid": "webhook-events-error"})),
-                    border="none", padding="0", margin="0", min_width="0", width="100%",
                 ),
                 rx.button(rx.icon("plus", size=16), T("Add endpoint"), type="submit", size="3",
                           custom_attrs={"data-testid": "webhook-add"}),
@@ -72,81 +81,55 @@ def _create_form() -> rx.Component:
     )
 
 
-def _fact(msgid: str, value: rx.Var, testid: str) -> rx.Component:
-    return rx.hstack(
-        rx.text(T(msgid), size="2", color_scheme="gray", white_space="nowrap"),
-        rx.text(value, size="2", word_break="break-word", custom_attrs={"data-testid": testid}),
-        spacing="2", align="baseline", wrap="wrap",
-    )
-
-
 def _endpoint_card(e: dict) -> rx.Component:
     state = WebhooksState
     busy = state.busy_id.to_string() == e["id"]
-    return rx.el.li(
-        rx.card(
-            rx.vstack(
-                rx.flex(
-                    rx.code(e["url"], word_break="break-all", custom_attrs={"data-testid": "endpoint-url"}),
-                    rx.spacer(),
-                    rx.badge(e["status"], color_scheme=rx.cond(e["active"] == "1", "green", "gray"),
-                             custom_attrs={"data-testid": "endpoint-status"}),
-                    wrap="wrap", spacing="2", width="100%", align="center",
-                ),
-                _fact(N_("Events"), e["events"], "endpoint-events"),
-                _fact(N_("Scope"), e["scope"], "endpoint-scope"),
-                rx.cond(e["rotating"] != "", rx.text(e["rotating"], size="2", color_scheme="amber")),
-                rx.flex(
-                    rx.button(T("Deliveries"), size="2", variant="soft", on_click=state.show_deliveries(e["id"]),
-                              custom_attrs={"data-testid": "endpoint-deliveries"}),
-                    rx.button(T("Rotate secret"), size="2", variant="soft", on_click=state.rotate(e["id"]),
-                              custom_attrs={"data-testid": "endpoint-rotate"}),
-                    rx.cond(e["active"] == "1",
-                            rx.button(T("Deactivate"), size="2", variant="soft", color_scheme="gray", loading=busy,
-                                      on_click=state.set_active(e["id"], False),
-                                      custom_attrs={"data-testid": "endpoint-deactivate"}),
-                            rx.button(T("Activate"), size="2", variant="soft", loading=busy,
-                                      on_click=state.set_active(e["id"], True),
-                                      custom_attrs={"data-testid": "endpoint-activate"})),
-                    rx.button(T("Remove"), size="2", variant="soft", color_scheme="red", loading=busy,
-                              on_click=state.remove(e["id"]), custom_attrs={"data-testid": "endpoint-remove"}),
-                    spacing="2", wrap="wrap", width="100%",
-                ),
-                spacing="2", width="100%",
-            ),
-            width="100%",
+    return card_item(
+        rx.flex(
+            rx.code(e["url"], word_break="break-all", custom_attrs={"data-testid": "endpoint-url"}),
+            rx.spacer(),
+            rx.badge(e["status"], color_scheme=rx.cond(e["active"] == "1", "green", "gray"),
+                     custom_attrs={"data-testid": "endpoint-status"}),
+            wrap="wrap", spacing="2", width="100%", align="center",
         ),
-        list_style="none", width="100%", custom_attrs={"data-testid": "webhook-endpoint"},
+        fact(N_("Events"), e["events"], "endpoint-events"),
+        fact(N_("Scope"), e["scope"], "endpoint-scope"),
+        rx.cond(e["rotating"] != "", rx.text(e["rotating"], size="2", color_scheme="amber")),
+        rx.flex(
+            rx.button(T("Deliveries"), size="2", variant="soft", on_click=state.show_deliveries(e["id"]),
+                      custom_attrs={"data-testid": "endpoint-deliveries"}),
+            rx.button(T("Rotate secret"), size="2", variant="soft", on_click=state.rotate(e["id"]),
+                      custom_attrs={"data-testid": "endpoint-rotate"}),
+            active_toggle(e["active"] == "1", busy, lambda on: state.set_active(e["id"], on), "endpoint-"),
+            rx.button(T("Remove"), size="2", variant="soft", color_scheme="red", loading=busy,
+                      on_click=state.remove(e["id"]), custom_attrs={"data-testid": "endpoint-remove"}),
+            spacing="2", wrap="wrap", width="100%",
+        ),
+        testid="webhook-endpoint",
     )
 
 
 def _delivery_card(d: dict) -> rx.Component:
     state = WebhooksState
     color = rx.match(d["status"], ("delivered", "green"), ("failed", "red"), "amber")
-    return rx.el.li(
-        rx.card(
-            rx.vstack(
-                rx.flex(
-                    rx.code(d["event"], custom_attrs={"data-testid": "delivery-event"}),
-                    rx.badge(d["status_label"], color_scheme=color, custom_attrs={"data-testid": "delivery-status"}),
-                    rx.spacer(),
-                    rx.text(d["at"], size="2", color_scheme="gray", custom_attrs={"data-testid": "delivery-at"}),
-                    wrap="wrap", spacing="2", width="100%", align="center",
-                ),
-                rx.flex(
-                    _fact(N_("Response"), d["code"], "delivery-code"),
-                    _fact(N_("Attempts"), d["attempts"], "delivery-attempts"),
-                    spacing="4", wrap="wrap",
-                ),
-                rx.cond(d["error"] != "", rx.text(d["error"], size="1", color_scheme="red", word_break="break-all",
-                                                  custom_attrs={"data-testid": "delivery-error"})),
-                rx.button(rx.icon("rotate_cw", size=14), T("Redeliver"), size="2", variant="soft",
-                          on_click=state.redeliver(d["id"]), custom_attrs={"data-testid": "delivery-redeliver"}),
-                spacing="2", width="100%",
-            ),
-            width="100%",
+    return card_item(
+        rx.flex(
+            rx.code(d["event"], custom_attrs={"data-testid": "delivery-event"}),
+            rx.badge(d["status_label"], color_scheme=color, custom_attrs={"data-testid": "delivery-status"}),
+            rx.spacer(),
+            rx.text(d["at"], size="2", color_scheme="gray", custom_attrs={"data-testid": "delivery-at"}),
+            wrap="wrap", spacing="2", width="100%", align="center",
         ),
-        list_style="none", width="100%", custom_attrs={"data-testid": "webhook-delivery"},
+        rx.flex(
+            fact(N_("Response"), d["code"], "delivery-code"),
+            fact(N_("Attempts"), d["attempts"], "delivery-attempts"),
+            spacing="4", wrap="wrap",
+        ),
+        rx.cond(d["error"] != "", rx.text(d["error"], size="1", color_scheme="red", word_break="break-all",
+                                          custom_attrs={"data-testid": "delivery-error"})),
+        rx.button(rx.icon("rotate_cw", size=14), T("Redeliver"), size="2", variant="soft",
+                  on_click=state.redeliver(d["id"]), custom_attrs={"data-testid": "delivery-redeliver"}),
+        testid="webhook-delivery",
     )
 
 
@@ -163,14 +146,8 @@ def _deliveries() -> rx.Component:
                 align="center", wrap="wrap", width="100%", spacing="2",
             ),
             rx.code(state.selected_url, word_break="break-all"),
-            rx.cond(
-                state.deliveries.length() == 0,
-                rx.text(T("No deliveries yet."), size="2", color_scheme="gray",
-                        custom_attrs={"data-testid": "deliveries-empty"}),
-                rx.el.ul(rx.foreach(state.deliveries, _delivery_card), padding="0", margin="0", width="100%",
-                         display="flex", flex_direction="column", gap="0.5rem",
-                         custom_attrs={"data-testid": "webhook-deliveries"}),
-            ),
+            card_list(state.deliveries, _delivery_card, empty_msgid=N_("No deliveries yet."),
+                      empty_testid="deliveries-empty", testid="webhook-deliveries"),
             spacing="3", width="100%", custom_attrs={"data-testid": "deliveries-section"},
         ),
     )
@@ -185,17 +162,10 @@ def webhooks_page(current: str = paths.STAFF_WEBHOOKS) -> rx.Component:
                 size="2", color_scheme="gray"),
         _secret_callout(),
         error_callout(state.error),
-        rx.cond(state.message != "", rx.callout(state.message, icon="check", color_scheme="green", role="status",
-                                            width="100%", custom_attrs={"data-testid": "webhook-message"})),
+        done_callout(state.message, "webhook-message"),
         _create_form(),
-        rx.cond(
-            state.endpoints.length() == 0,
-            rx.text(T("No webhook endpoints yet."), size="2", color_scheme="gray",
-                    custom_attrs={"data-testid": "endpoints-empty"}),
-            rx.el.ul(rx.foreach(state.endpoints, _endpoint_card), padding="0", margin="0", width="100%",
-                     display="flex", flex_direction="column", gap="0.5rem",
-                     custom_attrs={"data-testid": "webhook-endpoints"}),
-        ),
+        card_list(state.endpoints, _endpoint_card, empty_msgid=N_("No webhook endpoints yet."),
+                  empty_testid="endpoints-empty", testid="webhook-endpoints"),
         _deliveries(),
         spacing="4", width="100%",
     ))
