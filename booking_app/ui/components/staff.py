@@ -138,6 +138,16 @@ def active_toggle(active: rx.Var, busy: rx.Var, set_active, testid_prefix: str) 
                              on_click=set_active(True), custom_attrs={"data-testid": f"{testid_prefix}activate"}))
 
 
+def form_card(*children, on_submit, form_key: rx.Var) -> rx.Component:
+    """A staff page's create/edit form in a card: `children` stacked; a new `form_key`
+    makes a fresh, empty form (its inputs are uncontrolled)."""
+    return rx.card(
+        rx.form(rx.vstack(*children, spacing="3", width="100%"),
+                on_submit=on_submit, reset_on_submit=False, width="100%", key=form_key.to_string()),
+        width="100%",
+    )
+
+
 def choice_group(legend_msgid: str, *children) -> rx.Component:
     """A fieldset of checkboxes (`check_label`s) under a legend (a msgid), without the frame."""
     return rx.el.fieldset(

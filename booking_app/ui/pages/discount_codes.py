@@ -17,6 +17,7 @@ from booking_app.ui.components.staff import (
     choice_group,
     done_callout,
     fact,
+    form_card,
     guarded,
     staff_header,
 )
@@ -46,70 +47,64 @@ def _check(label: rx.Var, checked: rx.Var, on_change, testid: rx.Var) -> rx.Comp
 
 def _form() -> rx.Component:
     state = DiscountCodesState
-    return rx.card(
-        rx.form(
+    return form_card(
+        rx.heading(rx.cond(state.editing_id != 0, T("Edit the discount code"), T("New discount code")),
+                   size="4", as_="h2"),
+        rx.flex(
+            _input(N_("Code"), "code", required=True, max_length=64, auto_capitalize="characters"),
             rx.vstack(
-                rx.heading(rx.cond(state.editing_id != 0, T("Edit the discount code"), T("New discount code")),
-                           size="4", as_="h2"),
-                rx.flex(
-                    _input(N_("Code"), "code", required=True, max_length=64, auto_capitalize="characters"),
-                    rx.vstack(
-                        rx.text(T("Discount"), class_name="field-label"),
-                        rx.radio_group.root(
-                            rx.radio_group.item(T("Percent"), value="percent"),
-                            rx.radio_group.item(T("Fixed amount"), value="amount"),
-                            value=state.form["kind"], on_change=state.set_kind, direction="row", size="3",
-                            aria_label=T("Discount"), custom_attrs={"data-testid": "dc-kind"},
-                        ),
-                        spacing="1", min_width="12rem", flex="1",
-                    ),
-                    wrap="wrap", spacing="3", width="100%",
+                rx.text(T("Discount"), class_name="field-label"),
+                rx.radio_group.root(
+                    rx.radio_group.item(T("Percent"), value="percent"),
+                    rx.radio_group.item(T("Fixed amount"), value="amount"),
+                    value=state.form["kind"], on_change=state.set_kind, direction="row", size="3",
+                    aria_label=T("Discount"), custom_attrs={"data-testid": "dc-kind"},
                 ),
-                rx.flex(
-                    _input(N_("Amount off"), "value", input_mode="decimal", required=True,
-                           hint=rx.cond(state.form["kind"] == "percent", T("Percent, 1 to 100"), T("Like 12.50"))),
-                    rx.cond(state.form["kind"] == "amount", _input(N_("Currency"), "currency", max_length=3)),
-                    _input(N_("Minimum price (optional)"), "min_price", input_mode="decimal"),
-                    wrap="wrap", spacing="3", width="100%",
-                ),
-                rx.flex(
-                    _input(N_("Valid from (optional)"), "valid_from", type="date"),
-                    _input(N_("Valid until (optional)"), "valid_until", type="date"),
-                    wrap="wrap", spacing="3", width="100%",
-                ),
-                rx.text(state.zone_note, size="1", color_scheme="gray"),
-                rx.flex(
-                    _input(N_("Total uses (optional)"), "max_uses", type="number", min="1"),
-                    _input(N_("Uses per customer (optional)"), "max_uses_per_customer", type="number", min="1"),
-                    wrap="wrap", spacing="3", width="100%",
-                ),
-                choice_group(
-                    N_("Only for these services (optional)"),
-                    rx.flex(rx.foreach(state.bookables, lambda b: _check(
-                        b["name"], state.chosen_services.contains(b["id"]),
-                        lambda on: state.toggle_service(b["id"], on), "dc-service-" + b["id"])), wrap="wrap"),
-                    rx.cond(state.field_errors.get("services", "") != "",
-                            rx.text(state.field_errors.get("services", ""), color_scheme="red", size="2", role="alert")),
-                ),
-                choice_group(
-                    N_("Only for these kinds (optional)"),
-                    rx.flex(rx.foreach(state.kind_options, lambda k: _check(
-                        k["label"], state.chosen_kinds.contains(k["value"]),
-                        lambda on: state.toggle_kind(k["value"], on), "dc-kind-" + k["value"])), wrap="wrap"),
-                ),
-                rx.flex(
-                    rx.button(rx.cond(state.editing_id != 0, T("Save"), T("Create code")), type="submit", size="3",
-                              custom_attrs={"data-testid": "dc-save"}),
-                    rx.cond(state.editing_id != 0,
-                            rx.button(T("Cancel"), type="button", size="3", variant="soft", color_scheme="gray",
-                                      on_click=state.cancel_edit)),
-                    spacing="2", wrap="wrap",
-                ),
-                spacing="3", width="100%",
+                spacing="1", min_width="12rem", flex="1",
             ),
-            on_submit=state.save, reset_on_submit=False, width="100%", key=state.form_key.to_string(),
+            wrap="wrap", spacing="3", width="100%",
         ),
-        width="100%",
+        rx.flex(
+            _input(N_("Amount off"), "value", input_mode="decimal", required=True,
+                   hint=rx.cond(state.form["kind"] == "percent", T("Percent, 1 to 100"), T("Like 12.50"))),
+            rx.cond(state.form["kind"] == "amount", _input(N_("Currency"), "currency", max_length=3)),
+            _input(N_("Minimum price (optional)"), "min_price", input_mode="decimal"),
+            wrap="wrap", spacing="3", width="100%",
+        ),
+        rx.flex(
+            _input(N_("Valid from (optional)"), "valid_from", type="date"),
+            _input(N_("Valid until (optional)"), "valid_until", type="date"),
+            wrap="wrap", spacing="3", width="100%",
+        ),
+        rx.text(state.zone_note, size="1", color_scheme="gray"),
+        rx.flex(
+            _input(N_("Total uses (optional)"), "max_uses", type="number", min="1"),
+            _input(N_("Uses per customer (optional)"), "max_uses_per_customer", type="number", min="1"),
+            wrap="wrap", spacing="3", width="100%",
+        ),
+        choice_group(
+            N_("Only for these services (optional)"),
+            rx.flex(rx.foreach(state.bookables, lambda b: _check(
+                b["name"], state.chosen_services.contains(b["id"]),
+                lambda on: state.toggle_service(b["id"], on), "dc-service-" + b["id"])), wrap="wrap"),
+            rx.cond(state.field_errors.get("services", "") != "",
+                    rx.text(state.field_errors.get("services", ""), color_scheme="red", size="2", role="alert")),
+        ),
+        choice_group(
+            N_("Only for these kinds (optional)"),
+            rx.flex(rx.foreach(state.kind_options, lambda k: _check(
+                k["label"], state.chosen_kinds.contains(k["value"]),
+                lambda on: state.toggle_kind(k["value"], on), "dc-kind-" + k["value"])), wrap="wrap"),
+        ),
+        rx.flex(
+            rx.button(rx.cond(state.editing_id != 0, T("Save"), T("Create code")), type="submit", size="3",
+                      custom_attrs={"data-testid": "dc-save"}),
+            rx.cond(state.editing_id != 0,
+                    rx.button(T("Cancel"), type="button", size="3", variant="soft", color_scheme="gray",
+                              on_click=state.cancel_edit)),
+            spacing="2", wrap="wrap",
+        ),
+        on_submit=state.save, form_key=state.form_key,
     )
 
 

@@ -18,6 +18,7 @@ from booking_app.ui.components.staff import (
     choice_group,
     done_callout,
     fact,
+    form_card,
     guarded,
     staff_header,
 )
@@ -51,33 +52,27 @@ def _event_box(name: rx.Var) -> rx.Component:
 
 def _create_form() -> rx.Component:
     state = WebhooksState
-    return rx.card(
-        rx.form(
-            rx.vstack(
-                rx.heading(T("Add an endpoint"), size="4", as_="h2"),
-                rx.vstack(
-                    rx.el.label(T("Endpoint URL"), html_for="webhook-url", class_name="field-label"),
-                    rx.input(id="webhook-url", name="url", type="url", required=True, size="3", width="100%",
-                             placeholder="https://example.com/hooks/booking",
-                             custom_attrs={"data-testid": "webhook-url",
-                                           "aria-invalid": rx.cond(state.url_error != "", "true", "false")}),
-                    rx.cond(state.url_error != "", rx.text(state.url_error, color_scheme="red", size="2", role="alert",
-                                                       custom_attrs={"data-testid": "webhook-url-error"})),
-                    spacing="1", width="100%",
-                ),
-                choice_group(
-                    N_("Events"),
-                    rx.flex(rx.foreach(state.event_names, _event_box), wrap="wrap", width="100%"),
-                    rx.cond(state.events_error != "", rx.text(state.events_error, color_scheme="red", size="2", role="alert",
-                                                          custom_attrs={"data-testid": "webhook-events-error"})),
-                ),
-                rx.button(rx.icon("plus", size=16), T("Add endpoint"), type="submit", size="3",
-                          custom_attrs={"data-testid": "webhook-add"}),
-                spacing="3", width="100%",
-            ),
-            on_submit=state.create, reset_on_submit=False, width="100%", key=state.form_key.to_string(),
+    return form_card(
+        rx.heading(T("Add an endpoint"), size="4", as_="h2"),
+        rx.vstack(
+            rx.el.label(T("Endpoint URL"), html_for="webhook-url", class_name="field-label"),
+            rx.input(id="webhook-url", name="url", type="url", required=True, size="3", width="100%",
+                     placeholder="https://example.com/hooks/booking",
+                     custom_attrs={"data-testid": "webhook-url",
+                                   "aria-invalid": rx.cond(state.url_error != "", "true", "false")}),
+            rx.cond(state.url_error != "", rx.text(state.url_error, color_scheme="red", size="2", role="alert",
+                                               custom_attrs={"data-testid": "webhook-url-error"})),
+            spacing="1", width="100%",
         ),
-        width="100%",
+        choice_group(
+            N_("Events"),
+            rx.flex(rx.foreach(state.event_names, _event_box), wrap="wrap", width="100%"),
+            rx.cond(state.events_error != "", rx.text(state.events_error, color_scheme="red", size="2", role="alert",
+                                                  custom_attrs={"data-testid": "webhook-events-error"})),
+        ),
+        rx.button(rx.icon("plus", size=16), T("Add endpoint"), type="submit", size="3",
+                  custom_attrs={"data-testid": "webhook-add"}),
+        on_submit=state.create, form_key=state.form_key,
     )
 
 
