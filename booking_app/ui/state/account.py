@@ -320,15 +320,28 @@ class MfaSetupState(AppState):
         else:
             self.step = "password"
 
+    def _show_error(self, exc: ServiceError, field: str) -> None:
+        """The service's error next to the step's one input (`field`) when it is about it, else above."""
+        message = self._error_text(exc)
+        if exc.field == field:
+            self.field_errors = {field: message}
+        else:
+            self.setup_error = message
+
+    def _step_starts(self) -> bool:
+        """Mark a step running with its errors cleared; False while another one runs."""
+        if self.busy:
+            return False
+        self.busy = True
+        self.setup_error = ""
+        self.field_errors = {}
+        return True
+
     def _begin(self, actor: Actor, password: str | None, enrolling: bool) -> None:
         try:
             enrolment = mfa.begin_enrolment(actor=actor, password=password, enrolment_token=enrolling)
         except ServiceError as exc:
-            message = self._error_text(exc)
-            if exc.field == "password":
-                self.field_errors = {"password": message}
-            else:
-                self.setup_error = message
+            self._show_error(exc, "password")
             return
         self.secret = " ".join(enrolment.secret[i:i + 4] for i in range(0, len(enrolment.secret), 4))
         self.qr_svg = enrolment.qr_svg
@@ -336,11 +349,8 @@ class MfaSetupState(AppState):
 
     @rx.event
     async def start(self, form: dict):
-        if self.busy:
+        if not self._step_starts():
             return
-        self.busy = True
-        self.setup_error = ""
-        self.field_errors = {}
         yield
         actor, enrolling = self._enrolling_actor()
         if actor.is_guest:
@@ -352,22 +362,15 @@ class MfaSetupState(AppState):
 
     @rx.event
     async def confirm(self, form: dict):
-        if self.busy:
+        if not self._step_starts():
             return
-        self.busy = True
-        self.setup_error = ""
-        self.field_errors = {}
         yield
         actor, _enrolling = self._enrolling_actor()
         try:
             codes = await asyncio.to_thread(mfa.confirm_enrolment, actor=actor, code=str(form.get("code", "")),
                                             token_hash=actor.token_hash)
         except ServiceError as exc:
-            message = self._error_text(exc)
-            if exc.field == "code":
-                self.field_errors = {"code": message}
-            else:
-                self.setup_error = message
+            self._show_error(exc, "code")
             self.busy = False
             return
         self.recovery_codes = codes
