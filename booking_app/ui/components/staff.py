@@ -71,6 +71,19 @@ def td(msgid: str, *children, **props) -> rx.Component:
     return rx.table.cell(*children, custom_attrs=custom, **props)
 
 
+def date_range_fields(state, id_prefix: str, testid_prefix: str) -> tuple[rx.Component, rx.Component]:
+    """The From and To inputs of a filter form, bound to a `DateRange` state (ui/state/staff.py);
+    ids `<id_prefix>-from`/`-to`, test ids `<testid_prefix>-from`/`-to`."""
+    def one(msgid: str, end: str, value: rx.Var, on_change) -> rx.Component:
+        input_id = f"{id_prefix}-{end}"
+        return rx.vstack(rx.el.label(T(msgid), html_for=input_id, class_name="field-label"),
+                         rx.input(id=input_id, name=f"date_{end}", type="date", value=value, size="3",
+                                  on_change=on_change, custom_attrs={"data-testid": f"{testid_prefix}-{end}"}),
+                         spacing="1")
+    return (one(N_("From"), "from", state.date_from, state.set_date_from),
+            one(N_("To"), "to", state.date_to, state.set_date_to))
+
+
 def ok_callout(message: rx.Var) -> rx.Component:
     return rx.cond(message != "", rx.callout(message, icon="circle_check", color_scheme="grass", width="100%",
                                              role="status", custom_attrs={"data-testid": "form-ok"}))

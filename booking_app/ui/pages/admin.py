@@ -10,6 +10,7 @@ from booking_app.ui.components.live_charts import chart_table, live_chart, windo
 from booking_app.ui.components.security import reauth_dialog
 from booking_app.ui.components.staff import (
     ADMIN_TABS,
+    date_range_fields,
     empty_row,
     guarded,
     ok_callout,
@@ -274,14 +275,7 @@ def reports_page() -> rx.Component:
         staff_header(N_("Reports"), ADMIN_TABS, paths.ADMIN_REPORTS),
         rx.form(
             rx.flex(
-                rx.vstack(rx.el.label(T("From"), html_for="r-from", class_name="field-label"),
-                          rx.input(id="r-from", name="date_from", type="date", value=state.date_from, size="3",
-                                   on_change=state.set_date_from, custom_attrs={"data-testid": "report-from"}),
-                          spacing="1"),
-                rx.vstack(rx.el.label(T("To"), html_for="r-to", class_name="field-label"),
-                          rx.input(id="r-to", name="date_to", type="date", value=state.date_to, size="3",
-                                   on_change=state.set_date_to, custom_attrs={"data-testid": "report-to"}),
-                          spacing="1"),
+                *date_range_fields(state, "r", "report"),
                 rx.button(T("Show"), type="submit", size="3", loading=state.loading, disabled=state.loading,
                           custom_attrs={"data-testid": "report-apply"}),
                 spacing="3", align="end", wrap="wrap",

@@ -9,6 +9,7 @@ from booking_app.ui import paths
 from booking_app.ui.components import T, error_callout
 from booking_app.ui.components.staff import (
     PROVIDER_TABS,
+    date_range_fields,
     empty_row,
     guarded,
     ok_callout,
@@ -385,14 +386,7 @@ def _list_view() -> rx.Component:
                                        class_name="native-select",
                                        custom_attrs={"data-testid": "filter-status"}),
                           spacing="1", min_width="10rem"),
-                rx.vstack(rx.el.label(T("From"), html_for="f-from", class_name="field-label"),
-                          rx.input(id="f-from", name="date_from", type="date", value=state.date_from, size="3",
-                                   on_change=state.set_date_from, custom_attrs={"data-testid": "filter-from"}),
-                          spacing="1"),
-                rx.vstack(rx.el.label(T("To"), html_for="f-to", class_name="field-label"),
-                          rx.input(id="f-to", name="date_to", type="date", value=state.date_to, size="3",
-                                   on_change=state.set_date_to, custom_attrs={"data-testid": "filter-to"}),
-                          spacing="1"),
+                *date_range_fields(state, "f", "filter"),
                 rx.button(rx.icon("filter", size=16), T("Show"), type="submit", size="3",
                           custom_attrs={"data-testid": "apply-filters"}),
                 spacing="3", align="end", wrap="wrap",
