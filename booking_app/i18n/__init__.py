@@ -172,6 +172,13 @@ def negotiate_locale(user_locale: str | None = None, accept_language: str | None
     return get_settings().default_locale
 
 
+def page_locale(choice: str | None, user_locale: str | None = None, accept_language: str | None = None) -> str:
+    """The language a page is shown in: the visitor's explicit choice (the language cookie),
+    else the signed-in user's setting, else the browser's Accept-Language, else the default.
+    The page's state (ui/state/base.py) and its server-rendered preview (ui/previews.py) agree."""
+    return normalize_locale(choice) or negotiate_locale(user_locale, accept_language)
+
+
 def translate(msgid: str, locale: str | None = None, /, **params: Any) -> str:
     loc = normalize_locale(locale) or get_settings().default_locale
     if isinstance(msgid, Plural):

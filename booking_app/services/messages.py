@@ -248,6 +248,17 @@ TEMPLATES: dict[str, Template] = {
                Line(N_("Not booked (not available): {skipped_dates}"), needs="skipped_dates"), _WHERE, _SEATS),
         action=N_("View your booking"),
     ),
+    # a date cancelled before the series was paid: a new Checkout for the dates kept
+    # (services/series_payments.py, docs/series.md)
+    "series_payment_renewed": Template(
+        subject=N_("Pay the rest of your series: {service} from {date}"),
+        lines=(Line(N_("A date of your series for {service} was cancelled before it was paid, so the payment now "
+                       "covers only the dates you kept.")),
+               Line(N_("Amount to pay: {amount}"), needs="amount"),
+               Line(N_("Please complete the payment by {hold_until}, or the places are released."),
+                    needs="hold_until"), _WHERE, _SEATS),
+        action=N_("Complete the payment"), action_url="pay_url",
+    ),
     "provider_new_series": Template(
         subject=N_("New series: {service} from {date}"),
         lines=(Line(N_("{customer} booked a series of {service}.")), Line(N_("Dates: {dates}")), _SEATS),

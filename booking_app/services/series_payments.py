@@ -11,6 +11,10 @@ for the whole series, one payment row per occurrence.
 - The webhooks (services/stripe_webhooks.py hands over events whose metadata names a
   series): paid → every occurrence confirmed in one capacity transaction (an occurrence
   whose hold was lost is refunded its share); expired / failed → every occurrence released.
+- Except when a date was cancelled before the payment (`payments.cancel_and_refund` ends the
+  shared session, whose amount Stripe can't lower): its expiry then renews the Checkout for
+  the dates still held (`start_checkout(booking_ids=…)`, a new session for their sum) and
+  the customer is emailed the new link (`series_payment_renewed`); the rest stays payable.
 """
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ from booking_app.models import (
     User,
     utcnow,
 )
-from booking_app.services import audit, bookings, capacity, deposits, payments, refunds, series
+from booking_app.services import audit, bookings, capacity, deposits, outbox, payments, refunds, series
 from booking_app.services.actors import Actor
 from booking_app.services.errors import InvalidInput, PaymentError, ServiceError
 from booking_app.services.payment_records import (
@@ -52,6 +56,8 @@ log = logging.getLogger(__name__)
 
 #: the Checkout metadata key that marks a series' session
 SERIES_KEY = "series_id"
+#: the customer's email with the renewed Checkout link (services/messages.py)
+RENEWED_TEMPLATE = "series_payment_renewed"
 
 
 @dataclass
@@ -87,9 +93,10 @@ def _session_expiry(holds: list[dt.datetime], now: dt.datetime) -> dt.datetime:
     return min(expires, now + stripe_gateway.CHECKOUT_MAX_LIFETIME - dt.timedelta(minutes=1)).replace(microsecond=0)
 
 
-def start_checkout(*, series_id: int, method: str) -> str:
-    """One Checkout Session for the series' pending occurrences: a payment row each, the
-    holds extended to outlive the session; returns the session's URL."""
+def start_checkout(*, series_id: int, method: str, booking_ids: list[int] | None = None) -> str:
+    """One Checkout Session for the series' pending occurrences (`booking_ids`: only those,
+    when renewing after a date was cancelled) whose hold is still valid: a payment row each,
+    the holds extended to outlive the session; returns the session's URL."""
     settings = get_settings()
     gateway = get_gateway()
     if method not in settings.online_payment_methods or gateway is None:
@@ -98,7 +105,9 @@ def start_checkout(*, series_id: int, method: str) -> str:
     with capacity.transaction() as s:
         rows = [bk for bk in s.exec(select(Booking).where(Booking.series_id == series_id)
                                     .order_by(Booking.start_at, Booking.id)).all()  # type: ignore[arg-type]
-                if bk.status == BookingStatus.pending.value and bk.price_cents > 0]
+                if bk.status == BookingStatus.pending.value and bk.price_cents > 0
+                and is_active(bk.status, bk.hold_expires_at, now)
+                and (booking_ids is None or bk.id in booking_ids)]
         if not rows:
             raise InvalidInput(N_("This booking can no longer be paid."), field="payment_method")
         capacity.lock_capacity_of(s, rows[0])  # the holds are extended below
@@ -246,11 +255,17 @@ def on_session_paid(event: stripe_gateway.WebhookEvent) -> str:
 
 def on_session_ended(event: stripe_gateway.WebhookEvent, *, status: str) -> str:
     """checkout.session.expired / async_payment_failed of a series: its payments end and
-    every occurrence still pending is released (the booking service cancels it)."""
+    every occurrence still pending is released (the booking service cancels it) — unless
+    the session expired because one of its dates was cancelled unpaid (that date's payment
+    row was cancelled with it): then the dates still held get a new Checkout
+    (`_renew`), and only if that cannot start are they released."""
     release: list[int] = []
+    renew: list[int] = []
+    now = utcnow()
     with db.unit_of_work() as s:
         _record(s, event)
-        rows = [p for p in _rows(s, event.object) if p.status in OPEN_STATUSES]
+        every = _rows(s, event.object)
+        rows = [p for p in every if p.status in OPEN_STATUSES]
         for p in rows:
             mark_updated(p, status)
             p.checkout_url = None
@@ -258,8 +273,13 @@ def on_session_ended(event: stripe_gateway.WebhookEvent, *, status: str) -> str:
             release.append(p.booking_id)
         if not rows:
             return "ignored"
+        if status == PaymentStatus.cancelled.value and any(p.status == PaymentStatus.cancelled.value
+                                                           for p in every if p not in rows):
+            renew = _still_payable(s, [p.booking_id for p in rows], now)
         audit.record(s, actor_id=None, action=f"payment.{status}", entity="payment", entity_id=rows[0].id,
-                     data={"event": event.id, "bookings": release})
+                     data={"event": event.id, "bookings": release, "renewed": renew})
+    if renew and _renew(renew, method=rows[0].method):
+        release = [b for b in release if b not in renew]
     reason = "payment_failed" if status == PaymentStatus.failed.value else "payment_expired"
     for booking_id in release:
         with db.read_session() as s:
@@ -271,6 +291,52 @@ def on_session_ended(event: stripe_gateway.WebhookEvent, *, status: str) -> str:
         except ServiceError as exc:
             log.info("hold of booking %s not released: %s", booking_id, exc)
     return "processed"
+
+
+def _still_payable(s: Session, booking_ids: list[int], now: dt.datetime) -> list[int]:
+    """Of these occurrences, those a renewed Checkout may take: still pending, their hold
+    valid, and no other payment under way for them (e.g. one date paid on its own)."""
+    out = []
+    for bk in s.exec(select(Booking).where(Booking.id.in_(booking_ids))  # type: ignore[union-attr]
+                     .order_by(Booking.start_at, Booking.id)).all():
+        if bk.status != BookingStatus.pending.value or not is_active(bk.status, bk.hold_expires_at, now):
+            continue
+        others = s.exec(select(Payment.id).where(Payment.booking_id == bk.id,
+                                                 Payment.status.in_(OPEN_STATUSES))).first()  # type: ignore[attr-defined]
+        if others is None:
+            out.append(bk.id)
+    return out
+
+
+def _renew(booking_ids: list[int], *, method: str) -> bool:
+    """A new Checkout for the occurrences left after a date was cancelled, and the
+    customer's email with its link. False when it could not start (then they are released)."""
+    with db.read_session() as s:
+        first = s.get(Booking, booking_ids[0])
+        series_id = first.series_id if first is not None else None
+    if series_id is None:
+        return False
+    try:
+        url = start_checkout(series_id=series_id, method=method, booking_ids=booking_ids)
+    except ServiceError:
+        log.warning("series %s: the renewed payment did not start; releasing its dates", series_id, exc_info=True)
+        return False
+    with db.unit_of_work() as s:
+        made = list(s.exec(select(Payment).where(Payment.booking_id.in_(booking_ids),  # type: ignore[union-attr]
+                                                 Payment.status.in_(OPEN_STATUSES))  # type: ignore[attr-defined]
+                           .order_by(Payment.id)).all())
+        first = s.get(Booking, booking_ids[0])
+        assert first is not None and made
+        bookable = s.get(Bookable, first.bookable_id)
+        customer = outbox.customer_of(s, first, bookable)
+        if customer.wants_email and customer.email:
+            context = outbox.personal(outbox.booking_snapshot(s, first, bookable), customer,
+                                      amount_cents=sum(p.amount_cents for p in made), amount_currency=first.currency,
+                                      pay_url=url)
+            outbox.enqueue(s, channel="email", to=customer.email, template=RENEWED_TEMPLATE, locale=customer.locale,
+                           context=context, dedupe_key=f"email:{RENEWED_TEMPLATE}:{series_id}:{made[0].id}",
+                           booking_id=first.id, user_id=customer.user_id)
+    return True
 
 
 def on_charge_refunded(event: stripe_gateway.WebhookEvent) -> str:
