@@ -1,11 +1,14 @@
 """The Reflex app: the API mounted through api_transformer, and the pages."""
+import functools
 import logging
 
 import reflex as rx
 
 from booking_app.api import api
 from booking_app.api.loadshed import lifespan_watch
+from booking_app.api.prerender import PrerenderMiddleware
 from booking_app.jobs.scheduler import jobs_lifespan
+from booking_app.ui import previews
 from booking_app.ui.routes import register_pages
 
 log = logging.getLogger(__name__)
@@ -18,7 +21,10 @@ def _backend_exception(exception: Exception) -> None:
 
 
 app = rx.App(
-    api_transformer=api,
+    # Reflex's own app (pages, event socket) first gets the page rewriting (content in the HTML,
+    # scripts after the first paint: api/prerender.py), then is mounted into the API, whose
+    # security and caching middlewares see the final pages
+    api_transformer=[functools.partial(PrerenderMiddleware, fillers=previews.FILLERS), api],
     stylesheets=["/styles.css"],
     # first in <head>: web storage where the browser denies it (the booking widget in a frame
     # of another website; assets/storage_fallback.js, docs/embed.md)

@@ -128,7 +128,8 @@ def header() -> rx.Component:
             language_switcher(),
             rx.box(_auth_area(), display=DESKTOP),
             rx.icon_button(
-                rx.icon(rx.cond(AppState.nav_open, "x", "menu")),
+                # two static icons, not one named by a var: that would load lucide's whole icon index
+                rx.cond(AppState.nav_open, rx.icon("x"), rx.icon("menu")),
                 on_click=AppState.toggle_nav,
                 variant="ghost", size="3",
                 display=PHONE,

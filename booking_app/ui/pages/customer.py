@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from booking_app.i18n import N_
-from booking_app.ui import paths
+from booking_app.ui import paths, previews
 from booking_app.ui.components import T, error_callout, field
 from booking_app.ui.components.live_slots import live_slot_notes
 from booking_app.ui.components.waitlist import full_slots  # issue 24: full times join their waitlist
@@ -223,9 +223,15 @@ def _bookable_skeleton() -> rx.Component:
         return rx.box(width=width, height=height, border_radius="var(--radius-2)", background=rx.color("gray", 3))
 
     return rx.grid(
-        rx.vstack(bar("6rem", "1.2rem"), bar("4.5rem", "1.5rem"), bar("70%", "2.4rem"), bar("100%", "1.5rem"),
-                  bar("60%", "1.2rem"), bar("5rem", "2rem"), bar("100%", "3.2rem"),
-                  spacing="3", width="100%", align="start"),
+        # a full page load: the server puts the bookable's own left column into this slot
+        # (ui/previews.py), painted with the HTML, and the bars stay hidden
+        rx.box(
+            previews.slot("bookable"),
+            rx.vstack(bar("6rem", "1.2rem"), bar("4.5rem", "1.5rem"), bar("70%", "2.4rem"), bar("100%", "1.5rem"),
+                      bar("60%", "1.2rem"), bar("5rem", "2rem"), bar("100%", "3.2rem"),
+                      spacing="3", width="100%", align="start"),
+            width="100%",
+        ),
         rx.card(
             rx.vstack(bar("40%", "1.6rem"), bar("70%", "1rem"), bar("100%", "3.6rem"), bar("60%", "2rem"),
                       bar("50%", "1.3rem"),
@@ -456,9 +462,9 @@ def confirmation() -> rx.Component:
                 rx.card(
                     rx.vstack(
                         rx.hstack(
-                            rx.icon(rx.cond(card["status"] == "cancelled", "circle_x", "circle_check"), size=32,
-                                    color=rx.cond(card["status"] == "cancelled", rx.color("gray", 9),
-                                                  rx.color("grass", 9))),
+                            rx.cond(card["status"] == "cancelled",  # static icons (no lucide index)
+                                    rx.icon("circle_x", size=32, color=rx.color("gray", 9)),
+                                    rx.icon("circle_check", size=32, color=rx.color("grass", 9))),
                             rx.heading(card["title"], size="6", as_="h1", custom_attrs={"data-testid": "confirmation-title"}),
                             spacing="3", align="center",
                         ),

@@ -200,8 +200,9 @@ def booking() -> rx.Component:
     return _page(
         state.not_found, state.booking.length() > 0,
         rx.vstack(
-            rx.hstack(rx.icon(rx.cond(card["status"] == "cancelled", "circle_x", "circle_check"), size=28,
-                              color=rx.color("grass", 9)),
+            rx.hstack(rx.cond(card["status"] == "cancelled",  # static icons (no lucide index)
+                              rx.icon("circle_x", size=28, color=rx.color("grass", 9)),
+                              rx.icon("circle_check", size=28, color=rx.color("grass", 9))),
                       rx.heading(card["title"], size="6", as_="h1",
                                  custom_attrs={"data-testid": "confirmation-title"}),
                       spacing="3", align="center"),

@@ -32,8 +32,8 @@ from booking_app.i18n import (
     LANGUAGE_NAMES,
     language_tag,
     messages_for,
-    negotiate_locale,
     normalize_locale,
+    page_locale,
     text_direction,
 )
 from booking_app.services import accounts, audit, auth, browser_sessions, clientip
@@ -228,11 +228,7 @@ class AppState(rx.State):
             self.browser_command = {}
             self._command_failure = ""
         user_locale = self._user_locale if self._load_user() else None
-        chosen = normalize_locale(self.locale_choice)
-        if chosen:
-            self.locale = chosen
-        else:
-            self.locale = negotiate_locale(user_locale, self.router.headers.accept_language)
+        self.locale = page_locale(self.locale_choice, user_locale, self.router.headers.accept_language)
         self.ready = True
         self._refresh_page_title()
 

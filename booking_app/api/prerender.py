@@ -1,0 +1,215 @@
+"""The pre-rendered pages as sent: their content first, their scripts after the first paint
+(pure ASGI, wrapped around Reflex's own app in booking_app.py, inside the security and
+caching middlewares so the CSP hashes and Cache-Control see the final page).
+
+Two changes to every page (HTML) Reflex's build serves:
+
+- **Scripts after the first paint.** The build names every module of the page in
+  `<link rel="modulepreload">` tags and starts the app from one inline module script. Those
+  downloads compete with the stylesheet on a slow phone line, and the app's start-up work
+  runs before the page is first painted. Here the tags go, and the inline script waits for
+  the first frame, then adds the same preload hints and starts the app exactly as before.
+  The page is painted from its HTML as soon as the stylesheet is there.
+- **Content in the HTML.** A page may carry empty slots (`<div data-prerender="NAME">`,
+  ui/previews.py) that a *filler* registered for its path fills on the server from the
+  request (query, cookies, Accept-Language); React leaves their HTML alone when it takes
+  over the page. Fillers return escaped HTML; a failing filler leaves the slot empty.
+
+The rewritten page gets its own ETag (a 304 when it is unchanged), and is gzipped when the
+browser accepts it. A page stored as `<path>/index.html` is sent for `<path>` itself, not
+redirected to `<path>/` first (one round trip less for a link to `/service?id=3`).
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from urllib.parse import parse_qsl, urlsplit
+
+from anyio import to_thread
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+#: request → {slot name: HTML}; runs in a worker thread (it may read the database)
+Filler = Callable[["PageRequest"], Mapping[str, str]]
+
+#: paths that are never pages: files (a dot in the last segment), the API, the event socket...
+NOT_PAGES = ("/api/", "/_", "/assets/", "/ping", "/docs", "/redoc", "/openapi")
+#: larger HTML bodies are passed on untouched (pages are ~20-60 KB)
+MAX_PAGE = 2 * 1024 * 1024
+
+_MODULEPRELOAD = re.compile(r'<link\s+rel="modulepreload"\s+href="(/assets/[^"<>]+\.js)"\s*/?>')
+_BOOT = re.compile(r'(<script type="module"[^>]*>)(\s*import "(/assets/[^"]+\.js)";(.*?))</script>', re.DOTALL)
+_ROUTE_IMPORT = re.compile(r'import \* as (route\d+) from "(/assets/[^"]+\.js)";')
+_ROUTE_MODULES = re.compile(r'window\.__reactRouterRouteModules = (\{[^;<]*\});')
+_ENTRY = re.compile(r'import\("(/assets/entry\.client-[^"]+\.js)"\);')
+_SLOT = re.compile(r'(<div\b[^>]*\sdata-prerender="([a-z0-9-]+)"[^>]*>)(</div>)')
+
+
+class PageRequest:
+    """What a filler may read of the request: the path, the query, two headers."""
+
+    def __init__(self, path: str, query_string: bytes, headers: Mapping[bytes, bytes]) -> None:
+        self.path = path
+        self.query: dict[str, str] = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+        self.cookie = headers.get(b"cookie", b"").decode("latin-1")
+        self.accept_language = headers.get(b"accept-language", b"").decode("latin-1")[:200]
+
+
+def is_page_path(path: str) -> bool:
+    last = path.rsplit("/", 1)[-1]
+    return not path.startswith(NOT_PAGES) and ("." not in last or last.endswith(".html"))
+
+
+def defer_scripts(html: str) -> str:
+    """The page with its app started after the first paint (module docstring); unchanged when
+    its start-up script is not the one React Router writes."""
+    boot = _BOOT.search(html)
+    if boot is None:
+        return html
+    body = boot.group(2)
+    routes = _ROUTE_IMPORT.findall(body)
+    modules = _ROUTE_MODULES.search(body)
+    entry = _ENTRY.search(body)
+    if not routes or modules is None or entry is None:
+        return html
+    preloads = list(dict.fromkeys(_MODULEPRELOAD.findall(html)))
+    imports = [boot.group(3)] + [src for _, src in routes]
+    script = (
+        # the first frame is painted before the callback of the timeout set in its rAF callback
+        "await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));\n"
+        f"for (const href of {json.dumps(preloads)}) {{\n"
+        "  const link = document.createElement(\"link\");\n"
+        "  link.rel = \"modulepreload\"; link.href = href; document.head.appendChild(link);\n"
+        "}\n"
+        f"const [, {', '.join(name for name, _ in routes)}] = await Promise.all("
+        f"[{', '.join(f'import({json.dumps(src)})' for src in imports)}]);\n"
+        f"window.__reactRouterRouteModules = {modules.group(1)};\n"
+        f"import({json.dumps(entry.group(1))});"
+    )
+    html = html[:boot.start()] + boot.group(1) + script + "</script>" + html[boot.end():]
+    return _MODULEPRELOAD.sub("", html)
+
+
+def fill_slots(html: str, fragments: Mapping[str, str]) -> str:
+    """Each `data-prerender` slot with its fragment (trusted, already escaped HTML)."""
+    if not fragments:
+        return html
+    return _SLOT.sub(lambda m: m.group(1) + fragments.get(m.group(2), "") + m.group(3), html)
+
+
+def _location_path(location: bytes) -> str:
+    return urlsplit(location.decode("latin-1")).path
+
+
+def etag_of(body: bytes) -> bytes:
+    return b'W/"' + hashlib.sha256(body).hexdigest()[:32].encode() + b'"'
+
+
+def _accepts_gzip(headers: Mapping[bytes, bytes]) -> bool:
+    for part in headers.get(b"accept-encoding", b"").decode("latin-1").split(","):
+        token, _, params = part.strip().partition(";")
+        if token.strip().lower() in ("gzip", "*"):
+            return params.replace(" ", "").lower() not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+class PrerenderMiddleware:
+    """Rewrites the pages Reflex serves (module docstring); everything else passes by."""
+
+    def __init__(self, app: ASGIApp, fillers: Mapping[str, Filler] | None = None) -> None:
+        self.app = app
+        self.fillers = dict(fillers or {})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "GET" or not is_page_path(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.lower(): v for k, v in scope.get("headers") or ()}
+        # the page as stored (no sidecar .gz, no 304 for the stored file's ETag, no sendfile):
+        # the answer is made here
+        inner_headers = [(k, v) for k, v in scope.get("headers") or ()
+                         if k.lower() not in (b"accept-encoding", b"if-none-match", b"if-modified-since")]
+        extensions = {k: v for k, v in (scope.get("extensions") or {}).items() if k != "http.response.pathsend"}
+        inner = dict(scope, headers=inner_headers, extensions=extensions)
+        start: list[Message] = []
+        chunks: list[bytes] = []
+        passing = [False]
+        to_slash = [False]
+
+        async def capture(message: Message) -> None:
+            if passing[0]:
+                await send(message)
+                return
+            if to_slash[0]:
+                return
+            if message["type"] == "http.response.start":
+                response_headers = {k.lower(): v for k, v in message.get("headers") or ()}
+                content_type = response_headers.get(b"content-type", b"")
+                if (int(message["status"]) in (301, 307, 308) and not inner["path"].endswith("/")
+                        and _location_path(response_headers.get(b"location", b"")) == inner["path"] + "/"):
+                    to_slash[0] = True  # the page is stored as <path>/index.html: served here, no redirect
+                    return
+                if int(message["status"]) not in (200, 404) or not content_type.startswith(b"text/html"):
+                    passing[0] = True
+                    await send(message)
+                    return
+                start.append(message)
+                return
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if sum(map(len, chunks)) > MAX_PAGE:  # not a page of ours: send it as it is
+                passing[0] = True
+                await send(start[0])
+                await send({"type": "http.response.body", "body": b"".join(chunks),
+                            "more_body": message.get("more_body", False)})
+                return
+            if not message.get("more_body", False):
+                await self._answer(scope, headers, start[0], b"".join(chunks), send)
+
+        await self.app(inner, receive, capture)
+        if to_slash[0]:
+            to_slash[0] = False
+            inner = dict(inner, path=inner["path"] + "/", raw_path=(inner.get("raw_path") or inner["path"].encode()) + b"/")
+            await self.app(inner, receive, capture)
+
+    async def _answer(self, scope: Scope, headers: Mapping[bytes, bytes], start: Message, body: bytes,
+                      send: Send) -> None:
+        try:
+            html = body.decode("utf-8")
+        except UnicodeDecodeError:
+            html = None
+        personal = False
+        if html is not None:
+            html = defer_scripts(html)
+            filler = self.fillers.get(scope.get("path", "").rstrip("/") or "/")
+            if filler is not None and int(start["status"]) == 200 and _SLOT.search(html):
+                personal = True  # its language and what it shows depend on the visitor
+                request = PageRequest(scope.get("path", ""), scope.get("query_string") or b"", headers)
+                try:
+                    fragments = await to_thread.run_sync(filler, request)
+                except Exception:  # a preview is optional: the page works without it
+                    log.exception("pre-rendering %s failed", scope.get("path"))
+                    fragments = {}
+                html = fill_slots(html, fragments)
+            body = html.encode("utf-8")
+        etag = etag_of(body)
+        kept = [(k, v) for k, v in start.get("headers") or ()
+                if k.lower() not in (b"content-length", b"content-encoding", b"etag", b"last-modified", b"vary")]
+        kept += [(b"etag", etag), (b"vary", b"Accept-Encoding, Cookie, Accept-Language" if personal else b"Accept-Encoding")]
+        if int(start["status"]) == 200 and etag in [t.strip() for t in headers.get(b"if-none-match", b"").split(b",")]:
+            await send({"type": "http.response.start", "status": 304, "headers": kept})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if _accepts_gzip(headers):
+            body = gzip.compress(body, 6, mtime=0)
+            kept.append((b"content-encoding", b"gzip"))
+        kept.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": start["status"], "headers": kept})
+        await send({"type": "http.response.body", "body": body})
