@@ -65,3 +65,11 @@ def require_admin(actor: Actor | None, message: str | None = None, *, signed_in:
         raise Unauthorized()
     if actor is None or not actor.is_admin:
         raise Forbidden(message)
+
+
+def require_staff(actor: Actor, message: str | None = None) -> int:
+    """The id of a signed-in provider or admin (who manage their own webhook endpoints and
+    discount codes; an admin everyone's); Forbidden (with `message`) for anyone else."""
+    if actor.id is None or not (actor.is_admin or actor.is_provider):
+        raise Forbidden(message)
+    return actor.id

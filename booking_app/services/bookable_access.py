@@ -1,11 +1,14 @@
 """Who may see and manage a bookable: the one rule the catalog, the slot queries and the
-booking service share (kept below all three, so none of them imports another for it)."""
+booking service share (kept below all three, so none of them imports another for it); and
+the same rule for the other rows a provider owns (webhook endpoints, discount codes,
+outside calendars): `load_owned`."""
 from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from booking_app import db
 from booking_app.i18n import N_
 from booking_app.models import Bookable
 from booking_app.services.actors import Actor
@@ -33,3 +36,19 @@ def load_bookable(session: Session, bookable_id: Any, actor: Actor | None = None
             raise Forbidden(N_("Only the provider of this service can change it."))
         raise Forbidden(N_("You are not allowed to do that."))
     return bookable
+
+
+def load_owned(session: Session, model: Any, row_id: Any, actor: Actor, *, owner: str, not_found: str,
+               lock: bool = False) -> Any:
+    """The `model` row `row_id` for its owner (its `owner` column holds the actor's id) or an
+    admin; NotFound(`not_found`) for anyone else, for an id that is no int and for no such row
+    (no hint that someone else's exists). `lock`: FOR UPDATE on PostgreSQL."""
+    if isinstance(row_id, bool) or not isinstance(row_id, int) or actor.id is None:
+        raise NotFound(not_found)
+    stmt = select(model).where(model.id == row_id)
+    if lock and db.is_postgres(session):
+        stmt = stmt.with_for_update()
+    row = session.exec(stmt).first()
+    if row is None or not (actor.is_admin or getattr(row, owner) == actor.id):
+        raise NotFound(not_found)
+    return row

@@ -33,10 +33,10 @@ from booking_app.config import get_settings
 from booking_app.i18n import N_
 from booking_app.models import Bookable, CalendarBusyInterval, CalendarSubscription, User, utcnow
 from booking_app.services import claims, mfa, url_safety
-from booking_app.services.actors import Actor
-from booking_app.services.bookable_access import load_bookable
+from booking_app.services.actors import Actor, require_staff
+from booking_app.services.bookable_access import load_bookable, load_owned
 from booking_app.services.calendar_expand import FeedError, busy_intervals
-from booking_app.services.errors import Forbidden, InvalidInput, NotFound
+from booking_app.services.errors import InvalidInput
 from booking_app.services.validation import zone
 
 log = logging.getLogger(__name__)
@@ -122,8 +122,7 @@ def add(*, actor: Actor, url: Any, service_id: Any = None, username: Any = None,
         sync: bool = True) -> dict[str, Any]:
     """Add a subscription of the actor's (for `service_id`: its provider's, which the actor
     must manage). `sync`: fetch it right away (after the commit; its outcome is in the answer)."""
-    if not (actor.is_provider or actor.is_admin) or actor.id is None:
-        raise Forbidden(PROVIDERS_ONLY)
+    require_staff(actor, PROVIDERS_ONLY)
     clean = normalise_url(url)
     sealed = _seal_credentials(username, password)
     with db.unit_of_work() as s:
@@ -155,8 +154,7 @@ def _visible(actor: Actor):
 
 def list_for(*, actor: Actor) -> list[dict[str, Any]]:
     """The actor's subscriptions (an admin: everyone's), newest first."""
-    if actor.id is None or not (actor.is_provider or actor.is_admin):
-        raise Forbidden()
+    require_staff(actor)
     with db.read_session() as s:
         rows = s.exec(select(CalendarSubscription).where(_visible(actor))
                       .order_by(CalendarSubscription.id.desc())).all()  # type: ignore[union-attr]
@@ -171,12 +169,8 @@ def get(*, actor: Actor, subscription_id: Any) -> dict[str, Any]:
 def _load(s: Any, actor: Actor, subscription_id: Any) -> CalendarSubscription:
     """The subscription if the actor owns it (or is an admin); NotFound otherwise (no hint
     that someone else's exists)."""
-    if isinstance(subscription_id, bool) or not isinstance(subscription_id, int) or actor.id is None:
-        raise NotFound(SUBSCRIPTION_NOT_FOUND)
-    sub = s.get(CalendarSubscription, subscription_id)
-    if sub is None or not (actor.is_admin or sub.owner_id == actor.id):
-        raise NotFound(SUBSCRIPTION_NOT_FOUND)
-    return sub
+    return load_owned(s, CalendarSubscription, subscription_id, actor, owner="owner_id",
+                      not_found=SUBSCRIPTION_NOT_FOUND)
 
 
 def remove(*, actor: Actor, subscription_id: Any) -> None:

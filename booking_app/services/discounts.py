@@ -28,8 +28,9 @@ from booking_app import db
 from booking_app.i18n import N_
 from booking_app.models import Bookable, BookableKind, Booking, BookingStatus, DiscountCode, utcnow
 from booking_app.services import audit, validation
-from booking_app.services.actors import Actor
-from booking_app.services.errors import Forbidden, InvalidInput, NotFound
+from booking_app.services.actors import Actor, require_staff
+from booking_app.services.bookable_access import load_owned
+from booking_app.services.errors import InvalidInput
 
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,31}$")
 MAX_AMOUNT = 100_000_000  # minor units
@@ -175,8 +176,7 @@ def uses_left(s: Session, code: DiscountCode, *, customer_id: int | None, email:
 # --- managing codes ------------------------------------------------------------------------
 
 def _staff(actor: Actor) -> None:
-    if not (actor.is_admin or actor.is_provider) or actor.id is None:
-        raise Forbidden(STAFF_ONLY)
+    require_staff(actor, STAFF_ONLY)
 
 
 def _view(code: DiscountCode, uses: int) -> DiscountView:
@@ -193,15 +193,7 @@ def _view(code: DiscountCode, uses: int) -> DiscountView:
 def _owned(s: Session, actor: Actor, code_id: Any, *, lock: bool = False) -> DiscountCode:
     """The code, for its owner (the provider it belongs to) or an admin; NotFound otherwise."""
     _staff(actor)
-    if isinstance(code_id, bool) or not isinstance(code_id, int):
-        raise NotFound(NOT_FOUND)
-    stmt = select(DiscountCode).where(DiscountCode.id == code_id)
-    if lock and db.is_postgres(s):
-        stmt = stmt.with_for_update()
-    code = s.exec(stmt).first()
-    if code is None or not (actor.is_admin or code.provider_id == actor.id):
-        raise NotFound(NOT_FOUND)
-    return code
+    return load_owned(s, DiscountCode, code_id, actor, owner="provider_id", not_found=NOT_FOUND, lock=lock)
 
 
 def _optional_int(value: Any, *, field: str, lo: int, hi: int) -> int | None:

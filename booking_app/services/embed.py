@@ -29,7 +29,7 @@ from booking_app.config import SUPPORTED_LOCALES, get_settings, origin_of
 from booking_app.i18n import N_
 from booking_app.models import Bookable, EmbedOrigin, User
 from booking_app.services import audit
-from booking_app.services.actors import Actor
+from booking_app.services.actors import Actor, require_staff
 from booking_app.services.errors import Forbidden, InvalidInput, NotFound
 from booking_app.services.validation import parse_int
 
@@ -112,10 +112,9 @@ def parse_lang(value: Any) -> str:
 
 def _target_provider(actor: Actor, provider_id: Any) -> int:
     """Whose list: the actor's own (default), or any provider's for an admin."""
-    if actor.id is None or not (actor.is_provider or actor.is_admin):
-        raise Forbidden(PROVIDERS_ONLY)
+    own = require_staff(actor, PROVIDERS_ONLY)
     if provider_id in (None, ""):
-        return actor.id
+        return own
     target = parse_int(provider_id, field="provider_id", lo=1, hi=2**31 - 1)
     if target != actor.id and not actor.is_admin:
         raise Forbidden()

@@ -29,8 +29,9 @@ from booking_app.config import get_settings
 from booking_app.i18n import N_
 from booking_app.models import Booking, User, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, utcnow
 from booking_app.services import audit, booking_questions, mfa, outbox, url_safety
-from booking_app.services.actors import Actor
-from booking_app.services.errors import Forbidden, InvalidInput, NotFound
+from booking_app.services.actors import Actor, require_staff
+from booking_app.services.bookable_access import load_owned
+from booking_app.services.errors import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +112,7 @@ def _view(ep: WebhookEndpoint, secret: str | None = None, now: dt.datetime | Non
 
 
 def _staff(actor: Actor) -> int:
-    if actor.id is None or not (actor.is_admin or actor.is_provider):
-        raise Forbidden(STAFF_ONLY)
-    return actor.id
+    return require_staff(actor, STAFF_ONLY)
 
 
 def clean_events(events: Any) -> list[str]:
@@ -135,13 +134,7 @@ def clean_url(url: Any) -> str:
 
 def _owned(s: Session, actor: Actor, endpoint_id: int, *, lock: bool = False) -> WebhookEndpoint:
     _staff(actor)
-    q = select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id)
-    if lock and db.is_postgres(s):
-        q = q.with_for_update()
-    ep = s.exec(q).first()
-    if ep is None or not (actor.is_admin or ep.owner_id == actor.id):
-        raise NotFound(NOT_FOUND)
-    return ep
+    return load_owned(s, WebhookEndpoint, endpoint_id, actor, owner="owner_id", not_found=NOT_FOUND, lock=lock)
 
 
 def create_endpoint(*, actor: Actor, url: str, events: list[str], active: bool = True) -> EndpointView:
