@@ -338,6 +338,15 @@ def confirm_guest_request(*, token: str | None, now: dt.datetime | None = None) 
     return view
 
 
+def _lock_for_change(s: Session, actor: Actor, booking_id: Any, manage_token: str | None) -> tuple[Booking, bool, bool]:
+    """The booking, locked in the capacity transaction `s` (whose lock timeout bounds the
+    wait), and (owner, manager) as `access` tells; NotFound when the actor may not see it."""
+    bk = capacity.lock_booking(s, booking_id, set_lock_timeout=False)
+    owner, manager = access(actor, bk, manage_token)
+    assert bk is not None and bk.id is not None
+    return bk, owner, manager
+
+
 def reschedule(
     *,
     actor: Actor,
@@ -360,9 +369,7 @@ def reschedule(
         raise InvalidInput(GUEST_QUANTITY, field="quantity", max=get_settings().guest_max_quantity)
     new_notes = validation.text(notes, field="notes", max_length=2000, multiline=True) if notes is not None else None
     with capacity.transaction() as s:
-        bk = capacity.lock_booking(s, booking_id, set_lock_timeout=False)
-        owner, manager = access(actor, bk, manage_token)
-        assert bk is not None and bk.id is not None
+        bk, owner, manager = _lock_for_change(s, actor, booking_id, manage_token)
         b = s.get(Bookable, bk.bookable_id)
         assert b is not None
         if not is_active(bk.status, bk.hold_expires_at, now):
@@ -432,9 +439,7 @@ def cancel(
     now = now or utcnow()
     reason_text = validation.text(reason, field="reason", max_length=500, multiline=True) or None
     with capacity.transaction() as s:
-        bk = capacity.lock_booking(s, booking_id, set_lock_timeout=False)
-        owner, manager = access(actor, bk, manage_token)
-        assert bk is not None and bk.id is not None
+        bk, owner, manager = _lock_for_change(s, actor, booking_id, manage_token)
         b = s.get(Bookable, bk.bookable_id)
         assert b is not None
         if bk.status not in ACTIVE_STATUSES:
@@ -463,9 +468,7 @@ def cancel(
 def _finish(actor: Actor, booking_id: int, status: str, event: str, now: dt.datetime | None) -> BookingView:
     now = now or utcnow()
     with capacity.transaction() as s:
-        bk = capacity.lock_booking(s, booking_id, set_lock_timeout=False)
-        owner, manager = access(actor, bk, None)
-        assert bk is not None and bk.id is not None
+        bk, owner, manager = _lock_for_change(s, actor, booking_id, None)
         if not manager:
             raise Forbidden(N_("Only the provider can mark a booking completed or no-show."))
         if bk.status != BookingStatus.confirmed.value:
