@@ -214,17 +214,17 @@ class ConfirmationState(ManageState):
         return [{"value": m, "label": translate(METHOD_LABELS.get(m, m), self.locale)}
                 for m in online_methods()]
 
-    @rx.event
-    async def pay(self, method: str):
+    async def _checkout(self, start):
+        """Start a payment of the booking, `start(actor, booking_id, manage_token)`, off the
+        event loop, then off to its Checkout; the service's error shown otherwise."""
         b = self.booking
-        if self.cancel_busy or not b or method not in online_methods():
+        if self.cancel_busy or not b:
             return
         self.cancel_busy = True
         self.cancel_error = ""
         yield
         try:
-            payment = await asyncio.to_thread(payments.process, actor=self._actor(), booking_id=int(b["id"]),
-                                              method=method, manage_token=b.get("token") or None)
+            payment = await asyncio.to_thread(start, self._actor(), int(b["id"]), b.get("token") or None)
         except ServiceError as exc:
             self.cancel_error = self._error_text(exc)
             self.cancel_busy = False
@@ -232,6 +232,14 @@ class ConfirmationState(ManageState):
         self.cancel_busy = False
         if payment.checkout_url:
             yield self._to_checkout(payment.checkout_url)
+
+    @rx.event
+    async def pay(self, method: str):
+        if method not in online_methods():
+            return
+        async for update in self._checkout(lambda actor, booking_id, token: payments.process(
+                actor=actor, booking_id=booking_id, method=method, manage_token=token)):
+            yield update
 
     def _load_money(self, booking_id: int, token: str) -> None:
         try:
@@ -243,22 +251,9 @@ class ConfirmationState(ManageState):
     @rx.event
     async def pay_balance(self):
         """"Pay the balance": off to a Checkout for the rest of the price after the deposit."""
-        b = self.booking
-        if self.cancel_busy or not b:
-            return
-        self.cancel_busy = True
-        self.cancel_error = ""
-        yield
-        try:
-            payment = await asyncio.to_thread(payments.pay_balance, actor=self._actor(), booking_id=int(b["id"]),
-                                              manage_token=b.get("token") or None)
-        except ServiceError as exc:
-            self.cancel_error = self._error_text(exc)
-            self.cancel_busy = False
-            return
-        self.cancel_busy = False
-        if payment.checkout_url:
-            yield self._to_checkout(payment.checkout_url)
+        async for update in self._checkout(lambda actor, booking_id, token: payments.pay_balance(
+                actor=actor, booking_id=booking_id, manage_token=token)):
+            yield update
 
     def _to_checkout(self, checkout_url: str):
         """Off to Stripe Checkout (the booking widget opens it in a new tab instead)."""
