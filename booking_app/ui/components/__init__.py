@@ -37,6 +37,12 @@ def error_callout(message: rx.Var) -> rx.Component:
     )
 
 
+def ok_callout(message: rx.Var) -> rx.Component:
+    """What a form just did, shown while `message` is set (error_callout's counterpart)."""
+    return rx.cond(message != "", rx.callout(message, icon="circle_check", color_scheme="grass", width="100%",
+                                             role="status", custom_attrs={"data-testid": "form-ok"}))
+
+
 def page_heading(msgid: str, **props) -> rx.Component:
     return rx.heading(T(msgid), size="7", as_="h1", **props)
 

@@ -84,11 +84,6 @@ def date_range_fields(state, id_prefix: str, testid_prefix: str) -> tuple[rx.Com
             one(N_("To"), "to", state.date_to, state.set_date_to))
 
 
-def ok_callout(message: rx.Var) -> rx.Component:
-    return rx.cond(message != "", rx.callout(message, icon="circle_check", color_scheme="grass", width="100%",
-                                             role="status", custom_attrs={"data-testid": "form-ok"}))
-
-
 def denied(message: rx.Var) -> rx.Component:
     return rx.callout(message, icon="lock", color_scheme="amber", width="100%", role="alert",
                       custom_attrs={"data-testid": "denied"})

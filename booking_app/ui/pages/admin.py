@@ -5,7 +5,7 @@ import reflex as rx
 
 from booking_app.i18n import N_
 from booking_app.ui import paths
-from booking_app.ui.components import T, error_callout
+from booking_app.ui.components import T, error_callout, ok_callout
 from booking_app.ui.components.live_charts import chart_table, live_chart, window_switch
 from booking_app.ui.components.security import reauth_dialog
 from booking_app.ui.components.staff import (
@@ -13,7 +13,6 @@ from booking_app.ui.components.staff import (
     date_range_fields,
     empty_row,
     guarded,
-    ok_callout,
     scroll_table,
     staff_header,
     status_options,

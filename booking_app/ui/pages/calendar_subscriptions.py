@@ -7,8 +7,8 @@ import reflex as rx
 
 from booking_app.i18n import N_
 from booking_app.ui import paths
-from booking_app.ui.components import T, error_callout, field
-from booking_app.ui.components.staff import PROVIDER_TABS, empty_row, guarded, ok_callout, scroll_table, staff_header, th
+from booking_app.ui.components import T, error_callout, field, ok_callout
+from booking_app.ui.components.staff import PROVIDER_TABS, empty_row, guarded, scroll_table, staff_header, th
 from booking_app.ui.state.calendar_subscriptions import CalendarSubscriptionsState
 
 

@@ -6,7 +6,7 @@ import reflex as rx
 
 from booking_app.i18n import N_
 from booking_app.ui import paths
-from booking_app.ui.components import T, error_callout
+from booking_app.ui.components import T, error_callout, ok_callout
 from booking_app.ui.components.questions import questions_editor
 from booking_app.ui.components.payment_summary import editor_inputs  # deposits and fees (issue 26)
 from booking_app.ui.components.security import reauth_dialog
@@ -15,7 +15,6 @@ from booking_app.ui.components.staff import (
     PROVIDER_TABS,
     empty_row,
     guarded,
-    ok_callout,
     scroll_table,
     section_tabs,
     staff_header,

@@ -7,8 +7,8 @@ import reflex as rx
 
 from booking_app.i18n import N_
 from booking_app.ui import paths
-from booking_app.ui.components import T, error_callout
-from booking_app.ui.components.staff import PROVIDER_TABS, guarded, ok_callout, staff_header
+from booking_app.ui.components import T, error_callout, ok_callout
+from booking_app.ui.components.staff import PROVIDER_TABS, guarded, staff_header
 from booking_app.ui.state.approvals import ApprovalLinkState, ApprovalsState
 
 

@@ -6,13 +6,12 @@ import reflex as rx
 
 from booking_app.i18n import N_
 from booking_app.ui import paths
-from booking_app.ui.components import T, error_callout
+from booking_app.ui.components import T, error_callout, ok_callout
 from booking_app.ui.components.staff import (
     PROVIDER_TABS,
     date_range_fields,
     empty_row,
     guarded,
-    ok_callout,
     scroll_table,
     staff_header,
     status_options,

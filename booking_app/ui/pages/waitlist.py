@@ -8,9 +8,9 @@ import reflex as rx
 
 from booking_app.i18n import N_
 from booking_app.ui import paths
-from booking_app.ui.components import T, card, error_callout, field, page_heading
+from booking_app.ui.components import T, card, error_callout, field, ok_callout, page_heading
 from booking_app.ui.components.questions import questions_form
-from booking_app.ui.components.staff import PROVIDER_TABS, empty_row, guarded, ok_callout, scroll_table, staff_header, th
+from booking_app.ui.components.staff import PROVIDER_TABS, empty_row, guarded, scroll_table, staff_header, th
 from booking_app.ui.components.waitlist import entry_card, queue_row
 from booking_app.ui.state.base import AppState
 from booking_app.ui.state.waitlist import ProviderWaitlistState, WaitlistState
