@@ -6,15 +6,19 @@ import reflex as rx
 
 from booking_app.i18n import N_
 from booking_app.ui import paths
-from booking_app.ui.components import T, error_callout, field
+from booking_app.ui.components import T, error_callout, field, ok_callout
 from booking_app.ui.components.security import code_field
 from booking_app.ui.state.account import AccountState
 from booking_app.ui.state.base import LANGUAGES
 
 
-def _ok(message: rx.Var) -> rx.Component:
-    return rx.cond(message != "", rx.callout(message, icon="circle_check", color_scheme="grass", width="100%",
-                                             role="status", custom_attrs={"data-testid": "form-ok"}))
+def _form_card(on_submit, *children, reset_on_submit: bool) -> rx.Component:
+    """A card that is one form: `children` stacked at full width."""
+    return rx.card(
+        rx.form(rx.vstack(*children, spacing="3", width="100%", align="stretch"),
+                on_submit=on_submit, reset_on_submit=reset_on_submit),
+        width="100%",
+    )
 
 
 def _select(label: str, name: str, value: rx.Var, *options) -> rx.Component:
@@ -27,59 +31,49 @@ def _select(label: str, name: str, value: rx.Var, *options) -> rx.Component:
 
 
 def _profile() -> rx.Component:
-    return rx.card(
-        rx.form(
-            rx.vstack(
-                rx.heading(T("Profile"), size="5", as_="h2"),
-                _ok(AccountState.message),
-                error_callout(AccountState.error),
-                field(N_("Full name"), name="full_name", autocomplete="name", required=False,
-                      default_value=AccountState.full_name, key=AccountState.full_name),
-                field(N_("Email"), name="email", type="email", autocomplete="email",
-                      default_value=AccountState.email, key=AccountState.email),
-                field(N_("Current password (only to change the email)"), name="current_password",
-                      input_id="field-profile-current_password", type="password", autocomplete="current-password", required=False),
-                field(N_("Phone (optional)"), name="phone", type="tel", autocomplete="tel", required=False,
-                      default_value=AccountState.phone, key=AccountState.phone),
-                _select(N_("Language"), "locale", AccountState.locale,  # the page's language: follows the header switch
-                        *[rx.el.option(name, value=code) for code, name in LANGUAGES]),
-                _select(N_("Time zone"), "timezone", AccountState.user_timezone,
-                        rx.foreach(AccountState.timezones, lambda tz: rx.el.option(tz, value=tz))),
-                rx.text(T("Notifications"), class_name="field-label"),
-                rx.checkbox(T("Email me confirmations and reminders"), checked=AccountState.notify_email,
-                            on_change=AccountState.set_notify_email, size="3"),
-                rx.checkbox(T("Text me reminders (needs a phone number)"), checked=AccountState.notify_sms,
-                            on_change=AccountState.set_notify_sms, size="3"),
-                rx.button(T("Save changes"), type="submit", size="3", loading=AccountState.busy,
-                          disabled=AccountState.busy, custom_attrs={"data-testid": "save-profile"}),
-                spacing="3", width="100%", align="stretch",
-            ),
-            on_submit=AccountState.save_profile, reset_on_submit=False,
-        ),
-        width="100%",
+    return _form_card(
+        AccountState.save_profile,
+        rx.heading(T("Profile"), size="5", as_="h2"),
+        ok_callout(AccountState.message),
+        error_callout(AccountState.error),
+        field(N_("Full name"), name="full_name", autocomplete="name", required=False,
+              default_value=AccountState.full_name, key=AccountState.full_name),
+        field(N_("Email"), name="email", type="email", autocomplete="email",
+              default_value=AccountState.email, key=AccountState.email),
+        field(N_("Current password (only to change the email)"), name="current_password",
+              input_id="field-profile-current_password", type="password", autocomplete="current-password", required=False),
+        field(N_("Phone (optional)"), name="phone", type="tel", autocomplete="tel", required=False,
+              default_value=AccountState.phone, key=AccountState.phone),
+        _select(N_("Language"), "locale", AccountState.locale,  # the page's language: follows the header switch
+                *[rx.el.option(name, value=code) for code, name in LANGUAGES]),
+        _select(N_("Time zone"), "timezone", AccountState.user_timezone,
+                rx.foreach(AccountState.timezones, lambda tz: rx.el.option(tz, value=tz))),
+        rx.text(T("Notifications"), class_name="field-label"),
+        rx.checkbox(T("Email me confirmations and reminders"), checked=AccountState.notify_email,
+                    on_change=AccountState.set_notify_email, size="3"),
+        rx.checkbox(T("Text me reminders (needs a phone number)"), checked=AccountState.notify_sms,
+                    on_change=AccountState.set_notify_sms, size="3"),
+        rx.button(T("Save changes"), type="submit", size="3", loading=AccountState.busy,
+                  disabled=AccountState.busy, custom_attrs={"data-testid": "save-profile"}),
+        reset_on_submit=False,
     )
 
 
 def _password() -> rx.Component:
-    return rx.card(
-        rx.form(
-            rx.vstack(
-                rx.heading(T("Change password"), size="5", as_="h2"),
-                _ok(AccountState.password_message),
-                error_callout(AccountState.password_error),
-                field(N_("Current password"), name="current_password", type="password",
-                      autocomplete="current-password"),
-                field(N_("New password"), name="new_password", type="password", autocomplete="new-password",
-                      hint=T("At least 8 characters.")),
-                field(N_("New password again"), name="new_password_again", type="password",
-                      autocomplete="new-password"),
-                rx.button(T("Change password"), type="submit", size="3", loading=AccountState.busy,
-                          disabled=AccountState.busy),
-                spacing="3", width="100%", align="stretch",
-            ),
-            on_submit=AccountState.change_password, reset_on_submit=True,
-        ),
-        width="100%",
+    return _form_card(
+        AccountState.change_password,
+        rx.heading(T("Change password"), size="5", as_="h2"),
+        ok_callout(AccountState.password_message),
+        error_callout(AccountState.password_error),
+        field(N_("Current password"), name="current_password", type="password",
+              autocomplete="current-password"),
+        field(N_("New password"), name="new_password", type="password", autocomplete="new-password",
+              hint=T("At least 8 characters.")),
+        field(N_("New password again"), name="new_password_again", type="password",
+              autocomplete="new-password"),
+        rx.button(T("Change password"), type="submit", size="3", loading=AccountState.busy,
+                  disabled=AccountState.busy),
+        reset_on_submit=True,
     )
 
 
@@ -87,7 +81,7 @@ def _two_factor() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.heading(T("Two-factor sign-in"), size="5", as_="h2"),
-            _ok(AccountState.mfa_message),
+            ok_callout(AccountState.mfa_message),
             error_callout(AccountState.mfa_error),
             rx.cond(
                 AccountState.mfa_enabled,
@@ -156,7 +150,7 @@ def _sessions() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.heading(T("Where you are signed in"), size="5", as_="h2"),
-            _ok(AccountState.sessions_message),
+            ok_callout(AccountState.sessions_message),
             error_callout(AccountState.sessions_error),
             rx.el.ul(rx.foreach(AccountState.sessions, _session_row),
                      style={"list_style": "none", "padding": "0", "margin": "0", "width": "100%"}),
