@@ -89,10 +89,11 @@ def parse(page: str) -> Tree:
 @pytest.fixture
 def site(tmp_path):
     (tmp_path / "assets").mkdir()
-    for name in ("service", "search"):
+    for name, slot in (("service", "bookable"), ("search", "search")):
+        page = PAGE.replace('data-prerender="bookable"', f'data-prerender="{slot}"')
         (tmp_path / name).mkdir()
-        (tmp_path / name / "index.html").write_text(PAGE)
-        (tmp_path / name / "index.html.gz").write_bytes(gzip.compress(PAGE.encode()))
+        (tmp_path / name / "index.html").write_text(page)
+        (tmp_path / name / "index.html.gz").write_bytes(gzip.compress(page.encode()))
     (tmp_path / "index.html").write_text(PAGE)
     (tmp_path / "assets" / "root-BrqjldWq.js").write_text("export default 1;\n")
     return tmp_path
@@ -224,6 +225,29 @@ def test_no_preview_where_the_page_shows_not_found(client):
     token = auth.login(identifier=provider.username, password=DEFAULT_PASSWORD).access_token
     own = client.get(f"/service?id={hidden.id}", headers={"Cookie": f"booking_session={token}"})
     assert "Closed room" in parse(own.text).slot_text
+
+
+def test_search_page_html_carries_the_first_results(client):
+    provider = make_provider()
+    make_bookable(provider, name="Zebra studio", description="Loft with north light.", location="Dock 7",
+                  price_cents=1500)
+    make_bookable(provider, name=f"Zebra {EVIL_NAME}", description=EVIL_TEXT)
+    make_bookable(provider, name="Zebra closed", weekly=[])  # nothing bookable: not listed
+    tree = parse(client.get("/search?q=Zebra", headers={"Accept-Language": "fr"}).text)
+    for text in ("Zebra studio", "Loft with north light.", "Dock 7", f"Zebra {EVIL_NAME}", EVIL_TEXT):
+        assert text in tree.slot_text, (text, tree.slot_text)
+    assert "Zebra closed" not in tree.slot_text
+    assert translate("Room", "fr") in tree.slot_text  # the kind, in the page's language
+    assert "img" not in [t for t, _ in tree.tags] and "b" not in tree.slot_tags
+    assert tree.slot_tags.count("h2") == 2 and tree.slot_tags.count("a") == 2
+    # at most a first screen of cards
+    for n in range(previews.SEARCH_PREVIEW_CARDS + 2):
+        make_bookable(provider, name=f"Yak {n}")
+    assert parse(client.get("/search?q=Yak").text).slot_tags.count("h2") == previews.SEARCH_PREVIEW_CARDS
+    # no preview where the page shows no results or says the search is wrong
+    for query in ("q=nothing-like-this", "date=2020-99-99", "date=yesterday"):
+        response = client.get(f"/search?{query}")
+        assert response.status_code == 200 and parse(response.text).slot_text == [], query
 
 
 def test_a_failing_filler_leaves_the_page_working(site, sqlite_db):

@@ -10,9 +10,11 @@ client-side page change the slot stays empty and the page's placeholders show in
 `.prerender-slot:not(:empty) + *`).
 
 The bookable page's preview is its left column: kind, name, description, facts, price and
-policy, the same markup as ui/pages/customer.bookable renders (Radix Themes classes), in the
-language the page will be shown in (i18n.page_locale), for the caller the page would show it
-to (catalog.get_bookable's visibility). Every text is escaped.
+policy, the same markup as ui/pages/customer.bookable renders (Radix Themes classes); the
+results page's is its first result cards (ui/pages/search.result_card), found and worded by
+the functions its state uses. Both in the language the page will be shown in
+(i18n.page_locale), for the caller the page would show them to (the services' visibility).
+Every text is escaped.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from typing import Protocol
 
 import reflex as rx
 
+from booking_app.config import get_settings
 from booking_app.i18n import page_locale, text_direction, translate
 from booking_app.services import auth, browser_sessions, catalog
 from booking_app.services.actors import Actor
@@ -29,6 +32,7 @@ from booking_app.services.errors import ServiceError
 from booking_app.ui import paths
 from booking_app.ui.state.base import LOCALE_COOKIE
 from booking_app.ui.state.booking_common import bookable_dict, bookable_summary
+from booking_app.ui.state import search as search_state
 from booking_app.ui.state.fmt import int_param
 
 
@@ -137,5 +141,57 @@ def bookable(request: PageRequest) -> dict[str, str]:
     return {"bookable": bookable_html(bookable_summary(bookable_dict(view), locale), view.id, locale)}
 
 
+# ---- the results page: ui/pages/search.result_card's markup -----------------------------
+
+#: result cards in the search page's preview: more than a first screen holds at any width
+#: (the rest of the results come with the page's state, below the fold)
+SEARCH_PREVIEW_CARDS = 12
+
+
+def _card_html(card: Mapping[str, str]) -> str:
+    e = html.escape
+    row = '<div class="rt-Flex rt-r-fd-row rt-r-ai-center rt-r-gap-1 rx-Stack">'
+    facts = row + _icon("clock", 14) + f'<p class="rt-Text rt-r-size-2">{e(card["duration"])}</p></div>'
+    if card["location"]:
+        facts += row + _icon("map_pin", 14) + f'<p class="rt-Text rt-r-size-2">{e(card["location"])}</p></div>'
+    next_free = (f'<p class="rt-Text rt-r-size-2 rt-r-weight-medium" style="color:var(--grass-11)">'
+                 f'{e(card["next_free"])}</p>' if card["next_free"] else "")
+    return (
+        f'<a class="rt-Text rt-reset rt-Link rt-underline-none" style="color:inherit;width:100%" href="{e(card["href"])}">'
+        '<div class="rt-reset rt-BaseCard rt-Card rt-r-size-1 rt-variant-surface hover-card" style="width:100%;height:100%">'
+        '<div class="rt-Flex rt-r-fd-column rt-r-ai-start rt-r-gap-2 rx-Stack" style="width:100%">'
+        '<div class="rt-Flex rt-r-fd-row rt-r-ai-center rt-r-gap-3 rx-Stack" style="width:100%">'
+        f'<span class="rt-reset rt-Badge rt-r-size-2 rt-variant-soft">{e(card["kind"])}</span>'
+        '<div class="rt-Flex" style="flex:1;justify-self:stretch;align-self:stretch"></div>'
+        f'<p class="rt-Text rt-r-size-4 rt-r-weight-bold">{e(card["price"])}</p></div>'
+        f'<h2 dir="auto" class="rt-Heading rt-r-size-4">{e(card["name"])}</h2>'
+        f'<p data-accent-color="gray" dir="auto" class="rt-Text rt-r-size-2 clamp-2">{e(card["description"])}</p>'
+        f'<div class="rt-Flex rt-r-fd-row rt-r-ai-start rt-r-fw-wrap rt-r-gap-4 rx-Stack">{facts}</div>'
+        f"{next_free}</div></div></a>"
+    )
+
+
+def search_html(cards: list[Mapping[str, str]], locale: str) -> str:
+    """The results page's grid of result cards."""
+    return (f'<div class="rt-Grid rt-r-gtc-1 sm:rt-r-gtc-2 md:rt-r-gtc-3 rt-r-gap-4" style="width:100%" '
+            f'lang="{html.escape(locale.replace("_", "-"))}" dir="{text_direction(locale)}">'
+            + "".join(_card_html(card) for card in cards) + "</div>")
+
+
+def search(request: PageRequest) -> dict[str, str]:
+    """The results page: its first result cards, or nothing when the page shows no results
+    (nothing found, or a search the catalog refuses: the page says why)."""
+    actor, locale = visitor(request)
+    guest = actor or Actor.guest(locale=locale)
+    try:
+        items, _ = search_state.find(guest, search_state.search_query(request.query), limit=SEARCH_PREVIEW_CARDS)
+    except ServiceError:
+        return {}
+    if not items:
+        return {}
+    tz = actor.timezone if actor and actor.timezone else get_settings().default_timezone
+    return {"search": search_html([search_state.result_card(item, locale, tz) for item in items], locale)}
+
+
 #: page path → its filler (api/prerender.PrerenderMiddleware)
-FILLERS = {paths.BOOKABLE: bookable}
+FILLERS = {paths.BOOKABLE: bookable, paths.SEARCH: search}

@@ -141,3 +141,43 @@ def test_a_client_side_visit_shows_the_placeholders_then_the_page(page, live_ser
     page.wait_for_selector("[data-testid=slot]")
     assert page.locator("[data-testid=bookable-name]").inner_text() == NAME
     assert page.console_errors == []
+
+
+SEARCH_OBSERVE = """
+window.__shifts = [];
+new PerformanceObserver((list) => { for (const e of list.getEntries()) if (!e.hadRecentInput) window.__shifts.push(e.value); })
+  .observe({type: "layout-shift", buffered: true});
+window.__lcp = [];
+new PerformanceObserver((list) => { for (const e of list.getEntries()) window.__lcp.push({t: e.startTime}); })
+  .observe({type: "largest-contentful-paint", buffered: true});
+window.__realAt = null;
+new MutationObserver(() => {
+  if (window.__realAt === null && document.querySelector("[data-testid=result-card]")) window.__realAt = performance.now();
+}).observe(document, {childList: true, subtree: true});
+document.addEventListener("DOMContentLoaded", () => requestAnimationFrame(() => setTimeout(() => {
+  window.__preview = [...document.querySelectorAll("[data-prerender=search] a")].slice(0, 4).map((el) => {
+    const r = el.getBoundingClientRect(); return [r.x, r.y, r.width, r.height].map(Math.round); });
+}, 0)));
+"""
+CARDS = """() => [...document.querySelectorAll("[data-testid=result-card]")].slice(0, 4).map((el) => {
+  const r = el.getBoundingClientRect(); return [r.x, r.y, r.width, r.height].map(Math.round); })"""
+
+
+def test_search_results_take_the_previews_place_without_moving(browser, live_server, size):
+    status, _, html = fetch(f"{live_server}/search?q=")
+    assert status == 200 and NAME in html  # the first results are in the HTML
+    context, page = new_page(browser, live_server, size)
+    try:
+        page.add_init_script(SEARCH_OBSERVE)
+        page.goto("/search?q=")
+        page.wait_for_selector("[data-testid=app-root][data-ready=true]")
+        page.wait_for_selector("[data-testid=result-card]")
+        page.wait_for_timeout(300)
+        preview = page.evaluate("window.__preview")
+        assert preview and page.evaluate(CARDS) == preview
+        assert sum(page.evaluate("window.__shifts")) < 0.001
+        lcp, real_at = page.evaluate("window.__lcp"), page.evaluate("window.__realAt")
+        assert lcp and real_at and max(e["t"] for e in lcp) < real_at, (lcp, real_at)
+        assert page.console_errors == []
+    finally:
+        context.close()

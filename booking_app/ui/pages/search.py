@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from booking_app.ui import previews
 from booking_app.ui.components import T, error_callout
 from booking_app.ui.state.search import SearchState
 
@@ -110,8 +111,14 @@ def content() -> rx.Component:
         rx.cond(
             SearchState.loaded,
             _results_grid(rx.foreach(SearchState.cards, result_card)),
-            _results_grid(*[_placeholder_card() for _ in range(PLACEHOLDER_CARDS)], aria_busy="true",
-                          custom_attrs={"data-testid": "results-loading"}),
+            rx.box(
+                # a full page load: the server puts the first result cards here (ui/previews.py)
+                # and the placeholders stay hidden
+                previews.slot("search"),
+                _results_grid(*[_placeholder_card() for _ in range(PLACEHOLDER_CARDS)], aria_busy="true",
+                              custom_attrs={"data-testid": "results-loading"}),
+                width="100%",
+            ),
         ),
         spacing="4", width="100%",
     )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from urllib.parse import urlencode
 
 import reflex as rx
@@ -15,6 +16,7 @@ from booking_app.ui.state import fmt
 from booking_app.ui.state.base import AppState
 
 KINDS = ("room", "service", "event")
+RESULTS_SHOWN = 50
 
 
 def _clean(value: object, max_len: int = 200) -> str:
@@ -49,53 +51,21 @@ class SearchState(AppState):
 
     @rx.event
     def load(self):
-        params = self.router.url.query_parameters
-        self.q = _clean(params.get("q"))
-        self.kind = params.get("kind", "") if params.get("kind") in KINDS else ""
-        self.location = _clean(params.get("location"))
-        self.date = _clean(params.get("date"), 10)
+        query = search_query(self.router.url.query_parameters)
+        self.q, self.kind, self.location, self.date = query["q"], query["kind"], query["location"], query["date"]
         self.error = ""
-        actor = self._actor()
         try:
-            views, total = catalog.search_bookables(
-                actor=actor, q=self.q or None, kind=self.kind or None,
-                location=self.location or None, date=self.date or None, limit=50,
-                bookable_only=True,  # a bookable without hours or sessions has nothing to offer yet
-            )
+            self.items, self.total = find(self._actor(), query)
         except ServiceError as exc:
             self.items, self.total = [], 0
             self.error = self._error_text(exc)
             self.loaded = True
             return
-        self.items = [
-            {"id": v.id, "name": v.name, "kind": v.kind, "location": v.location,
-             "description": v.description, "duration_minutes": v.duration_minutes,
-             "price_cents": v.price_cents, "currency": v.currency, "capacity": v.capacity,
-             "next_free": _next_free(v, actor)}
-            for v in views
-        ]
-        self.total = total
         self.loaded = True
 
     @rx.var
     def cards(self) -> list[dict[str, str]]:
-        out = []
-        for item in self.items:
-            out.append({
-                "id": str(item["id"]),
-                "href": f"{paths.BOOKABLE}?id={item['id']}",
-                "name": item["name"],
-                "kind": fmt.kind_label(item["kind"], self.locale),
-                "kind_code": item["kind"],
-                "location": item["location"],
-                "description": item["description"][:160],
-                "duration": fmt.duration(item["duration_minutes"], self.locale),
-                "price": fmt.money(item["price_cents"], item["currency"], self.locale),
-                "next_free": (translate("Next free: {when}", self.locale, when=fmt.when_short(
-                    dt.datetime.fromisoformat(item["next_free"]), self._view_tz(), self.locale))
-                    if item.get("next_free") else ""),
-            })
-        return out
+        return [result_card(item, self.locale, self._view_tz()) for item in self.items]
 
     @rx.var
     def filters_open(self) -> bool:
@@ -106,6 +76,48 @@ class SearchState(AppState):
         if not self.loaded or self.error:
             return ""
         return translate(Np_("{count} result", "{count} results", "count"), self.locale, count=self.total)
+
+
+def search_query(params: Mapping[str, str]) -> dict[str, str]:
+    """The search of a results page's URL (?q=&kind=&location=&date=), cleaned."""
+    return {"q": _clean(params.get("q")), "kind": params.get("kind", "") if params.get("kind") in KINDS else "",
+            "location": _clean(params.get("location")), "date": _clean(params.get("date"), 10)}
+
+
+def find(actor, query: Mapping[str, str], limit: int = RESULTS_SHOWN) -> tuple[list[dict], int]:
+    """The results page's bookables for `query` (search_query) as plain values, and how many
+    match; ServiceError for a query the catalog refuses. The page's state and its
+    server-rendered preview (ui/previews.py) show the same."""
+    views, total = catalog.search_bookables(
+        actor=actor, q=query["q"] or None, kind=query["kind"] or None,
+        location=query["location"] or None, date=query["date"] or None, limit=limit,
+        bookable_only=True,  # a bookable without hours or sessions has nothing to offer yet
+    )
+    items = [
+        {"id": v.id, "name": v.name, "kind": v.kind, "location": v.location,
+         "description": v.description, "duration_minutes": v.duration_minutes,
+         "price_cents": v.price_cents, "currency": v.currency, "capacity": v.capacity,
+         "next_free": _next_free(v, actor)}
+        for v in views
+    ]
+    return items, total
+
+
+def result_card(item: Mapping, locale: str, tz: str) -> dict[str, str]:
+    """A result card's texts in `locale`, its next free time in `tz`."""
+    return {
+        "id": str(item["id"]),
+        "href": f"{paths.BOOKABLE}?id={item['id']}",
+        "name": item["name"],
+        "kind": fmt.kind_label(item["kind"], locale),
+        "kind_code": item["kind"],
+        "location": item["location"],
+        "description": item["description"][:160],
+        "duration": fmt.duration(item["duration_minutes"], locale),
+        "price": fmt.money(item["price_cents"], item["currency"], locale),
+        "next_free": (translate("Next free: {when}", locale, when=fmt.when_short(
+            dt.datetime.fromisoformat(item["next_free"]), tz, locale)) if item.get("next_free") else ""),
+    }
 
 
 def _next_free(view: catalog.BookableView, actor) -> str:
