@@ -72,10 +72,8 @@ class AccountState(AppState):
             if enrolment_pending(self._session_token()):  # REQUIRE_2FA_FOR: nothing before enrolling
                 return rx.redirect(paths.MFA_SETUP)
             return rx.redirect(f"{paths.SIGN_IN}?{urlencode({'next': paths.ACCOUNT})}")
-        try:
-            user = accounts.get_profile(actor=actor)
-        except ServiceError as exc:
-            self.error = self._error_text(exc)
+        user = self._ask(accounts.get_profile, actor=actor)
+        if user is None:
             return
         self.full_name = user.full_name or ""
         self.email = user.email
@@ -240,10 +238,8 @@ class AccountState(AppState):
 
     @rx.event
     def export_data(self):
-        try:
-            data = accounts.export_user_data(actor=self._actor())
-        except ServiceError as exc:
-            self.error = self._error_text(exc)
+        data = self._ask(accounts.export_user_data, actor=self._actor())
+        if data is None:
             return
         return rx.download(data=json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8"),
                            filename=f"my-data-{self.username}.json")

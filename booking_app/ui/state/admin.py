@@ -79,10 +79,8 @@ class AdminUsersState(StaffState):
             self._open(actor, uid)
 
     def _search(self, actor) -> None:
-        try:
-            page = accounts.list_users(actor=actor, q=self.q or None, role=self.role_filter or None, limit=100)
-        except ServiceError as exc:
-            self.error = self._error_text(exc)
+        page = self._ask(accounts.list_users, actor=actor, q=self.q or None, role=self.role_filter or None, limit=100)
+        if page is None:
             return
         loc, tz = self.locale, self._view_tz()
         self.total = page.total

@@ -50,10 +50,8 @@ class ApprovalsState(StaffState):
         return self._load_rows(self.router.page.path or paths.PROVIDER_APPROVALS)
 
     def _fetch(self, actor) -> None:
-        try:
-            views = approvals.queue(actor=actor)
-        except ServiceError as exc:
-            self.error = self._error_text(exc)
+        views = self._ask(approvals.queue, actor=actor)
+        if views is None:
             return
         self.requests = [request_row(v, self.locale) for v in views]
 

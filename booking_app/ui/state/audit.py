@@ -9,7 +9,7 @@ import json
 import reflex as rx
 
 from booking_app.services import audit
-from booking_app.services.errors import InvalidInput, ServiceError
+from booking_app.services.errors import InvalidInput
 from booking_app.ui import paths
 from booking_app.ui.state import fmt
 from booking_app.ui.state.base import relocalized
@@ -69,10 +69,8 @@ class AuditState(StaffState):
         if filters is None:
             self.rows, self.total = [], 0
             return
-        try:
-            page = audit.list_events(actor=actor, filters=filters, limit=PAGE_SIZE, offset=self.offset)
-        except ServiceError as exc:
-            self.error = self._error_text(exc)
+        page = self._ask(audit.list_events, actor=actor, filters=filters, limit=PAGE_SIZE, offset=self.offset)
+        if page is None:
             return
         loc, tz = self.locale, self._view_tz()
         self.total = page.total
@@ -119,9 +117,7 @@ class AuditState(StaffState):
         filters = self._make_filters()
         if filters is None:
             return
-        try:
-            data = audit.csv_text(actor=self._actor(), filters=filters)
-        except ServiceError as exc:
-            self.error = self._error_text(exc)
+        data = self._ask(audit.csv_text, actor=self._actor(), filters=filters)
+        if data is None:
             return
         return rx.download(data=data, filename="audit.csv", mime_type="text/csv")

@@ -116,6 +116,15 @@ class AppState(rx.State):
     def _error_text(self, exc: ServiceError) -> str:
         return exc.translated(self.locale)
 
+    def _ask(self, call, /, *args, **kwargs):
+        """`call(*args, **kwargs)` (a service), or None with its error shown in the substate's
+        `error` (for services that never answer None)."""
+        try:
+            return call(*args, **kwargs)
+        except ServiceError as exc:
+            self.error = self._error_text(exc)
+            return None
+
     def _session_token(self) -> str:
         """This browser's session token: the HttpOnly cookie sent with this connection's
         websocket handshake ("" when signed out). Read per event, never kept in state."""

@@ -48,10 +48,8 @@ class CalendarSubscriptionsState(StaffState):
         self._fetch(actor)
 
     def _fetch(self, actor) -> None:
-        try:
-            items = calendar_sync.list_for(actor=actor)
-        except ServiceError as exc:
-            self.error = self._error_text(exc)
+        items = self._ask(calendar_sync.list_for, actor=actor)
+        if items is None:
             return
         loc, tz = self.locale, self._view_tz()
         names = {i: n for i, n in self.choices}

@@ -84,10 +84,8 @@ class DiscountCodesState(StaffState):
         self.form_key += 1
 
     def _fetch(self, actor) -> None:
-        try:
-            views = discounts.list_codes(actor=actor)
-        except ServiceError as exc:
-            self.error = self._error_text(exc)
+        views = self._ask(discounts.list_codes, actor=actor)
+        if views is None:
             return
         loc, tz = self.locale, self._view_tz()
         names = {b["id"]: b["name"] for b in self.bookables}
@@ -206,10 +204,8 @@ class DiscountCodesState(StaffState):
             return
         self.error = self.message = ""
         self.field_errors = {}
-        try:
-            v = discounts.get_code(actor=self._actor(), code_id=cid)
-        except ServiceError as exc:
-            self.error = self._error_text(exc)
+        v = self._ask(discounts.get_code, actor=self._actor(), code_id=cid)
+        if v is None:
             return
         tz = zone(self._view_tz())
         self.form = {

@@ -210,10 +210,8 @@ class ProviderWaitlistState(StaffState):
         if sid is None:
             return
         self.closed = any(c[0] == self.selected and c[2] for c in self.choices)
-        try:
-            views = waitlist_admin.list_entries(actor=self._actor(), service_id=sid, open_only=True)
-        except ServiceError as exc:
-            self.error = self._error_text(exc)
+        views = self._ask(waitlist_admin.list_entries, actor=self._actor(), service_id=sid, open_only=True)
+        if views is None:
             return
         self.entries = [entry_row(v, self.locale, staff=True) for v in views]
 

@@ -49,10 +49,8 @@ class WebhooksState(StaffState):
         return self._load_rows(self.router.page.path or paths.STAFF_WEBHOOKS)
 
     def _fetch(self, actor) -> None:
-        try:
-            views = webhooks.list_endpoints(actor=actor)
-        except ServiceError as exc:
-            self.error = self._error_text(exc)
+        views = self._ask(webhooks.list_endpoints, actor=actor)
+        if views is None:
             return
         loc = self.locale
         self.endpoints = [{
@@ -71,10 +69,8 @@ class WebhooksState(StaffState):
             self._fetch_deliveries(actor)
 
     def _fetch_deliveries(self, actor) -> None:
-        try:
-            items = webhooks.list_deliveries(actor=actor, endpoint_id=self.selected_id, limit=50)
-        except ServiceError as exc:
-            self.error = self._error_text(exc)
+        items = self._ask(webhooks.list_deliveries, actor=actor, endpoint_id=self.selected_id, limit=50)
+        if items is None:
             return
         loc, tz = self.locale, self._view_tz()
         self.deliveries = [{
@@ -122,10 +118,8 @@ class WebhooksState(StaffState):
             return
         self.error = self.message = ""
         actor = self._actor()
-        try:
-            view = webhooks.rotate_secret(actor=actor, endpoint_id=eid)
-        except ServiceError as exc:
-            self.error = self._error_text(exc)
+        view = self._ask(webhooks.rotate_secret, actor=actor, endpoint_id=eid)
+        if view is None:
             return
         self.new_secret = view.secret or ""
         self.secret_endpoint = translate("Signing secret for {url}", self.locale, url=view.url)
