@@ -89,7 +89,7 @@ def parse(page: str) -> Tree:
 @pytest.fixture
 def site(tmp_path):
     (tmp_path / "assets").mkdir()
-    for name, slot in (("service", "bookable"), ("search", "search")):
+    for name, slot in (("service", "bookable"), ("search", "search"), ("embed", "none")):
         page = PAGE.replace('data-prerender="bookable"', f'data-prerender="{slot}"')
         (tmp_path / name).mkdir()
         (tmp_path / name / "index.html").write_text(page)
@@ -122,7 +122,8 @@ def test_scripts_start_after_the_first_paint():
     assert 'rel="modulepreload"' not in out.split("<body>")[0]  # no early downloads in <head>
     script = re.search(r'<script type="module" async="">(.*?)</script>', out, re.DOTALL).group(1)
     # first a frame is painted, then the same modules are loaded and the app started
-    assert script.startswith("await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));")
+    assert script.startswith("await new Promise((r) => { requestAnimationFrame(() => setTimeout(r, 0)); "
+                             "setTimeout(r, 1000); });")
     for src in ("/assets/manifest-ac313719.js", "/assets/root-BrqjldWq.js", "/assets/_service_._index-BfGCawze.js",
                 "/assets/entry.client-BcBPaK_9.js"):
         assert f'"{src}"' in script
@@ -176,6 +177,11 @@ def test_the_rewritten_page_keeps_its_script_hashes_and_caching(client):
     other = client.get(f"/service?id={make_bookable(name='Other room').id}")
     assert other.headers["etag"] != etag
     # a page without a preview is rewritten too (scripts after paint) and revalidated
+    # the booking widget's pages start their app at once (framed below another site's fold, a
+    # frame may paint no frame for a long time)
+    embed = client.get("/embed?id=1")
+    assert embed.status_code == 200 and "requestAnimationFrame" not in embed.text
+    assert 'import("/assets/entry.client-BcBPaK_9.js")' in embed.text
     search = client.get("/search")
     assert search.status_code == 200 and "requestAnimationFrame" in search.text
     assert search.headers["cache-control"] == "no-cache"

@@ -39,6 +39,9 @@ Filler = Callable[["PageRequest"], Mapping[str, str]]
 
 #: paths that are never pages: files (a dot in the last segment), the API, the event socket...
 NOT_PAGES = ("/api/", "/_", "/assets/", "/ping", "/docs", "/redoc", "/openapi")
+#: the booking widget's pages (framed by other websites, often below their fold, where
+#: frames get no animation frames): their app starts at once, as built
+DEFERRED_NOT_UNDER = "/embed"
 #: larger HTML bodies are passed on untouched (pages are ~20-60 KB)
 MAX_PAGE = 2 * 1024 * 1024
 
@@ -80,8 +83,9 @@ def defer_scripts(html: str) -> str:
     preloads = list(dict.fromkeys(_MODULEPRELOAD.findall(html)))
     imports = [boot.group(3)] + [src for _, src in routes]
     script = (
-        # the first frame is painted before the callback of the timeout set in its rAF callback
-        "await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));\n"
+        # the first frame is painted before the callback of the timeout set in its rAF callback;
+        # a tab in the background paints no frame: there the app starts after a second anyway
+        "await new Promise((r) => { requestAnimationFrame(() => setTimeout(r, 0)); setTimeout(r, 1000); });\n"
         f"for (const href of {json.dumps(preloads)}) {{\n"
         "  const link = document.createElement(\"link\");\n"
         "  link.rel = \"modulepreload\"; link.href = href; document.head.appendChild(link);\n"
@@ -187,7 +191,9 @@ class PrerenderMiddleware:
             html = None
         personal = False
         if html is not None:
-            html = defer_scripts(html)
+            path = scope.get("path", "")
+            if path != DEFERRED_NOT_UNDER and not path.startswith(DEFERRED_NOT_UNDER + "/"):
+                html = defer_scripts(html)
             filler = self.fillers.get(scope.get("path", "").rstrip("/") or "/")
             if filler is not None and int(start["status"]) == 200 and _SLOT.search(html):
                 personal = True  # its language and what it shows depend on the visitor
