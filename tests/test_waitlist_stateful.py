@@ -24,7 +24,7 @@ from booking_app import db
 from booking_app.models import WaitlistEntry
 from booking_app.services import bookings, payments, waitlist, waitlist_accept
 from booking_app.services.actors import Actor
-from booking_app.services.errors import Conflict, NotAvailable
+from booking_app.services.errors import Conflict
 from tests.test_booking_stateful import CAPACITY, HOLD, SLOTS, EventMachine, _run
 
 OFFER = dt.timedelta(minutes=30)
@@ -89,40 +89,23 @@ class WaitlistMachine(EventMachine):
         if eid is not None:
             self.entries[eid][2] = status
 
-    # --- rules: the base ones, with what they free ---------------------------------------------
-    @precondition(lambda self: self.model)
-    @rule(data=st.data())
-    def cancel(self, data) -> None:
-        bid = data.draw(st.sampled_from(sorted(self.model)))
+    def _after_cancel(self, bid: int) -> None:
         b = self.model[bid]
-        try:
-            bookings.cancel(actor=Actor.system(), booking_id=bid, now=self.now)
-        except Exception as exc:  # noqa: BLE001
-            assert b[2] not in ("pending", "confirmed"), exc
-            return
-        b[2] = "cancelled"
         self._ended(bid, "declined")
         self._freed(b[0], b[1])  # (an expired, unswept hold too: its seats are offered on)
 
+    def _after_payment(self, bid: int) -> None:
+        """Paying for an open offer's hold accepts the offer."""
+        self._ended(bid, "accepted")
+
+    # --- rules: the base ones, with what they free ---------------------------------------------
     @precondition(lambda self: self.model)
     @rule(data=st.data(), slot=st.integers(0, len(SLOTS) - 1))
     def reschedule(self, data, slot: int) -> None:
-        bid = data.draw(st.sampled_from(sorted(self.model)))
-        b = self.model[bid]
-        if not self._active(b):
-            with pytest.raises(Exception):
-                bookings.reschedule(actor=Actor.system(), booking_id=bid, start=SLOTS[slot], now=self.now)
-            return
-        expect = slot == b[0] or self._used(slot, exclude=bid) + b[1] <= CAPACITY
-        try:
-            bookings.reschedule(actor=Actor.system(), booking_id=bid, start=SLOTS[slot], now=self.now)
-        except NotAvailable:
-            assert not expect
-            return
-        assert expect
-        old, b[0] = b[0], slot
-        if old != slot:
-            self._freed(old, b[1])
+        bid = self._pick(data)
+        old = self.model[bid][0]
+        if self._try_reschedule(bid, slot) and old != slot:
+            self._freed(old, self.model[bid][1])
 
     @rule()
     def sweep(self) -> None:
@@ -141,16 +124,7 @@ class WaitlistMachine(EventMachine):
     @rule(slot=st.integers(0, HOT - 1), qty=st.integers(1, CAPACITY), pay_online=st.booleans())
     def book(self, slot: int, qty: int, pay_online: bool) -> None:
         """The base rule on the first HOT sessions only: they fill up, so queues form."""
-        expect = self._used(slot) + qty <= CAPACITY
-        try:
-            bk = bookings.book(actor=Actor.guest(), service_id=self.room.id, start=SLOTS[slot], quantity=qty,
-                               payment_method="card" if pay_online else "on_site", now=self.now,
-                               guest={"name": "G", "email": f"b{next(_guests)}@example.com"})
-        except NotAvailable:
-            assert not expect, "refused although the model has room"
-            return
-        assert expect, "accepted although the model is full"
-        self.model[bk.id] = [slot, qty, bk.status, bk.hold_expires_at]
+        self._book(slot, qty, pay_online)
 
     @precondition(lambda self: any(self._active(b) for b in self.model.values()))
     @rule(data=st.data())
@@ -158,29 +132,8 @@ class WaitlistMachine(EventMachine):
         """`cancel` of an active booking (the base rule mostly draws ended ones): seats free up."""
         bid = data.draw(st.sampled_from(sorted(bid for bid, b in self.model.items() if self._active(b))))
         bookings.cancel(actor=Actor.system(), booking_id=bid, now=self.now)
-        b = self.model[bid]
-        b[2] = "cancelled"
-        self._ended(bid, "declined")
-        self._freed(b[0], b[1])
-
-    @precondition(lambda self: self.model)
-    @rule(data=st.data())
-    def pay(self, data) -> None:
-        """The base rule; paying for an open offer's hold accepts the offer."""
-        bid = data.draw(st.sampled_from(sorted(self.model)))
-        b = self.model[bid]
-        if b[2] == "confirmed" or (b[2] == "pending" and b[3] > self.now):
-            expect = True
-        elif b[2] == "pending" or (b[2] == "cancelled" and b[3] is not None and b[3] <= self.now
-                                   and bid in getattr(self, "_expired", set())):
-            expect = self._used(b[0], exclude=bid) + b[1] <= CAPACITY
-        else:
-            expect = False
-        got = bookings.confirm_payment(booking_id=bid, now=self.now)
-        assert got is expect
-        if got:
-            b[2], b[3] = "confirmed", None
-            self._ended(bid, "accepted")
+        self.model[bid][2] = "cancelled"
+        self._after_cancel(bid)
 
     # --- rules: the waitlist ----------------------------------------------------------------
     @rule(slot=st.integers(0, HOT - 1), qty=st.integers(1, CAPACITY))
@@ -196,12 +149,16 @@ class WaitlistMachine(EventMachine):
         STATS["joined"] += 1
         self.entries[entry.id] = [slot, qty, "waiting", None]
 
+    def _pick_entry(self, data) -> tuple[int, list, list | None]:
+        """A waitlist entry: → (its id, its model entry, the model entry of its offer's hold or None)."""
+        eid = data.draw(st.sampled_from(sorted(self.entries)))
+        e = self.entries[eid]
+        return eid, e, self.model.get(e[3]) if e[3] is not None else None
+
     @precondition(lambda self: self.entries)
     @rule(data=st.data())
     def accept(self, data) -> None:
-        eid = data.draw(st.sampled_from(sorted(self.entries)))
-        e = self.entries[eid]
-        b = self.model.get(e[3]) if e[3] is not None else None
+        eid, e, b = self._pick_entry(data)
         expect = (e[2] == "offered" and b is not None and b[2] == "pending" and b[3] > self.now
                   and self._offer_until()[e[3]] > self.now)  # (accept: until the offer's end, not the hold's)
         try:
@@ -217,9 +174,7 @@ class WaitlistMachine(EventMachine):
     @precondition(lambda self: self.entries)
     @rule(data=st.data())
     def decline(self, data) -> None:
-        eid = data.draw(st.sampled_from(sorted(self.entries)))
-        e = self.entries[eid]
-        b = self.model.get(e[3]) if e[3] is not None else None
+        eid, e, b = self._pick_entry(data)
         expect = e[2] == "offered" and b is not None and b[2] == "pending"
         try:
             waitlist.decline(actor=Actor.guest(), entry_id=eid, token=waitlist.entry_token(eid), now=self.now)
