@@ -72,8 +72,8 @@ def td(msgid: str, *children, **props) -> rx.Component:
 
 
 def date_range_fields(state, id_prefix: str, testid_prefix: str) -> tuple[rx.Component, rx.Component]:
-    """The From and To inputs of a filter form, bound to a `DateRange` state (ui/state/staff.py);
-    ids `<id_prefix>-from`/`-to`, test ids `<testid_prefix>-from`/`-to`."""
+    """The From and To inputs of a filter form, bound to the state's `date_from` / `date_to`
+    and their setters; ids `<id_prefix>-from`/`-to`, test ids `<testid_prefix>-from`/`-to`."""
     def one(msgid: str, end: str, value: rx.Var, on_change) -> rx.Component:
         input_id = f"{id_prefix}-{end}"
         return rx.vstack(rx.el.label(T(msgid), html_for=input_id, class_name="field-label"),

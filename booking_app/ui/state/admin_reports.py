@@ -23,7 +23,7 @@ from booking_app.ui.components import live_charts
 from booking_app.ui.state import fmt
 from booking_app.ui.state.base import relocalized
 from booking_app.ui.state.live_slots import tab_connected
-from booking_app.ui.state.staff import PAYMENT_METHOD_LABELS, STATUS_LABELS, DateRange, StaffState, label
+from booking_app.ui.state.staff import PAYMENT_METHOD_LABELS, STATUS_LABELS, StaffState, label
 
 log = logging.getLogger(__name__)
 DASHBOARD_INTERVAL = 3.0  # seconds between two dashboard snapshots
@@ -80,7 +80,9 @@ CHART_STATUSES = {"confirmed": "#30a46c", "completed": "#0090ff", "pending": "#f
 
 
 @relocalized(paths.ADMIN_REPORTS)
-class ReportsState(DateRange, StaffState):
+class ReportsState(StaffState):
+    date_from: str = ""
+    date_to: str = ""
     error: str = ""
     loading: bool = False
     loaded: bool = False
@@ -122,12 +124,21 @@ class ReportsState(DateRange, StaffState):
     async def apply(self, data: dict):
         if self.loading:
             return
-        self._read_dates(data)
+        self.date_from = str(data.get("date_from", self.date_from) or "")[:10]
+        self.date_to = str(data.get("date_to", self.date_to) or "")[:10]
         self.loading = True
         self.error = ""
         yield
         self._run(self._actor())
         self.loading = False
+
+    @rx.event
+    def set_date_from(self, value: str):
+        self.date_from = str(value or "")[:10]
+
+    @rx.event
+    def set_date_to(self, value: str):
+        self.date_to = str(value or "")[:10]
 
     @rx.event
     def set_csv_report(self, value: str):

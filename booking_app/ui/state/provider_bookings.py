@@ -38,7 +38,7 @@ from booking_app.ui.components.payment_summary import row_money  # deposits and 
 from booking_app.ui.state import fmt
 from booking_app.ui.state.calendar_math import Span, add_months, free_spans, month_grid, month_title, span_minutes
 from booking_app.ui.state.base import relocalized
-from booking_app.ui.state.staff import PAYMENT_LABELS, STATUS_LABELS, WEEKDAYS, DateRange, StaffState, row_action
+from booking_app.ui.state.staff import PAYMENT_LABELS, STATUS_LABELS, WEEKDAYS, StaffState, row_action
 
 MONTH_PAGE = 200  # bookings per list_bookings call (its maximum)
 MONTH_MAX_BOOKINGS = 4000  # a month grid reads at most this many bookings
@@ -85,12 +85,14 @@ def zone_name(tz: str, at: dt.datetime | None = None) -> str:
 
 
 @relocalized(paths.PROVIDER_BOOKINGS)
-class ProviderBookingsState(DateRange, StaffState):
+class ProviderBookingsState(StaffState):
     status: str = ""
     zone: str = ""  # the week and month views' zone (see the module docstring)
     zone_choice: str = ""  # the one picked, when the bookables' zones differ
     zone_label: str = ""  # "Times in Europe/Berlin (CET)"
     zone_options: list[dict[str, str]] = []  # {"value", "label"}; empty when all share one zone
+    date_from: str = ""
+    date_to: str = ""
     rows: list[dict[str, str]] = []
     total: int = 0
     error: str = ""
@@ -418,11 +420,20 @@ class ProviderBookingsState(DateRange, StaffState):
         self.status = value if value in STATUS_LABELS else ""
 
     @rx.event
+    def set_date_from(self, value: str):
+        self.date_from = str(value or "")[:10]
+
+    @rx.event
+    def set_date_to(self, value: str):
+        self.date_to = str(value or "")[:10]
+
+    @rx.event
     def apply_filters(self, data: dict):
         self.status = str(data.get("status", self.status) or "")
         if self.status not in ("", *STATUS_LABELS):
             self.status = ""
-        self._read_dates(data)
+        self.date_from = str(data.get("date_from", self.date_from) or "")[:10]
+        self.date_to = str(data.get("date_to", self.date_to) or "")[:10]
         self.error = self.message = ""
         self._fetch(self._actor())
 

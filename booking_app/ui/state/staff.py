@@ -94,27 +94,6 @@ async def row_action(state, row_id: str, call, done):
     state._fetch(actor)
 
 
-class DateRange(rx.State, mixin=True):
-    """Mixed into a staff state with a From/To date filter (the reports, the provider's
-    bookings): the dates as ISO text, kept to 10 characters (an empty one: no bound)."""
-
-    date_from: str = ""
-    date_to: str = ""
-
-    @rx.event
-    def set_date_from(self, value: str):
-        self.date_from = str(value or "")[:10]
-
-    @rx.event
-    def set_date_to(self, value: str):
-        self.date_to = str(value or "")[:10]
-
-    def _read_dates(self, data: dict) -> None:
-        """The dates of the submitted filter form (one it does not hold stays as it is)."""
-        self.date_from = str(data.get("date_from", self.date_from) or "")[:10]
-        self.date_to = str(data.get("date_to", self.date_to) or "")[:10]
-
-
 class StaffState(AppState):
     """Shared by the provider and admin pages: who may be here."""
 
