@@ -23,8 +23,9 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.stubs.local_http import LocalHttpStub
 
 
 @dataclass
@@ -44,62 +45,13 @@ class _Fault:
     delay: float = 0.0
 
 
-class ProviderStub:
-    """Base: recording, fault injection, lifecycle. Subclasses implement `answer`."""
+class ProviderStub(LocalHttpStub):
+    """Base: recording, fault injection (the lifecycle: LocalHttpStub). Subclasses implement `answer`."""
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    # --- lifecycle --------------------------------------------------------------------
-    def start(self):
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                status, headers, body = stub._dispatch(self.command, self.path, dict(self.headers.items()), raw)
-                try:
-                    self.send_response(status)
-                    for key, value in headers.items():
-                        self.send_header(key, value)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            do_GET = do_POST = do_PUT = do_DELETE = _handle
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # --- faults -------------------------------------------------------------------------
     def fail_next(self, status: int = 500, *, times: int = 1) -> None:
@@ -115,7 +67,7 @@ class ProviderStub:
             return [r for r in self.requests if status is None or r.status == status]
 
     # --- dispatch -------------------------------------------------------------------------
-    def _dispatch(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _serve(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], bytes]:
         headers = {k.lower(): v for k, v in headers.items()}
         rec = Recorded(method=method, path=urllib.parse.urlsplit(path).path, headers=headers, body=raw)
         ctype = headers.get("content-type", "")

@@ -29,10 +29,10 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from booking_app.integrations.stripe_gateway import sign_webhook
+from tests.stubs.local_http import LocalHttpStub
 
 
 @dataclass
@@ -82,7 +82,7 @@ def parse_form(body: str) -> dict[str, Any]:
 
 
 @dataclass
-class StripeStub:
+class StripeStub(LocalHttpStub):
     webhook_secret: str = "whsec_test_stub"
     requests: list[RecordedRequest] = field(default_factory=list)
 
@@ -97,64 +97,16 @@ class StripeStub:
         self._faults: list[_Fault] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # --- lifecycle --------------------------------------------------------------------
-    def start(self) -> "StripeStub":
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # quiet
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode() if length else ""
-                parsed = urllib.parse.urlsplit(self.path)
-                params = parse_form(raw if self.command == "POST" else parsed.query)
-                status, body = stub._dispatch(self.command, parsed.path, dict(self.headers.items()), params)
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.send_header("Request-Id", f"req_{secrets.token_hex(6)}")
-                    if status >= 500 or status == 402:
-                        self.send_header("Stripe-Should-Retry", "false" if status == 402 else "true")
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            do_GET = _handle
-            do_POST = _handle
-            do_DELETE = _handle
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "StripeStub":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    # --- serving (the lifecycle: LocalHttpStub) ---------------------------------------------
+    def _serve(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], bytes]:
+        parsed = urllib.parse.urlsplit(path)
+        params = parse_form(raw.decode() if method == "POST" else parsed.query)
+        status, body = self._dispatch(method, parsed.path, headers, params)
+        out = {"Content-Type": "application/json", "Request-Id": f"req_{secrets.token_hex(6)}"}
+        if status >= 500 or status == 402:
+            out["Stripe-Should-Retry"] = "false" if status == 402 else "true"
+        return status, out, json.dumps(body).encode()
 
     # --- fault injection ----------------------------------------------------------------
     def fail_next(self, status: int = 500, *, error_type: str | None = None, code: str | None = None,
