@@ -167,21 +167,28 @@ def test_one_provider_two_services_of_different_lengths_never_overlap(db_url):
     _assert_no_overlap(rows)
 
 
+def hold_racers(monkeypatch, n: int) -> None:
+    """Hold every transaction at capacity.RACE_HOOK (between its insert and its re-count)
+    until `n` racers are there: a deterministic interleaving for the control tests (after
+    5 s the barrier breaks and lets them go)."""
+    barrier = threading.Barrier(n, timeout=5)
+
+    def hook() -> None:
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            pass
+
+    monkeypatch.setattr(capacity, "RACE_HOOK", hook)
+
+
 @pytest.fixture
 def no_lock(monkeypatch):
     """The control: skip the advisory lock, and hold every transaction between its insert
     and its re-count until all racers have inserted (deterministic interleaving)."""
     def install(n: int, locking: bool) -> None:
-        barrier = threading.Barrier(n, timeout=5)
-
-        def hook() -> None:
-            try:
-                barrier.wait()
-            except threading.BrokenBarrierError:
-                pass
-
         monkeypatch.setattr(capacity, "LOCKING", locking)
-        monkeypatch.setattr(capacity, "RACE_HOOK", hook)
+        hold_racers(monkeypatch, n)
     return install
 
 

@@ -4,7 +4,6 @@ the code row's lock in the booking's own transaction (services/discounts.usable_
 clients retry after Busy (503), as the API asks them to."""
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -12,12 +11,12 @@ from sqlmodel import select
 
 from booking_app import db
 from booking_app.models import Booking
-from booking_app.services import bookings, capacity, discounts
+from booking_app.services import bookings, discounts
 from booking_app.services.actors import Actor
 from booking_app.services.discounts import DiscountCodeInvalid
 from booking_app.services.errors import Busy
 from tests.factories import ALL_WEEK, actor_for, make_bookable, make_provider, next_day_at
-from tests.test_concurrency import race, report, unexpected
+from tests.test_concurrency import hold_racers, race, report, unexpected
 
 
 def test_50_clients_race_a_code_with_10_uses_and_exactly_10_get_it(db_url, capsys):
@@ -62,16 +61,8 @@ def test_control_without_the_code_lock_the_race_over_redeems(pg_db, monkeypatch)
     """Proves the race test can fail: without the code row's lock, racers that all counted
     the uses before any of them committed (held at a barrier) redeem more than max_uses."""
     n = 10  # below the pool size: every racer holds a connection at the barrier
-    barrier = threading.Barrier(n, timeout=5)
-
-    def hook() -> None:
-        try:
-            barrier.wait()
-        except threading.BrokenBarrierError:
-            pass
-
     monkeypatch.setattr(discounts, "LOCKING", False)
-    monkeypatch.setattr(capacity, "RACE_HOOK", hook)
+    hold_racers(monkeypatch, n)
     provider = make_provider()
     room = make_bookable(provider, weekly=ALL_WEEK, capacity=100, price_cents=2000)
     discounts.create_code(actor=actor_for(provider), data={"code": "LEAKY", "percent_off": 10, "max_uses": 5})
