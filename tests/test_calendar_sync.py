@@ -20,6 +20,7 @@ from booking_app.services.actors import Actor
 from booking_app.services.calendar_expand import FeedError, busy_intervals, pieces
 from booking_app.services.errors import InvalidInput, NotAvailable, NotFound
 from tests.factories import ALL_WEEK, actor_for, make_bookable, make_provider
+from tests.threads import run_together
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "ics"
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
@@ -372,18 +373,8 @@ def test_concurrent_claims_never_take_the_same_subscription(db_url):
     ids = {calendar_sync.add(actor=actor_for(provider), url=f"https://93.184.216.34/{i}.ics", sync=False)["id"]
            for i in range(6)}
     now = calendar_sync.utcnow()
-    barrier = threading.Barrier(2)
-    got: list[list[int]] = []
-
-    def run() -> None:
-        barrier.wait()
-        got.append([c.id for c in calendar_sync.claim(now=now, limit=4)])
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    got, errors = run_together(2, lambda i: [c.id for c in calendar_sync.claim(now=now, limit=4)])
+    assert errors == []
     first, second = got
     assert not set(first) & set(second)
     assert set(first) | set(second) <= ids and len(first) + len(second) >= 4

@@ -23,6 +23,7 @@ from booking_app.models import Bookable, Booking
 from booking_app.services import messages, outbox, relay, reminders
 from tests.conftest import ROOT
 from tests.stubs.notify_helpers import SmtpSink, fast_password_hashing, make_world, outbox_rows
+from tests.threads import run_together
 
 UTC = dt.timezone.utc
 _refs = itertools.count(1)
@@ -128,22 +129,11 @@ def test_sqlite_concurrent_relays_claim_each_row_once(sqlite_db):
                 sent.append(message.headers["X-Booking-Notification"])
             return None
 
-    barrier = threading.Barrier(4)
-    errors = []
+    def worker(i: int) -> None:
+        while relay.relay_once(batch_size=5, email_sender=Sender()).claimed:
+            pass
 
-    def worker():
-        barrier.wait()
-        try:
-            while relay.relay_once(batch_size=5, email_sender=Sender()).claimed:
-                pass
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    _, errors = run_together(4, worker)
     assert errors == []
     assert len(sent) == 120 and len(set(sent)) == 120
 

@@ -23,6 +23,7 @@ from booking_app.ui.state.booking_common import refund_preview_text
 from tests.factories import (actor_for, make_admin, make_bookable, make_customer, make_event, make_provider,
                              next_day_at)
 from tests.stubs.stripe_stub import StripeStub
+from tests.threads import run_together
 
 PRICE = 2500
 
@@ -263,21 +264,8 @@ def test_concurrent_process_calls_make_one_session(pg_db, stripe_on):
     w = World()
     bk = w.book()
     before = {r.path for r in session_creates(stripe_on)}
-    results, errors = [], []
-    barrier = threading.Barrier(4)
-
-    def go():
-        barrier.wait()
-        try:
-            results.append(payments.process(actor=w.customer_actor, booking_id=bk.id, method="card"))
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=go) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = run_together(4, lambda i: payments.process(actor=w.customer_actor, booking_id=bk.id,
+                                                                 method="card"))
     assert not errors, errors
     assert len({r.payment_id for r in results}) == 1
     assert len({r.checkout_url for r in results}) == 1
@@ -499,21 +487,8 @@ def test_concurrent_duplicate_deliveries_have_one_effect(pg_db, stripe_on):
     bookings.cancel(actor=w.customer_actor, booking_id=bk.id)  # paid after cancelling: refund
     session = stripe_on.complete_session(payment_rows(bk.id)[0].provider_ref)
     payload, header = stripe_on.event("checkout.session.completed", session, event_id="evt_dup")
-    outcomes, errors = [], []
-    barrier = threading.Barrier(4)
-
-    def go():
-        barrier.wait()
-        try:
-            outcomes.append(stripe_webhooks.handle_stripe_webhook(payload=payload.encode(), signature=header).outcome)
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=go) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes, errors = run_together(4, lambda i: stripe_webhooks.handle_stripe_webhook(
+        payload=payload.encode(), signature=header).outcome)
     assert not errors, errors
     assert sorted(outcomes) == ["processed", "replayed", "replayed", "replayed"]
     p = payment_records.get_payment_by_id(view.payment_id)

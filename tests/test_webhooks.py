@@ -22,6 +22,7 @@ from booking_app.services import accounts, bookings, notify, relay, url_safety, 
 from booking_app.services.errors import InvalidInput, NotFound
 from tests.factories import DEFAULT_PASSWORD, actor_for, make_admin
 from tests.stubs.notify_helpers import book, fast_password_hashing, make_world, set_user
+from tests.threads import run_together
 
 UTC = dt.timezone.utc
 
@@ -210,20 +211,12 @@ def test_concurrent_relays_keep_each_endpoints_order(db_url, receiver):
     made = [book(w, future(48 + i)) for i in range(4)]
     for bk in made:
         bookings.cancel(actor=actor_for(w.customer), booking_id=bk.id)
-    errors: list[BaseException] = []
 
-    def run() -> None:
-        try:
-            for _ in range(3):
-                webhook_delivery.relay_webhooks()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+    def run(i: int) -> None:
+        for _ in range(3):
+            webhook_delivery.relay_webhooks()
 
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    _, errors = run_together(3, run)
     assert errors == []
     webhook_delivery.relay_webhooks()
     expected = [("booking.created", bk.id) for bk in made] + [("booking.cancelled", bk.id) for bk in made]

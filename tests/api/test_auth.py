@@ -7,6 +7,7 @@ import pytest
 from sqlmodel import select, update
 
 from tests.api.conftest import PASSWORD, assert_problem, make_account, set_env
+from tests.threads import run_together
 
 
 def login(client, username, password=PASSWORD):
@@ -225,31 +226,15 @@ def test_login_upgrades_old_hashes(client, legacy):
 
 
 def test_concurrent_uses_of_one_reset_token_succeed_once(pg_db, fast_hash):
-    import threading
-
     from booking_app.services import auth
     from booking_app.services.errors import InvalidInput
 
     acct = make_account("customer")
     auth.request_password_reset(email=acct.email)
     token = _reset_mails(acct.email)[0].context["token"]
-    barrier = threading.Barrier(4)
-    outcomes: list[str] = []
-
-    def use(i: int) -> None:
-        barrier.wait()
-        try:
-            auth.confirm_password_reset(token=token, new_password=f"new-passphrase-{i}-xyz")
-            outcomes.append("ok")
-        except InvalidInput:
-            outcomes.append("rejected")
-
-    threads = [threading.Thread(target=use, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(outcomes) == ["ok"] + ["rejected"] * 3
+    done, errors = run_together(4, lambda i: auth.confirm_password_reset(
+        token=token, new_password=f"new-passphrase-{i}-xyz"))
+    assert len(done) == 1 and len(errors) == 3 and all(isinstance(e, InvalidInput) for e in errors), errors
 
 
 def test_housekeeping_purges_dead_tokens_and_old_counters(sqlite_db):

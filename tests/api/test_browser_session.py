@@ -3,12 +3,12 @@ POST /api/browser-session, cleared by DELETE (services/browser_sessions.py)."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from http.cookies import SimpleCookie
 
 import pytest
 
 from tests.api.conftest import PASSWORD, assert_problem, make_account, set_env
+from tests.threads import run_together
 
 URL = "/api/browser-session"
 SAME_ORIGIN = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
@@ -158,26 +158,9 @@ def test_concurrent_trades_of_one_code_give_exactly_one_cookie(db_url):
 
     acct = make_account("customer")
     code, token = signed_in_code(acct)
-    barrier = threading.Barrier(8)
-    won: list[str] = []
-    refused: list[Exception] = []
-    errors: list[BaseException] = []
-
-    def trade():
-        barrier.wait()
-        try:
-            won.append(browser_sessions.exchange(code=code).token)
-        except InvalidInput as exc:
-            refused.append(exc)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=trade) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
+    won, errors = run_together(8, lambda i: browser_sessions.exchange(code=code).token)
+    refused = [e for e in errors if isinstance(e, InvalidInput)]
+    assert [e for e in errors if not isinstance(e, InvalidInput)] == []
     assert won == [token] and len(refused) == 7
 
 

@@ -8,6 +8,7 @@ from sqlmodel import select
 from booking_app.services import accounts
 
 from tests.api.conftest import PASSWORD, assert_problem, make_account
+from tests.threads import run_together
 
 USER_FIELDS = {"id", "username", "email", "full_name", "phone", "role", "locale", "timezone", "notify_email",
                "notify_sms", "created_at"}
@@ -220,28 +221,11 @@ def test_database_pool_exhaustion_is_503_not_500(client, monkeypatch):
 
 def test_concurrent_registrations_of_one_name_give_one_account(pg_db, fast_hash):
     """Two sign-ups racing for one username: the unique index decides, the loser gets a 409."""
-    import threading
-
-    from booking_app.services import accounts
     from booking_app.services.errors import Conflict
 
-    barrier = threading.Barrier(6)
-    outcomes: list[str] = []
-
-    def sign_up(i: int) -> None:
-        barrier.wait()
-        try:
-            accounts.register(username="racer", email=f"racer{i}@example.com", password=PASSWORD)
-            outcomes.append("created")
-        except Conflict:
-            outcomes.append("conflict")
-
-    threads = [threading.Thread(target=sign_up, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(outcomes) == ["conflict"] * 5 + ["created"]
+    created, errors = run_together(6, lambda i: accounts.register(username="racer", email=f"racer{i}@example.com",
+                                                                 password=PASSWORD))
+    assert len(created) == 1 and len(errors) == 5 and all(isinstance(e, Conflict) for e in errors), errors
 
 
 def test_every_sign_up_problem_at_once_and_the_api_reports_the_first(client):
