@@ -38,14 +38,9 @@ def sqlite_client(sqlite_db):
 
 
 def setup_booking(client, *, refund_percent: int = 100, method: str | None = "card"):
-    from booking_app import db
-    from booking_app.models import User
-
     provider = make_account("provider")
     customer = make_account("customer")
-    with db.read_session() as s:
-        provider_user = s.get(User, provider.id)
-    b = make_bookable(provider_user, price_cents=PRICE, refund_percent=refund_percent)
+    b = make_bookable(provider.row(), price_cents=PRICE, refund_percent=refund_percent)
     body = {"service_id": b.id, "start": next_day_at(11).isoformat()}
     if method:
         body["payment_method"] = method
@@ -221,14 +216,10 @@ def test_cancel_then_refund_for_cancellation(sqlite_client, stripe_on):
 
 
 def test_guest_pays_with_the_manage_token(sqlite_client, stripe_on):
-    from booking_app import db
-    from booking_app.models import User
     from booking_app.services import manage_links
 
     client = sqlite_client
-    provider = make_account("provider")
-    with db.read_session() as s:
-        b = make_bookable(s.get(User, provider.id), price_cents=PRICE)
+    b = make_bookable(make_account("provider").row(), price_cents=PRICE)
     r = client.post("/api/bookings", json={"service_id": b.id, "start": next_day_at(12).isoformat(),
                                            "payment_method": "card",
                                            "guest": {"name": "Gus Guest", "email": "gus@example.com"}})

@@ -23,6 +23,14 @@ class Account:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
+    def row(self):
+        """Its User row (what tests/factories.py takes, e.g. as a bookable's provider)."""
+        from booking_app import db
+        from booking_app.models import User
+
+        with db.read_session() as s:
+            return s.get(User, self.id)
+
 
 def make_account(role: str = "customer", *, username: str | None = None, password: str = PASSWORD,
                  **fields) -> Account:

@@ -21,7 +21,7 @@ from sqlmodel import select
 from booking_app import db
 from booking_app.integrations import stripe_gateway
 from booking_app.integrations.email import ConsoleEmailSender
-from booking_app.models import AuditEvent, Bookable, IdempotencyRecord, ProcessedWebhookEvent, User
+from booking_app.models import AuditEvent, Bookable, IdempotencyRecord, ProcessedWebhookEvent
 from booking_app.services import bookings, guest_bookings, manage_links, relay
 from tests.api.conftest import assert_problem, make_account, set_env
 from tests.conftest import ROOT, free_port
@@ -225,9 +225,7 @@ def _guest_booking(client, service_id: int, hour: int, email: str, *, key: str |
 
 
 def _service(price_cents: int = 4200):
-    provider = make_account("provider")
-    with db.read_session() as s:
-        return make_bookable(s.get(User, provider.id), price_cents=price_cents, capacity=5)
+    return make_bookable(make_account("provider").row(), price_cents=price_cents, capacity=5)
 
 
 def test_a_payment_replay_with_another_guests_token_is_404(client, stripe_on):

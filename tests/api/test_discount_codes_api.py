@@ -9,8 +9,6 @@ import datetime as dt
 
 import pytest
 
-from booking_app import db
-from booking_app.models import User
 from tests.api.conftest import assert_problem, make_account
 from tests.factories import ALL_WEEK, make_bookable, next_day_at
 from tests.test_payments_api import stripe_on  # noqa: F401 - the Stripe stub fixture
@@ -19,9 +17,7 @@ from tests.test_payments_api import stripe_on  # noqa: F401 - the Stripe stub fi
 @pytest.fixture
 def shop(client, fast_hash):
     provider = make_account("provider")
-    with db.read_session() as s:
-        user = s.get(User, provider.id)
-    room = make_bookable(user, weekly=ALL_WEEK, price_cents=4000, capacity=5)
+    room = make_bookable(provider.row(), weekly=ALL_WEEK, price_cents=4000, capacity=5)
     return provider, room
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from booking_app import db
-from booking_app.models import User
 from tests.api.conftest import assert_problem, make_account
 from tests.factories import ALL_WEEK, make_bookable, next_day_at
 
@@ -16,9 +14,7 @@ from tests.factories import ALL_WEEK, make_bookable, next_day_at
 @pytest.fixture
 def shop(client, fast_hash):
     provider = make_account("provider")
-    with db.read_session() as s:
-        user = s.get(User, provider.id)
-    room = make_bookable(user, weekly=ALL_WEEK, price_cents=4000, capacity=1)
+    room = make_bookable(provider.row(), weekly=ALL_WEEK, price_cents=4000, capacity=1)
     return provider, room
 
 
