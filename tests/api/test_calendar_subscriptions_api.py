@@ -5,19 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import assert_problem, make_account, set_env
-from tests.test_calendar_sync import Feed
+from tests.api.conftest import assert_problem, make_account
+from tests.test_calendar_sync import feed  # noqa: F401  (fixture: a local feed the app may fetch)
 
 DAY = "2027-03-15"
 BUSY_START = "2027-03-15T09:00:00Z"  # 10:00 Berlin: the weekly meeting of tests/fixtures/ics/busy.ics
-
-
-@pytest.fixture
-def feed(monkeypatch):
-    set_env(monkeypatch, WEBHOOK_ALLOW_PRIVATE_TARGETS="true")
-    f = Feed()
-    yield f
-    f.close()
 
 
 def _room(provider) -> int:
