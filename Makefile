@@ -32,8 +32,8 @@ run: deps ## migrate + seed the embedded database and serve the app on one port
 	NPM_CONFIG_REGISTRY="$$(npm config get registry)" $(VENV)/bin/reflex run --env prod \
 		--frontend-port $(PORT) --backend-port $(PORT)
 
-test: deps chromium nginx ## the whole test suite
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: deps chromium nginx ## the whole test suite (browser tests beside the others: tools/run_tests.py)
+	$(PY) tools/run_tests.py $(PYTEST_ARGS)
 
 ## ---- setup ------------------------------------------------------------------------
 

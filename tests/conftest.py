@@ -286,8 +286,23 @@ def client(db_url):
         yield c
 
 
+#: test files that use one server-wide resource in a way no other worker may share at the same
+#: time (`make test` spreads the other tests over pytest-xdist workers, tools/run_tests.py):
+#: the shared Redis server's database 0, FLUSHDB of numbered databases, pub/sub channels
+XDIST_GROUPS = {
+    "redis": ("test_authcache.py", "test_dashboard_series.py", "test_live_slots.py", "test_metrics.py",
+              "test_scaleout.py", "test_redis_startup.py"),
+}
+_GROUP_OF = {name: group for group, names in XDIST_GROUPS.items() for name in names}
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """Browser tests last: the fast tests fail first, and Playwright's event loop (kept by
-    its sync API for the session) never surrounds the other tests."""
+    its sync API for the session) never surrounds the other tests. Files of XDIST_GROUPS
+    get their group's `xdist_group` mark (one worker runs each group)."""
     items.sort(key=lambda item: 1 if item.get_closest_marker("browser") else 0)
+    for item in items:
+        group = _GROUP_OF.get(pathlib.Path(str(item.fspath)).name)
+        if group and "tests/browser/" not in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.xdist_group(group))
