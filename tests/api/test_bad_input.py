@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import PASSWORD, make_account
+from tests.factories import make_bookable
 
 HUGE = "x" * 100_000
 STR_BAD = [123, {}, [], True, HUGE, "nul\x00byte", "esc\x1b[31m"]  # control characters: never
@@ -117,17 +118,14 @@ CASES = [
 
 
 def _setup(client) -> dict[str, Any]:
-    from booking_app.services import bookings, catalog
+    from booking_app.services import bookings
     from booking_app.services.actors import Actor
 
     accts = {role: make_account(role) for role in ("customer", "provider", "admin")}
-    prov = Actor(id=accts["provider"].id, role="provider")
-    room = catalog.create_bookable(actor=prov, name="Room", kind="room", duration_minutes=60, capacity=1,
-                                   price_cents=0, currency="EUR", timezone="UTC")
-    catalog.set_availability(actor=prov, bookable_id=room.id,
-                             weekly=[{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)])
-    event = catalog.create_bookable(actor=prov, name="Event", kind="event", duration_minutes=60, capacity=10,
-                                    price_cents=0, currency="EUR", timezone="UTC")
+    provider = accts["provider"].row()
+    room = make_bookable(provider, name="Room",
+                         weekly=[{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)])
+    event = make_bookable(provider, kind="event", name="Event", capacity=10)
     cust = Actor(id=accts["customer"].id, role="customer")
     booking = bookings.book(actor=cust, service_id=room.id, start=FUTURE)
     return {"accounts": accts, "room": room.id, "event": event.id, "booking": booking.id,

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import pytest
 
 from tests.api.conftest import PASSWORD, make_account
+from tests.factories import make_bookable
 
 ROLES = ("anonymous", "customer", "other_customer", "provider", "other_provider", "admin")
 
@@ -236,14 +237,12 @@ def _build_world() -> dict[str, Any]:
     world: dict[str, Any] = {role: make_account(role.replace("other_", "")) for role in ROLES if role != "anonymous"}
     world["anonymous"] = None
     prov = Actor(id=world["provider"].id, role="provider")
-    room = catalog.create_bookable(actor=prov, name="Room Atlas", kind="room", duration_minutes=60, capacity=1,
-                                   price_cents=0, currency="EUR", timezone="UTC")
-    catalog.set_availability(actor=prov, bookable_id=room.id,
-                             weekly=[{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)])
+    provider = world["provider"].row()
+    room = make_bookable(provider, name="Room Atlas",
+                         weekly=[{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)])
     inactive = catalog.create_bookable(actor=prov, name="Old room", kind="room", duration_minutes=60, capacity=1,
                                        price_cents=0, currency="EUR", timezone="UTC", is_active=False)
-    event = catalog.create_bookable(actor=prov, name="Workshop", kind="event", duration_minutes=60, capacity=10,
-                                    price_cents=0, currency="EUR", timezone="UTC")
+    event = make_bookable(provider, kind="event", name="Workshop", capacity=10)
     world.update(room=room.id, inactive=inactive.id, event=event.id, customer_id=world["customer"].id)
     day = dt.date.today() + dt.timedelta(days=20)
     world["free_starts"] = [f"{day.isoformat()}T{9 + i:02d}:00:00Z" for i in range(len(ROLES))]
