@@ -25,7 +25,7 @@ import pytest
 
 from booking_app.services.relay import LEASE_SECONDS
 from tests.conftest import ThrowawayCluster, free_port, point_app_at
-from tests.test_scaleout import CONSOLE_EMAIL_LINE, ApiProcess, guest_body, sql, start_all
+from tests.test_scaleout import CONSOLE_EMAIL_LINE, ApiProcess, api_pair, guest_body, sql
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -83,13 +83,8 @@ def fault_pair(cluster, tmp_path_factory):
     env = {"DATABASE_URL": url, "JOBS_ENABLED": "true", "RATE_LIMITS_ENABLED": "false",
            "OUTBOX_INTERVAL_SECONDS": "0.5", "DB_LOCK_TIMEOUT_MS": "3000", "DB_POOL_TIMEOUT": "3",
            "DB_CONNECT_TIMEOUT_SECONDS": "3", "GUEST_MAX_HOLDS_PER_IP": "100000"}
-    procs = [ApiProcess(workdir, "A", env), ApiProcess(workdir, "B", env)]
-    start_all(procs)
-    try:
+    with api_pair(workdir, env) as procs:
         yield procs
-    finally:
-        for p in procs:
-            p.stop()
 
 
 @dataclass

@@ -10,6 +10,7 @@ PostgreSQL database and one Redis, the job sweeps running in both.
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import json
 import os
@@ -133,6 +134,18 @@ def start_all(procs: list[ApiProcess]) -> None:
         p.wait_ready()
 
 
+@contextlib.contextmanager
+def api_pair(workdir: pathlib.Path, env: dict[str, str]):
+    """Processes A and B serving the API with `env`, ready; stopped on leaving."""
+    procs = [ApiProcess(workdir, "A", env), ApiProcess(workdir, "B", env)]
+    try:
+        start_all(procs)
+        yield procs
+    finally:
+        for p in procs:
+            p.stop()
+
+
 def run_together(n: int, work) -> list:
     """`work(i, barrier)` in n threads that start together; their results in order."""
     barrier = threading.Barrier(n)
@@ -192,13 +205,8 @@ def pair(pg_database, tmp_path_factory):
     # must be dropped by the other's change through Redis, not by expiry
     env = {"DATABASE_URL": pg_database, "REDIS_URL": REDIS_URL, "JOBS_ENABLED": "true", "AUTH_CACHE_SECONDS": "300",
            "RATE_LIMITS_ENABLED": "false", "OUTBOX_INTERVAL_SECONDS": "0.5", "DB_LOCK_TIMEOUT_MS": "5000"}
-    procs = [ApiProcess(workdir, "A", env), ApiProcess(workdir, "B", env)]
-    start_all(procs)
-    try:
+    with api_pair(workdir, env) as procs:
         yield procs
-    finally:
-        for p in procs:
-            p.stop()
 
 
 @pytest.fixture
