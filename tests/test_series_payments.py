@@ -11,11 +11,11 @@ import pytest
 from sqlmodel import select
 
 from booking_app import db
-from booking_app.models import Booking, Notification, Payment
+from booking_app.models import Booking, Notification
 from booking_app.services import payments, series, series_payments
 from booking_app.services.errors import InvalidInput, PaymentError
 from tests.factories import ALL_WEEK, actor_for, make_bookable, make_customer, make_provider, next_day_at
-from tests.test_payments import deliver, session_creates, stripe_on, stub  # noqa: F401 (fixtures)
+from tests.test_payments import deliver, payment_rows, session_creates, stripe_on, stub  # noqa: F401 (fixtures)
 
 PRICE = 4000
 
@@ -34,13 +34,8 @@ def _bookings(series_id: int) -> list[Booking]:
         return list(s.exec(select(Booking).where(Booking.series_id == series_id).order_by(Booking.start_at)).all())
 
 
-def _payments(booking_id: int) -> list[Payment]:
-    with db.read_session() as s:
-        return list(s.exec(select(Payment).where(Payment.booking_id == booking_id).order_by(Payment.id)).all())
-
-
 def _session_of(series_id: int) -> str:
-    refs = {p.provider_ref for bk in _bookings(series_id) for p in _payments(bk.id)}
+    refs = {p.provider_ref for bk in _bookings(series_id) for p in payment_rows(bk.id)}
     assert len(refs) == 1
     return refs.pop()
 
@@ -58,7 +53,7 @@ def test_series_paid_by_card_confirms_all_with_one_checkout(db_url, stripe_on):
     rows = _bookings(done.booked.series_id)
     assert [bk.status for bk in rows] == ["pending"] * 3
     assert all(bk.hold_expires_at is not None for bk in rows)
-    assert [[p.amount_cents for p in _payments(bk.id)] for bk in rows] == [[PRICE]] * 3  # one payment each
+    assert [[p.amount_cents for p in payment_rows(bk.id)] for bk in rows] == [[PRICE]] * 3  # one payment each
     with db.read_session() as s:  # no confirmation before the payment
         assert not s.exec(select(Notification).where(Notification.template == "series_confirmed",
                                                      Notification.booking_id.in_([bk.id for bk in rows]))).all()
@@ -67,7 +62,7 @@ def test_series_paid_by_card_confirms_all_with_one_checkout(db_url, stripe_on):
     assert deliver(stripe_on, "checkout.session.completed", session).outcome == "processed"
     rows = _bookings(done.booked.series_id)
     assert [bk.status for bk in rows] == ["confirmed"] * 3 and all(bk.hold_expires_at is None for bk in rows)
-    assert all(_payments(bk.id)[0].status == "succeeded" for bk in rows)
+    assert all(payment_rows(bk.id)[0].status == "succeeded" for bk in rows)
     with db.read_session() as s:
         templates = [n.template for n in s.exec(select(Notification).where(
             Notification.booking_id.in_([bk.id for bk in rows]))).all()]
@@ -75,13 +70,13 @@ def test_series_paid_by_card_confirms_all_with_one_checkout(db_url, stripe_on):
 
     # cancel the second date: only its share comes back, by the policy (100 % here)
     payments.cancel_and_refund(actor=actor_for(customer), booking_id=rows[1].id)
-    assert _payments(rows[1].id)[0].refunded_cents == PRICE and _payments(rows[1].id)[0].status == "refunded"
-    assert [_payments(bk.id)[0].refunded_cents for bk in (rows[0], rows[2])] == [0, 0]
-    pi = _payments(rows[0].id)[0].payment_intent_ref
+    assert payment_rows(rows[1].id)[0].refunded_cents == PRICE and payment_rows(rows[1].id)[0].status == "refunded"
+    assert [payment_rows(bk.id)[0].refunded_cents for bk in (rows[0], rows[2])] == [0, 0]
+    pi = payment_rows(rows[0].id)[0].payment_intent_ref
     assert stripe_on.payment_intent(pi)["amount_refunded"] == PRICE
     # Stripe's charge.refunded reports the intent's total: each row keeps its own figure
     assert deliver(stripe_on, "charge.refunded", stripe_on.charge_for(pi)).outcome == "processed"
-    assert [_payments(bk.id)[0].refunded_cents for bk in rows] == [0, PRICE, 0]
+    assert [payment_rows(bk.id)[0].refunded_cents for bk in rows] == [0, PRICE, 0]
 
 
 def test_cancelling_one_date_refunds_its_share_by_the_policy(db_url, stripe_on):
@@ -92,7 +87,7 @@ def test_cancelling_one_date_refunds_its_share_by_the_policy(db_url, stripe_on):
     rows = _bookings(done.booked.series_id)
     view = payments.cancel_and_refund(actor=actor_for(customer), booking_id=rows[0].id)
     assert view.refund_due_cents == PRICE // 2
-    assert [_payments(bk.id)[0].refunded_cents for bk in rows] == [PRICE // 2, 0]
+    assert [payment_rows(bk.id)[0].refunded_cents for bk in rows] == [PRICE // 2, 0]
     assert _bookings(done.booked.series_id)[1].status == "confirmed"
 
 
@@ -105,7 +100,7 @@ def test_abandoned_checkout_releases_every_date(db_url, stripe_on):
     assert deliver(stripe_on, "checkout.session.expired", expired).outcome == "processed"
     rows = _bookings(done.booked.series_id)
     assert [bk.status for bk in rows] == ["cancelled"] * 3
-    assert all(_payments(bk.id)[0].status == "cancelled" for bk in rows)
+    assert all(payment_rows(bk.id)[0].status == "cancelled" for bk in rows)
     # the dates are free again: the same series can be booked on site
     again = series.book_series(actor=actor_for(customer), service_id=room.id, start=next_day_at(10),
                                recurrence_rule=weekly(3), payment_method="on_site")
