@@ -134,12 +134,19 @@ def test_the_page_takes_the_previews_place_without_moving(browser, live_server, 
         context.close()
 
 
-def test_a_client_side_visit_shows_the_placeholders_then_the_page(page, live_server):
+def test_a_client_side_visit_from_the_results_shows_the_page(page, live_server):
+    """No server HTML on a client-side page change: the slot stays empty (its placeholders
+    show) until the state brings the page."""
     page.goto("/search?q=Atlas")
     page.wait_for_selector("[data-testid=app-root][data-ready=true]")
-    page.locator("[data-testid=result-card] a").first.click()
+    page.wait_for_selector("[data-testid=result-card]")
+    page.evaluate("""() => { window.__slotHtml = []; new MutationObserver(() => {
+        const slot = document.querySelector("[data-prerender=bookable]");
+        if (slot) window.__slotHtml.push(slot.innerHTML); }).observe(document, {childList: true, subtree: true}); }""")
+    page.locator("[data-testid=result-card]").first.click()
     page.wait_for_selector("[data-testid=slot]")
     assert page.locator("[data-testid=bookable-name]").inner_text() == NAME
+    assert set(page.evaluate("window.__slotHtml")) <= {""}
     assert page.console_errors == []
 
 
