@@ -85,6 +85,14 @@ def booking_row(booking_id: int) -> Booking:
         return bk
 
 
+def expire_hold(booking_id: int) -> None:
+    """The booking's hold ran out a second ago (not yet released)."""
+    with db.unit_of_work() as s:
+        row = s.get(Booking, booking_id)
+        row.hold_expires_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+        s.add(row)
+
+
 def payment_rows(booking_id: int) -> list[Payment]:
     with db.read_session() as s:
         return list(s.exec(select(Payment).where(Payment.booking_id == booking_id).order_by(Payment.id)).all())
@@ -334,10 +342,7 @@ def test_declined_is_422_and_next_attempt_is_new(sqlite_db, stripe_on):
 def test_expired_hold_cannot_start_a_payment(sqlite_db, stripe_on):
     w = World()
     bk = w.book()
-    with db.unit_of_work() as s:
-        row = s.get(Booking, bk.id)
-        row.hold_expires_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
-        s.add(row)
+    expire_hold(bk.id)
     with pytest.raises(NotAvailable):
         payments.process(actor=w.customer_actor, booking_id=bk.id, method="card")
 
@@ -454,10 +459,7 @@ def test_late_payment_after_hold_expired_and_seat_resold_is_refunded(db_url, str
     bk = w.book()
     view = payments.process(actor=w.customer_actor, booking_id=bk.id, method="card")
     # the hold runs out and the expiry job releases it
-    with db.unit_of_work() as s:
-        row = s.get(Booking, bk.id)
-        row.hold_expires_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
-        s.add(row)
+    expire_hold(bk.id)
     assert bookings.release_expired_holds() >= 1
     # someone else takes the seat
     other = make_customer()
@@ -500,10 +502,7 @@ def test_late_payment_with_seat_still_free_confirms(sqlite_db, stripe_on):
     w = World()
     bk = w.book()
     view = payments.process(actor=w.customer_actor, booking_id=bk.id, method="card")
-    with db.unit_of_work() as s:
-        row = s.get(Booking, bk.id)
-        row.hold_expires_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
-        s.add(row)
+    expire_hold(bk.id)
     bookings.release_expired_holds()
     pay(stripe_on, view)
     assert booking_row(bk.id).status == "confirmed"
