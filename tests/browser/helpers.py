@@ -1,14 +1,19 @@
 """Shared steps for the browser tests."""
 from __future__ import annotations
 
+import asyncio
 import pathlib
+import threading
 import uuid
 
+import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import point_app_at
+from tests.conftest import ROOT, point_app_at
 
 READY = "[data-testid=app-root][data-ready=true]"
+AXE_JS = ROOT / "tools" / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
 
 def goto(page: Page, path: str) -> None:
@@ -32,6 +37,30 @@ def settle(page: Page) -> None:
     have finished and a frame is painted — instead of a fixed pause; endless ones (spinners)
     are not waited for."""
     page.evaluate(_SETTLE_JS)
+
+
+@pytest.fixture(autouse=True)
+def patient_expect():
+    """The app shares a small machine with the rest of the suite: 20 s per expectation in a
+    module that imports this."""
+    expect.set_options(timeout=20_000)
+    yield
+    expect.set_options(timeout=5_000)
+
+
+def axe_violations(page: Page, include: str | None = None) -> dict[str, tuple[int, list[str]]]:
+    """axe-core's WCAG 2.0–2.2 A/AA rules on the page as it is (only the elements matching
+    the CSS selector `include`, if given): rule id → (failing nodes, the first three of them
+    and what to fix). Evaluated through the DevTools protocol (the page's CSP stays)."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE_JS.read_text(encoding="utf-8"))
+    result = page.evaluate(
+        "async ([tags, include]) => { const r = await axe.run(include ? {include: [[include]]} : document,"
+        " {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});"
+        " return r.violations.map(v => [v.id, v.nodes.length, v.nodes.slice(0, 3).map(n => n.target.join(' '))"
+        "   .concat(v.nodes.slice(0, 1).map(n => n.failureSummary || ''))]); }",
+        [WCAG_TAGS, include])
+    return {rule: (count, details) for rule, count, details in result}
 
 
 def assert_no_horizontal_scroll(page: Page) -> None:
@@ -81,6 +110,13 @@ def use_live_database(tmp_path_factory) -> str:
     return url
 
 
+@pytest.fixture
+def live_db(live_server, tmp_path_factory) -> str:
+    """`use_live_database` as a fixture (after the live server is up): a test module imports
+    it to set up its rows through the services."""
+    return use_live_database(tmp_path_factory)
+
+
 def demo_actor(username: str = "provider"):
     """The seeded demo account `username` as a services actor (its role, in UTC)."""
     from sqlmodel import select
@@ -92,6 +128,14 @@ def demo_actor(username: str = "provider"):
     with db.read_session() as s:
         user = s.exec(select(User).where(User.username == username)).one()
     return Actor(id=user.id, role=user.role, timezone="UTC")
+
+
+def find_bookable_id(name: str) -> int:
+    """The id of the bookable named exactly `name` (found through the catalog's search)."""
+    from booking_app.services import catalog
+
+    items, _ = catalog.search_bookables(q=name)
+    return next(b.id for b in items if b.name == name)
 
 
 def open_room(name: str, *, hours: tuple[str, str] = ("00:00", "24:00"), **fields):
@@ -106,3 +150,65 @@ def open_room(name: str, *, hours: tuple[str, str] = ("00:00", "24:00"), **field
     catalog.set_availability(actor=actor, bookable_id=room.id, exceptions=[],
                              weekly=[{"weekday": d, "start": hours[0], "end": hours[1]} for d in range(7)])
     return room
+
+
+class TcpProxy:
+    """A TCP proxy of a test's own, on its own thread and event loop, listening on `hosts`
+    at `port` (0: a free one, then in `.port`). A subclass decides in `_handle` where each
+    connection goes and hands it to `_splice`; the spliced pairs are in `.conns` while open."""
+
+    def __init__(self, hosts: str | list[str] = "127.0.0.1", port: int = 0) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.conns: set = set()
+        self.port = port
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.server = self.loop.run_until_complete(asyncio.start_server(self._handle, host=hosts, port=port))
+            self.port = self.server.sockets[0].getsockname()[1]
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        assert ready.wait(10)
+
+    async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _splice(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter, port: int,
+                      first: bytes = b"") -> None:
+        """Connect the client to 127.0.0.1:`port` (closed when nothing listens there), send
+        `first` (what was already read from the client), then copy both ways until either
+        side closes."""
+        try:
+            up_r, up_w = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            client_w.close()
+            return
+        up_w.write(first)
+        pair = (client_w, up_w)
+        self.conns.add(pair)
+        try:
+            await asyncio.gather(self._pipe(client_r, up_w), self._pipe(up_r, client_w))
+        finally:
+            self.conns.discard(pair)
+
+    def close(self) -> None:
+        def do() -> None:
+            self.server.close()
+            self.loop.stop()
+
+        self.loop.call_soon_threadsafe(do)

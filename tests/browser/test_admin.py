@@ -14,7 +14,8 @@ from playwright.sync_api import expect
 
 from booking_app.i18n import translate
 from tests.browser.helpers import assert_no_horizontal_scroll, goto, sign_in, sign_up, unique_user
-from tests.browser.test_provider import api_token, customer_actor, live_db  # noqa: F401  (fixture)
+from tests.browser.helpers import live_db  # noqa: F401  (fixture)
+from tests.browser.test_provider import api_token, customer_actor  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from booking_app.i18n import translate
 from tests.browser.helpers import assert_no_horizontal_scroll, goto, sign_in
-from tests.browser.test_provider import live_db  # noqa: F401  (fixture)
+from tests.browser.helpers import live_db  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 

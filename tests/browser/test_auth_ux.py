@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import pathlib
 import re
 import uuid
 
@@ -24,7 +23,7 @@ from booking_app.services import accounts, booking_queries, bookings, catalog, m
 from booking_app.services.actors import Actor
 from booking_app.ui import paths
 from tests.browser.helpers import assert_no_horizontal_scroll, goto, sign_in, sign_up, unique_user
-from tests.conftest import point_app_at
+from tests.browser.helpers import live_db  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -267,15 +266,6 @@ def _check_dialog(page: Page, opener, role: str) -> None:
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
     expect(opener).to_be_focused()
-
-
-@pytest.fixture
-def live_db(live_server, tmp_path_factory) -> str:
-    """This process's services on the live server's database (to seed users and bookings)."""
-    found = sorted(pathlib.Path(tmp_path_factory.getbasetemp()).glob("live-server*/browser.db"))
-    assert found, "the live server's database was not found"
-    point_app_at(f"sqlite:///{found[-1]}")
-    return str(found[-1])
 
 
 def _staff(role: str) -> tuple[str, str, Actor]:

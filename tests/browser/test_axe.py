@@ -21,22 +21,11 @@ from playwright.sync_api import Page, expect
 
 from booking_app.i18n import translate
 from tests.browser.conftest import new_page
-from tests.browser.helpers import goto, settle, sign_in
-from tests.conftest import ROOT
+from tests.browser.helpers import axe_violations, goto, settle, sign_in
+from tests.browser.helpers import patient_expect  # noqa: F401  (autouse fixture)
 
 pytestmark = pytest.mark.browser
 
-
-@pytest.fixture(autouse=True)
-def _patient_expect():
-    """The app shares a small machine with the rest of the suite: 20 s per expectation here."""
-    expect.set_options(timeout=20_000)
-    yield
-    expect.set_options(timeout=5_000)
-
-
-AXE_JS = ROOT / "tools" / "node_modules" / "axe-core" / "axe.min.js"
-WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 #: set to a folder to keep a screenshot of every state checked (to look at what changed)
 SCREENSHOTS = os.environ.get("AXE_SCREENSHOTS")
 
@@ -45,19 +34,6 @@ SCREENSHOTS = os.environ.get("AXE_SCREENSHOTS")
 KNOWN_VIOLATIONS: dict[str, dict[str, str]] = {
     # e.g. "provider: bookings month": {"label-content-name-mismatch": "why it is not fixed yet"},
 }
-
-
-def _axe(page: Page) -> dict[str, tuple[int, list[str]]]:
-    """Rule id → (failing nodes, the first three of them and what to fix) on the page as it is."""
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE_JS.read_text(encoding="utf-8"))
-    result = page.evaluate(
-        "async (tags) => { const r = await axe.run(document, {runOnly: {type: 'tag', values: tags},"
-        " resultTypes: ['violations']});"
-        " return r.violations.map(v => [v.id, v.nodes.length, v.nodes.slice(0, 3).map(n => n.target.join(' '))"
-        "   .concat(v.nodes.slice(0, 1).map(n => n.failureSummary || ''))]); }",
-        WCAG_TAGS)
-    return {rule: (count, details) for rule, count, details in result}
 
 
 class Walk:
@@ -71,7 +47,7 @@ class Walk:
 
     def check(self, state: str) -> None:
         settle(self.page)  # transitions (dialogs, menus) finish
-        found = _axe(self.page)
+        found = axe_violations(self.page)
         self.found[state] = {rule: count for rule, (count, _) in found.items()}
         self.details[state] = {rule: details for rule, (_, details) in found.items()}
         if SCREENSHOTS:

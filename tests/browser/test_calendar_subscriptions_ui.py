@@ -13,22 +13,12 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from booking_app.i18n import translate
-from tests.browser.helpers import assert_no_horizontal_scroll, goto, sign_in
-from tests.browser.test_axe import AXE_JS, WCAG_TAGS
-from tests.browser.test_provider import live_db  # noqa: F401  (fixture)
+from tests.browser.helpers import assert_no_horizontal_scroll, axe_violations, goto, sign_in
+from tests.browser.helpers import live_db  # noqa: F401  (fixture)
 from tests.test_calendar_sync import Feed
 
 pytestmark = pytest.mark.browser
 BUSY = dt.datetime(2027, 3, 15, 9, tzinfo=dt.timezone.utc)  # 10:00 Berlin, busy in tests/fixtures/ics/busy.ics
-
-
-def assert_axe_clean(page) -> None:
-    """axe-core's WCAG 2.x A/AA rules find nothing on the page as it is (as tests/browser/test_axe.py)."""
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE_JS.read_text(encoding="utf-8"))
-    found = page.evaluate("async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}, "
-                          "resultTypes: ['violations']})).violations.map(v => [v.id, v.nodes.length])", WCAG_TAGS)
-    assert found == [], found
 
 
 def test_provider_adds_sees_the_sync_and_removes_a_calendar(page, size, live_db, monkeypatch):  # noqa: F811
@@ -69,7 +59,7 @@ def test_provider_adds_sees_the_sync_and_removes_a_calendar(page, size, live_db,
     assert busy_slot_free()
     if size == "phone":
         assert_no_horizontal_scroll(page)
-    assert_axe_clean(page)
+    assert axe_violations(page) == {}
 
     # the feed moves to a local server; the job (here: this process) syncs it
     monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")

@@ -19,8 +19,8 @@ from playwright.sync_api import Page, expect
 from booking_app.i18n import translate
 from booking_app.services import accounts, availability, booking_queries, bookings, catalog, manage_links
 from booking_app.services.actors import Actor
-from tests.browser.helpers import assert_no_horizontal_scroll, goto, sign_in, unique_user
-from tests.conftest import point_app_at
+from tests.browser.helpers import assert_no_horizontal_scroll, find_bookable_id, goto, sign_in, unique_user
+from tests.browser.helpers import live_db  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -33,21 +33,6 @@ def _shot(page: Page, name: str, size: str) -> None:
     if SHOTS:
         os.makedirs(SHOTS, exist_ok=True)
         page.screenshot(path=os.path.join(SHOTS, f"{name}-{size}.png"), full_page=True)
-
-
-@pytest.fixture
-def live_db(live_server, tmp_path_factory) -> str:
-    """This process pointed at the live server's database (its session's SQLite file)."""
-    path = tmp_path_factory.getbasetemp() / "live-server0" / "browser.db"
-    assert path.exists(), path
-    url = f"sqlite:///{path}"
-    point_app_at(url)
-    return url
-
-
-def _bookable_id(name: str) -> int:
-    items, _ = catalog.search_bookables(q=name)
-    return next(b.id for b in items if b.name == name)
 
 
 def _free_starts(bookable_id: int, first_day: int = 2, last_day: int = 12) -> list[dt.datetime]:
@@ -69,7 +54,7 @@ _CUTOFF_ROOM: dict[str, int] = {}
 def _late_room() -> int:
     """A free room whose cut-off is 30 days: every booking in the next weeks is past it."""
     if "id" not in _CUTOFF_ROOM:
-        atlas = catalog.get_bookable(bookable_id=_bookable_id("Meeting room Atlas"))
+        atlas = catalog.get_bookable(bookable_id=find_bookable_id("Meeting room Atlas"))
         provider = Actor(id=atlas.provider_id, role="provider", timezone="Europe/Madrid")
         room = catalog.create_bookable(actor=provider, name="Late room Cirrus", kind="room", duration_minutes=60,
                                        timezone="Europe/Madrid", location="Madrid Este", price_cents=0,
@@ -107,7 +92,7 @@ def test_past_the_cutoff_the_page_says_so_and_offers_no_cancel_or_change(page: P
 
 
 def test_booking_page_keeps_location_and_policy_and_a_cancelled_booking_offers_no_actions(page: Page, size, live_db):
-    haircut = _bookable_id("Haircut")
+    haircut = find_bookable_id("Haircut")
     made, path = _guest_booking(haircut, _free_starts(haircut)[-1 if size == "phone" else -2], "Lena Location")
     goto(page, path)
     expect(page.get_by_test_id("location")).to_contain_text("Madrid Centro")
@@ -140,7 +125,7 @@ def test_my_bookings_offer_only_what_each_booking_allows(page: Page, size, live_
     user = accounts.register(username=who["username"], email=who["email"], password=who["password"],
                              full_name=who["full_name"], timezone="Europe/Madrid")
     me = Actor(id=user.id, role="customer", timezone="Europe/Madrid")
-    room, haircut = _late_room(), _bookable_id("Haircut")
+    room, haircut = _late_room(), find_bookable_id("Haircut")
     late = bookings.book(actor=me, service_id=room, start=_free_starts(room)[5])
     open_one = bookings.book(actor=me, service_id=haircut, start=_free_starts(haircut)[-8])
     gone = bookings.book(actor=me, service_id=haircut, start=_free_starts(haircut)[-9])
@@ -171,7 +156,7 @@ def _focus_in_dialog(page: Page) -> bool:
 
 
 def test_cancel_dialog_takes_traps_and_returns_focus(page: Page, size, live_db):
-    haircut = _bookable_id("Haircut")
+    haircut = find_bookable_id("Haircut")
     _made, path = _guest_booking(haircut, _free_starts(haircut)[-3 if size == "phone" else -4], "Fay Focus")
     goto(page, path)
     opener = page.get_by_test_id("cancel")
@@ -202,7 +187,7 @@ def test_cancel_dialog_takes_traps_and_returns_focus(page: Page, size, live_db):
 
 
 def test_reschedule_shows_the_current_time_and_says_where_it_moved(page: Page, size, live_db):
-    haircut = _bookable_id("Haircut")
+    haircut = find_bookable_id("Haircut")
     starts = _free_starts(haircut, 3, 12)
     made, path = _guest_booking(haircut, starts[-5 if size == "phone" else -6], "Remy Reschedule")
     goto(page, path)
@@ -231,7 +216,7 @@ def test_reschedule_shows_the_current_time_and_says_where_it_moved(page: Page, s
 
 
 def test_a_past_time_from_a_url_leads_back_to_the_free_times(page: Page, size, live_db):
-    haircut = _bookable_id("Haircut")
+    haircut = find_bookable_id("Haircut")
     past = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)).replace(hour=10, minute=0, second=0,
                                                                                microsecond=0)
     goto(page, f"/book?id={haircut}&start={past.isoformat().replace('+00:00', 'Z')}")
@@ -256,7 +241,7 @@ new PerformanceObserver((list) => {
 
 def test_the_bookable_page_does_not_shift_when_its_times_arrive(page: Page, size, live_db):
     page.add_init_script(CLS_OBSERVER)
-    haircut = _bookable_id("Haircut")
+    haircut = find_bookable_id("Haircut")
     page.goto(f"/service?id={haircut}")
     expect(page.get_by_test_id("slot").first.or_(page.get_by_test_id("no-slots"))).to_be_visible(timeout=30_000)
     page.wait_for_timeout(800)

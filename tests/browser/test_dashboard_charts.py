@@ -13,9 +13,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from booking_app.i18n import translate
-from tests.browser.helpers import assert_no_horizontal_scroll, goto, sign_in
-from tests.browser.test_provider import api_token, live_db  # noqa: F401  (fixture)
-from tests.conftest import ROOT
+from tests.browser.helpers import AXE_JS, assert_no_horizontal_scroll, axe_violations, goto, sign_in
+from tests.browser.helpers import live_db, patient_expect  # noqa: F401  (fixtures)
+from tests.browser.test_provider import api_token  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 SHOTS = os.environ.get("DASHBOARD_SHOTS")
@@ -24,28 +24,12 @@ TITLES = {"bookings": "Bookings made", "revenue": "Net revenue",
           "requests": "Requests per second and p95 latency", "backlog": "Outbox backlog"}
 
 
-@pytest.fixture(autouse=True)
-def _patient_expect():
-    expect.set_options(timeout=20_000)
-    yield
-    expect.set_options(timeout=5_000)
-
-
-AXE_JS = ROOT / "tools" / "node_modules" / "axe-core" / "axe.min.js"
-
-
-def _axe_on_charts(page: Page) -> list[str]:
-    """axe-core (WCAG 2.0–2.2 A/AA) over the live charts' part of the page: the window switch,
-    the chart cards and the data table. Evaluated through the DevTools protocol (the CSP stays)."""
+def _axe_on_charts(page: Page) -> dict[str, tuple[int, list[str]]]:
+    """axe-core's WCAG A/AA rules over the live charts' part of the page: the window switch,
+    the chart cards and the data table."""
     if not AXE_JS.exists():
         pytest.skip("axe-core is not installed (tools/package.json)")
-    page.evaluate(AXE_JS.read_text(encoding="utf-8"))
-    result = page.evaluate("""async () => {
-        const r = await axe.run({include: [['[data-testid^="chart-"]']]},
-            {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}});
-        return r.violations.map(v => `${v.id}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`);
-    }""")
-    return result
+    return axe_violations(page, '[data-testid^="chart-"]')
 
 
 def _plotted_bookings(page: Page) -> int:
@@ -106,7 +90,7 @@ def test_live_charts_follow_a_new_booking(page, size, open_page, live_db):  # no
     # the numbers as a table for screen readers (and anyone)
     page.get_by_test_id("chart-table-toggle").click()
     expect(page.get_by_test_id("chart-table").locator("tbody tr")).to_have_count(10)
-    assert _axe_on_charts(page) == []
+    assert _axe_on_charts(page) == {}
 
     # a language switch redraws the titles and legends in the new language (no reload)
     switcher = page.get_by_test_id("language-switcher")

@@ -18,7 +18,7 @@ from booking_app import db
 from booking_app.models import User
 from tests.browser.conftest import new_page
 from tests.browser.helpers import goto, sign_in
-from tests.browser.test_provider import live_db  # noqa: F401  (fixture)
+from tests.browser.helpers import live_db  # noqa: F401  (fixture)
 from tests.conftest import free_port
 from tests.factories import ALL_WEEK, make_bookable
 

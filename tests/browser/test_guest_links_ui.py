@@ -11,27 +11,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from booking_app.i18n import translate
-from tests.browser.helpers import goto, sign_in
-from tests.conftest import point_app_at
+from tests.browser.helpers import find_bookable_id, goto, sign_in
+from tests.browser.helpers import live_db  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def live_db(live_server, tmp_path_factory) -> str:
-    """This process pointed at the live server's database (its session's SQLite file)."""
-    path = tmp_path_factory.getbasetemp() / "live-server0" / "browser.db"
-    assert path.exists(), path
-    url = f"sqlite:///{path}"
-    point_app_at(url)
-    return url
-
-
-def _bookable_id(name: str) -> int:
-    from booking_app.services import catalog
-
-    items, _ = catalog.search_bookables(q=name)
-    return next(b.id for b in items if b.name == name)
 
 
 def _free_starts(bookable_id: int) -> list[dt.datetime]:
@@ -63,7 +46,7 @@ def test_a_guest_gets_a_new_link_and_the_old_one_says_why_it_stopped(page: Page,
     from booking_app.services import bookings, manage_links
     from booking_app.services.actors import Actor
 
-    room = _bookable_id("Meeting room Atlas")
+    room = find_bookable_id("Meeting room Atlas")
     made = bookings.book(actor=Actor.guest(), service_id=room, start=_free_starts(room)[-1],
                          guest={"name": "Lou Link", "email": "lou-link@example.com"})
     old_path = f"/booking?id={made.id}&token={manage_links.booking_manage_token(made.id)}"
@@ -114,7 +97,7 @@ def test_a_confirmation_link_books_or_says_the_time_is_gone(page: Page, live_db)
     from booking_app.services import bookings, guest_bookings
     from booking_app.services.actors import Actor
 
-    room = _bookable_id("Meeting room Atlas")
+    room = find_bookable_id("Meeting room Atlas")
     first, second = _free_starts(room)[-2:]
     guest_bookings.request_guest_booking(actor=Actor.guest(), service_id=room, start=first, payment_method="on_site",
                                    guest={"name": "Cora Confirm", "email": "cora@example.com"})

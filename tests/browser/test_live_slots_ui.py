@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import threading
 import time
 import urllib.request
 
@@ -22,7 +21,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import START_TIMEOUT, _server_env
-from tests.browser.helpers import READY
+from tests.browser.helpers import READY, TcpProxy
 from tests.browser.test_scaleout_ui import ReflexProcess, scratch_tree  # noqa: F401 - (a fixture)
 from tests.conftest import free_port
 from tests.test_scaleout import flush_redis_db
@@ -34,38 +33,15 @@ REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 ROOM = 1  # the demo's "Meeting room Atlas": capacity 1, paid on site → confirmed at once
 
 
-class SocketRouter:
+class SocketRouter(TcpProxy):
     """A TCP proxy on two loopback addresses, one port: the event socket (`GET /_event`) of a
     page loaded from 127.0.0.2 goes to `b_port`, every other connection to `a_port`; counts
     the event sockets sent to each."""
 
     def __init__(self, port: int, a_port: int, b_port: int) -> None:
-        self.port, self.a_port, self.b_port = port, a_port, b_port
+        self.a_port, self.b_port = a_port, b_port
         self.sockets = {"A": 0, "B": 0}
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(self.loop)
-            self.server = self.loop.run_until_complete(
-                asyncio.start_server(self._handle, host=["127.0.0.1", "127.0.0.2"], port=port))
-            ready.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        assert ready.wait(10)
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
+        super().__init__(["127.0.0.1", "127.0.0.2"], port)
 
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         try:
@@ -78,20 +54,7 @@ class SocketRouter:
         to_b = event_socket and local == "127.0.0.2"
         if event_socket:
             self.sockets["B" if to_b else "A"] += 1
-        try:
-            up_r, up_w = await asyncio.open_connection("127.0.0.1", self.b_port if to_b else self.a_port)
-        except OSError:
-            client_w.close()
-            return
-        up_w.write(first)
-        await asyncio.gather(self._pipe(client_r, up_w), self._pipe(up_r, client_w))
-
-    def close(self) -> None:
-        def do() -> None:
-            self.server.close()
-            self.loop.stop()
-
-        self.loop.call_soon_threadsafe(do)
+        await self._splice(client_r, client_w, self.b_port if to_b else self.a_port, first)
 
 
 def _api(port: int, method: str, path: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:

@@ -15,10 +15,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from booking_app.i18n import translate
-from tests.browser.helpers import (assert_no_horizontal_scroll, goto, open_menu_if_phone, settle, sign_in, sign_up,
-                                   unique_user)
-from tests.browser.test_provider import live_db  # noqa: F401  (fixture)
-from tests.conftest import ROOT
+from tests.browser.helpers import (AXE_JS, assert_no_horizontal_scroll, axe_violations, goto, open_menu_if_phone,
+                                   settle, sign_in, sign_up, unique_user)
+from tests.browser.helpers import live_db  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -43,21 +42,12 @@ class Codes:
             time.sleep(1)
 
 
-AXE_JS = ROOT / "tools" / "node_modules" / "axe-core" / "axe.min.js"
-WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
-
-
 def shot(page: Page, size: str, name: str) -> None:
     """A screenshot (MFA_SCREENSHOTS) and the WCAG A/AA rules of axe-core on the page as it is."""
     settle(page)
     if AXE_JS.exists():
-        if not page.evaluate("typeof window.axe !== 'undefined'"):
-            page.evaluate(AXE_JS.read_text(encoding="utf-8"))
-        violations = page.evaluate(
-            "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags},"
-            " resultTypes: ['violations']})).violations.map(v => [v.id, v.nodes.map(n => n.target.join(' '))])",
-            WCAG_TAGS)
-        assert violations == [], f"{name}: {violations}"
+        violations = axe_violations(page)
+        assert violations == {}, f"{name}: {violations}"
     if SCREENSHOTS:
         pathlib.Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(pathlib.Path(SCREENSHOTS) / f"mfa-{size}-{name}.png"), full_page=True)

@@ -6,15 +6,10 @@ from playwright.sync_api import expect
 
 from booking_app.i18n import translate
 from booking_app.services.auth import LOGIN_FAILED, RESET_INVALID
-from tests.browser.helpers import goto, sign_in, sign_up, unique_user, use_live_database
+from tests.browser.helpers import goto, sign_in, sign_up, unique_user
+from tests.browser.helpers import live_db  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def live_db(live_server, tmp_path_factory) -> str:
-    """Point this process's services at the live server's database (to read the outbox)."""
-    return use_live_database(tmp_path_factory)
 
 
 def reset_url_from_outbox(email: str) -> str:

@@ -6,7 +6,6 @@ provider pages at 390×844 without page-level horizontal scrolling."""
 from __future__ import annotations
 
 import datetime as dt
-import pathlib
 import re
 import uuid
 import zoneinfo
@@ -16,20 +15,9 @@ from playwright.sync_api import Page, expect
 
 from booking_app.i18n import translate
 from tests.browser.helpers import assert_no_horizontal_scroll, goto, sign_in
-from tests.conftest import point_app_at
+from tests.browser.helpers import live_db  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def live_db(live_server, tmp_path_factory) -> str:
-    """Point this process's services at the live server's database (to make a booking
-    that has already started: the booking service takes `now`, the API does not)."""
-    found = sorted(pathlib.Path(tmp_path_factory.getbasetemp()).glob("live-server*/browser.db"))
-    assert found, "the live server's database was not found"
-    url = f"sqlite:///{found[-1]}"
-    point_app_at(url)
-    return url
 
 
 def api_token(page: Page, username: str, password: str) -> str:

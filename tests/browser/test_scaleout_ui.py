@@ -26,14 +26,13 @@ import os
 import pathlib
 import signal
 import subprocess
-import threading
 import time
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import START_TIMEOUT, _get, _server_env
-from tests.browser.helpers import sign_up, unique_user
+from tests.browser.helpers import TcpProxy, sign_up, unique_user
 from tests.conftest import ROOT, free_port
 from tests.test_scaleout import flush_redis_db
 
@@ -43,52 +42,17 @@ REDIS_DB = 14
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 
 
-class SwitchProxy:
-    """A TCP proxy on its own thread and event loop. New connections go to the current
-    target; `switch()` changes the target and drops the open connections (the page's
-    WebSocket then reconnects, through the proxy, to the new target)."""
+class SwitchProxy(TcpProxy):
+    """A TCP proxy: new connections go to the current target; `switch()` changes the target
+    and drops the open connections (the page's WebSocket then reconnects, through the proxy,
+    to the new target)."""
 
     def __init__(self, target_port: int) -> None:
         self.target = target_port
-        self.loop = asyncio.new_event_loop()
-        self.conns: set = set()
-        self.port = 0
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(self.loop)
-            self.server = self.loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
-            self.port = self.server.sockets[0].getsockname()[1]
-            ready.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        assert ready.wait(10)
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
+        super().__init__()
 
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        try:
-            up_r, up_w = await asyncio.open_connection("127.0.0.1", self.target)
-        except OSError:
-            client_w.close()
-            return
-        pair = (client_w, up_w)
-        self.conns.add(pair)
-        try:
-            await asyncio.gather(self._pipe(client_r, up_w), self._pipe(up_r, client_w))
-        finally:
-            self.conns.discard(pair)
+        await self._splice(client_r, client_w, self.target)
 
     def switch(self, port: int) -> None:
         def do() -> None:
@@ -96,13 +60,6 @@ class SwitchProxy:
             for client_w, up_w in list(self.conns):
                 client_w.close()
                 up_w.close()
-
-        self.loop.call_soon_threadsafe(do)
-
-    def close(self) -> None:
-        def do() -> None:
-            self.server.close()
-            self.loop.stop()
 
         self.loop.call_soon_threadsafe(do)
 

@@ -10,15 +10,10 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import goto, open_room, sign_in, use_live_database
+from tests.browser.helpers import goto, open_room, sign_in
+from tests.browser.helpers import live_db  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def live_db(live_server, tmp_path_factory) -> str:
-    """This process's services on the live server's database (to set up the bookable)."""
-    return use_live_database(tmp_path_factory)
 
 
 @pytest.mark.parametrize("size", ["phone"], indirect=True)

@@ -21,28 +21,10 @@ from playwright.sync_api import Page, expect
 
 from booking_app.i18n import translate
 from tests.browser.helpers import assert_no_horizontal_scroll, goto, sign_in
-from tests.conftest import point_app_at
+from tests.browser.helpers import live_db, patient_expect  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = os.environ.get("STAFF_SCREENSHOTS")
-
-
-@pytest.fixture(autouse=True)
-def _patient_expect():
-    """The app shares a small machine with other work: 20 s per expectation here."""
-    expect.set_options(timeout=20_000)
-    yield
-    expect.set_options(timeout=5_000)
-
-
-@pytest.fixture
-def live_db(live_server, tmp_path_factory) -> str:
-    """This process's services on the live server's database (to seed users and bookings)."""
-    found = sorted(pathlib.Path(tmp_path_factory.getbasetemp()).glob("live-server*/browser.db"))
-    assert found, "the live server's database was not found"
-    url = f"sqlite:///{found[-1]}"
-    point_app_at(url)
-    return url
 
 
 def shot(page: Page, name: str) -> None:

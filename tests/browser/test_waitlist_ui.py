@@ -13,15 +13,10 @@ import pytest
 from playwright.sync_api import expect
 
 from booking_app.i18n import translate
-from tests.browser.helpers import assert_no_horizontal_scroll, demo_actor, goto, open_room, sign_in, use_live_database
+from tests.browser.helpers import assert_no_horizontal_scroll, demo_actor, goto, open_room, sign_in
+from tests.browser.helpers import live_db  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def live_db(live_server, tmp_path_factory) -> str:
-    """This process's services on the live server's database (to set up the full slot)."""
-    return use_live_database(tmp_path_factory)
 
 
 @pytest.mark.parametrize("size", ["desktop"], indirect=True)

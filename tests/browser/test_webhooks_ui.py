@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from booking_app.i18n import translate
 from tests.browser.helpers import assert_no_horizontal_scroll, goto, sign_in
-from tests.browser.test_provider import live_db  # noqa: F401  (fixture)
+from tests.browser.helpers import live_db  # noqa: F401  (fixture)
 from tests.test_webhooks import Receiver
 
 pytestmark = pytest.mark.browser
