@@ -11,6 +11,8 @@ import itertools
 import zoneinfo
 from typing import Any
 
+from booking_app import db
+from booking_app.models import Booking
 from booking_app.services import accounts, catalog
 from booking_app.services.actors import Actor
 
@@ -102,3 +104,11 @@ def next_day_at(hour: int, tz: str = "UTC", days: int = 1) -> dt.datetime:
     zone = zoneinfo.ZoneInfo(tz)
     day = dt.datetime.now(zone).date() + dt.timedelta(days=days)
     return dt.datetime.combine(day, dt.time(hour), tzinfo=zone).astimezone(UTC)
+
+
+def booking_row(booking_id: int) -> Booking:
+    """The Booking row as stored now (read back after a service call)."""
+    with db.read_session() as s:
+        bk = s.get(Booking, booking_id)
+        assert bk is not None
+        return bk

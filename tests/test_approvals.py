@@ -10,12 +10,13 @@ import pytest
 from sqlmodel import select
 
 from booking_app import db
-from booking_app.models import Booking, Notification, utcnow
+from booking_app.models import Notification, utcnow
 from booking_app.services import approval_links, approvals, availability, bookings, manage_links, payments, webhooks
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotAvailable, NotFound
 from booking_app.services import catalog
-from tests.factories import actor_for, make_admin, make_bookable, make_customer, make_event, make_provider, next_day_at
+from tests.factories import (actor_for, booking_row, make_admin, make_bookable, make_customer, make_event, make_provider,
+                             next_day_at)
 from tests.test_payments import pay, stripe_on, stub  # noqa: F401 - the Stripe stub fixtures
 
 HOUR = dt.timedelta(hours=1)
@@ -48,13 +49,6 @@ def messages(booking_id: int) -> list[Notification]:
                            .order_by(Notification.id)).all())
 
 
-def row(booking_id: int) -> Booking:
-    with db.read_session() as s:
-        bk = s.get(Booking, booking_id)
-        assert bk is not None
-        return bk
-
-
 def test_a_request_holds_its_seats_until_it_lapses(db_url):
     w = World(hours=24)
     before = utcnow()
@@ -69,7 +63,7 @@ def test_a_request_holds_its_seats_until_it_lapses(db_url):
     # nothing is swept before the expiry; after it the request lapses and the seat is free
     assert approvals.expire_requests(now=utcnow()) == 0
     assert approvals.expire_requests(now=utcnow() + 25 * HOUR) == 1
-    lapsed = row(req.id)
+    lapsed = booking_row(req.id)
     assert (lapsed.status, lapsed.cancel_reason) == ("cancelled", "approval_expired")
     assert "booking_approval_expired" in [m.template for m in messages(req.id)]
     bookings.book(actor=actor_for(make_customer()), service_id=w.bookable.id, start=w.start)
@@ -128,7 +122,7 @@ def test_who_may_decide(db_url):
         approvals.approve(actor=w.prov, booking_id=10**9)
     with pytest.raises(InvalidInput):
         approvals.decline(actor=w.prov, booking_id=req.id, reason="bad\x00reason")
-    assert row(req.id).status == "awaiting_approval"  # nothing half-written
+    assert booking_row(req.id).status == "awaiting_approval"  # nothing half-written
     assert approvals.approve(actor=actor_for(make_admin()), booking_id=req.id).status == "confirmed"
 
 
@@ -153,7 +147,7 @@ def test_an_expired_request_cannot_be_approved_and_a_new_booking_sweeps_it(db_ur
         approvals.approve(actor=w.prov, booking_id=req.id)
     other = bookings.book(actor=actor_for(make_customer()), service_id=w.bookable.id, start=w.start)
     assert other.status == "awaiting_approval"
-    assert row(req.id).cancel_reason == "approval_expired"
+    assert booking_row(req.id).cancel_reason == "approval_expired"
 
 
 def test_a_walk_in_booked_by_the_provider_needs_no_approval(db_url):
@@ -197,7 +191,7 @@ def test_payment_is_taken_only_after_approval(db_url, stripe_on):  # noqa: F811
     started = payments.process(actor=w.cust, booking_id=approved.id, method="card")
     assert started.checkout_url
     pay(stripe_on, started)
-    assert row(approved.id).status == "confirmed"
+    assert booking_row(approved.id).status == "confirmed"
 
 
 def test_webhook_events_of_the_approval(db_url):

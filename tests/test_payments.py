@@ -20,8 +20,8 @@ from booking_app.services import bookings, payment_records, payments, refunds, s
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, Forbidden, InvalidInput, NotAvailable, NotFound, PaymentError
 from booking_app.ui.state.booking_common import refund_preview_text
-from tests.factories import (actor_for, make_admin, make_bookable, make_customer, make_event, make_provider,
-                             next_day_at)
+from tests.factories import (actor_for, booking_row, make_admin, make_bookable, make_customer, make_event,
+                             make_provider, next_day_at)
 from tests.stubs.stripe_stub import StripeStub
 from tests.threads import run_together
 
@@ -76,13 +76,6 @@ class World:
         who = actor_for(customer or self.customer)
         return bookings.book(actor=who, service_id=self.bookable.id, start=start or self.start,
                              payment_method=method)
-
-
-def booking_row(booking_id: int) -> Booking:
-    with db.read_session() as s:
-        bk = s.get(Booking, booking_id)
-        assert bk is not None
-        return bk
 
 
 def expire_hold(booking_id: int) -> None:

@@ -14,7 +14,7 @@ from booking_app.models import Booking, Notification, WaitlistEntry
 from booking_app.services import availability, bookings, catalog, waitlist, waitlist_accept
 from booking_app.services.actors import Actor
 from booking_app.services.errors import Conflict, InvalidInput, NotAvailable, NotFound
-from tests.factories import actor_for, make_bookable, make_customer, make_event, make_provider
+from tests.factories import actor_for, booking_row, make_bookable, make_customer, make_event, make_provider
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2027, 1, 10, 12, 0, tzinfo=UTC)
@@ -27,13 +27,6 @@ def entry_row(entry_id: int) -> WaitlistEntry:
         e = s.get(WaitlistEntry, entry_id)
         assert e is not None
         return e
-
-
-def booking_row(booking_id: int) -> Booking:
-    with db.read_session() as s:
-        bk = s.get(Booking, booking_id)
-        assert bk is not None
-        return bk
 
 
 def full_room(capacity: int = 1, **kw):
