@@ -113,7 +113,7 @@ def decline(*, actor: Actor, booking_id: Any, reason: str | None = None, token: 
     """Decline a request (also one that lapsed but is not swept yet): its seats are free at
     once and the customer is told, with `reason` when given."""
     now = now or utcnow()
-    reason_text = validation.text(reason, field="reason", max_length=500, multiline=True) or None
+    reason_text = validation.reason(reason)
     with capacity.transaction() as s:
         bk = capacity.lock_booking(s, booking_id, set_lock_timeout=False)
         who = _deciding(actor, bk, token)

@@ -424,7 +424,7 @@ def cancel_series(*, actor: Actor, series_id: Any, from_booking_id: Any = None, 
     cancellation cut-off) is kept and listed with the reason; the others are cancelled.
     A guest's manage link of one occurrence manages the whole series (the same guest)."""
     now = now or utcnow()
-    reason_text = validation.text(reason, field="reason", max_length=500, multiline=True) or None
+    reason_text = validation.reason(reason)
     if from_booking_id is not None and (isinstance(from_booking_id, bool) or not isinstance(from_booking_id, int)):
         raise InvalidInput(NOT_IN_SERIES, field="from_booking_id")
     with db.read_session() as s:

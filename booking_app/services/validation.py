@@ -144,6 +144,22 @@ def text(value: str | None, *, field: str, max_length: int, required: bool = Fal
     return value
 
 
+#: the shape of the machine reasons the system writes into `cancel_reason` ("hold_expired",
+#: "approval_expired", …): webhook receivers and the payment rules tell them from typed text by it
+_MACHINE_REASON = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)+")
+MACHINE_REASON = N_("Write the reason in words: codes like “hold_expired” are kept for the system.")
+
+
+def reason(value: str | None) -> str | None:
+    """A cancellation or decline reason typed by a person (text(), at most 500 characters), or
+    None; never shaped like a machine reason, which a person could otherwise pass off as the
+    system's (a fake "hold_expired" would even let a late payment revive the booking)."""
+    value = text(value, field="reason", max_length=500, multiline=True) or None
+    if value is not None and _MACHINE_REASON.fullmatch(value.casefold()):
+        raise InvalidInput(MACHINE_REASON, field="reason")
+    return value
+
+
 # --- dates ------------------------------------------------------------------------------------
 
 #: the earliest date any input may name (reports, searches, bookings, sessions)
