@@ -33,6 +33,12 @@ class Actor:
     def is_guest(self) -> bool:
         return self.id is None
 
+    @property
+    def is_system(self) -> bool:
+        """A job, a webhook handler or the CLI (Actor.system()): no person, so the machine
+        reason codes it writes are its own (validation.reason)."""
+        return self.id is None and self.role == "admin"
+
     @classmethod
     def guest(cls, locale: str = "en", timezone: str = "UTC") -> "Actor":
         return cls(id=None, role="guest", locale=locale, timezone=timezone)
