@@ -288,10 +288,12 @@ def client(db_url):
 
 #: test files that use one server-wide resource in a way no other worker may share at the same
 #: time (`make test` spreads the other tests over pytest-xdist workers, tools/run_tests.py):
-#: the shared Redis server's database 0, FLUSHDB of numbered databases, pub/sub channels
+#: the shared Redis server's database 0, FLUSHDB of numbered databases, pub/sub channels; the
+#: bench scripts' `booking_bench*` PostgreSQL databases (each test checks that none is left behind)
 XDIST_GROUPS = {
     "redis": ("test_authcache.py", "test_dashboard_series.py", "test_live_slots.py", "test_metrics.py",
               "test_scaleout.py", "test_redis_startup.py"),
+    "bench-databases": ("test_bench_scripts.py", "test_deploy_compat.py"),
 }
 _GROUP_OF = {name: group for group, names in XDIST_GROUPS.items() for name in names}
 

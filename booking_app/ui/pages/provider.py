@@ -193,7 +193,9 @@ def _details_form() -> rx.Component:
                 spacing="3", width="100%", align="stretch",
             ),
             on_submit=state.save, reset_on_submit=False, key=state.form_key.to_string(),
-            custom_attrs={"data-testid": "bookable-form", "novalidate": "true"},
+            # data-form-key: which load the fields were filled by ("0": the page's state not loaded yet)
+            custom_attrs={"data-testid": "bookable-form", "novalidate": "true",
+                          "data-form-key": state.form_key.to_string()},
         ),
         width="100%",
     )
