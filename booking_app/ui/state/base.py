@@ -76,7 +76,9 @@ class AppState(rx.State):
     role: str = ""
     timezone: str = ""
     nav_open: bool = False
-    browser_tz: str = ""
+    # the browser's time zone: read by the backend only, so setting it (every first visit)
+    # sends the page no update of this state, whose every translated text would re-render
+    _browser_tz: str = ""
     ready: bool = False
     # the tab's title in the page's language, and what the browser is asked to do next: both
     # carried out by ui/browser_bridge (no scripts sent to the page: the CSP has no
@@ -152,21 +154,27 @@ class AppState(rx.State):
 
     def _valid_browser_tz(self) -> str | None:
         try:
-            zoneinfo.ZoneInfo(self.browser_tz)
+            zoneinfo.ZoneInfo(self._browser_tz)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             return None
-        return self.browser_tz
+        return self._browser_tz
 
     def _view_tz(self) -> str:
         """The timezone to show times in: the user's setting, else the browser's."""
         return self.timezone or self._valid_browser_tz() or get_settings().default_timezone
 
+    def _update(self, **values) -> None:
+        """Assign the vars whose value changes, and only those. An assignment marks a var
+        changed even when the value is the same, and Reflex then recomputes and sends every
+        var derived from it: on each page load, `locale` would resend `messages` (the whole UI
+        catalog, ~75 KB) and the user's fields the result cards, and the browser would
+        re-render all their texts in one long task, for nothing (docs/performance.md)."""
+        for name, value in values.items():
+            if getattr(self, name) != value:
+                setattr(self, name, value)
+
     def _clear_user(self) -> None:
-        self.user_id = 0
-        self.username = ""
-        self.full_name = ""
-        self.role = ""
-        self.timezone = ""
+        self._update(user_id=0, username="", full_name="", role="", timezone="")
 
     def _load_user(self) -> bool:
         """Refresh the display data of the signed-in user; False when not (or no longer) signed in."""
@@ -180,12 +188,9 @@ class AppState(rx.State):
         except ServiceError:
             self._clear_user()
             return False
-        self.user_id = int(user.id or 0)
         self._user_locale = user.locale
-        self.username = user.username
-        self.full_name = user.full_name or ""
-        self.role = user.role
-        self.timezone = user.timezone
+        self._update(user_id=int(user.id or 0), username=user.username, full_name=user.full_name or "",
+                     role=user.role, timezone=user.timezone)
         return True
 
     async def _hand_off(self, result: auth.LoginResult, next_path: str, on_failure) -> None:
@@ -230,21 +235,21 @@ class AppState(rx.State):
     @rx.event
     def init_page(self):
         """On every page load: who is signed in, and which language to show."""
-        self.nav_open = False
+        self._update(nav_open=False)
         if self.browser_command.get("kind") in ("hand_off", "end_session"):
             # done by the load that follows it (or abandoned): no sign-in code stays in the
             # page's state, and a late failure report of it finds nothing to act on
             self.browser_command = {}
             self._command_failure = ""
         user_locale = self._user_locale if self._load_user() else None
-        self.locale = page_locale(self.locale_choice, user_locale, self.router.headers.accept_language)
-        self.ready = True
+        self._update(locale=page_locale(self.locale_choice, user_locale, self.router.headers.accept_language))
+        self._update(ready=True)
         self._refresh_page_title()
 
     @rx.event
     def set_browser_tz(self, tz: str):
         if isinstance(tz, str) and len(tz) <= 64:
-            self.browser_tz = tz
+            self._update(_browser_tz=tz)
 
     def _relocalize(self) -> None:
         """Build this page's language-dependent rows again (page states override it)."""
@@ -252,7 +257,7 @@ class AppState(rx.State):
     @rx.event
     async def set_language(self, lang: str):
         lang = normalize_locale(lang) or self.locale
-        self.locale = lang
+        self._update(locale=lang)
         self.locale_choice = lang
         self.nav_open = False
         if self.user_id:
@@ -271,7 +276,7 @@ class AppState(rx.State):
     def _refresh_page_title(self) -> None:
         """The tab's title in the page's language (paths.page_title); <html lang dir> follow
         `locale` and `dir` (ui/browser_bridge)."""
-        self.page_title = paths.page_title(str(self.router.url.path or "/"), self.locale)
+        self._update(page_title=paths.page_title(str(self.router.url.path or "/"), self.locale))
 
     @rx.event
     def toggle_nav(self):
