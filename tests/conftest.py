@@ -298,13 +298,24 @@ XDIST_GROUPS = {
 _GROUP_OF = {name: group for group, names in XDIST_GROUPS.items() for name in names}
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` by file name: each XDIST_GROUPS group is one unit of work (one
+    worker runs it), every other test is a unit of its own. (pytest-xdist's own loadgroup
+    renames items through a node attribute that pytest 9 no longer reads.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _GROUP_OF.get(nodeid.split("::", 1)[0].rsplit("/", 1)[-1], nodeid)
+
+    return FileGroupScheduling(config, log)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """Browser tests last: the fast tests fail first, and Playwright's event loop (kept by
-    its sync API for the session) never surrounds the other tests. Files of XDIST_GROUPS
-    get their group's `xdist_group` mark (one worker runs each group)."""
+    its sync API for the session) never surrounds the other tests."""
     items.sort(key=lambda item: 1 if item.get_closest_marker("browser") else 0)
-    for item in items:
-        group = _GROUP_OF.get(pathlib.Path(str(item.fspath)).name)
-        if group and "tests/browser/" not in str(item.fspath).replace(os.sep, "/"):
-            item.add_marker(pytest.mark.xdist_group(group))

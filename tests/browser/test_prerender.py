@@ -171,12 +171,13 @@ CARDS = """() => [...document.querySelectorAll("[data-testid=result-card]")].sli
 
 
 def test_search_results_take_the_previews_place_without_moving(browser, live_server, size):
-    status, _, html = fetch(f"{live_server}/search?q=")
+    # a query that finds the demo room whatever other tests added to the shared database before
+    status, _, html = fetch(f"{live_server}/search?q=Meeting")
     assert status == 200 and NAME in html  # the first results are in the HTML
     context, page = new_page(browser, live_server, size)
     try:
         page.add_init_script(SEARCH_OBSERVE)
-        page.goto("/search?q=")
+        page.goto("/search?q=Meeting")
         page.wait_for_selector("[data-testid=app-root][data-ready=true]")
         page.wait_for_selector("[data-testid=result-card]")
         page.wait_for_timeout(300)
