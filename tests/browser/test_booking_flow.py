@@ -181,7 +181,10 @@ def test_sign_up_inline_returns_to_the_review(page, size):
     pick_slot(page, 0)
     page.get_by_test_id("continue").click()
     page.wait_for_url(re.compile(r"/book\?"))
-    page.get_by_role("link", name="Sign up").last.click()
+    # the link's way back is the review page's, set by its load (until then it names the page before)
+    sign_up = page.get_by_role("link", name="Sign up").last
+    expect(sign_up).to_have_attribute("href", re.compile(r"next=%2Fbook%3F"))
+    sign_up.click()
     page.wait_for_url(re.compile(r"/sign-up\?next="))
     user = unique_user()
     page.fill("#field-full_name", user["full_name"])
