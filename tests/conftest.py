@@ -17,6 +17,7 @@ Browser (tests/browser/): see tests/browser/conftest.py.
 """
 from __future__ import annotations
 
+import collections
 import os
 import pathlib
 import shutil
@@ -317,5 +318,9 @@ def pytest_xdist_make_scheduler(config, log):
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """Browser tests last: the fast tests fail first, and Playwright's event loop (kept by
-    its sync API for the session) never surrounds the other tests."""
+    its sync API for the session) never surrounds the other tests. Two tests with one id are
+    refused: pytest-xdist would run only one of them, and say nothing of the other."""
     items.sort(key=lambda item: 1 if item.get_closest_marker("browser") else 0)
+    seen = collections.Counter(item.nodeid for item in items)
+    if twice := sorted(nodeid for nodeid, count in seen.items() if count > 1):
+        raise pytest.UsageError(f"{len(twice)} test ids stand for more than one test: {twice[:5]}")
