@@ -1,6 +1,7 @@
 """Shared steps for the browser tests."""
 from __future__ import annotations
 
+import abc
 import asyncio
 import pathlib
 import threading
@@ -152,7 +153,7 @@ def open_room(name: str, *, hours: tuple[str, str] = ("00:00", "24:00"), **field
     return room
 
 
-class TcpProxy:
+class TcpProxy(abc.ABC):
     """A TCP proxy of a test's own, on its own thread and event loop, listening on `hosts`
     at `port` (0: a free one, then in `.port`). A subclass decides in `_handle` where each
     connection goes and hands it to `_splice`; the spliced pairs are in `.conns` while open."""
@@ -174,8 +175,9 @@ class TcpProxy:
         self.thread.start()
         assert ready.wait(10)
 
+    @abc.abstractmethod
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        raise NotImplementedError
+        """Route one client connection (usually: pick a port, then `_splice`)."""
 
     @staticmethod
     async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

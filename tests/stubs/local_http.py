@@ -6,16 +6,18 @@ manager (`with Stub() as stub: ... stub.url`).
 """
 from __future__ import annotations
 
+import abc
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-class LocalHttpStub:
+class LocalHttpStub(abc.ABC):
     _server: ThreadingHTTPServer | None = None
 
+    @abc.abstractmethod
     def _serve(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], bytes]:
-        raise NotImplementedError
+        """The answer to one request: (status, headers, body)."""
 
     def start(self):
         stub = self
