@@ -134,3 +134,14 @@ def test_bench_waitlist_compares_a_handed_on_cancellation_with_a_plain_one(pg_se
         for label in ("plain cancellation", "cancellation offered to the waitlist"):
             assert re.search(rf"^{db}\s+{label}\s+[\d.]+\s+[\d.]+$", done.stdout, re.M), done.stdout
         assert re.search(rf"^{db}\s+ratio waitlist/plain \(median\): [\d.]+$", done.stdout, re.M), done.stdout
+
+
+def test_bench_prerender_compares_the_cached_page_with_the_uncached(pg_server_url):
+    done = _run("bench_prerender.py", "--quick", server_url=pg_server_url)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for encoding in ("identity", "gzip"):
+        for variant in ("uncached", "cached"):
+            assert re.search(rf"^{encoding}\s+{variant}\s+[\d.]+\s+[\d.]+\s+[\d,]+\s+[\d,]+$", done.stdout, re.M), \
+                done.stdout
+        assert re.search(rf"^ratio uncached/cached, CPU per request \({encoding}\): [\d.]+$", done.stdout, re.M), \
+            done.stdout

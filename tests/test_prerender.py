@@ -8,7 +8,10 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import html
+import os
 import re
+import threading
 from html.parser import HTMLParser
 
 import pytest
@@ -16,7 +19,9 @@ from fastapi.testclient import TestClient
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from booking_app.api.prerender import PrerenderMiddleware, defer_scripts, fill_slots, is_page_path
+from booking_app.api import prerender
+from booking_app.api.prerender import (PrerenderMiddleware, RewriteCache, defer_scripts, etag_of, fill_slots,
+                                       is_page_path)
 from booking_app.i18n import translate
 from booking_app.services import auth, catalog
 from booking_app.ui import previews
@@ -99,7 +104,7 @@ def site(tmp_path):
     return tmp_path
 
 
-def composed(site, fillers):
+def composed(site, fillers, **options):
     from reflex.utils.precompressed_staticfiles import PrecompressedStaticFiles
 
     from booking_app.api import create_api
@@ -107,7 +112,7 @@ def composed(site, fillers):
     reflex_app = Starlette(routes=[Mount("/", PrecompressedStaticFiles(directory=site, html=True,
                                                                        encodings=["gzip"]))])
     api = create_api()
-    api.mount("", PrerenderMiddleware(reflex_app, fillers=fillers))  # as booking_app.py composes it
+    api.mount("", PrerenderMiddleware(reflex_app, fillers=fillers, **options))  # as booking_app.py composes it
     return api
 
 
@@ -272,3 +277,136 @@ def test_files_and_the_api_pass_untouched(client):
     assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
     api = client.get("/api/services")
     assert api.status_code == 200 and api.headers["content-type"].startswith("application/json")
+
+
+@pytest.fixture
+def rewrites(monkeypatch):
+    """How often the scripts of a page were moved, and a page gzipped, by the middleware."""
+    counts = {"defer": 0, "gzip": 0}
+    defer, compress = prerender.defer_scripts, gzip.compress
+
+    def counting_defer(page):
+        counts["defer"] += 1
+        return defer(page)
+
+    def counting_compress(data, *args, **kwargs):
+        counts["gzip"] += b"__reactRouterRouteModules" in data
+        return compress(data, *args, **kwargs)
+
+    monkeypatch.setattr(prerender, "defer_scripts", counting_defer)
+    monkeypatch.setattr(gzip, "compress", counting_compress)
+    return counts
+
+
+def test_a_page_for_everyone_is_rewritten_once_per_build(site, sqlite_db, rewrites):
+    with TestClient(composed(site, previews.FILLERS), base_url="http://booking.test") as c:
+        first = c.get("/", headers={"Accept-Encoding": "gzip"})
+        expected = defer_scripts(PAGE).encode()
+        assert first.content == expected and first.headers["content-encoding"] == "gzip"
+        assert first.headers["etag"] == etag_of(expected).decode()
+        vary = [v.strip() for v in first.headers["vary"].split(",")]
+        assert "Accept-Encoding" in vary and "Cookie" not in vary
+        assert rewrites == {"defer": 1, "gzip": 1}
+        for _ in range(3):  # the same page again: the same answer, nothing made again
+            again = c.get("/", headers={"Accept-Encoding": "gzip"})
+            assert again.content == expected and again.headers["etag"] == first.headers["etag"]
+            assert again.headers["content-length"] == first.headers["content-length"]
+        plain = c.get("/", headers={"Accept-Encoding": "identity"})
+        assert plain.content == expected and "content-encoding" not in plain.headers
+        assert int(plain.headers["content-length"]) == len(expected)
+        assert c.get("/", headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+        assert rewrites == {"defer": 1, "gzip": 1}
+        # a rebuild: the same size and time stamp, other bytes → the new page, a new ETag
+        stat = (site / "index.html").stat()
+        (site / "index.html").write_text(PAGE.replace('lang="en"', 'lang="fr"'))
+        os.utime(site / "index.html", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        rebuilt = c.get("/", headers={"If-None-Match": first.headers["etag"], "Accept-Encoding": "gzip"})
+        assert rebuilt.status_code == 200 and '<html lang="fr">' in rebuilt.text
+        assert rebuilt.headers["etag"] != first.headers["etag"]
+        assert rebuilt.content == defer_scripts(PAGE.replace('lang="en"', 'lang="fr"')).encode()
+        assert rewrites == {"defer": 2, "gzip": 2}
+
+
+def test_a_filled_page_still_follows_its_request(site, sqlite_db, rewrites):
+    calls = []
+
+    def echo(request):
+        calls.append(request.query)
+        return {"bookable": f"<p>{html.escape(request.query.get('id', ''))}</p>"}
+
+    with TestClient(composed(site, {"/service": echo}), base_url="http://booking.test") as c:
+        one = c.get("/service?id=1", headers={"Accept-Encoding": "gzip"})
+        two = c.get("/service?id=2", headers={"Accept-Encoding": "gzip"})
+        again = c.get("/service?id=1", headers={"Accept-Encoding": "gzip"})
+    assert 'data-prerender="bookable"><p>1</p></div>' in one.text
+    assert 'data-prerender="bookable"><p>2</p></div>' in two.text
+    assert one.content != two.content and one.headers["etag"] != two.headers["etag"]
+    assert again.content == one.content and again.headers["etag"] == one.headers["etag"]
+    assert {"Accept-Encoding", "Cookie", "Accept-Language"} <= {v.strip() for v in one.headers["vary"].split(",")}
+    assert "requestAnimationFrame" in one.text and 'rel="modulepreload"' not in one.text.split("<body>")[0]
+    assert len(calls) == 3  # filled for every request, gzipped for every request ...
+    assert rewrites == {"defer": 1, "gzip": 3}  # ... its scripts moved once
+
+
+def test_the_cache_changes_no_answer(site, sqlite_db):
+    """Every page, encoding and revalidation answered alike with and without the cache."""
+    (site / "404.html").write_text(PAGE.replace('data-prerender="bookable"', 'data-prerender="missing"'))
+    b = make_bookable(name="Studio Nord")
+    requests = [(path, headers) for path in ("/", "/search", "/search?q=Studio", f"/service?id={b.id}",
+                                             "/service?id=999", "/embed?id=1", "/no-such-page")
+                for headers in ({"Accept-Encoding": "identity"}, {"Accept-Encoding": "gzip, br"},
+                                {"Accept-Encoding": "gzip;q=0"}, {"Accept-Language": "de"})]
+    answers = {}
+    for pages in (0, prerender.CACHE_PAGES):
+        with TestClient(composed(site, previews.FILLERS, cache_pages=pages), base_url="http://booking.test") as c:
+            for _ in range(2):  # the second time from the cache
+                for path, headers in requests:
+                    r = c.get(path, headers=headers)
+                    revalidated = c.get(path, headers={**headers, "If-None-Match": r.headers["etag"]})
+                    answer = (r.status_code, r.content, revalidated.status_code,
+                              *(r.headers.get(h) for h in ("etag", "content-encoding", "vary", "content-length",
+                                                           "content-security-policy", "cache-control")))
+                    assert answers.setdefault((path, tuple(headers.items())), answer) == answer, (pages, path, headers)
+    assert answers[("/no-such-page", (("Accept-Encoding", "identity"),))][0] == 404
+    assert answers[("/", (("Accept-Encoding", "identity"),))][2] == 304
+
+
+def test_the_cache_keeps_the_pages_used_last_within_its_bounds():
+    pages = [PAGE.replace("app-root", f"app-{n:04d}").encode() for n in range(5)]
+    cache = RewriteCache(pages=3, max_bytes=10 * len(PAGE))
+    kept = [cache.get(p, True) for p in pages[:3]]
+    assert cache.get(pages[0], True) is kept[0]  # a hit; now the one used last
+    cache.get(pages[3], True)  # over three: out goes the one used longest ago (pages[1])
+    assert len(cache) == 3
+    assert cache.get(pages[0], True) is kept[0] and cache.get(pages[2], True) is kept[2]
+    assert cache.get(pages[1], True) is not kept[1]
+    # the same bytes for an embedded path (scripts left alone) are another page
+    assert cache.get(pages[0], False).body == pages[0] != cache.get(pages[0], True).body
+    # a byte budget: at most two pages' worth
+    small = RewriteCache(pages=10, max_bytes=2 * len(defer_scripts(PAGE)) + 10)
+    for p in pages:
+        small.get(p, True)
+    assert len(small) == 2
+    assert len(RewriteCache(pages=0)) == 0 and RewriteCache(pages=0).get(pages[0], True).body == kept[0].body
+
+
+def test_the_cache_holds_under_threads():
+    pages = [PAGE.replace("app-root", f"app-{n:04d}").encode() for n in range(12)]
+    cache = RewriteCache(pages=4)
+    errors = []
+
+    def work(offset):
+        try:
+            for i in range(200):
+                p = pages[(i + offset) % len(pages)]
+                assert cache.get(p, True).body == defer_scripts(p.decode()).encode()
+        except AssertionError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(cache) == 4
+    assert cache._bytes == sum(len(page.body) for page in cache._entries.values())

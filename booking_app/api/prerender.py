@@ -16,8 +16,13 @@ Two changes to every page (HTML) Reflex's build serves:
   over the page. Fillers return escaped HTML; a failing filler leaves the slot empty.
 
 The rewritten page gets its own ETag (a 304 when it is unchanged), and is gzipped when the
-browser accepts it. A page stored as `<path>/index.html` is sent for `<path>` itself, not
-redirected to `<path>/` first (one round trip less for a link to `/service?id=3`).
+browser accepts it. What does not depend on the request (the page with its scripts moved, its
+ETag, its gzipped bytes) is made once per page as built and kept (`RewriteCache`, keyed by a
+digest of the built page's bytes, so a rebuilt frontend is never answered from an old entry);
+only a page with a filler is filled, hashed and gzipped again for every request.
+
+A page stored as `<path>/index.html` is sent for `<path>` itself, not redirected to `<path>/`
+first (one round trip less for a link to `/service?id=3`).
 """
 from __future__ import annotations
 
@@ -26,6 +31,8 @@ import hashlib
 import json
 import logging
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
@@ -44,6 +51,11 @@ NOT_PAGES = ("/api/", "/_", "/assets/", "/ping", "/docs", "/redoc", "/openapi")
 DEFERRED_NOT_UNDER = "/embed"
 #: larger HTML bodies are passed on untouched (pages are ~20-60 KB)
 MAX_PAGE = 2 * 1024 * 1024
+#: rewritten pages kept per middleware, at most this many (the build has ~40 pages, and a
+#: page under /embed is kept apart from the same file elsewhere) ...
+CACHE_PAGES = 64
+#: ... and of at most this many bytes in all (their gzipped copies, smaller, come on top)
+CACHE_BYTES = 8 * 1024 * 1024
 
 _MODULEPRELOAD = re.compile(r'<link\s+rel="modulepreload"\s+href="(/assets/[^"<>]+\.js)"\s*/?>')
 _BOOT = re.compile(r'(<script type="module"[^>]*>)(\s*import "(/assets/[^"]+\.js)";(.*?))</script>', re.DOTALL)
@@ -114,6 +126,74 @@ def etag_of(body: bytes) -> bytes:
     return b'W/"' + hashlib.sha256(body).hexdigest()[:32].encode() + b'"'
 
 
+class RewrittenPage:
+    """A page as sent to everyone: its bytes after `defer_scripts`, their ETag, whether it has
+    a slot to fill, and its gzipped bytes (made on first use)."""
+
+    __slots__ = ("body", "etag", "fillable", "_gzipped")
+
+    def __init__(self, body: bytes, fillable: bool) -> None:
+        self.body = body
+        self.etag = etag_of(body)
+        self.fillable = fillable
+        self._gzipped: bytes | None = None
+
+    def gzipped(self) -> bytes:
+        if self._gzipped is None:  # two threads may both make it: the same bytes
+            self._gzipped = gzip.compress(self.body, 6, mtime=0)
+        return self._gzipped
+
+
+def rewrite(body: bytes, deferred: bool) -> RewrittenPage:
+    """The built page `body` as sent to everyone: its scripts after the first paint when
+    `deferred`; a body that is not UTF-8 as it is."""
+    try:
+        html = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return RewrittenPage(body, fillable=False)
+    if deferred:
+        html = defer_scripts(html)
+    return RewrittenPage(html.encode("utf-8"), fillable=_SLOT.search(html) is not None)
+
+
+class RewriteCache:
+    """`rewrite`'s pages, least recently used first out beyond `pages` entries or `max_bytes`
+    of bodies; keyed by the SHA-256 of the built page and `deferred`, so the same file served
+    for many paths is one entry and a rebuilt one is a new entry. `pages=0` keeps nothing.
+    Thread-safe (an ASGI server may call the app from several threads)."""
+
+    def __init__(self, pages: int = CACHE_PAGES, max_bytes: int = CACHE_BYTES) -> None:
+        self.pages = pages
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple[bytes, bool], RewrittenPage] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, body: bytes, deferred: bool) -> RewrittenPage:
+        if self.pages <= 0:
+            return rewrite(body, deferred)
+        key = (hashlib.sha256(body).digest(), deferred)
+        with self._lock:
+            page = self._entries.get(key)
+            if page is not None:
+                self._entries.move_to_end(key)
+                return page
+        page = rewrite(body, deferred)  # outside the lock: a miss doesn't hold up the hits
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old.body)
+            self._entries[key] = page
+            self._bytes += len(page.body)
+            while self._entries and (len(self._entries) > self.pages or self._bytes > self.max_bytes):
+                _, dropped = self._entries.popitem(last=False)
+                self._bytes -= len(dropped.body)
+        return page
+
+
 def _accepts_gzip(headers: Mapping[bytes, bytes]) -> bool:
     for part in headers.get(b"accept-encoding", b"").decode("latin-1").split(","):
         token, _, params = part.strip().partition(";")
@@ -125,9 +205,11 @@ def _accepts_gzip(headers: Mapping[bytes, bytes]) -> bool:
 class PrerenderMiddleware:
     """Rewrites the pages Reflex serves (module docstring); everything else passes by."""
 
-    def __init__(self, app: ASGIApp, fillers: Mapping[str, Filler] | None = None) -> None:
+    def __init__(self, app: ASGIApp, fillers: Mapping[str, Filler] | None = None,
+                 cache_pages: int = CACHE_PAGES) -> None:
         self.app = app
         self.fillers = dict(fillers or {})
+        self.cache = RewriteCache(cache_pages)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") != "GET" or not is_page_path(scope.get("path", "")):
@@ -185,27 +267,23 @@ class PrerenderMiddleware:
 
     async def _answer(self, scope: Scope, headers: Mapping[bytes, bytes], start: Message, body: bytes,
                       send: Send) -> None:
-        try:
-            html = body.decode("utf-8")
-        except UnicodeDecodeError:
-            html = None
-        personal = False
-        if html is not None:
-            path = scope.get("path", "")
-            if path != DEFERRED_NOT_UNDER and not path.startswith(DEFERRED_NOT_UNDER + "/"):
-                html = defer_scripts(html)
-            filler = self.fillers.get(scope.get("path", "").rstrip("/") or "/")
-            if filler is not None and int(start["status"]) == 200 and _SLOT.search(html):
-                personal = True  # its language and what it shows depend on the visitor
-                request = PageRequest(scope.get("path", ""), scope.get("query_string") or b"", headers)
-                try:
-                    fragments = await to_thread.run_sync(filler, request)
-                except Exception:  # a preview is optional: the page works without it
-                    log.exception("pre-rendering %s failed", scope.get("path"))
-                    fragments = {}
-                html = fill_slots(html, fragments)
-            body = html.encode("utf-8")
-        etag = etag_of(body)
+        path = scope.get("path", "")
+        deferred = path != DEFERRED_NOT_UNDER and not path.startswith(DEFERRED_NOT_UNDER + "/")
+        page = self.cache.get(body, deferred)
+        filler = self.fillers.get(path.rstrip("/") or "/")
+        # its language and what it shows depend on the visitor
+        personal = filler is not None and int(start["status"]) == 200 and page.fillable
+        if personal:
+            request = PageRequest(path, scope.get("query_string") or b"", headers)
+            try:
+                fragments = await to_thread.run_sync(filler, request)
+            except Exception:  # a preview is optional: the page works without it
+                log.exception("pre-rendering %s failed", path)
+                fragments = {}
+            body = fill_slots(page.body.decode("utf-8"), fragments).encode("utf-8")
+            etag = etag_of(body)
+        else:
+            body, etag = page.body, page.etag
         kept = [(k, v) for k, v in start.get("headers") or ()
                 if k.lower() not in (b"content-length", b"content-encoding", b"etag", b"last-modified", b"vary")]
         kept += [(b"etag", etag), (b"vary", b"Accept-Encoding, Cookie, Accept-Language" if personal else b"Accept-Encoding")]
@@ -214,7 +292,7 @@ class PrerenderMiddleware:
             await send({"type": "http.response.body", "body": b""})
             return
         if _accepts_gzip(headers):
-            body = gzip.compress(body, 6, mtime=0)
+            body = gzip.compress(body, 6, mtime=0) if personal else page.gzipped()
             kept.append((b"content-encoding", b"gzip"))
         kept.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": start["status"], "headers": kept})
