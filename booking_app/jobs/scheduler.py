@@ -39,6 +39,7 @@ JOBS: list[JobSpec] = [
     JobSpec("complete_bookings", "booking_app.jobs.sweeps:complete_past_bookings", 300.0),
     JobSpec("waitlist_sweep", "booking_app.services.waitlist_admin:sweep", 300.0),  # issue 24: past entries end
     JobSpec("payment_refunds", "booking_app.services.refunds:process_pending_refunds", 60.0),
+    JobSpec("fee_recovery", "booking_app.jobs.sweeps:recover_fee_charges", 60.0),
     JobSpec("purge_credentials", "booking_app.services.auth:purge_expired", 3600.0),
     JobSpec("purge_guest_requests", "booking_app.services.guest_bookings:purge_guest_requests", 3600.0),
     # due subscriptions (each CALENDAR_SYNC_INTERVAL_MINUTES) are looked for every minute

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from booking_app.services import approvals, bookings, relay, reminders
+from booking_app.services import approvals, bookings, fees, relay, reminders
 
 log = logging.getLogger(__name__)
 
@@ -41,3 +41,8 @@ def complete_past_bookings(*, now: dt.datetime | None = None, after: dt.timedelt
                            limit: int = bookings.COMPLETE_BATCH) -> int:
     """Mark confirmed bookings that ended more than `after` ago as completed (Booking Service)."""
     return bookings.complete_past_bookings(now=now, after=after, limit=limit)
+
+
+def recover_fee_charges() -> int:
+    """Finish the fee charges a dead process left `charging` (services/fees.py)."""
+    return fees.recover_stale_charges()

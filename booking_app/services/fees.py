@@ -17,6 +17,10 @@ how it is collected.
   uncollected (`due`) fee. A charge starts only from the row claimed under its lock
   (`_claim`: due/failed → charging), so two retries at once charge once; the other is told
   it is under way (Conflict).
+- Recovered (`recover_stale_charges`, a job sweep): a fee still `charging` long after its
+  claim was left by a process that died between the claim and the outcome. The sweep takes
+  it over under its lock and re-runs the charge with the interrupted attempt's Stripe
+  idempotency key, so a charge that reached Stripe is not made twice.
 
 See docs/deposits-and-fees.md.
 """
@@ -64,6 +68,16 @@ NOT_RETRYABLE = {
                           "the fee."),
 }
 CANNOT_RETRY = N_("This fee cannot be charged again.")
+#: A fee still `charging` this long after its claim was left by a process that died between
+#: the claim and the outcome (crash, OOM, a deploy's SIGKILL): a live charge takes seconds
+#: (the gateway's timeout and its retries).
+STALE_CHARGING = dt.timedelta(minutes=5)
+#: Stripe forgets an idempotency key after 24 hours. An interrupted charge claimed longer ago
+#: is not re-run (the key may no longer recognise a charge that went through): it goes back
+#: to `due` with INTERRUPTED_TOO_LONG, for the provider to check Stripe before charging again.
+IDEMPOTENCY_WINDOW = dt.timedelta(hours=23)
+INTERRUPTED_TOO_LONG = "interrupted charge: check Stripe for it before charging again"
+RECOVER_BATCH = 100
 #: what a retry came to, by the fee's status after it (the provider's button says it)
 RETRY_OUTCOMES = {
     "charged": N_("The fee is charged."),
@@ -197,9 +211,17 @@ def _claim(fee_id: int, *, actor_id: int | None = None) -> tuple[BookingFee, Boo
 
 def _finish(fee_id: int, *, status: str, last_error: str | None = None, intent: str | None = None,
             checkout: stripe_gateway.CheckoutSession | None = None) -> FeeView:
+    """Record a charge's outcome, once: a fee no longer `charging` (a slow process finishing
+    after the sweep recovered its charge with the same idempotency key, hence the same
+    outcome) is left as it is."""
     with db.unit_of_work() as s:
-        fee = s.get(BookingFee, fee_id)
+        stmt = select(BookingFee).where(BookingFee.id == fee_id)
+        if db.is_postgres(s):
+            stmt = stmt.with_for_update()
+        fee = s.exec(stmt).first()
         assert fee is not None
+        if fee.status != "charging":
+            return fee_view(fee)
         fee.status = status
         fee.last_error = last_error[:1000] if last_error else None
         fee.payment_intent_ref = intent or fee.payment_intent_ref
@@ -299,6 +321,65 @@ def _collect(fee: BookingFee, booking: Booking) -> FeeView:
         return _finish(fee_id, status="failed", intent=result.id, last_error=f"authentication_required; {exc.message}")
     return _finish(fee_id, status="requires_action", intent=result.id, checkout=session,
                    last_error="authentication_required")
+
+
+def _reclaim(fee_id: int, now: dt.datetime) -> tuple[BookingFee, Booking, bool] | None:
+    """An interrupted charge taken over under its row lock (as `_claim`; SKIP LOCKED on
+    PostgreSQL, the one writer on SQLite): only while still `charging` and untouched for
+    STALE_CHARGING, so of two sweeps one takes it. Its claim time is refreshed and its
+    attempt number kept (the same idempotency key). Audited `fee.charge_recovered`.
+    → (fee, booking, whether the charge is re-run), or None."""
+    with db.unit_of_work() as s:
+        stmt = select(BookingFee).where(BookingFee.id == fee_id, BookingFee.status == "charging",
+                                        BookingFee.updated_at < now - STALE_CHARGING)
+        if db.is_postgres(s):
+            stmt = stmt.with_for_update(skip_locked=True)
+        fee = s.exec(stmt).first()
+        booking = s.get(Booking, fee.booking_id) if fee is not None else None
+        if fee is None or booking is None:
+            return None
+        recharge = fee.updated_at >= now - IDEMPOTENCY_WINDOW
+        audit.record(s, actor_id=None, action="fee.charge_recovered", entity="booking", entity_id=booking.id,
+                     data={"fee_id": fee.id, "kind": fee.kind, "amount_cents": fee.amount_cents,
+                           "attempt": fee.attempts, "claimed_at": fee.updated_at.isoformat(), "recharge": recharge})
+        fee.updated_at = utcnow()
+        s.add(fee)
+        s.flush()
+        s.expunge(fee)
+        s.expunge(booking)
+        return fee, booking, recharge
+
+
+def recover_charge(fee_id: int, *, now: dt.datetime | None = None) -> FeeView | None:
+    """Finish one interrupted charge (see `_reclaim`): collect it again with the interrupted
+    attempt's idempotency key (Stripe answers a call that reached it with the same
+    PaymentIntent; one that did not is charged now; without Stripe the fee is `due`), or,
+    claimed beyond IDEMPOTENCY_WINDOW, put it back to `due`. None when not taken."""
+    taken = _reclaim(fee_id, now or utcnow())
+    if taken is None:
+        return None
+    fee, booking, recharge = taken
+    if not recharge:
+        assert fee.id is not None
+        return _finish(fee.id, status="due", last_error=INTERRUPTED_TOO_LONG)
+    return _collect(fee, booking)
+
+
+def recover_stale_charges(*, now: dt.datetime | None = None, limit: int = RECOVER_BATCH) -> int:
+    """Job sweep: finish the fees left `charging` for STALE_CHARGING (`recover_charge`).
+    Returns how many it took over."""
+    now = now or utcnow()
+    with db.read_session() as s:
+        ids = [int(i) for i in s.exec(select(BookingFee.id).where(
+            BookingFee.status == "charging", BookingFee.updated_at < now - STALE_CHARGING)
+            .order_by(BookingFee.id).limit(limit)).all()]  # type: ignore[arg-type]
+    recovered = 0
+    for fee_id in ids:
+        try:
+            recovered += recover_charge(fee_id, now=now) is not None
+        except Exception:  # the next run takes it again once STALE_CHARGING has passed
+            log.exception("interrupted charge of fee %s not recovered", fee_id)
+    return recovered
 
 
 def _fee_checkout(fee: BookingFee, booking: Booking) -> stripe_gateway.CheckoutRequest:
