@@ -315,12 +315,26 @@ def pytest_xdist_make_scheduler(config, log):
     return FileGroupScheduling(config, log)
 
 
+def _refuse_duplicate_ids(nodeids) -> None:
+    """Two tests with one id are refused: pytest-xdist would run only one of them, and say
+    nothing of the other."""
+    seen = collections.Counter(nodeids)
+    if twice := sorted(nodeid for nodeid, count in seen.items() if count > 1):
+        raise pytest.UsageError(f"{len(twice)} test ids stand for more than one test: {twice[:5]}")
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """Browser tests last: the fast tests fail first, and Playwright's event loop (kept by
-    its sync API for the session) never surrounds the other tests. Two tests with one id are
-    refused: pytest-xdist would run only one of them, and say nothing of the other."""
+    its sync API for the session) never surrounds the other tests. Duplicate ids are refused
+    here, except on a pytest-xdist worker: its error would be lost (the controller reported
+    only an INTERNALERROR on a test never run), so the controller refuses them, below."""
     items.sort(key=lambda item: 1 if item.get_closest_marker("browser") else 0)
-    seen = collections.Counter(item.nodeid for item in items)
-    if twice := sorted(nodeid for nodeid, count in seen.items() if count > 1):
-        raise pytest.UsageError(f"{len(twice)} test ids stand for more than one test: {twice[:5]}")
+    if not hasattr(config, "workerinput"):
+        _refuse_duplicate_ids(item.nodeid for item in items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """Under pytest-xdist: each worker's collection, as the controller receives it."""
+    _refuse_duplicate_ids(ids)

@@ -1,8 +1,8 @@
 """The whole test suite as `make test` runs it: two pytest processes side by side.
 
 - the browser tests (tests/browser/: one `reflex run --env prod`, Chromium), one at a time;
-- everything else, spread over pytest-xdist workers (`--dist loadgroup`: tests that share a
-  server-wide resource carry one `xdist_group` and run in one worker, tests/conftest.py).
+- everything else, spread over pytest-xdist workers (`--dist loadgroup`: the test files that
+  share a server-wide resource, tests/conftest.py's XDIST_GROUPS, run in one worker).
 
 The browser lane runs in a process of its own because Playwright's sync API keeps an event
 loop for the session, which must never surround the other tests. Its output is written to a
