@@ -5,7 +5,7 @@ import logging
 import reflex as rx
 
 from booking_app.api import api
-from booking_app.api.loadshed import lifespan_watch
+from booking_app.api.loadshed import lifespan_watch, on_drain_end
 from booking_app.api.prerender import PrerenderMiddleware
 from booking_app.jobs.scheduler import jobs_lifespan
 from booking_app.ui import previews
@@ -37,3 +37,15 @@ register_pages(app)
 # and the readiness/drain watch from the Reflex app's lifespan instead.
 app.register_lifespan_task(jobs_lifespan)
 app.register_lifespan_task(lifespan_watch)
+
+
+@on_drain_end
+async def _hand_over_open_tabs() -> None:
+    """On SIGTERM, before the server shuts down: forget this process's claims on the open
+    browser tabs (Reflex's socket records in Redis). The next process a tab reconnects to then
+    keeps its token and the state this one saved, instead of taking the tab for a duplicate and
+    starting it afresh. Reflex does this in its own shutdown, which the server sometimes cuts
+    short (a panic while stopping a worker with open WebSockets); done here, it always runs."""
+    namespace = app.event_namespace
+    if namespace is not None:
+        await namespace._token_manager.disconnect_all()  # Reflex's own shutdown step, run earlier

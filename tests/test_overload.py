@@ -331,3 +331,74 @@ def test_startup_tunes_the_garbage_collector(db_url):
     with TestClient(create_api()):
         assert gc.get_threshold() == GC_THRESHOLDS
         assert gc.get_freeze_count() > 10_000
+
+
+# --- drain-end steps ----------------------------------------------------------------------------
+
+def _signal_through_chain(monkeypatch, steps, order: list[str], *, delay: float = 0.0,
+                          timeout: float = 3.0) -> None:
+    """Install the chained handler over a `previous` (the server's handler) that appends
+    "server" to `order`, and deliver one signal."""
+    from booking_app.api import loadshed
+
+    monkeypatch.setattr(loadshed, "DRAIN_STEPS", list(steps))
+    monkeypatch.setattr(loadshed, "DRAIN_STEP_TIMEOUT", timeout)
+    monkeypatch.setattr(loadshed, "_drain_delay", lambda: delay)
+    monkeypatch.setattr(loadshed.STATE, "draining", False)
+
+    async def main() -> None:
+        server_called = asyncio.Event()
+
+        def previous(signum, frame):
+            order.append("server")
+            server_called.set()
+
+        handler = loadshed._chained(previous, asyncio.get_running_loop())
+        handler(signal.SIGTERM, None)
+        await asyncio.wait_for(server_called.wait(), 10)
+
+    asyncio.run(main())
+
+
+def test_drain_end_steps_run_before_the_servers_shutdown(monkeypatch):
+    order: list[str] = []
+
+    async def release_tabs() -> None:
+        await asyncio.sleep(0.05)
+        order.append("tabs released")
+
+    _signal_through_chain(monkeypatch, [release_tabs], order, delay=0.1)
+    assert order == ["tabs released", "server"]
+    from booking_app.api import loadshed
+
+    assert loadshed.is_draining()
+
+
+def test_a_slow_or_failing_drain_end_step_does_not_hold_up_the_shutdown(monkeypatch):
+    async def hangs() -> None:
+        await asyncio.sleep(60)
+
+    async def fails() -> None:
+        raise RuntimeError("redis gone")
+
+    order: list[str] = []
+
+    async def last() -> None:
+        order.append("last")
+
+    t0 = time.monotonic()
+    _signal_through_chain(monkeypatch, [hangs, fails, last], order, timeout=0.2)
+    assert order == ["last", "server"]
+    assert time.monotonic() - t0 < 5
+
+
+def test_without_steps_or_drain_the_server_handler_runs_at_once(monkeypatch):
+    from booking_app.api import loadshed
+
+    calls: list[int] = []
+    monkeypatch.setattr(loadshed, "DRAIN_STEPS", [])
+    monkeypatch.setattr(loadshed, "_drain_delay", lambda: 0.0)
+    monkeypatch.setattr(loadshed.STATE, "draining", False)
+    handler = loadshed._chained(lambda signum, frame: calls.append(signum), None)
+    handler(signal.SIGTERM, None)
+    assert calls == [signal.SIGTERM]

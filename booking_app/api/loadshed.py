@@ -12,7 +12,10 @@ SIGINT handlers (uvicorn's, and any server that installs Python signal handlers)
 signal the process is marked *draining* — GET /api/ready answers 503 so a proxy or
 orchestrator stops sending new work — then, after SHUTDOWN_DRAIN_SECONDS (default 0), the
 server's own handler runs: it stops accepting connections and lets in-flight requests
-finish. A second signal stops at once. Draining is also set when the lifespan shuts down.
+finish. Just before that, the *drain-end steps* run (`on_drain_end`, each bounded by
+DRAIN_STEP_TIMEOUT): work that must happen while the process still fully works, not in the
+server's own shutdown, which may be cut short (booking_app.py hands the open tabs over
+there). A second signal stops at once. Draining is also set when the lifespan shuts down.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -96,8 +99,46 @@ def install_shutdown_hook() -> bool:
     return hooked
 
 
+#: async steps run when the drain ends, before the server's own shutdown (`on_drain_end`)
+DRAIN_STEPS: list[Callable[[], Awaitable[None]]] = []
+#: the most one drain-end step may take before the shutdown goes on without it
+DRAIN_STEP_TIMEOUT = 3.0
+#: the running hand-over (kept referenced until it is done)
+_HANDOVERS: set[asyncio.Task[None]] = set()
+
+
+def on_drain_end(step: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """Register an async step to run on SIGTERM/SIGINT once the drain ends, just before the
+    server's own shutdown starts (usable as a decorator). A failing or slow step is logged
+    and the shutdown goes on."""
+    DRAIN_STEPS.append(step)
+    return step
+
+
+async def run_drain_steps() -> None:
+    for step in list(DRAIN_STEPS):
+        try:
+            await asyncio.wait_for(step(), DRAIN_STEP_TIMEOUT)
+        except Exception:  # noqa: BLE001 - the shutdown must go on
+            log.warning("drain-end step %s failed", getattr(step, "__qualname__", step), exc_info=True)
+
+
+async def _hand_over(delay: float, previous: Callable[[int, Any], Any], signum: int, frame: Any) -> None:
+    try:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await run_drain_steps()
+    finally:
+        previous(signum, frame)
+
+
 def _chained(previous: Callable[[int, Any], Any], loop: asyncio.AbstractEventLoop | None):
     pending = {"scheduled": False}
+
+    def start(signum: int, frame: Any, delay: float) -> None:
+        task = asyncio.ensure_future(_hand_over(delay, previous, signum, frame))
+        _HANDOVERS.add(task)
+        task.add_done_callback(_HANDOVERS.discard)
 
     def handler(signum: int, frame: Any) -> None:
         # runs in the main thread between two bytecodes: no locks, no logging here
@@ -109,13 +150,15 @@ def _chained(previous: Callable[[int, Any], Any], loop: asyncio.AbstractEventLoo
             assert loop is not None
             loop.call_soon_threadsafe(log.info, "shutting down (signal %s): readiness answers 503, draining "
                                       "for %.1f s, then in-flight requests finish", signum, delay)
-        if not first or delay <= 0 or not usable_loop or pending["scheduled"]:
+        nothing_to_wait_for = delay <= 0 and not DRAIN_STEPS
+        if not first or nothing_to_wait_for or not usable_loop or pending["scheduled"]:
             previous(signum, frame)
             return
         pending["scheduled"] = True
         assert loop is not None
-        # wake the loop (a thread-safe call), then hand over to the server after `delay`
-        loop.call_soon_threadsafe(loop.call_later, delay, previous, signum, frame)
+        # wake the loop (a thread-safe call); after `delay` and the drain-end steps, hand over
+        # to the server
+        loop.call_soon_threadsafe(start, signum, frame, delay)
 
     return handler
 

@@ -13,6 +13,10 @@ only the backend (events over the WebSocket) is needed.
 1. graceful: the page is loaded from A, the user signs up and picks German (state changes on
    A); A gets SIGTERM, the proxy moves to B; the next event (another language) is served by B,
    the tab keeps its token (B loaded the very state A saved in Redis) and stays signed in.
+   A releases its tabs' socket records on SIGTERM, before the server stops (booking_app.py,
+   `_hand_over_open_tabs`): the server's own shutdown sometimes dies before Reflex's cleanup
+   (a granian panic with open WebSockets), which left the record behind and made B hand the
+   tab a new token (3 of 12 moves before the fix, 0 of 12 after).
 2. crash: A' is started, B is SIGKILLed, the proxy moves to A'; the next event is served and
    the user is still signed in with the language kept. Reflex 0.10 hands the tab a NEW token
    in this case (the dead process's socket record stays in Redis until it expires and looks
