@@ -98,7 +98,8 @@ class BookingFee(SQLModel, table=True):
     status: due (recorded: no Stripe, no saved card, or not charged yet) | charged (the
     saved card paid off-session, or the customer paid the link) | failed (declined: still
     due) | requires_action (the bank asks the customer to authenticate: `checkout_url`
-    was sent to them) | waived (the provider let it go)."""
+    was sent to them) | charging (a charge is under way; one a dead process left is finished
+    by the fee_recovery sweep) | waived (the provider let it go)."""
 
     __tablename__ = "booking_fees"
     __table_args__ = (

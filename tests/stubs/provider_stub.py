@@ -16,6 +16,7 @@ Usage:
 """
 from __future__ import annotations
 
+import abc
 import json
 import secrets
 import threading
@@ -89,11 +90,13 @@ class ProviderStub(LocalHttpStub):
         extra = self.headers_for(status, rec)
         return status, {"Content-Type": "application/json", **extra}, json.dumps(body).encode() if body is not None else b""
 
+    @abc.abstractmethod
     def answer(self, rec: Recorded) -> tuple[int, Any]:
-        raise NotImplementedError
+        """The provider's answer to an accepted request: (status, JSON body)."""
 
+    @abc.abstractmethod
     def error(self, status: int, rec: Recorded) -> tuple[int, Any]:
-        raise NotImplementedError
+        """The provider's error body for an injected fault of this status."""
 
     def headers_for(self, status: int, rec: Recorded) -> dict[str, str]:
         return {}
