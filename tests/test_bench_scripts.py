@@ -72,7 +72,9 @@ def test_bench_pg_statements_replays_the_three_statements_of_a_booking(pg_server
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     for label in ("SELECT 1", "first statement (bookable, people, id, slot check)", "writes + lock (one statement)",
                   "re-count", "writes + lock + re-count (the pipeline)"):
-        assert re.search(rf"^{re.escape(label)}\s+[\d.]+\s+[\d.]+$", done.stdout, re.M), done.stdout
+        # (net figures: a pipelined statement's cost less the pipeline's own, which with 20 repeats on
+        # a busy machine may come out below zero: the row is what is checked, not its sign)
+        assert re.search(rf"^{re.escape(label)}\s+-?[\d.]+\s+-?[\d.]+$", done.stdout, re.M), done.stdout
     assert re.search(r"^\s+2\s+[\d.]+\s+[\d.]+\s+\d+$", done.stdout, re.M), done.stdout  # the 2-thread row
 
 
