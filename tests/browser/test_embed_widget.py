@@ -67,6 +67,21 @@ def sites():
         site.close()
 
 
+def pick_first_slot(frame) -> None:
+    """Pick the widget's first time, until "Continue" shows. One CI run on a loaded machine lost
+    the first click in the frame (no Continue within 15 s; not reproduced): a click that lands
+    while the page's load runs again (its socket reconnecting) is undone by that load, and a
+    person would simply pick the time again — so does the test, once."""
+    for last in (False, True):
+        frame.get_by_test_id("slot").first.click()
+        try:
+            expect(frame.get_by_test_id("continue")).to_be_visible(timeout=10_000)
+            return
+        except AssertionError:
+            if last:
+                raise
+
+
 def test_allowed_site_frames_the_widget_and_a_guest_books_other_sites_are_refused(
         browser, live_server, live_db, sites):  # noqa: F811
     with db.read_session() as s:
@@ -113,7 +128,7 @@ def test_allowed_site_frames_the_widget_and_a_guest_books_other_sites_are_refuse
         assert not frame.locator(".site-header").count()  # no site header in the widget
         height = page.locator("iframe").evaluate("f => f.getBoundingClientRect().height")
         assert height != 600, "the frame did not follow its content's height"
-        frame.get_by_test_id("slot").first.click()
+        pick_first_slot(frame)
         accent = frame.get_by_test_id("continue").evaluate("b => getComputedStyle(b).backgroundColor")
         assert accent == "rgb(170, 51, 0)"  # data-accent="#aa3300"
         frame.get_by_test_id("continue").click()
@@ -139,7 +154,7 @@ def test_allowed_site_frames_the_widget_and_a_guest_books_other_sites_are_refuse
     try:
         page.goto(allowed.url)
         frame = page.frame_locator("iframe")
-        frame.get_by_test_id("slot").first.click()
+        pick_first_slot(frame)
         frame.get_by_test_id("continue").click()
         frame.locator("#field-guest_name").fill("Card Guest")
         frame.locator("#field-guest_email").fill("card-guest@example.com")
