@@ -27,6 +27,7 @@ import tempfile
 import uuid
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -299,20 +300,18 @@ XDIST_GROUPS = {
 _GROUP_OF = {name: group for group, names in XDIST_GROUPS.items() for name in names}
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config, log):
+class FileGroupScheduling(LoadScopeScheduling):
     """`--dist loadgroup` by file name: each XDIST_GROUPS group is one unit of work (one
     worker runs it), every other test is a unit of its own. (pytest-xdist's own loadgroup
     renames items through a node attribute that pytest 9 no longer reads.)"""
-    if config.getvalue("dist") != "loadgroup":
-        return None
-    from xdist.scheduler import LoadScopeScheduling
 
-    class FileGroupScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return _GROUP_OF.get(nodeid.split("::", 1)[0].rsplit("/", 1)[-1], nodeid)
+    def _split_scope(self, nodeid: str) -> str:
+        return _GROUP_OF.get(nodeid.split("::", 1)[0].rsplit("/", 1)[-1], nodeid)
 
-    return FileGroupScheduling(config, log)
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    return FileGroupScheduling(config, log) if config.getvalue("dist") == "loadgroup" else None
 
 
 def _refuse_duplicate_ids(nodeids) -> None:

@@ -437,9 +437,7 @@ def cancel(
     cancellation cut-off (Forbidden, refunds.check_customer_cutoff); the provider and admins may. `refund_due_cents` is
     refunds.refund_due (the one refund rule; payments.cancel_and_refund executes it)."""
     now = now or utcnow()
-    # a person's reason is free text, never a machine code; the system writes its own codes
-    reason_text = (validation.text(reason, field="reason", max_length=500, multiline=True) or None) if actor.is_system \
-        else validation.reason(reason)
+    reason_text = validation.reason(reason, system=actor.is_system)
     with capacity.transaction() as s:
         bk, owner, manager = _lock_for_change(s, actor, booking_id, manage_token)
         b = s.get(Bookable, bk.bookable_id)

@@ -150,12 +150,13 @@ _MACHINE_REASON = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)+")
 MACHINE_REASON = N_("Write the reason in words: codes like “hold_expired” are kept for the system.")
 
 
-def reason(value: str | None) -> str | None:
-    """A cancellation or decline reason typed by a person (text(), at most 500 characters), or
-    None; never shaped like a machine reason, which a person could otherwise pass off as the
-    system's (a fake "hold_expired" would even let a late payment revive the booking)."""
+def reason(value: str | None, *, system: bool = False) -> str | None:
+    """A cancellation or decline reason (text(), at most 500 characters), or None. Typed by a
+    person, it is never shaped like a machine reason, which they could otherwise pass off as
+    the system's (a fake "hold_expired" would even let a late payment revive the booking);
+    `system` (a job or webhook handler: Actor.is_system) writes its own codes."""
     value = text(value, field="reason", max_length=500, multiline=True) or None
-    if value is not None and _MACHINE_REASON.fullmatch(value.casefold()):
+    if value is not None and not system and _MACHINE_REASON.fullmatch(value.casefold()):
         raise InvalidInput(MACHINE_REASON, field="reason")
     return value
 

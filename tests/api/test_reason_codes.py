@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from booking_app.services import manage_links
 from tests.api.conftest import assert_problem, make_account, open_room
 
 START = f"{(dt.date.today() + dt.timedelta(days=10)).isoformat()}T10:00:00Z"
@@ -43,3 +44,18 @@ def test_a_provider_cannot_decline_with_a_machine_reason_and_the_error_is_transl
     r = client.post(path, headers=room["provider"].headers, json={"reason": "Closed for works"})
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["cancel_reason"]) == ("cancelled", "Closed for works")
+
+
+def test_a_guest_with_the_manage_link_cannot_cancel_with_a_machine_reason(client, fast_hash):
+    """A guest's actor has no id, like the system's, and still writes in words only."""
+    room = open_room(client)
+    r = client.post("/api/bookings", json={"service_id": room["id"], "start": START,
+                                           "guest": {"name": "Gus Guest", "email": "gus-reason@example.com"}})
+    assert r.status_code == 201, r.text
+    booking_id = r.json()["id"]
+    token = manage_links.booking_manage_token(booking_id)
+    assert_problem(client.delete(f"/api/bookings/{booking_id}", params={"token": token, "reason": "hold_expired"}),
+                   422)
+    r = client.delete(f"/api/bookings/{booking_id}", params={"token": token, "reason": "Plans changed"})
+    assert r.status_code == 200, r.text
+    assert r.json()["cancel_reason"] == "Plans changed"

@@ -242,8 +242,8 @@ class AppState(rx.State):
             self.browser_command = {}
             self._command_failure = ""
         user_locale = self._user_locale if self._load_user() else None
-        self._update(locale=page_locale(self.locale_choice, user_locale, self.router.headers.accept_language))
-        self._update(ready=True)
+        self._update(locale=page_locale(self.locale_choice, user_locale, self.router.headers.accept_language),
+                     ready=True)
         self._refresh_page_title()
 
     @rx.event
