@@ -15,7 +15,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -24,6 +27,7 @@ import httpx
 import pytest
 
 from bench._common import RawHttp
+from tests.conftest import ROOT
 from tests.test_scaleout import ApiProcess, guest_body, sql
 
 # --- the guard and the probes, in process ---------------------------------------------------
@@ -402,3 +406,27 @@ def test_without_steps_or_drain_the_server_handler_runs_at_once(monkeypatch):
     handler = loadshed._chained(lambda signum, frame: calls.append(signum), None)
     handler(signal.SIGTERM, None)
     assert calls == [signal.SIGTERM]
+
+
+def test_sigterm_releases_the_open_tabs_before_the_server_stops():
+    """The app's drain-end step (booking_app.py) forgets this process's claims on its open
+    tabs, so a tab reconnecting to another process keeps its token (tests/browser/
+    test_scaleout_ui.py shows the whole move). In a fresh process: the Reflex app imported."""
+    script = """
+import asyncio
+import booking_app.booking_app as m
+from booking_app.api import loadshed
+
+manager = m.app.event_namespace._token_manager
+async def main():
+    await manager.link_token_to_sid("tab-token", "socket-1")
+    assert "tab-token" in m.app.event_namespace.token_to_sid
+    await loadshed.run_drain_steps()
+    print("released" if "tab-token" not in m.app.event_namespace.token_to_sid else "kept")
+asyncio.run(main())
+"""
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "released"
