@@ -4,6 +4,7 @@ it, nobody else gets it, nothing is oversold. Races as in tests/test_concurrency
 from __future__ import annotations
 
 import random
+import threading
 import time
 
 from booking_app import db
@@ -37,17 +38,25 @@ def test_a_cancellation_racing_50_bookers_goes_to_the_waitlist(db_url, capsys):
     entry = waitlist.join(actor=actor_for(alice), service_id=room.id, start=start)
 
     done_at = [0.0] * (N + 1)
+    cancelled = threading.Event()
 
     def attempt(i: int):
         try:
             if i == 0:  # the seat is freed while 50 others try to book it
-                for _ in range(50):
-                    try:
-                        return bookings.cancel(actor=actor_for(holder), booking_id=first.id)
-                    except Busy:
-                        time.sleep(0.05)
-                raise Busy()
-            time.sleep(random.random() * 0.3 if i % 2 else 0)  # some before, some after the cancellation
+                try:
+                    for _ in range(50):
+                        try:
+                            return bookings.cancel(actor=actor_for(holder), booking_id=first.id)
+                        except Busy:
+                            time.sleep(0.05)
+                    raise Busy()
+                finally:
+                    cancelled.set()
+            # some before, some after the cancellation (every fourth waits for it: on a slow
+            # machine the cancellation may come after all random delays have run out)
+            if i % 4 == 3:
+                cancelled.wait(30)
+            time.sleep(random.random() * 0.3 if i % 2 else 0)
             return _guest_book(room.id, start)
         finally:
             done_at[i] = time.perf_counter()
